@@ -1,0 +1,1 @@
+"""The `hubfleet` command line: thin typer commands, one module per command."""

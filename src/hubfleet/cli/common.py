@@ -1,0 +1,69 @@
+"""What every command shares: global options, loading the fleet, printing.
+
+Command modules import only typer and this module at import time, so that
+`hubfleet --help` stays fast; the core is imported inside the command bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from hubfleet.redact import Redactor
+
+if TYPE_CHECKING:
+    from hubfleet.config.fleet import Fleet
+
+
+class Output(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@dataclass
+class Options:
+    """Global options, kept on the typer context (`ctx.obj`)."""
+
+    repo: Path | None = None
+    debug: bool = False
+    redactor: Redactor = field(default_factory=Redactor)
+
+
+def options(ctx: typer.Context) -> Options:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, Options):
+        obj = Options()
+        ctx.find_root().obj = obj
+    return obj
+
+
+def repo_root(ctx: typer.Context) -> Path:
+    from hubfleet.config.repo import find_repo_root
+
+    return find_repo_root(options(ctx).repo)
+
+
+def load_fleet(ctx: typer.Context) -> Fleet:
+    """The fleet, loaded once; any configuration problem stops the command (exit 2)."""
+    from hubfleet.config.load import load_fleet as load
+
+    return load(repo_root(ctx)).fleet_or_raise()
+
+
+def echo(ctx: typer.Context, text: str, *, err: bool = False) -> None:
+    """Print one block of text, scrubbed of every registered secret."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(options(ctx).redactor.scrub(text))
+    if not text.endswith("\n"):
+        stream.write("\n")
+    stream.flush()
+
+
+def echo_json(ctx: typer.Context, data: Any) -> None:
+    echo(ctx, json.dumps(data, indent=2, sort_keys=False) + "\n")

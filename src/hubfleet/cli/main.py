@@ -1,0 +1,127 @@
+"""The `hubfleet` entry point: global options, command registration, error handling."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hubfleet import __version__
+from hubfleet.cli.common import Options
+
+HELP = """Deploy and operate a fleet of JupyterHubs from one git repository.
+
+The repository keeps one folder per cluster under config/clusters/, each with a
+cluster.yaml listing its hubs and their helm values files. Run commands from
+inside it, or point at it with --repo.
+"""
+
+app = typer.Typer(
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# (command name, module): each module defines `command` (a function) or `app` (a group).
+COMMANDS = (
+    ("validate", "hubfleet.cli.validate"),
+    ("list", "hubfleet.cli.list_"),
+    ("render", "hubfleet.cli.render"),
+    ("schema", "hubfleet.cli.schema"),
+    ("plan", "hubfleet.cli.plan"),
+    ("deploy", "hubfleet.cli.deploy"),
+    ("check", "hubfleet.cli.check"),
+    ("credentials", "hubfleet.cli.credentials"),
+    ("export", "hubfleet.cli.export"),
+    ("new", "hubfleet.cli.new"),
+    ("local", "hubfleet.cli.local"),
+    ("ci", "hubfleet.cli.ci"),
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hubfleet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    repo: Annotated[
+        Path | None,
+        typer.Option(
+            "--repo",
+            help="The fleet repository (default: the one containing the current directory).",
+            envvar="HUBFLEET_REPO",
+        ),
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and debug logs (secrets stay redacted).")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    ctx.obj = Options(repo=repo, debug=debug)
+
+
+def _register() -> None:
+    for name, module_name in COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # command not built yet
+            raise
+        if hasattr(module, "app"):
+            app.add_typer(module.app, name=name)
+        else:
+            app.command(name)(module.command)
+
+
+_register()
+
+
+def main() -> None:
+    """Run the CLI; `HubfleetError`s become one line each and their exit code."""
+    from hubfleet.errors import HubfleetError
+
+    debug = "--debug" in sys.argv
+    try:
+        app(standalone_mode=False)
+    except HubfleetError as exc:
+        _print_error(str(exc))
+        if debug:
+            raise
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _print_error("interrupted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _print_error("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        if debug or os.environ.get("HUBFLEET_DEBUG"):
+            raise
+        _print_error(f"internal error: {exc!r} (run with --debug for the traceback)")
+        sys.exit(70)
+
+
+def _print_error(text: str) -> None:
+    sys.stderr.write(f"error: {text}\n" if "\n" not in text else text + "\n")
+    sys.stderr.flush()

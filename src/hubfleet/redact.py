@@ -1,0 +1,60 @@
+"""Redaction of known secret values from everything hubfleet prints or writes.
+
+Every value sops decrypts is registered here; `scrub` replaces each with a fixed
+marker. One `Redactor` lives per command invocation and is passed down; it is
+thread-safe because deploys decrypt on many threads.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+
+MARKER = "[REDACTED]"
+# Values shorter than this are not registered: scrubbing "1" or "true" from every
+# line would destroy output without protecting anything.
+MIN_LENGTH = 4
+
+
+class Redactor:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, value: str) -> None:
+        """Register one secret value (and each of its lines, for multi-line keys)."""
+        candidates = {value.strip(), *(line.strip() for line in value.splitlines())}
+        fresh = {c for c in candidates if len(c) >= MIN_LENGTH} - self._values
+        if not fresh:
+            return
+        with self._lock:
+            self._values |= fresh
+            ordered = sorted(self._values, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+    def add_all(self, values: Iterable[str]) -> None:
+        for value in values:
+            self.add(value)
+
+    def scrub(self, text: str) -> str:
+        pattern = self._pattern
+        if pattern is None or not text:
+            return text
+        return pattern.sub(MARKER, text)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def leaf_strings(data: object) -> Iterable[str]:
+    """Every string of a decrypted document, for registration (numbers and booleans are not secrets)."""
+    if isinstance(data, dict):
+        for value in data.values():
+            yield from leaf_strings(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from leaf_strings(item)
+    elif isinstance(data, str):
+        yield data
