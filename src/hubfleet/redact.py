@@ -49,7 +49,7 @@ class Redactor:
 
 
 def leaf_strings(data: object) -> Iterable[str]:
-    """Every string of a decrypted document, for registration (numbers and booleans are not secrets)."""
+    """Every string of a decrypted document (numbers and booleans are not secrets)."""
     if isinstance(data, dict):
         for value in data.values():
             yield from leaf_strings(value)

@@ -63,7 +63,8 @@ def root(
         ),
     ] = None,
     debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks and debug logs (secrets stay redacted).")
+        bool,
+        typer.Option("--debug", help="Show tracebacks and debug logs (secrets stay redacted)."),
     ] = False,
     version: Annotated[
         bool,

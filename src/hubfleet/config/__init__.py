@@ -1,0 +1,1 @@
+"""The fleet's configuration: typed models, loading with file:line problems, the Fleet."""

@@ -1,0 +1,191 @@
+"""The loaded fleet: clusters, their support release and hubs, with resolved paths.
+
+Every path held here is repository-relative (POSIX), so it can be compared with
+git's changed files and printed in `path:line` messages. `Fleet.root` turns them
+into real paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from hubfleet.config.models import ClusterFile, FleetFile
+from hubfleet.errors import ConfigError, did_you_mean
+from hubfleet.yamlio import LineMap
+
+if TYPE_CHECKING:
+    from hubfleet.helm.charts import ChartSource
+
+CLUSTERS_DIR = "config/clusters"
+CHARTS_DIR = "helm-charts"
+SUPPORT_NAMESPACE = "support"
+
+JobKind = Literal["support", "staging", "prod"]
+
+
+@dataclass(frozen=True)
+class Hub:
+    cluster: str
+    name: str
+    domain: str
+    helm_chart: str
+    values_files: tuple[str, ...]
+    staging: bool
+    line: int
+    display_name: str | None = None
+    chart_override: str | None = None
+    domain_override_file: str | None = None
+    uptime_check: Mapping[str, Any] | None = None
+
+    @property
+    def kind(self) -> JobKind:
+        return "staging" if self.staging else "prod"
+
+    @property
+    def namespace(self) -> str:
+        return self.name
+
+    @property
+    def release(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Support:
+    cluster: str
+    helm_chart: str
+    values_files: tuple[str, ...]
+    line: int
+
+    @property
+    def namespace(self) -> str:
+        return SUPPORT_NAMESPACE
+
+    @property
+    def release(self) -> str:
+        return SUPPORT_NAMESPACE
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    provider: str
+    folder: str
+    file: str
+    spec: ClusterFile
+    hubs: tuple[Hub, ...]
+    support: Support | None
+    lines: LineMap = field(default_factory=LineMap, compare=False, repr=False)
+
+    @property
+    def provider_block(self) -> Any:
+        """The block named after the provider (e.g. `spec.gcp`), None if absent."""
+        return getattr(self.spec, self.provider)
+
+    @property
+    def credential_files(self) -> tuple[str, ...]:
+        """Repository-relative sops files holding this cluster's deploy credentials."""
+        block = self.provider_block
+        found = [getattr(block, name, None) for name in ("key", "file")]
+        return tuple(self.path(name) for name in found if name)
+
+    @property
+    def staging_hubs(self) -> tuple[Hub, ...]:
+        return tuple(hub for hub in self.hubs if hub.staging)
+
+    @property
+    def production_hubs(self) -> tuple[Hub, ...]:
+        return tuple(hub for hub in self.hubs if not hub.staging)
+
+    def path(self, relative: str) -> str:
+        """A path written in cluster.yaml (relative to its folder) as repository-relative."""
+        return normalize(f"{self.folder}/{relative}")
+
+    def hub(self, name: str) -> Hub:
+        for hub in self.hubs:
+            if hub.name == name:
+                return hub
+        raise ConfigError(
+            f"cluster {self.name!r} has no hub {name!r}",
+            path=self.file,
+            line=self.lines.line(("hubs",)),
+            hint=did_you_mean(name, [h.name for h in self.hubs])
+            or f"its hubs: {', '.join(h.name for h in self.hubs) or 'none'}",
+        )
+
+
+@dataclass(frozen=True)
+class Fleet:
+    root: Path
+    settings: FleetFile
+    clusters: tuple[Cluster, ...]
+    settings_file: str | None = None
+    settings_lines: LineMap = field(default_factory=LineMap, compare=False, repr=False)
+
+    def cluster(self, name: str) -> Cluster:
+        for cluster in self.clusters:
+            if cluster.name == name:
+                return cluster
+        raise ConfigError(
+            f"no cluster named {name!r}",
+            hint=did_you_mean(name, [c.name for c in self.clusters])
+            or f"clusters: {', '.join(c.name for c in self.clusters) or 'none'}",
+        )
+
+    def hubs(self) -> Iterator[Hub]:
+        for cluster in self.clusters:
+            yield from cluster.hubs
+
+    def abspath(self, relative: str) -> Path:
+        return self.root / relative
+
+    def local_chart_dir(self, name: str) -> str:
+        return f"{CHARTS_DIR}/{name}"
+
+    def chart_source(self, name: str) -> ChartSource:
+        """Where chart `name` comes from: helm-charts/<name>/ first, else hubfleet.yaml."""
+        from hubfleet.helm.charts import ChartSource
+
+        local = self.abspath(self.local_chart_dir(name))
+        if (local / "Chart.yaml").is_file():
+            return ChartSource(name=name, local_dir=local)
+        remote = self.settings.charts.get(name)
+        if remote is not None:
+            return ChartSource(name=name, repository=remote.repository, version=remote.version)
+        raise ConfigError(
+            f"chart {name!r} is neither a folder {CHARTS_DIR}/{name}/ nor in hubfleet.yaml charts",
+            hint=did_you_mean(name, self.known_charts()),
+        )
+
+    def hub_chart_source(self, hub: Hub) -> ChartSource:
+        """The chart a hub deploys: its chart_override if set, else its helm_chart."""
+        from hubfleet.helm.charts import ChartSource
+
+        if hub.chart_override:
+            return ChartSource(name=hub.helm_chart, local_dir=self.abspath(hub.chart_override))
+        return self.chart_source(hub.helm_chart)
+
+    def known_charts(self) -> list[str]:
+        charts_dir = self.abspath(CHARTS_DIR)
+        local = (
+            [p.name for p in charts_dir.iterdir() if (p / "Chart.yaml").is_file()]
+            if charts_dir.is_dir()
+            else []
+        )
+        return sorted({*local, *self.settings.charts})
+
+
+def normalize(path: str) -> str:
+    """Collapse `a/./b` and `a/x/../b` textually (symlinks are checked elsewhere)."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == ".." and parts and parts[-1] != "..":
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/".join(parts)

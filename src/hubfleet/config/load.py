@@ -1,0 +1,444 @@
+"""Loading the fleet: every `cluster.yaml` and `hubfleet.yaml`, every problem found.
+
+Loading never stops at the first problem: it validates the top of each cluster
+file and each hub entry separately, so one bad hub does not hide the others, and
+returns every problem with its file and line. Checks here read only the cluster
+files and stat the files they name; checks of file contents (encryption,
+plaintext secrets, rendering) live in `hubfleet.validate`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from hubfleet.config.fleet import CLUSTERS_DIR, Cluster, Fleet, Hub, Support, normalize
+from hubfleet.config.models import PROVIDERS, ClusterFile, FleetFile, HubEntry
+from hubfleet.errors import ConfigError, Problem, did_you_mean
+from hubfleet.yamlio import Document, LineMap, PathKey, load_yaml
+
+SETTINGS_FILE = "hubfleet.yaml"
+# Hub names become helm release and namespace names: DNS labels, at most 53 characters.
+HUB_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$")
+DOMAIN = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
+)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    fleet: Fleet
+    problems: tuple[Problem, ...]
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    def fleet_or_raise(self) -> Fleet:
+        if self.errors:
+            raise ConfigError(self.errors)
+        return self.fleet
+
+
+def load_fleet(root: Path) -> LoadResult:
+    """Load the fleet repository at `root`."""
+    root = root.resolve()
+    problems: list[Problem] = []
+    settings, settings_file, settings_lines = _load_settings(root, problems)
+    paths = _PathChecker(root)
+    clusters: list[Cluster] = []
+    clusters_dir = root / CLUSTERS_DIR
+    folders = sorted(clusters_dir.iterdir()) if clusters_dir.is_dir() else []
+    for folder in folders:
+        # Only folders holding a cluster.yaml are clusters; others (templates,
+        # shared files) are skipped.
+        if folder.is_dir() and (folder / "cluster.yaml").is_file():
+            cluster = _load_cluster(root, folder, settings, paths, problems)
+            if cluster is not None:
+                clusters.append(cluster)
+    _check_unique_domains(clusters, problems)
+    fleet = Fleet(
+        root=root,
+        settings=settings,
+        clusters=tuple(clusters),
+        settings_file=settings_file,
+        settings_lines=settings_lines,
+    )
+    return LoadResult(fleet, tuple(sorted(set(problems))))
+
+
+def _load_settings(root: Path, problems: list[Problem]) -> tuple[FleetFile, str | None, LineMap]:
+    path = root / SETTINGS_FILE
+    if not path.is_file():
+        return FleetFile(), None, LineMap()
+    doc = _read(path, SETTINGS_FILE, problems)
+    if doc is None:
+        return FleetFile(), SETTINGS_FILE, LineMap()
+    data = doc.data if doc.data is not None else {}
+    settings = _validate(FleetFile, data, doc, (), problems)
+    return settings or FleetFile(), SETTINGS_FILE, doc.lines
+
+
+def _read(path: Path, relative: str, problems: list[Problem]) -> Document | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(relative, 1, f"cannot read: {exc}"))
+        return None
+    try:
+        return load_yaml(text, relative)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None
+
+
+def _load_cluster(
+    root: Path,
+    folder: Path,
+    settings: FleetFile,
+    paths: _PathChecker,
+    problems: list[Problem],
+) -> Cluster | None:
+    rel_folder = f"{CLUSTERS_DIR}/{folder.name}"
+    rel_file = f"{rel_folder}/cluster.yaml"
+    doc = _read(folder / "cluster.yaml", rel_file, problems)
+    if doc is None:
+        return None
+    data = doc.data
+    if not isinstance(data, dict):
+        problems.append(Problem(rel_file, 1, "cluster.yaml must be a mapping of keys"))
+        return None
+    raw_hubs = data.get("hubs", [])
+    top = {k: v for k, v in data.items() if k != "hubs"}
+    spec = _validate(ClusterFile, top, doc, (), problems)
+    if not isinstance(raw_hubs, list):
+        problems.append(_at(doc, ("hubs",), "hubs must be a list of hub entries"))
+        raw_hubs = []
+    entries = [
+        (index, _validate(HubEntry, entry, doc, ("hubs", index), problems))
+        for index, entry in enumerate(raw_hubs)
+    ]
+
+    def here(*key: str | int) -> int:
+        return doc.lines.line(key)
+
+    def check_file(relative: str, key: PathKey, *, folder_ok: bool = False) -> str:
+        resolved = normalize(f"{rel_folder}/{relative}")
+        problem = paths.check(relative, resolved, folder_ok=folder_ok)
+        if problem:
+            message, hint = problem
+            problems.append(Problem(rel_file, doc.lines.line(key), message, hint))
+        return resolved
+
+    if spec is not None and spec.name != folder.name:
+        problems.append(
+            Problem(
+                rel_file,
+                here("name"),
+                f"name {spec.name!r} does not match its folder {folder.name!r}",
+                "a cluster's name must equal the name of its folder under config/clusters/",
+            )
+        )
+    support = None
+    if spec is not None:
+        _check_provider_blocks(spec, doc, rel_file, problems)
+        block = getattr(spec, spec.provider)
+        for key_name in ("key", "file"):
+            value = getattr(block, key_name, None)
+            if value:
+                check_file(value, (spec.provider, key_name))
+    if spec is not None and spec.support is not None:
+        files = tuple(
+            check_file(name, ("support", "helm_chart_values_files", i))
+            for i, name in enumerate(spec.support.helm_chart_values_files)
+        )
+        _check_chart(spec.support.helm_chart, settings, root, doc, ("support",), problems)
+        support = Support(spec.name, spec.support.helm_chart, files, here("support"))
+
+    hubs: list[Hub] = []
+    seen: dict[str, int] = {}
+    for index, entry in entries:
+        if entry is None:
+            continue
+        key: PathKey = ("hubs", index)
+        line = here("hubs", index)
+        if not HUB_NAME.match(entry.name):
+            problems.append(
+                _at(
+                    doc,
+                    (*key, "name"),
+                    f"hub name {entry.name!r} is not a valid release and namespace name",
+                    "lowercase letters, digits and '-', starting and ending with a letter "
+                    "or digit, at most 53 characters",
+                )
+            )
+        if entry.name in seen:
+            problems.append(
+                _at(
+                    doc,
+                    (*key, "name"),
+                    f"duplicate hub name {entry.name!r}",
+                    f"first defined at line {seen[entry.name]}",
+                )
+            )
+            continue
+        seen[entry.name] = line
+        if not DOMAIN.match(entry.domain):
+            problems.append(_at(doc, (*key, "domain"), f"invalid domain {entry.domain!r}"))
+        chart = entry.helm_chart or settings.default_chart
+        if chart is None:
+            problems.append(
+                _at(
+                    doc,
+                    key,
+                    f"hub {entry.name!r} names no helm_chart",
+                    "set helm_chart, or default_chart in hubfleet.yaml",
+                )
+            )
+            continue
+        override = (
+            check_file(entry.chart_override, (*key, "chart_override"), folder_ok=True)
+            if entry.chart_override
+            else None
+        )
+        if override is None:
+            _check_chart(chart, settings, root, doc, (*key, "helm_chart"), problems)
+        files = tuple(
+            check_file(name, (*key, "helm_chart_values_files", i))
+            for i, name in enumerate(entry.helm_chart_values_files)
+        )
+        domain_file = (
+            check_file(entry.domain_override_file, (*key, "domain_override_file"))
+            if entry.domain_override_file
+            else None
+        )
+        staging = entry.staging if entry.staging is not None else "staging" in entry.name
+        hubs.append(
+            Hub(
+                cluster=folder.name,
+                name=entry.name,
+                domain=entry.domain,
+                helm_chart=chart,
+                values_files=files,
+                staging=staging,
+                line=line,
+                display_name=entry.display_name,
+                chart_override=override,
+                domain_override_file=domain_file,
+                uptime_check=entry.uptime_check,
+            )
+        )
+    if spec is None:
+        return None
+    return Cluster(
+        name=spec.name,
+        provider=spec.provider,
+        folder=rel_folder,
+        file=rel_file,
+        spec=spec,
+        hubs=tuple(hubs),
+        support=support,
+        lines=doc.lines,
+    )
+
+
+def _check_provider_blocks(
+    spec: ClusterFile, doc: Document, rel_file: str, problems: list[Problem]
+) -> None:
+    if getattr(spec, spec.provider) is None and spec.provider != "local":
+        problems.append(
+            _at(
+                doc,
+                ("provider",),
+                f"provider is {spec.provider!r} but there is no {spec.provider}: block",
+                f"add a {spec.provider}: block with its settings",
+            )
+        )
+    for other in PROVIDERS:
+        if other != spec.provider and getattr(spec, other) is not None:
+            problems.append(
+                _at(
+                    doc,
+                    (other,),
+                    f"{other}: block given but provider is {spec.provider!r}",
+                    f"remove the {other}: block, or set provider: {other}",
+                )
+            )
+
+
+def _check_chart(
+    name: str,
+    settings: FleetFile,
+    root: Path,
+    doc: Document,
+    key: PathKey,
+    problems: list[Problem],
+) -> None:
+    if (root / "helm-charts" / name / "Chart.yaml").is_file() or name in settings.charts:
+        return
+    charts_dir = root / "helm-charts"
+    local = [p.name for p in charts_dir.iterdir()] if charts_dir.is_dir() else []
+    problems.append(
+        _at(
+            doc,
+            key,
+            f"unknown chart {name!r}: no helm-charts/{name}/Chart.yaml and no entry "
+            "in hubfleet.yaml charts",
+            did_you_mean(name, [*local, *settings.charts]),
+        )
+    )
+
+
+def _check_unique_domains(clusters: list[Cluster], problems: list[Problem]) -> None:
+    seen: dict[str, tuple[str, int]] = {}
+    for cluster in clusters:
+        for hub in cluster.hubs:
+            first = seen.get(hub.domain)
+            if first is not None:
+                problems.append(
+                    Problem(
+                        cluster.file,
+                        cluster.lines.line(("hubs", cluster.hubs.index(hub), "domain")),
+                        f"domain {hub.domain!r} is also used by another hub",
+                        f"first used at {first[0]}:{first[1]}",
+                    )
+                )
+            else:
+                seen[hub.domain] = (
+                    cluster.file,
+                    cluster.lines.line(("hubs", cluster.hubs.index(hub), "domain")),
+                )
+
+
+class _PathChecker:
+    """Checks that a file named in cluster.yaml exists inside the repository (cached)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._real_root = os.path.realpath(root)
+        self._cache: dict[tuple[str, str, bool], tuple[str, str | None] | None] = {}
+
+    def check(
+        self, written: str, resolved: str, *, folder_ok: bool
+    ) -> tuple[str, str | None] | None:
+        key = (written, resolved, folder_ok)
+        if key not in self._cache:
+            self._cache[key] = self._check(written, resolved, folder_ok)
+        return self._cache[key]
+
+    def _check(self, written: str, resolved: str, folder_ok: bool) -> tuple[str, str | None] | None:
+        hint = "paths in cluster.yaml are relative to its folder and stay inside the repository"
+        if os.path.isabs(written) or written.startswith("~"):
+            return f"{written!r} is an absolute path", hint
+        if resolved == ".." or resolved.startswith("../"):
+            return f"{written!r} points outside the repository", hint
+        full = self.root / resolved
+        real = os.path.realpath(full)
+        if real != self._real_root and not real.startswith(self._real_root + os.sep):
+            return f"{written!r} is a link pointing outside the repository", hint
+        if not full.exists():
+            parent = full.parent
+            siblings = [p.name for p in parent.iterdir()] if parent.is_dir() else []
+            return f"file {written!r} does not exist", did_you_mean(full.name, siblings)
+        if full.is_dir() and not folder_ok:
+            return f"{written!r} is a folder, not a file", None
+        return None
+
+
+def _validate(
+    model: type[BaseModel],
+    data: Any,
+    doc: Document,
+    prefix: PathKey,
+    problems: list[Problem],
+) -> Any:
+    """`model.model_validate(data)`, or None after adding one problem per error."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            problems.append(_pydantic_problem(model, error, doc, prefix))
+        return None
+
+
+def _pydantic_problem(
+    model: type[BaseModel], error: Mapping[str, Any], doc: Document, prefix: PathKey
+) -> Problem:
+    loc = _data_path(model, tuple(error["loc"]))
+    key = (*prefix, *loc)
+    dotted = ".".join(str(k) for k in key) or "(top)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        known = _fields_at(model, loc[:-1])
+        return _at(doc, key, f"unknown key {dotted!r}", did_you_mean(str(loc[-1]), known))
+    if kind == "missing":
+        return _at(doc, key[:-1], f"missing required key {dotted!r}")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    hint = None
+    if kind == "literal_error" and isinstance(error.get("input"), str):
+        expected = error.get("ctx", {}).get("expected", "")
+        hint = did_you_mean(error["input"], re.findall(r"'([^']*)'", expected))
+    if kind == "model_type" or kind == "dict_type":
+        message = "must be a mapping of keys"
+    return _at(doc, key, f"{dotted}: {message}", hint)
+
+
+def _data_path(model: type[BaseModel], loc: tuple[Any, ...]) -> PathKey:
+    """Drop pydantic's union-member tags (e.g. 'str', 'GcpBlock') from an error location."""
+    path: list[str | int] = []
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            path.append(part)
+            continue
+        fields = _model_fields(current)
+        if fields is not None and part in fields:
+            path.append(part)
+            current = _field_model(fields[part].annotation)
+        elif fields is None and current is dict:
+            path.append(part)
+        elif fields is not None:
+            path.append(part)  # an unknown key: keep it
+            current = None
+    return tuple(path)
+
+
+def _model_fields(current: Any) -> dict[str, Any] | None:
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return dict(current.model_fields)
+    return None
+
+
+def _field_model(annotation: Any) -> Any:
+    """The model inside `X | None` or `list[X]`, if any."""
+    for arg in (annotation, *getattr(annotation, "__args__", ())):
+        for inner in (arg, *getattr(arg, "__args__", ())):
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                return inner
+    return dict
+
+
+def _fields_at(model: type[BaseModel], loc: PathKey) -> list[str]:
+    current: Any = model
+    for part in loc:
+        fields = _model_fields(current)
+        if fields is None or not isinstance(part, str) or part not in fields:
+            if isinstance(part, int):
+                continue
+            return []
+        current = _field_model(fields[part].annotation)
+    fields = _model_fields(current)
+    return sorted(fields) if fields else []
+
+
+def _at(doc: Document, key: PathKey, message: str, hint: str | None = None) -> Problem:
+    return Problem(doc.path, doc.lines.line(key), message, hint)
+
+
+Check = Callable[[Fleet], list[Problem]]
