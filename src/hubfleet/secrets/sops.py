@@ -1,0 +1,334 @@
+"""sops: decryption into memory, encryption from memory.
+
+Nothing here writes plaintext to disk: `sops --decrypt FILE` prints to a pipe that
+`hubfleet.runner.run_bytes` reads into memory, and `encrypt` feeds plaintext to
+sops on stdin. Every decrypted value is registered with the command's `Redactor`
+before `decrypt` returns, so no later print, log line or report can show it.
+
+sops gets the environment of `hubfleet.runner.sops_environment`: the base
+allowlist plus sops' own key variables (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, ...),
+which no other program receives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hubfleet.errors import SecretsError
+from hubfleet.redact import Redactor, leaf_strings
+from hubfleet.runner import ProgramFailed, run_bytes, sops_environment
+
+SOPS = "sops"
+DECRYPT_TIMEOUT = 120.0
+KEY_HINT = (
+    "set SOPS_AGE_KEY_FILE to the age key file that can decrypt the fleet's secrets "
+    "(or put the key in ~/.config/sops/age/keys.txt)"
+)
+
+# sops exit codes (github.com/getsops/sops cmd/sops/codes).
+_EXIT_DECRYPTING_TREE = 25
+_EXIT_MAC_MISMATCH = 51
+_EXIT_MAC_NOT_FOUND = 52
+_EXIT_COULD_NOT_RETRIEVE_KEY = 128
+
+_YAML_SOPS = re.compile(r"^sops:[ \t]*(#.*)?$", re.MULTILINE)
+_YAML_MAC = re.compile(r"^[ \t]+mac:", re.MULTILINE)
+_YAML_LASTMODIFIED = re.compile(r"^[ \t]+lastmodified:", re.MULTILINE)
+
+# The C loader when PyYAML has libyaml: this runs on every decrypted file.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def file_format(path: str | os.PathLike[str]) -> str:
+    """sops' input/output type for a file name: yaml, json, dotenv, ini or binary."""
+    name = os.fspath(path).lower()
+    if name.endswith((".yaml", ".yml")):
+        return "yaml"
+    if name.endswith(".json"):
+        return "json"
+    if name.endswith(".env"):
+        return "dotenv"
+    if name.endswith(".ini"):
+        return "ini"
+    return "binary"
+
+
+def is_encrypted(text: str, path: str) -> bool:
+    """Whether `text` (the content of the file `path`) carries sops metadata.
+
+    YAML: a top-level `sops:` mapping with `mac` and `lastmodified`; JSON (and
+    binary files, which sops stores as JSON): a top-level "sops" object with both;
+    dotenv: `sops_mac=` and `sops_lastmodified=`; ini: a `[sops]` section. Cheap
+    (a few regular expressions, no parsing) unless the text looks like sops JSON.
+    """
+    kind = file_format(path)
+    if kind == "yaml":
+        return bool(
+            _YAML_SOPS.search(text) and _YAML_MAC.search(text) and _YAML_LASTMODIFIED.search(text)
+        )
+    if kind == "dotenv":
+        return "\nsops_mac=" in f"\n{text}" and "sops_lastmodified=" in text
+    if kind == "ini":
+        return "[sops]" in text and "mac" in text
+    # json and binary
+    if '"sops"' not in text or '"mac"' not in text:
+        return False
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    meta = data.get("sops") if isinstance(data, dict) else None
+    return isinstance(meta, dict) and "mac" in meta and "lastmodified" in meta
+
+
+def default_age_key_files(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """Where sops looks for age keys when no SOPS_AGE_KEY* variable is set."""
+    environ = os.environ if environ is None else environ
+    found: list[Path] = []
+    xdg = environ.get("XDG_CONFIG_HOME")
+    if xdg:
+        found.append(Path(xdg) / "sops" / "age" / "keys.txt")
+    home = environ.get("HOME")
+    if home:
+        found.append(Path(home) / ".config" / "sops" / "age" / "keys.txt")
+        if sys.platform == "darwin":
+            found.append(Path(home) / "Library" / "Application Support" / "sops/age/keys.txt")
+    return found
+
+
+def parse(content: bytes, kind: str) -> Any:
+    """A decrypted document as data (YAML, JSON, dotenv; binary is tried as YAML/JSON)."""
+    text = content.decode("utf-8")
+    if kind == "json":
+        return json.loads(text)
+    if kind == "dotenv":
+        pairs: dict[str, str] = {}
+        for line in text.splitlines():
+            if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+                key, _, value = line.partition("=")
+                pairs[key.strip()] = value
+        return pairs
+    return yaml.load(text, Loader=_Loader)
+
+
+class Sops:
+    """Decrypts a fleet's sops files into memory, once each per instance (thread-safe).
+
+    `cwd` is the repository root: sops runs there, and error paths are shown
+    relative to it. `env` overrides the variables sops inherits (tests use it for
+    SOPS_AGE_KEY_FILE).
+    """
+
+    def __init__(
+        self,
+        redactor: Redactor,
+        *,
+        cwd: Path,
+        env: Mapping[str, str] | None = None,
+        timeout: float = DECRYPT_TIMEOUT,
+        cloud_credentials: bool = False,
+    ) -> None:
+        self.redactor = redactor
+        self.cwd = cwd
+        self._overrides = dict(env or {})
+        self._timeout = timeout
+        self._cloud = cloud_credentials
+        self._lock = threading.Lock()
+        self._path_locks: dict[Path, threading.Lock] = {}
+        self._cache: dict[Path, bytes] = {}
+
+    def environment(self) -> dict[str, str]:
+        env = sops_environment(cloud=self._cloud)
+        env.update(self._overrides)
+        return env
+
+    def key_available(self) -> bool:
+        """Best effort: is an age key configured where sops will look for it?"""
+        env = {**os.environ, **self._overrides}
+        if any(env.get(name) for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_CMD")):
+            return True
+        key_file = env.get("SOPS_AGE_KEY_FILE")
+        if key_file:
+            return Path(key_file).is_file()
+        return any(path.is_file() for path in default_age_key_files(env))
+
+    def _shown(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.cwd.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def decrypt(self, path: Path) -> bytes:
+        """The plaintext of `path`, in memory; its values are registered with the redactor."""
+        full = path if path.is_absolute() else self.cwd / path
+        key = full.resolve()
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                return cached
+            path_lock = self._path_locks.setdefault(key, threading.Lock())
+        with path_lock:
+            with self._lock:
+                cached = self._cache.get(key)
+            if cached is not None:
+                return cached
+            content = self._decrypt(key)
+            with self._lock:
+                self._cache[key] = content
+            return content
+
+    def decrypt_data(self, path: Path) -> Any:
+        """The decrypted document parsed (YAML, JSON, dotenv), in memory."""
+        content = self.decrypt(path)
+        try:
+            return parse(content, file_format(path))
+        except (ValueError, yaml.YAMLError):
+            # Never quote the parser's message: it may contain decrypted text.
+            raise SecretsError(
+                "decrypted content could not be parsed",
+                path=self._shown(path),
+                line=1,
+                hint="check the file's format matches its extension",
+            ) from None
+
+    def _decrypt(self, path: Path) -> bytes:
+        kind = file_format(path)
+        shown = self._shown(path)
+        argv = [SOPS, "--decrypt", "--input-type", kind, "--output-type", kind, str(path)]
+        try:
+            result = run_bytes(
+                argv,
+                redactor=self.redactor,
+                env=self.environment(),
+                timeout=self._timeout,
+                cwd=self.cwd,
+            )
+        except ProgramFailed as exc:
+            raise _decrypt_error(exc, shown, path) from None
+        content = result.stdout
+        self._register(content, kind)
+        return content
+
+    def _register(self, content: bytes, kind: str) -> None:
+        """Structured documents: every string leaf; anything else: the whole content."""
+        try:
+            data = parse(content, kind)
+        except (ValueError, yaml.YAMLError):
+            data = None
+        if isinstance(data, dict | list):
+            self.redactor.add_all(leaf_strings(data))
+        else:
+            self.redactor.add(content.decode("utf-8", errors="replace"))
+
+
+def _decrypt_error(exc: ProgramFailed, shown: str, path: Path) -> SecretsError:
+    stderr = exc.stderr
+    code = exc.returncode
+    if code == _EXIT_MAC_MISMATCH or "MAC mismatch" in stderr:
+        return SecretsError(
+            "cannot decrypt: file was modified after encryption (MAC mismatch)",
+            path=shown,
+            line=1,
+            hint="restore the file from git, or re-encrypt it with `sops`; "
+            "never edit encrypted values by hand",
+        )
+    if code == _EXIT_MAC_NOT_FOUND:
+        return SecretsError(
+            "cannot decrypt: the file's sops metadata has no MAC",
+            path=shown,
+            line=1,
+            hint="re-encrypt the file with sops",
+        )
+    if code == _EXIT_DECRYPTING_TREE or "authentication failed" in stderr:
+        return SecretsError(
+            "cannot decrypt: file was modified after encryption "
+            "(a value or its key no longer matches its authentication tag)",
+            path=shown,
+            line=1,
+            hint="restore the file from git, or re-encrypt it with `sops`",
+        )
+    if code == _EXIT_COULD_NOT_RETRIEVE_KEY or "data key" in stderr:
+        no_identity = "Did not find keys" in stderr and "did not match" not in stderr
+        reason = (
+            "no age key was found"
+            if no_identity
+            else "none of the available keys can decrypt it (wrong key?)"
+        )
+        return SecretsError(
+            f"cannot decrypt: {reason}",
+            path=shown,
+            line=1,
+            hint=KEY_HINT
+            if no_identity
+            else "the file is encrypted for other recipients; " + KEY_HINT,
+        )
+    if not path.exists():
+        return SecretsError("cannot decrypt: file not found", path=shown, line=1)
+    last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {code}"
+    return SecretsError(f"cannot decrypt: sops says: {last}", path=shown, line=1)
+
+
+def encrypt(
+    plaintext: bytes,
+    *,
+    filename: str,
+    cwd: Path,
+    age_recipients: Sequence[str] | None = None,
+    config: Path | None = None,
+    redactor: Redactor | None = None,
+    env: Mapping[str, str] | None = None,
+) -> bytes:
+    """Encrypt `plaintext` in memory (stdin to stdout) as if it were the file `filename`.
+
+    `filename` (relative to `cwd`) selects the `.sops.yaml` creation rule and the
+    format; `age_recipients` replaces the rule's keys (e.g. re-encrypting an export
+    for another age key); `config` names a sops config file other than the one
+    sops finds from `cwd`. Nothing is written to disk.
+    """
+    kind = file_format(filename)
+    argv = [
+        SOPS,
+        "encrypt",
+        "--filename-override",
+        filename,
+        "--input-type",
+        kind,
+        "--output-type",
+        kind,
+    ]
+    if config is not None:
+        argv[1:1] = ["--config", str(config)]
+    if age_recipients:
+        argv += ["--age", ",".join(age_recipients)]
+    sops_env = sops_environment()
+    sops_env.update(env or {})
+    try:
+        result = run_bytes(
+            argv,
+            redactor=redactor or Redactor(),
+            env=sops_env,
+            stdin=plaintext,
+            cwd=cwd,
+            timeout=DECRYPT_TIMEOUT,
+        )
+    except ProgramFailed as exc:
+        last = exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else ""
+        hint = None
+        if "no matching creation rules" in exc.stderr or "config file not found" in exc.stderr:
+            hint = "add a creation rule for this file to .sops.yaml, or pass age recipients"
+        raise SecretsError(
+            f"cannot encrypt: sops says: {last or f'exit code {exc.returncode}'}",
+            path=filename,
+            line=None,
+            hint=hint,
+        ) from None
+    return result.stdout
