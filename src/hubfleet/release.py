@@ -1,0 +1,122 @@
+"""Releases: what one `helm upgrade` needs, and the values it gets.
+
+A `Release` is a hub or a cluster's support release: its chart, namespace and
+values files in order. `values_documents` reads those files into memory,
+decrypting sops files through a `Sops` instance (which registers every value
+with the redactor) or, without one, replacing encrypted files with stable
+placeholders so that charts still render without a key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind
+from hubfleet.errors import ConfigError, Problem
+
+if TYPE_CHECKING:
+    from hubfleet.helm.charts import ChartSource
+    from hubfleet.secrets.sops import Sops
+
+try:
+    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+
+@dataclass(frozen=True)
+class Release:
+    cluster: str
+    hub: str | None  # None for the support release
+    kind: JobKind
+    name: str
+    namespace: str
+    chart: ChartSource
+    values_files: tuple[str, ...]  # repository-relative, in order (later wins)
+
+    @property
+    def label(self) -> str:
+        return f"{self.cluster}/{self.hub or 'support'}"
+
+
+@dataclass(frozen=True)
+class ValuesDocument:
+    path: str
+    data: dict[str, Any]
+    encrypted: bool
+    decrypted: bool  # False: an encrypted file read as placeholders
+
+
+def hub_release(fleet: Fleet, hub: Hub) -> Release:
+    return Release(
+        cluster=hub.cluster,
+        hub=hub.name,
+        kind=hub.kind,
+        name=hub.release,
+        namespace=hub.namespace,
+        chart=fleet.hub_chart_source(hub),
+        values_files=hub.values_files,
+    )
+
+
+def support_release(fleet: Fleet, cluster: Cluster) -> Release | None:
+    if cluster.support is None:
+        return None
+    support = cluster.support
+    return Release(
+        cluster=cluster.name,
+        hub=None,
+        kind="support",
+        name=support.release,
+        namespace=support.namespace,
+        chart=fleet.chart_source(support.helm_chart),
+        values_files=support.values_files,
+    )
+
+
+def values_documents(fleet: Fleet, release: Release, *, sops: Sops | None) -> list[ValuesDocument]:
+    """The release's values files, parsed in memory, in order."""
+    return [read_values_file(fleet, path, sops=sops) for path in release.values_files]
+
+
+def read_values_file(fleet: Fleet, path: str, *, sops: Sops | None) -> ValuesDocument:
+    from hubfleet.secrets.sops import is_encrypted
+
+    text = fleet.abspath(path).read_text(encoding="utf-8")
+    if is_encrypted(text, path):
+        if sops is None:
+            from hubfleet.helm.values import placeholder_secrets
+
+            data = _parse(text, path)
+            data.pop("sops", None)
+            return ValuesDocument(path, placeholder_secrets(data), True, False)
+        decrypted = sops.decrypt_data(fleet.abspath(path))
+        if not isinstance(decrypted, dict):
+            raise ConfigError([Problem(path, 1, "values must be a mapping")])
+        return ValuesDocument(path, decrypted, True, True)
+    return ValuesDocument(path, _parse(text, path), False, False)
+
+
+def merged_values(fleet: Fleet, release: Release, *, sops: Sops | None) -> dict[str, Any]:
+    """The release's values merged by helm's rule (later files win, null kept)."""
+    from hubfleet.helm.values import merge_values
+
+    return merge_values([doc.data for doc in values_documents(fleet, release, sops=sops)])
+
+
+def _parse(text: str, path: str) -> dict[str, Any]:
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([Problem(path, line, f"YAML syntax error: {problem}")]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(path, 1, "values must be a mapping of keys")])
+    return data
