@@ -1,0 +1,633 @@
+"""The local provider's runtime: each hub is a JupyterHub process on 127.0.0.1.
+
+State folder of a cluster (`LocalHubSpec.state_dir`, default
+`<repo>/.hubfleet/local/<cluster>`, mode 0700)::
+
+    .lock                        cluster lock (port allocation)
+    <hub>/                       0700, the hub's working directory
+        hub.json                 pid, process start time, ports, URL, config hash (no values)
+        ports.json               the hub's stable ports
+        hubfleet-service-token   0600, token of the health-check service (hub-local credential)
+        jupyterhub.sqlite        JupyterHub's database (users survive upgrades)
+        jupyterhub_cookie_secret JupyterHub's cookie secret
+        jupyterhub.log           the hub's log (JupyterHub, proxy, servers)
+        home/<user>/             single-user homes
+
+The values (secrets included) never touch the disk: they reach JupyterHub through a
+pipe read by the generic `jupyterhub_config.py` shipped in this package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import hubfleet
+from hubfleet.errors import DeployError, HubfleetError, did_you_mean
+from hubfleet.local import hubconfig, processes
+from hubfleet.redact import Redactor
+
+DEFAULT_BASE_PORT = 8000
+DEFAULT_CHECK_USER = "hubfleet-health-check"
+LOG_NAME = "jupyterhub.log"
+STATE_NAME = "hub.json"
+PORTS_NAME = "ports.json"
+TOKEN_NAME = "hubfleet-service-token"
+STOP_GRACE_S = 10.0
+_HUB_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+@dataclass(frozen=True)
+class LocalHubSpec:
+    """One hub of a local cluster, as the orchestrator builds it from the fleet.
+
+    `values` are the hub's merged helm values (secrets included, in memory only);
+    `values_key` selects the z2jh values inside them when the hub's chart wraps the
+    JupyterHub chart (e.g. "jupyterhub" for a basehub-style chart).
+    """
+
+    cluster: str
+    hub: str
+    values: Mapping[str, Any] = field(repr=False, hash=False)
+    state_dir: Path
+    base_port: int = DEFAULT_BASE_PORT
+    values_key: str | None = None
+
+
+@dataclass(frozen=True)
+class LocalDeployResult:
+    cluster: str
+    hub: str
+    status: Literal["succeeded", "unchanged"]
+    url: str
+    pid: int
+    port: int
+    log_path: Path
+    ignored_keys: tuple[str, ...]
+    message: str
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class LocalHubStatus:
+    cluster: str
+    hub: str
+    url: str
+    pid: int | None
+    running: bool
+    uptime_s: float | None
+    healthy: bool
+    log_path: Path
+
+
+@dataclass(frozen=True)
+class LocalStopResult:
+    cluster: str
+    hub: str
+    was_running: bool
+    processes_stopped: int
+
+
+@dataclass(frozen=True)
+class Ports:
+    port: int
+    hub_port: int
+    proxy_api_port: int
+
+
+class LocalDeployError(DeployError):
+    """A local hub failed to start or to answer; `log_path` is its log."""
+
+    def __init__(self, message: str, *, log_path: Path, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or f"see the hub's log: {log_path}")
+        self.log_path = log_path
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` (0600) atomically."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _check_hub_name(name: str, what: str) -> None:
+    if not name or name.startswith(".") or not set(name) <= _HUB_NAME_OK:
+        raise HubfleetError(
+            f"invalid {what} name {name!r} for the local provider",
+            hint="use letters, digits, '-', '_' and '.'",
+        )
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port(avoid: set[int]) -> int:
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in avoid:
+            return port
+    raise HubfleetError("no free port on 127.0.0.1")
+
+
+def hub_url(port: int, base_url: str = "/") -> str:
+    return f"http://127.0.0.1:{port}{base_url}"
+
+
+def api_answers(url: str, timeout: float = 2.0) -> bool:
+    """True when `GET <url>hub/api/` answers with JupyterHub's version."""
+    try:
+        with urllib.request.urlopen(url + "hub/api/", timeout=timeout) as response:
+            data = json.loads(response.read().decode("utf-8"))
+            return isinstance(data, dict) and "version" in data
+    except (OSError, ValueError, urllib.error.URLError):
+        return False
+
+
+def find_proxy_command(search_from: Sequence[Path] = ()) -> list[str]:
+    """configurable-http-proxy: `$HUBFLEET_CHP`, the project's `node_modules`, or PATH."""
+    explicit = os.environ.get("HUBFLEET_CHP")
+    if explicit:
+        return [explicit]
+    starts = [*search_from, Path(hubfleet.__file__).resolve().parent, Path.cwd()]
+    for start in starts:
+        for folder in (start, *start.parents):
+            candidate = folder / "node_modules" / ".bin" / "configurable-http-proxy"
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return [str(candidate)]
+    found = shutil.which("configurable-http-proxy")
+    if found:
+        return [found]
+    raise DeployError(
+        "configurable-http-proxy is not installed",
+        hint="run `npm ci --no-audit --no-fund` in the hubfleet repository "
+        "or `npm install -g configurable-http-proxy`",
+    )
+
+
+def _log_tail(log_path: Path, redactor: Redactor | None, lines: int = 6) -> str:
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    tail = [line for line in text.splitlines() if line.strip()][-lines:]
+    out = "\n".join("    " + line[:300] for line in tail)
+    return redactor.scrub(out) if redactor else out
+
+
+def values_for_hub(spec: LocalHubSpec) -> dict[str, Any]:
+    """The JupyterHub chart values of the hub (inside `values_key` for wrapper charts)."""
+    values: Any = spec.values
+    if spec.values_key:
+        for level in spec.values_key.split("."):
+            values = values.get(level, {}) if isinstance(values, Mapping) else {}
+    plain: dict[str, Any] = json.loads(json.dumps(values, default=str))
+    return plain
+
+
+def config_hash(values: Mapping[str, Any], ports: Ports, check_user: str) -> str:
+    """What decides "unchanged": the values, hubfleet's version, the public port, the check user."""
+    doc = {
+        "values": values,
+        "hubfleet": hubfleet.__version__,
+        "port": ports.port,
+        "check_user": check_user,
+    }
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# ----------------------------------------------------------------------------- state
+
+
+def _hub_dirs(state_dir: Path) -> list[Path]:
+    if not state_dir.is_dir():
+        return []
+    return sorted(p for p in state_dir.iterdir() if p.is_dir() and (p / PORTS_NAME).is_file())
+
+
+def _allocate_ports(state_dir: Path, hub: str, base_port: int) -> Ports:
+    """The hub's recorded ports, or new ones: public base_port + n, internal ones from the OS."""
+    with _locked(state_dir / ".lock"):
+        recorded: dict[str, dict[str, Any]] = {
+            d.name: _read_json(d / PORTS_NAME) for d in _hub_dirs(state_dir)
+        }
+        mine = recorded.get(hub)
+        keys = ("port", "hub_port", "proxy_api_port")
+        if mine and all(isinstance(mine.get(k), int) for k in keys):
+            return Ports(mine["port"], mine["hub_port"], mine["proxy_api_port"])
+        used = {int(p) for r in recorded.values() for p in r.values() if isinstance(p, int)}
+        n = 0
+        while base_port + n in used:
+            n += 1
+        port = base_port + n
+        hub_port = _free_port(used | {port})
+        proxy_api_port = _free_port(used | {port, hub_port})
+        ports = Ports(port, hub_port, proxy_api_port)
+        _private_dir(state_dir / hub)
+        _write_private(state_dir / hub / PORTS_NAME, json.dumps(ports.__dict__, indent=2) + "\n")
+        return ports
+
+
+def _refresh_internal_ports(state_dir: Path, hub: str, ports: Ports) -> Ports:
+    """Internal ports taken by another program are replaced (and recorded) silently."""
+    if port_is_free(ports.hub_port) and port_is_free(ports.proxy_api_port):
+        return ports
+    with _locked(state_dir / ".lock"):
+        used = {
+            int(p)
+            for d in _hub_dirs(state_dir)
+            for p in _read_json(d / PORTS_NAME).values()
+            if isinstance(p, int)
+        }
+        hub_port = ports.hub_port if port_is_free(ports.hub_port) else _free_port(used)
+        used.add(hub_port)
+        api_port = ports.proxy_api_port if port_is_free(ports.proxy_api_port) else _free_port(used)
+        fresh = Ports(ports.port, hub_port, api_port)
+        _write_private(state_dir / hub / PORTS_NAME, json.dumps(fresh.__dict__, indent=2) + "\n")
+        return fresh
+
+
+def _service_token(hub_dir: Path) -> str:
+    path = hub_dir / TOKEN_NAME
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+        if token:
+            return token
+    except FileNotFoundError:
+        pass
+    token = secrets.token_hex(32)
+    _write_private(path, token + "\n")
+    return token
+
+
+def local_check_token(state_dir: Path, hub: str) -> str:
+    """The health-check service token of a local hub (kept 0600 in its state folder)."""
+    path = state_dir / hub / TOKEN_NAME
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        token = ""
+    if not token:
+        raise HubfleetError(
+            f"hub {hub!r} has no health-check token in {state_dir}",
+            hint="deploy the hub first",
+        )
+    return token
+
+
+def _running_state(hub_dir: Path) -> tuple[dict[str, Any], bool]:
+    """The hub's recorded state, and whether its recorded process is alive and ours."""
+    state = _read_json(hub_dir / STATE_NAME)
+    pid = state.get("pid")
+    alive = processes.is_our_process(
+        pid if isinstance(pid, int) else None, _float_or_none(state.get("create_time"))
+    )
+    return state, alive
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _clear_pid(hub_dir: Path, state: dict[str, Any]) -> dict[str, Any]:
+    cleared = {k: v for k, v in state.items() if k not in ("pid", "create_time", "config_hash")}
+    if state:
+        _write_private(hub_dir / STATE_NAME, json.dumps(cleared, indent=2, sort_keys=True) + "\n")
+    return cleared
+
+
+# ----------------------------------------------------------------------------- deploy
+
+
+def deploy_hub(
+    spec: LocalHubSpec,
+    *,
+    timeout: float = 120.0,
+    redactor: Redactor | None = None,
+    check_user: str = DEFAULT_CHECK_USER,
+) -> LocalDeployResult:
+    """Start (or restart, or leave running) one local hub; wait until its API answers.
+
+    Unchanged configuration and a live process: status "unchanged", nothing touched.
+    Otherwise the hub is stopped (its whole process tree) and started again with the
+    same database and cookie secret, so users survive. Raises `LocalDeployError`
+    (a `DeployError`) when JupyterHub exits or does not answer within `timeout`.
+    """
+    started = time.monotonic()
+    _check_hub_name(spec.cluster, "cluster")
+    _check_hub_name(spec.hub, "hub")
+    state_dir = _private_dir(Path(spec.state_dir).resolve())
+    hub_dir = _private_dir(state_dir / spec.hub)
+    log_path = hub_dir / LOG_NAME
+    values = values_for_hub(spec)
+    ignored = hubconfig.ignored_keys(values)
+    base_url = hubconfig.base_url_of(values)
+
+    with _locked(hub_dir / ".lock"):
+        ports = _allocate_ports(state_dir, spec.hub, spec.base_port)
+        token = _service_token(hub_dir)
+        if redactor is not None:
+            redactor.add(token)
+        url = hub_url(ports.port, base_url)
+        digest = config_hash(values, ports, check_user)
+        state, alive = _running_state(hub_dir)
+
+        if alive and state.get("config_hash") == digest and api_answers(url, timeout=5.0):
+            return LocalDeployResult(
+                cluster=spec.cluster,
+                hub=spec.hub,
+                status="unchanged",
+                url=url,
+                pid=int(state["pid"]),
+                port=ports.port,
+                log_path=log_path,
+                ignored_keys=ignored,
+                message="configuration unchanged; hub left running",
+                duration_s=time.monotonic() - started,
+            )
+
+        restarted = alive
+        processes.terminate_hub(
+            state.get("pid") if alive else None,
+            _float_or_none(state.get("create_time")),
+            hub_dir,
+            grace=STOP_GRACE_S,
+        )
+        state = _clear_pid(hub_dir, state)
+
+        if not port_is_free(ports.port):
+            raise LocalDeployError(
+                f"port {ports.port} of hub {spec.hub!r} (cluster {spec.cluster!r}) "
+                f"is taken{processes.who_listens(ports.port)}",
+                log_path=log_path,
+                hint=f"stop what listens on 127.0.0.1:{ports.port}, or change the cluster's "
+                f"local base port (the hub's ports are recorded in {hub_dir / PORTS_NAME})",
+            )
+        ports = _refresh_internal_ports(state_dir, spec.hub, ports)
+
+        payload = {
+            "values": values,
+            "runtime": {
+                "cluster": spec.cluster,
+                "hub": spec.hub,
+                "hub_dir": str(hub_dir),
+                "port": ports.port,
+                "hub_port": ports.hub_port,
+                "proxy_api_port": ports.proxy_api_port,
+                "proxy_command": find_proxy_command([state_dir]),
+                "service_token": token,
+                "check_user": check_user,
+            },
+        }
+        proc = _start(hub_dir, log_path, payload, digest)
+        create_time = processes.create_time_of(proc.pid)
+        record = {
+            "cluster": spec.cluster,
+            "hub": spec.hub,
+            "pid": proc.pid,
+            "create_time": create_time,
+            "url": url,
+            "port": ports.port,
+            "hub_port": ports.hub_port,
+            "proxy_api_port": ports.proxy_api_port,
+            "started_at": time.time(),
+            "hubfleet_version": hubfleet.__version__,
+            "log": str(log_path),
+        }
+        _write_private(hub_dir / STATE_NAME, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+        try:
+            _wait_ready(proc, url, started + timeout, spec, log_path, redactor)
+        except BaseException:
+            processes.terminate_hub(proc.pid, create_time, hub_dir, grace=3.0)
+            _reap(proc)
+            _clear_pid(hub_dir, record)
+            raise
+
+        # Recorded only once the hub answers: a failed start is retried next time.
+        record["config_hash"] = digest
+        _write_private(hub_dir / STATE_NAME, json.dumps(record, indent=2, sort_keys=True) + "\n")
+        what = "restarted with the new configuration" if restarted else "started"
+        return LocalDeployResult(
+            cluster=spec.cluster,
+            hub=spec.hub,
+            status="succeeded",
+            url=url,
+            pid=proc.pid,
+            port=ports.port,
+            log_path=log_path,
+            ignored_keys=ignored,
+            message=f"hub {what}",
+            duration_s=time.monotonic() - started,
+        )
+
+
+def _hub_env(proxy_dir: Path | None) -> dict[str, str]:
+    """A small environment: no cloud credentials or kubeconfig reach the hub or its users."""
+    keep = ("HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "USER", "LOGNAME", "VIRTUAL_ENV")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    path = [str(Path(sys.executable).parent)]
+    if proxy_dir is not None:
+        path.append(str(proxy_dir))
+    path.append(os.environ.get("PATH", os.defpath))
+    env["PATH"] = os.pathsep.join(path)
+    package_root = str(Path(hubfleet.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p
+    )
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _start(
+    hub_dir: Path, log_path: Path, payload: dict[str, Any], digest: str
+) -> subprocess.Popen[bytes]:
+    config_file = Path(hubconfig.__file__).with_name("jupyterhub_config.py")
+    proxy_cmd = payload["runtime"]["proxy_command"]
+    env = _hub_env(Path(proxy_cmd[0]).parent if proxy_cmd else None)
+    read_fd, write_fd = os.pipe()
+    env[hubconfig.CONFIG_FD_ENV] = str(read_fd)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.chmod(log_path, 0o600)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    banner = f"\n=== hubfleet {stamp}: starting JupyterHub (config {digest[:12]})\n"
+    os.write(log_fd, banner.encode())
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterhub", "-f", str(config_file)],
+            cwd=hub_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_fd,
+            stderr=subprocess.STDOUT,
+            pass_fds=(read_fd,),
+            start_new_session=True,
+            umask=0o077,
+        )
+    finally:
+        os.close(read_fd)
+        os.close(log_fd)
+    data = json.dumps(payload).encode("utf-8")
+
+    def feed() -> None:
+        try:
+            with os.fdopen(write_fd, "wb") as pipe:
+                pipe.write(data)
+        except BrokenPipeError:
+            pass
+
+    threading.Thread(target=feed, name="hubfleet-local-config", daemon=True).start()
+    return proc
+
+
+def _wait_ready(
+    proc: subprocess.Popen[bytes],
+    url: str,
+    deadline: float,
+    spec: LocalHubSpec,
+    log_path: Path,
+    redactor: Redactor | None,
+) -> None:
+    while True:
+        code = proc.poll()
+        if code is not None:
+            tail = _log_tail(log_path, redactor)
+            raise LocalDeployError(
+                f"JupyterHub of hub {spec.hub!r} (cluster {spec.cluster!r}) exited with code "
+                f"{code} while starting; last lines of {log_path}:\n{tail}",
+                log_path=log_path,
+            )
+        if api_answers(url, timeout=2.0):
+            return
+        if time.monotonic() > deadline:
+            raise LocalDeployError(
+                f"JupyterHub of hub {spec.hub!r} (cluster {spec.cluster!r}) did not answer "
+                f"at {url}hub/api/ in time",
+                log_path=log_path,
+            )
+        time.sleep(0.25)
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
+# ----------------------------------------------------------------------------- stop, status
+
+
+def _known_hubs(state_dir: Path) -> list[str]:
+    return [d.name for d in _hub_dirs(state_dir)]
+
+
+def stop_hubs(state_dir: Path, hubs: Sequence[str] | None = None) -> list[LocalStopResult]:
+    """Stop hubs of one local cluster (all when `hubs` is None); no process is left behind."""
+    state_dir = Path(state_dir).resolve()
+    known = _known_hubs(state_dir)
+    names = list(hubs) if hubs is not None else known
+    for name in names:
+        if name not in known:
+            raise HubfleetError(
+                f"no local hub {name!r} in {state_dir}",
+                hint=did_you_mean(name, known) or "deployed hubs: " + (", ".join(known) or "none"),
+            )
+    results = []
+    for name in names:
+        hub_dir = state_dir / name
+        with _locked(hub_dir / ".lock"):
+            state, alive = _running_state(hub_dir)
+            count = processes.terminate_hub(
+                state.get("pid") if alive else None,
+                _float_or_none(state.get("create_time")),
+                hub_dir,
+                grace=STOP_GRACE_S,
+            )
+            _clear_pid(hub_dir, state)
+        results.append(
+            LocalStopResult(
+                cluster=str(state.get("cluster") or state_dir.name),
+                hub=name,
+                was_running=alive,
+                processes_stopped=count,
+            )
+        )
+    return results
+
+
+def hub_status(state_dir: Path, *, probe_timeout: float = 2.0) -> list[LocalHubStatus]:
+    """Every hub ever deployed in this cluster's state folder, running or not."""
+    state_dir = Path(state_dir).resolve()
+    out = []
+    for hub_dir in _hub_dirs(state_dir):
+        state, alive = _running_state(hub_dir)
+        ports = _read_json(hub_dir / PORTS_NAME)
+        url = str(state.get("url") or hub_url(int(ports.get("port", 0))))
+        create_time = _float_or_none(state.get("create_time"))
+        out.append(
+            LocalHubStatus(
+                cluster=str(state.get("cluster") or state_dir.name),
+                hub=hub_dir.name,
+                url=url,
+                pid=int(state["pid"]) if alive else None,
+                running=alive,
+                uptime_s=round(time.time() - create_time, 1) if alive and create_time else None,
+                healthy=alive and api_answers(url, timeout=probe_timeout),
+                log_path=hub_dir / LOG_NAME,
+            )
+        )
+    return out
