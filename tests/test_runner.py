@@ -1,0 +1,281 @@
+"""hubfleet.runner: scrubbed environment, timeouts, cancellation, redaction."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from hubfleet import runner
+from hubfleet.errors import ProgramError
+from hubfleet.redact import MARKER, Redactor
+from hubfleet.runner import (
+    Cancelled,
+    ProgramFailed,
+    ProgramNotFound,
+    ProgramTimeout,
+    base_environment,
+    run,
+    run_bytes,
+    sops_environment,
+)
+
+PY = sys.executable
+PRINT_ENV = "import json, os; print(json.dumps(dict(os.environ)))"
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie or a missing process is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def test_run_returns_scrubbed_result() -> None:
+    redactor = Redactor()
+    redactor.add("hunter2-secret")
+    result = run(
+        [PY, "-c", "import sys; print('out hunter2-secret'); print('err', file=sys.stderr)"],
+        redactor=redactor,
+    )
+    assert result.returncode == 0
+    assert result.stdout == f"out {MARKER}\n"
+    assert result.stderr == "err\n"
+    assert result.argv[1:] == ("-c", result.argv[2])
+    assert result.duration_s > 0
+    with pytest.raises(AttributeError):
+        result.returncode = 1  # type: ignore[misc]
+
+
+def test_environment_is_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
+    inherited = {
+        "KUBECONFIG": "/home/u/.kube/config",
+        "AWS_SECRET_ACCESS_KEY": "aws-secret",
+        "AWS_PROFILE": "prod",
+        "GOOGLE_APPLICATION_CREDENTIALS": "/key.json",
+        "CLOUDSDK_CORE_PROJECT": "p",
+        "AZURE_CLIENT_SECRET": "az",
+        "ARM_CLIENT_SECRET": "arm",
+        "GITHUB_TOKEN": "ghp_x",
+        "SOPS_AGE_KEY": "AGE-SECRET-KEY-1X",
+        "HUBFLEET_API_TOKEN": "t",
+        "HUBFLEET_CHART_CACHE": "/cache",
+        "LC_ALL": "C.UTF-8",
+        "TZ": "UTC",
+    }
+    for name, value in inherited.items():
+        monkeypatch.setenv(name, value)
+    result = run([PY, "-c", PRINT_ENV], redactor=Redactor(), env={"EXTRA": "1", "TZ": "Europe/X"})
+    env = json.loads(result.stdout)
+    for dropped in (
+        "KUBECONFIG",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_PROFILE",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "CLOUDSDK_CORE_PROJECT",
+        "AZURE_CLIENT_SECRET",
+        "ARM_CLIENT_SECRET",
+        "GITHUB_TOKEN",
+        "SOPS_AGE_KEY",
+        "HUBFLEET_API_TOKEN",
+    ):
+        assert dropped not in env, dropped
+    assert env["HUBFLEET_CHART_CACHE"] == "/cache"
+    assert env["LC_ALL"] == "C.UTF-8"
+    assert env["PATH"] == os.environ["PATH"]
+    assert env["EXTRA"] == "1"
+    assert env["TZ"] == "Europe/X"  # env wins over the parent
+
+
+def test_base_and_sops_environment() -> None:
+    source = {
+        "PATH": "/bin",
+        "HOME": "/h",
+        "SOPS_AGE_KEY_FILE": "/k",
+        "GNUPGHOME": "/g",
+        "AWS_ACCESS_KEY_ID": "a",
+        "KUBECONFIG": "/kc",
+    }
+    assert base_environment(source) == {"PATH": "/bin", "HOME": "/h"}
+    sops = sops_environment(source)
+    assert sops["SOPS_AGE_KEY_FILE"] == "/k"
+    assert sops["GNUPGHOME"] == "/g"
+    assert sops["SOPS_DISABLE_VERSION_CHECK"] == "1"
+    assert "AWS_ACCESS_KEY_ID" not in sops and "KUBECONFIG" not in sops
+    assert sops_environment(source, cloud=True)["AWS_ACCESS_KEY_ID"] == "a"
+
+
+def test_missing_program_has_message_and_hint(tmp_path: Path) -> None:
+    with pytest.raises(ProgramNotFound) as info:
+        run(["helm", "version"], redactor=Redactor(), env={"PATH": str(tmp_path)})
+    assert str(info.value.message) == "helm is not installed or not on PATH"
+    assert info.value.hint and "helm.sh" in info.value.hint
+    assert isinstance(info.value, ProgramError)
+
+
+def test_nonzero_exit_quotes_redacted_stderr_tail() -> None:
+    redactor = Redactor()
+    redactor.add("s3cr3t-value")
+    code = "import sys\nfor i in range(50): print('line', i, file=sys.stderr)\n"
+    code += "print('Error: bad s3cr3t-value', file=sys.stderr); sys.exit(3)"
+    with pytest.raises(ProgramFailed) as info:
+        run([PY, "-c", code, "s3cr3t-value"], redactor=redactor)
+    error = info.value
+    assert error.returncode == 3
+    assert "exit code 3" in error.message
+    assert f"Error: bad {MARKER}" in error.message
+    assert "s3cr3t-value" not in str(error)
+    assert "line 0\n" not in error.message  # only the tail is quoted
+    result = run([PY, "-c", "import sys; sys.exit(4)"], redactor=redactor, check=False)
+    assert result.returncode == 4
+
+
+def test_stdin_and_pass_fds() -> None:
+    result = run(
+        [PY, "-c", "import sys; print(sys.stdin.read().upper())"],
+        redactor=Redactor(),
+        stdin=b"hello",
+    )
+    assert result.stdout == "HELLO\n"
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"from a pipe")
+    os.close(write_end)
+    try:
+        result = run(
+            [PY, "-c", f"print(open('/dev/fd/{read_end}').read())"],
+            redactor=Redactor(),
+            pass_fds=[read_end],
+        )
+    finally:
+        os.close(read_end)
+    assert result.stdout == "from a pipe\n"
+
+
+def test_run_bytes_is_raw_and_never_logged(caplog: pytest.LogCaptureFixture) -> None:
+    redactor = Redactor()
+    redactor.add("plain-secret")
+    caplog.set_level(logging.DEBUG, logger="hubfleet.runner")
+    result = run_bytes(
+        [PY, "-c", "import sys; sys.stdout.buffer.write(b'plain-secret\\x00\\xff')"],
+        redactor=redactor,
+        stdin=b"stdin-secret-material",
+    )
+    assert result.stdout == b"plain-secret\x00\xff"
+    assert "plain-secret" not in caplog.text
+    assert "stdin-secret-material" not in caplog.text
+    assert "run:" in caplog.text and "exit 0" in caplog.text
+
+
+def test_debug_log_scrubs_argv(caplog: pytest.LogCaptureFixture) -> None:
+    redactor = Redactor()
+    redactor.add("token-abcdef")
+    caplog.set_level(logging.DEBUG, logger="hubfleet.runner")
+    run([PY, "-c", "pass", "--set", "x=token-abcdef"], redactor=redactor)
+    assert "token-abcdef" not in caplog.text
+    assert f"x={MARKER}" in caplog.text
+
+
+def _spawn_tree(pidfile: Path, *, ignore_term: bool = False) -> list[str]:
+    """A program that starts a grandchild, writes its pid, then waits forever."""
+    code = (
+        "import signal, subprocess, sys, time\n"
+        + ("signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" if ignore_term else "")
+        + "child = subprocess.Popen(['sleep', '300'])\n"
+        + f"open({str(pidfile)!r}, 'w').write(str(child.pid))\n"
+        + "time.sleep(300)\n"
+    )
+    return [PY, "-c", code]
+
+
+def _wait_for(path: Path) -> int:
+    for _ in range(200):
+        if path.exists() and path.read_text():
+            return int(path.read_text())
+        time.sleep(0.02)
+    raise AssertionError("pid file never written")
+
+
+def test_timeout_kills_the_process_group(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    started = time.monotonic()
+    with pytest.raises(ProgramTimeout) as info:
+        run(_spawn_tree(pidfile), redactor=Redactor(), timeout=1.0, grace=1.0)
+    assert time.monotonic() - started < 5
+    assert "timed out after 1s" in info.value.message
+    grandchild = _wait_for(pidfile)
+    time.sleep(0.2)
+    assert not _alive(grandchild)
+    assert runner.live_children() == []
+
+
+def test_sigterm_ignored_then_sigkill(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    started = time.monotonic()
+    with pytest.raises(ProgramTimeout):
+        run(_spawn_tree(pidfile, ignore_term=True), redactor=Redactor(), timeout=0.5, grace=0.5)
+    elapsed = time.monotonic() - started
+    assert 0.9 < elapsed < 5
+    time.sleep(0.2)
+    assert not _alive(_wait_for(pidfile))
+
+
+def test_cancel_event_stops_the_program(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled) as info:
+        run(_spawn_tree(pidfile), redactor=Redactor(), cancel=cancel, grace=1.0)
+    assert time.monotonic() - started < 5
+    assert info.value.exit_code == 130
+    assert isinstance(info.value, ProgramError)
+    time.sleep(0.2)
+    assert not _alive(_wait_for(pidfile))
+
+
+def test_terminate_all_stops_every_child(tmp_path: Path) -> None:
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            run(_spawn_tree(tmp_path / f"pid{index}"), redactor=Redactor(), grace=1.0)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    grandchildren = [_wait_for(tmp_path / f"pid{i}") for i in range(3)]
+    assert len(runner.live_children()) == 3
+    assert runner.terminate_all(grace=1.0) == 3
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(errors) == 3 and all(isinstance(e, Cancelled) for e in errors)
+    assert runner.live_children() == []
+    time.sleep(0.2)
+    assert not any(_alive(pid) for pid in grandchildren)
+
+
+def test_kube_clients_never_fall_back_to_the_users_kubeconfig(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A tiny "kubectl" on a private PATH that prints its KUBECONFIG.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "kubectl"
+    tool.write_text(f"#!{PY}\nimport os; print(os.environ.get('KUBECONFIG'))\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "users-config"))
+    env = {"PATH": str(bin_dir)}
+    assert run(["kubectl"], redactor=Redactor(), env=env).stdout == f"{os.devnull}\n"
+    private = str(tmp_path / "private")
+    env["KUBECONFIG"] = private
+    assert run(["kubectl"], redactor=Redactor(), env=env).stdout == f"{private}\n"
