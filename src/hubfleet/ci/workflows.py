@@ -1,0 +1,474 @@
+"""The GitHub Actions workflows hubfleet generates into a fleet repository.
+
+The templates live in `templates/` beside this module (package data). They are
+plain YAML with two additions, both resolved here:
+
+- lines `#% if PROVIDER [PROVIDER ...]` ... `#% endif` keep what they enclose only
+  when one of the named providers is selected (the marker lines themselves go);
+- `@NAME@` placeholders, replaced by the settings (pinned versions, branch).
+
+Every generated file starts with a header that records the settings it was made
+with, so `check_up_to_date` can re-render a repository's files and compare them
+byte for byte, and `hubfleet ci init` can keep a repository's settings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from hubfleet import __version__
+from hubfleet.errors import HubfleetError
+
+PROVIDERS = ("gcp", "aws", "azure", "kubeconfig", "local")
+"""Every provider a cluster can have, in the order used everywhere."""
+
+CLOUD_PROVIDERS = ("gcp", "aws", "azure")
+"""The providers with a keyless (OIDC) login step in the deploy workflow."""
+
+CI_PROVIDERS = ("gcp", "aws", "azure", "kubeconfig")
+"""The providers the deploy workflow deploys to (`local` runs hubs on one machine)."""
+
+DEFAULT_BRANCH = "main"
+HELM_VERSION = "v3.17.3"
+CHECK_JSONSCHEMA_VERSION = "0.39.0"
+
+# template (inside templates/) -> path written in the fleet repository
+TEMPLATES = (
+    ("actions/hubfleet-setup/action.yaml", ".github/actions/hubfleet-setup/action.yaml"),
+    ("workflows/hubfleet-deploy.yaml", ".github/workflows/hubfleet-deploy.yaml"),
+    ("workflows/hubfleet-plan-comment.yaml", ".github/workflows/hubfleet-plan-comment.yaml"),
+)
+GENERATED_PATHS = tuple(target for _, target in TEMPLATES)
+
+SETTINGS_PREFIX = "# hubfleet-ci-settings: "
+
+_VERSION_RE = re.compile(r"^[0-9][0-9A-Za-z.+!-]*$")
+_BRANCH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+_PLACEHOLDER_RE = re.compile(r"@[A-Z_]+@")
+_DIRECTIVE_RE = re.compile(r"^\s*#%\s*(\w+)\s*(.*?)\s*$")
+
+
+class StaleWorkflowsError(HubfleetError):
+    """The generated files differ from what the templates give (exit 1)."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class CiSettings:
+    """What the generated files depend on; the same settings give the same bytes."""
+
+    providers: tuple[str, ...]
+    hubfleet_version: str = __version__
+    branch: str = DEFAULT_BRANCH
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.providers) - set(PROVIDERS))
+        if unknown:
+            raise HubfleetError(
+                f"unknown provider {unknown[0]!r}",
+                hint="one of " + ", ".join(PROVIDERS),
+            )
+        ordered = tuple(p for p in PROVIDERS if p in self.providers)
+        object.__setattr__(self, "providers", ordered)
+        if not _VERSION_RE.match(self.hubfleet_version):
+            raise HubfleetError(
+                f"invalid hubfleet version {self.hubfleet_version!r}",
+                hint="a release version such as 0.1.0",
+            )
+        if not _BRANCH_RE.match(self.branch) or ".." in self.branch:
+            raise HubfleetError(f"invalid branch name {self.branch!r}")
+
+    def to_json(self) -> str:
+        data = {
+            "branch": self.branch,
+            "hubfleet_version": self.hubfleet_version,
+            "providers": list(self.providers),
+        }
+        return json.dumps(data, sort_keys=True, separators=(", ", ": "))
+
+    def command(self) -> str:
+        """The `hubfleet ci init` command line that makes these files."""
+        parts = ["hubfleet ci init"]
+        parts += [f"--provider {p}" for p in self.providers]
+        parts += [f"--hubfleet-version {self.hubfleet_version}", f"--branch {self.branch}"]
+        return " ".join(parts)
+
+
+def render_workflows(
+    providers: Iterable[str],
+    hubfleet_version: str = __version__,
+    *,
+    branch: str = DEFAULT_BRANCH,
+) -> dict[str, str]:
+    """The generated files: path relative to the fleet repository -> content."""
+    return render(CiSettings(tuple(providers), hubfleet_version, branch))
+
+
+def render(settings: CiSettings) -> dict[str, str]:
+    values = {
+        "@HUBFLEET_VERSION@": settings.hubfleet_version,
+        "@HUBFLEET_REQUIREMENT@": f"hubfleet=={settings.hubfleet_version}",
+        "@BRANCH@": settings.branch,
+        "@HELM_VERSION@": HELM_VERSION,
+        "@CHECK_JSONSCHEMA_REQUIREMENT@": f"check-jsonschema=={CHECK_JSONSCHEMA_VERSION}",
+    }
+    files: dict[str, str] = {}
+    for template, target in TEMPLATES:
+        text = _read_template(template)
+        body = _substitute(_select(text, set(settings.providers), template), values, template)
+        files[target] = _header(settings) + body
+    return files
+
+
+def _read_template(name: str) -> str:
+    node = resources.files("hubfleet.ci").joinpath("templates", *name.split("/"))
+    return node.read_text(encoding="utf-8")
+
+
+def _header(settings: CiSettings) -> str:
+    return (
+        "# Generated by `hubfleet ci init` from the templates shipped with hubfleet.\n"
+        "# Do not edit: change the settings and regenerate with\n"
+        f"#   {settings.command()} --force\n"
+        f"{SETTINGS_PREFIX}{settings.to_json()}\n"
+    )
+
+
+def _select(text: str, providers: set[str], template: str) -> str:
+    """Keep the `#% if` blocks whose providers are selected; drop the marker lines."""
+    out: list[str] = []
+    stack: list[bool] = []
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        match = _DIRECTIVE_RE.match(line)
+        if match is None:
+            if all(stack):
+                out.append(line)
+            continue
+        directive, argument = match.groups()
+        if directive == "if":
+            names = argument.split()
+            unknown = [n for n in names if n not in PROVIDERS]
+            if not names or unknown:
+                raise HubfleetError(
+                    f"bad template condition {argument!r}", path=template, line=number
+                )
+            stack.append(any(n in providers for n in names))
+        elif directive == "endif" and stack and not argument:
+            stack.pop()
+        else:
+            raise HubfleetError(
+                f"bad template directive {line.strip()!r}", path=template, line=number
+            )
+    if stack:
+        raise HubfleetError("unclosed `#% if` block", path=template)
+    return "".join(out)
+
+
+def _substitute(text: str, values: Mapping[str, str], template: str) -> str:
+    for key, value in values.items():
+        text = text.replace(key, value)
+    left = _PLACEHOLDER_RE.search(text)
+    if left:
+        raise HubfleetError(f"unknown template placeholder {left.group(0)}", path=template)
+    return text
+
+
+# ---------------------------------------------------------------- settings on disk
+
+
+def read_settings(repo: Path) -> CiSettings | None:
+    """The settings recorded in a repository's generated files, if any."""
+    for relative in GENERATED_PATHS:
+        path = repo / relative
+        if not path.is_file():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines()[:10]:
+            if not line.startswith(SETTINGS_PREFIX):
+                continue
+            try:
+                data = json.loads(line[len(SETTINGS_PREFIX) :])
+                return CiSettings(
+                    providers=tuple(data["providers"]),
+                    hubfleet_version=str(data["hubfleet_version"]),
+                    branch=str(data["branch"]),
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                raise HubfleetError(
+                    f"unreadable hubfleet CI settings: {exc}", path=relative
+                ) from exc
+    return None
+
+
+def check_up_to_date(repo: Path) -> list[str]:
+    """The generated files that are missing or differ from a fresh rendering.
+
+    The files are rendered again with the settings recorded in their own header,
+    so only a change of the templates (or a hand edit) makes them stale.
+    """
+    settings = read_settings(repo)
+    if settings is None:
+        return list(GENERATED_PATHS)
+    stale = []
+    for relative, content in render(settings).items():
+        path = repo / relative
+        if not path.is_file() or path.read_bytes() != content.encode("utf-8"):
+            stale.append(relative)
+    return stale
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    written: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+
+
+def write_files(repo: Path, files: Mapping[str, str], *, force: bool = False) -> WriteResult:
+    """Write the files into the repository; without `force`, refuse to replace any
+    file whose content differs (and then write none)."""
+    changed = []
+    unchanged = []
+    for relative, content in sorted(files.items()):
+        path = repo / relative
+        if not path.exists():
+            continue
+        if path.is_file() and path.read_bytes() == content.encode("utf-8"):
+            unchanged.append(relative)
+        else:
+            changed.append(relative)
+    if changed and not force:
+        raise HubfleetError(
+            "would overwrite changed files: " + ", ".join(changed),
+            hint="run `hubfleet ci init --force` to replace them",
+        )
+    written = []
+    for relative, content in sorted(files.items()):
+        if relative in unchanged:
+            continue
+        path = repo / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode("utf-8"))
+        written.append(relative)
+    return WriteResult(written=tuple(written), unchanged=tuple(unchanged))
+
+
+def fleet_providers(fleet: Any) -> tuple[str, ...]:
+    """The providers of a loaded fleet's clusters (any object with `clusters`)."""
+    clusters = fleet.clusters
+    items = clusters.values() if isinstance(clusters, Mapping) else clusters
+    found = set()
+    for cluster in items:
+        provider = cluster.provider
+        found.add(str(getattr(provider, "value", provider)))
+    return tuple(p for p in PROVIDERS if p in found)
+
+
+# ---------------------------------------------------------------- the matrix
+
+
+@dataclass(frozen=True)
+class MatrixEntry:
+    cluster: str
+    provider: str
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """The deploy job's matrix: one entry per cluster the plan touches."""
+
+    include: tuple[MatrixEntry, ...]
+    not_deployed: tuple[MatrixEntry, ...] = field(default=())  # local clusters
+
+    def as_json(self) -> dict[str, list[dict[str, str]]]:
+        return {"include": [{"cluster": e.cluster, "provider": e.provider} for e in self.include]}
+
+
+PLAN_JOB_LISTS = ("support_jobs", "staging_jobs", "prod_jobs")
+
+
+def build_matrix(plan: Mapping[str, Any]) -> Matrix:
+    """`{"include": [{"cluster", "provider"}]}` from a plan (DESIGN.md section 3).
+
+    Sorted by cluster name; clusters of the `local` provider are left out (they
+    run hubs on one machine, not from CI) and reported in `not_deployed`.
+    """
+    if not isinstance(plan, Mapping):
+        raise HubfleetError("the plan is not a JSON object")
+    providers: dict[str, str] = {}
+    for key in PLAN_JOB_LISTS:
+        jobs = plan.get(key, [])
+        if not isinstance(jobs, list):
+            raise HubfleetError(f"the plan's {key} is not a list")
+        for index, job in enumerate(jobs):
+            where = f"{key}[{index}]"
+            if not isinstance(job, Mapping):
+                raise HubfleetError(f"the plan's {where} is not an object")
+            cluster, provider = job.get("cluster_name"), job.get("provider")
+            if not isinstance(cluster, str) or not cluster:
+                raise HubfleetError(f"the plan's {where} has no cluster_name")
+            if provider not in PROVIDERS:
+                raise HubfleetError(f"the plan's {where} has an unknown provider {provider!r}")
+            seen = providers.setdefault(cluster, provider)
+            if seen != provider:
+                raise HubfleetError(
+                    f"the plan gives cluster {cluster!r} two providers: {seen} and {provider}"
+                )
+    entries = [MatrixEntry(c, p) for c, p in sorted(providers.items())]
+    return Matrix(
+        include=tuple(e for e in entries if e.provider in CI_PROVIDERS),
+        not_deployed=tuple(e for e in entries if e.provider not in CI_PROVIDERS),
+    )
+
+
+def load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise HubfleetError(f"cannot read {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise HubfleetError(f"not JSON: {exc}", path=str(path)) from exc
+
+
+# ---------------------------------------------------------------- the summary
+
+FAILED_STATUSES = frozenset({"failed", "cancelled"})
+STATUS_COLUMNS = ("succeeded", "unchanged", "failed", "skipped", "cancelled")
+
+
+@dataclass(frozen=True)
+class ClusterOutcome:
+    cluster: str
+    provider: str
+    counts: tuple[tuple[str, int], ...]
+    failed_jobs: tuple[str, ...]
+    problem: str | None = None  # no report, or an unreadable one
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None and not self.failed_jobs
+
+
+@dataclass(frozen=True)
+class Summary:
+    markdown: str
+    ok: bool
+
+
+def summarize(plan_result: str, matrix: Mapping[str, Any] | None, reports: Path) -> Summary:
+    """Merge the per-cluster deploy reports (`<reports>/<cluster>.json`) into one
+    markdown summary; not ok when the plan failed or any cluster failed or left
+    no report (its job failed early or was cancelled)."""
+    lines = ["## hubfleet deploy", ""]
+    if plan_result != "success":
+        lines.append(f"The plan job did not succeed (result: {plan_result or 'unknown'}):")
+        lines.append("nothing was deployed.")
+        return Summary("\n".join(lines) + "\n", ok=False)
+    include = (matrix or {}).get("include", [])
+    if not isinstance(include, list):
+        raise HubfleetError("the matrix has no include list")
+    if not include:
+        lines.append("Nothing to deploy: the plan touches no cluster.")
+        return Summary("\n".join(lines) + "\n", ok=True)
+    outcomes = [
+        _outcome(str(entry.get("cluster")), str(entry.get("provider")), reports)
+        for entry in sorted(include, key=lambda e: str(e.get("cluster")))
+    ]
+    failed = [o for o in outcomes if not o.ok]
+    lines.append(
+        f"{len(outcomes) - len(failed)} of {len(outcomes)} clusters deployed"
+        + (f", {len(failed)} failed." if failed else ".")
+    )
+    lines.append("")
+    header = ["cluster", "provider", "result", *STATUS_COLUMNS]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for o in outcomes:
+        result = "ok" if o.ok else "**failed**"
+        counts = dict(o.counts)
+        cells = [_cell(o.cluster), _cell(o.provider), result]
+        cells += [str(counts.get(s, 0)) for s in STATUS_COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    if failed:
+        lines += ["", "### Failures", ""]
+        for o in failed:
+            if o.problem:
+                lines.append(f"- `{o.cluster}`: {o.problem}")
+            lines += [f"- `{o.cluster}` {job}" for job in o.failed_jobs]
+    return Summary("\n".join(lines) + "\n", ok=not failed)
+
+
+def _outcome(cluster: str, provider: str, reports: Path) -> ClusterOutcome:
+    path = reports / f"{cluster}.json"
+    if not path.is_file():
+        return ClusterOutcome(
+            cluster, provider, (), (), "no report: the job failed before deploying or was cancelled"
+        )
+    try:
+        jobs = load_json(path).get("jobs")
+        if not isinstance(jobs, list):
+            raise HubfleetError("no jobs list")
+    except (HubfleetError, AttributeError) as exc:
+        return ClusterOutcome(cluster, provider, (), (), f"unreadable report: {exc}")
+    counts: dict[str, int] = {}
+    failed: list[str] = []
+    for job in sorted(jobs, key=_job_key):
+        status = str(job.get("status"))
+        counts[status] = counts.get(status, 0) + 1
+        if status in FAILED_STATUSES or status not in STATUS_COLUMNS:
+            name = job.get("hub_name") or "support"
+            reasons = job.get("reasons") or []
+            why = "; ".join(str(r) for r in reasons) if isinstance(reasons, list) else ""
+            text = f"`{name}` ({job.get('kind')}): {status}"
+            failed.append(text + (f": {_cell(why)}" if why else ""))
+    return ClusterOutcome(cluster, provider, tuple(sorted(counts.items())), tuple(failed))
+
+
+def _job_key(job: Any) -> tuple[str, str]:
+    if not isinstance(job, Mapping):
+        return ("", "")
+    return (str(job.get("kind")), str(job.get("hub_name") or ""))
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def parse_matrix(text: str) -> Mapping[str, Any] | None:
+    """The matrix as the plan job printed it (empty when the plan job failed)."""
+    if not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise HubfleetError(f"the matrix is not JSON: {exc}") from exc
+    if not isinstance(data, Mapping):
+        raise HubfleetError("the matrix is not a JSON object")
+    return data
+
+
+__all__ = [
+    "CI_PROVIDERS",
+    "CLOUD_PROVIDERS",
+    "GENERATED_PATHS",
+    "PROVIDERS",
+    "CiSettings",
+    "Matrix",
+    "MatrixEntry",
+    "StaleWorkflowsError",
+    "Summary",
+    "WriteResult",
+    "build_matrix",
+    "check_up_to_date",
+    "fleet_providers",
+    "read_settings",
+    "render",
+    "render_workflows",
+    "summarize",
+    "write_files",
+]

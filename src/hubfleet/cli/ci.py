@@ -1,0 +1,180 @@
+"""`hubfleet ci`: the fleet's GitHub Actions workflows.
+
+`init` writes them into the fleet repository and `check` says whether they are
+current. `matrix` and `summary` are the steps the deploy workflow itself runs
+(hidden: they are for the workflow, not for people).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from hubfleet.cli.common import echo
+
+if TYPE_CHECKING:
+    from hubfleet.ci.workflows import CiSettings
+
+app = typer.Typer(
+    help="GitHub Actions workflows: plan on pull requests, per-cluster deploys on merge.",
+    no_args_is_help=True,
+)
+
+
+class MatrixOutput(StrEnum):
+    json = "json"
+    github = "github"
+
+
+def _repo(ctx: typer.Context) -> Path:
+    from hubfleet.cli.common import repo_root
+
+    return repo_root(ctx)
+
+
+def _fleet_providers(ctx: typer.Context) -> tuple[str, ...] | None:
+    """The providers of the fleet's clusters, when the fleet model exists and loads."""
+    from hubfleet.ci.workflows import fleet_providers
+    from hubfleet.errors import HubfleetError
+
+    try:
+        from hubfleet.cli.common import load_fleet
+
+        return fleet_providers(load_fleet(ctx))
+    except (ModuleNotFoundError, HubfleetError, AttributeError):
+        return None
+
+
+def _settings(
+    ctx: typer.Context,
+    repo: Path,
+    providers: list[str] | None,
+    hubfleet_version: str | None,
+    branch: str | None,
+) -> tuple[CiSettings, str]:
+    from hubfleet import __version__
+    from hubfleet.ci.workflows import CI_PROVIDERS, CLOUD_PROVIDERS, CiSettings, read_settings
+
+    existing = read_settings(repo)
+    if providers:
+        chosen, source = tuple(providers), "--provider"
+    elif found := tuple(p for p in _fleet_providers(ctx) or () if p in CI_PROVIDERS):
+        chosen, source = found, "the fleet's clusters"
+    elif existing is not None:
+        chosen, source = existing.providers, "the existing workflows"
+    else:
+        chosen, source = CLOUD_PROVIDERS, "default: every cloud provider"
+    settings = CiSettings(
+        providers=chosen,
+        hubfleet_version=hubfleet_version or __version__,
+        branch=branch or (existing.branch if existing else "main"),
+    )
+    return settings, source
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    provider: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--provider",
+            "-p",
+            help="A provider to log in to (repeat; default: the providers of the fleet's "
+            "clusters, else gcp, aws and azure).",
+        ),
+    ] = None,
+    hubfleet_version: Annotated[
+        str | None,
+        typer.Option(
+            "--hubfleet-version", help="The hubfleet version the workflows install (pinned)."
+        ),
+    ] = None,
+    branch: Annotated[
+        str | None,
+        typer.Option("--branch", help="The default branch, whose pushes deploy (default: main)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace generated files that were changed.")
+    ] = False,
+) -> None:
+    """Write the deploy and plan-comment workflows into the fleet repository."""
+    from hubfleet.ci.workflows import render, write_files
+
+    repo = _repo(ctx)
+    settings, source = _settings(ctx, repo, provider, hubfleet_version, branch)
+    result = write_files(repo, render(settings), force=force)
+    providers = ", ".join(settings.providers) or "none"
+    lines = [f"providers: {providers} ({source}); hubfleet {settings.hubfleet_version}"]
+    lines += [f"wrote     {path}" for path in result.written]
+    lines += [f"unchanged {path}" for path in result.unchanged]
+    if result.written:
+        lines.append("Set up the cloud identities and secrets: see docs/ci.md in hubfleet.")
+    echo(ctx, "\n".join(lines))
+
+
+@app.command()
+def check(ctx: typer.Context) -> None:
+    """Exit 1 when the generated workflows are missing or differ from the templates."""
+    from hubfleet.ci.workflows import StaleWorkflowsError, check_up_to_date
+
+    stale = check_up_to_date(_repo(ctx))
+    if stale:
+        raise StaleWorkflowsError(
+            "the generated workflows are not up to date: " + ", ".join(stale),
+            hint="regenerate them with `hubfleet ci init --force`",
+        )
+    echo(ctx, "the generated workflows are up to date")
+
+
+@app.command(hidden=True)
+def matrix(
+    ctx: typer.Context,
+    plan: Annotated[Path, typer.Option("--plan", help="A plan JSON file (`-` for stdin).")],
+    output: Annotated[
+        MatrixOutput,
+        typer.Option("--output", help="json: the matrix; github: `matrix=` and `count=` lines."),
+    ] = MatrixOutput.json,
+) -> None:
+    """The deploy job's matrix from a plan: {"include": [{"cluster", "provider"}]}."""
+    import json
+    import sys
+
+    from hubfleet.ci.workflows import build_matrix, load_json
+
+    data = json.load(sys.stdin) if str(plan) == "-" else load_json(plan)
+    result = build_matrix(data)
+    for entry in result.not_deployed:
+        echo(
+            ctx,
+            f"::notice::cluster {entry.cluster} uses the {entry.provider} provider: "
+            "not deployed from CI",
+            err=True,
+        )
+    text = json.dumps(result.as_json(), separators=(",", ":"))
+    if output is MatrixOutput.github:
+        echo(ctx, f"matrix={text}\ncount={len(result.include)}")
+    else:
+        echo(ctx, text)
+
+
+@app.command(hidden=True)
+def summary(
+    ctx: typer.Context,
+    reports: Annotated[Path, typer.Option("--reports", help="The folder of <cluster>.json.")],
+    matrix: Annotated[str, typer.Option("--matrix", help="The plan job's matrix JSON.")] = "",
+    plan_result: Annotated[
+        str, typer.Option("--plan-result", help="The plan job's result.")
+    ] = "success",
+) -> None:
+    """Merge the per-cluster deploy reports into markdown; exit 1 if any cluster failed."""
+    from hubfleet.ci.workflows import parse_matrix, summarize
+    from hubfleet.errors import DeployError
+
+    result = summarize(plan_result, parse_matrix(matrix), reports)
+    echo(ctx, result.markdown)
+    if not result.ok:
+        raise DeployError("the deploy failed: see the summary")
