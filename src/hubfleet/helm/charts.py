@@ -157,25 +157,34 @@ def _pull(source: ChartSource, archive: Path, *, timeout: float, seed_hint: str)
         kwargs["repo_url"] = source.repository
 
     outcome: list[BaseException | None] = []
+    lock = threading.Lock()
+    abandoned = False
 
     def run() -> None:
         try:
             helm_python.pull(reference, **kwargs)
-            outcome.append(None)
+            result: BaseException | None = None
         except BaseException as exc:  # reported by the waiting thread
-            outcome.append(exc)
+            result = exc
+        with lock:
+            if abandoned:  # the caller gave up: clean up behind it
+                shutil.rmtree(staging, ignore_errors=True)
+            else:
+                outcome.append(result)
 
     worker = threading.Thread(target=run, name=f"hubfleet-pull-{source.name}", daemon=True)
     worker.start()
     worker.join(timeout)
     where = f"chart {source.name} {source.version} from {source.repository}"
-    if not outcome:
-        # The native call cannot be interrupted: leave it to finish in the
-        # background; its staging folder is never used.
-        raise ChartError(
-            f"{where}: pull timed out after {timeout:g}s (repository unreachable?)",
-            hint=seed_hint,
-        )
+    with lock:
+        if not outcome:
+            # The native call cannot be interrupted: it finishes in the
+            # background and removes its staging folder.
+            abandoned = True
+            raise ChartError(
+                f"{where}: pull timed out after {timeout:g}s (repository unreachable?)",
+                hint=seed_hint,
+            )
     try:
         failure = outcome[0]
         if failure is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,7 +69,15 @@ class ValuesProblem:
 
 # ---------------------------------------------------------------- chart cache
 
-_charts: dict[str, tuple[tuple[int, int, int], Chart]] = {}
+
+@dataclass(frozen=True)
+class _Loaded:
+    fingerprint: tuple[int, int, int]
+    chart: Chart  # pristine: never rendered, only read (metadata, dependencies)
+    archive: bytes  # the chart as a .tgz, for a fresh copy per render
+
+
+_charts: dict[str, _Loaded] = {}
 _charts_lock = threading.Lock()
 
 
@@ -88,8 +97,8 @@ def _fingerprint(path: Path) -> tuple[int, int, int]:
     return newest, count, size
 
 
-def load_chart(chart_path: Path) -> Chart:
-    """The loaded chart, cached per process (keyed by resolved path and mtimes)."""
+def _loaded(chart_path: Path) -> _Loaded:
+    """The chart read once per process (re-read when a file of it changes)."""
     import helm_python
 
     resolved = Path(chart_path).resolve()
@@ -99,16 +108,42 @@ def load_chart(chart_path: Path) -> Chart:
     fingerprint = _fingerprint(resolved)
     with _charts_lock:
         cached = _charts.get(key)
-        if cached is not None and cached[0] == fingerprint:
-            return cached[1]
+        if cached is not None and cached.fingerprint == fingerprint:
+            return cached
         try:
             chart = helm_python.Chart.load(resolved)
+            if resolved.is_file():
+                archive = resolved.read_bytes()
+            else:
+                with tempfile.TemporaryDirectory(prefix="hubfleet-chart-") as folder:
+                    archive = Path(chart.save(folder)).read_bytes()
         except helm_python.HelmError as exc:
             raise ChartError(f"cannot load chart {chart_path}: {_detail(exc)}") from None
-        _charts[key] = (fingerprint, chart)
-        # The replaced handle may still be in use by another thread: it is
+        # A replaced handle may still be in use by another thread: it is
         # released by garbage collection, not closed here.
-        return chart
+        entry = _charts[key] = _Loaded(fingerprint, chart, archive)
+        return entry
+
+
+def load_chart(chart_path: Path) -> Chart:
+    """The chart as loaded (cached): read it, never render it.
+
+    helm_python's `Chart.render` mutates the chart it renders (disabled
+    subcharts are removed for good, aliased ones renamed), so every render here
+    works on a fresh copy loaded from the cached archive bytes (~0.3 ms).
+    """
+    return _loaded(chart_path).chart
+
+
+def _fresh_chart(chart_path: Path) -> tuple[Chart, Chart]:
+    """(pristine cached chart, a private copy to render)."""
+    import helm_python
+
+    entry = _loaded(chart_path)
+    try:
+        return entry.chart, helm_python.Chart.load_archive(entry.archive)
+    except helm_python.HelmError as exc:
+        raise ChartError(f"cannot load chart {chart_path}: {_detail(exc)}") from None
 
 
 def _detail(exc: BaseException) -> str:
@@ -172,9 +207,9 @@ def render(
     """
     import helm_python
 
-    chart = load_chart(chart_path)
+    chart, private = _fresh_chart(chart_path)
     try:
-        rendered = chart.render(_jsonable(values), name=release, namespace=namespace)
+        rendered = private.render(_jsonable(values), name=release, namespace=namespace)
     except helm_python.HelmValuesError as exc:
         problems = _schema_problems(chart, exc, values)
         if problems:
@@ -191,6 +226,8 @@ def render(
         raise ChartError(f"chart {chart.name}: {where} failed to render: {detail}") from None
     except helm_python.HelmError as exc:
         raise ChartError(f"chart {chart.name}: render failed: {_detail(exc)}") from None
+    finally:
+        private.close()
     return {
         name: text
         for name, text in sorted(rendered.items())
@@ -208,11 +245,11 @@ def values_problems(chart_path: Path, values: Mapping[str, Any]) -> list[ValuesP
     """Like `check_values`, with each key path as a tuple (for line lookup)."""
     import helm_python
 
-    chart = load_chart(chart_path)
+    chart, private = _fresh_chart(chart_path)
     try:
         # The render path is the one that applies aliases and conditions before
         # validating (Chart.validate_schema does not); its cost is ~1 ms.
-        chart.render(_jsonable(values), name="schema-check", namespace="schema-check")
+        private.render(_jsonable(values), name="schema-check", namespace="schema-check")
     except helm_python.HelmValuesError as exc:
         problems = _schema_problems(chart, exc, values)
         if problems:
@@ -220,6 +257,8 @@ def values_problems(chart_path: Path, values: Mapping[str, Any]) -> list[ValuesP
         return [ValuesProblem((), f"invalid values: {_detail(exc)}", chart.name)]
     except helm_python.HelmError:
         return []  # a template failure, not a values one: `render` reports it
+    finally:
+        private.close()
     return []
 
 
