@@ -1,0 +1,363 @@
+"""`hubfleet validate`: every check of the fleet, every problem with its file and line.
+
+1. The fleet's structure (`hubfleet.config.load`): YAML, schema, names, providers,
+   files named in cluster.yaml.
+2. Each file's content: secret-named files must be sops-encrypted; encrypted files
+   are decrypted in memory when a key is available (which catches tampering), else
+   checked for structure; plain values files must parse and hold no plaintext secret.
+3. Each release (support and hubs): its values merged as helm does, checked against
+   the chart's values.schema.json (subcharts included), rendered by the embedded
+   Helm engine, and the manifests checked against the Kubernetes schemas.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from hubfleet.config.fleet import Cluster, Fleet
+from hubfleet.config.load import load_fleet
+from hubfleet.errors import ChartError, ConfigError, HubfleetError, Problem, did_you_mean
+from hubfleet.release import Release, hub_release, support_release, values_documents
+from hubfleet.yamlio import Document, load_yaml
+
+if TYPE_CHECKING:
+    from hubfleet.secrets.sops import Sops
+
+NO_KEY_NOTE = (
+    "no sops key available: encrypted files were checked for structure only "
+    "(set SOPS_AGE_KEY_FILE to decrypt them in memory)"
+)
+_ENCRYPTED_VALUE = re.compile(r"^ENC\[AES256_GCM,data:.*,iv:.*,tag:.*,type:\w+\]$", re.S)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to validate: everything, one cluster, or some hubs of one cluster."""
+
+    cluster: str | None = None
+    hubs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    problems: tuple[Problem, ...]
+    notes: tuple[str, ...] = ()
+    rendered: tuple[str, ...] = ()
+    clusters: int = 0
+    hubs: int = 0
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "warning")
+
+
+@dataclass
+class _Run:
+    fleet: Fleet
+    sops: Sops | None
+    strict: bool
+    kube_version: str | None
+    problems: list[Problem] = field(default_factory=list)
+    notes: set[str] = field(default_factory=set)
+    bad_files: set[str] = field(default_factory=set)
+    checked: set[str] = field(default_factory=set)
+    line_maps: dict[str, Document | None] = field(default_factory=dict)
+
+
+def validate(
+    root: Path,
+    *,
+    selection: Selection = Selection(),
+    sops: Sops | None = None,
+    render: bool = True,
+    strict: bool = False,
+    kube_version: str | None = None,
+    workers: int = 2,
+) -> ValidationResult:
+    """Validate the fleet at `root`. `sops` is used only if it has a key."""
+    loaded = load_fleet(root)
+    fleet = loaded.fleet
+    if sops is not None and not sops.key_available():
+        sops = None
+    run = _Run(fleet, sops, strict, kube_version or fleet.settings.kubernetes_version)
+    run.problems.extend(loaded.problems)
+    clusters, releases = _select(fleet, selection, run)
+    for path in _files_of(clusters, releases):
+        _check_file(run, path)
+    if sops is None and any(_is_encrypted_file(run, p) for p in run.checked):
+        run.notes.add(NO_KEY_NOTE)
+    rendered: list[str] = []
+    if render and not loaded.errors:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for label in pool.map(lambda r: _check_release(run, r), releases):
+                if label:
+                    rendered.append(label)
+    return ValidationResult(
+        problems=tuple(sorted(set(run.problems))),
+        notes=tuple(sorted(run.notes)),
+        rendered=tuple(sorted(rendered)),
+        clusters=len(clusters),
+        hubs=sum(1 for r in releases if r.hub is not None),
+    )
+
+
+def _select(fleet: Fleet, selection: Selection, run: _Run) -> tuple[list[Cluster], list[Release]]:
+    if selection.cluster is None:
+        clusters = list(fleet.clusters)
+    else:
+        try:
+            clusters = [fleet.cluster(selection.cluster)]
+        except ConfigError as exc:
+            run.problems.append(exc.problem())
+            return [], []
+    releases: list[Release] = []
+    for cluster in clusters:
+        if not selection.hubs:
+            support = _safe(run, cluster, lambda c=cluster: support_release(fleet, c))
+            if support is not None:
+                releases.append(support)
+            hubs = list(cluster.hubs)
+        else:
+            hubs = []
+            for name in selection.hubs:
+                try:
+                    hubs.append(cluster.hub(name))
+                except ConfigError as exc:
+                    run.problems.append(exc.problem())
+        for hub in hubs:
+            release = _safe(run, cluster, lambda h=hub: hub_release(fleet, h))
+            if release is not None:
+                releases.append(release)
+    return clusters, releases
+
+
+def _safe(run: _Run, cluster: Cluster, make: Any) -> Release | None:
+    try:
+        result: Release | None = make()
+        return result
+    except HubfleetError as exc:
+        run.problems.append(Problem(cluster.file, exc.line or 1, exc.message, exc.hint))
+        return None
+
+
+def _files_of(clusters: Sequence[Cluster], releases: Iterable[Release]) -> list[str]:
+    files: dict[str, None] = {}
+    for cluster in clusters:
+        files.update(dict.fromkeys(cluster.credential_files))
+        for hub in cluster.hubs:
+            if hub.domain_override_file:
+                files[hub.domain_override_file] = None
+    for release in releases:
+        files.update(dict.fromkeys(release.values_files))
+    return list(files)
+
+
+# ------------------------------------------------------------------ file contents
+
+
+def _check_file(run: _Run, path: str) -> None:
+    if path in run.checked:
+        return
+    run.checked.add(path)
+    full = run.fleet.abspath(path)
+    try:
+        text = full.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        run.bad_files.add(path)  # reported by the loader
+        return
+    except (OSError, UnicodeDecodeError) as exc:
+        _bad(run, Problem(path, 1, f"cannot read: {exc}"))
+        return
+    from hubfleet.secrets.sops import is_encrypted
+
+    secret_named = "secret" in PurePosixPath(path).name
+    if is_encrypted(text, path):
+        _check_encrypted(run, path, full, text)
+    elif secret_named:
+        _bad(
+            run,
+            Problem(
+                path,
+                1,
+                "file name says it holds secrets, but it is not sops-encrypted",
+                f"encrypt it in place: sops encrypt --in-place {path}",
+            ),
+        )
+    elif path.endswith((".yaml", ".yml")):
+        _check_plain_values(run, path, text)
+
+
+def _check_plain_values(run: _Run, path: str, text: str) -> None:
+    from hubfleet.secrets.lint import lint_plaintext
+
+    try:
+        doc = load_yaml(text, path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            _bad(run, problem)
+        return
+    run.line_maps[path] = doc
+    if doc.data is not None and not isinstance(doc.data, dict):
+        _bad(run, Problem(path, 1, "a values file must be a mapping of keys"))
+        return
+    run.problems.extend(lint_plaintext(doc, text))
+
+
+def _check_encrypted(run: _Run, path: str, full: Path, text: str) -> None:
+    if run.sops is not None:
+        try:
+            run.sops.decrypt(full)
+        except HubfleetError as exc:
+            _bad(run, Problem(path, exc.line or 1, exc.message, exc.hint))
+        return
+    # Without a key: check the structure sops leaves, so that a hand-edited value
+    # (plaintext pasted into an encrypted file) is caught.
+    from hubfleet.secrets.sops import file_format, parse
+
+    kind = file_format(path)
+    if kind not in ("yaml", "json"):
+        return
+    try:
+        data = parse(text.encode(), kind)
+    except Exception:
+        _bad(run, Problem(path, 1, "encrypted file is not valid " + kind.upper()))
+        return
+    meta = data.get("sops", {}) if isinstance(data, dict) else {}
+    suffix = meta.get("unencrypted_suffix", "_unencrypted") if isinstance(meta, dict) else ""
+    doc: Document | None = None
+    for key_path, value in _leaves({k: v for k, v in data.items() if k != "sops"}):
+        if any(str(k).endswith(suffix) for k in key_path if isinstance(k, str)) or (
+            isinstance(value, str) and _ENCRYPTED_VALUE.match(value)
+        ):
+            continue
+        if doc is None and kind == "yaml":
+            doc = load_yaml(text, path)
+        line = doc.lines.line(key_path) if doc is not None else 1
+        dotted = ".".join(str(k) for k in key_path)
+        _bad(
+            run,
+            Problem(
+                path,
+                line,
+                f"{dotted} is not encrypted in a sops file (edited after encryption?)",
+                f"edit encrypted files with `sops edit {path}`",
+            ),
+        )
+        return
+
+
+def _leaves(
+    data: Any, here: tuple[str | int, ...] = ()
+) -> Iterable[tuple[tuple[str | int, ...], Any]]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _leaves(value, (*here, key))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            yield from _leaves(item, (*here, index))
+    else:
+        yield here, data
+
+
+def _is_encrypted_file(run: _Run, path: str) -> bool:
+    return path not in run.line_maps and "secret" in PurePosixPath(path).name
+
+
+def _bad(run: _Run, problem: Problem) -> None:
+    run.problems.append(problem)
+    run.bad_files.add(problem.path)
+
+
+# ---------------------------------------------------------------------- releases
+
+
+def _check_release(run: _Run, release: Release) -> str | None:
+    """Schema-check, render and check one release; its label if it rendered."""
+    from hubfleet.helm.charts import resolve_chart
+    from hubfleet.helm.engine import render, values_problems
+    from hubfleet.helm.manifests import check_manifests
+    from hubfleet.helm.values import merge_values
+
+    fleet = run.fleet
+    cluster = fleet.cluster(release.cluster)
+    where = _release_location(cluster, release)
+    if any(path in run.bad_files for path in release.values_files):
+        return None
+    try:
+        chart_path = resolve_chart(release.chart)
+    except ChartError as exc:
+        message = f"{release.label}: render skipped: {exc.message}"
+        problem = Problem(where[0], where[1], message, exc.hint)
+        run.problems.append(problem if run.strict else replace(problem, severity="warning"))
+        return None
+    try:
+        docs = values_documents(fleet, release, sops=run.sops)
+    except HubfleetError as exc:
+        run.problems.append(Problem(exc.path or where[0], exc.line or 1, exc.message, exc.hint))
+        return None
+    values = merge_values([doc.data for doc in docs])
+    schema_problems = values_problems(chart_path, values)
+    for found in schema_problems:
+        path, line = _locate(run, release, found.path)
+        run.problems.append(
+            Problem(
+                path,
+                line,
+                f"{found.render()} (values.schema.json of chart {found.chart})",
+                f"{release.label} merges {', '.join(release.values_files) or 'no values files'}",
+            )
+        )
+    if schema_problems:
+        return None
+    try:
+        manifests = render(chart_path, values, release=release.name, namespace=release.namespace)
+    except ChartError as exc:
+        run.problems.append(
+            Problem(where[0], where[1], f"{release.label}: {exc.message}", exc.hint)
+        )
+        return None
+    report = check_manifests(manifests, kube_version=run.kube_version)
+    for bad in report.problems:
+        run.problems.append(
+            Problem(where[0], where[1], f"{release.label}: rendered {bad.render()}")
+        )
+    for kind in report.unknown_kinds:
+        run.notes.add(f"no Kubernetes schema for {kind}: not checked")
+    return release.label
+
+
+def _release_location(cluster: Cluster, release: Release) -> tuple[str, int]:
+    if release.hub is None:
+        return cluster.file, cluster.lines.line(("support",))
+    return cluster.file, cluster.hub(release.hub).line
+
+
+def _locate(run: _Run, release: Release, key_path: tuple[str | int, ...]) -> tuple[str, int]:
+    """The values file (last one wins) and line that set `key_path` or its nearest parent."""
+    best: tuple[int, str, int] | None = None
+    for path in reversed(release.values_files):
+        doc = run.line_maps.get(path)
+        if doc is None:
+            continue
+        for depth in range(len(key_path), 0, -1):
+            if key_path[:depth] in doc.lines.lines:
+                if best is None or depth > best[0]:
+                    best = (depth, path, doc.lines.lines[key_path[:depth]])
+                break
+    if best is not None:
+        return best[1], best[2]
+    cluster = run.fleet.cluster(release.cluster)
+    return _release_location(cluster, release)
+
+
+def suggest_cluster(fleet: Fleet, name: str) -> str | None:
+    return did_you_mean(name, [c.name for c in fleet.clusters])
