@@ -184,3 +184,19 @@ def test_render_does_not_leak_between_calls() -> None:
     assert check_values(TESTHUB, {"extras": {"replicas": "x"}}) == [
         "extras.replicas: expected integer, got string"
     ]
+
+
+def test_concurrent_renders_match_serial_ones() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(index: int) -> dict[str, str]:
+        values = {
+            "ingress": {"hosts": [f"hub{index}.example.org"]},
+            "extras": {"enabled": index % 2 == 0},
+        }
+        return render(TESTHUB, values, release=f"hub{index}", namespace="ns")
+
+    serial = [one(index) for index in range(16)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        parallel = list(pool.map(one, range(16)))
+    assert parallel == serial
