@@ -30,7 +30,7 @@ from typing import Any
 from hubfleet.local import z2jh
 
 CONFIG_FD_ENV = "HUBFLEET_LOCAL_CONFIG_FD"
-HEALTH_SERVICE = "hubfleet-health-check"
+HEALTH_SERVICE = "hubfleet"
 HEALTH_ROLE = "hubfleet-health-check"
 
 # chart key -> JupyterHub trait, for the keys of `hub` and `singleuser` honoured locally.
@@ -178,6 +178,8 @@ def configure(c: Any, payload: dict[str, Any] | None = None) -> None:
     c.JupyterHub.authenticator_class = "dummy"
     c.JupyterHub.admin_access = True
     c.JupyterHub.cleanup_servers = True
+    # As the chart: answer a spawn request at once, the client polls the user model.
+    c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
     c.JupyterHub.services = []
     c.JupyterHub.load_roles = []
 
@@ -291,6 +293,11 @@ def _enforce_local(c: Any, runtime: dict[str, Any]) -> None:
         c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
     c.SimpleLocalProcessSpawner.home_dir_template = os.path.join(hub_dir, "home", "{username}")
     c.Spawner.ip = "127.0.0.1"
+    if os.getuid() == 0:
+        # Jupyter Server refuses to run as root without this flag (containers, CI).
+        args = list(c.Spawner.get("args", []) or [])
+        if "--allow-root" not in args:
+            c.Spawner.args = [*args, "--allow-root"]
 
 
 def _add_health_service(c: Any, runtime: dict[str, Any]) -> None:
