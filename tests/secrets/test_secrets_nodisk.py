@@ -1,0 +1,85 @@
+"""Decrypting writes nothing to disk and shows no secret anywhere (DESIGN.md section 5)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import AgeKey
+
+from hubfleet.redact import Redactor
+from hubfleet.secrets.sops import Sops, encrypt
+
+REPO = Path(__file__).resolve().parents[2]
+SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache"}
+MAX_SIZE = 5_000_000
+
+
+def _files_changed_since(root: Path, since: float) -> Iterator[Path]:
+    for folder, dirs, files in os.walk(root, onerror=lambda _: None):
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
+        for name in files:
+            path = Path(folder, name)
+            try:
+                info = path.lstat()
+            except OSError:
+                continue
+            if info.st_mtime >= since and path.is_file() and info.st_size <= MAX_SIZE:
+                yield path
+
+
+def _holding(roots: list[Path], since: float, needle: bytes) -> list[Path]:
+    found = []
+    for root in roots:
+        for path in _files_changed_since(root, since):
+            try:
+                if needle in path.read_bytes():
+                    found.append(path)
+            except OSError:
+                continue
+    return found
+
+
+def test_decrypt_writes_nothing_and_prints_nothing(
+    tmp_path: Path,
+    with_key: AgeKey,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    value = "nodisk-" + secrets.token_hex(16)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    path = repo / "enc-hub.secret.values.yaml"
+    path.write_bytes(
+        encrypt(
+            f"hub:\n  cookieSecret: {value}\n".encode(),
+            filename=path.name,
+            cwd=repo,
+            age_recipients=[with_key.public],
+        )
+    )
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    since = time.time() - 1
+    caplog.set_level(logging.DEBUG)
+    redactor = Redactor()
+    sops = Sops(redactor, cwd=repo)
+    data = sops.decrypt_data(path)
+    assert data["hub"]["cookieSecret"] == value
+    logging.getLogger("hubfleet.test").debug("decrypted %s", redactor.scrub(str(data)))
+
+    # Nothing new or changed in the test's folders, and the secret in no file
+    # written since the test began: the tmp folders, the repository, $TMPDIR, /tmp.
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+    roots = [tmp_path, REPO, Path(tempfile.gettempdir()), Path("/tmp"), Path.home() / ".config"]
+    assert _holding([r for r in roots if r.exists()], since, value.encode()) == []
+    # Nor on stdout, stderr or in any log record, debug included.
+    out, err = capfd.readouterr()
+    assert value not in out and value not in err
+    assert value not in caplog.text
+    assert "decrypted" in caplog.text and "sops" in caplog.text
