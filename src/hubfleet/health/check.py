@@ -19,8 +19,8 @@ Standard library plus tornado (JupyterHub's own dependency) for the websocket.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import concurrent.futures
+import contextlib
 import json
 import time
 import urllib.error
