@@ -43,7 +43,7 @@ from hubfleet.errors import DeployError, HubfleetError, did_you_mean
 from hubfleet.local import hubconfig, processes
 from hubfleet.redact import Redactor
 
-DEFAULT_BASE_PORT = 8000
+DEFAULT_BASE_PORT = 18000
 DEFAULT_CHECK_USER = "hubfleet-health-check"
 LOG_NAME = "jupyterhub.log"
 STATE_NAME = "hub.json"

@@ -1,0 +1,159 @@
+"""`hubfleet local status|stop`: the local provider's running hubs.
+
+Both work from the state folders alone (`<repo>/.hubfleet/local/<cluster>`, or a
+cluster's `local.state_dir` when the fleet loads), so they work even when the
+fleet's configuration is broken.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from hubfleet.cli.common import Output, echo, echo_json, repo_root
+
+if TYPE_CHECKING:
+    from hubfleet.local import LocalHubStatus
+
+app = typer.Typer(
+    help="Hubs of the local provider (JupyterHub processes on this machine).",
+    no_args_is_help=True,
+)
+
+DEFAULT_STATE_ROOT = Path(".hubfleet") / "local"
+
+
+def cluster_state_dirs(ctx: typer.Context) -> dict[str, Path]:
+    """cluster name -> its state folder, for every local cluster with state."""
+    root = repo_root(ctx)
+    found: dict[str, Path] = {}
+    default_root = root / DEFAULT_STATE_ROOT
+    if default_root.is_dir():
+        for folder in sorted(default_root.iterdir()):
+            if folder.is_dir():
+                found[folder.name] = folder
+    try:  # clusters with their own state folder, when the fleet loads
+        from hubfleet.cli.common import load_fleet
+
+        fleet = load_fleet(ctx)
+        for cluster in fleet.clusters:
+            block = getattr(cluster, "provider_block", None)
+            state_dir = getattr(block, "state_dir", None) if cluster.provider == "local" else None
+            if state_dir:
+                folder = (root / state_dir / cluster.name).resolve()
+                if folder.is_dir():
+                    found[cluster.name] = folder
+    except Exception:  # no fleet model yet, or a broken fleet: the default folder is enough
+        pass
+    return dict(sorted(found.items()))
+
+
+def _uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _row(status: LocalHubStatus) -> dict[str, Any]:
+    return {
+        "cluster": status.cluster,
+        "hub": status.hub,
+        "url": status.url,
+        "pid": status.pid,
+        "running": status.running,
+        "uptime_s": status.uptime_s,
+        "healthy": status.healthy,
+        "log": str(status.log_path),
+    }
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    cluster: Annotated[str | None, typer.Argument(help="Only this cluster.")] = None,
+    output: Annotated[Output, typer.Option("--output", "-o", help="text or json")] = Output.text,
+) -> None:
+    """Local hubs: URL, pid, uptime, and whether their API answers."""
+    from hubfleet.local import hub_status
+
+    dirs = cluster_state_dirs(ctx)
+    if cluster is not None:
+        dirs = {cluster: dirs[cluster]} if cluster in dirs else {}
+    rows = [_row(s) for folder in dirs.values() for s in hub_status(folder)]
+    if output is Output.json:
+        echo_json(ctx, {"hubs": rows})
+        return
+    if not rows:
+        echo(ctx, "no local hubs")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for column in ("cluster", "hub", "url", "pid", "uptime", "healthy", "log"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["cluster"],
+            row["hub"],
+            row["url"],
+            str(row["pid"] or "-"),
+            _uptime(row["uptime_s"]),
+            "yes" if row["healthy"] else ("no" if row["running"] else "stopped"),
+            row["log"],
+        )
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=220)
+    console.print(table)
+
+
+@app.command()
+def stop(
+    ctx: typer.Context,
+    cluster: Annotated[str | None, typer.Argument(help="Cluster (default: every one).")] = None,
+    hubs: Annotated[list[str] | None, typer.Argument(help="Hubs (default: every one).")] = None,
+    output: Annotated[Output, typer.Option("--output", "-o", help="text or json")] = Output.text,
+) -> None:
+    """Stop local hubs and every process they started (proxy, servers, culler)."""
+    from hubfleet.errors import HubfleetError, did_you_mean
+    from hubfleet.local import stop_hubs
+
+    dirs = cluster_state_dirs(ctx)
+    if cluster is not None:
+        if cluster not in dirs:
+            raise HubfleetError(
+                f"no local cluster {cluster!r} with state",
+                hint=did_you_mean(cluster, dirs)
+                or "local clusters: " + (", ".join(dirs) or "none"),
+            )
+        dirs = {cluster: dirs[cluster]}
+    results = [r for folder in dirs.values() for r in stop_hubs(folder, hubs or None)]
+    if output is Output.json:
+        echo_json(
+            ctx,
+            {
+                "stopped": [
+                    {
+                        "cluster": r.cluster,
+                        "hub": r.hub,
+                        "was_running": r.was_running,
+                        "processes_stopped": r.processes_stopped,
+                    }
+                    for r in results
+                ]
+            },
+        )
+        return
+    if not results:
+        echo(ctx, "no local hubs")
+    for r in results:
+        what = f"stopped ({r.processes_stopped} processes)" if r.was_running else "not running"
+        if not r.was_running and r.processes_stopped:
+            what = f"not running; cleaned {r.processes_stopped} leftover processes"
+        echo(ctx, f"{r.cluster}/{r.hub}: {what}")
