@@ -1,18 +1,17 @@
-"""Fixtures of the secrets tests: the committed test age keys and sops environments."""
+"""Fixtures of the secrets tests: the committed test age keys and sops environments.
+
+(`age_identity` rather than the root conftest's `age_key`: these tests need the
+public key too, and set SOPS_AGE_KEY_FILE only where they say so.)
+"""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parents[1]
-if str(TESTS) not in sys.path:  # so that `import fakes` works from any test folder
-    sys.path.insert(0, str(TESTS))
-
-AGE_DIR = TESTS / "fixtures" / "age"
+AGE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "age"
 
 
 @dataclass(frozen=True)
@@ -30,12 +29,12 @@ def _key(name: str) -> AgeKey:
 
 
 @pytest.fixture
-def age_key() -> AgeKey:
+def age_identity() -> AgeKey:
     return _key("keys.txt")
 
 
 @pytest.fixture
-def other_age_key() -> AgeKey:
+def other_age_identity() -> AgeKey:
     return _key("other-keys.txt")
 
 
@@ -52,7 +51,7 @@ def no_default_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def with_key(no_default_key: Path, age_key: AgeKey, monkeypatch: pytest.MonkeyPatch) -> AgeKey:
+def with_key(no_default_key: Path, age_identity: AgeKey, monkeypatch: pytest.MonkeyPatch) -> AgeKey:
     """SOPS_AGE_KEY_FILE set to the test key."""
-    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(age_key.file))
-    return age_key
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(age_identity.file))
+    return age_identity

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import AgeKey
 
 from hubfleet.redact import Redactor
 from hubfleet.secrets.sops import Sops, encrypt
+from tests.secrets.conftest import AgeKey
 
 REPO = Path(__file__).resolve().parents[2]
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache"}

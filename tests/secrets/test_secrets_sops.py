@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import AgeKey
 
 from hubfleet.errors import SecretsError
 from hubfleet.redact import MARKER, Redactor
 from hubfleet.secrets.sops import Sops, encrypt, file_format, is_encrypted
+from tests.secrets.conftest import AgeKey
 
 
 def _secret() -> str:
@@ -109,18 +109,20 @@ def test_encrypt_follows_creation_rules(tmp_path: Path, with_key: AgeKey) -> Non
 
 
 def test_re_encrypt_for_another_key(
-    tmp_path: Path, with_key: AgeKey, other_age_key: AgeKey, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, with_key: AgeKey, other_age_identity: AgeKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     value = _secret()
     path = _write_encrypted(tmp_path, "a.yaml", f"a: {value}\n".encode(), with_key)
     plaintext = Sops(Redactor(), cwd=tmp_path).decrypt(path)
     other = tmp_path / "export.yaml"
     other.write_bytes(
-        encrypt(plaintext, filename="a.yaml", cwd=tmp_path, age_recipients=[other_age_key.public])
+        encrypt(
+            plaintext, filename="a.yaml", cwd=tmp_path, age_recipients=[other_age_identity.public]
+        )
     )
     with pytest.raises(SecretsError, match="none of the available keys"):
         Sops(Redactor(), cwd=tmp_path).decrypt(other)
-    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(other_age_key.file))
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(other_age_identity.file))
     assert Sops(Redactor(), cwd=tmp_path).decrypt_data(other) == {"a": value}
 
 
@@ -143,11 +145,14 @@ def test_tampered_value(tmp_path: Path, with_key: AgeKey) -> None:
         Sops(Redactor(), cwd=tmp_path).decrypt(path)
 
 
-def test_no_key_hint(tmp_path: Path, age_key: AgeKey, no_default_key: Path) -> None:
+def test_no_key_hint(tmp_path: Path, age_identity: AgeKey, no_default_key: Path) -> None:
     path = tmp_path / "enc.yaml"
     path.write_bytes(
         encrypt(
-            b"a: x-secret\n", filename="enc.yaml", cwd=tmp_path, age_recipients=[age_key.public]
+            b"a: x-secret\n",
+            filename="enc.yaml",
+            cwd=tmp_path,
+            age_recipients=[age_identity.public],
         )
     )
     sops = Sops(Redactor(), cwd=tmp_path)
@@ -158,19 +163,19 @@ def test_no_key_hint(tmp_path: Path, age_key: AgeKey, no_default_key: Path) -> N
     assert info.value.hint and "SOPS_AGE_KEY_FILE" in info.value.hint
     assert info.value.path == "enc.yaml"
     # The key given only to this instance (env override) is enough.
-    keyed = Sops(Redactor(), cwd=tmp_path, env={"SOPS_AGE_KEY_FILE": str(age_key.file)})
+    keyed = Sops(Redactor(), cwd=tmp_path, env={"SOPS_AGE_KEY_FILE": str(age_identity.file)})
     assert keyed.key_available()
     assert keyed.decrypt_data(path) == {"a": "x-secret"}
 
 
 def test_key_available_default_location(
-    no_default_key: Path, monkeypatch: pytest.MonkeyPatch, age_key: AgeKey
+    no_default_key: Path, monkeypatch: pytest.MonkeyPatch, age_identity: AgeKey
 ) -> None:
     sops = Sops(Redactor(), cwd=no_default_key)
     assert not sops.key_available()
     default = no_default_key / ".config" / "sops" / "age" / "keys.txt"
     default.parent.mkdir(parents=True)
-    default.write_text(age_key.file.read_text())
+    default.write_text(age_identity.file.read_text())
     assert sops.key_available()
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(no_default_key / "missing.txt"))
     assert not sops.key_available()

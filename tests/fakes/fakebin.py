@@ -1,0 +1,207 @@
+"""A fake external program (helm, kubectl, gcloud, aws, az) for tests.
+
+Installed by `tests.fakes.install_fakes` as small shell wrappers:
+
+    exec PYTHON -I -S fakebin.py --fake-tool helm --fake-record-dir D --fake-script S -- "$@"
+
+The record dir and script are baked into the wrapper so that they survive the
+runner's scrubbed environment; the variables FAKE_RECORD_DIR and FAKE_SCRIPT,
+when set, win. Standard library only, fast to start.
+
+Each call appends one JSON line to `<record dir>/<tool>.jsonl` when it ends
+(normally, or on SIGTERM) and one to `<tool>.started.jsonl` when it starts:
+
+    {"tool", "argv" (without the program name), "env" (all of it), "cwd", "pid",
+     "stdin" (base64, or null when stdin was a terminal or empty),
+     "values": [{"arg", "path", "kind": fifo|file|char|missing|other, "content"}],
+     "start", "end" (time.time()), "exit", "signal" (e.g. "SIGTERM" or null)}
+
+`values` covers every `--values X`, `--values=X`, `-f X`, `-f=X` and `-fX`
+argument; the fake reads each (draining a pipe, as helm would).
+
+The script (JSON) is a list of rules, or {"rules": [...], "default": {...}}; the
+first rule that matches decides:
+
+    {"tool": "helm",                 optional: only this tool
+     "args": ["upgrade", "hub-a"],   optional: every element appears in argv
+     "contains": "--namespace hub-a",optional: substring of the space-joined argv
+     "exit": 1, "stdout": "...", "stderr": "...",
+     "sleep": 2.5,                   seconds before exiting
+     "hang": true,                   sleep until killed
+     "ignore_sigterm": true}         only SIGKILL stops it
+
+Without a matching rule: exit 0, and `helm version` prints a helm 3 version.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import os
+import select
+import signal
+import stat
+import sys
+import time
+from typing import Any
+
+DEFAULT_OUTPUT = {("helm", "version"): "v3.16.2+g13654a5\n"}
+
+
+def _options(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    opts: dict[str, str] = {}
+    while argv and argv[0] != "--":
+        opts[argv[0].removeprefix("--fake-")] = argv[1]
+        argv = argv[2:]
+    return opts, argv[1:]
+
+
+def _append(path: str, record: dict[str, Any]) -> None:
+    line = (json.dumps(record, sort_keys=True) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def _values_paths(args: list[str]) -> list[tuple[str, str]]:
+    found = []
+    for index, arg in enumerate(args):
+        if arg in ("--values", "-f") and index + 1 < len(args):
+            found.append((arg, args[index + 1]))
+        elif arg.startswith(("--values=", "-f=")):
+            found.append((arg.split("=", 1)[0], arg.split("=", 1)[1]))
+        elif arg.startswith("-f") and len(arg) > 2 and not arg.startswith("--"):
+            found.append(("-f", arg[2:]))
+    return found
+
+
+def _inspect(arg: str, path: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"arg": arg, "path": path, "kind": "missing", "content": None}
+    if path == "-":
+        entry["kind"] = "stdin"
+        return entry
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return entry
+    if stat.S_ISFIFO(mode):
+        entry["kind"] = "fifo"
+    elif stat.S_ISREG(mode):
+        entry["kind"] = "file"
+    elif stat.S_ISCHR(mode):
+        entry["kind"] = "char"
+    else:
+        entry["kind"] = "other"
+    try:
+        with open(path, "rb") as handle:
+            entry["content"] = handle.read().decode("utf-8", errors="replace")
+    except OSError as exc:
+        entry["content"] = None
+        entry["error"] = str(exc)
+    return entry
+
+
+def _read_stdin() -> bytes:
+    """All of stdin, unless it is a terminal or a pipe nobody writes to (an inherited one)."""
+    try:
+        mode = os.fstat(0).st_mode
+    except OSError:
+        return b""
+    if os.isatty(0):
+        return b""
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        ready, _, _ = select.select([0], [], [], 2.0)
+        if not ready:
+            return b""
+    return sys.stdin.buffer.read()
+
+
+def _rule(script_path: str, tool: str, args: list[str]) -> dict[str, Any]:
+    if not script_path or not os.path.exists(script_path):
+        return {}
+    with open(script_path) as handle:
+        script = json.load(handle)
+    rules = script if isinstance(script, list) else script.get("rules", [])
+    default = {} if isinstance(script, list) else script.get("default", {})
+    joined = " ".join(args)
+    for rule in rules:
+        if rule.get("tool") not in (None, tool):
+            continue
+        if not all(arg in args for arg in rule.get("args", [])):
+            continue
+        if rule.get("contains") and rule["contains"] not in joined:
+            continue
+        return dict(rule)
+    return dict(default)
+
+
+def main() -> int:
+    opts, args = _options(sys.argv[1:])
+    tool = opts["tool"]
+    record_dir = os.environ.get("FAKE_RECORD_DIR") or opts.get("record-dir", "")
+    script_path = os.environ.get("FAKE_SCRIPT") or opts.get("script", "")
+    start = time.time()
+    record: dict[str, Any] = {
+        "tool": tool,
+        "argv": args,
+        "env": dict(os.environ),
+        "cwd": os.getcwd(),
+        "pid": os.getpid(),
+        "start": start,
+        "end": None,
+        "exit": None,
+        "signal": None,
+        "stdin": None,
+        "values": [],
+    }
+    if record_dir:
+        os.makedirs(record_dir, exist_ok=True)
+        _append(
+            os.path.join(record_dir, f"{tool}.started.jsonl"),
+            {"tool": tool, "argv": args, "pid": os.getpid(), "start": start},
+        )
+    rule = _rule(script_path, tool, args)
+
+    def finish(code: int, sig: str | None = None) -> None:
+        record["end"] = time.time()
+        record["exit"] = code
+        record["signal"] = sig
+        if record_dir:
+            _append(os.path.join(record_dir, f"{tool}.jsonl"), record)
+
+    def on_term(signum: int, frame: object) -> None:
+        finish(128 + signum, signal.Signals(signum).name)
+        os._exit(128 + signum)
+
+    if rule.get("ignore_sigterm"):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    else:
+        signal.signal(signal.SIGTERM, on_term)
+
+    record["values"] = [_inspect(arg, path) for arg, path in _values_paths(args)]
+    data = _read_stdin()
+    record["stdin"] = base64.b64encode(data).decode() if data else None
+
+    stdout = rule.get("stdout")
+    if stdout is None:
+        stdout = DEFAULT_OUTPUT.get((tool, args[0] if args else ""), "")
+    sys.stdout.write(stdout)
+    sys.stdout.flush()
+    sys.stderr.write(rule.get("stderr", ""))
+    sys.stderr.flush()
+    if rule.get("hang"):
+        while True:
+            time.sleep(3600)
+    if rule.get("sleep"):
+        time.sleep(float(rule["sleep"]))
+    code = int(rule.get("exit", 0))
+    finish(code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
