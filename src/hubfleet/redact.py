@@ -7,6 +7,7 @@ thread-safe because deploys decrypt on many threads.
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 from collections.abc import Iterable
@@ -24,8 +25,11 @@ class Redactor:
         self._pattern: re.Pattern[str] | None = None
 
     def add(self, value: str) -> None:
-        """Register one secret value (and each of its lines, for multi-line keys)."""
-        candidates = {value.strip(), *(line.strip() for line in value.splitlines())}
+        """Register one secret value, each of its lines (multi-line keys), and their
+        base64 forms (charts put secrets into Kubernetes Secrets with `b64enc`)."""
+        plain = {value, value.strip(), *(line.strip() for line in value.splitlines())}
+        encoded = {base64.b64encode(v.encode()).decode() for v in plain if v}
+        candidates = plain | encoded
         fresh = {c for c in candidates if len(c) >= MIN_LENGTH} - self._values
         if not fresh:
             return

@@ -171,7 +171,7 @@ def _check_file(run: _Run, path: str) -> None:
     full = run.fleet.abspath(path)
     try:
         text = full.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         run.bad_files.add(path)  # reported by the loader
         return
     except (OSError, UnicodeDecodeError) as exc:

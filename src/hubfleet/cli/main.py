@@ -97,7 +97,7 @@ def main() -> None:
 
     debug = "--debug" in sys.argv
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except HubfleetError as exc:
         _print_error(str(exc))
         if debug:
@@ -121,6 +121,8 @@ def main() -> None:
             raise
         _print_error(f"internal error: {exc!r} (run with --debug for the traceback)")
         sys.exit(70)
+    # click returns (rather than raises) the code of a `typer.Exit` without standalone mode.
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _print_error(text: str) -> None:

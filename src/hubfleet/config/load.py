@@ -82,7 +82,29 @@ def _load_settings(root: Path, problems: list[Problem]) -> tuple[FleetFile, str 
         return FleetFile(), SETTINGS_FILE, LineMap()
     data = doc.data if doc.data is not None else {}
     settings = _validate(FleetFile, data, doc, (), problems)
-    return settings or FleetFile(), SETTINGS_FILE, doc.lines
+    if settings is None:
+        # Keep what can be read, so that one bad key does not turn into a problem
+        # on every hub (e.g. "names no helm_chart" when default_chart is fine).
+        settings = _partial_settings(data)
+    return settings, SETTINGS_FILE, doc.lines
+
+
+def _partial_settings(data: Any) -> FleetFile:
+    if not isinstance(data, dict):
+        return FleetFile()
+    good: dict[str, Any] = {}
+    for key, value in data.items():
+        try:
+            FleetFile.model_validate({key: value})
+        except ValidationError:
+            if key == "charts" and isinstance(value, dict):
+                # A chart entry with a bad field still names a chart.
+                good["charts"] = {
+                    name: {"repository": "invalid", "version": "invalid"} for name in value
+                }
+            continue
+        good[key] = value
+    return FleetFile.model_validate(good)
 
 
 def _read(path: Path, relative: str, problems: list[Problem]) -> Document | None:
@@ -397,6 +419,10 @@ def _data_path(model: type[BaseModel], loc: tuple[Any, ...]) -> PathKey:
         if isinstance(part, int):
             path.append(part)
             continue
+        if isinstance(current, _DictOf):
+            path.append(part)
+            current = current.model
+            continue
         fields = _model_fields(current)
         if fields is not None and part in fields:
             path.append(part)
@@ -415,8 +441,17 @@ def _model_fields(current: Any) -> dict[str, Any] | None:
     return None
 
 
+@dataclass(frozen=True)
+class _DictOf:
+    model: Any
+
+
 def _field_model(annotation: Any) -> Any:
-    """The model inside `X | None` or `list[X]`, if any."""
+    """The model inside `X | None` or `list[X]`, or `_DictOf(X)` for `dict[str, X]`."""
+    if getattr(annotation, "__origin__", None) is dict:
+        value = annotation.__args__[1]
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            return _DictOf(value)
     for arg in (annotation, *getattr(annotation, "__args__", ())):
         for inner in (arg, *getattr(arg, "__args__", ())):
             if isinstance(inner, type) and issubclass(inner, BaseModel):

