@@ -1,0 +1,32 @@
+"""`hubfleet credentials CLUSTER [-- CMD ...]`: run a command with a cluster's credentials."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from hubfleet.cli.common import load_fleet, options
+
+
+def command(
+    ctx: typer.Context,
+    cluster: Annotated[str, typer.Argument(help="The cluster whose credentials to use.")],
+    cmd: Annotated[
+        list[str] | None,
+        typer.Argument(help="The command to run after `--` (default: an interactive shell)."),
+    ] = None,
+) -> None:
+    """Run a command (or a shell) with KUBECONFIG set to the cluster's private kubeconfig.
+
+    The credentials live in a private folder that is removed when the command ends.
+    """
+    from hubfleet.providers.session import run_with_credentials
+    from hubfleet.secrets.sops import Sops
+
+    opts = options(ctx)
+    fleet = load_fleet(ctx)
+    target = fleet.cluster(cluster)
+    sops = Sops(opts.redactor, cwd=fleet.root)
+    code = run_with_credentials(fleet, target, list(cmd or []), sops=sops, redactor=opts.redactor)
+    raise typer.Exit(code)

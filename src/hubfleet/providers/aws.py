@@ -1,0 +1,120 @@
+"""EKS: `aws eks update-kubeconfig --kubeconfig <private file>`.
+
+With `key` (the JSON `aws iam create-access-key` prints: `AccessKey.AccessKeyId`,
+`AccessKey.SecretAccessKey`), the access key goes into the cluster's environment
+only. With `role_arn`, `aws sts assume-role` (with the key, or the ambient
+credentials) gives temporary credentials that replace them in that environment.
+Without either: the ambient credentials (`AWS_*` of the parent, e.g. OIDC in CI).
+
+When the block sets its own credentials, the AWS CLI's config and credentials
+files point into the private folder, so `~/.aws` profiles are not consulted. The
+kubeconfig calls `aws eks get-token`, which helm and kubectl run with the same
+environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from hubfleet.providers.base import (
+    KUBECONFIG_NAME,
+    Credentials,
+    Provider,
+    ProviderContext,
+    ambient,
+    credentials_error,
+    private_folder,
+    run_cli,
+    write_private,
+)
+
+SESSION_SECONDS = 3600
+
+
+def update_kubeconfig_argv(cluster: str, region: str, kubeconfig: str) -> list[str]:
+    return [
+        "aws", "eks", "update-kubeconfig",
+        "--name", cluster, "--region", region, "--kubeconfig", kubeconfig,
+    ]  # fmt: skip
+
+
+def assume_role_argv(role_arn: str, session: str) -> list[str]:
+    return [
+        "aws", "sts", "assume-role",
+        "--role-arn", role_arn, "--role-session-name", session,
+        "--duration-seconds", str(SESSION_SECONDS), "--output", "json",
+    ]  # fmt: skip
+
+
+def _access_key(data: Any) -> tuple[str, str]:
+    inner = data.get("AccessKey", data) if isinstance(data, dict) else None
+    if not isinstance(inner, dict):
+        raise ValueError("no AccessKey")
+    return str(inner["AccessKeyId"]), str(inner["SecretAccessKey"])
+
+
+@contextlib.contextmanager
+def credentials(context: ProviderContext) -> Iterator[Credentials]:
+    cluster = context.cluster
+    block = cluster.spec.aws
+    if block is None:
+        raise credentials_error(cluster, "provider aws needs an `aws` block")
+    if block.clusterType == "kops":
+        raise credentials_error(
+            cluster,
+            "kops clusters have no `aws eks update-kubeconfig`",
+            hint="use provider `kubeconfig` with a sops-encrypted kubeconfig",
+        )
+    with private_folder(cluster.name) as folder:
+        kubeconfig = write_private(folder, KUBECONFIG_NAME)
+        region = {"AWS_REGION": block.region, "AWS_DEFAULT_REGION": block.region}
+        own_files = {
+            "AWS_CONFIG_FILE": str(write_private(folder, "aws-config")),
+            "AWS_SHARED_CREDENTIALS_FILE": str(write_private(folder, "aws-credentials")),
+        }
+        env: dict[str, str]
+        if block.key:
+            data = context.sops.decrypt_data(context.fleet.abspath(cluster.path(block.key)))
+            try:
+                key_id, secret = _access_key(data)
+            except (KeyError, ValueError, TypeError):
+                raise credentials_error(
+                    cluster,
+                    "the aws key file has no AccessKey.AccessKeyId / AccessKey.SecretAccessKey",
+                    hint="store the JSON `aws iam create-access-key` prints",
+                ) from None
+            env = {**own_files, "AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret}
+        else:
+            env = ambient(context.parent(), ("AWS_",))
+        env |= region
+        env["KUBECONFIG"] = str(kubeconfig)
+        if block.role_arn:
+            out = run_cli(
+                context, assume_role_argv(block.role_arn, f"hubfleet-{cluster.name}"), env
+            )
+            try:
+                assumed = json.loads(out)["Credentials"]
+                temporary = {
+                    "AWS_ACCESS_KEY_ID": str(assumed["AccessKeyId"]),
+                    "AWS_SECRET_ACCESS_KEY": str(assumed["SecretAccessKey"]),
+                    "AWS_SESSION_TOKEN": str(assumed["SessionToken"]),
+                }
+            except (ValueError, KeyError, TypeError):
+                raise credentials_error(
+                    cluster, f"aws sts assume-role {block.role_arn} gave no credentials"
+                ) from None
+            context.redactor.add_all(
+                [temporary["AWS_SECRET_ACCESS_KEY"], temporary["AWS_SESSION_TOKEN"]]
+            )
+            env = {k: v for k, v in env.items() if k != "AWS_PROFILE"}
+            env |= own_files | temporary
+        run_cli(
+            context, update_kubeconfig_argv(block.clusterName, block.region, str(kubeconfig)), env
+        )
+        yield Credentials(cluster.name, folder, kubeconfig, env)
+
+
+PROVIDER = Provider(name="aws", credentials=credentials)

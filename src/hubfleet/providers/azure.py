@@ -1,0 +1,121 @@
+"""AKS: a login into a private `AZURE_CONFIG_DIR`, then `az aks get-credentials --file`.
+
+With `key` (a service principal: `appId`, `tenant`, and `password` or a PEM
+`certificate`), hubfleet runs `az login --service-principal` into a configuration
+folder inside the private folder, so the user's `~/.azure` is neither used nor
+changed. A certificate is passed as a private 0600 file. A client secret
+(`password`) has to go on az's command line: `az login` offers no other way to
+take it (no stdin, no variable). It is visible to processes of the same user
+while the login runs (seconds), redacted from everything hubfleet prints; prefer
+a certificate or federated (ambient) login where that matters.
+
+Without `key`: the ambient login (the parent's `AZURE_*` and the user's or CI's az
+login, e.g. `azure/login` with OIDC). When `kubelogin` is installed, the
+kubeconfig is converted to use the az login (`kubelogin convert-kubeconfig -l
+azurecli`), for clusters with Entra ID authentication.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+
+from hubfleet.providers.base import (
+    KUBECONFIG_NAME,
+    Credentials,
+    Provider,
+    ProviderContext,
+    ambient,
+    credentials_error,
+    private_folder,
+    run_cli,
+    write_private,
+)
+
+
+def login_argv(
+    app_id: str, tenant: str, *, password: str | None, certificate: str | None
+) -> list[str]:
+    secret = ["--certificate", certificate] if certificate else ["--password", str(password)]
+    return [
+        "az", "login", "--service-principal",
+        "--username", app_id, "--tenant", tenant, *secret, "--output", "none",
+    ]  # fmt: skip
+
+
+def get_credentials_argv(
+    cluster: str, resource_group: str, subscription: str | None, kubeconfig: str
+) -> list[str]:
+    argv = [
+        "az", "aks", "get-credentials",
+        "--name", cluster, "--resource-group", resource_group,
+        "--file", kubeconfig, "--overwrite-existing", "--only-show-errors",
+    ]  # fmt: skip
+    if subscription:
+        argv += ["--subscription", subscription]
+    return argv
+
+
+@contextlib.contextmanager
+def credentials(context: ProviderContext) -> Iterator[Credentials]:
+    cluster = context.cluster
+    block = cluster.spec.azure
+    if block is None:
+        raise credentials_error(cluster, "provider azure needs an `azure` block")
+    with private_folder(cluster.name) as folder:
+        kubeconfig = write_private(folder, KUBECONFIG_NAME)
+        env: dict[str, str]
+        if block.key:
+            data = context.sops.decrypt_data(context.fleet.abspath(cluster.path(block.key)))
+            if not isinstance(data, dict) or "appId" not in data or "tenant" not in data:
+                raise credentials_error(
+                    cluster,
+                    "the azure key file needs appId, tenant and password (or certificate)",
+                    hint="store the JSON `az ad sp create-for-rbac` prints",
+                )
+            config_dir = folder / "azure"
+            config_dir.mkdir(mode=0o700)
+            env = {
+                "AZURE_CONFIG_DIR": str(config_dir),
+                "AZURE_CORE_COLLECT_TELEMETRY": "false",
+                "KUBECONFIG": str(kubeconfig),
+            }
+            certificate = None
+            if data.get("certificate"):
+                certificate = str(
+                    write_private(folder, "sp.pem", str(data["certificate"]).encode())
+                )
+            elif not data.get("password"):
+                raise credentials_error(
+                    cluster, "the azure key file has no password or certificate"
+                )
+            argv = login_argv(
+                str(data["appId"]), str(data["tenant"]),
+                password=data.get("password"), certificate=certificate,
+            )  # fmt: skip
+            run_cli(context, argv, env)
+        else:
+            env = ambient(context.parent(), ("AZURE_",))
+        env["KUBECONFIG"] = str(kubeconfig)
+        run_cli(
+            context,
+            get_credentials_argv(
+                block.cluster, block.resource_group, block.subscription, str(kubeconfig)
+            ),
+            env,
+        )
+        if shutil.which("kubelogin", path=context.extra_env.get("PATH")) is not None:
+            convert = [
+                "kubelogin",
+                "convert-kubeconfig",
+                "-l",
+                "azurecli",
+                "--kubeconfig",
+                str(kubeconfig),
+            ]
+            run_cli(context, convert, env)
+        yield Credentials(cluster.name, folder, kubeconfig, env)
+
+
+PROVIDER = Provider(name="azure", credentials=credentials)

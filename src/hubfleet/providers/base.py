@@ -1,0 +1,191 @@
+"""The one interface every provider implements: a cluster's credentials for a block.
+
+    with provider.credentials(context) as creds:
+        run(["helm", ...], env=creds.env, ...)
+
+`Credentials` names a private folder (mode 0700, created for this block only), the
+kubeconfig inside it (mode 0600) and the environment the cluster's processes get
+(on top of the runner's scrubbed base environment): `KUBECONFIG` and the cloud
+variables the provider set. Nothing is put in `os.environ`, so clusters deployed
+in parallel never see each other's credentials, and `~/.kube/config` is never
+read or written.
+
+The folder is removed when the block exits, on every path (success, exception,
+cancellation). `remove_all_private_folders` is a last resort for a signal
+handler or `atexit`: it removes every folder still open in this process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hubfleet.redact import Redactor
+
+if TYPE_CHECKING:
+    from hubfleet.config.fleet import Cluster, Fleet
+    from hubfleet.release import Release
+    from hubfleet.secrets.sops import Sops
+
+PREFIX = "hubfleet-creds-"
+KUBECONFIG_NAME = "kubeconfig"
+# Timeout of one cloud CLI call (get-credentials, login, assume-role).
+CLI_TIMEOUT = 180.0
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A cluster's credentials, valid only inside its `credentials()` block."""
+
+    cluster: str
+    folder: Path
+    kubeconfig: Path
+    env: Mapping[str, str] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """What a provider needs to log in to one cluster."""
+
+    fleet: Fleet
+    cluster: Cluster
+    sops: Sops
+    redactor: Redactor
+    cancel: threading.Event | None = None
+    timeout: float = CLI_TIMEOUT
+    # The environment ambient credentials come from (default: os.environ).
+    parent_env: Mapping[str, str] | None = None
+    # Variables added to every process of the cluster (tests: PATH with the fakes).
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def parent(self) -> Mapping[str, str]:
+        return os.environ if self.parent_env is None else self.parent_env
+
+
+@dataclass(frozen=True)
+class ReleaseOutcome:
+    """What a provider's own deploy hook did with one release."""
+
+    status: str  # "succeeded" or "unchanged"
+    message: str = ""
+    revision: int | None = None
+    output_tail: str = ""
+
+
+# A provider's own way to deploy a release instead of `helm upgrade` (the local provider).
+DeployHook = Callable[["ProviderContext", "Credentials", "Release", bool], ReleaseOutcome]
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    credentials: Callable[[ProviderContext], AbstractContextManager[Credentials]]
+    # None: releases are deployed with helm; else called with (context, creds, release, dry_run).
+    deploy_release: DeployHook | None = None
+    # Whether helm (and kubectl) are needed at all.
+    uses_helm: bool = True
+
+
+# --- private folders -------------------------------------------------------------
+
+_open_lock = threading.Lock()
+_open_folders: set[Path] = set()
+
+
+def remove_all_private_folders() -> int:
+    """Remove every private folder still open in this process (signal handler, atexit)."""
+    with _open_lock:
+        folders = list(_open_folders)
+        _open_folders.clear()
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    return len(folders)
+
+
+atexit.register(remove_all_private_folders)
+
+
+def open_private_folders() -> list[Path]:
+    """The private folders open now (tests, diagnostics)."""
+    with _open_lock:
+        return sorted(_open_folders)
+
+
+@contextlib.contextmanager
+def private_folder(cluster: str) -> Iterator[Path]:
+    """A fresh 0700 folder for one cluster's block, removed on exit whatever happens."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{_safe(cluster)}-"))
+    os.chmod(folder, 0o700)
+    with _open_lock:
+        _open_folders.add(folder)
+    try:
+        yield folder
+    finally:
+        with _open_lock:
+            _open_folders.discard(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def write_private(folder: Path, name: str, content: bytes = b"") -> Path:
+    """Create `folder/name` with mode 0600 (never an existing file) holding `content`."""
+    path = folder / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        view = memoryview(content)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    finally:
+        os.close(fd)
+    return path
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:40]
+
+
+def ambient(parent: Mapping[str, str], prefixes: tuple[str, ...]) -> dict[str, str]:
+    """The parent's variables with one of `prefixes`: ambient credentials (CI federation)."""
+    return {k: v for k, v in parent.items() if k.startswith(prefixes)}
+
+
+def credentials_error(cluster: Cluster, message: str, hint: str | None = None) -> Exception:
+    from hubfleet.errors import DeployError
+
+    return DeployError(
+        f"cluster {cluster.name}: {message}",
+        path=cluster.file,
+        line=cluster.lines.line((cluster.provider,)) or None,
+        hint=hint,
+    )
+
+
+def run_cli(
+    context: ProviderContext, argv: list[str], env: Mapping[str, str], **kwargs: Any
+) -> str:
+    """Run one cloud CLI call for the cluster; a failure names the cluster."""
+    from hubfleet.errors import ProgramError
+    from hubfleet.runner import run
+
+    try:
+        result = run(
+            argv,
+            redactor=context.redactor,
+            env={**context.extra_env, **env},
+            timeout=context.timeout,
+            cancel=context.cancel,
+            **kwargs,
+        )
+    except ProgramError as exc:
+        exc.message = f"cluster {context.cluster.name}: {exc.message}"
+        raise
+    return result.stdout

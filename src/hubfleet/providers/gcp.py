@@ -1,0 +1,77 @@
+"""GKE: `gcloud container clusters get-credentials` into the private kubeconfig.
+
+With `key`, the decrypted service-account JSON is written (0600) into the private
+folder and named by `CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE` (gcloud) and
+`GOOGLE_APPLICATION_CREDENTIALS` (client libraries); gcloud gets its own
+configuration folder there (`CLOUDSDK_CONFIG`), so the user's gcloud accounts are
+neither used nor changed. The kubeconfig calls `gke-gcloud-auth-plugin`, which
+helm and kubectl run with the same environment.
+
+Without `key`: the ambient credentials (`GOOGLE_*` / `CLOUDSDK_*` of the parent,
+e.g. workload identity federation in CI, or the user's gcloud login).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from hubfleet.providers.base import (
+    KUBECONFIG_NAME,
+    Credentials,
+    Provider,
+    ProviderContext,
+    ambient,
+    credentials_error,
+    private_folder,
+    run_cli,
+    write_private,
+)
+
+KEY_NAME = "gcp-service-account.json"
+
+
+def get_credentials_argv(
+    project: str, cluster: str, zone: str | None, region: str | None
+) -> list[str]:
+    location = ["--zone", zone] if zone else ["--region", str(region)]
+    return [
+        "gcloud",
+        "container",
+        "clusters",
+        "get-credentials",
+        cluster,
+        "--project",
+        project,
+        *location,
+    ]
+
+
+@contextlib.contextmanager
+def credentials(context: ProviderContext) -> Iterator[Credentials]:
+    cluster = context.cluster
+    block = cluster.spec.gcp
+    if block is None:
+        raise credentials_error(cluster, "provider gcp needs a `gcp` block")
+    with private_folder(cluster.name) as folder:
+        kubeconfig = write_private(folder, KUBECONFIG_NAME)
+        env: dict[str, str] = {"KUBECONFIG": str(kubeconfig), "USE_GKE_GCLOUD_AUTH_PLUGIN": "True"}
+        if block.key:
+            key = context.sops.decrypt(context.fleet.abspath(cluster.path(block.key)))
+            key_file = write_private(folder, KEY_NAME, key)
+            config_dir = folder / "gcloud"
+            config_dir.mkdir(mode=0o700)
+            env |= {
+                "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": str(key_file),
+                "GOOGLE_APPLICATION_CREDENTIALS": str(key_file),
+                "CLOUDSDK_CONFIG": str(config_dir),
+                "CLOUDSDK_CORE_PROJECT": block.project,
+            }
+        else:
+            env = {**ambient(context.parent(), ("GOOGLE_", "CLOUDSDK_")), **env}
+        argv = get_credentials_argv(block.project, block.cluster, block.zone, block.region)
+        run_cli(context, argv, env)
+        yield Credentials(cluster.name, folder, kubeconfig, env)
+
+
+PROVIDER = Provider(name="gcp", credentials=credentials)
