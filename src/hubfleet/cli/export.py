@@ -1,0 +1,112 @@
+"""`hubfleet export`: a hub as a standalone folder that plain helm deploys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options
+
+
+def command(
+    ctx: typer.Context,
+    cluster: Annotated[str, typer.Argument(help="The cluster.")],
+    hub: Annotated[str, typer.Argument(help="The hub.")],
+    directory: Annotated[Path, typer.Argument(help="The folder to write (absent or empty).")],
+    recipient: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--recipient",
+            help="Re-encrypt the secrets for this age public key (repeatable), in memory.",
+        ),
+    ] = None,
+    decrypt: Annotated[
+        bool,
+        typer.Option("--decrypt", help="Write the secrets in plaintext (needs the next flag)."),
+    ] = False,
+    i_understand_plaintext: Annotated[
+        bool,
+        typer.Option(
+            "--i-understand-plaintext",
+            help="Accept that --decrypt writes secrets to disk (files are mode 0600).",
+        ),
+    ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Render the hub through hubfleet and the export as its README says; "
+            "fail on any difference.",
+        ),
+    ] = False,
+    output: Annotated[Output, typer.Option("--output", "-o", help="text or json.")] = Output.text,
+) -> None:
+    """Write HUB of CLUSTER to DIRECTORY: its chart, values files in order, secrets
+    (encrypted as they are by default), and a README with the helm command that
+    deploys it and what the hub depended on in the fleet."""
+    from hubfleet.export.build import ExportOptions, export_hub
+    from hubfleet.export.verify import verify_export
+    from hubfleet.secrets.sops import Sops
+
+    fleet = load_fleet(ctx)
+    target = fleet.cluster(cluster).hub(hub)
+    export_options = ExportOptions(
+        recipients=tuple(recipient or ()),
+        decrypt=decrypt,
+        i_understand_plaintext=i_understand_plaintext,
+    )
+    sops = Sops(options(ctx).redactor, cwd=fleet.root)
+    keyed = sops if sops.key_available() else None
+    result = export_hub(fleet, target, directory, options=export_options, sops=keyed)
+    round_trip = None
+    if verify:
+        # Re-encrypted files open only with the recipients' keys: compare placeholders.
+        verify_sops = None if export_options.recipients else keyed
+        round_trip = verify_export(fleet, target, result.directory, sops=verify_sops)
+    if output == Output.json:
+        data: dict[str, object] = {
+            "cluster": cluster,
+            "hub": hub,
+            "directory": str(result.directory),
+            "secrets": result.secrets_mode,
+            "files": [{"path": f.path, "kind": f.kind, "source": f.source} for f in result.files],
+            "command": result.command.render(),
+        }
+        if round_trip is not None:
+            data["verify"] = {
+                "status": round_trip.status,
+                "secrets": round_trip.secrets,
+                "resources": round_trip.resources,
+                "reason": round_trip.reason,
+                "differences": [
+                    {
+                        "resource": d.resource,
+                        "field": d.field,
+                        "hubfleet": d.expected,
+                        "export": d.actual,
+                    }
+                    for d in round_trip.differences
+                ],
+            }
+        echo_json(ctx, data)
+    else:
+        echo(
+            ctx, f"exported {cluster}/{hub} to {result.directory} (secrets: {result.secrets_mode})"
+        )
+        echo(ctx, "deploy it with (see its README.md):\n" + result.command.render())
+        if round_trip is not None:
+            if round_trip.status == "skipped":
+                echo(ctx, f"round trip skipped: {round_trip.reason}", err=True)
+            elif round_trip.status == "same":
+                echo(
+                    ctx,
+                    f"round trip: the export renders the same {round_trip.resources} resources "
+                    f"as hubfleet (secrets: {round_trip.secrets})",
+                )
+            else:
+                for difference in round_trip.differences:
+                    echo(ctx, difference.render(), err=True)
+    if round_trip is not None:
+        round_trip.raise_for_differences()

@@ -1,0 +1,295 @@
+"""`export_hub`: write a hub as a standalone folder that plain `helm` deploys."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+
+from hubfleet import __version__
+from hubfleet.config.fleet import Fleet, Hub
+from hubfleet.export.layout import (
+    CHART_DIR,
+    DEFAULTS_FILE,
+    README,
+    SOPS_CONFIG,
+    VALUES_DIR,
+    DeployCommand,
+    ExportError,
+    ValuesEntry,
+    values_name,
+)
+from hubfleet.release import hub_release
+
+if TYPE_CHECKING:
+    from hubfleet.secrets.sops import Sops
+
+SecretsMode = Literal["none", "encrypted", "reencrypted", "decrypted"]
+FileKind = Literal["readme", "chart", "defaults", "values", "encrypted", "plaintext", "sops-config"]
+
+PLAINTEXT_MODE = 0o600
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How secrets leave: as they are (default), re-encrypted for `recipients`
+    (age public keys), or decrypted (only with `i_understand_plaintext`)."""
+
+    recipients: tuple[str, ...] = ()
+    decrypt: bool = False
+    i_understand_plaintext: bool = False
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    path: str  # relative to the export folder
+    kind: FileKind
+    source: str | None = None  # repository-relative
+    recipients: tuple[str, ...] = ()  # who can decrypt it (encrypted files)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    directory: Path
+    command: DeployCommand
+    files: tuple[ExportedFile, ...]
+    secrets_mode: SecretsMode
+
+
+def fleet_defaults(fleet: Fleet, hub: Hub) -> dict[str, Any]:
+    """Values hubfleet adds to a hub beyond its values files: none today.
+
+    This is the one place where fleet-level defaults would be computed; the
+    export writes them as `values/00-hubfleet-defaults.values.yaml`, first in the
+    order, so the exported hub never depends on something hubfleet computed.
+    """
+    del fleet, hub
+    return {}
+
+
+def export_hub(
+    fleet: Fleet,
+    hub: Hub,
+    destination: Path,
+    *,
+    options: ExportOptions = ExportOptions(),
+    sops: Sops | None = None,
+) -> ExportResult:
+    """Write `hub` as a standalone folder at `destination` (absent or empty).
+
+    The folder is assembled in a private sibling folder and moved into place at
+    the end, so a failure leaves nothing half-written.
+    """
+    _check_options(options, sops)
+    destination = destination.resolve()
+    if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
+        raise ExportError(
+            f"{destination} exists and is not an empty folder",
+            hint="choose a new folder; an export never overwrites files",
+        )
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    try:
+        result = _write(fleet, hub, staging, options, sops)
+        if destination.exists():
+            destination.rmdir()
+        staging.chmod(0o755)
+        os.replace(staging, destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ExportResult(destination, result.command, result.files, result.secrets_mode)
+
+
+def _check_options(options: ExportOptions, sops: Sops | None) -> None:
+    if options.decrypt and not options.i_understand_plaintext:
+        raise ExportError(
+            "--decrypt writes the hub's secrets to disk in plaintext; refused",
+            hint="add --i-understand-plaintext to accept that, or use --recipient AGE_PUBLIC_KEY "
+            "to re-encrypt the secrets for your own key instead",
+        )
+    if options.decrypt and options.recipients:
+        raise ExportError("--decrypt and --recipient exclude each other")
+    for recipient in options.recipients:
+        if not recipient.startswith("age1") or len(recipient) < 20:
+            raise ExportError(
+                f"{recipient!r} is not an age public key",
+                hint="an age public key starts with age1 (see `age-keygen -y KEYFILE`)",
+            )
+    if (options.decrypt or options.recipients) and sops is None:
+        raise ExportError(
+            "decrypting the hub's secrets needs sops and the fleet's key",
+            hint="set SOPS_AGE_KEY_FILE to the fleet's age key file",
+        )
+
+
+def _write(
+    fleet: Fleet, hub: Hub, folder: Path, options: ExportOptions, sops: Sops | None
+) -> ExportResult:
+    from hubfleet.export.readme import readme_text
+    from hubfleet.secrets.sops import encrypt, is_encrypted
+
+    release = hub_release(fleet, hub)
+    files: list[ExportedFile] = []
+    chart = release.chart
+    if chart.local_dir is not None:
+        shutil.copytree(chart.local_dir, folder / CHART_DIR, symlinks=False)
+        files.append(ExportedFile(CHART_DIR, "chart", _relative(fleet, chart.local_dir)))
+        chart_ref, repository, version = f"./{CHART_DIR}", None, None
+    else:
+        chart_ref, repository, version = chart.name, chart.repository, chart.version
+
+    (folder / VALUES_DIR).mkdir()
+    defaults_path = f"{VALUES_DIR}/00-{DEFAULTS_FILE}"
+    _write_text(folder / defaults_path, _defaults_text(fleet, hub))
+    files.append(ExportedFile(defaults_path, "defaults"))
+    entries = [ValuesEntry(defaults_path, False)]
+
+    if options.recipients:
+        _write_text(folder / SOPS_CONFIG, sops_config_text(options.recipients))
+        files.append(ExportedFile(SOPS_CONFIG, "sops-config"))
+
+    secrets_mode: SecretsMode = "none"
+    for index, source in enumerate(hub.values_files, start=1):
+        content = fleet.abspath(source).read_bytes()
+        text = content.decode("utf-8")
+        if not is_encrypted(text, source):
+            target = values_name(index, source)
+            _write_bytes(folder / target, content)
+            files.append(ExportedFile(target, "values", source))
+            entries.append(ValuesEntry(target, False))
+            continue
+        if options.decrypt:
+            assert sops is not None
+            secrets_mode = "decrypted"
+            target = values_name(index, source, plaintext=True)
+            _write_private(folder / target, sops.decrypt(fleet.abspath(source)))
+            files.append(ExportedFile(target, "plaintext", source))
+            entries.append(ValuesEntry(target, False))
+            continue
+        target = values_name(index, source)
+        if options.recipients:
+            assert sops is not None
+            secrets_mode = "reencrypted"
+            ciphertext = encrypt(
+                sops.decrypt(fleet.abspath(source)),
+                filename=target,
+                cwd=folder,
+                age_recipients=options.recipients,
+                config=folder / SOPS_CONFIG,
+                redactor=sops.redactor,
+            )
+            _write_bytes(folder / target, ciphertext)
+            recipients = tuple(f"age {r}" for r in options.recipients)
+        else:
+            secrets_mode = "encrypted"
+            _write_bytes(folder / target, content)
+            recipients = tuple(sops_recipients(text, source))
+        files.append(ExportedFile(target, "encrypted", source, recipients))
+        entries.append(ValuesEntry(target, True))
+
+    command = DeployCommand(
+        release=release.name,
+        namespace=release.namespace,
+        chart=chart_ref,
+        values=tuple(entries),
+        repository=repository,
+        version=version,
+    )
+    result = ExportResult(folder, command, tuple(files), secrets_mode)
+    _write_text(folder / README, readme_text(fleet, hub, result))
+    return ExportResult(folder, command, (ExportedFile(README, "readme"), *files), secrets_mode)
+
+
+def _defaults_text(fleet: Fleet, hub: Hub) -> str:
+    defaults = fleet_defaults(fleet, hub)
+    header = (
+        "# Fleet-level defaults that hubfleet adds to this hub's values. This file comes\n"
+        "# first in the README's helm command, so every later file can override it.\n"
+        "#\n"
+    )
+    if not defaults:
+        return header + (
+            f"# hubfleet {__version__} adds no values of its own: the hub's values are exactly\n"
+            "# the files that follow, merged by helm in the command's order (later files win).\n"
+            f"# The release name ({hub.release}) and namespace ({hub.namespace}) are given on\n"
+            "# the command line.\n"
+            "{}\n"
+        )
+    return header + yaml.safe_dump(defaults, sort_keys=True, default_flow_style=False)
+
+
+def sops_config_text(recipients: Sequence[str]) -> str:
+    return (
+        "# sops creation rules for this exported hub: its secret files are encrypted\n"
+        "# for these age public keys only.\n"
+        "creation_rules:\n"
+        "- path_regex: .*secret.*\n"
+        f"  age: {','.join(recipients)}\n"
+    )
+
+
+def sops_recipients(text: str, path: str) -> list[str]:
+    """Who can decrypt a sops file, from its metadata: `age age1...`, `aws kms ARN`, ..."""
+    import json
+
+    try:
+        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError):
+        return []
+    meta = data.get("sops") if isinstance(data, dict) else None
+    if not isinstance(meta, dict):
+        return []
+    found: list[str] = []
+    fields = (
+        ("age", "recipient", "age"),
+        ("kms", "arn", "aws kms"),
+        ("gcp_kms", "resource_id", "gcp kms"),
+        ("azure_kv", "vault_url", "azure key vault"),
+        ("hc_vault", "vault_address", "hashicorp vault"),
+        ("pgp", "fp", "pgp"),
+    )
+    groups = [meta, *(meta.get("key_groups") or [])]
+    for group in groups:
+        if not isinstance(group, dict):
+            continue
+        for section, key, label in fields:
+            for item in group.get(section) or []:
+                if isinstance(item, dict) and item.get(key):
+                    extra = (
+                        f"/keys/{item['name']}"
+                        if section == "azure_kv" and item.get("name")
+                        else ""
+                    )
+                    found.append(f"{label} {item[key]}{extra}")
+    return sorted(set(found))
+
+
+def _relative(fleet: Fleet, path: Path) -> str:
+    try:
+        return path.resolve().relative_to(fleet.root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _write_text(path: Path, text: str) -> None:
+    _write_bytes(path, text.encode("utf-8"))
+
+
+def _write_bytes(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    """Plaintext by the user's explicit choice: created 0600, never readable by others."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PLAINTEXT_MODE)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(content)
