@@ -1,0 +1,96 @@
+"""Helpers for tests that run real local hubs: free ports, and cleanup of every process."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+
+from hubfleet.local import stop_hubs
+from hubfleet.local.processes import processes_in
+
+ADMIN_TOKEN = "s3cr3t-admin-token-0123456789abcdef"
+DEMO_PASSWORD = "s3cr3t-demo-password"
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_base_port(count: int = 8) -> int:
+    """A base port with `count` free ports after it, below the ephemeral range."""
+    for _ in range(200):
+        base = random.randrange(20000, 32000 - count)
+        if all(_free(base + n) for n in range(count)):
+            return base
+    raise RuntimeError("no free port range")
+
+
+def kill_everything(state_dir: Path) -> None:
+    """Stop every hub of the folder, then kill whatever still works inside it."""
+    with contextlib.suppress(Exception):
+        stop_hubs(state_dir)
+    leftovers = processes_in(state_dir)
+    for proc in leftovers:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(leftovers, timeout=5)
+
+
+@contextlib.contextmanager
+def cleaned(state_dir: Path) -> Iterator[Path]:
+    try:
+        yield state_dir
+    finally:
+        kill_everything(state_dir)
+
+
+def rich_values(title: str = "Demo Hub") -> dict[str, object]:
+    """A hub using most of what the local provider honours (and some Kubernetes-only keys)."""
+    return {
+        "hub": {
+            "config": {
+                "JupyterHub": {"authenticator_class": "dummy"},
+                "DummyAuthenticator": {"password": DEMO_PASSWORD},
+            },
+            "extraConfig": {
+                "20-second": "print('extra-config-order: second', get_config('custom.title'))",
+                "10-first": (
+                    "from z2jh import get_config as z\n"
+                    "print('extra-config-order: first', z('custom.title'))"
+                ),
+            },
+            "services": {"test-admin": {"apiToken": ADMIN_TOKEN}},
+            "loadRoles": {
+                "test-admin": {
+                    "scopes": ["admin:users", "admin:servers"],
+                    "services": ["test-admin"],
+                }
+            },
+            "image": {"name": "quay.io/jupyterhub/k8s-hub"},
+        },
+        "singleuser": {
+            "defaultUrl": "/api/status",
+            "extraEnv": {
+                "HUBFLEET_TEST": "yes",
+                "FROM_SECRET": {"valueFrom": {"secretKeyRef": {}}},
+            },
+            "image": {"name": "jupyter/base-notebook"},
+            "storage": {"type": "none"},
+        },
+        "cull": {"enabled": True, "timeout": 1800, "every": 300},
+        "custom": {"title": title},
+        "proxy": {"https": {"enabled": False}},
+        "ingress": {"enabled": True},
+        "scheduling": {"userScheduler": {"enabled": False}},
+    }
