@@ -1,0 +1,289 @@
+"""The structure of the generated workflows, read back as YAML."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.ci.ci_helpers import (
+    ACTION,
+    ALL,
+    COMMENT,
+    DEPLOY,
+    EXAMPLE_FLEET,
+    PLAN,
+    TEST_FLEET,
+    VARIANTS,
+    load,
+    rendered,
+    run_steps,
+    step,
+)
+
+LOGIN_ACTIONS = {
+    "gcp": "google-github-actions/auth@",
+    "aws": "aws-actions/configure-aws-credentials@",
+    "azure": "azure/login@",
+}
+
+
+@pytest.fixture(scope="module")
+def deploy() -> dict:
+    return load(rendered()[DEPLOY])
+
+
+@pytest.fixture(scope="module")
+def comment() -> dict:
+    return load(rendered()[COMMENT])
+
+
+def test_deploy_triggers_and_jobs(deploy: dict) -> None:
+    assert set(deploy["on"]) == {"pull_request", "push"}
+    assert deploy["on"]["push"]["branches"] == ["main"]
+    assert list(deploy["jobs"]) == ["plan", "deploy", "summary"]
+    assert "needs" not in deploy["jobs"]["plan"]
+    assert deploy["jobs"]["deploy"]["needs"] == "plan"
+    assert deploy["jobs"]["summary"]["needs"] == ["plan", "deploy"]
+
+
+def test_branch_is_a_setting() -> None:
+    from hubfleet.ci.workflows import render_workflows
+
+    data = load(render_workflows(ALL, "0.1.0", branch="trunk")[DEPLOY])
+    assert data["on"]["push"]["branches"] == ["trunk"]
+
+
+def test_pull_requests_plan_read_only(deploy: dict) -> None:
+    plan = deploy["jobs"]["plan"]
+    assert plan["permissions"] == {"contents": "read"}
+    plan_step = step(plan, name="Plan")
+    env = plan_step["env"]
+    assert env["PR_BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
+    assert env["PR_LABELS"] == "${{ toJSON(github.event.pull_request.labels.*.name) }}"
+    assert 'args=(--base "$base" --output json)' in plan_step["run"]
+    assert 'args+=(--labels "$PR_LABELS")' in plan_step["run"]
+    assert "hubfleet plan --from-json plan.json --output markdown" in plan_step["run"]
+    assert '"$GITHUB_STEP_SUMMARY"' in plan_step["run"]
+    assert "hubfleet validate" in step(plan, name="Validate the fleet")["run"]
+    upload = step(plan, name="Upload the plan")
+    assert upload["uses"].startswith("actions/upload-artifact@")
+    assert upload["with"]["name"] == "hubfleet-plan"
+    assert upload["with"]["path"] == "plan.json"
+    # the deploy and summary jobs never run for a pull request
+    assert "github.event_name != 'pull_request'" in deploy["jobs"]["deploy"]["if"]
+    assert "github.event_name != 'pull_request'" in deploy["jobs"]["summary"]["if"]
+
+
+def test_matrix_comes_from_the_plan_job(deploy: dict) -> None:
+    plan, job = deploy["jobs"]["plan"], deploy["jobs"]["deploy"]
+    assert plan["outputs"]["matrix"] == "${{ steps.matrix.outputs.matrix }}"
+    assert plan["outputs"]["count"] == "${{ steps.matrix.outputs.count }}"
+    matrix_step = step(plan, id="matrix")
+    assert "hubfleet ci matrix --plan plan.json --output github" in matrix_step["run"]
+    assert job["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    assert job["strategy"]["fail-fast"] is False
+    assert "needs.plan.outputs.count != '0'" in job["if"]  # an empty matrix is an error
+
+
+def test_one_concurrency_group_per_cluster(deploy: dict) -> None:
+    job = deploy["jobs"]["deploy"]
+    assert job["concurrency"] == {
+        "group": "hubfleet-deploy-${{ matrix.cluster }}",
+        "cancel-in-progress": False,
+    }
+    # the workflow-level group never cancels a push, and cannot collide with a cluster's
+    top = deploy["concurrency"]
+    assert top["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+    assert not top["group"].startswith("hubfleet-deploy-")
+
+
+def test_deploy_step(deploy: dict) -> None:
+    job = deploy["jobs"]["deploy"]
+    deploy_step = step(job, name="Deploy")
+    assert deploy_step["env"]["CLUSTER"] == "${{ matrix.cluster }}"
+    assert deploy_step["env"]["SOPS_AGE_KEY"] == "${{ secrets.SOPS_AGE_KEY }}"
+    script = " ".join(deploy_step["run"].replace("\\\n", " ").split())
+    assert 'hubfleet deploy --plan plan.json --cluster "$CLUSTER"' in script
+    assert '--report "hubfleet-reports/$CLUSTER.json"' in script
+    assert '--junit "hubfleet-reports/$CLUSTER.junit.xml"' in script
+    download = step(job, name="Download the plan")
+    assert download["with"] == {"name": "hubfleet-plan"}
+    upload = step(job, name="Upload the report")
+    assert upload["if"] == "always()"
+    assert upload["with"]["name"] == "hubfleet-report-${{ matrix.cluster }}"
+    setup = job["steps"][1]
+    assert setup["uses"] == "./.github/actions/hubfleet-setup"
+    assert setup["with"] == {"helm": "true"}
+
+
+def test_secrets_reach_only_the_deploy_step() -> None:
+    for path, text in rendered().items():
+        uses = re.findall(r"secrets\.\w+", text)
+        if path == DEPLOY:
+            assert uses == ["secrets.SOPS_AGE_KEY"]
+        else:
+            assert uses == []
+
+
+def test_summary_job(deploy: dict) -> None:
+    job = deploy["jobs"]["summary"]
+    assert job["if"].startswith("always()")
+    assert job["permissions"] == {"contents": "read"}
+    download = step(job, name="Download the reports")
+    assert download["with"]["pattern"] == "hubfleet-report-*"
+    assert download["with"]["merge-multiple"] is True
+    merge = step(job, name="Merge the reports")
+    assert merge["env"] == {
+        "PLAN_RESULT": "${{ needs.plan.result }}",
+        "MATRIX": "${{ needs.plan.outputs.matrix }}",
+    }
+    assert "hubfleet ci summary" in merge["run"]
+    assert '>> "$GITHUB_STEP_SUMMARY"' in merge["run"]
+
+
+@pytest.mark.parametrize("providers", VARIANTS, ids=lambda p: "-".join(p) or "none")
+def test_cloud_login_per_provider(providers: tuple[str, ...]) -> None:
+    job = load(rendered(providers)[DEPLOY])["jobs"]["deploy"]
+    logins = {
+        provider: [s for s in job["steps"] if s.get("uses", "").startswith(prefix)]
+        for provider, prefix in LOGIN_ACTIONS.items()
+    }
+    for provider, found in logins.items():
+        if provider not in providers:
+            assert found == []
+            continue
+        (login,) = found
+        assert login["if"].startswith(f"matrix.provider == '{provider}'")
+        assert re.search(r"@v\d+$", login["uses"])
+        for value in login["with"].values():  # identities from repository variables
+            assert "secrets." not in str(value)
+    assert ("id-token" in job["permissions"]) == any(logins.values())
+    if any(logins.values()):
+        assert job["permissions"] == {"contents": "read", "id-token": "write"}
+
+
+def test_identities_come_from_repository_variables(deploy: dict) -> None:
+    text = rendered()[DEPLOY]
+    assert set(re.findall(r"vars\.(\w+)", text)) == {
+        "GCP_WORKLOAD_IDENTITY_PROVIDER",
+        "GCP_SERVICE_ACCOUNT",
+        "AWS_ROLE_ARN",
+        "AWS_REGION",
+        "AZURE_CLIENT_ID",
+        "AZURE_TENANT_ID",
+        "AZURE_SUBSCRIPTION_ID",
+    }
+
+
+def test_least_privilege_everywhere() -> None:
+    files = rendered()
+    for path in (DEPLOY, COMMENT):
+        data = load(files[path])
+        assert data["permissions"] == {}
+        for name, job in data["jobs"].items():
+            perms = job["permissions"]
+            assert all(v in ("read", "write") for v in perms.values()), (path, name)
+            logs_in = any(
+                s.get("uses", "").startswith(tuple(LOGIN_ACTIONS.values())) for s in job["steps"]
+            )
+            assert ("id-token" in perms) == logs_in, (path, name)
+            writes = {k for k, v in perms.items() if v == "write"} - {"id-token"}
+            assert writes == ({"pull-requests"} if path == COMMENT else set()), (path, name)
+
+
+def test_every_action_is_pinned_to_a_version() -> None:
+    for path, text in rendered().items():
+        for s in run_steps(load(text)):
+            uses = s.get("uses")
+            if uses is None or uses.startswith("./"):
+                continue
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+(\.\d+)*", uses), (path, uses)
+
+
+@pytest.mark.parametrize("providers", VARIANTS, ids=lambda p: "-".join(p) or "none")
+def test_no_expression_inside_any_run_script(providers: tuple[str, ...]) -> None:
+    for path, text in rendered(providers).items():
+        for s in run_steps(load(text)):
+            if "run" in s:
+                assert "${{" not in s["run"], (path, s.get("name"))
+
+
+def test_composite_action(tmp_path: Path) -> None:
+    action = load(rendered()[ACTION])
+    assert action["runs"]["using"] == "composite"
+    install = next(s for s in action["runs"]["steps"] if s.get("name", "").startswith("Install h"))
+    assert install["env"]["HUBFLEET_REQUIREMENT"] == "hubfleet==0.1.0"
+    assert all("shell" in s for s in action["runs"]["steps"] if "run" in s)
+
+
+def test_plan_comment_workflow(comment: dict) -> None:
+    deploy_name = load(rendered()[DEPLOY])["name"]
+    assert comment["on"] == {"workflow_run": {"workflows": [deploy_name], "types": ["completed"]}}
+    assert list(comment["jobs"]) == ["comment"]
+    job = comment["jobs"]["comment"]
+    assert "github.event.workflow_run.event == 'pull_request'" in job["if"]
+    assert job["permissions"] == {"actions": "read", "pull-requests": "write"}
+    # nothing of the pull request is checked out or run
+    assert not any(s.get("uses", "").startswith("actions/checkout") for s in job["steps"])
+    find = step(job, name="Find the pull request")
+    assert find["env"]["PAYLOAD_NUMBER"] == (
+        "${{ github.event.workflow_run.pull_requests[0].number }}"
+    )
+    assert find["env"]["HEAD_SHA"] == "${{ github.event.workflow_run.head_sha }}"
+    download = step(job, name="Download the plan")
+    assert download["with"]["name"] == "hubfleet-plan"
+    assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
+    render = step(job, name="Render the comment")
+    assert "hubfleet schema plan > plan.schema.json" in render["run"]
+    assert 'check-jsonschema --schemafile plan.schema.json "$plan"' in render["run"]
+    assert 'hubfleet plan --from-json "$plan" --output markdown' in render["run"]
+    assert render["env"]["HUBFLEET_REQUIREMENT"] == "hubfleet==0.1.0"
+    update = step(job, name="Create or update the comment")
+    assert update["env"]["NUMBER"] == "${{ steps.pr.outputs.number }}"
+    for s in (render, update):
+        assert "marker='<!-- hubfleet-plan -->'" in s["run"]
+    assert "-X PATCH" in update["run"]
+    assert "-X POST" in update["run"]
+    # the number never comes from the artifact
+    assert "plan.json" not in find["run"]
+
+
+def _fleet_names(fleet: Path) -> set[str]:
+    names = set()
+    for cluster_yaml in sorted((fleet / "config" / "clusters").glob("*/cluster.yaml")):
+        names.add(cluster_yaml.parent.name)
+        data = yaml.safe_load(cluster_yaml.read_text()) or {}
+        names.update(str(h["name"]) for h in data.get("hubs") or [] if "name" in h)
+    return names
+
+
+# Names that are also hubfleet's own vocabulary (a provider, a job kind): a fleet may
+# use them for a cluster or hub, and the workflows must use them as words.
+VOCABULARY = {"local", "staging", "prod", "support", "gcp", "aws", "azure", "kubeconfig"}
+
+
+def _names_to_check() -> set[str]:
+    import json
+
+    names = _fleet_names(TEST_FLEET)
+    if (EXAMPLE_FLEET / "config" / "clusters").is_dir():
+        names |= _fleet_names(EXAMPLE_FLEET)
+    plan = json.loads(PLAN.read_text())
+    for jobs in plan.values():
+        for job in jobs:
+            names.add(job["cluster_name"])
+            if job.get("hub_name"):
+                names.add(job["hub_name"])
+    return names - VOCABULARY
+
+
+@pytest.mark.parametrize("providers", VARIANTS, ids=lambda p: "-".join(p) or "none")
+def test_no_cluster_or_hub_name_anywhere(providers: tuple[str, ...]) -> None:
+    names = _names_to_check()
+    assert {"alpha", "beta", "prod1", "staging-a"} <= names  # the check has teeth
+    for path, text in rendered(providers).items():
+        tokens = set(re.findall(r"[A-Za-z0-9][A-Za-z0-9_.-]*", text))
+        assert not names & tokens, (path, sorted(names & tokens))
