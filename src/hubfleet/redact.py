@@ -28,7 +28,8 @@ class Redactor:
         """Register one secret value, each of its lines (multi-line keys), and their
         base64 forms (charts put secrets into Kubernetes Secrets with `b64enc`)."""
         plain = {value, value.strip(), *(line.strip() for line in value.splitlines())}
-        encoded = {base64.b64encode(v.encode()).decode() for v in plain if v}
+        plain = {v for v in plain if len(v) >= MIN_LENGTH}
+        encoded = {base64.b64encode(v.encode()).decode() for v in plain}
         candidates = plain | encoded
         fresh = {c for c in candidates if len(c) >= MIN_LENGTH} - self._values
         if not fresh:
@@ -52,13 +53,48 @@ class Redactor:
         return len(self._values)
 
 
-def leaf_strings(data: object) -> Iterable[str]:
-    """Every string of a decrypted document (numbers and booleans are not secrets)."""
+# Keys of credential documents (kubeconfigs, service-account JSON) whose values are
+# identifiers, not secrets. Registering them would scrub cluster and user names from
+# every path and message ("config/clusters/[REDACTED]/cluster.yaml").
+STRUCTURAL_KEYS = frozenset(
+    {
+        "apiVersion",
+        "kind",
+        "name",
+        "namespace",
+        "current-context",
+        "cluster",
+        "user",
+        "context",
+        "server",
+        "type",
+        "project_id",
+        "client_email",
+        "auth_uri",
+        "token_uri",
+        "auth_provider_x509_cert_url",
+        "client_x509_cert_url",
+        "universe_domain",
+        "region",
+    }
+)
+# Long numbers may be secrets (a numeric password); short ones never are worth scrubbing.
+MIN_NUMBER_DIGITS = 6
+
+
+def leaf_strings(data: object, key: str | None = None) -> Iterable[str]:
+    """The values of a decrypted document to register: its strings and long numbers,
+    except those under the structural keys of credential documents."""
     if isinstance(data, dict):
-        for value in data.values():
-            yield from leaf_strings(value)
+        for child_key, value in data.items():
+            yield from leaf_strings(value, str(child_key))
     elif isinstance(data, list):
         for item in data:
-            yield from leaf_strings(item)
+            yield from leaf_strings(item, key)
+    elif key in STRUCTURAL_KEYS:
+        return
     elif isinstance(data, str):
         yield data
+    elif isinstance(data, int) and not isinstance(data, bool):
+        if len(str(abs(data))) >= MIN_NUMBER_DIGITS:
+            yield str(data)
