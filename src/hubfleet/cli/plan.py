@@ -1,0 +1,175 @@
+"""`hubfleet plan`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from hubfleet.cli.common import echo, load_fleet, options, repo_root
+
+if TYPE_CHECKING:
+    from hubfleet.plan.plan import Plan
+
+
+class PlanOutput(StrEnum):
+    table = "table"
+    json = "json"
+    github = "github"
+    markdown = "markdown"
+
+
+def command(
+    ctx: typer.Context,
+    changed_files: Annotated[
+        str | None,
+        typer.Option(
+            "--changed-files",
+            metavar="FILE|-",
+            help="Changed paths (repository-relative), one per line or comma-separated; "
+            "git --name-status lines keep their status. '-' reads stdin.",
+        ),
+    ] = None,
+    base: Annotated[
+        str | None,
+        typer.Option("--base", metavar="REF", help="Compare this revision with --head (git)."),
+    ] = None,
+    head: Annotated[
+        str | None,
+        typer.Option("--head", metavar="REF", help="Default: the working tree."),
+    ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            "--labels",
+            metavar="JSON-LIST",
+            help="Pull-request labels: deployer:skip-deploy, deployer:skip-deploy-hubs, "
+            "deployer:deploy-hubs, deployer:deploy-support.",
+        ),
+    ] = None,
+    output: Annotated[
+        PlanOutput | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="table (default on a terminal), json (default otherwise), github "
+            "(appends to $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY), markdown (PR comment).",
+        ),
+    ] = None,
+    rendered: Annotated[
+        bool,
+        typer.Option(
+            "--rendered",
+            help="With --base: render hubs selected only by a chart change at both "
+            "revisions and skip those whose manifests are identical.",
+        ),
+    ] = False,
+    from_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-json",
+            metavar="FILE",
+            help="Render a saved plan (checked against `hubfleet schema plan`).",
+        ),
+    ] = None,
+) -> None:
+    """Which support releases, staging hubs and production hubs to upgrade, and why.
+
+    Answers from the dependency graph of every release: its values files (encrypted
+    ones too), its chart (every file of a local chart folder, or its pin in
+    hubfleet.yaml), chart_override, domain_override_file, its cluster's
+    provider/credentials block and deployer credentials, and the
+    redeploy_all_when_changed globs. With --base, cluster.yaml and hubfleet.yaml are
+    compared key by key: one edited hub entry selects that hub; a provider or
+    credentials block the whole cluster; a removed hub is listed, never uninstalled;
+    a chart pin the hubs using it; hubfleet_version everything; free information,
+    kubernetes_version and deploy settings nothing. Every cluster getting a
+    production job gets its staging hubs as canaries.
+    """
+    from hubfleet.plan.render import github_outputs, to_json_text, to_markdown, to_table
+
+    if output is None:
+        output = PlanOutput.table if sys.stdout.isatty() else PlanOutput.json
+    plan = (
+        _saved_plan(from_json)
+        if from_json is not None
+        else _make(ctx, changed_files, base, head, labels, rendered)
+    )
+    if output is PlanOutput.json:
+        echo(ctx, to_json_text(plan))
+    elif output is PlanOutput.markdown:
+        echo(ctx, to_markdown(plan))
+    elif output is PlanOutput.table:
+        width = 120 if not sys.stdout.isatty() else os.get_terminal_size().columns
+        echo(ctx, to_table(plan, width=width, color=sys.stdout.isatty()))
+    else:
+        scrub = options(ctx).redactor.scrub
+        lines = scrub(github_outputs(plan))
+        target = os.environ.get("GITHUB_OUTPUT")
+        if target:
+            with open(target, "a", encoding="utf-8") as handle:
+                handle.write(lines)
+        else:
+            echo(ctx, lines)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(scrub(to_markdown(plan)))
+
+
+def _make(
+    ctx: typer.Context,
+    changed_files: str | None,
+    base: str | None,
+    head: str | None,
+    labels_text: str | None,
+    rendered: bool,
+) -> Plan:
+    from hubfleet.plan.build import plan_from_files, plan_from_git, require_one_input
+    from hubfleet.plan.changes import read_changed_files
+    from hubfleet.plan.labels import parse_labels
+
+    require_one_input(changed_files, base, head)
+    labels = parse_labels(labels_text)
+    if base is not None:
+        return plan_from_git(
+            repo_root(ctx),
+            base=base,
+            head=head,
+            labels=labels,
+            redactor=options(ctx).redactor,
+            rendered=rendered,
+        )
+    if rendered:
+        from hubfleet.errors import HubfleetError
+
+        raise HubfleetError(
+            "--rendered needs --base", hint="rendering at base reads the base revision from git"
+        )
+    assert changed_files is not None
+    stdin_text = sys.stdin.read() if changed_files == "-" else None
+    changes = read_changed_files(changed_files, stdin_text=stdin_text)
+    return plan_from_files(load_fleet(ctx), changes, labels=labels)
+
+
+def _saved_plan(path: Path) -> Plan:
+    import json
+
+    from hubfleet.errors import ConfigError, HubfleetError
+    from hubfleet.plan.plan import Plan
+    from hubfleet.plan.schema import check_plan_json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise HubfleetError(f"--from-json {path}: cannot read: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"not JSON: {exc.msg}", path=str(path), line=exc.lineno) from None
+    problems = check_plan_json(data, str(path))
+    if problems:
+        raise ConfigError(problems)
+    return Plan.from_json(data)

@@ -1,0 +1,62 @@
+"""Pull-request labels with their conventional meanings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from hubfleet.errors import HubfleetError
+
+SKIP_DEPLOY = "deployer:skip-deploy"
+SKIP_DEPLOY_HUBS = "deployer:skip-deploy-hubs"
+DEPLOY_HUBS = "deployer:deploy-hubs"
+DEPLOY_SUPPORT = "deployer:deploy-support"
+KNOWN = (SKIP_DEPLOY, SKIP_DEPLOY_HUBS, DEPLOY_HUBS, DEPLOY_SUPPORT)
+
+
+@dataclass(frozen=True)
+class Labels:
+    names: tuple[str, ...] = ()
+
+    @property
+    def skip_deploy(self) -> bool:
+        """Nothing is deployed."""
+        return SKIP_DEPLOY in self.names
+
+    @property
+    def skip_hubs(self) -> bool:
+        """No hub is deployed (support releases still are)."""
+        return SKIP_DEPLOY_HUBS in self.names
+
+    @property
+    def deploy_hubs(self) -> bool:
+        """Every hub is deployed."""
+        return DEPLOY_HUBS in self.names
+
+    @property
+    def deploy_support(self) -> bool:
+        """Every support release is deployed."""
+        return DEPLOY_SUPPORT in self.names
+
+
+def parse_labels(text: str | None) -> Labels:
+    """`--labels`: a JSON list of label names, or of GitHub label objects (`{"name": ...}`),
+    as `toJSON(github.event.pull_request.labels)` gives. Other labels are ignored."""
+    if text is None or not text.strip():
+        return Labels()
+    hint = (
+        "a JSON list, e.g. '[\"deployer:deploy-hubs\"]' or toJSON(github.event.pull_request.labels)"
+    )
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HubfleetError(f"--labels: not JSON: {exc.msg}", hint=hint) from None
+    if not isinstance(data, list):
+        raise HubfleetError("--labels: must be a JSON list", hint=hint)
+    names: list[str] = []
+    for item in data:
+        name = item.get("name") if isinstance(item, dict) else item
+        if not isinstance(name, str):
+            raise HubfleetError(f"--labels: {item!r} is not a label name", hint=hint)
+        names.append(name.strip())
+    return Labels(tuple(sorted(set(names))))

@@ -1,0 +1,384 @@
+"""The plan: changed files -> support, staging and production jobs, each with reasons.
+
+`make_plan` answers from the dependency graph (`hubfleet.plan.graph`), then
+applies, in order: the labels that add work, the optional `--rendered` check
+(which drops hubs selected only by a chart change whose manifests are
+identical), the canary rule (every cluster getting a production job gets its
+staging hubs, or a warning saying it has none), and the labels that remove work.
+Nothing is ever uninstalled: removed hubs are only listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+from hubfleet.config.fleet import Fleet
+from hubfleet.plan.changes import Change
+from hubfleet.plan.diff import ClusterDiff, FleetDiff
+from hubfleet.plan.graph import Category, Graph, UnitKey, build_graph, sort_key
+from hubfleet.plan.labels import (
+    DEPLOY_HUBS,
+    DEPLOY_SUPPORT,
+    SKIP_DEPLOY,
+    SKIP_DEPLOY_HUBS,
+    Labels,
+)
+
+SETTINGS_FILE = "hubfleet.yaml"
+RENDERED_IDENTICAL = "chart changed, rendered manifests identical"
+
+# `--rendered`: given hub keys, a verdict for each: "identical", "different", or
+# a sentence saying why it could not be compared (the hub is then kept).
+RenderCheck = Callable[[Sequence[UnitKey]], Mapping[UnitKey, str]]
+
+
+@dataclass(frozen=True)
+class Job:
+    kind: str  # support | staging | prod (| cluster, in `skipped` only)
+    cluster_name: str
+    provider: str
+    hub_name: str | None
+    reasons: tuple[str, ...]
+
+    @property
+    def choice_reason(self) -> str:
+        return "; ".join(self.reasons)
+
+    def to_json(self, *, with_kind: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {"cluster_name": self.cluster_name, "provider": self.provider}
+        if self.hub_name is not None:
+            data["hub_name"] = self.hub_name
+        if with_kind:
+            data["kind"] = self.kind
+        data["reasons"] = list(self.reasons)
+        data["choice_reason"] = self.choice_reason
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], kind: str | None = None) -> Job:
+        return cls(
+            kind=str(kind or data.get("kind") or ("prod" if data.get("hub_name") else "support")),
+            cluster_name=data["cluster_name"],
+            provider=data["provider"],
+            hub_name=data.get("hub_name"),
+            reasons=tuple(data.get("reasons", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    support_jobs: tuple[Job, ...] = ()
+    staging_jobs: tuple[Job, ...] = ()
+    prod_jobs: tuple[Job, ...] = ()
+    removed_hubs: tuple[Job, ...] = ()
+    skipped: tuple[Job, ...] = ()
+    warnings: tuple[str, ...] = ()
+    unmatched_files: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.support_jobs or self.staging_jobs or self.prod_jobs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "support_jobs": [job.to_json() for job in self.support_jobs],
+            "staging_jobs": [job.to_json() for job in self.staging_jobs],
+            "prod_jobs": [job.to_json() for job in self.prod_jobs],
+            "removed_hubs": [job.to_json() for job in self.removed_hubs],
+            "skipped": [job.to_json(with_kind=True) for job in self.skipped],
+            "warnings": list(self.warnings),
+            "unmatched_files": list(self.unmatched_files),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Plan:
+        return cls(
+            support_jobs=tuple(Job.from_json(j, "support") for j in data["support_jobs"]),
+            staging_jobs=tuple(Job.from_json(j, "staging") for j in data["staging_jobs"]),
+            prod_jobs=tuple(Job.from_json(j, "prod") for j in data["prod_jobs"]),
+            removed_hubs=tuple(Job.from_json(j) for j in data.get("removed_hubs", ())),
+            skipped=tuple(Job.from_json(j) for j in data.get("skipped", ())),
+            warnings=tuple(data.get("warnings", ())),
+            unmatched_files=tuple(data.get("unmatched_files", ())),
+        )
+
+
+@dataclass
+class History:
+    """What comparing two revisions adds (`--base/--head`): the semantic diff of
+    each changed `cluster.yaml` (by path) and of `hubfleet.yaml`, and the
+    providers of clusters gone at head."""
+
+    cluster_diffs: dict[str, ClusterDiff] = field(default_factory=dict)
+    fleet_diff: FleetDiff | None = None
+    removed_providers: dict[str, str] = field(default_factory=dict)
+
+
+class _Selection:
+    """Reasons per unit, in the order found, without duplicates."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[UnitKey, dict[str, Category]] = {}
+
+    def add(self, key: UnitKey, reason: str, category: Category) -> None:
+        self.reasons.setdefault(key, {}).setdefault(reason, category)
+
+    def add_all(self, keys: Iterable[UnitKey], reason: str, category: Category) -> None:
+        for key in keys:
+            self.add(key, reason, category)
+
+    def pop(self, key: UnitKey) -> dict[str, Category]:
+        return self.reasons.pop(key)
+
+
+def _verb(change: Change, path: str, exists: Callable[[str], bool]) -> str:
+    if change.old_path is not None:
+        if path == change.old_path:
+            return f"renamed to {change.path}"
+        return f"renamed from {change.old_path}"
+    if change.status == "A":
+        return "added"
+    if change.status == "D" or (change.status == "M" and not exists(path)):
+        return "deleted"
+    return "changed"
+
+
+def make_plan(
+    fleet: Fleet,
+    changes: Sequence[Change],
+    *,
+    labels: Labels | None = None,
+    history: History | None = None,
+    graph: Graph | None = None,
+    render_check: RenderCheck | None = None,
+) -> Plan:
+    """The plan for `changes` to the `fleet` (as loaded at head).
+
+    Without `history` (a plain list of changed files) a changed `cluster.yaml`
+    selects its whole cluster and a changed `hubfleet.yaml` every release.
+    """
+    graph = graph if graph is not None else build_graph(fleet)
+    labels = labels or Labels()
+    selection = _Selection()
+    skipped: dict[UnitKey | tuple[str, None, str], tuple[str, list[str]]] = {}
+    removed: dict[tuple[str, str], list[str]] = {}
+    warnings: list[str] = []
+    unmatched: list[str] = []
+    settings_file = fleet.settings_file or SETTINGS_FILE
+
+    def exists(path: str) -> bool:
+        return fleet.abspath(path).exists()
+
+    def whole_cluster(name: str, reason: str, category: Category) -> None:
+        selection.add_all(graph.cluster_units.get(name, ()), reason, category)
+
+    for change in changes:
+        for path in change.paths():
+            verb = _verb(change, path, exists)
+            matched = False
+            if history is not None and path in history.cluster_diffs:
+                _apply_cluster_diff(graph, history.cluster_diffs[path], selection, removed, skipped)
+                matched = True
+            elif path in graph.cluster_files:
+                whole_cluster(
+                    graph.cluster_files[path],
+                    f"{path} {verb} (compared without git history: whole cluster)",
+                    "cluster",
+                )
+                matched = True
+            elif path == settings_file:
+                matched = True
+                if history is None:
+                    selection.add_all(
+                        graph.all_units(),
+                        f"{path} {verb} (compared without git history: every release)",
+                        "fleet",
+                    )
+                elif history.fleet_diff is not None:
+                    _apply_fleet_diff(fleet, graph, history.fleet_diff, selection, warnings)
+            for edge, dependency in graph.dependants(path):
+                matched = True
+                if edge.unit is None:
+                    whole_cluster(edge.cluster, f"{edge.role} {path} {verb}", edge.category)
+                elif dependency != path:
+                    selection.add(
+                        edge.unit, f"{edge.role} ({dependency}/): {path} {verb}", edge.category
+                    )
+                else:
+                    selection.add(edge.unit, f"{edge.role} {path} {verb}", edge.category)
+            for glob in graph.globs:
+                if fnmatchcase(path, glob):
+                    matched = True
+                    selection.add_all(
+                        graph.all_units(),
+                        f"{path} {verb}, matching redeploy_all_when_changed {glob!r} "
+                        f"in {settings_file}",
+                        "fleet",
+                    )
+            if not matched:
+                unmatched.append(path)
+
+    if labels.deploy_support:
+        selection.add_all(
+            (k for k in graph.all_units() if k[1] is None), f"label {DEPLOY_SUPPORT}", "label"
+        )
+    if labels.deploy_hubs:
+        selection.add_all(
+            (k for k in graph.all_units() if k[1] is not None), f"label {DEPLOY_HUBS}", "label"
+        )
+
+    if render_check is not None:
+        _drop_identical(graph, selection, skipped, warnings, render_check)
+
+    _add_canaries(fleet, graph, selection, warnings)
+
+    if labels.skip_deploy or labels.skip_hubs:
+        label = SKIP_DEPLOY if labels.skip_deploy else SKIP_DEPLOY_HUBS
+        for key in sorted(selection.reasons, key=sort_key):
+            if labels.skip_deploy or key[1] is not None:
+                reasons = list(selection.pop(key))
+                skipped[key] = (graph.units[key].kind, [f"label {label}", *reasons])
+        if labels.deploy_hubs and labels.skip_hubs and not labels.skip_deploy:
+            warnings.append(f"labels {DEPLOY_HUBS} and {SKIP_DEPLOY_HUBS} both set: no hub deploys")
+
+    return _assemble(fleet, graph, selection, skipped, removed, warnings, unmatched, history)
+
+
+def _apply_cluster_diff(
+    graph: Graph,
+    diff: ClusterDiff,
+    selection: _Selection,
+    removed: dict[tuple[str, str], list[str]],
+    skipped: dict[Any, tuple[str, list[str]]],
+) -> None:
+    name = diff.cluster
+    for reason in diff.whole:
+        selection.add_all(graph.cluster_units.get(name, ()), reason, "cluster")
+    if (name, None) in graph.units:
+        for reason in diff.support:
+            selection.add((name, None), reason, "cluster")
+    for hub, reasons in diff.hubs.items():
+        if (name, hub) in graph.units:
+            for reason in reasons:
+                selection.add((name, hub), reason, "cluster")
+    for hub, reasons in diff.removed_hubs.items():
+        removed.setdefault((name, hub), []).extend(reasons)
+    for info_hub, reasons in diff.informational.items():
+        if info_hub is None:
+            skipped[(name, None, "cluster")] = ("cluster", list(reasons))
+        elif (name, info_hub) in graph.units:
+            skipped[(name, info_hub)] = (graph.units[(name, info_hub)].kind, list(reasons))
+
+
+def _apply_fleet_diff(
+    fleet: Fleet, graph: Graph, diff: FleetDiff, selection: _Selection, warnings: list[str]
+) -> None:
+    for reason in diff.everything:
+        selection.add_all(graph.all_units(), reason, "fleet")
+    for chart, reason in diff.charts.items():
+        selection.add_all(graph.remote_chart_users.get(chart, ()), reason, "chart")
+    if diff.default_chart is not None:
+        new_default, reason = diff.default_chart
+        selection.add_all(
+            (k for k in graph.chart_users.get(new_default, ()) if k[1] is not None),
+            reason,
+            "chart",
+        )
+
+
+def _drop_identical(
+    graph: Graph,
+    selection: _Selection,
+    skipped: dict[Any, tuple[str, list[str]]],
+    warnings: list[str],
+    render_check: RenderCheck,
+) -> None:
+    candidates = sorted(
+        (
+            key
+            for key, reasons in selection.reasons.items()
+            if key[1] is not None and set(reasons.values()) == {"chart"}
+        ),
+        key=sort_key,
+    )
+    if not candidates:
+        return
+    verdicts = render_check(candidates)
+    for key in candidates:
+        verdict = verdicts.get(key, "not compared")
+        if verdict == "identical":
+            reasons = list(selection.pop(key))
+            skipped[key] = (graph.units[key].kind, [*reasons, RENDERED_IDENTICAL])
+        elif verdict != "different":
+            warnings.append(f"{key[0]}/{key[1]}: --rendered could not compare: {verdict}")
+
+
+def _add_canaries(fleet: Fleet, graph: Graph, selection: _Selection, warnings: list[str]) -> None:
+    prod_by_cluster: dict[str, list[str]] = {}
+    for key in selection.reasons:
+        unit = graph.units[key]
+        if unit.kind == "prod" and unit.hub is not None:
+            prod_by_cluster.setdefault(unit.cluster, []).append(unit.hub)
+    for cluster_name in sorted(prod_by_cluster):
+        prods = ", ".join(sorted(prod_by_cluster[cluster_name]))
+        cluster = fleet.cluster(cluster_name)
+        staging = cluster.staging_hubs
+        if not staging:
+            warnings.append(
+                f"cluster {cluster_name} has no staging hub: its production hubs ({prods}) "
+                "deploy without a canary"
+            )
+            continue
+        for hub in staging:
+            selection.add(
+                (cluster_name, hub.name),
+                f"canary: guards production hubs {prods} of cluster {cluster_name}",
+                "canary",
+            )
+
+
+def _assemble(
+    fleet: Fleet,
+    graph: Graph,
+    selection: _Selection,
+    skipped: dict[Any, tuple[str, list[str]]],
+    removed: dict[tuple[str, str], list[str]],
+    warnings: list[str],
+    unmatched: list[str],
+    history: History | None,
+) -> Plan:
+    jobs: dict[str, list[Job]] = {"support": [], "staging": [], "prod": []}
+    for key in sorted(selection.reasons, key=sort_key):
+        unit = graph.units[key]
+        jobs[unit.kind].append(
+            Job(unit.kind, unit.cluster, unit.provider, unit.hub, tuple(selection.reasons[key]))
+        )
+    skipped_jobs = []
+    for skey in sorted(skipped, key=lambda k: (k[0], k[1] or "", len(k))):
+        if skey in selection.reasons:
+            continue  # deployed for another reason
+        kind, reasons = skipped[skey]
+        provider = graph.units[skey].provider if skey in graph.units else _provider(fleet, skey[0])
+        skipped_jobs.append(Job(kind, skey[0], provider, skey[1], tuple(reasons)))
+    removed_jobs = []
+    for (cluster_name, hub), reasons in sorted(removed.items()):
+        provider = _provider(fleet, cluster_name) or (
+            history.removed_providers.get(cluster_name, "") if history else ""
+        )
+        removed_jobs.append(Job("removed", cluster_name, provider, hub, tuple(reasons)))
+    return Plan(
+        support_jobs=tuple(jobs["support"]),
+        staging_jobs=tuple(jobs["staging"]),
+        prod_jobs=tuple(jobs["prod"]),
+        removed_hubs=tuple(removed_jobs),
+        skipped=tuple(skipped_jobs),
+        warnings=tuple(sorted(set(warnings))),
+        unmatched_files=tuple(sorted(set(unmatched))),
+    )
+
+
+def _provider(fleet: Fleet, cluster_name: str) -> str:
+    return next((c.provider for c in fleet.clusters if c.name == cluster_name), "")

@@ -1,0 +1,147 @@
+"""Plan outputs: a rich table for people, JSON, GitHub Actions outputs, markdown.
+
+Every output is a pure function of the `Plan`: the same plan gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+
+from hubfleet.plan.plan import Job, Plan
+
+MARKER = "<!-- hubfleet-plan -->"
+NOTHING = "Nothing will be deployed: no support release or hub depends on the changed files."
+
+
+def to_json_text(plan: Plan) -> str:
+    return json.dumps(plan.to_json(), indent=2) + "\n"
+
+
+def _compact(jobs: Sequence[Job]) -> str:
+    return json.dumps([job.to_json() for job in jobs], separators=(",", ":"))
+
+
+def github_outputs(plan: Plan) -> str:
+    """The lines appended to `$GITHUB_OUTPUT` (names existing workflows consume)."""
+    return (
+        f"support-jobs={_compact(plan.support_jobs)}\n"
+        f"staging-jobs={_compact(plan.staging_jobs)}\n"
+        f"prod-jobs={_compact(plan.prod_jobs)}\n"
+    )
+
+
+def _plural(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
+def summary_line(plan: Plan) -> str:
+    if plan.empty:
+        return NOTHING
+    return (
+        f"{_plural(len(plan.support_jobs), 'support release')}, "
+        f"{_plural(len(plan.staging_jobs), 'staging hub')} and "
+        f"{_plural(len(plan.prod_jobs), 'production hub')} will be upgraded."
+    )
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(jobs: Sequence[Job], *, hubs: bool, kind: bool = False) -> list[str]:
+    header = ["Cluster", *(["Hub"] if hubs else []), *(["Kind"] if kind else []), "Provider"]
+    lines = [
+        "| " + " | ".join([*header, "Reasons"]) + " |",
+        "|" + "---|" * (len(header) + 1),
+    ]
+    for job in jobs:
+        cells = [job.cluster_name]
+        if hubs:
+            cells.append(job.hub_name or "support")
+        if kind:
+            cells.append(job.kind)
+        cells.append(job.provider)
+        cells.append("<br>".join(_cell(r) for r in job.reasons))
+        lines.append(
+            "| "
+            + " | ".join(_cell(c) if i < len(cells) - 1 else c for i, c in enumerate(cells))
+            + " |"
+        )
+    return lines
+
+
+def to_markdown(plan: Plan) -> str:
+    """A pull-request comment; the marker line lets a workflow update it in place."""
+    lines = [MARKER, "## hubfleet plan", ""]
+    lines.append(f"**{summary_line(plan)}**" if not plan.empty else f"**{NOTHING}**")
+    sections: list[tuple[str, Sequence[Job], bool, bool]] = [
+        ("Support releases", plan.support_jobs, False, False),
+        ("Staging hubs (canaries, upgraded first)", plan.staging_jobs, True, False),
+        ("Production hubs", plan.prod_jobs, True, False),
+        ("Removed hubs (not uninstalled by a plan)", plan.removed_hubs, True, False),
+        ("Skipped", plan.skipped, True, True),
+    ]
+    for title, jobs, hubs, kind in sections:
+        if not jobs:
+            continue
+        lines += ["", f"### {title}: {len(jobs)}", ""]
+        lines += _md_table(jobs, hubs=hubs, kind=kind)
+    if plan.warnings:
+        lines += ["", "### Warnings", ""]
+        lines += [f"- {_cell(w)}" for w in plan.warnings]
+    if plan.unmatched_files:
+        lines += [
+            "",
+            "<details><summary>Changed files nothing depends on: "
+            f"{len(plan.unmatched_files)}</summary>",
+            "",
+        ]
+        lines += [f"- `{path}`" for path in plan.unmatched_files]
+        lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def to_table(plan: Plan, *, width: int = 120, color: bool = False) -> str:
+    """The plan as rich tables, rendered to text."""
+    from rich.console import Console
+    from rich.table import Table
+
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer, width=width, force_terminal=color, no_color=not color, highlight=False
+    )
+    sections: list[tuple[str, Sequence[Job], bool]] = [
+        ("Support releases", plan.support_jobs, False),
+        ("Staging hubs (canaries)", plan.staging_jobs, True),
+        ("Production hubs", plan.prod_jobs, True),
+        ("Removed hubs (not uninstalled)", plan.removed_hubs, True),
+        ("Skipped", plan.skipped, True),
+    ]
+    for title, jobs, hubs in sections:
+        if not jobs:
+            continue
+        table = Table(title=f"{title}: {len(jobs)}", title_justify="left", show_lines=False)
+        table.add_column("cluster", no_wrap=True)
+        if hubs:
+            table.add_column("hub", no_wrap=True)
+        table.add_column("provider", no_wrap=True)
+        table.add_column("reasons")
+        for job in jobs:
+            row = [job.cluster_name]
+            if hubs:
+                row.append(job.hub_name or "support")
+            row += [job.provider, "\n".join(job.reasons)]
+            table.add_row(*row)
+        console.print(table)
+    for warning in plan.warnings:
+        console.print(f"warning: {warning}", markup=False)
+    if plan.unmatched_files:
+        console.print(
+            f"{_plural(len(plan.unmatched_files), 'changed file')} nothing depends on: "
+            + ", ".join(plan.unmatched_files),
+            markup=False,
+        )
+    console.print(summary_line(plan), markup=False)
+    return buffer.getvalue()

@@ -1,0 +1,85 @@
+"""`--rendered`: render hubs selected only by a chart change at base and at head.
+
+Both sides use the embedded Helm engine with encrypted values replaced by
+stable placeholders (`values_documents(..., sops=None)`), so no key is needed
+and nothing is decrypted. The base side reads only what it needs from git (the
+hubs' values files, chart folders and `hubfleet.yaml`) into a temporary folder;
+encrypted files stay encrypted there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from hubfleet.config.fleet import Fleet, Hub
+from hubfleet.config.models import FleetFile
+from hubfleet.errors import HubfleetError
+from hubfleet.plan.changes import GitRepo
+from hubfleet.plan.graph import UnitKey
+from hubfleet.plan.plan import SETTINGS_FILE, RenderCheck
+
+
+def render_hub(fleet: Fleet, hub: Hub, *, allow_pull: bool = True) -> dict[str, str]:
+    """The hub's manifests (template -> text), secrets as placeholders."""
+    from hubfleet.helm.charts import resolve_chart
+    from hubfleet.helm.engine import render
+    from hubfleet.release import hub_release, merged_values
+
+    release = hub_release(fleet, hub)
+    values = merged_values(fleet, release, sops=None)
+    chart = resolve_chart(release.chart, allow_pull=allow_pull)
+    return render(chart, values, release=release.name, namespace=release.namespace)
+
+
+def _base_settings(root: Path, fallback: FleetFile) -> FleetFile:
+    from hubfleet.yamlio import load_yaml
+
+    file = root / SETTINGS_FILE
+    if not file.is_file():
+        return FleetFile()
+    try:
+        data = load_yaml(file.read_text(encoding="utf-8"), SETTINGS_FILE).data
+        return FleetFile.model_validate(data or {})
+    except (HubfleetError, ValueError):
+        return fallback
+
+
+def needed_paths(fleet: Fleet, hubs: Sequence[Hub]) -> list[str]:
+    """What rendering `hubs` reads: values files, chart folders, hubfleet.yaml."""
+    paths = {fleet.settings_file or SETTINGS_FILE}
+    for hub in hubs:
+        paths.update(hub.values_files)
+        if hub.domain_override_file:
+            paths.add(hub.domain_override_file)
+        paths.add(hub.chart_override or fleet.local_chart_dir(hub.helm_chart))
+    return sorted(paths)
+
+
+def make_render_check(repo: GitRepo, base: str, head_fleet: Fleet, workdir: Path) -> RenderCheck:
+    """A `RenderCheck` comparing each hub's manifests at `base` and at head."""
+
+    def check(keys: Sequence[UnitKey]) -> Mapping[UnitKey, str]:
+        hubs = [head_fleet.cluster(c).hub(h) for c, h in keys if h is not None]
+        base_root = repo.extract(base, needed_paths(head_fleet, hubs), workdir / "base")
+        base_fleet = dataclasses.replace(
+            head_fleet, root=base_root, settings=_base_settings(base_root, head_fleet.settings)
+        )
+        verdicts: dict[UnitKey, str] = {}
+        for hub in hubs:
+            key = (hub.cluster, hub.name)
+            try:
+                after = render_hub(head_fleet, hub)
+            except HubfleetError as exc:
+                verdicts[key] = f"rendering at head failed: {exc.message}"
+                continue
+            try:
+                before = render_hub(base_fleet, hub)
+            except HubfleetError as exc:
+                verdicts[key] = f"rendering at {base} failed: {exc.message}"
+                continue
+            verdicts[key] = "identical" if before == after else "different"
+        return verdicts
+
+    return check

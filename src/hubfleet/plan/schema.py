@@ -1,0 +1,95 @@
+"""The JSON Schema of `hubfleet plan --output json` (`hubfleet schema plan`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hubfleet.errors import Problem
+
+SCHEMA_ID = "https://hubfleet.dev/schemas/plan.json"
+
+
+def _job(*, hub: bool, kind: bool = False) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "cluster_name": {"type": "string", "minLength": 1},
+        "provider": {"type": "string"},
+        "reasons": {"type": "array", "items": {"type": "string"}},
+        "choice_reason": {"type": "string"},
+    }
+    required = ["cluster_name", "provider", "reasons", "choice_reason"]
+    if hub:
+        properties["hub_name"] = {"type": "string", "minLength": 1}
+        required.insert(2, "hub_name")
+    if kind:
+        properties["hub_name"] = {"type": "string", "minLength": 1}
+        properties["kind"] = {"enum": ["support", "staging", "prod", "cluster"]}
+        required.append("kind")
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+def plan_json_schema() -> dict[str, Any]:
+    """The plan's JSON Schema (draft 2020-12)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "hubfleet plan",
+        "description": "Which support releases, staging hubs and production hubs to upgrade, "
+        "with the reasons for each; lists are sorted by cluster then hub.",
+        "type": "object",
+        "properties": {
+            "support_jobs": {
+                "description": "support releases to upgrade (one per cluster)",
+                "type": "array",
+                "items": _job(hub=False),
+            },
+            "staging_jobs": {
+                "description": "staging hubs (canaries), upgraded and checked first",
+                "type": "array",
+                "items": _job(hub=True),
+            },
+            "prod_jobs": {
+                "description": "production hubs, upgraded after their cluster's canaries",
+                "type": "array",
+                "items": _job(hub=True),
+            },
+            "removed_hubs": {
+                "description": "hubs gone from cluster.yaml: never uninstalled by a plan",
+                "type": "array",
+                "items": _job(hub=True),
+            },
+            "skipped": {
+                "description": "units considered and not deployed, with why",
+                "type": "array",
+                "items": _job(hub=False, kind=True),
+            },
+            "warnings": {"type": "array", "items": {"type": "string"}},
+            "unmatched_files": {
+                "description": "changed files nothing depends on",
+                "type": "array",
+                "items": {"type": "string"},
+            },
+        },
+        "required": ["support_jobs", "staging_jobs", "prod_jobs"],
+        "additionalProperties": False,
+    }
+
+
+def check_plan_json(data: Any, path: str) -> list[Problem]:
+    """Problems of a saved plan against the schema, one per violation."""
+    import jsonschema  # type: ignore[import-untyped,unused-ignore]
+
+    validator = jsonschema.Draft202012Validator(plan_json_schema())
+    problems = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
+        where = "/".join(str(p) for p in error.absolute_path) or "(top)"
+        problems.append(
+            Problem(
+                path, 0, f"{where}: {error.message}", "a plan from `hubfleet plan --output json`"
+            )
+        )
+    return problems
