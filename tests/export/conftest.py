@@ -1,0 +1,73 @@
+"""Shared fixtures of the export tests: the test fleet, sops with the fleet's key."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from hubfleet.config.fleet import Fleet
+from hubfleet.config.load import load_fleet
+from hubfleet.redact import Redactor
+from hubfleet.secrets.sops import Sops
+
+TESTS = Path(__file__).resolve().parents[1]
+FIXTURE_FLEET = TESTS / "fixtures" / "fleet"
+FLEET_KEY = TESTS / "fixtures" / "age" / "keys.txt"
+OTHER_KEY = TESTS / "fixtures" / "age" / "other-keys.txt"
+EXAMPLE_FLEET = TESTS.parent / "examples" / "fleet"
+MARKER = "s3cr3t"
+
+
+def public_key(key_file: Path) -> str:
+    for line in key_file.read_text().splitlines():
+        if line.startswith("# public key:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"no public key in {key_file}")
+
+
+@pytest.fixture(autouse=True)
+def _sops_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SOPS_DISABLE_VERSION_CHECK", "1")
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("SOPS_AGE_KEY_FILE", raising=False)
+    monkeypatch.delenv("SOPS_AGE_KEY", raising=False)
+    # An empty chart cache: remote charts are not available unless a test seeds them.
+    monkeypatch.setenv("HUBFLEET_CHART_CACHE", str(tmp_path / "chart-cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture(scope="session")
+def fleet() -> Fleet:
+    return load_fleet(FIXTURE_FLEET).fleet_or_raise()
+
+
+@pytest.fixture
+def redactor() -> Redactor:
+    return Redactor()
+
+
+def make_sops(redactor: Redactor, root: Path, key: Path = FLEET_KEY) -> Sops:
+    return Sops(redactor, cwd=root, env={"SOPS_AGE_KEY_FILE": str(key)})
+
+
+@pytest.fixture
+def sops(redactor: Redactor, fleet: Fleet) -> Sops:
+    return make_sops(redactor, fleet.root)
+
+
+@pytest.fixture
+def fleet_copy(tmp_path: Path) -> Path:
+    """A writable copy of the test fleet (the testhub chart symlink resolved)."""
+    target = tmp_path / "fleet"
+    shutil.copytree(FIXTURE_FLEET, target, symlinks=False)
+    return target
+
+
+def all_files_text(folder: Path) -> str:
+    return "\n".join(
+        p.read_bytes().decode("utf-8", "replace") for p in sorted(folder.rglob("*")) if p.is_file()
+    )
