@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from hubfleet.secrets.sops import Sops
 
 try:
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader
+    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment,unused-ignore]
 except AttributeError:  # pragma: no cover
     _Loader = yaml.SafeLoader
 

@@ -19,11 +19,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from hubfleet.config.fleet import Cluster, Fleet
 from hubfleet.config.load import load_fleet
 from hubfleet.errors import ChartError, ConfigError, HubfleetError, Problem, did_you_mean
 from hubfleet.release import Release, hub_release, support_release, values_documents
-from hubfleet.yamlio import Document, load_yaml
+from hubfleet.yamlio import Document, LineMap, load_yaml
 
 if TYPE_CHECKING:
     from hubfleet.secrets.sops import Sops
@@ -70,7 +72,8 @@ class _Run:
     notes: set[str] = field(default_factory=set)
     bad_files: set[str] = field(default_factory=set)
     checked: set[str] = field(default_factory=set)
-    line_maps: dict[str, Document | None] = field(default_factory=dict)
+    line_maps: dict[str, Document] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
 
 
 def validate(
@@ -197,19 +200,59 @@ def _check_file(run: _Run, path: str) -> None:
 
 
 def _check_plain_values(run: _Run, path: str, text: str) -> None:
+    """Parse with the C loader; build the (slower) line map only when a problem needs it."""
     from hubfleet.secrets.lint import lint_plaintext
 
+    run.texts[path] = text
     try:
-        doc = load_yaml(text, path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            _bad(run, problem)
-        return
-    run.line_maps[path] = doc
-    if doc.data is not None and not isinstance(doc.data, dict):
+        data = yaml.load(text, Loader=_FastLoader)
+    except yaml.YAMLError:
+        data = _NOT_PARSED
+    if data is _NOT_PARSED or _has_duplicate_risk(text):
+        try:
+            doc = load_yaml(text, path)  # names the line of a syntax error or duplicate key
+        except ConfigError as exc:
+            for problem in exc.problems:
+                _bad(run, problem)
+            return
+        data = doc.data
+    if data is not None and not isinstance(data, dict):
         _bad(run, Problem(path, 1, "a values file must be a mapping of keys"))
         return
-    run.problems.extend(lint_plaintext(doc, text))
+    problems = lint_plaintext(Document(path, data, LineMap()), text)
+    if problems:
+        problems = lint_plaintext(_line_doc(run, path), text)
+    run.problems.extend(problems)
+
+
+_NOT_PARSED = object()
+try:
+    _FastLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment,unused-ignore]
+except AttributeError:  # pragma: no cover
+    _FastLoader = yaml.SafeLoader
+
+
+def _has_duplicate_risk(text: str) -> bool:
+    """PyYAML silently keeps the last of duplicate keys; look closer only when two
+    lines of the same indentation start with the same key."""
+    seen: set[str] = set()
+    for line in text.splitlines():
+        stripped = line.split("#", 1)[0].rstrip()
+        if not stripped or stripped.lstrip().startswith("-") or ":" not in stripped:
+            continue
+        key = stripped.split(":", 1)[0]
+        if key in seen:
+            return True
+        seen.add(key)
+    return False
+
+
+def _line_doc(run: _Run, path: str) -> Document:
+    doc = run.line_maps.get(path)
+    if doc is None:
+        doc = load_yaml(run.texts[path], path)
+        run.line_maps[path] = doc
+    return doc
 
 
 def _check_encrypted(run: _Run, path: str, full: Path, text: str) -> None:
@@ -269,7 +312,7 @@ def _leaves(
 
 
 def _is_encrypted_file(run: _Run, path: str) -> bool:
-    return path not in run.line_maps and "secret" in PurePosixPath(path).name
+    return path not in run.texts and "secret" in PurePosixPath(path).name
 
 
 def _bad(run: _Run, problem: Problem) -> None:
@@ -345,9 +388,9 @@ def _locate(run: _Run, release: Release, key_path: tuple[str | int, ...]) -> tup
     """The values file (last one wins) and line that set `key_path` or its nearest parent."""
     best: tuple[int, str, int] | None = None
     for path in reversed(release.values_files):
-        doc = run.line_maps.get(path)
-        if doc is None:
-            continue
+        if path not in run.texts:
+            continue  # encrypted: no lines to point at
+        doc = _line_doc(run, path)
         for depth in range(len(key_path), 0, -1):
             if key_path[:depth] in doc.lines.lines:
                 if best is None or depth > best[0]:
