@@ -119,6 +119,14 @@ class LocalDeployError(DeployError):
         self.log_path = log_path
 
 
+DEFAULT_STATE_ROOT = Path(".hubfleet") / "local"
+
+
+def cluster_state_dir(repo_root: Path, cluster: str, state_root: str | None = None) -> Path:
+    """A local cluster's state folder: `<repo>/<state_root or .hubfleet/local>/<cluster>`."""
+    return (repo_root / (state_root or DEFAULT_STATE_ROOT) / cluster).resolve()
+
+
 # ----------------------------------------------------------------------------- helpers
 
 

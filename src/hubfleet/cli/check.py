@@ -1,0 +1,74 @@
+"""`hubfleet check CLUSTER HUB`: the health check of a running hub."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options, repo_root
+
+
+def command(
+    ctx: typer.Context,
+    cluster: Annotated[str, typer.Argument(help="The hub's cluster.")],
+    hub: Annotated[str, typer.Argument(help="The hub.")],
+    attempts: Annotated[int, typer.Option(help="Attempts before failing.")] = 3,
+    timeout: Annotated[float, typer.Option(help="Seconds per attempt.")] = 120.0,
+    output: Annotated[Output, typer.Option("--output", "-o", help="text or json")] = Output.text,
+) -> None:
+    """Check a running hub: start a server for a check user, run a notebook, clean up."""
+    from hubfleet.errors import DeployError, HubfleetError
+    from hubfleet.health import check_hub
+    from hubfleet.local import cluster_state_dir, hub_status, local_check_token
+
+    fleet = load_fleet(ctx)
+    spec = fleet.cluster(cluster)
+    spec.hub(hub)  # the hub must exist in the fleet
+    if spec.provider != "local":
+        raise HubfleetError(
+            f"hubfleet check is not available yet for provider {spec.provider!r}",
+            hint="only local hubs can be checked for now (the Kubernetes token lookup is pending)",
+        )
+    block = spec.provider_block
+    state_dir = cluster_state_dir(repo_root(ctx), cluster, getattr(block, "state_dir", None))
+    running = {s.hub: s for s in hub_status(state_dir)}.get(hub)
+    if running is None or not running.running:
+        raise DeployError(
+            f"local hub {cluster}/{hub} is not running",
+            hint=f"deploy it first: hubfleet deploy {cluster} {hub}",
+        )
+    redactor = options(ctx).redactor
+    token = local_check_token(state_dir, hub)
+    result = check_hub(
+        running.url, token, attempts=attempts, attempt_timeout=timeout, redactor=redactor
+    )
+    if output is Output.json:
+        echo_json(
+            ctx,
+            {
+                "cluster": cluster,
+                "hub": hub,
+                "url": running.url,
+                "ok": result.ok,
+                "failed_step": result.failed_step,
+                "attempts": result.attempts,
+                "duration_s": round(result.duration_s, 3),
+                "steps": [
+                    {
+                        "name": s.name,
+                        "ok": s.ok,
+                        "duration_s": s.duration_s,
+                        "message": s.message,
+                    }
+                    for s in result.steps
+                ],
+            },
+        )
+    else:
+        for step in result.steps:
+            mark = "ok  " if step.ok else "FAIL"
+            echo(ctx, f"{mark} {step.name:<13} {step.duration_s:6.2f}s  {step.message}")
+        echo(ctx, f"{cluster}/{hub}: {result.message}")
+    if not result.ok:
+        raise typer.Exit(1)
