@@ -118,6 +118,9 @@ def diff_cluster_yaml(cluster: str, path: str, old: Any, new: Any) -> ClusterDif
         relevant = [k for k in keys if k not in HUB_INFO_KEYS]
         if relevant:
             result.hubs[name] = [f"{path}: hub {name}: {', '.join(relevant)} changed"]
+            result.hubs[name] += _values_list_change(
+                previous.get("helm_chart_values_files"), entry.get("helm_chart_values_files")
+            )
         elif keys:
             result.informational.setdefault(name, []).append(
                 f"{path}: hub {name}: only free information changed ({', '.join(keys)})"
@@ -126,6 +129,17 @@ def diff_cluster_yaml(cluster: str, path: str, old: Any, new: Any) -> ClusterDif
         if name not in new_hubs:
             result.removed_hubs[name] = [f"{path}: hub {name} removed (not uninstalled by a plan)"]
     return result
+
+
+def _values_list_change(old: Any, new: Any) -> list[str]:
+    """Which files a hub's helm_chart_values_files gained or lost."""
+    before = [str(p) for p in old] if isinstance(old, list) else []
+    after = [str(p) for p in new] if isinstance(new, list) else []
+    reasons = [f"values file {p} no longer used" for p in before if p not in after]
+    reasons += [f"values file {p} now used" for p in after if p not in before]
+    if not reasons and before != after:
+        reasons.append("values files reordered")
+    return reasons
 
 
 @dataclass
