@@ -1,0 +1,131 @@
+"""`hubfleet deploy`: upgrade support releases, canaries (then the gate), production hubs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hubfleet.cli.common import Output, echo, load_fleet, options
+
+
+def command(
+    ctx: typer.Context,
+    cluster: Annotated[str | None, typer.Argument(help="Deploy this cluster.")] = None,
+    hubs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Only these hubs (default: the support release and every hub)."),
+    ] = None,
+    plan: Annotated[
+        Path | None, typer.Option("--plan", help="Deploy the jobs of a plan (JSON).")
+    ] = None,
+    only_cluster: Annotated[
+        str | None, typer.Option("--cluster", help="With --plan: only this cluster's jobs.")
+    ] = None,
+    retry_failed: Annotated[
+        Path | None,
+        typer.Option(
+            "--retry-failed", help="Re-run the failed, skipped, cancelled jobs of a report."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="helm's dry run; print the commands.")
+    ] = False,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", min=1, help="helm processes at once.")
+    ] = None,
+    cluster_concurrency: Annotated[
+        int | None, typer.Option("--cluster-concurrency", min=1, help="Clusters at once.")
+    ] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write the JSON report.")] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML.")] = None,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="Start nothing new after the first failure.")
+    ] = False,
+    no_health_check: Annotated[
+        bool, typer.Option("--no-health-check", help="Gate canaries on helm's result only.")
+    ] = False,
+    recover: Annotated[
+        bool, typer.Option("--recover", help="Roll back releases stuck in pending-* first.")
+    ] = False,
+    helm_timeout: Annotated[
+        str | None, typer.Option("--helm-timeout", help="helm --timeout per release (e.g. 10m).")
+    ] = None,
+    progress: Annotated[
+        str, typer.Option("--progress", help="auto, live (rich) or plain (timestamped lines).")
+    ] = "auto",
+    output: Annotated[Output, typer.Option("--output", help="text or json.")] = Output.text,
+) -> None:
+    """Deploy CLUSTER [HUB ...], a --plan FILE, or --retry-failed REPORT.
+
+    Exit codes: 0 success, 1 a deploy failed, 2 bad input, 130 interrupted.
+    """
+    from hubfleet.deploy import targets as tg
+    from hubfleet.deploy.health import available_health_checks
+    from hubfleet.deploy.orchestrator import (
+        DEFAULT_CLUSTER_CONCURRENCY,
+        DEFAULT_CONCURRENCY,
+        DeployOptions,
+    )
+    from hubfleet.deploy.output import report_json
+    from hubfleet.deploy.run import Outputs, deploy
+    from hubfleet.errors import HubfleetError
+    from hubfleet.helm.cli import duration_seconds
+
+    opts = options(ctx)
+    chosen = [x is not None for x in (cluster, plan, retry_failed)]
+    if sum(chosen) != 1:
+        raise HubfleetError(
+            "name what to deploy: CLUSTER [HUB ...], --plan FILE or --retry-failed REPORT",
+            hint="exactly one of them",
+        )
+    if only_cluster is not None and plan is None:
+        raise HubfleetError("--cluster goes with --plan", hint="or name the cluster as argument")
+    if progress not in ("auto", "live", "plain"):
+        raise HubfleetError(f"--progress {progress!r}: choose auto, live or plain")
+    fleet = load_fleet(ctx)
+    if plan is not None:
+        targets = tg.from_plan(fleet, plan, only_cluster)
+    elif retry_failed is not None:
+        targets = tg.from_report(fleet, retry_failed)
+    else:
+        assert cluster is not None
+        targets = tg.from_cli(fleet, cluster, hubs or [])
+    settings = fleet.settings.deploy
+    timeout = helm_timeout or settings.helm_timeout
+    duration_seconds(timeout)  # bad input: exit 2 before anything runs
+    deploy_options = DeployOptions(
+        dry_run=dry_run,
+        concurrency=concurrency or settings.concurrency or DEFAULT_CONCURRENCY,
+        cluster_concurrency=cluster_concurrency
+        or settings.cluster_concurrency
+        or DEFAULT_CLUSTER_CONCURRENCY,
+        fail_fast=fail_fast,
+        helm_timeout=timeout,
+        health_check=settings.health_check and not no_health_check,
+        recover=recover,
+    )
+    live = {"auto": None, "live": True, "plain": False}[progress]
+    if output is Output.json:
+        live = False
+    result = deploy(
+        fleet,
+        targets,
+        options=deploy_options,
+        redactor=opts.redactor,
+        outputs=Outputs(report=report, junit=junit, live=live),
+        health_checks=available_health_checks(),
+    )
+    if output is Output.json:
+        echo(ctx, report_json(result, opts.redactor))
+    else:
+        lines = []
+        if dry_run:
+            lines += [f"# {r.job.label}\n{r.command}" for r in result.records if r.command]
+        counts = ", ".join(f"{n} {s}" for s, n in result.counts().items()) or "nothing to do"
+        lines += [f"{f.cluster}: {f.message}" for f in result.cluster_failures]
+        lines.append(f"deploy {'interrupted' if result.interrupted else 'done'}: {counts}")
+        lines.append(f"canary gate: {result.health_check}")
+        echo(ctx, "\n".join(lines))
+    raise typer.Exit(result.exit_code)

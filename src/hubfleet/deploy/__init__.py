@@ -1,0 +1,1 @@
+"""The orchestrator: per-cluster pipelines, canary gating, bounded concurrency, cancel, report."""

@@ -1,0 +1,60 @@
+"""The health-check seam of the canary gate.
+
+A `HealthCheck` gets one freshly deployed staging hub (with its cluster's
+credentials, e.g. to read the hub's API token through kubectl) and says whether
+it is healthy. The orchestrator takes one per provider; a provider without one
+is gated on helm's result, and the report says which gate was used.
+`available_health_checks` is where the checks of `hubfleet.health` plug in.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hubfleet.config.fleet import Fleet, Hub
+    from hubfleet.providers import Credentials
+    from hubfleet.redact import Redactor
+
+
+@dataclass(frozen=True)
+class HealthRequest:
+    fleet: Fleet
+    hub: Hub
+    credentials: Credentials
+    redactor: Redactor
+    cancel: threading.Event | None = None
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    ok: bool
+    message: str = ""
+
+
+HealthCheck = Callable[[HealthRequest], HealthResult]
+
+GATE_HEALTH = "health-check"
+GATE_HELM = "helm"
+GATE_NONE = "none"
+
+
+def available_health_checks() -> Mapping[str, HealthCheck]:
+    """Health checks by provider that exist in this installation.
+
+    `hubfleet.health` may offer `deploy_health_checks() -> Mapping[str, HealthCheck]`
+    (the JupyterHub REST API check, with the token read per provider); until it
+    does, there is none and canaries are gated on helm's result.
+    """
+    try:
+        from hubfleet import health
+    except ImportError:
+        return {}
+    factory = getattr(health, "deploy_health_checks", None)
+    if factory is None:
+        return {}
+    checks: Mapping[str, HealthCheck] = factory()
+    return checks

@@ -1,0 +1,426 @@
+"""The orchestrator: one pipeline per cluster, canary gating, bounded concurrency, cancel.
+
+Per cluster: credentials once, the support release, the staging hubs in
+parallel, the canary gate (a health check of each staging hub where one exists,
+else helm's result), then the production hubs in parallel. Clusters run in
+parallel (at most `cluster_concurrency` at once) and never wait for each other:
+there is no global barrier. At most `concurrency` helm processes run at once in
+the whole deploy.
+
+A support or canary failure skips that cluster's later jobs; other clusters are
+not touched. `fail_fast` stops starting new work anywhere after the first
+failure. Setting `cancel` (SIGINT/SIGTERM in the CLI) starts nothing new, stops
+running helm processes (SIGTERM, then SIGKILL after the grace period, by the
+runner), and marks unfinished jobs cancelled.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubfleet.config.fleet import Cluster, Fleet
+from hubfleet.deploy.health import (
+    GATE_HEALTH,
+    GATE_HELM,
+    GATE_NONE,
+    HealthCheck,
+    HealthRequest,
+)
+from hubfleet.deploy.model import (
+    FINAL,
+    ClusterFailure,
+    Job,
+    JobRecord,
+    Report,
+    sorted_records,
+)
+from hubfleet.errors import HubfleetError
+from hubfleet.helm import cli as helm
+from hubfleet.providers import Credentials, Provider, ProviderContext, get_provider
+from hubfleet.redact import Redactor
+from hubfleet.release import Release, hub_release, support_release
+from hubfleet.runner import Cancelled
+from hubfleet.secrets.sops import Sops, is_encrypted
+
+DEFAULT_CONCURRENCY = 8
+DEFAULT_CLUSTER_CONCURRENCY = 8
+_POLL_S = 0.1
+
+Observer = Callable[[JobRecord], None]
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    dry_run: bool = False
+    concurrency: int = DEFAULT_CONCURRENCY
+    cluster_concurrency: int = DEFAULT_CLUSTER_CONCURRENCY
+    fail_fast: bool = False
+    helm_timeout: str = helm.DEFAULT_HELM_TIMEOUT
+    health_check: bool = True
+    recover: bool = False
+    # Variables for every process (tests: PATH with the fake tools).
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "concurrency": self.concurrency,
+            "cluster_concurrency": self.cluster_concurrency,
+            "fail_fast": self.fail_fast,
+            "helm_timeout": self.helm_timeout,
+            "health_check": self.health_check,
+            "recover": self.recover,
+        }
+
+
+class _Stop(Exception):
+    """Internal: the job was not started (cancelled or fail-fast)."""
+
+
+class Deployer:
+    def __init__(
+        self,
+        fleet: Fleet,
+        jobs: Sequence[Job],
+        *,
+        sops: Sops,
+        redactor: Redactor,
+        options: DeployOptions = DeployOptions(),
+        health_checks: Mapping[str, HealthCheck] | None = None,
+        observer: Observer | None = None,
+        cancel: threading.Event | None = None,
+        providers: Callable[[str], Provider] = get_provider,
+        carried: Iterable[JobRecord] = (),
+    ) -> None:
+        self.fleet = fleet
+        self.jobs = tuple(jobs)
+        self.sops = sops
+        self.redactor = redactor
+        self.options = options
+        self.health_checks = dict(health_checks or {})
+        self.observer = observer
+        self.cancel = cancel or threading.Event()
+        self.providers = providers
+        self.carried = tuple(carried)
+        self.stop_new = threading.Event()  # fail-fast
+        self.first_failure: str | None = None
+        self._lock = threading.Lock()
+        self._records: dict[Job, JobRecord] = {job: JobRecord(job) for job in self.jobs}
+        self._cluster_failures: list[ClusterFailure] = []
+        self._helm_slots = threading.BoundedSemaphore(max(1, options.concurrency))
+        self._flags: helm.HelmFlags | None = None
+
+    # --- records ---------------------------------------------------------------
+
+    def _set(self, job: Job, **changes: Any) -> JobRecord:
+        if "message" in changes:
+            changes["message"] = self.redactor.scrub(changes["message"])
+        with self._lock:
+            record = self._records[job].with_(**changes)
+            self._records[job] = record
+        if self.observer is not None:
+            self.observer(record)
+        return record
+
+    def record(self, job: Job) -> JobRecord:
+        with self._lock:
+            return self._records[job]
+
+    def _finish_unstarted(self, jobs: Iterable[Job], status: str, message: str) -> None:
+        for job in jobs:
+            if self.record(job).status not in FINAL:
+                self._set(job, status=status, message=message)
+
+    def _not_started(self, jobs: Iterable[Job]) -> None:
+        if self.cancel.is_set():
+            self._finish_unstarted(jobs, "cancelled", "cancelled before it started")
+        else:
+            self._finish_unstarted(
+                jobs, "skipped", f"not started: --fail-fast after {self.first_failure} failed"
+            )
+
+    def _failed(self, job: Job, message: str, **changes: Any) -> None:
+        with self._lock:
+            if self.first_failure is None:
+                self.first_failure = job.label
+        self._set(job, status="failed", message=message, **changes)
+        if self.options.fail_fast:
+            self.stop_new.set()
+
+    def _stopping(self) -> bool:
+        return self.cancel.is_set() or self.stop_new.is_set()
+
+    # --- the run ---------------------------------------------------------------
+
+    def run(self) -> Report:
+        """Run every job; returns the report (also when cancelled)."""
+        helm_version = None
+        health_mode = self._health_mode()
+        if self._needs_helm():
+            self._flags = helm.detect_version(redactor=self.redactor, env=self.options.extra_env)
+            helm_version = str(self._flags.version)
+        by_cluster: dict[str, list[Job]] = {}
+        for job in sorted(self.jobs, key=lambda j: j.sort_key):
+            by_cluster.setdefault(job.cluster, []).append(job)
+        workers = max(1, min(self.options.cluster_concurrency, len(by_cluster) or 1))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cluster") as pool:
+            futures: list[Future[None]] = [
+                pool.submit(self._cluster_pipeline, name, jobs) for name, jobs in by_cluster.items()
+            ]
+            pending = set(futures)
+            while pending:  # short waits: the main thread stays responsive to signals
+                _done, pending = wait(pending, timeout=_POLL_S)
+            for future in futures:
+                future.result()
+        with self._lock:
+            records = [*self._records.values(), *self.carried]
+            failures = tuple(sorted(self._cluster_failures, key=lambda f: f.cluster))
+        return Report(
+            records=sorted_records(records),
+            cluster_failures=failures,
+            dry_run=self.options.dry_run,
+            interrupted=self.cancel.is_set(),
+            helm_version=helm_version,
+            health_check=health_mode,
+            options=self.options.to_json(),
+        )
+
+    def _needs_helm(self) -> bool:
+        return any(self.providers(job.provider).deploy_release is None for job in self.jobs)
+
+    def _health_mode(self) -> str:
+        if self.options.dry_run:
+            return "none: dry run"
+        if not self.options.health_check:
+            return "none: --no-health-check"
+        providers = sorted({job.provider for job in self.jobs if job.kind == "staging"})
+        parts = [
+            f"{p}: {'health check' if p in self.health_checks else 'helm result'}"
+            for p in providers
+        ]
+        return ", ".join(parts) or "no canaries"
+
+    def _cluster_pipeline(self, name: str, jobs: list[Job]) -> None:
+        try:
+            self._cluster_pipeline_inner(name, jobs)
+        except BaseException as exc:  # never lose a cluster's jobs to an unexpected error
+            message = self.redactor.scrub(f"internal error: {exc!r}")
+            with self._lock:
+                self._cluster_failures.append(ClusterFailure(name, message))
+            self._finish_unstarted(jobs, "failed", message)
+            raise
+
+    def _cluster_pipeline_inner(self, name: str, jobs: list[Job]) -> None:
+        if self._stopping():
+            self._not_started(jobs)
+            return
+        cluster = self.fleet.cluster(name)
+        provider = self.providers(cluster.provider)
+        context = ProviderContext(
+            fleet=self.fleet,
+            cluster=cluster,
+            sops=self.sops,
+            redactor=self.redactor,
+            cancel=self.cancel,
+            extra_env=self.options.extra_env,
+        )
+        support = [j for j in jobs if j.kind == "support"]
+        staging = [j for j in jobs if j.kind == "staging"]
+        prod = [j for j in jobs if j.kind == "prod"]
+        try:
+            with provider.credentials(context) as creds:
+                if not self._stage(context, provider, creds, support):
+                    self._skip(staging + prod, f"support release of {name} failed")
+                    return
+                if not self._stage(context, provider, creds, staging):
+                    failed = [j.hub for j in staging if self.record(j).status == "failed"]
+                    why = f"canary {', '.join(map(str, failed))} of {name} failed"
+                    self._skip(prod, why if failed else f"canaries of {name} did not finish")
+                    return
+                if not self._gate(cluster, creds, staging):
+                    failed = [j.hub for j in staging if self.record(j).status == "failed"]
+                    self._skip(prod, f"health check of {', '.join(map(str, failed))} failed")
+                    return
+                self._stage(context, provider, creds, prod)
+        except Cancelled:
+            self._not_started(jobs)
+        except HubfleetError as exc:
+            if self.cancel.is_set():
+                self._not_started(jobs)
+                return
+            message = f"credentials for cluster {name} failed: {exc}"
+            with self._lock:
+                self._cluster_failures.append(ClusterFailure(name, self.redactor.scrub(message)))
+                if self.first_failure is None:
+                    self.first_failure = f"{name} (credentials)"
+            if self.options.fail_fast:
+                self.stop_new.set()
+            self._skip(jobs, message)
+
+    def _skip(self, jobs: Iterable[Job], why: str) -> None:
+        if self.cancel.is_set():
+            self._not_started(jobs)
+        else:
+            self._finish_unstarted(jobs, "skipped", why)
+
+    def _stage(
+        self, context: ProviderContext, provider: Provider, creds: Credentials, jobs: list[Job]
+    ) -> bool:
+        """Run the jobs of one stage in parallel; True when every one succeeded."""
+        if not jobs:
+            return True
+        if len(jobs) == 1:
+            self._job(context, provider, creds, jobs[0])
+        else:
+            with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="job") as pool:
+                for future in [
+                    pool.submit(self._job, context, provider, creds, job) for job in jobs
+                ]:
+                    future.result()
+        return all(self.record(job).status in ("succeeded", "unchanged") for job in jobs)
+
+    def _acquire_slot(self) -> None:
+        while not self._helm_slots.acquire(timeout=_POLL_S):
+            if self._stopping():
+                raise _Stop
+        if self._stopping():
+            self._helm_slots.release()
+            raise _Stop
+
+    def _job(
+        self, context: ProviderContext, provider: Provider, creds: Credentials, job: Job
+    ) -> None:
+        try:
+            self._acquire_slot()
+        except _Stop:
+            self._not_started([job])
+            return
+        started = time.monotonic()
+        try:
+            from hubfleet.deploy.model import now_iso
+
+            self._set(job, status="running", started=now_iso())
+            release = self._release(context.cluster, job)
+            if provider.deploy_release is not None:
+                outcome = provider.deploy_release(context, creds, release, self.options.dry_run)
+                self._set(
+                    job,
+                    status=outcome.status,
+                    message=outcome.message,
+                    helm_revision=outcome.revision,
+                    output_tail=self.redactor.scrub(outcome.output_tail),
+                    duration_s=time.monotonic() - started,
+                )
+                return
+            result = self._helm_upgrade(release, creds)
+            self._set(
+                job,
+                status="succeeded",
+                helm_revision=result.revision,
+                output_tail=result.output_tail,
+                command=result.command,
+                message=(
+                    f"recovered from {result.recovered.status} first" if result.recovered else ""
+                ),
+                duration_s=time.monotonic() - started,
+            )
+        except Cancelled:
+            self._set(
+                job,
+                status="cancelled",
+                message="stopped by an interrupt",
+                duration_s=time.monotonic() - started,
+            )
+        except HubfleetError as exc:
+            tail = helm.tail(getattr(exc, "stderr", "") or getattr(exc, "stdout", "") or "")
+            self._failed(job, str(exc), output_tail=tail, duration_s=time.monotonic() - started)
+        except Exception as exc:
+            self._failed(job, f"internal error: {exc!r}", duration_s=time.monotonic() - started)
+        finally:
+            self._helm_slots.release()
+
+    def _release(self, cluster: Cluster, job: Job) -> Release:
+        if job.hub is None:
+            release = support_release(self.fleet, cluster)
+            if release is None:
+                raise HubfleetError(f"cluster {cluster.name} has no support release")
+            return release
+        return hub_release(self.fleet, cluster.hub(job.hub))
+
+    def _values(self, release: Release) -> list[helm.ValuesInput]:
+        inputs = []
+        for path in release.values_files:
+            full = self.fleet.abspath(path)
+            raw = full.read_bytes()
+            if is_encrypted(raw.decode("utf-8", errors="replace"), path):
+                inputs.append(helm.ValuesInput(path, self.sops.decrypt(full), True))
+            else:
+                inputs.append(helm.ValuesInput(path, raw, False))
+        return inputs
+
+    def _helm_upgrade(self, release: Release, creds: Credentials) -> helm.UpgradeResult:
+        assert self._flags is not None
+        source = release.chart
+        chart = helm.chart_ref(
+            local_dir=source.local_dir,
+            name=source.name,
+            repository=source.repository,
+            version=source.version,
+        )
+        return helm.upgrade(
+            release=release.name,
+            namespace=release.namespace,
+            chart=chart,
+            values=self._values(release),
+            flags=self._flags,
+            env={**self.options.extra_env, **creds.env},
+            redactor=self.redactor,
+            helm_timeout=self.options.helm_timeout,
+            dry_run=self.options.dry_run,
+            recover=self.options.recover,
+            cancel=self.cancel,
+        )
+
+    def _gate(self, cluster: Cluster, creds: Credentials, staging: list[Job]) -> bool:
+        """The canary gate after the staging hubs succeeded; records which gate was used."""
+        if not staging:
+            return True
+        check = self.health_checks.get(cluster.provider)
+        if self.options.dry_run or not self.options.health_check:
+            gate = GATE_NONE + (": dry run" if self.options.dry_run else ": --no-health-check")
+            for job in staging:
+                self._set(job, gate=gate)
+            return True
+        if check is None:
+            for job in staging:
+                self._set(job, gate=GATE_HELM)
+            return True
+        ok = True
+        for job in staging:
+            if self.cancel.is_set():
+                raise Cancelled("cancelled before the health check")
+            assert job.hub is not None
+            request = HealthRequest(
+                fleet=self.fleet,
+                hub=cluster.hub(job.hub),
+                credentials=creds,
+                redactor=self.redactor,
+                cancel=self.cancel,
+            )
+            try:
+                result = check(request)
+            except HubfleetError as exc:
+                result_ok, message = False, str(exc)
+            else:
+                result_ok, message = result.ok, result.message
+            if result_ok:
+                self._set(job, gate=GATE_HEALTH)
+            else:
+                ok = False
+                self._failed(job, f"health check failed: {message}", gate=GATE_HEALTH)
+        return ok

@@ -1,0 +1,210 @@
+"""Rendering a deploy: JSON report, JUnit XML, GitHub step-summary markdown, progress views.
+
+Everything here renders data that is already redacted (records are scrubbed when
+they are set); the writers scrub once more with the command's redactor, so that a
+value registered late cannot slip through.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+from xml.sax.saxutils import escape, quoteattr
+
+from hubfleet.deploy.model import Job, JobRecord, Report
+from hubfleet.redact import Redactor
+
+ICONS = {
+    "succeeded": "✅",
+    "failed": "❌",
+    "skipped": "⏭️",
+    "cancelled": "🛑",
+    "unchanged": "💤",
+    "running": "⏳",
+    "pending": "…",
+}
+
+
+def report_json(report: Report, redactor: Redactor) -> str:
+    return redactor.scrub(json.dumps(report.to_json(), indent=2, sort_keys=True)) + "\n"
+
+
+def write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def junit_xml(report: Report, redactor: Redactor) -> str:
+    """One testsuite per cluster, one testcase per job (plus one per credentials failure)."""
+    clusters: dict[str, list[JobRecord]] = {}
+    for record in report.records:
+        clusters.setdefault(record.job.cluster, []).append(record)
+    failures = {f.cluster: f.message for f in report.cluster_failures}
+    suites = []
+    for cluster in sorted(set(clusters) | set(failures)):
+        records = clusters.get(cluster, [])
+        cases = []
+        if cluster in failures:
+            cases.append(
+                f'    <testcase classname={quoteattr(cluster)} name="credentials" time="0">\n'
+                f"      <failure message={quoteattr(failures[cluster])}/>\n    </testcase>"
+            )
+        for r in records:
+            name = f"{r.job.kind}: {r.job.hub or 'support'}"
+            body = ""
+            if r.status == "failed":
+                body = (
+                    f"\n      <failure message={quoteattr(r.message)}>"
+                    f"{escape(r.output_tail)}</failure>\n    "
+                )
+            elif r.status in ("skipped", "cancelled", "unchanged"):
+                body = f"\n      <skipped message={quoteattr(f'{r.status}: {r.message}')}/>\n    "
+            cases.append(
+                f"    <testcase classname={quoteattr(cluster)} name={quoteattr(name)} "
+                f'time="{(r.duration_s or 0):.3f}">{body}</testcase>'
+            )
+        n_fail = sum(r.status == "failed" for r in records) + (cluster in failures)
+        n_skip = sum(r.status in ("skipped", "cancelled", "unchanged") for r in records)
+        total = sum(r.duration_s or 0 for r in records)
+        suites.append(
+            f'  <testsuite name={quoteattr(cluster)} tests="{len(cases)}" '
+            f'failures="{n_fail}" errors="0" skipped="{n_skip}" time="{total:.3f}">\n'
+            + "\n".join(cases)
+            + "\n  </testsuite>"
+        )
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="hubfleet deploy">\n'
+        + "\n".join(suites)
+        + "\n</testsuites>\n"
+    )
+    return redactor.scrub(xml)
+
+
+def markdown_summary(report: Report, redactor: Redactor) -> str:
+    counts = report.counts()
+    title = "interrupted" if report.interrupted else ("failed" if report.failed else "succeeded")
+    lines = [
+        f"## hubfleet deploy {title}{' (dry run)' if report.dry_run else ''}",
+        "",
+        " · ".join(f"{ICONS.get(s, '')} {n} {s}" for s, n in counts.items()) or "no jobs",
+        "",
+        f"Canary gate: {report.health_check}",
+        "",
+    ]
+    for failure in report.cluster_failures:
+        lines.append(f"- ❌ **{failure.cluster}**: {_cell(failure.message)}")
+    if report.cluster_failures:
+        lines.append("")
+    lines += ["| cluster | hub | kind | status | duration | note |", "|---|---|---|---|---|---|"]
+    for r in report.records:
+        duration = f"{r.duration_s:.1f}s" if r.duration_s is not None else ""
+        lines.append(
+            f"| {r.job.cluster} | {r.job.hub or '(support)'} | {r.job.kind} | "
+            f"{ICONS.get(r.status, '')} {r.status} | {duration} | {_cell(r.message)} |"
+        )
+    return redactor.scrub("\n".join(lines) + "\n")
+
+
+def _cell(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first.replace("|", "\\|")[:200]
+
+
+def append_step_summary(report: Report, redactor: Redactor) -> Path | None:
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return None
+    path = Path(target)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(markdown_summary(report, redactor))
+    return path
+
+
+# --- progress --------------------------------------------------------------------
+
+
+class PlainLines:
+    """One timestamped line per state change, for logs (CI) and non-terminals."""
+
+    def __init__(self, redactor: Redactor, stream: IO[str] | None = None) -> None:
+        self.redactor = redactor
+        self.stream = stream or sys.stderr
+        self._lock = threading.Lock()
+
+    def __call__(self, record: JobRecord) -> None:
+        if record.status == "pending":
+            return
+        stamp = time.strftime("%H:%M:%S", time.gmtime())
+        line = f"{stamp} {record.job.label:<30} {record.job.kind:<8} {record.status}"
+        if record.duration_s is not None and record.status != "running":
+            line += f" ({record.duration_s:.1f}s)"
+        if record.helm_revision is not None:
+            line += f" revision {record.helm_revision}"
+        if record.message:
+            line += f": {record.message.strip().splitlines()[0]}"
+        with self._lock:
+            self.stream.write(self.redactor.scrub(line) + "\n")
+            self.stream.flush()
+
+
+class LiveView:
+    """A rich live table: per cluster, per job, state and elapsed time."""
+
+    def __init__(self, jobs: Sequence[Job], redactor: Redactor) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.redactor = redactor
+        self._lock = threading.Lock()
+        self._records: dict[Job, JobRecord] = {job: JobRecord(job) for job in jobs}
+        self._since: dict[Job, float] = {}
+        self.console = Console(stderr=True)
+        self.live = Live(
+            get_renderable=self._table, console=self.console, refresh_per_second=4, transient=False
+        )
+
+    def __enter__(self) -> LiveView:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.live.__exit__(*exc)
+
+    def __call__(self, record: JobRecord) -> None:
+        with self._lock:
+            self._records[record.job] = record
+            if record.status == "running":
+                self._since[record.job] = time.monotonic()
+
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title="hubfleet deploy", expand=False)
+        for column in ("cluster", "job", "kind", "state", "elapsed", "note"):
+            table.add_column(column)
+        with self._lock:
+            records = sorted(self._records.values(), key=lambda r: r.job.sort_key)
+            since = dict(self._since)
+        for r in records:
+            if r.status == "running" and r.job in since:
+                elapsed = f"{time.monotonic() - since[r.job]:.0f}s"
+            else:
+                elapsed = f"{r.duration_s:.1f}s" if r.duration_s is not None else ""
+            note = r.message.strip().splitlines()[0][:80] if r.message.strip() else ""
+            table.add_row(
+                r.job.cluster,
+                r.job.hub or "(support)",
+                r.job.kind,
+                f"{ICONS.get(r.status, '')} {r.status}",
+                elapsed,
+                self.redactor.scrub(note),
+            )
+        return table

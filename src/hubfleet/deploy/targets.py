@@ -1,0 +1,130 @@
+"""Which jobs to run: from CLI targets, a plan file, or the failures of an earlier report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hubfleet.config.fleet import Fleet
+from hubfleet.deploy.model import RETRY, Job, JobRecord
+from hubfleet.errors import ConfigError, HubfleetError
+
+PLAN_LISTS = (("support_jobs", "support"), ("staging_jobs", "staging"), ("prod_jobs", "prod"))
+
+
+class InputError(HubfleetError):
+    """A plan or report file that cannot be used (exit 2)."""
+
+
+@dataclass(frozen=True)
+class Targets:
+    jobs: tuple[Job, ...]
+    # Jobs of a --retry-failed report that are not run again, recorded as unchanged.
+    carried: tuple[JobRecord, ...] = ()
+
+
+def from_cli(fleet: Fleet, cluster_name: str, hubs: Sequence[str]) -> Targets:
+    """`deploy CLUSTER [HUB ...]`: no hubs named: the support release and every hub."""
+    cluster = fleet.cluster(cluster_name)
+    reason = "named on the command line"
+    jobs: list[Job] = []
+    if not hubs:
+        if cluster.support is not None:
+            jobs.append(Job(cluster.name, None, "support", cluster.provider, (reason,), reason))
+        chosen = list(cluster.hubs)
+    else:
+        chosen = [cluster.hub(name) for name in dict.fromkeys(hubs)]
+    jobs += [Job(cluster.name, h.name, h.kind, cluster.provider, (reason,), reason) for h in chosen]
+    return Targets(tuple(sorted(jobs, key=lambda j: j.sort_key)))
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read the {what}: {exc.strerror}", path=str(path)) from None
+    except ValueError as exc:
+        raise InputError(
+            f"the {what} is not JSON: {exc}", path=str(path), line=getattr(exc, "lineno", 1)
+        ) from None
+
+
+def _job(fleet: Fleet, entry: Any, kind: str, where: str, path: Path) -> Job:
+    if not isinstance(entry, dict) or not isinstance(entry.get("cluster_name"), str):
+        raise InputError(f"{where}: a job needs a cluster_name", path=str(path))
+    try:
+        cluster = fleet.cluster(entry["cluster_name"])
+        hub_name = entry.get("hub_name")
+        if kind == "support":
+            if cluster.support is None:
+                raise InputError(f"{where}: cluster {cluster.name!r} has no support release")
+            hub = None
+        else:
+            if not isinstance(hub_name, str):
+                raise InputError(f"{where}: a {kind} job needs a hub_name", path=str(path))
+            hub = cluster.hub(hub_name).name
+    except ConfigError as exc:
+        raise InputError(f"{where}: {exc.message}", path=str(path), hint=exc.hint) from None
+    provider = entry.get("provider") or cluster.provider
+    if provider != cluster.provider:
+        raise InputError(
+            f"{where}: provider {provider!r} but cluster {cluster.name!r} is {cluster.provider!r}",
+            path=str(path),
+            hint="regenerate the plan from this repository",
+        )
+    reasons = entry.get("reasons") or []
+    return Job(
+        cluster=cluster.name,
+        hub=hub,
+        kind=kind,  # type: ignore[arg-type]
+        provider=cluster.provider,
+        reasons=tuple(str(r) for r in reasons) if isinstance(reasons, list) else (str(reasons),),
+        choice_reason=str(entry.get("choice_reason") or ""),
+    )
+
+
+def from_plan(fleet: Fleet, path: Path, cluster: str | None = None) -> Targets:
+    """A plan file (DESIGN.md section 3); `cluster` keeps only that cluster's jobs."""
+    data = _read_json(path, "plan")
+    if not isinstance(data, dict) or not any(key in data for key, _ in PLAN_LISTS):
+        raise InputError(
+            "not a plan: expected support_jobs, staging_jobs and prod_jobs",
+            path=str(path),
+            hint="write it with `hubfleet plan --output json`",
+        )
+    if cluster is not None:
+        fleet.cluster(cluster)  # unknown name: did-you-mean error
+    jobs: dict[tuple[str, str | None], Job] = {}
+    for key, kind in PLAN_LISTS:
+        entries = data.get(key) or []
+        if not isinstance(entries, list):
+            raise InputError(f"{key} must be a list", path=str(path))
+        for index, entry in enumerate(entries):
+            job = _job(fleet, entry, kind, f"{key}[{index}]", path)
+            if cluster is None or job.cluster == cluster:
+                jobs.setdefault((job.cluster, job.hub), job)
+    return Targets(tuple(sorted(jobs.values(), key=lambda j: j.sort_key)))
+
+
+def from_report(fleet: Fleet, path: Path) -> Targets:
+    """`--retry-failed REPORT`: exactly the failed, skipped and cancelled jobs run again."""
+    data = _read_json(path, "report")
+    if not isinstance(data, dict) or not isinstance(data.get("jobs"), list):
+        raise InputError("not a deploy report: no jobs list", path=str(path))
+    jobs: list[Job] = []
+    carried: list[JobRecord] = []
+    for index, entry in enumerate(data["jobs"]):
+        kind = entry.get("kind") if isinstance(entry, dict) else None
+        if kind not in ("support", "staging", "prod"):
+            raise InputError(f"jobs[{index}]: unknown kind {kind!r}", path=str(path))
+        job = _job(fleet, entry, kind, f"jobs[{index}]", path)
+        if entry.get("status") in RETRY:
+            jobs.append(job)
+        else:
+            carried.append(
+                JobRecord(job, status="unchanged", message=f"{entry.get('status')} in {path.name}")
+            )
+    return Targets(tuple(sorted(jobs, key=lambda j: j.sort_key)), tuple(carried))

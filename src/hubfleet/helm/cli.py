@@ -1,0 +1,366 @@
+"""The helm CLI runner: `helm upgrade --install` for one release, values through pipes.
+
+- The helm version is detected once per deploy (`detect_version`) and selects the
+  flags that changed between helm 3 and 4 (`HelmFlags`): roll back on failure is
+  `--atomic` in helm 3 and `--rollback-on-failure` in helm 4; `--cleanup-on-fail`
+  is the same in both; server-side dry run needs helm 3.13 or later.
+- Every values file reaches helm as `--values /dev/fd/N`, the read end of a pipe a
+  writer thread fills from memory: decrypted secrets never touch the disk, and
+  plain files take the same path, so the argv is the same for both.
+- Before an upgrade, `release_state` reads the release's status; a release stuck
+  in `pending-*` is reported with the fix (`PendingRelease`), or with `recover`
+  rolled back first (`helm rollback`; a `pending-install` has nothing to roll
+  back to and is left to the user).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hubfleet.errors import DeployError
+from hubfleet.redact import Redactor
+from hubfleet.runner import ProgramFailed, run
+
+HELM = "helm"
+DEFAULT_HELM_TIMEOUT = "10m"
+# Extra seconds hubfleet waits beyond helm's own --timeout before stopping it.
+TIMEOUT_SLACK_S = 60.0
+OUTPUT_TAIL_LINES = 20
+_VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
+_REVISION = re.compile(r"^REVISION:\s*(\d+)", re.MULTILINE)
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+
+
+@dataclass(frozen=True, order=True)
+class HelmVersion:
+    major: int
+    minor: int
+    patch: int
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+@dataclass(frozen=True)
+class HelmFlags:
+    version: HelmVersion
+    rollback_on_failure: str
+    cleanup_on_fail: str
+    dry_run: str
+
+
+@dataclass(frozen=True)
+class ValuesInput:
+    """One values file: where it comes from (repository-relative) and its bytes, in memory."""
+
+    source: str
+    content: bytes
+    decrypted: bool
+
+
+@dataclass(frozen=True)
+class ChartRef:
+    """The chart arguments of `helm upgrade`: a local folder, or a repository and version."""
+
+    args: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReleaseState:
+    name: str
+    namespace: str
+    status: str
+    revision: int
+
+    @property
+    def pending(self) -> bool:
+        return self.status.startswith("pending-")
+
+
+@dataclass(frozen=True)
+class UpgradeResult:
+    command: str  # shown form, values paths replaced by their sources, redacted
+    revision: int | None
+    output_tail: str
+    duration_s: float
+    recovered: ReleaseState | None = None
+
+
+class PendingRelease(DeployError):
+    """The release is stuck in a pending-* state from an interrupted operation."""
+
+
+def parse_version(text: str) -> HelmVersion:
+    found = _VERSION.search(text)
+    if found is None:
+        raise DeployError(f"cannot read helm's version from {text.strip()!r}")
+    major, minor, patch = (int(part) for part in found.groups())
+    return HelmVersion(major, minor, patch)
+
+
+def flags_for(version: HelmVersion) -> HelmFlags:
+    helm4 = version.major >= 4
+    server_dry_run = version >= HelmVersion(3, 13, 0)
+    return HelmFlags(
+        version=version,
+        rollback_on_failure="--rollback-on-failure" if helm4 else "--atomic",
+        cleanup_on_fail="--cleanup-on-fail",
+        dry_run="--dry-run=server" if server_dry_run else "--dry-run",
+    )
+
+
+def detect_version(
+    *, redactor: Redactor, env: Mapping[str, str] | None = None, timeout: float = 30.0
+) -> HelmFlags:
+    """Run `helm version --short` once; raises ProgramNotFound with a hint when helm is missing."""
+    result = run([HELM, "version", "--short"], redactor=redactor, env=env, timeout=timeout)
+    return flags_for(parse_version(result.stdout))
+
+
+def chart_ref(
+    *, local_dir: Path | None, name: str, repository: str | None, version: str | None
+) -> ChartRef:
+    if local_dir is not None:
+        return ChartRef((str(local_dir),))
+    if repository and repository.startswith("oci://"):
+        return ChartRef((f"{repository.rstrip('/')}/{name}", "--version", str(version)))
+    return ChartRef((name, "--repo", str(repository), "--version", str(version)))
+
+
+def duration_seconds(text: str) -> float:
+    """helm's duration (`10m`, `1h30m`, `90s`) in seconds; a bare number is seconds."""
+    text = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise DeployError(f"invalid helm timeout {text!r}", hint="write e.g. 10m, 90s or 1h30m")
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def upgrade_argv(
+    *,
+    release: str,
+    namespace: str,
+    chart: ChartRef,
+    values_paths: Sequence[str],
+    flags: HelmFlags,
+    helm_timeout: str,
+    dry_run: bool,
+) -> list[str]:
+    argv = [
+        HELM, "upgrade", release, *chart.args,
+        "--install", "--create-namespace", "--namespace", namespace,
+    ]  # fmt: skip
+    for path in values_paths:
+        argv += ["--values", path]
+    if dry_run:
+        argv.append(flags.dry_run)
+    else:
+        argv += [flags.rollback_on_failure, flags.cleanup_on_fail, "--wait"]
+    argv += ["--timeout", helm_timeout]
+    return argv
+
+
+@contextlib.contextmanager
+def values_pipes(values: Sequence[ValuesInput]) -> Iterator[tuple[list[str], list[int]]]:
+    """One pipe per values file: yields (`/dev/fd/N` paths, fds to pass to helm).
+
+    A thread per pipe writes the content (helm reads the files one after another;
+    a pipe holds 64 KiB). On exit the read ends are closed, so a writer whose reader
+    went away gets EPIPE and stops.
+    """
+    read_fds: list[int] = []
+    threads: list[threading.Thread] = []
+    try:
+        for item in values:
+            read_fd, write_fd = os.pipe()
+            read_fds.append(read_fd)
+            thread = threading.Thread(
+                target=_write_all, args=(write_fd, item.content), daemon=True, name="helm-values"
+            )
+            threads.append(thread)
+            thread.start()
+        yield [f"/dev/fd/{fd}" for fd in read_fds], read_fds
+    finally:
+        for fd in read_fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        for thread in threads:
+            thread.join(timeout=5)
+
+
+def _write_all(fd: int, content: bytes) -> None:
+    try:
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:
+        pass  # the reader is gone (helm exited or was stopped)
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def shown_command(argv: Sequence[str], paths: Sequence[str], values: Sequence[ValuesInput]) -> str:
+    """The argv as people read it: each `/dev/fd/N` replaced by the file it carries."""
+    import shlex
+
+    by_path = {path: item.source for path, item in zip(paths, values, strict=True)}
+    return shlex.join(by_path.get(arg, arg) for arg in argv)
+
+
+def release_state(
+    release: str,
+    namespace: str,
+    *,
+    env: Mapping[str, str],
+    redactor: Redactor,
+    cancel: threading.Event | None = None,
+    timeout: float = 120.0,
+) -> ReleaseState | None:
+    """The release's current status (None when it does not exist yet)."""
+    argv = [
+        HELM, "list", "--namespace", namespace, "--filter", f"^{re.escape(release)}$",
+        "--all", "--output", "json",
+    ]  # fmt: skip
+    result = run(argv, redactor=redactor, env=env, timeout=timeout, cancel=cancel)
+    text = result.stdout.strip()
+    if not text:
+        return None
+    try:
+        entries = json.loads(text)
+    except ValueError:
+        raise DeployError(f"cannot read `helm list` output for {namespace}/{release}") from None
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and entry.get("name") == release:
+            return ReleaseState(
+                name=release,
+                namespace=namespace,
+                status=str(entry.get("status", "unknown")),
+                revision=int(entry.get("revision", 0) or 0),
+            )
+    return None
+
+
+def pending_error(state: ReleaseState) -> PendingRelease:
+    if state.status == "pending-install":
+        fix = (
+            f"the first install never finished: `helm uninstall {state.name} "
+            f"--namespace {state.namespace}` (removes the release), then deploy again"
+        )
+    else:
+        fix = (
+            f"`helm rollback {state.name} --namespace {state.namespace}`, "
+            "or deploy again with --recover"
+        )
+    return PendingRelease(
+        f"release {state.namespace}/{state.name} is stuck in {state.status} "
+        f"(revision {state.revision}): an earlier helm operation was interrupted",
+        hint=fix,
+    )
+
+
+def rollback(
+    state: ReleaseState,
+    *,
+    env: Mapping[str, str],
+    redactor: Redactor,
+    helm_timeout: str,
+    cancel: threading.Event | None = None,
+) -> None:
+    """Roll a pending release back to its previous revision (`--recover`)."""
+    if state.status == "pending-install" or state.revision <= 1:
+        raise pending_error(state)
+    argv = [
+        HELM, "rollback", state.name, "--namespace", state.namespace,
+        "--wait", "--timeout", helm_timeout,
+    ]  # fmt: skip
+    run(
+        argv,
+        redactor=redactor,
+        env=env,
+        timeout=duration_seconds(helm_timeout) + TIMEOUT_SLACK_S,
+        cancel=cancel,
+    )
+
+
+def upgrade(
+    *,
+    release: str,
+    namespace: str,
+    chart: ChartRef,
+    values: Sequence[ValuesInput],
+    flags: HelmFlags,
+    env: Mapping[str, str],
+    redactor: Redactor,
+    helm_timeout: str = DEFAULT_HELM_TIMEOUT,
+    dry_run: bool = False,
+    recover: bool = False,
+    cancel: threading.Event | None = None,
+) -> UpgradeResult:
+    """`helm upgrade --install` one release; raises ProgramFailed/PendingRelease/Cancelled."""
+    recovered = None
+    state = release_state(release, namespace, env=env, redactor=redactor, cancel=cancel)
+    if state is not None and state.pending:
+        if not recover or dry_run:
+            raise pending_error(state)
+        rollback(state, env=env, redactor=redactor, helm_timeout=helm_timeout, cancel=cancel)
+        recovered = state
+    with values_pipes(values) as (paths, fds):
+        argv = upgrade_argv(
+            release=release,
+            namespace=namespace,
+            chart=chart,
+            values_paths=paths,
+            flags=flags,
+            helm_timeout=helm_timeout,
+            dry_run=dry_run,
+        )
+        shown = redactor.scrub(shown_command(argv, paths, values))
+        result = run(
+            argv,
+            redactor=redactor,
+            env=env,
+            timeout=duration_seconds(helm_timeout) + TIMEOUT_SLACK_S,
+            pass_fds=fds,
+            cancel=cancel,
+        )
+    found = _REVISION.search(result.stdout)
+    return UpgradeResult(
+        command=shown,
+        revision=int(found.group(1)) if found else None,
+        output_tail=tail(result.stdout + result.stderr),
+        duration_s=result.duration_s,
+        recovered=recovered,
+    )
+
+
+def tail(text: str, lines: int = OUTPUT_TAIL_LINES) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+__all__ = [
+    "ChartRef",
+    "HelmFlags",
+    "HelmVersion",
+    "PendingRelease",
+    "ProgramFailed",
+    "ReleaseState",
+    "UpgradeResult",
+    "ValuesInput",
+    "chart_ref",
+    "detect_version",
+    "flags_for",
+    "release_state",
+    "upgrade",
+    "upgrade_argv",
+]
