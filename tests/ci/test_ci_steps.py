@@ -236,14 +236,24 @@ def test_plan_step_on_a_pull_request(git_repo: Path, deploy: dict[str, Any]) -> 
     calls = _plan_step(
         git_repo, deploy, EVENT_NAME="pull_request", PR_BASE_SHA=base, PR_LABELS=labels
     )
-    assert calls[0] == ["plan", "--base", base, "--output", "json", "--labels", labels]
+    assert calls[0] == [
+        "plan",
+        "--base",
+        base,
+        "--head",
+        "HEAD",
+        "--output",
+        "json",
+        "--labels",
+        labels,
+    ]
     assert calls[1] == ["plan", "--from-json", "plan.json", "--output", "markdown"]
 
 
 def test_plan_step_on_a_push(git_repo: Path, deploy: dict[str, Any]) -> None:
     before = _git(git_repo, "rev-parse", "HEAD^")
     calls = _plan_step(git_repo, deploy, EVENT_NAME="push", PUSH_BEFORE=before, PR_LABELS="null")
-    assert calls[0] == ["plan", "--base", before, "--output", "json"]
+    assert calls[0] == ["plan", "--base", before, "--head", "HEAD", "--output", "json"]
 
 
 @pytest.mark.parametrize("before", ["0" * 40, "", "1234567890" * 4])
@@ -253,7 +263,7 @@ def test_plan_step_without_a_usable_before(
     """A new branch (all zeros), a force push (unknown commit): the last commit alone."""
     parent = _git(git_repo, "rev-parse", "HEAD^")
     calls = _plan_step(git_repo, deploy, EVENT_NAME="push", PUSH_BEFORE=before)
-    assert calls[0] == ["plan", "--base", parent, "--output", "json"]
+    assert calls[0] == ["plan", "--base", parent, "--head", "HEAD", "--output", "json"]
 
 
 # ---------------------------------------------------------------- comment steps (fake gh)

@@ -63,7 +63,7 @@ def test_pull_requests_plan_read_only(deploy: dict) -> None:
     env = plan_step["env"]
     assert env["PR_BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
     assert env["PR_LABELS"] == "${{ toJSON(github.event.pull_request.labels.*.name) }}"
-    assert 'args=(--base "$base" --output json)' in plan_step["run"]
+    assert 'args=(--base "$base" --head HEAD --output json)' in plan_step["run"]
     assert 'args+=(--labels "$PR_LABELS")' in plan_step["run"]
     assert "hubfleet plan --from-json plan.json --output markdown" in plan_step["run"]
     assert '"$GITHUB_STEP_SUMMARY"' in plan_step["run"]
