@@ -1,0 +1,73 @@
+"""Name rules for new clusters and hubs, and clash checks."""
+
+from __future__ import annotations
+
+import re
+
+from hubfleet.config.fleet import Fleet
+from hubfleet.config.load import DOMAIN, HUB_NAME
+from hubfleet.errors import ConfigError
+
+# Cluster names are folder names and appear in labels: DNS labels too.
+CLUSTER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+HUB_NAME_MAX = 53
+
+
+class NameError_(ConfigError):
+    """A new cluster or hub name is invalid or already taken."""
+
+
+def check_cluster_name(fleet: Fleet, name: str) -> None:
+    if not CLUSTER_NAME.match(name):
+        raise NameError_(
+            f"invalid cluster name {name!r}",
+            hint="a DNS label: lowercase letters, digits and '-', starting and ending "
+            "with a letter or digit, at most 63 characters",
+        )
+    existing = [cluster.name for cluster in fleet.clusters]
+    folder = fleet.root / "config" / "clusters" / name
+    if name in existing or folder.exists():
+        raise NameError_(
+            f"cluster {name!r} already exists",
+            path=f"config/clusters/{name}",
+            hint="choose another name, or add hubs to it with `hubfleet new hub`",
+        )
+
+
+def check_hub_name(fleet: Fleet, cluster: str, name: str) -> None:
+    if len(name) > HUB_NAME_MAX:
+        raise NameError_(
+            f"invalid hub name {name!r}: {len(name)} characters, at most {HUB_NAME_MAX}",
+            hint="the hub name is its helm release name, limited to 53 characters",
+        )
+    if not HUB_NAME.match(name):
+        raise NameError_(
+            f"invalid hub name {name!r}",
+            hint="a DNS label (it is the hub's namespace and helm release): lowercase "
+            "letters, digits and '-', starting and ending with a letter or digit",
+        )
+    target = fleet.cluster(cluster)
+    if any(hub.name == name for hub in target.hubs):
+        line = next(hub.line for hub in target.hubs if hub.name == name)
+        raise NameError_(
+            f"cluster {cluster!r} already has a hub {name!r}",
+            path=target.file,
+            line=line,
+            hint="hub names are unique in a cluster; choose another name",
+        )
+
+
+def check_domain(fleet: Fleet, domain: str) -> None:
+    if not DOMAIN.match(domain):
+        raise NameError_(
+            f"invalid domain {domain!r}",
+            hint="a lowercase DNS name such as hub.example.org",
+        )
+    for hub in fleet.hubs():
+        if hub.domain == domain:
+            raise NameError_(
+                f"domain {domain!r} is already the domain of hub {hub.cluster}/{hub.name}",
+                path=fleet.cluster(hub.cluster).file,
+                line=hub.line,
+                hint="each hub needs its own domain",
+            )

@@ -1,0 +1,305 @@
+"""`new_cluster` and `new_hub`: create the files, then validate the result.
+
+Files are created only after every check passed and the secrets file was
+encrypted (in memory, through sops and the repository's `.sops.yaml`); a failure
+while writing removes what this call created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from hubfleet.config.fleet import CLUSTERS_DIR, Fleet, Hub
+from hubfleet.config.load import load_fleet
+from hubfleet.errors import ConfigError, Problem
+from hubfleet.new import names, providers
+from hubfleet.new.clusteryaml import append_hub, hub_entry, write_atomic
+
+if TYPE_CHECKING:
+    from hubfleet.secrets.sops import Sops
+
+
+@dataclass(frozen=True)
+class Created:
+    """What a `new` command made, and what validating the result found."""
+
+    files: tuple[str, ...]  # repository-relative, created
+    changed: tuple[str, ...]  # repository-relative, edited
+    problems: tuple[Problem, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+
+# ---------------------------------------------------------------- clusters
+
+
+def new_cluster(
+    root: Path,
+    name: str,
+    provider: str,
+    settings: Mapping[str, str],
+    *,
+    credentials: bytes | None = None,
+    credentials_name: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Created:
+    """Create config/clusters/NAME/ with cluster.yaml and a support values file.
+
+    `settings`: the provider block's keys (every required key must be given).
+    `credentials`: the content of a deploy credentials file (service-account JSON,
+    kubeconfig, ...), encrypted in memory with sops into the cluster folder.
+    """
+    from hubfleet.secrets.sops import encrypt
+
+    fleet = load_fleet(root).fleet
+    names.check_cluster_name(fleet, name)
+    providers.check_provider(provider)
+    block = _provider_block(provider, settings)
+    folder = f"{CLUSTERS_DIR}/{name}"
+    to_write: dict[str, bytes] = {}
+    notes: list[str] = []
+    credential_key = providers.CREDENTIAL_KEY.get(provider)
+    if credentials is not None:
+        if credential_key is None:
+            raise ConfigError(f"provider {provider!r} takes no credentials file")
+        filename = credentials_name or _credentials_file_name(provider, credentials)
+        to_write[f"{folder}/{filename}"] = encrypt(
+            credentials, filename=f"{folder}/{filename}", cwd=fleet.root, env=env
+        )
+        block[credential_key] = filename
+    elif provider == "kubeconfig":
+        raise ConfigError(
+            "a kubeconfig cluster needs its kubeconfig",
+            hint="pass --credentials-from KUBECONFIG: it is encrypted with sops into the "
+            "cluster folder (the file you name is only read)",
+        )
+    spec: dict[str, Any] = {"name": name, "provider": provider, provider: block}
+    support_chart = "support"
+    if _chart_known(fleet, support_chart):
+        spec["support"] = {"helm_chart_values_files": ["support.values.yaml"]}
+        to_write[f"{folder}/support.values.yaml"] = (
+            f"# Values of the support release (chart `{support_chart}`, namespace `support`)\n"
+            f"# of cluster {name}: ingress controller, cert-manager, storage, monitoring.\n"
+            "{}\n"
+        ).encode()
+    else:
+        notes.append(
+            "no support release: the repository has no `support` chart (helm-charts/support/ "
+            "or hubfleet.yaml charts)"
+        )
+    spec["hubs"] = []
+    header = (
+        f"# Cluster {name}, created by `hubfleet new cluster`.\n"
+        "# Add hubs with `hubfleet new hub " + name + " HUB --domain DOMAIN`.\n"
+    )
+    body = yaml.safe_dump(spec, sort_keys=False, default_flow_style=False)
+    to_write[f"{folder}/cluster.yaml"] = (header + body).encode()
+    (fleet.root / folder).mkdir(parents=True)
+    try:
+        for path, content in sorted(to_write.items()):
+            (fleet.root / path).write_bytes(content)
+    except BaseException:
+        for path in to_write:
+            (fleet.root / path).unlink(missing_ok=True)
+        (fleet.root / folder).rmdir()
+        raise
+    problems = validate_result(fleet.root, name, env=env)
+    return Created(tuple(sorted(to_write)), (), problems, tuple(notes))
+
+
+def _provider_block(provider: str, settings: Mapping[str, str]) -> dict[str, Any]:
+    known = providers.known_keys(provider)
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown {provider} setting(s): {', '.join(unknown)}",
+            hint=f"{provider} takes: {', '.join(known)}",
+        )
+    given = {key: value for key, value in settings.items() if value}
+    missing = [
+        key.name
+        for key in providers.required_keys(provider)
+        if not providers.satisfied(provider, key.name, given)
+    ]
+    if missing:
+        raise ConfigError(
+            f"{provider} needs: {', '.join(missing)}",
+            hint="give them as --set KEY=VALUE, or answer the prompts",
+        )
+    return {key: _scalar(value) for key, value in given.items()}
+
+
+def _scalar(value: str) -> Any:
+    return int(value) if value.isdigit() and not value.startswith("0") else value
+
+
+def _credentials_file_name(provider: str, content: bytes) -> str:
+    stripped = content.lstrip()
+    suffix = "json" if stripped.startswith(b"{") else "yaml"
+    return f"enc-deployer-credentials.secret.{suffix}"
+
+
+def _chart_known(fleet: Fleet, chart: str) -> bool:
+    local = fleet.abspath(fleet.local_chart_dir(chart)) / "Chart.yaml"
+    return local.is_file() or chart in fleet.settings.charts
+
+
+# ---------------------------------------------------------------- hubs
+
+
+def new_hub(
+    root: Path,
+    cluster: str,
+    name: str,
+    domain: str,
+    *,
+    staging: bool = False,
+    from_hub: str | None = None,
+    helm_chart: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Created:
+    """Add hub NAME to CLUSTER: its values file(s), an encrypted secrets file and
+    its entry at the end of cluster.yaml's `hubs:` (comments and order kept).
+
+    `from_hub`: copy that hub's values files (never its secrets): files it shares
+    with every other hub of the cluster are referenced, its own are copied with
+    its domain replaced by `domain`.
+    """
+    from hubfleet.secrets.sops import encrypt, is_encrypted
+
+    fleet = load_fleet(root).fleet_or_raise()
+    target = fleet.cluster(cluster)
+    names.check_hub_name(fleet, cluster, name)
+    names.check_domain(fleet, domain)
+    folder = target.folder
+    to_write: dict[str, bytes] = {}
+    values: list[str] = []  # relative to the cluster folder, in order
+    source = target.hub(from_hub) if from_hub else None
+    shared = _shared_files(fleet, cluster)
+    if source is not None:
+        for path in source.values_files:
+            text = fleet.abspath(path).read_text(encoding="utf-8")
+            if is_encrypted(text, path) or "secret" in PurePosixPath(path).name:
+                continue  # never copy secrets
+            if path in shared or not path.startswith(folder + "/"):
+                values.append(_relative(folder, path))
+                continue
+            new_name = _renamed(PurePosixPath(path).name, source.name, name)
+            new_path = f"{folder}/{new_name}"
+            values.append(new_name)
+            to_write[new_path] = text.replace(source.domain, domain).encode()
+    else:
+        values.extend(_relative(folder, path) for path in shared)
+        own = f"{name}.values.yaml"
+        values.append(own)
+        to_write[f"{folder}/{own}"] = _hub_values(name, domain).encode()
+    secret_name = f"enc-{name}.secret.values.yaml"
+    secret_path = f"{folder}/{secret_name}"
+    for path in [*to_write, secret_path]:
+        if fleet.abspath(path).exists():
+            raise names.NameError_(
+                f"{path} already exists",
+                path=path,
+                hint="remove it or choose another hub name",
+            )
+    plaintext = (
+        f"# Secret values of hub {name}: edit with `sops edit {secret_name}`.\n{{}}\n"
+    ).encode()
+    to_write[secret_path] = encrypt(plaintext, filename=secret_path, cwd=fleet.root, env=env)
+    values.append(secret_name)
+
+    entry: dict[str, Any] = {"name": name, "domain": domain}
+    chart = helm_chart or (_explicit_chart(fleet, target.file, source) if source else None)
+    if chart:
+        entry["helm_chart"] = chart
+    entry["helm_chart_values_files"] = values
+    if staging:
+        entry["staging"] = True
+    cluster_file = fleet.abspath(target.file)
+    before = cluster_file.read_text(encoding="utf-8")
+    written: list[str] = []
+    try:
+        for path, content in sorted(to_write.items()):
+            fleet.abspath(path).write_bytes(content)
+            written.append(path)
+        append_hub(cluster_file, entry)
+    except BaseException:
+        for path in written:
+            fleet.abspath(path).unlink(missing_ok=True)
+        write_atomic(cluster_file, before)
+        raise
+    problems = validate_result(fleet.root, cluster, hubs=(name,), env=env)
+    return Created(tuple(sorted(to_write)), (target.file,), problems)
+
+
+def _hub_values(name: str, domain: str) -> str:
+    return (
+        f"# Values of hub {name} (helm values of its chart; later files win).\n"
+        "ingress:\n"
+        "  hosts:\n"
+        f"  - {domain}\n"
+    )
+
+
+def _shared_files(fleet: Fleet, cluster: str) -> list[str]:
+    """Plain values files every hub of the cluster uses (e.g. common.values.yaml)."""
+    hubs: tuple[Hub, ...] = fleet.cluster(cluster).hubs
+    if not hubs:
+        return []
+    common = set(hubs[0].values_files)
+    for hub in hubs[1:]:
+        common &= set(hub.values_files)
+    return [p for p in hubs[0].values_files if p in common and "secret" not in p]
+
+
+def _renamed(filename: str, old: str, new: str) -> str:
+    return filename.replace(old, new, 1) if old in filename else f"{new}-{filename}"
+
+
+def _relative(folder: str, path: str) -> str:
+    prefix = folder + "/"
+    if path.startswith(prefix):
+        return path[len(prefix) :]
+    depth = len(PurePosixPath(folder).parts)
+    return "/".join([".."] * depth + [path])
+
+
+def _explicit_chart(fleet: Fleet, cluster_file: str, source: Hub | None) -> str | None:
+    if source is None:
+        return None
+    entry = hub_entry(fleet.abspath(cluster_file), source.name)
+    chart = entry.get("helm_chart") if entry else None
+    return str(chart) if chart else None
+
+
+# ---------------------------------------------------------------- validation
+
+
+def validate_result(
+    root: Path,
+    cluster: str,
+    *,
+    hubs: tuple[str, ...] = (),
+    env: Mapping[str, str] | None = None,
+) -> tuple[Problem, ...]:
+    """`hubfleet validate CLUSTER [HUB]` on the result (structure, files, render)."""
+    from hubfleet.redact import Redactor
+    from hubfleet.secrets.sops import Sops
+    from hubfleet.validate import Selection, validate
+
+    sops: Sops | None = Sops(Redactor(), cwd=root, env=env)
+    assert sops is not None
+    result = validate(
+        root,
+        selection=Selection(cluster=cluster, hubs=hubs),
+        sops=sops if sops.key_available() else None,
+    )
+    return result.problems
