@@ -133,14 +133,14 @@ LOCAL_HUB = """\
 hub:
   config:
     JupyterHub:
-      authenticator_class: dummy
+      authenticator_class: shared-password
     Authenticator:
       allow_all: true
       admin_users: [admin]
-    DummyAuthenticator:
-      # The demo password, documented in the README. The marker tells
-      # `hubfleet validate` that this plaintext value is intended.
-      password: demo-password  # hubfleet: allow-plaintext
+    SharedPasswordAuthenticator:
+      # The demo password, documented in the README: any user name logs in with it.
+      # The marker tells `hubfleet validate` that this plaintext value is intended.
+      user_password: demo-password-1234  # hubfleet: allow-plaintext
   extraConfig:
     00-banner: |
       c.JupyterHub.template_vars = {"announcement": "hubfleet local demo: {hub}"}

@@ -71,7 +71,9 @@ def root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
-    ctx.obj = Options(repo=repo, debug=debug)
+    obj = ctx.obj if isinstance(ctx.obj, Options) else Options()
+    obj.repo, obj.debug = repo, debug
+    ctx.obj = obj
 
 
 def _register() -> None:
@@ -96,10 +98,12 @@ def main() -> None:
     from hubfleet.errors import HubfleetError
 
     debug = "--debug" in sys.argv
+    options = Options()
+    scrub = options.redactor.scrub
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, obj=options)
     except HubfleetError as exc:
-        _print_error(str(exc))
+        _print_error(scrub(str(exc)))
         if debug:
             raise
         sys.exit(exc.exit_code)
@@ -119,7 +123,7 @@ def main() -> None:
             sys.exit(2)
         if debug or os.environ.get("HUBFLEET_DEBUG"):
             raise
-        _print_error(f"internal error: {exc!r} (run with --debug for the traceback)")
+        _print_error(scrub(f"internal error: {exc!r} (run with --debug for the traceback)"))
         sys.exit(70)
     # click returns (rather than raises) the code of a `typer.Exit` without standalone mode.
     sys.exit(code if isinstance(code, int) else 0)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 
 # Tolerance when comparing a process's start time with the recorded one.
 CREATE_TIME_SLACK_S = 1.0
