@@ -51,10 +51,10 @@ def cluster(
     providers.check_provider(provider)
     settings: dict[str, str] = {}
     for item in setting or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
+        given, sep, value = item.partition("=")
+        if not sep or not given:
             raise ConfigError(f"--set {item!r} is not KEY=VALUE")
-        settings[key.strip()] = value.strip()
+        settings[given.strip()] = value.strip()
     for key in providers.required_keys(provider):
         if providers.satisfied(provider, key.name, settings):
             continue

@@ -1,0 +1,148 @@
+"""`hubfleet new hub`: files, cluster.yaml kept as written, validation, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hubfleet.config.load import load_fleet
+from hubfleet.errors import ConfigError
+from hubfleet.export.build import export_hub
+from hubfleet.export.verify import verify_export
+from hubfleet.new.names import NameError_
+from hubfleet.new.scaffold import new_hub
+from hubfleet.redact import Redactor
+from hubfleet.secrets.sops import Sops, is_encrypted
+from hubfleet.validate import Selection, validate
+
+from .conftest import KEY_ENV
+
+COMMENTED = """\
+# The alpha cluster: comments must survive.
+name: alpha   # the folder name
+provider: gcp
+gcp:
+  zone: us-central1-b     # zonal
+  project: alpha-project
+  cluster: alpha-cluster
+  key: enc-deployer-credentials.secret.json
+support:
+  helm_chart_values_files:
+    - support.values.yaml
+    - enc-support.secret.values.yaml
+hubs:
+  # canary first
+  - name: staging
+    domain: "staging.alpha.example.org"
+    helm_chart_values_files:
+      - common.values.yaml
+      - staging.values.yaml
+      - enc-staging.secret.values.yaml
+  - name: prod1
+    domain: prod1.alpha.example.org  # production
+    helm_chart_values_files:
+      - common.values.yaml
+      - prod1.values.yaml
+      - enc-prod1.secret.values.yaml
+  - name: prod2
+    domain: prod2.alpha.example.org
+    helm_chart_values_files:
+      - common.values.yaml
+      - prod2.values.yaml
+"""
+
+
+def test_new_hub_validates_and_has_an_encrypted_secrets_file(repo: Path) -> None:
+    created = new_hub(
+        repo, "alpha", "newhub", "newhub.alpha.example.org", staging=True, env=KEY_ENV
+    )
+    assert created.ok, [p.render() for p in created.problems]
+    assert "config/clusters/alpha/newhub.values.yaml" in created.files
+    secret = repo / "config/clusters/alpha/enc-newhub.secret.values.yaml"
+    assert is_encrypted(secret.read_text(), secret.name)
+    fleet = load_fleet(repo).fleet_or_raise()
+    hub = fleet.cluster("alpha").hub("newhub")
+    assert hub.staging
+    assert hub.values_files == (
+        "config/clusters/alpha/common.values.yaml",
+        "config/clusters/alpha/newhub.values.yaml",
+        "config/clusters/alpha/enc-newhub.secret.values.yaml",
+    )
+    # The full validate (decrypting with the key, rendering) is clean for the new hub.
+    sops = Sops(Redactor(), cwd=repo, env=KEY_ENV)
+    result = validate(repo, selection=Selection(cluster="alpha", hubs=("newhub",)), sops=sops)
+    assert not result.errors, [p.render() for p in result.errors]
+    assert "alpha/newhub" in result.rendered
+    # ... and it is exportable, round trip included.
+    exported = export_hub(fleet, hub, repo.parent / "export")
+    assert verify_export(fleet, hub, exported.directory, sops=sops).status == "same"
+
+
+def test_existing_cluster_yaml_keeps_comments_and_key_order(repo: Path) -> None:
+    cluster_yaml = repo / "config/clusters/alpha/cluster.yaml"
+    cluster_yaml.write_text(COMMENTED)
+    created = new_hub(repo, "alpha", "extra", "extra.alpha.example.org", env=KEY_ENV)
+    assert created.ok, [p.render() for p in created.problems]
+    after = cluster_yaml.read_text()
+    assert after.startswith(COMMENTED), after
+    assert after[len(COMMENTED) :] == (
+        "  - name: extra\n"
+        "    domain: extra.alpha.example.org\n"
+        "    helm_chart_values_files:\n"
+        "      - common.values.yaml\n"
+        "      - extra.values.yaml\n"
+        "      - enc-extra.secret.values.yaml\n"
+    )
+
+
+def test_from_copies_values_but_never_secrets(repo: Path) -> None:
+    created = new_hub(
+        repo, "alpha", "copy", "copy.alpha.example.org", from_hub="prod1", env=KEY_ENV
+    )
+    assert created.ok, [p.render() for p in created.problems]
+    folder = repo / "config/clusters/alpha"
+    copied = (folder / "copy.values.yaml").read_text()
+    original = (folder / "prod1.values.yaml").read_text()
+    assert copied == original.replace("prod1.alpha.example.org", "copy.alpha.example.org")
+    assert "copy.alpha.example.org" in copied
+    hub = load_fleet(repo).fleet_or_raise().cluster("alpha").hub("copy")
+    names = [Path(p).name for p in hub.values_files]
+    assert names == ["common.values.yaml", "copy.values.yaml", "enc-copy.secret.values.yaml"]
+    # The new secrets file is new, not the source hub's.
+    new_secret = Sops(Redactor(), cwd=repo, env=KEY_ENV).decrypt(
+        folder / "enc-copy.secret.values.yaml"
+    )
+    assert b"s3cr3t" not in new_secret
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("prod1", "already has a hub 'prod1'"),
+        ("Bad_Name", "invalid hub name"),
+        ("-leading", "invalid hub name"),
+        ("a" * 54, "at most 53"),
+    ],
+)
+def test_bad_or_taken_hub_names_are_refused(repo: Path, name: str, message: str) -> None:
+    before = sorted(p.name for p in (repo / "config/clusters/alpha").iterdir())
+    cluster_yaml = (repo / "config/clusters/alpha/cluster.yaml").read_text()
+    with pytest.raises(NameError_, match=message):
+        new_hub(repo, "alpha", name, "fresh.alpha.example.org", env=KEY_ENV)
+    assert sorted(p.name for p in (repo / "config/clusters/alpha").iterdir()) == before
+    assert (repo / "config/clusters/alpha/cluster.yaml").read_text() == cluster_yaml
+
+
+def test_a_53_character_name_is_accepted(repo: Path) -> None:
+    name = "h" * 53
+    created = new_hub(repo, "local", name, "long.local.example.org", env=KEY_ENV)
+    assert created.ok, [p.render() for p in created.problems]
+
+
+def test_taken_domain_and_unknown_cluster_are_refused(repo: Path) -> None:
+    with pytest.raises(NameError_, match="already the domain of hub alpha/prod1"):
+        new_hub(repo, "alpha", "other", "prod1.alpha.example.org", env=KEY_ENV)
+    with pytest.raises(ConfigError, match="no cluster named 'alfa'") as raised:
+        new_hub(repo, "alfa", "other", "other.example.org", env=KEY_ENV)
+    assert "alpha" in (raised.value.hint or "")
