@@ -323,7 +323,7 @@ class Deployer:
                 status="succeeded",
                 helm_revision=result.revision,
                 output_tail=result.output_tail,
-                command=result.command,
+                command=result.command.replace(f"{self.fleet.root}/", ""),
                 message=(
                     f"recovered from {result.recovered.status} first" if result.recovered else ""
                 ),

@@ -138,10 +138,13 @@ class PlainLines:
         self.redactor = redactor
         self.stream = stream or sys.stderr
         self._lock = threading.Lock()
+        self._last: dict[Job, str] = {}
 
     def __call__(self, record: JobRecord) -> None:
-        if record.status == "pending":
-            return
+        with self._lock:
+            if record.status == "pending" or self._last.get(record.job) == record.status:
+                return
+            self._last[record.job] = record.status
         stamp = time.strftime("%H:%M:%S", time.gmtime())
         line = f"{stamp} {record.job.label:<30} {record.job.kind:<8} {record.status}"
         if record.duration_s is not None and record.status != "running":

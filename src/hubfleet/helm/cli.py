@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hubfleet.errors import DeployError
+from hubfleet.errors import DeployError, HubfleetError
 from hubfleet.redact import Redactor
 from hubfleet.runner import ProgramFailed, run
 
@@ -141,7 +141,7 @@ def duration_seconds(text: str) -> float:
         return float(text)
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise DeployError(f"invalid helm timeout {text!r}", hint="write e.g. 10m, 90s or 1h30m")
+        raise HubfleetError(f"invalid helm timeout {text!r}", hint="write e.g. 10m, 90s or 1h30m")
     scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
     return sum(float(n) * scale[u] for n, u in parts)
 
@@ -155,11 +155,13 @@ def upgrade_argv(
     flags: HelmFlags,
     helm_timeout: str,
     dry_run: bool,
+    kubeconfig: str | None = None,
 ) -> list[str]:
     argv = [
         HELM, "upgrade", release, *chart.args,
         "--install", "--create-namespace", "--namespace", namespace,
     ]  # fmt: skip
+    argv += _kubeconfig_args(kubeconfig)
     for path in values_paths:
         argv += ["--values", path]
     if dry_run:
@@ -230,7 +232,7 @@ def release_state(
     """The release's current status (None when it does not exist yet)."""
     argv = [
         HELM, "list", "--namespace", namespace, "--filter", f"^{re.escape(release)}$",
-        "--all", "--output", "json",
+        "--all", "--output", "json", *_kubeconfig_args(env.get("KUBECONFIG")),
     ]  # fmt: skip
     result = run(argv, redactor=redactor, env=env, timeout=timeout, cancel=cancel)
     text = result.stdout.strip()
@@ -282,7 +284,7 @@ def rollback(
         raise pending_error(state)
     argv = [
         HELM, "rollback", state.name, "--namespace", state.namespace,
-        "--wait", "--timeout", helm_timeout,
+        "--wait", "--timeout", helm_timeout, *_kubeconfig_args(env.get("KUBECONFIG")),
     ]  # fmt: skip
     run(
         argv,
@@ -324,8 +326,11 @@ def upgrade(
             flags=flags,
             helm_timeout=helm_timeout,
             dry_run=dry_run,
+            kubeconfig=env.get("KUBECONFIG"),
         )
         shown = redactor.scrub(shown_command(argv, paths, values))
+        if env.get("KUBECONFIG"):
+            shown = shown.replace(env["KUBECONFIG"], "$KUBECONFIG")
         result = run(
             argv,
             redactor=redactor,
@@ -342,6 +347,11 @@ def upgrade(
         duration_s=result.duration_s,
         recovered=recovered,
     )
+
+
+def _kubeconfig_args(kubeconfig: str | None) -> list[str]:
+    """The cluster's kubeconfig named on the command line too (it is also in KUBECONFIG)."""
+    return ["--kubeconfig", kubeconfig] if kubeconfig else []
 
 
 def tail(text: str, lines: int = OUTPUT_TAIL_LINES) -> str:

@@ -1,0 +1,159 @@
+"""Canary gate with a health check, reports (JSON, JUnit, step summary), pending releases, input."""
+
+from __future__ import annotations
+
+import json
+import threading
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from tests.deploy.conftest import DeployEnv, by_job, cluster_rule
+
+from hubfleet.config.load import load_fleet
+from hubfleet.deploy.health import HealthRequest, HealthResult
+from hubfleet.deploy.orchestrator import Deployer, DeployOptions
+from hubfleet.deploy.targets import from_plan
+from hubfleet.redact import Redactor
+from hubfleet.secrets.sops import Sops
+
+
+def _deployer(denv: DeployEnv, clusters: list[str], **kwargs: Any) -> Deployer:
+    fleet = load_fleet(denv.fleet).fleet_or_raise()
+    redactor = Redactor()
+    targets = from_plan(fleet, denv.plan(clusters))
+    return Deployer(
+        fleet, targets.jobs, sops=Sops(redactor, cwd=fleet.root), redactor=redactor, **kwargs
+    )
+
+
+def test_health_check_failure_skips_production(denv: DeployEnv) -> None:
+    seen: list[str] = []
+
+    def check(request: HealthRequest) -> HealthResult:
+        seen.append(f"{request.hub.cluster}/{request.hub.name}")
+        assert request.credentials.kubeconfig.exists()  # inside the cluster's block
+        ok = request.hub.cluster != "alpha"
+        return HealthResult(ok, "" if ok else "hub API answered 503")
+
+    report = _deployer(denv, ["alpha", "beta"], health_checks={"gcp": check, "aws": check}).run()
+    jobs = {r.job.label: r for r in report.records}
+    assert sorted(seen) == ["alpha/staging", "beta/staging"]
+    assert jobs["alpha/staging"].status == "failed"
+    assert "503" in jobs["alpha/staging"].message
+    assert jobs["alpha/staging"].gate == "health-check"
+    assert {jobs["alpha/prod1"].status, jobs["alpha/prod2"].status} == {"skipped"}
+    assert jobs["beta/research"].status == "succeeded"
+    assert report.exit_code == 1
+    assert report.health_check == "aws: health check, gcp: health check"
+
+
+def test_no_health_check_is_reported(denv: DeployEnv) -> None:
+    def never(request: HealthRequest) -> HealthResult:
+        raise AssertionError("must not run")
+
+    options = DeployOptions(health_check=False)
+    report = _deployer(denv, ["alpha"], health_checks={"gcp": never}, options=options).run()
+    assert report.exit_code == 0
+    assert report.health_check == "none: --no-health-check"
+    assert {r.gate for r in report.records if r.job.kind == "staging"} == {
+        "none: --no-health-check"
+    }
+
+
+def test_helm_result_gate_without_a_health_check(denv: DeployEnv) -> None:
+    report = _deployer(denv, ["delta"]).run()
+    assert report.health_check == "kubeconfig: helm result"
+    assert {r.gate for r in report.records if r.job.kind == "staging"} == {"helm"}
+
+
+def test_junit_and_step_summary(run_cli: Any, denv: DeployEnv, monkeypatch: Any) -> None:
+    summary = denv.out / "summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    denv.fakes.script([cluster_rule("beta", "staging", exit=1, stderr="Error: <bad> & worse")])
+    junit = denv.out / "junit.xml"
+    result = run_cli(
+        "--repo", denv.fleet, "deploy", "--plan", denv.plan(["alpha", "beta"]),
+        "--junit", junit, "--progress", "plain",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    root = ET.parse(junit).getroot()
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    assert sorted(suites) == ["alpha", "beta"]
+    assert suites["alpha"].get("failures") == "0"
+    assert suites["beta"].get("failures") == "1" and suites["beta"].get("skipped") == "1"
+    failure = suites["beta"].find("testcase[@name='staging: staging']/failure")
+    assert failure is not None and "<bad> & worse" in (failure.text or "")
+    text = summary.read_text()
+    assert text.startswith("earlier step\n## hubfleet deploy failed")
+    assert "| beta | research | prod | ⏭️ skipped |" in text
+
+
+def test_pending_release_reported_with_fix(run_cli: Any, denv: DeployEnv) -> None:
+    pending = [{"name": "prod", "namespace": "prod", "revision": "4", "status": "pending-upgrade"}]
+    denv.fakes.script([{"tool": "helm", "args": ["list"], "contains": "^prod$",
+                        "stdout": json.dumps(pending)}])  # fmt: skip
+    report_path = denv.out / "r.json"
+    result = run_cli(
+        "--repo", denv.fleet, "deploy", "gamma", "--report", report_path, "--progress", "plain"
+    )
+    assert result.exit_code == 1
+    job = by_job(json.loads(report_path.read_text()))["gamma/prod"]
+    assert job["status"] == "failed"
+    assert "pending-upgrade" in job["message"] and "--recover" in job["message"]
+    assert not any(c["argv"][:2] == ["upgrade", "prod"] for c in denv.upgrades())
+
+    denv.fakes.reset()
+    result = run_cli(
+        "--repo", denv.fleet, "deploy", "gamma", "--recover", "--report", report_path,
+        "--progress", "plain",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    verbs = [c["argv"][:2] for c in denv.fakes.calls("helm") if "prod" in c["argv"][:2]]
+    assert verbs.index(["rollback", "prod"]) < verbs.index(["upgrade", "prod"])
+    job = by_job(json.loads(report_path.read_text()))["gamma/prod"]
+    assert "recovered from pending-upgrade" in job["message"]
+
+
+def test_bad_inputs_exit_2(run_cli: Any, denv: DeployEnv) -> None:
+    bad_plan = denv.out / "bad.json"
+    bad_plan.write_text(json.dumps({"support_jobs": [], "staging_jobs": [],
+                                    "prod_jobs": [{"cluster_name": "alpah", "hub_name": "x"}]}))  # fmt: skip
+    cases: list[tuple[tuple[Any, ...], str]] = [
+        (("deploy",), "name what to deploy"),
+        (("deploy", "alpha", "--plan", bad_plan), "exactly one"),
+        (("deploy", "--plan", bad_plan), "did you mean 'alpha'"),
+        (("deploy", "alpha", "nohub"), "no hub 'nohub'"),
+        (("deploy", "--plan", denv.out / "missing.json"), "cannot read the plan"),
+        (("deploy", "alpha", "--helm-timeout", "soon"), "invalid helm timeout"),
+        (("deploy", "alpha", "--cluster", "alpha"), "--cluster goes with --plan"),
+    ]
+    for args, message in cases:
+        result = run_cli("--repo", denv.fleet, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output, (args, result.output)
+    assert denv.upgrades() == []
+
+
+def test_plan_cluster_filter(run_cli: Any, denv: DeployEnv) -> None:
+    result = run_cli(
+        "--repo", denv.fleet, "deploy", "--plan", denv.plan(["alpha", "beta", "delta"]),
+        "--cluster", "beta", "--output", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert {j["cluster_name"] for j in report["jobs"]} == {"beta"}
+    assert len(report["jobs"]) == 3
+
+
+def test_helm_missing_is_a_clear_error(run_cli: Any, denv: DeployEnv) -> None:
+    (denv.fakes.bin_dir / "helm").unlink()
+    empty = denv.out / "emptybin"
+    empty.mkdir()
+    import os
+
+    os.environ["PATH"] = f"{denv.fakes.bin_dir}{os.pathsep}{empty}"
+    result = run_cli("--repo", denv.fleet, "deploy", "delta")
+    assert result.exit_code == 1
+    assert "helm is not installed" in result.output
+    assert threading.active_count() >= 1

@@ -1,0 +1,135 @@
+"""Secrets reach helm only through pipes and never leak; cancellation cleans up everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.conftest import AGE_KEY, SECRET_MARKER
+from tests.deploy.conftest import DeployEnv, by_job, cluster_rule
+
+ALL = ["alpha", "beta", "delta", "gamma"]
+
+
+def _files_with_marker(root: Path, skip: tuple[Path, ...] = ()) -> list[Path]:
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and not any(path.is_relative_to(s) for s in skip):
+            data = path.read_bytes()
+            if SECRET_MARKER.encode() in data:
+                found.append(path)
+    return found
+
+
+def test_values_only_through_pipes_and_no_leak(
+    run_cli: Any, denv: DeployEnv, tmp_path: Path
+) -> None:
+    report = denv.out / "report.json"
+    junit = denv.out / "junit.xml"
+    summary = denv.out / "summary.md"
+    os.environ["GITHUB_STEP_SUMMARY"] = str(summary)
+    try:
+        # Make helm print a secret it received, and fail on one release, so outputs carry text.
+        denv.fakes.script(
+            [
+                cluster_rule(
+                    "beta", "research", exit=1, stderr="Error: token proxy-token-beta-research-s3cr3t"
+                ),
+                {"tool": "helm", "args": ["upgrade"], "stdout": "REVISION: 7\nproxy-token-alpha-staging-s3cr3t\n"},
+            ]
+        )  # fmt: skip
+        result = run_cli(
+            "--repo", denv.fleet, "--debug", "deploy", "--plan", denv.plan(ALL),
+            "--report", report, "--junit", junit, "--progress", "plain",
+        )  # fmt: skip
+    finally:
+        del os.environ["GITHUB_STEP_SUMMARY"]
+    assert result.exit_code == 1
+    upgrades = denv.upgrades()
+    assert len(upgrades) == 13
+    decrypted_seen = False
+    for call in upgrades:
+        assert call["values"], call["argv"]
+        for values in call["values"]:
+            assert values["kind"] == "fifo", values
+            assert values["path"].startswith("/dev/fd/")
+            decrypted_seen |= SECRET_MARKER in (values["content"] or "")
+    assert decrypted_seen  # helm did get the decrypted values, through the pipes
+    # No secret in stdout/stderr (--debug too), the report, JUnit, the step summary.
+    assert SECRET_MARKER not in result.output
+    for path in (report, junit, summary):
+        assert SECRET_MARKER not in path.read_text(), path
+    jobs = by_job(json.loads(report.read_text()))
+    assert jobs["alpha/staging"]["helm_revision"] == 7
+    assert "[REDACTED]" in jobs["beta/research"]["message"]
+    # No decrypted value anywhere on disk: temp folders, HOME, the repository (the fakes'
+    # own recordings are the test's instrument and are skipped).
+    assert list(denv.tmp.iterdir()) == []
+    leaks = _files_with_marker(tmp_path, skip=(denv.fakes.record_dir, denv.fakes.script_path))
+    assert leaks == []
+
+
+def _start_deploy(denv: DeployEnv, *extra: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "TMPDIR": str(denv.tmp),
+        "HOME": str(denv.home),
+        "SOPS_AGE_KEY_FILE": str(AGE_KEY),
+        "PATH": denv.fakes.path,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "hubfleet", "--repo", str(denv.fleet), "deploy",
+         "--plan", str(denv.plan(ALL)), "--report", str(denv.out / "report.json"),
+         "--progress", "plain", *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_cancellation_mid_run(denv: DeployEnv, sig: signal.Signals) -> None:
+    # Every upgrade hangs; alpha's support ignores SIGTERM (killed after the grace period).
+    denv.fakes.script(
+        [
+            cluster_rule("alpha", "support", hang=True, ignore_sigterm=True),
+            {"tool": "helm", "args": ["upgrade"], "hang": True},
+        ]
+    )
+    process = _start_deploy(denv)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        started = [c for c in denv.fakes.started("helm") if c["argv"][:1] == ["upgrade"]]
+        if len(started) >= 3:
+            break
+        time.sleep(0.05)
+    assert len(started) >= 3
+    assert any(denv.tmp.iterdir())  # credential folders exist while the deploy runs
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err.decode()
+    for call in denv.fakes.started("helm"):
+        assert not _alive(call["pid"]), call["argv"]
+    assert list(denv.tmp.iterdir()) == []
+    report = json.loads((denv.out / "report.json").read_text())
+    statuses = {j["status"] for j in report["jobs"]}
+    assert statuses <= {"cancelled", "succeeded"}
+    assert "cancelled" in statuses and report["interrupted"] is True
+    cancelled = [j for j in report["jobs"] if j["status"] == "cancelled"]
+    assert any(j["message"] == "stopped by an interrupt" for j in cancelled)
+    assert SECRET_MARKER not in out.decode() + err.decode()
