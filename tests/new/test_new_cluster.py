@@ -11,7 +11,7 @@ import pytest
 
 from hubfleet.config.load import load_fleet
 from hubfleet.errors import ConfigError
-from hubfleet.new.names import NameError_
+from hubfleet.new.names import InvalidNameError
 from hubfleet.new.scaffold import new_cluster, new_hub
 from hubfleet.secrets.sops import is_encrypted
 
@@ -68,7 +68,7 @@ def test_missing_and_unknown_settings_are_refused(repo: Path) -> None:
 
 @pytest.mark.parametrize(("name", "message"), [("alpha", "already exists"), ("Bad!", "invalid")])
 def test_cluster_name_clash_and_invalid_name(repo: Path, name: str, message: str) -> None:
-    with pytest.raises(NameError_, match=message):
+    with pytest.raises(InvalidNameError, match=message):
         new_cluster(repo, name, "local", {}, env=KEY_ENV)
 
 

@@ -10,7 +10,7 @@ from hubfleet.config.load import load_fleet
 from hubfleet.errors import ConfigError
 from hubfleet.export.build import export_hub
 from hubfleet.export.verify import verify_export
-from hubfleet.new.names import NameError_
+from hubfleet.new.names import InvalidNameError
 from hubfleet.new.scaffold import new_hub
 from hubfleet.redact import Redactor
 from hubfleet.secrets.sops import Sops, is_encrypted
@@ -128,7 +128,7 @@ def test_from_copies_values_but_never_secrets(repo: Path) -> None:
 def test_bad_or_taken_hub_names_are_refused(repo: Path, name: str, message: str) -> None:
     before = sorted(p.name for p in (repo / "config/clusters/alpha").iterdir())
     cluster_yaml = (repo / "config/clusters/alpha/cluster.yaml").read_text()
-    with pytest.raises(NameError_, match=message):
+    with pytest.raises(InvalidNameError, match=message):
         new_hub(repo, "alpha", name, "fresh.alpha.example.org", env=KEY_ENV)
     assert sorted(p.name for p in (repo / "config/clusters/alpha").iterdir()) == before
     assert (repo / "config/clusters/alpha/cluster.yaml").read_text() == cluster_yaml
@@ -141,7 +141,7 @@ def test_a_53_character_name_is_accepted(repo: Path) -> None:
 
 
 def test_taken_domain_and_unknown_cluster_are_refused(repo: Path) -> None:
-    with pytest.raises(NameError_, match="already the domain of hub alpha/prod1"):
+    with pytest.raises(InvalidNameError, match="already the domain of hub alpha/prod1"):
         new_hub(repo, "alpha", "other", "prod1.alpha.example.org", env=KEY_ENV)
     with pytest.raises(ConfigError, match="no cluster named 'alfa'") as raised:
         new_hub(repo, "alfa", "other", "other.example.org", env=KEY_ENV)

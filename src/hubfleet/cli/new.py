@@ -124,6 +124,12 @@ def _report(ctx: typer.Context, created: Created, output: Output, what: str) -> 
         for problem in created.problems:
             echo(ctx, problem.render(), err=True)
         if created.ok:
-            echo(ctx, "validation: no problems")
+            warnings = sum(1 for p in created.problems if p.severity == "warning")
+            echo(
+                ctx,
+                f"validation: no errors ({warnings} warning(s))"
+                if warnings
+                else "validation: no problems",
+            )
     if not created.ok:
         raise typer.Exit(2)

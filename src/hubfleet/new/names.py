@@ -13,13 +13,13 @@ CLUSTER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 HUB_NAME_MAX = 53
 
 
-class NameError_(ConfigError):
+class InvalidNameError(ConfigError):
     """A new cluster or hub name is invalid or already taken."""
 
 
 def check_cluster_name(fleet: Fleet, name: str) -> None:
     if not CLUSTER_NAME.match(name):
-        raise NameError_(
+        raise InvalidNameError(
             f"invalid cluster name {name!r}",
             hint="a DNS label: lowercase letters, digits and '-', starting and ending "
             "with a letter or digit, at most 63 characters",
@@ -27,7 +27,7 @@ def check_cluster_name(fleet: Fleet, name: str) -> None:
     existing = [cluster.name for cluster in fleet.clusters]
     folder = fleet.root / "config" / "clusters" / name
     if name in existing or folder.exists():
-        raise NameError_(
+        raise InvalidNameError(
             f"cluster {name!r} already exists",
             path=f"config/clusters/{name}",
             hint="choose another name, or add hubs to it with `hubfleet new hub`",
@@ -36,12 +36,12 @@ def check_cluster_name(fleet: Fleet, name: str) -> None:
 
 def check_hub_name(fleet: Fleet, cluster: str, name: str) -> None:
     if len(name) > HUB_NAME_MAX:
-        raise NameError_(
+        raise InvalidNameError(
             f"invalid hub name {name!r}: {len(name)} characters, at most {HUB_NAME_MAX}",
             hint="the hub name is its helm release name, limited to 53 characters",
         )
     if not HUB_NAME.match(name):
-        raise NameError_(
+        raise InvalidNameError(
             f"invalid hub name {name!r}",
             hint="a DNS label (it is the hub's namespace and helm release): lowercase "
             "letters, digits and '-', starting and ending with a letter or digit",
@@ -49,7 +49,7 @@ def check_hub_name(fleet: Fleet, cluster: str, name: str) -> None:
     target = fleet.cluster(cluster)
     if any(hub.name == name for hub in target.hubs):
         line = next(hub.line for hub in target.hubs if hub.name == name)
-        raise NameError_(
+        raise InvalidNameError(
             f"cluster {cluster!r} already has a hub {name!r}",
             path=target.file,
             line=line,
@@ -59,13 +59,13 @@ def check_hub_name(fleet: Fleet, cluster: str, name: str) -> None:
 
 def check_domain(fleet: Fleet, domain: str) -> None:
     if not DOMAIN.match(domain):
-        raise NameError_(
+        raise InvalidNameError(
             f"invalid domain {domain!r}",
             hint="a lowercase DNS name such as hub.example.org",
         )
     for hub in fleet.hubs():
         if hub.domain == domain:
-            raise NameError_(
+            raise InvalidNameError(
                 f"domain {domain!r} is already the domain of hub {hub.cluster}/{hub.name}",
                 path=fleet.cluster(hub.cluster).file,
                 line=hub.line,

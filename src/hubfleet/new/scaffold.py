@@ -205,7 +205,7 @@ def new_hub(
     secret_path = f"{folder}/{secret_name}"
     for path in [*to_write, secret_path]:
         if fleet.abspath(path).exists():
-            raise names.NameError_(
+            raise names.InvalidNameError(
                 f"{path} already exists",
                 path=path,
                 hint="remove it or choose another hub name",
