@@ -1,0 +1,117 @@
+"""The helm CLI runner: version-matched flags, the upgrade argv, values pipes, pending releases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.fakes import FakeTools, fake_tools  # noqa: F401
+
+from hubfleet.errors import HubfleetError
+from hubfleet.helm import cli as helm
+from hubfleet.redact import Redactor
+
+
+def test_flags_by_version() -> None:
+    v3 = helm.flags_for(helm.parse_version("v3.16.2+g13654a5"))
+    assert (v3.rollback_on_failure, v3.cleanup_on_fail, v3.dry_run) == (
+        "--atomic", "--cleanup-on-fail", "--dry-run=server",
+    )  # fmt: skip
+    old = helm.flags_for(helm.parse_version("v3.12.0"))
+    assert old.dry_run == "--dry-run"
+    v4 = helm.flags_for(helm.parse_version("v4.0.1+gabc"))
+    assert v4.rollback_on_failure == "--rollback-on-failure"
+
+
+def test_version_detected_from_helm(fake_tools: FakeTools) -> None:  # noqa: F811
+    fake_tools.script([{"tool": "helm", "args": ["version"], "stdout": "v4.1.0+gdeadbeef\n"}])
+    flags = helm.detect_version(redactor=Redactor())
+    assert str(flags.version) == "4.1.0" and flags.rollback_on_failure == "--rollback-on-failure"
+    [call] = fake_tools.calls("helm")
+    assert call["argv"] == ["version", "--short"]
+
+
+def test_upgrade_argv() -> None:
+    flags = helm.flags_for(helm.HelmVersion(3, 16, 2))
+    chart = helm.chart_ref(local_dir=None, name="jupyterhub",
+                           repository="https://hub.jupyter.org/helm-chart/", version="4.2.0")  # fmt: skip
+    argv = helm.upgrade_argv(
+        release="hub", namespace="hub", chart=chart, values_paths=["/dev/fd/5", "/dev/fd/6"],
+        flags=flags, helm_timeout="5m", dry_run=False, kubeconfig="/k",
+    )  # fmt: skip
+    assert argv == [
+        "helm", "upgrade", "hub", "jupyterhub", "--repo", "https://hub.jupyter.org/helm-chart/",
+        "--version", "4.2.0", "--install", "--create-namespace", "--namespace", "hub",
+        "--kubeconfig", "/k", "--values", "/dev/fd/5", "--values", "/dev/fd/6",
+        "--atomic", "--cleanup-on-fail", "--wait", "--timeout", "5m",
+    ]  # fmt: skip
+    oci = helm.chart_ref(
+        local_dir=None, name="c", repository="oci://ghcr.io/o/charts/", version="1"
+    )
+    assert oci.args == ("oci://ghcr.io/o/charts/c", "--version", "1")
+    dry = helm.upgrade_argv(
+        release="hub", namespace="hub", chart=helm.chart_ref(local_dir=Path("/c"), name="c",
+        repository=None, version=None), values_paths=[], flags=flags, helm_timeout="5m",
+        dry_run=True,
+    )  # fmt: skip
+    assert "--dry-run=server" in dry and "--atomic" not in dry and "--wait" not in dry
+
+
+def test_durations() -> None:
+    assert helm.duration_seconds("10m") == 600
+    assert helm.duration_seconds("1h30m") == 5400
+    assert helm.duration_seconds("90") == 90
+    with pytest.raises(HubfleetError):
+        helm.duration_seconds("10 minutes")
+
+
+def test_upgrade_values_through_pipes(fake_tools: FakeTools) -> None:  # noqa: F811
+    big = ("x: " + "y" * 200_000 + "\n").encode()  # larger than a pipe's buffer
+    values = [
+        helm.ValuesInput("a.values.yaml", b"a: 1\n", False),
+        helm.ValuesInput("enc-b.secret.values.yaml", b"token: tok-s3cr3t\n", True),
+        helm.ValuesInput("big.values.yaml", big, False),
+    ]
+    redactor = Redactor()
+    redactor.add("tok-s3cr3t")
+    fake_tools.script([{"tool": "helm", "args": ["upgrade"], "stdout": "REVISION: 3\n"}])
+    result = helm.upgrade(
+        release="hub", namespace="hub", chart=helm.ChartRef(("/chart",)), values=values,
+        flags=helm.flags_for(helm.HelmVersion(3, 16, 0)), env={"KUBECONFIG": "/kc"},
+        redactor=redactor,
+    )  # fmt: skip
+    assert result.revision == 3
+    assert "--values a.values.yaml --values enc-b.secret.values.yaml" in result.command
+    assert "--kubeconfig $KUBECONFIG " in result.command
+    [call] = [c for c in fake_tools.calls("helm") if c["argv"][0] == "upgrade"]
+    assert [v["kind"] for v in call["values"]] == ["fifo", "fifo", "fifo"]
+    assert [v["content"].encode() for v in call["values"]] == [v.content for v in values]
+
+
+def test_pending_release_and_recover(fake_tools: FakeTools) -> None:  # noqa: F811
+    state = [{"name": "hub", "namespace": "hub", "revision": 5, "status": "pending-rollback"}]
+    fake_tools.script([{"tool": "helm", "args": ["list"], "stdout": json.dumps(state)}])
+    kwargs = dict(
+        release="hub", namespace="hub", chart=helm.ChartRef(("/chart",)), values=[],
+        flags=helm.flags_for(helm.HelmVersion(3, 16, 0)), env={}, redactor=Redactor(),
+    )  # fmt: skip
+    with pytest.raises(helm.PendingRelease, match="pending-rollback") as info:
+        helm.upgrade(**kwargs)  # type: ignore[arg-type]
+    assert "helm rollback hub --namespace hub" in str(info.value)
+    result = helm.upgrade(recover=True, **kwargs)  # type: ignore[arg-type]
+    assert result.recovered is not None and result.recovered.revision == 5
+    verbs = [c["argv"][0] for c in fake_tools.calls("helm")]
+    assert verbs[-3:] == ["list", "rollback", "upgrade"]
+
+
+def test_pending_install_is_not_rolled_back(fake_tools: FakeTools) -> None:  # noqa: F811
+    state = [{"name": "hub", "namespace": "hub", "revision": 1, "status": "pending-install"}]
+    fake_tools.script([{"tool": "helm", "args": ["list"], "stdout": json.dumps(state)}])
+    with pytest.raises(helm.PendingRelease, match="helm uninstall hub"):
+        helm.upgrade(
+            release="hub", namespace="hub", chart=helm.ChartRef(("/chart",)), values=[],
+            flags=helm.flags_for(helm.HelmVersion(3, 16, 0)), env={}, redactor=Redactor(),
+            recover=True,
+        )  # fmt: skip
+    assert "rollback" not in [c["argv"][0] for c in fake_tools.calls("helm")]
