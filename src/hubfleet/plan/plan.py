@@ -177,20 +177,25 @@ def make_plan(
 
     for change in changes:
         for path in change.paths():
+            # Cheap checks first: most changed files match nothing and need no stat.
+            dependants = graph.dependants(path)
+            globs = [glob for glob in graph.globs if fnmatchcase(path, glob)]
+            is_cluster_file = path in graph.cluster_files or (
+                history is not None and path in history.cluster_diffs
+            )
+            if not (dependants or globs or is_cluster_file or path == settings_file):
+                unmatched.append(path)
+                continue
             verb = _verb(change, path, exists)
-            matched = False
             if history is not None and path in history.cluster_diffs:
                 _apply_cluster_diff(graph, history.cluster_diffs[path], selection, removed, skipped)
-                matched = True
             elif path in graph.cluster_files:
                 whole_cluster(
                     graph.cluster_files[path],
                     f"{path} {verb} (compared without git history: whole cluster)",
                     "cluster",
                 )
-                matched = True
             elif path == settings_file:
-                matched = True
                 if history is None:
                     selection.add_all(
                         graph.all_units(),
@@ -199,8 +204,7 @@ def make_plan(
                     )
                 elif history.fleet_diff is not None:
                     _apply_fleet_diff(fleet, graph, history.fleet_diff, selection, warnings)
-            for edge, dependency in graph.dependants(path):
-                matched = True
+            for edge, dependency in dependants:
                 if edge.unit is None:
                     whole_cluster(edge.cluster, f"{edge.role} {path} {verb}", edge.category)
                 elif dependency != path:
@@ -209,17 +213,13 @@ def make_plan(
                     )
                 else:
                     selection.add(edge.unit, f"{edge.role} {path} {verb}", edge.category)
-            for glob in graph.globs:
-                if fnmatchcase(path, glob):
-                    matched = True
-                    selection.add_all(
-                        graph.all_units(),
-                        f"{path} {verb}, matching redeploy_all_when_changed {glob!r} "
-                        f"in {settings_file}",
-                        "fleet",
-                    )
-            if not matched:
-                unmatched.append(path)
+            for glob in globs:
+                selection.add_all(
+                    graph.all_units(),
+                    f"{path} {verb}, matching redeploy_all_when_changed {glob!r} "
+                    f"in {settings_file}",
+                    "fleet",
+                )
 
     if labels.deploy_support:
         selection.add_all(
