@@ -1,0 +1,170 @@
+"""Deploy makespan on a simulated large fleet, against the critical-path lower bound.
+
+The fleet is shaped like the largest public one: 30 clusters, 171 hubs, one
+cluster with 95 hubs, the others with one staging hub and one or two production
+hubs; every cluster has a support release. It is generated in a temporary folder
+(provider `kubeconfig`, one sops-encrypted kubeconfig for the test age key).
+helm latencies come from a fixed seeded log-normal distribution clipped to
+0.05-0.5 s and are played by the fake helm (`tests/fakes`) through `sleep` rules.
+
+Printed figures:
+- makespan: wall time of one `Deployer.run()` with concurrency >= the fleet's width;
+- lower bound (configured): max over clusters of support + slowest canary + slowest
+  production hub, from the drawn latencies alone;
+- lower bound (measured): the same sum from the jobs' measured durations (which
+  include the fake helm's process start and the `helm list` pending check), so the
+  ratio to it isolates the orchestrator's own scheduling overhead;
+- global barrier: the same jobs run as three fleet-wide waves (all support, then all
+  staging, then all production), measured, plus its analytic value.
+
+Run: .venv/bin/python benchmarks/bench_deploy.py
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes import install_fakes  # noqa: E402
+
+from hubfleet.config.load import load_fleet  # noqa: E402
+from hubfleet.deploy.model import Job  # noqa: E402
+from hubfleet.deploy.orchestrator import Deployer, DeployOptions  # noqa: E402
+from hubfleet.redact import Redactor  # noqa: E402
+from hubfleet.secrets.sops import Sops, encrypt  # noqa: E402
+
+SEED = 20240611
+AGE_KEY = ROOT / "tests/fixtures/age/keys.txt"
+FIXTURES = ROOT / "tests/fixtures"
+KUBECONFIG = b"apiVersion: v1\nkind: Config\nusers:\n- name: d\n  user:\n    token: bench-token\n"
+
+
+def shape() -> dict[str, list[tuple[str, bool]]]:
+    """30 clusters, 171 hubs: one with 95, 29 with one staging hub and 1-2 production hubs."""
+    clusters: dict[str, list[tuple[str, bool]]] = {
+        "c00-big": [("staging", True)] + [(f"hub{i:02d}", False) for i in range(94)]
+    }
+    extra = 76 - 29 * 2  # 29 clusters x (staging + 1 prod) = 58; 18 get a second prod hub
+    for n in range(1, 30):
+        hubs = [("staging", True), ("prod", False)]
+        if n <= extra:
+            hubs.append(("prod2", False))
+        clusters[f"c{n:02d}"] = hubs
+    assert sum(len(h) for h in clusters.values()) == 171
+    return clusters
+
+
+def make_fleet(root: Path, clusters: dict[str, list[tuple[str, bool]]]) -> None:
+    shutil.copytree(FIXTURES / "charts/testhub", root / "helm-charts/testhub")
+    shutil.copytree(FIXTURES / "fleet/helm-charts/support", root / "helm-charts/support")
+    shutil.copy(FIXTURES / "fleet/.sops.yaml", root / ".sops.yaml")
+    (root / "hubfleet.yaml").write_text("default_chart: testhub\n")
+    secret = encrypt(KUBECONFIG, filename="enc-kubeconfig.secret.yaml", cwd=root)
+    for name, hubs in clusters.items():
+        folder = root / "config/clusters" / name
+        folder.mkdir(parents=True)
+        (folder / "enc-kubeconfig.secret.yaml").write_bytes(secret)
+        (folder / "support.values.yaml").write_text("prometheus: {}\n")
+        lines = [
+            f"name: {name}", "provider: kubeconfig", "kubeconfig:",
+            "  file: enc-kubeconfig.secret.yaml", "support:",
+            "  helm_chart_values_files: [support.values.yaml]", "hubs:",
+        ]  # fmt: skip
+        for hub, staging in hubs:
+            (folder / f"{hub}.values.yaml").write_text(f"hubName: {hub}\n")
+            lines += [
+                f"- name: {hub}",
+                f"  domain: {hub}.{name}.example.org",
+                f"  staging: {'true' if staging else 'false'}",
+                f"  helm_chart_values_files: [{hub}.values.yaml]",
+            ]
+        (folder / "cluster.yaml").write_text("\n".join(lines) + "\n")
+
+
+def latencies(jobs: list[Job]) -> dict[Job, float]:
+    rng = random.Random(SEED)
+    return {job: min(0.5, max(0.05, rng.lognormvariate(-2.0, 0.6))) for job in jobs}
+
+
+def run(
+    fleet_root: Path, jobs: list[Job], fakes_path: str, width: int
+) -> tuple[float, dict[Job, float]]:
+    fleet = load_fleet(fleet_root).fleet_or_raise()
+    redactor = Redactor()
+    options = DeployOptions(
+        concurrency=width, cluster_concurrency=30, extra_env={"PATH": fakes_path}
+    )
+    deployer = Deployer(
+        fleet, jobs, sops=Sops(redactor, cwd=fleet.root), redactor=redactor, options=options
+    )
+    start = time.monotonic()
+    report = deployer.run()
+    makespan = time.monotonic() - start
+    bad = [r for r in report.records if r.status != "succeeded"]
+    assert not bad, bad[:3]
+    return makespan, {r.job: r.duration_s or 0.0 for r in report.records}
+
+
+def bound(durations: dict[Job, float]) -> float:
+    per_cluster: dict[str, dict[str, float]] = {}
+    for job, seconds in durations.items():
+        stage = per_cluster.setdefault(job.cluster, {})
+        stage[job.kind] = max(stage.get(job.kind, 0.0), seconds)
+    return max(sum(stages.values()) for stages in per_cluster.values())
+
+
+def barrier_analytic(durations: dict[Job, float]) -> float:
+    return sum(
+        max((s for j, s in durations.items() if j.kind == kind), default=0.0)
+        for kind in ("support", "staging", "prod")
+    )
+
+
+def main() -> None:
+    os.environ["SOPS_AGE_KEY_FILE"] = str(AGE_KEY)
+    os.environ["SOPS_DISABLE_VERSION_CHECK"] = "1"
+    clusters = shape()
+    with tempfile.TemporaryDirectory(prefix="hubfleet-bench-") as tmp:
+        root = Path(tmp) / "fleet"
+        root.mkdir()
+        make_fleet(root, clusters)
+        fakes = install_fakes(Path(tmp))
+        jobs = [Job(c, None, "support", "kubeconfig") for c in clusters] + [
+            Job(c, hub, "staging" if staging else "prod", "kubeconfig")
+            for c, hubs in clusters.items()
+            for hub, staging in hubs
+        ]
+        drawn = latencies(jobs)
+        fakes.script(
+            [
+                {"tool": "helm", "args": ["upgrade", job.hub or "support"],
+                 "contains": f"hubfleet-creds-{job.cluster}-", "sleep": round(seconds, 3)}
+                for job, seconds in drawn.items()
+            ]
+        )  # fmt: skip
+        width = len(jobs)
+        makespan, measured = run(root, jobs, fakes.path, width)
+        waves = 0.0
+        for kind in ("support", "staging", "prod"):
+            wave, _ = run(root, [j for j in jobs if j.kind == kind], fakes.path, width)
+            waves += wave
+    lb_conf, lb_meas = bound(drawn), bound(measured)
+    print(f"fleet: {len(clusters)} clusters, {len(jobs) - len(clusters)} hubs, "
+          f"{len(jobs)} jobs, concurrency {width}, seed {SEED}")  # fmt: skip
+    print(f"makespan                        {makespan:6.2f} s")
+    print(f"lower bound (drawn latencies)   {lb_conf:6.2f} s   ratio {makespan / lb_conf:.2f}")
+    print(f"lower bound (measured jobs)     {lb_meas:6.2f} s   ratio {makespan / lb_meas:.2f}")
+    print(f"global barrier, measured waves  {waves:6.2f} s   ratio {waves / lb_conf:.2f}")
+    print(f"global barrier, analytic        {barrier_analytic(drawn):6.2f} s (drawn latencies)")
+
+
+if __name__ == "__main__":
+    main()
