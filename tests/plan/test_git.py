@@ -223,3 +223,15 @@ def test_git_read_returns_contents_in_memory(git_fleet: GitFleet) -> None:
     found = repo.read("base", ["hubfleet.yaml", "missing.txt"])
     assert found["missing.txt"] is None
     assert b"default_chart: testhub" in (found["hubfleet.yaml"] or b"")
+
+
+def test_default_chart_change_selects_hubs_on_the_new_default(git_fleet: GitFleet) -> None:
+    # Hubs naming no helm_chart move from testhub to the remote jupyterhub chart.
+    git_fleet.edit("hubfleet.yaml", "default_chart: testhub", "default_chart: jupyterhub")
+    git_fleet.commit("new default")
+    result = git_plan(git_fleet, head="HEAD")
+    assert len(result.prod_jobs) == 5  # every hub but delta/prod (chart_override)
+    assert job(result, "gamma/prod") == (
+        "hubfleet.yaml: default_chart changed from testhub to jupyterhub",
+    )
+    assert units(result)["support"] == []

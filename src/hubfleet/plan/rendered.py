@@ -10,6 +10,7 @@ encrypted files stay encrypted there.
 from __future__ import annotations
 
 import dataclasses
+import tarfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -62,7 +63,10 @@ def make_render_check(repo: GitRepo, base: str, head_fleet: Fleet, workdir: Path
 
     def check(keys: Sequence[UnitKey]) -> Mapping[UnitKey, str]:
         hubs = [head_fleet.cluster(c).hub(h) for c, h in keys if h is not None]
-        base_root = repo.extract(base, needed_paths(head_fleet, hubs), workdir / "base")
+        try:
+            base_root = repo.extract(base, needed_paths(head_fleet, hubs), workdir / "base")
+        except (HubfleetError, tarfile.TarError) as exc:
+            return {key: f"cannot read the base revision: {exc}" for key in keys}
         base_fleet = dataclasses.replace(
             head_fleet, root=base_root, settings=_base_settings(base_root, head_fleet.settings)
         )
