@@ -1,9 +1,8 @@
 """The local provider's slot: no cloud credentials; releases are deployed by its own hook.
 
-Its runtime (`hubfleet.local`: each hub a JupyterHub process on 127.0.0.1) is
-written separately; `deploy_release` is the hook the orchestrator calls instead
-of `helm upgrade`. Until it is wired, deploying a local cluster through
-`hubfleet deploy` fails with a clear message (use `hubfleet local`).
+Its runtime (`hubfleet.local`: each hub a JupyterHub process on 127.0.0.1) lives
+in its own room; `deploy_release` is the hook the orchestrator calls instead of
+`helm upgrade`.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from hubfleet.errors import DeployError
 from hubfleet.providers.base import (
     KUBECONFIG_NAME,
     Credentials,
@@ -38,11 +36,10 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
 def deploy_release(
     context: ProviderContext, creds: Credentials, release: Release, dry_run: bool
 ) -> ReleaseOutcome:
-    """Deploy one release of a local cluster (the local runtime's `deploy_hub`)."""
-    raise DeployError(
-        f"{release.label}: deploying local clusters through `hubfleet deploy` is not wired yet",
-        hint="use `hubfleet local` for local clusters",
-    )
+    """Deploy one release of a local cluster: a JupyterHub process (`hubfleet.local`)."""
+    from hubfleet.local.deploy import deploy_release as deploy_local
+
+    return deploy_local(context, creds, release, dry_run)
 
 
 PROVIDER = Provider(
