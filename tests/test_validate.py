@@ -515,3 +515,14 @@ def _system_tmp_files(since: float) -> list[Path]:
             if path.is_file() and stat.st_mtime >= since and stat.st_size < 1_000_000:
                 files.append(path)
     return files
+
+
+def test_render_json_is_redacted(fleet_copy: Path, run_cli, age_key: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    result = run_cli("--repo", fleet_copy, "render", "alpha", "staging", "--output", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["release"] == "alpha/staging"
+    assert "testhub/templates/secret.yaml" in data["manifests"]
+    assert SECRET_MARKER not in result.stdout

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hubfleet.cli.common import echo, load_fleet, options
+from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options
 
 
 def command(
@@ -25,6 +25,9 @@ def command(
             help="Render encrypted values as placeholders even when a sops key is available.",
         ),
     ] = False,
+    output: Annotated[
+        Output, typer.Option("--output", "-o", help="text (YAML documents) or json")
+    ] = Output.text,
 ) -> None:
     """Render the manifests a hub (or the support release) would get, offline.
 
@@ -52,6 +55,9 @@ def command(
         resolve_chart(release.chart), values, release=release.name, namespace=release.namespace
     )
     scrub = options(ctx).redactor.scrub
+    if output is Output.json:
+        echo_json(ctx, {"release": release.label, "manifests": manifests})
+        return
     if output_dir is None:
         for template, text in manifests.items():
             echo(ctx, f"---\n# Source: {template}\n{text.strip()}")
