@@ -77,16 +77,21 @@ def main() -> None:
     help_runs = []
     for _ in range(5):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "hubfleet", "--help"], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "hubfleet", "--help"], check=True, capture_output=True
+        )
         help_runs.append(time.perf_counter() - started)
 
-    print(f"fleet: {len(loaded.fleet.clusters)} clusters, {hubs} hubs "
-          f"(generated in {generated:.2f} s)")
+    print(
+        f"fleet: {len(loaded.fleet.clusters)} clusters, {hubs} hubs "
+        f"(generated in {generated:.2f} s)"
+    )
     print(f"load_fleet:                     {load_s:.2f} s  ({load_s / hubs * 1e6:.0f} us/hub)")
     print(f"validate --no-render (load+check): {check_s:.2f} s  (target < 5 s)")
-    print(f"hubfleet --help: best {min(help_runs) * 1000:.0f} ms, "
-          f"median {sorted(help_runs)[2] * 1000:.0f} ms  (target < 300 ms)")
+    print(
+        f"hubfleet --help: best {min(help_runs) * 1000:.0f} ms, "
+        f"median {sorted(help_runs)[2] * 1000:.0f} ms  (target < 300 ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -49,9 +49,24 @@ def encrypt(path: str, data: object, recipient: str, fmt: str = "yaml") -> None:
     plain = json.dumps(data, indent=2) if fmt == "json" else yaml.safe_dump(data, sort_keys=False)
     env = {**os.environ, "SOPS_DISABLE_VERSION_CHECK": "1"}
     result = subprocess.run(
-        [SOPS, "encrypt", "--age", recipient, "--input-type", fmt, "--output-type", fmt,
-         "--filename-override", path, "/dev/stdin"],
-        input=plain.encode(), capture_output=True, check=True, env=env, cwd=FLEET,
+        [
+            SOPS,
+            "encrypt",
+            "--age",
+            recipient,
+            "--input-type",
+            fmt,
+            "--output-type",
+            fmt,
+            "--filename-override",
+            path,
+            "/dev/stdin",
+        ],
+        input=plain.encode(),
+        capture_output=True,
+        check=True,
+        env=env,
+        cwd=FLEET,
     )
     (FLEET / path).write_bytes(result.stdout)
 
@@ -70,58 +85,99 @@ COMMON = {
 
 def hub_values(cluster: str, hub: str, domain: str, staging: bool) -> dict[str, object]:
     values: dict[str, object] = {
-        "ingress": {"enabled": True, "hosts": [domain],
-                    "tls": [{"hosts": [domain], "secretName": "https-auto-tls"}]},
+        "ingress": {
+            "enabled": True,
+            "hosts": [domain],
+            "tls": [{"hosts": [domain], "secretName": "https-auto-tls"}],
+        },
         "custom": {"community": hub, "cluster": cluster},
-        "hub": {"config": {"GitHubOAuthenticator": {
-            "oauth_callback_url": f"https://{domain}/hub/oauth_callback",
-            "allowed_organizations": [f"example-{hub}"],
-        }, "JupyterHub": {"authenticator_class": "github"}}},
+        "hub": {
+            "config": {
+                "GitHubOAuthenticator": {
+                    "oauth_callback_url": f"https://{domain}/hub/oauth_callback",
+                    "allowed_organizations": [f"example-{hub}"],
+                },
+                "JupyterHub": {"authenticator_class": "github"},
+            }
+        },
     }
     if staging:
-        values["singleuser"] = {"image": {"name": "quay.io/jupyter/scipy-notebook",
-                                          "tag": "2025-10-20"}}
+        values["singleuser"] = {
+            "image": {"name": "quay.io/jupyter/scipy-notebook", "tag": "2025-10-20"}
+        }
     return values
 
 
-def kube_cluster(name: str, provider: str, block: dict[str, object], recipient: str,
-                 credentials: object, credentials_file: str) -> None:
+def kube_cluster(
+    name: str,
+    provider: str,
+    block: dict[str, object],
+    recipient: str,
+    credentials: object,
+    credentials_file: str,
+) -> None:
     base = f"config/clusters/{name}"
     hubs = [("staging", True), ("research", False), ("teaching", False)]
     doc = {
         "name": name,
         "provider": provider,
         provider: block,
-        "support": {"helm_chart_values_files": ["support.values.yaml",
-                                                "enc-support.secret.values.yaml"]},
+        "support": {
+            "helm_chart_values_files": ["support.values.yaml", "enc-support.secret.values.yaml"]
+        },
         "hubs": [],
     }
-    write(f"{base}/support.values.yaml", {
-        "clusterName": name,
-        "ingressNginx": {"replicas": 2},
-        "certManager": {"email": "ops@example.org"},
-        "prometheus": {"retention": "30d"},
-    })
-    encrypt(f"{base}/enc-support.secret.values.yaml",
-            {"grafana": {"adminPassword": f"demo-grafana-{name}"}}, recipient)
+    write(
+        f"{base}/support.values.yaml",
+        {
+            "clusterName": name,
+            "ingressNginx": {"replicas": 2},
+            "certManager": {"email": "ops@example.org"},
+            "prometheus": {"retention": "30d"},
+        },
+    )
+    encrypt(
+        f"{base}/enc-support.secret.values.yaml",
+        {"grafana": {"adminPassword": f"demo-grafana-{name}"}},
+        recipient,
+    )
     write(f"{base}/common.values.yaml", COMMON)
     for hub, staging in hubs:
         domain = f"{hub}.{name}.hubs.example.org"
-        doc["hubs"].append({  # type: ignore[attr-defined]
-            "name": hub,
-            "display_name": f"{hub.title()} hub on {name}",
-            "domain": domain,
-            "helm_chart": "jupyterhub",
-            "helm_chart_values_files": ["common.values.yaml", f"{hub}.values.yaml",
-                                        f"enc-{hub}.secret.values.yaml"],
-        })
+        doc["hubs"].append(
+            {  # type: ignore[attr-defined]
+                "name": hub,
+                "display_name": f"{hub.title()} hub on {name}",
+                "domain": domain,
+                "helm_chart": "jupyterhub",
+                "helm_chart_values_files": [
+                    "common.values.yaml",
+                    f"{hub}.values.yaml",
+                    f"enc-{hub}.secret.values.yaml",
+                ],
+            }
+        )
         write(f"{base}/{hub}.values.yaml", hub_values(name, hub, domain, staging))
-        encrypt(f"{base}/enc-{hub}.secret.values.yaml", {"hub": {"config": {
-            "GitHubOAuthenticator": {"client_id": f"demo-client-id-{name}-{hub}",
-                                     "client_secret": f"demo-client-secret-{name}-{hub}"}}}},
-                recipient)
-    encrypt(f"{base}/{credentials_file}", credentials, recipient,
-            fmt="json" if credentials_file.endswith(".json") else "yaml")
+        encrypt(
+            f"{base}/enc-{hub}.secret.values.yaml",
+            {
+                "hub": {
+                    "config": {
+                        "GitHubOAuthenticator": {
+                            "client_id": f"demo-client-id-{name}-{hub}",
+                            "client_secret": f"demo-client-secret-{name}-{hub}",
+                        }
+                    }
+                }
+            },
+            recipient,
+        )
+    encrypt(
+        f"{base}/{credentials_file}",
+        credentials,
+        recipient,
+        fmt="json" if credentials_file.endswith(".json") else "yaml",
+    )
     block_key = "file" if provider == "kubeconfig" else "key"
     if block_key in block:
         block[block_key] = credentials_file
@@ -153,58 +209,101 @@ custom:
 
 def local_cluster() -> None:
     base = "config/clusters/local-demo"
-    doc = {"name": "local-demo", "provider": "local",
-           "local": {"base_port": 18000}, "hubs": []}
-    for hub, staging in (("staging", True), ("research", False), ("teaching", False)):
-        doc["hubs"].append({  # type: ignore[attr-defined]
-            "name": hub,
-            "display_name": f"{hub.title()} (local demo)",
-            "domain": f"{hub}.local-demo.localhost",
-            "helm_chart": "jupyterhub",
-            "helm_chart_values_files": ["common.values.yaml", f"{hub}.values.yaml"],
-        })
+    doc = {"name": "local-demo", "provider": "local", "local": {"base_port": 18000}, "hubs": []}
+    for hub in ("staging", "research", "teaching"):
+        doc["hubs"].append(
+            {  # type: ignore[attr-defined]
+                "name": hub,
+                "display_name": f"{hub.title()} (local demo)",
+                "domain": f"{hub}.local-demo.localhost",
+                "helm_chart": "jupyterhub",
+                "helm_chart_values_files": ["common.values.yaml", f"{hub}.values.yaml"],
+            }
+        )
         write(f"{base}/{hub}.values.yaml", LOCAL_HUB.replace("{hub}", hub))
-    write(f"{base}/common.values.yaml", {
-        "cull": {"enabled": True, "timeout": 3600, "every": 300},
-        "singleuser": {"extraEnv": {"HUBFLEET_DEMO": "1"}},
-    })
-    write(f"{base}/cluster.yaml", doc,
-          header="# The local provider: every hub is a JupyterHub process on this machine.\n")
+    write(
+        f"{base}/common.values.yaml",
+        {
+            "cull": {"enabled": True, "timeout": 3600, "every": 300},
+            "singleuser": {"extraEnv": {"HUBFLEET_DEMO": "1"}},
+        },
+    )
+    write(
+        f"{base}/cluster.yaml",
+        doc,
+        header="# The local provider: every hub is a JupyterHub process on this machine.\n",
+    )
 
 
 def main() -> None:
     recipient = public_key()
     clusters = FLEET / "config" / "clusters"
     shutil.rmtree(clusters, ignore_errors=True)
-    write(".sops.yaml", {"creation_rules": [{"path_regex": r".*secret.*", "age": recipient}]},
-          header="# Files whose name contains 'secret' are encrypted for the demo age key.\n")
-    kube_cluster("pilot-gcp", "gcp", {"project": "example-pilot", "cluster": "pilot",
-                                      "region": "us-central1", "key": "x"}, recipient,
-                 {"type": "service_account", "project_id": "example-pilot",
-                  "client_email": "deployer@example-pilot.iam.gserviceaccount.com",
-                  "private_key": "-----BEGIN PRIVATE KEY-----\nDEMO\n-----END PRIVATE KEY-----\n"},
-                 "enc-deployer-credentials.secret.json")
-    kube_cluster("research-aws", "aws", {"account": "111122223333", "clusterName": "research",
-                                         "region": "us-west-2", "key": "x"}, recipient,
-                 {"AccessKey": {"AccessKeyId": "AKIAEXAMPLEDEMO00000",
-                                "SecretAccessKey": "demo-secret-access-key"}},
-                 "enc-deployer-credentials.secret.json")
-    kube_cluster("teaching-azure", "azure", {"resource_group": "teaching-rg",
-                                             "cluster": "teaching",
-                                             "subscription": "00000000-0000-0000-0000-000000000000",
-                                             "key": "x"}, recipient,
-                 {"appId": "11111111-1111-1111-1111-111111111111",
-                  "password": "demo-service-principal-password",
-                  "tenant": "22222222-2222-2222-2222-222222222222"},
-                 "enc-deployer-credentials.secret.json")
-    kube_cluster("onprem", "kubeconfig", {"file": "x"}, recipient,
-                 {"apiVersion": "v1", "kind": "Config", "current-context": "onprem",
-                  "clusters": [{"name": "onprem",
-                                "cluster": {"server": "https://k8s.onprem.example.org:6443"}}],
-                  "users": [{"name": "deployer", "user": {"token": "demo-kube-token"}}],
-                  "contexts": [{"name": "onprem",
-                                "context": {"cluster": "onprem", "user": "deployer"}}]},
-                 "enc-deployer-credentials.secret.yaml")
+    write(
+        ".sops.yaml",
+        {"creation_rules": [{"path_regex": r".*secret.*", "age": recipient}]},
+        header="# Files whose name contains 'secret' are encrypted for the demo age key.\n",
+    )
+    kube_cluster(
+        "pilot-gcp",
+        "gcp",
+        {"project": "example-pilot", "cluster": "pilot", "region": "us-central1", "key": "x"},
+        recipient,
+        {
+            "type": "service_account",
+            "project_id": "example-pilot",
+            "client_email": "deployer@example-pilot.iam.gserviceaccount.com",
+            "private_key": "-----BEGIN PRIVATE KEY-----\nDEMO\n-----END PRIVATE KEY-----\n",
+        },
+        "enc-deployer-credentials.secret.json",
+    )
+    kube_cluster(
+        "research-aws",
+        "aws",
+        {"account": "111122223333", "clusterName": "research", "region": "us-west-2", "key": "x"},
+        recipient,
+        {
+            "AccessKey": {
+                "AccessKeyId": "AKIAEXAMPLEDEMO00000",
+                "SecretAccessKey": "demo-secret-access-key",
+            }
+        },
+        "enc-deployer-credentials.secret.json",
+    )
+    kube_cluster(
+        "teaching-azure",
+        "azure",
+        {
+            "resource_group": "teaching-rg",
+            "cluster": "teaching",
+            "subscription": "00000000-0000-0000-0000-000000000000",
+            "key": "x",
+        },
+        recipient,
+        {
+            "appId": "11111111-1111-1111-1111-111111111111",
+            "password": "demo-service-principal-password",
+            "tenant": "22222222-2222-2222-2222-222222222222",
+        },
+        "enc-deployer-credentials.secret.json",
+    )
+    kube_cluster(
+        "onprem",
+        "kubeconfig",
+        {"file": "x"},
+        recipient,
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "onprem",
+            "clusters": [
+                {"name": "onprem", "cluster": {"server": "https://k8s.onprem.example.org:6443"}}
+            ],
+            "users": [{"name": "deployer", "user": {"token": "demo-kube-token"}}],
+            "contexts": [{"name": "onprem", "context": {"cluster": "onprem", "user": "deployer"}}],
+        },
+        "enc-deployer-credentials.secret.yaml",
+    )
     local_cluster()
 
 

@@ -95,6 +95,9 @@ def leaf_strings(data: object, key: str | None = None) -> Iterable[str]:
         return
     elif isinstance(data, str):
         yield data
-    elif isinstance(data, int) and not isinstance(data, bool):
-        if len(str(abs(data))) >= MIN_NUMBER_DIGITS:
-            yield str(data)
+    elif (
+        isinstance(data, int)
+        and not isinstance(data, bool)
+        and len(str(abs(data))) >= MIN_NUMBER_DIGITS
+    ):
+        yield str(data)
