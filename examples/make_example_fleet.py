@@ -244,6 +244,10 @@ def main() -> None:
         {"creation_rules": [{"path_regex": r".*secret.*", "age": recipient}]},
         header="# Files whose name contains 'secret' are encrypted for the demo age key.\n",
     )
+    # The deployer credentials below are FAKE: they have the shape of a GCP service
+    # account key, an AWS access key, an Azure service principal and a kubeconfig so
+    # that the demo has something realistic to encrypt and decrypt, but hold no key
+    # material ("DEMO", "AKIAEXAMPLEDEMO...", "demo-..."). They open nothing.
     kube_cluster(
         "pilot-gcp",
         "gcp",

@@ -112,6 +112,7 @@ _REFERENCE_VALUE = re.compile(
 _NOT_A_VALUE = frozenset({"true", "false", "yes", "no", "null", "none", "~"})
 
 # What key material looks like, with the fixed text each needs (checked first, cheaply).
+# These are detection patterns only: no key or fragment of a real key is in this file.
 _PATTERNS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     (
         "PRIVATE KEY",
