@@ -12,19 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind
 from hubfleet.errors import ConfigError, Problem
+from hubfleet.yamlio import load_data
 
 if TYPE_CHECKING:
     from hubfleet.helm.charts import ChartSource
     from hubfleet.secrets.sops import Sops
-
-try:
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment,unused-ignore]
-except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
 
 
 @dataclass(frozen=True)
@@ -108,13 +102,7 @@ def merged_values(fleet: Fleet, release: Release, *, sops: Sops | None) -> dict[
 
 
 def _parse(text: str, path: str) -> dict[str, Any]:
-    try:
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([Problem(path, line, f"YAML syntax error: {problem}")]) from None
+    data = load_data(text, path)
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -19,13 +19,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from hubfleet.config.fleet import Cluster, Fleet
 from hubfleet.config.load import load_fleet
 from hubfleet.errors import ChartError, ConfigError, HubfleetError, Problem, did_you_mean
 from hubfleet.release import Release, hub_release, support_release, values_documents
-from hubfleet.yamlio import Document, LineMap, load_yaml
+from hubfleet.yamlio import Document, LineMap, load_data, load_yaml
 
 if TYPE_CHECKING:
     from hubfleet.secrets.sops import Sops
@@ -205,8 +203,8 @@ def _check_plain_values(run: _Run, path: str, text: str) -> None:
 
     run.texts[path] = text
     try:
-        data = yaml.load(text, Loader=_FastLoader)
-    except yaml.YAMLError:
+        data = load_data(text, path)
+    except ConfigError:
         data = _NOT_PARSED
     if data is _NOT_PARSED or _has_duplicate_risk(text):
         try:
@@ -226,10 +224,6 @@ def _check_plain_values(run: _Run, path: str, text: str) -> None:
 
 
 _NOT_PARSED = object()
-try:
-    _FastLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment,unused-ignore]
-except AttributeError:  # pragma: no cover
-    _FastLoader = yaml.SafeLoader
 
 
 def _has_duplicate_risk(text: str) -> bool:

@@ -17,9 +17,9 @@ import yaml
 from hubfleet.errors import ConfigError, Problem
 
 try:
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment,unused-ignore]
+    FAST_LOADER: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment,unused-ignore]
 except AttributeError:  # pragma: no cover - PyYAML without libyaml
-    _Loader = yaml.SafeLoader
+    FAST_LOADER = yaml.SafeLoader
 
 PathKey = tuple[str | int, ...]
 
@@ -50,23 +50,37 @@ class Document:
 def load_yaml(text: str, path: str) -> Document:
     """Parse one YAML document; `path` is only used in error messages."""
     try:
-        node = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        message = (exc.problem or exc.context or "invalid YAML").strip()
-        raise ConfigError([Problem(path, line, f"YAML syntax error: {message}")]) from None
+        node = yaml.compose(text, Loader=FAST_LOADER)
     except yaml.YAMLError as exc:
-        raise ConfigError([Problem(path, 1, f"YAML syntax error: {exc}")]) from None
+        raise ConfigError([_syntax_problem(exc, path)]) from None
     if node is None:
         return Document(path, None, LineMap({(): 1}))
     lines: dict[PathKey, int] = {(): node.start_mark.line + 1}
-    constructor = _Loader("")
+    constructor = FAST_LOADER("")
     try:
         data = _build(node, (), lines, path, constructor)
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(path, 1, f"YAML error: {exc}")]) from None
     return Document(path, data, LineMap(lines))
+
+
+def load_data(text: str, path: str) -> Any:
+    """Parse one YAML document fast, without a line map; a syntax error names its line.
+
+    PyYAML keeps the last of duplicate keys here: `load_yaml` reports them.
+    """
+    try:
+        return yaml.load(text, Loader=FAST_LOADER)
+    except yaml.YAMLError as exc:
+        raise ConfigError([_syntax_problem(exc, path)]) from None
+
+
+def _syntax_problem(exc: yaml.YAMLError, path: str) -> Problem:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        message = (exc.problem or exc.context or "invalid YAML").strip()
+        return Problem(path, mark.line + 1 if mark else 1, f"YAML syntax error: {message}")
+    return Problem(path, 1, f"YAML syntax error: {exc}")
 
 
 def _build(

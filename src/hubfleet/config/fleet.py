@@ -79,6 +79,8 @@ class Cluster:
     hubs: tuple[Hub, ...]
     support: Support | None
     lines: LineMap = field(default_factory=LineMap, compare=False, repr=False)
+    # cluster.yaml as parsed, hubs included (plan compares it with other revisions).
+    data: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def provider_block(self) -> Any:
@@ -124,6 +126,8 @@ class Fleet:
     clusters: tuple[Cluster, ...]
     settings_file: str | None = None
     settings_lines: LineMap = field(default_factory=LineMap, compare=False, repr=False)
+    # hubfleet.yaml as parsed (None without one).
+    settings_data: Any = field(default=None, compare=False, repr=False)
 
     def cluster(self, name: str) -> Cluster:
         for cluster in self.clusters:

@@ -50,7 +50,7 @@ def load_fleet(root: Path) -> LoadResult:
     """Load the fleet repository at `root`."""
     root = root.resolve()
     problems: list[Problem] = []
-    settings, settings_file, settings_lines = _load_settings(root, problems)
+    settings, settings_file, settings_doc = _load_settings(root, problems)
     paths = _PathChecker(root)
     clusters: list[Cluster] = []
     clusters_dir = root / CLUSTERS_DIR
@@ -68,25 +68,28 @@ def load_fleet(root: Path) -> LoadResult:
         settings=settings,
         clusters=tuple(clusters),
         settings_file=settings_file,
-        settings_lines=settings_lines,
+        settings_lines=settings_doc.lines if settings_doc else LineMap(),
+        settings_data=settings_doc.data if settings_doc else None,
     )
     return LoadResult(fleet, tuple(sorted(set(problems))))
 
 
-def _load_settings(root: Path, problems: list[Problem]) -> tuple[FleetFile, str | None, LineMap]:
+def _load_settings(
+    root: Path, problems: list[Problem]
+) -> tuple[FleetFile, str | None, Document | None]:
     path = root / SETTINGS_FILE
     if not path.is_file():
-        return FleetFile(), None, LineMap()
+        return FleetFile(), None, None
     doc = _read(path, SETTINGS_FILE, problems)
     if doc is None:
-        return FleetFile(), SETTINGS_FILE, LineMap()
+        return FleetFile(), SETTINGS_FILE, None
     data = doc.data if doc.data is not None else {}
     settings = _validate(FleetFile, data, doc, (), problems)
     if settings is None:
         # Keep what can be read, so that one bad key does not turn into a problem
         # on every hub (e.g. "names no helm_chart" when default_chart is fine).
         settings = _partial_settings(data)
-    return settings, SETTINGS_FILE, doc.lines
+    return settings, SETTINGS_FILE, doc
 
 
 def _partial_settings(data: Any) -> FleetFile:
@@ -267,6 +270,7 @@ def _load_cluster(
         hubs=tuple(hubs),
         support=support,
         lines=doc.lines,
+        data=data,
     )
 
 

@@ -40,9 +40,14 @@ def _parse(data: bytes | None, path: str) -> tuple[Any, str | None]:
         return None, str(exc)
 
 
-def _head_bytes(fleet: Fleet, path: str) -> bytes | None:
-    file = fleet.abspath(path)
-    return file.read_bytes() if file.is_file() else None
+def _head_data(fleet: Fleet, path: str) -> Any:
+    """The file at head, as the fleet loaded it (None: deleted), without reading it again."""
+    if path == (fleet.settings_file or SETTINGS_FILE):
+        return fleet.settings_data
+    for cluster in fleet.clusters:
+        if cluster.file == path:
+            return cluster.data
+    return None
 
 
 def load_history(repo: GitRepo, fleet: Fleet, changes: Sequence[Change], base: str) -> History:
@@ -55,7 +60,7 @@ def load_history(repo: GitRepo, fleet: Fleet, changes: Sequence[Change], base: s
     history = History()
     for path, old_path in sorted(wanted.items()):
         old, old_problem = _parse(base_files.get(old_path), old_path)
-        new, new_problem = _parse(_head_bytes(fleet, path), path)
+        new = _head_data(fleet, path)
         if path == settings_file:
             history.fleet_diff = diff_fleet_settings(path, old, new)
             if old_problem:
@@ -65,10 +70,8 @@ def load_history(repo: GitRepo, fleet: Fleet, changes: Sequence[Change], base: s
             continue
         name = cluster_of_path(path)
         assert name is not None
-        if old_problem or new_problem:
-            diff = ClusterDiff(
-                name, whole=[f"{path}: cannot compare ({old_problem or new_problem})"]
-            )
+        if old_problem:
+            diff = ClusterDiff(name, whole=[f"{path}: cannot compare ({old_problem})"])
         else:
             diff = diff_cluster_yaml(name, path, old, new)
             if old_path != path:

@@ -26,6 +26,7 @@ import yaml
 from hubfleet.errors import SecretsError
 from hubfleet.redact import Redactor, leaf_strings
 from hubfleet.runner import ProgramFailed, run_bytes, sops_environment
+from hubfleet.yamlio import FAST_LOADER
 
 SOPS = "sops"
 DECRYPT_TIMEOUT = 120.0
@@ -45,7 +46,6 @@ _YAML_MAC = re.compile(r"^[ \t]+mac:", re.MULTILINE)
 _YAML_LASTMODIFIED = re.compile(r"^[ \t]+lastmodified:", re.MULTILINE)
 
 # The C loader when PyYAML has libyaml: this runs on every decrypted file.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def sops_program() -> str:
@@ -126,7 +126,7 @@ def parse(content: bytes, kind: str) -> Any:
                 key, _, value = line.partition("=")
                 pairs[key.strip()] = value
         return pairs
-    return yaml.load(text, Loader=_Loader)
+    return yaml.load(text, Loader=FAST_LOADER)
 
 
 class Sops:
