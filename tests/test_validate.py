@@ -526,3 +526,19 @@ def test_render_json_is_redacted(fleet_copy: Path, run_cli, age_key: Path) -> No
     assert data["release"] == "alpha/staging"
     assert "testhub/templates/secret.yaml" in data["manifests"]
     assert SECRET_MARKER not in result.stdout
+
+
+def test_an_unknown_chart_is_reported_once_at_its_line(
+    fleet_copy: Path, run_cli, no_age_key: None  # type: ignore[no-untyped-def]
+) -> None:
+    replace(
+        f"{ALPHA}/cluster.yaml",
+        "  domain: prod2.alpha.example.org\n",
+        "  domain: prod2.alpha.example.org\n  helm_chart: testhubb\n",
+    )(fleet_copy)
+    result = run_cli("--repo", fleet_copy, "validate")
+    assert result.exit_code == 2
+    assert result.stdout.splitlines() == [
+        f"{ALPHA}/cluster.yaml:27: unknown chart 'testhubb': no helm-charts/testhubb/Chart.yaml"
+        " and no entry in hubfleet.yaml charts (hint: did you mean 'testhub'?)"
+    ]

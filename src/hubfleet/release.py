@@ -71,9 +71,24 @@ def support_release(fleet: Fleet, cluster: Cluster) -> Release | None:
     )
 
 
-def values_documents(fleet: Fleet, release: Release, *, sops: Sops | None) -> list[ValuesDocument]:
-    """The release's values files, parsed in memory, in order."""
-    return [read_values_file(fleet, path, sops=sops) for path in release.values_files]
+def values_documents(
+    fleet: Fleet,
+    release: Release,
+    *,
+    sops: Sops | None,
+    cache: dict[str, ValuesDocument] | None = None,
+) -> list[ValuesDocument]:
+    """The release's values files, parsed in memory, in order.
+
+    With a `cache`, each file is read and parsed once however many releases share it
+    (a cluster's common values file); the cache lives as long as one command runs.
+    """
+    if cache is None:
+        return [read_values_file(fleet, path, sops=sops) for path in release.values_files]
+    for path in release.values_files:
+        if path not in cache:
+            cache[path] = read_values_file(fleet, path, sops=sops)
+    return [cache[path] for path in release.values_files]
 
 
 def read_values_file(fleet: Fleet, path: str, *, sops: Sops | None) -> ValuesDocument:

@@ -19,10 +19,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from hubfleet.config.fleet import Cluster, Fleet
+from hubfleet.config.fleet import Cluster, Fleet, Hub, Support
 from hubfleet.config.load import load_fleet
-from hubfleet.errors import ChartError, ConfigError, HubfleetError, Problem, did_you_mean
-from hubfleet.release import Release, hub_release, support_release, values_documents
+from hubfleet.errors import ChartError, ConfigError, HubfleetError, Problem
+from hubfleet.release import (
+    Release,
+    ValuesDocument,
+    hub_release,
+    support_release,
+    values_documents,
+)
 from hubfleet.yamlio import Document, LineMap, load_data, load_yaml
 
 if TYPE_CHECKING:
@@ -70,8 +76,10 @@ class _Run:
     notes: set[str] = field(default_factory=set)
     bad_files: set[str] = field(default_factory=set)
     checked: set[str] = field(default_factory=set)
+    encrypted: set[str] = field(default_factory=set)
     line_maps: dict[str, Document] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
+    values: dict[str, ValuesDocument] = field(default_factory=dict)
 
 
 def validate(
@@ -91,11 +99,12 @@ def validate(
         sops = None
     run = _Run(fleet, sops, strict, kube_version or fleet.settings.kubernetes_version)
     run.problems.extend(loaded.problems)
-    clusters, releases = _select(fleet, selection, run)
-    for path in _files_of(clusters, releases):
+    clusters, units = _select(fleet, selection, run)
+    for path in _files_of(clusters, units):
         _check_file(run, path)
-    if sops is None and any(_is_encrypted_file(run, p) for p in run.checked):
+    if sops is None and run.encrypted:
         run.notes.add(NO_KEY_NOTE)
+    releases = [release for unit in units if (release := _release(fleet, unit)) is not None]
     rendered: list[str] = []
     if render and not loaded.errors:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -111,7 +120,10 @@ def validate(
     )
 
 
-def _select(fleet: Fleet, selection: Selection, run: _Run) -> tuple[list[Cluster], list[Release]]:
+def _select(
+    fleet: Fleet, selection: Selection, run: _Run
+) -> tuple[list[Cluster], list[Hub | Support]]:
+    """The selected clusters, and their support releases and hubs."""
     if selection.cluster is None:
         clusters = list(fleet.clusters)
     else:
@@ -120,45 +132,39 @@ def _select(fleet: Fleet, selection: Selection, run: _Run) -> tuple[list[Cluster
         except ConfigError as exc:
             run.problems.append(exc.problem())
             return [], []
-    releases: list[Release] = []
+    units: list[Hub | Support] = []
     for cluster in clusters:
         if not selection.hubs:
-            support = _safe(run, cluster, lambda c=cluster: support_release(fleet, c))
-            if support is not None:
-                releases.append(support)
-            hubs = list(cluster.hubs)
-        else:
-            hubs = []
-            for name in selection.hubs:
-                try:
-                    hubs.append(cluster.hub(name))
-                except ConfigError as exc:
-                    run.problems.append(exc.problem())
-        for hub in hubs:
-            release = _safe(run, cluster, lambda h=hub: hub_release(fleet, h))
-            if release is not None:
-                releases.append(release)
-    return clusters, releases
+            units.extend([cluster.support] if cluster.support else [])
+            units.extend(cluster.hubs)
+            continue
+        for name in selection.hubs:
+            try:
+                units.append(cluster.hub(name))
+            except ConfigError as exc:
+                run.problems.append(exc.problem())
+    return clusters, units
 
 
-def _safe(run: _Run, cluster: Cluster, make: Any) -> Release | None:
+def _release(fleet: Fleet, unit: Hub | Support) -> Release | None:
+    """The unit's release; None when its chart is unknown (the loader reported it)."""
     try:
-        result: Release | None = make()
-        return result
-    except HubfleetError as exc:
-        run.problems.append(Problem(cluster.file, exc.line or 1, exc.message, exc.hint))
+        if isinstance(unit, Hub):
+            return hub_release(fleet, unit)
+        return support_release(fleet, fleet.cluster(unit.cluster))
+    except ConfigError:
         return None
 
 
-def _files_of(clusters: Sequence[Cluster], releases: Iterable[Release]) -> list[str]:
+def _files_of(clusters: Sequence[Cluster], units: Iterable[Hub | Support]) -> list[str]:
     files: dict[str, None] = {}
     for cluster in clusters:
         files.update(dict.fromkeys(cluster.credential_files))
         for hub in cluster.hubs:
             if hub.domain_override_file:
                 files[hub.domain_override_file] = None
-    for release in releases:
-        files.update(dict.fromkeys(release.values_files))
+    for unit in units:
+        files.update(dict.fromkeys(unit.values_files))
     return list(files)
 
 
@@ -217,6 +223,7 @@ def _check_plain_values(run: _Run, path: str, text: str) -> None:
     if data is not None and not isinstance(data, dict):
         _bad(run, Problem(path, 1, "a values file must be a mapping of keys"))
         return
+    run.values[path] = ValuesDocument(path, data or {}, encrypted=False, decrypted=False)
     problems = lint_plaintext(Document(path, data, LineMap()), text)
     if problems:
         problems = lint_plaintext(_line_doc(run, path), text)
@@ -250,6 +257,7 @@ def _line_doc(run: _Run, path: str) -> Document:
 
 
 def _check_encrypted(run: _Run, path: str, full: Path, text: str) -> None:
+    run.encrypted.add(path)
     if run.sops is not None:
         try:
             run.sops.decrypt(full)
@@ -305,10 +313,6 @@ def _leaves(
         yield here, data
 
 
-def _is_encrypted_file(run: _Run, path: str) -> bool:
-    return path not in run.texts and "secret" in PurePosixPath(path).name
-
-
 def _bad(run: _Run, problem: Problem) -> None:
     run.problems.append(problem)
     run.bad_files.add(problem.path)
@@ -337,7 +341,7 @@ def _check_release(run: _Run, release: Release) -> str | None:
         run.problems.append(problem if run.strict else replace(problem, severity="warning"))
         return None
     try:
-        docs = values_documents(fleet, release, sops=run.sops)
+        docs = values_documents(fleet, release, sops=run.sops, cache=run.values)
     except HubfleetError as exc:
         run.problems.append(Problem(exc.path or where[0], exc.line or 1, exc.message, exc.hint))
         return None
@@ -394,7 +398,3 @@ def _locate(run: _Run, release: Release, key_path: tuple[str | int, ...]) -> tup
         return best[1], best[2]
     cluster = run.fleet.cluster(release.cluster)
     return _release_location(cluster, release)
-
-
-def suggest_cluster(fleet: Fleet, name: str) -> str | None:
-    return did_you_mean(name, [c.name for c in fleet.clusters])
