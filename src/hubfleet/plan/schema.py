@@ -32,6 +32,10 @@ def _job(*, hub: bool, kind: bool = False) -> dict[str, Any]:
     }
 
 
+def _jobs(description: str, *, hub: bool, kind: bool = False) -> dict[str, Any]:
+    return {"description": description, "type": "array", "items": _job(hub=hub, kind=kind)}
+
+
 def plan_json_schema() -> dict[str, Any]:
     """The plan's JSON Schema (draft 2020-12)."""
     return {
@@ -42,31 +46,15 @@ def plan_json_schema() -> dict[str, Any]:
         "with the reasons for each; lists are sorted by cluster then hub.",
         "type": "object",
         "properties": {
-            "support_jobs": {
-                "description": "support releases to upgrade (one per cluster)",
-                "type": "array",
-                "items": _job(hub=False),
-            },
-            "staging_jobs": {
-                "description": "staging hubs (canaries), upgraded and checked first",
-                "type": "array",
-                "items": _job(hub=True),
-            },
-            "prod_jobs": {
-                "description": "production hubs, upgraded after their cluster's canaries",
-                "type": "array",
-                "items": _job(hub=True),
-            },
-            "removed_hubs": {
-                "description": "hubs gone from cluster.yaml: never uninstalled by a plan",
-                "type": "array",
-                "items": _job(hub=True),
-            },
-            "skipped": {
-                "description": "units considered and not deployed, with why",
-                "type": "array",
-                "items": _job(hub=False, kind=True),
-            },
+            "support_jobs": _jobs("support releases to upgrade (one per cluster)", hub=False),
+            "staging_jobs": _jobs("staging hubs (canaries), upgraded and checked first", hub=True),
+            "prod_jobs": _jobs(
+                "production hubs, upgraded after their cluster's canaries", hub=True
+            ),
+            "removed_hubs": _jobs(
+                "hubs gone from cluster.yaml: never uninstalled by a plan", hub=True
+            ),
+            "skipped": _jobs("units considered and not deployed, with why", hub=False, kind=True),
             "warnings": {"type": "array", "items": {"type": "string"}},
             "unmatched_files": {
                 "description": "changed files nothing depends on",
