@@ -9,32 +9,19 @@ parallel (deploy, then health check each). Prints the figures; asserts nothing.
 from __future__ import annotations
 
 import concurrent.futures
-import random
-import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from hubfleet.health import check_hub
-from hubfleet.local import LocalHubSpec, deploy_hub, local_check_token, stop_hubs
-from hubfleet.local.processes import processes_in
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
+from tests.local.hubs import free_base_port  # noqa: E402
 
-def free_base(count: int = 3) -> int:
-    def free(port: int) -> bool:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-        return True
-
-    for _ in range(200):
-        base = random.randrange(20000, 32000)
-        if all(free(base + n) for n in range(count)):
-            return base
-    raise RuntimeError("no free ports")
+from hubfleet.health import check_hub  # noqa: E402
+from hubfleet.local import LocalHubSpec, deploy_hub, local_check_token, stop_hubs  # noqa: E402
+from hubfleet.local.processes import processes_in  # noqa: E402
 
 
 def values(title: str) -> dict[str, object]:
@@ -53,7 +40,7 @@ def values(title: str) -> dict[str, object]:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="hubfleet-bench-") as tmp:
         state = Path(tmp) / "local"
-        base = free_base()
+        base = free_base_port(3)
 
         def deploy_and_check(hub: str) -> tuple[float, float]:
             began = time.monotonic()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,26 +11,17 @@ import psutil
 
 from hubfleet.local import stop_hubs
 from hubfleet.local.processes import processes_in
+from hubfleet.local.runtime import port_is_free
 
 ADMIN_TOKEN = "s3cr3t-admin-token-0123456789abcdef"
 DEMO_PASSWORD = "s3cr3t-demo-password"
-
-
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def free_base_port(count: int = 8) -> int:
     """A base port with `count` free ports after it, below the ephemeral range."""
     for _ in range(200):
         base = random.randrange(20000, 32000 - count)
-        if all(_free(base + n) for n in range(count)):
+        if all(port_is_free(base + n) for n in range(count)):
             return base
     raise RuntimeError("no free port range")
 
