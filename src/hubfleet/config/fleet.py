@@ -173,13 +173,15 @@ class Fleet:
         return self.chart_source(hub.helm_chart)
 
     def known_charts(self) -> list[str]:
-        charts_dir = self.abspath(CHARTS_DIR)
-        local = (
-            [p.name for p in charts_dir.iterdir() if (p / "Chart.yaml").is_file()]
-            if charts_dir.is_dir()
-            else []
-        )
-        return sorted({*local, *self.settings.charts})
+        return sorted({*local_chart_names(self.root), *self.settings.charts})
+
+
+def local_chart_names(root: Path) -> set[str]:
+    """The charts under helm-charts/ (folders holding a Chart.yaml)."""
+    charts_dir = root / CHARTS_DIR
+    if not charts_dir.is_dir():
+        return set()
+    return {p.name for p in charts_dir.iterdir() if (p / "Chart.yaml").is_file()}
 
 
 def normalize(path: str) -> str:

@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from hubfleet.config.fleet import CLUSTERS_DIR, Cluster, Fleet, Hub, Support, normalize
+from hubfleet.config.fleet import (
+    CLUSTERS_DIR,
+    Cluster,
+    Fleet,
+    Hub,
+    Support,
+    local_chart_names,
+    normalize,
+)
 from hubfleet.config.models import PROVIDERS, ClusterFile, FleetFile, HubEntry
 from hubfleet.errors import ConfigError, Problem, did_you_mean
 from hubfleet.yamlio import Document, LineMap, PathKey, load_yaml
@@ -52,6 +60,11 @@ def load_fleet(root: Path) -> LoadResult:
     problems: list[Problem] = []
     settings, settings_file, settings_doc = _load_settings(root, problems)
     paths = _PathChecker(root)
+    # Charts hubs may name: local folders, and every entry of hubfleet.yaml's charts
+    # (an entry with a bad field is reported there, and still names a chart).
+    raw = settings_doc.data if settings_doc and isinstance(settings_doc.data, dict) else {}
+    raw_charts = raw.get("charts")
+    charts = local_chart_names(root) | set(raw_charts if isinstance(raw_charts, dict) else ())
     clusters: list[Cluster] = []
     clusters_dir = root / CLUSTERS_DIR
     folders = sorted(clusters_dir.iterdir()) if clusters_dir.is_dir() else []
@@ -59,7 +72,7 @@ def load_fleet(root: Path) -> LoadResult:
         # Only folders holding a cluster.yaml are clusters; others (templates,
         # shared files) are skipped.
         if folder.is_dir() and (folder / "cluster.yaml").is_file():
-            cluster = _load_cluster(root, folder, settings, paths, problems)
+            cluster = _load_cluster(folder, settings, charts, paths, problems)
             if cluster is not None:
                 clusters.append(cluster)
     _check_unique_domains(clusters, problems)
@@ -100,11 +113,6 @@ def _partial_settings(data: Any) -> FleetFile:
         try:
             FleetFile.model_validate({key: value})
         except ValidationError:
-            if key == "charts" and isinstance(value, dict):
-                # A chart entry with a bad field still names a chart.
-                good["charts"] = {
-                    name: {"repository": "invalid", "version": "invalid"} for name in value
-                }
             continue
         good[key] = value
     return FleetFile.model_validate(good)
@@ -124,9 +132,9 @@ def _read(path: Path, relative: str, problems: list[Problem]) -> Document | None
 
 
 def _load_cluster(
-    root: Path,
     folder: Path,
     settings: FleetFile,
+    charts: set[str],
     paths: _PathChecker,
     problems: list[Problem],
 ) -> Cluster | None:
@@ -183,7 +191,7 @@ def _load_cluster(
             check_file(name, ("support", "helm_chart_values_files", i))
             for i, name in enumerate(spec.support.helm_chart_values_files)
         )
-        _check_chart(spec.support.helm_chart, settings, root, doc, ("support",), problems)
+        _check_chart(spec.support.helm_chart, charts, doc, ("support",), problems)
         support = Support(spec.name, spec.support.helm_chart, files, here("support"))
 
     hubs: list[Hub] = []
@@ -233,7 +241,7 @@ def _load_cluster(
             else None
         )
         if override is None:
-            _check_chart(chart, settings, root, doc, (*key, "helm_chart"), problems)
+            _check_chart(chart, charts, doc, (*key, "helm_chart"), problems)
         files = tuple(
             check_file(name, (*key, "helm_chart_values_files", i))
             for i, name in enumerate(entry.helm_chart_values_files)
@@ -299,24 +307,17 @@ def _check_provider_blocks(
 
 
 def _check_chart(
-    name: str,
-    settings: FleetFile,
-    root: Path,
-    doc: Document,
-    key: PathKey,
-    problems: list[Problem],
+    name: str, charts: set[str], doc: Document, key: PathKey, problems: list[Problem]
 ) -> None:
-    if (root / "helm-charts" / name / "Chart.yaml").is_file() or name in settings.charts:
+    if name in charts:
         return
-    charts_dir = root / "helm-charts"
-    local = [p.name for p in charts_dir.iterdir()] if charts_dir.is_dir() else []
     problems.append(
         _at(
             doc,
             key,
             f"unknown chart {name!r}: no helm-charts/{name}/Chart.yaml and no entry "
             "in hubfleet.yaml charts",
-            did_you_mean(name, [*local, *settings.charts]),
+            did_you_mean(name, sorted(charts)),
         )
     )
 
@@ -478,6 +479,3 @@ def _fields_at(model: type[BaseModel], loc: PathKey) -> list[str]:
 
 def _at(doc: Document, key: PathKey, message: str, hint: str | None = None) -> Problem:
     return Problem(doc.path, doc.lines.line(key), message, hint)
-
-
-Check = Callable[[Fleet], list[Problem]]
