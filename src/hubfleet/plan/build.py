@@ -27,7 +27,6 @@ def plan_from_git(
     labels: Labels,
     redactor: Redactor,
     rendered: bool = False,
-    fleet: Fleet | None = None,
 ) -> Plan:
     """`--base REF [--head REF]`: git lists the changes (renames detected) and the
     `cluster.yaml`/`hubfleet.yaml` files are compared at both revisions.
@@ -46,7 +45,7 @@ def plan_from_git(
     with tempfile.TemporaryDirectory(prefix="hubfleet-plan-") as tmp:
         workdir = Path(tmp)
         if use_worktree:
-            head_fleet = fleet or load_fleet(root).fleet_or_raise()
+            head_fleet = load_fleet(root).fleet_or_raise()
         else:
             assert head_commit is not None
             head_root = repo.extract_all(head_commit, workdir / "head")

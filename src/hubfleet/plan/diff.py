@@ -31,7 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-PROVIDER_KEYS = ("gcp", "aws", "azure", "kubeconfig", "local")
+from hubfleet.config.models import PROVIDERS
+
 CLUSTER_INFO_KEYS = frozenset({"provider_url", "metadata", "tenancy"})
 HUB_INFO_KEYS = frozenset({"display_name", "uptime_check"})
 FLEET_NOOP_KEYS = frozenset({"redeploy_all_when_changed", "kubernetes_version", "deploy"})
@@ -89,7 +90,7 @@ def diff_cluster_yaml(cluster: str, path: str, old: Any, new: Any) -> ClusterDif
             result.informational.setdefault(None, []).append(
                 f"{path}: only free information changed ({key})"
             )
-        elif key in PROVIDER_KEYS:
+        elif key in PROVIDERS:
             old_block, new_block = _mapping(before.get(key)), _mapping(after.get(key))
             strip = {"billing"}
             if {k: v for k, v in old_block.items() if k not in strip} != {
@@ -149,7 +150,6 @@ class FleetDiff:
     everything: list[str] = field(default_factory=list)
     charts: dict[str, str] = field(default_factory=dict)  # chart name -> reason
     default_chart: tuple[str, str] | None = None  # (new default, reason)
-    ignored: list[str] = field(default_factory=list)
 
 
 def _describe_chart(value: Any) -> str:
@@ -191,8 +191,6 @@ def diff_fleet_settings(path: str, old: Any, new: Any) -> FleetDiff:
                 f"{path}: hubfleet_version changed from {before.get(key)} to {after.get(key)} "
                 "(the deploy tooling)"
             )
-        elif key in FLEET_NOOP_KEYS:
-            result.ignored.append(f"{path}: {key} changed (does not change what is deployed)")
-        else:
+        elif key not in FLEET_NOOP_KEYS:  # those do not change what is deployed
             result.everything.append(f"{path}: key {key!r} changed")
     return result

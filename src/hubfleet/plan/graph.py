@@ -80,9 +80,6 @@ class Graph:
             found.extend((edge, folder) for edge in self.folders.get(folder, ()))
         return found
 
-    def cluster_of_file(self, path: str) -> str | None:
-        return self.cluster_files.get(path)
-
     def all_units(self) -> list[UnitKey]:
         if len(self._sorted) != len(self.units):
             self._sorted = sorted(self.units, key=sort_key)
@@ -121,7 +118,6 @@ def build_graph(fleet: Fleet) -> Graph:
 
 
 def _add_cluster(graph: Graph, cluster: Cluster, add_chart: _AddChart) -> None:
-    credentials = tuple(cluster.credential_files)
     if cluster.support is not None:
         key: UnitKey = (cluster.name, None)
         graph.units[key] = Unit(cluster.name, None, "support", cluster.provider)
@@ -131,11 +127,8 @@ def _add_cluster(graph: Graph, cluster: Cluster, add_chart: _AddChart) -> None:
         add_chart(key, cluster.support.helm_chart)
     for hub in cluster.hubs:
         _add_hub(graph, cluster, hub, add_chart)
-    if credentials:
-        for path in credentials:
-            graph.exact[path].append(
-                Edge(None, cluster.name, "deployer credentials", "credentials")
-            )
+    for path in cluster.credential_files:
+        graph.exact[path].append(Edge(None, cluster.name, "deployer credentials", "credentials"))
 
 
 def _add_hub(graph: Graph, cluster: Cluster, hub: Hub, add_chart: _AddChart) -> None:

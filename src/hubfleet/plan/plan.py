@@ -203,7 +203,7 @@ def make_plan(
                         "fleet",
                     )
                 elif history.fleet_diff is not None:
-                    _apply_fleet_diff(fleet, graph, history.fleet_diff, selection, warnings)
+                    _apply_fleet_diff(graph, history.fleet_diff, selection)
             for edge, dependency in dependants:
                 if edge.unit is None:
                     whole_cluster(edge.cluster, f"{edge.role} {path} {verb}", edge.category)
@@ -273,9 +273,7 @@ def _apply_cluster_diff(
             skipped[(name, info_hub)] = (graph.units[(name, info_hub)].kind, list(reasons))
 
 
-def _apply_fleet_diff(
-    fleet: Fleet, graph: Graph, diff: FleetDiff, selection: _Selection, warnings: list[str]
-) -> None:
+def _apply_fleet_diff(graph: Graph, diff: FleetDiff, selection: _Selection) -> None:
     for reason in diff.everything:
         selection.add_all(graph.all_units(), reason, "fleet")
     for chart, reason in diff.charts.items():
