@@ -7,11 +7,11 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from hubfleet import __version__
 from hubfleet.config.fleet import Cluster, Fleet, Hub
+from hubfleet.errors import ConfigError
 from hubfleet.export.layout import COMMAND_MARK, SOPS_CONFIG
+from hubfleet.release import ValuesDocument, read_values_file
 
 if TYPE_CHECKING:
     from hubfleet.export.build import ExportResult
@@ -194,29 +194,29 @@ def _verify(hub: Hub) -> str:
     )
 
 
+def _read(fleet: Fleet, path: str) -> ValuesDocument | None:
+    """A values file without its secrets (encrypted files as placeholders); None
+    when it cannot be read: `hubfleet validate` reports that, the README skips it."""
+    try:
+        return read_values_file(fleet, path, sops=None)
+    except (OSError, ConfigError):
+        return None
+
+
 def _top_level_keys(fleet: Fleet, path: str) -> list[str]:
     """Keys only (sops leaves keys readable); never values."""
-    try:
-        data = yaml.safe_load(fleet.abspath(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+    document = _read(fleet, path)
+    if document is None:
         return []
-    if not isinstance(data, dict):
-        return []
-    return sorted(str(key) for key in data if key != "sops")
+    return sorted(str(key) for key in document.data if key != "sops")
 
 
 def _identities(fleet: Fleet, hub: Hub) -> Iterator[str]:
-    from hubfleet.secrets.sops import is_encrypted
-
     for path in hub.values_files:
-        text = fleet.abspath(path).read_text(encoding="utf-8")
-        if is_encrypted(text, path):
+        document = _read(fleet, path)
+        if document is None or document.encrypted:
             continue  # never read secret values into a README
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError:
-            continue
-        yield from (f"`{found}` (in `{path}`)" for found in _scan(data))
+        yield from (f"`{found}` (in `{path}`)" for found in _scan(document.data))
 
 
 def _scan(data: Any) -> Iterator[str]:
