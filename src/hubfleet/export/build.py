@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 
@@ -60,17 +60,6 @@ class ExportResult:
     command: DeployCommand
     files: tuple[ExportedFile, ...]
     secrets_mode: SecretsMode
-
-
-def fleet_defaults(fleet: Fleet, hub: Hub) -> dict[str, Any]:
-    """Values hubfleet adds to a hub beyond its values files: none today.
-
-    This is the one place where fleet-level defaults would be computed; the
-    export writes them as `values/00-hubfleet-defaults.values.yaml`, first in the
-    order, so the exported hub never depends on something hubfleet computed.
-    """
-    del fleet, hub
-    return {}
 
 
 def export_hub(
@@ -147,7 +136,7 @@ def _write(
 
     (folder / VALUES_DIR).mkdir()
     defaults_path = f"{VALUES_DIR}/00-{DEFAULTS_FILE}"
-    _write_text(folder / defaults_path, _defaults_text(fleet, hub))
+    _write_text(folder / defaults_path, _defaults_text(hub))
     files.append(ExportedFile(defaults_path, "defaults"))
     entries = [ValuesEntry(defaults_path, False)]
 
@@ -190,7 +179,7 @@ def _write(
         else:
             secrets_mode = "encrypted"
             _write_bytes(folder / target, content)
-            recipients = tuple(sops_recipients(text, source))
+            recipients = tuple(sops_recipients(content, source))
         files.append(ExportedFile(target, "encrypted", source, recipients))
         entries.append(ValuesEntry(target, True))
 
@@ -207,22 +196,19 @@ def _write(
     return ExportResult(folder, command, (ExportedFile(README, "readme"), *files), secrets_mode)
 
 
-def _defaults_text(fleet: Fleet, hub: Hub) -> str:
-    defaults = fleet_defaults(fleet, hub)
-    header = (
+def _defaults_text(hub: Hub) -> str:
+    """`values/00-hubfleet-defaults.values.yaml`: first in the order, it is where
+    values hubfleet added beyond the hub's files would go; hubfleet adds none."""
+    return (
         "# Fleet-level defaults that hubfleet adds to this hub's values. This file comes\n"
         "# first in the README's helm command, so every later file can override it.\n"
         "#\n"
+        f"# hubfleet {__version__} adds no values of its own: the hub's values are exactly\n"
+        "# the files that follow, merged by helm in the command's order (later files win).\n"
+        f"# The release name ({hub.release}) and namespace ({hub.namespace}) are given on\n"
+        "# the command line.\n"
+        "{}\n"
     )
-    if not defaults:
-        return header + (
-            f"# hubfleet {__version__} adds no values of its own: the hub's values are exactly\n"
-            "# the files that follow, merged by helm in the command's order (later files win).\n"
-            f"# The release name ({hub.release}) and namespace ({hub.namespace}) are given on\n"
-            "# the command line.\n"
-            "{}\n"
-        )
-    return header + yaml.safe_dump(defaults, sort_keys=True, default_flow_style=False)
 
 
 def sops_config_text(recipients: Sequence[str]) -> str:
@@ -235,12 +221,12 @@ def sops_config_text(recipients: Sequence[str]) -> str:
     )
 
 
-def sops_recipients(text: str, path: str) -> list[str]:
+def sops_recipients(content: bytes, path: str) -> list[str]:
     """Who can decrypt a sops file, from its metadata: `age age1...`, `aws kms ARN`, ..."""
-    import json
+    from hubfleet.secrets.sops import file_format, parse
 
     try:
-        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+        data = parse(content, file_format(path))
     except (ValueError, yaml.YAMLError):
         return []
     meta = data.get("sops") if isinstance(data, dict) else None
