@@ -48,9 +48,10 @@ def resources(manifests: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def compare_manifests(expected: Mapping[str, str], actual: Mapping[str, str]) -> list[Difference]:
-    """Every difference between two renders, sorted (empty: the same objects)."""
-    left, right = resources(expected), resources(actual)
+def compare_resources(
+    left: Mapping[str, dict[str, Any]], right: Mapping[str, dict[str, Any]]
+) -> list[Difference]:
+    """Every difference between two renders' `resources`, sorted (empty: the same objects)."""
     differences: list[Difference] = []
     for key in sorted(left.keys() | right.keys()):
         if key not in right:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from hubfleet.config.fleet import Fleet, Hub
 from hubfleet.errors import ChartError, HubfleetError
-from hubfleet.export.compare import Difference, compare_manifests, resources
+from hubfleet.export.compare import Difference, compare_resources, resources
 from hubfleet.export.layout import README, DeployCommand, ExportError, parse_command
 
 if TYPE_CHECKING:
@@ -115,11 +115,13 @@ def verify_export(
         export_chart = _export_chart(folder, command, cache_dir)
     except ChartError as exc:
         return RoundTrip(label, "skipped", secrets, reason=f"chart not available offline: {exc}")
-    expected = engine.render(
-        fleet_chart,
-        merge_values([doc.data for doc in documents]),
-        release=release.name,
-        namespace=release.namespace,
+    expected = resources(
+        engine.render(
+            fleet_chart,
+            merge_values([doc.data for doc in documents]),
+            release=release.name,
+            namespace=release.namespace,
+        )
     )
     values = _helm_values_merge(
         [
@@ -127,10 +129,10 @@ def verify_export(
             for entry in command.values
         ]
     )
-    actual = _render_export(export_chart, values, command)
-    differences = compare_manifests(expected, actual)
+    actual = resources(_render_export(export_chart, values, command))
+    differences = compare_resources(expected, actual)
     status: Status = "different" if differences else "same"
-    return RoundTrip(label, status, secrets, len(resources(expected)), tuple(differences))
+    return RoundTrip(label, status, secrets, len(expected), tuple(differences))
 
 
 def _export_chart(folder: Path, command: DeployCommand, cache_dir: Path | None) -> Path:
