@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,11 +74,3 @@ def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch)
         return CliResult(code, captured.out, captured.err)
 
     return run
-
-
-@pytest.fixture
-def chdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    def go(path: Path) -> None:
-        monkeypatch.chdir(path)
-
-    yield go

@@ -529,7 +529,9 @@ def test_render_json_is_redacted(fleet_copy: Path, run_cli, age_key: Path) -> No
 
 
 def test_an_unknown_chart_is_reported_once_at_its_line(
-    fleet_copy: Path, run_cli, no_age_key: None  # type: ignore[no-untyped-def]
+    fleet_copy: Path,
+    run_cli,
+    no_age_key: None,  # type: ignore[no-untyped-def]
 ) -> None:
     replace(
         f"{ALPHA}/cluster.yaml",
@@ -542,3 +544,22 @@ def test_an_unknown_chart_is_reported_once_at_its_line(
         f"{ALPHA}/cluster.yaml:27: unknown chart 'testhubb': no helm-charts/testhubb/Chart.yaml"
         " and no entry in hubfleet.yaml charts (hint: did you mean 'testhub'?)"
     ]
+
+
+def test_the_repository_is_found_from_a_subfolder(
+    fleet_copy: Path,
+    run_cli,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.delenv("HUBFLEET_REPO", raising=False)
+    monkeypatch.chdir(fleet_copy / "config" / "clusters" / "alpha")
+    result = run_cli("list", "--output", "json")
+    assert result.exit_code == 0, result.output
+    import json
+
+    clusters = [c["name"] for c in json.loads(result.stdout)["clusters"]]
+    assert clusters == ["alpha", "beta", "delta", "gamma", "local"]
+    monkeypatch.chdir(fleet_copy.parent)
+    outside = run_cli("list")
+    assert outside.exit_code == 2
+    assert "no fleet repository found" in outside.stderr

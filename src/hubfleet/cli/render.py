@@ -34,7 +34,6 @@ def command(
     Secret values are decrypted in memory when a key is available; the output shows
     them redacted. Rendered files written with --output-dir hold the same redacted text.
     """
-    from hubfleet.errors import ConfigError
     from hubfleet.helm.charts import resolve_chart
     from hubfleet.helm.engine import render
     from hubfleet.release import hub_release, merged_values, support_release
@@ -42,12 +41,8 @@ def command(
 
     fleet = load_fleet(ctx)
     target = fleet.cluster(cluster)
-    if hub == "support" and target.support is not None:
-        release = support_release(fleet, target)
-    else:
-        release = hub_release(fleet, target.hub(hub))
-    if release is None:
-        raise ConfigError(f"cluster {cluster!r} has no support release")
+    support = support_release(fleet, target) if hub == "support" else None
+    release = support or hub_release(fleet, target.hub(hub))
     sops = Sops(options(ctx).redactor, cwd=fleet.root)
     use_sops = sops if sops.key_available() and not placeholders else None
     values = merged_values(fleet, release, sops=use_sops)
