@@ -259,7 +259,8 @@ def _scrub_argv(argv: Sequence[str], redactor: Redactor) -> str:
     return shlex.join(redactor.scrub(arg) for arg in argv)
 
 
-def _tail(text: str, lines: int = TAIL_LINES) -> str:
+def tail(text: str, lines: int = TAIL_LINES) -> str:
+    """The last `lines` lines of `text`, stripped (what failure messages and reports quote)."""
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
@@ -330,7 +331,7 @@ def _execute(
     if why == "timeout":
         raise ProgramTimeout(
             f"{name} timed out after {timeout:g}s and was stopped: {shown}"
-            + (f"\n{_tail(err_text)}" if err_text.strip() else ""),
+            + (f"\n{tail(err_text)}" if err_text.strip() else ""),
             hint="raise the timeout if the program is just slow",
         )
     if why == "cancelled":
@@ -452,7 +453,7 @@ def _failed(
     argv: Sequence[str], returncode: int, stdout: str, stderr: str, redactor: Redactor
 ) -> ProgramFailed:
     name = Path(argv[0]).name
-    detail = _tail(stderr) or _tail(stdout)
+    detail = tail(stderr) or tail(stdout)
     message = f"{name} failed with exit code {returncode}: {_scrub_argv(argv, redactor)}"
     if detail:
         message += "\n" + detail

@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,13 +27,12 @@ from pathlib import Path
 
 from hubfleet.errors import DeployError, HubfleetError
 from hubfleet.redact import Redactor
-from hubfleet.runner import ProgramFailed, run
+from hubfleet.runner import ProgramFailed, run, tail
 
 HELM = "helm"
 DEFAULT_HELM_TIMEOUT = "10m"
 # Extra seconds hubfleet waits beyond helm's own --timeout before stopping it.
 TIMEOUT_SLACK_S = 60.0
-OUTPUT_TAIL_LINES = 20
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 _REVISION = re.compile(r"^REVISION:\s*(\d+)", re.MULTILINE)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
@@ -214,8 +214,6 @@ def _write_all(fd: int, content: bytes) -> None:
 
 def shown_command(argv: Sequence[str], paths: Sequence[str], values: Sequence[ValuesInput]) -> str:
     """The argv as people read it: each `/dev/fd/N` replaced by the file it carries."""
-    import shlex
-
     by_path = {path: item.source for path, item in zip(paths, values, strict=True)}
     return shlex.join(by_path.get(arg, arg) for arg in argv)
 
@@ -354,10 +352,6 @@ def _kubeconfig_args(kubeconfig: str | None) -> list[str]:
     return ["--kubeconfig", kubeconfig] if kubeconfig else []
 
 
-def tail(text: str, lines: int = OUTPUT_TAIL_LINES) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
 __all__ = [
     "ChartRef",
     "HelmFlags",
@@ -371,6 +365,7 @@ __all__ = [
     "detect_version",
     "flags_for",
     "release_state",
+    "tail",
     "upgrade",
     "upgrade_argv",
 ]

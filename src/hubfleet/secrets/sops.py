@@ -25,7 +25,7 @@ import yaml
 
 from hubfleet.errors import SecretsError
 from hubfleet.redact import Redactor, leaf_strings
-from hubfleet.runner import ProgramFailed, run_bytes, sops_environment
+from hubfleet.runner import ProgramFailed, run_bytes, sops_environment, tail
 from hubfleet.yamlio import FAST_LOADER
 
 SOPS = "sops"
@@ -44,8 +44,6 @@ _EXIT_COULD_NOT_RETRIEVE_KEY = 128
 _YAML_SOPS = re.compile(r"^sops:[ \t]*(#.*)?$", re.MULTILINE)
 _YAML_MAC = re.compile(r"^[ \t]+mac:", re.MULTILINE)
 _YAML_LASTMODIFIED = re.compile(r"^[ \t]+lastmodified:", re.MULTILINE)
-
-# The C loader when PyYAML has libyaml: this runs on every decrypted file.
 
 
 def sops_program() -> str:
@@ -282,7 +280,7 @@ def _decrypt_error(exc: ProgramFailed, shown: str, path: Path) -> SecretsError:
         )
     if not path.exists():
         return SecretsError("cannot decrypt: file not found", path=shown, line=1)
-    last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {code}"
+    last = tail(stderr, 1) or f"exit code {code}"
     return SecretsError(f"cannot decrypt: sops says: {last}", path=shown, line=1)
 
 
@@ -330,7 +328,7 @@ def encrypt(
             timeout=DECRYPT_TIMEOUT,
         )
     except ProgramFailed as exc:
-        last = exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else ""
+        last = tail(exc.stderr, 1)
         hint = None
         if "no matching creation rules" in exc.stderr or "config file not found" in exc.stderr:
             hint = "add a creation rule for this file to .sops.yaml, or pass age recipients"
