@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from hubfleet.errors import Problem
+from hubfleet.helm.values import format_key_path
 from hubfleet.yamlio import Document, PathKey
 
 MARKER = "hubfleet: allow-plaintext"
@@ -163,16 +164,6 @@ def looks_like_key_material(value: str) -> str | None:
     return None
 
 
-def _dotted(path: PathKey) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(document)"
-
-
 def _walk(data: Any, here: PathKey) -> Iterator[tuple[PathKey, str, bool]]:
     """(path, string value, under a secret key) for every string leaf outside references."""
     if isinstance(data, dict):
@@ -216,6 +207,6 @@ def lint_plaintext(doc: Document, text: str) -> list[Problem]:
             raw_lines = text.splitlines()
         if 0 < line <= len(raw_lines) and _MARKER_RE.search(raw_lines[line - 1]):
             continue
-        problems.append(Problem(doc.path, line, f"{_dotted(path)} {what}", HINT))
+        problems.append(Problem(doc.path, line, f"{format_key_path(path)} {what}", HINT))
     problems.sort()
     return problems
