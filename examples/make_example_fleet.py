@@ -8,17 +8,15 @@ purpose, never to protect real secrets.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
+from hubfleet.secrets.sops import encrypt as encrypt_bytes
+
 FLEET = Path(__file__).parent / "fleet"
 KEY_FILE = FLEET / "DEMO-ONLY.age-key.txt"
-SOPS = str(Path(sys.executable).parent / "sops")
 
 
 def public_key() -> str:
@@ -46,29 +44,16 @@ def write(path: str, data: object, header: str = "") -> None:
 
 
 def encrypt(path: str, data: object, recipient: str, fmt: str = "yaml") -> None:
+    """Encrypt `data` for the demo age key, in memory, into `path` (format from its name)."""
     plain = json.dumps(data, indent=2) if fmt == "json" else yaml.safe_dump(data, sort_keys=False)
-    env = {**os.environ, "SOPS_DISABLE_VERSION_CHECK": "1"}
-    result = subprocess.run(
-        [
-            SOPS,
-            "encrypt",
-            "--age",
-            recipient,
-            "--input-type",
-            fmt,
-            "--output-type",
-            fmt,
-            "--filename-override",
-            path,
-            "/dev/stdin",
-        ],
-        input=plain.encode(),
-        capture_output=True,
-        check=True,
-        env=env,
+    ciphertext = encrypt_bytes(
+        plain.encode(),
+        filename=path,
         cwd=FLEET,
+        age_recipients=[recipient],
+        env={"SOPS_DISABLE_VERSION_CHECK": "1"},
     )
-    (FLEET / path).write_bytes(result.stdout)
+    (FLEET / path).write_bytes(ciphertext)
 
 
 COMMON = {
