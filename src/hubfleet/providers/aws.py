@@ -88,7 +88,7 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
                 ) from None
             env = {**own_files, "AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret}
         else:
-            env = ambient(context.parent(), ("AWS_",))
+            env = ambient(("AWS_",))
         env |= region
         env["KUBECONFIG"] = str(kubeconfig)
         if block.role_arn:

@@ -65,7 +65,7 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
         raise credentials_error(cluster, "provider azure needs an `azure` block")
     with private_folder(cluster.name) as folder:
         kubeconfig = write_private(folder, KUBECONFIG_NAME)
-        env: dict[str, str]
+        env: dict[str, str] = {"KUBECONFIG": str(kubeconfig)}
         if block.key:
             data = context.sops.decrypt_data(context.fleet.abspath(cluster.path(block.key)))
             if not isinstance(data, dict) or "appId" not in data or "tenant" not in data:
@@ -76,11 +76,7 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
                 )
             config_dir = folder / "azure"
             config_dir.mkdir(mode=0o700)
-            env = {
-                "AZURE_CONFIG_DIR": str(config_dir),
-                "AZURE_CORE_COLLECT_TELEMETRY": "false",
-                "KUBECONFIG": str(kubeconfig),
-            }
+            env |= {"AZURE_CONFIG_DIR": str(config_dir), "AZURE_CORE_COLLECT_TELEMETRY": "false"}
             certificate = None
             if data.get("certificate"):
                 certificate = str(
@@ -96,8 +92,7 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
             )  # fmt: skip
             run_cli(context, argv, env)
         else:
-            env = ambient(context.parent(), ("AZURE_",))
-        env["KUBECONFIG"] = str(kubeconfig)
+            env |= ambient(("AZURE_",))
         run_cli(
             context,
             get_credentials_argv(

@@ -27,9 +27,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from hubfleet.errors import DeployError, ProgramError
 from hubfleet.redact import Redactor
+from hubfleet.runner import run
 
 if TYPE_CHECKING:
     from hubfleet.config.fleet import Cluster, Fleet
@@ -62,13 +64,8 @@ class ProviderContext:
     redactor: Redactor
     cancel: threading.Event | None = None
     timeout: float = CLI_TIMEOUT
-    # The environment ambient credentials come from (default: os.environ).
-    parent_env: Mapping[str, str] | None = None
     # Variables added to every process of the cluster (tests: PATH with the fakes).
     extra_env: Mapping[str, str] = field(default_factory=dict)
-
-    def parent(self) -> Mapping[str, str]:
-        return os.environ if self.parent_env is None else self.parent_env
 
 
 @dataclass(frozen=True)
@@ -91,8 +88,11 @@ class Provider:
     credentials: Callable[[ProviderContext], AbstractContextManager[Credentials]]
     # None: releases are deployed with helm; else called with (context, creds, release, dry_run).
     deploy_release: DeployHook | None = None
-    # Whether helm (and kubectl) are needed at all.
-    uses_helm: bool = True
+
+    @property
+    def uses_helm(self) -> bool:
+        """Whether helm (and kubectl) are needed at all: not when the provider deploys itself."""
+        return self.deploy_release is None
 
 
 # --- private folders -------------------------------------------------------------
@@ -153,14 +153,12 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:40]
 
 
-def ambient(parent: Mapping[str, str], prefixes: tuple[str, ...]) -> dict[str, str]:
-    """The parent's variables with one of `prefixes`: ambient credentials (CI federation)."""
-    return {k: v for k, v in parent.items() if k.startswith(prefixes)}
+def ambient(prefixes: tuple[str, ...]) -> dict[str, str]:
+    """hubfleet's variables with one of `prefixes`: ambient credentials (CI federation)."""
+    return {k: v for k, v in os.environ.items() if k.startswith(prefixes)}
 
 
-def credentials_error(cluster: Cluster, message: str, hint: str | None = None) -> Exception:
-    from hubfleet.errors import DeployError
-
+def credentials_error(cluster: Cluster, message: str, hint: str | None = None) -> DeployError:
     return DeployError(
         f"cluster {cluster.name}: {message}",
         path=cluster.file,
@@ -169,13 +167,8 @@ def credentials_error(cluster: Cluster, message: str, hint: str | None = None) -
     )
 
 
-def run_cli(
-    context: ProviderContext, argv: list[str], env: Mapping[str, str], **kwargs: Any
-) -> str:
+def run_cli(context: ProviderContext, argv: list[str], env: Mapping[str, str]) -> str:
     """Run one cloud CLI call for the cluster; a failure names the cluster."""
-    from hubfleet.errors import ProgramError
-    from hubfleet.runner import run
-
     try:
         result = run(
             argv,
@@ -183,7 +176,6 @@ def run_cli(
             env={**context.extra_env, **env},
             timeout=context.timeout,
             cancel=context.cancel,
-            **kwargs,
         )
     except ProgramError as exc:
         exc.message = f"cluster {context.cluster.name}: {exc.message}"

@@ -68,7 +68,7 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
                 "CLOUDSDK_CORE_PROJECT": block.project,
             }
         else:
-            env = {**ambient(context.parent(), ("GOOGLE_", "CLOUDSDK_")), **env}
+            env = {**ambient(("GOOGLE_", "CLOUDSDK_")), **env}
         argv = get_credentials_argv(block.project, block.cluster, block.zone, block.region)
         run_cli(context, argv, env)
         yield Credentials(cluster.name, folder, kubeconfig, env)

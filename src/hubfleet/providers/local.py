@@ -42,6 +42,4 @@ def deploy_release(
     return deploy_local(context, creds, release, dry_run)
 
 
-PROVIDER = Provider(
-    name="local", credentials=credentials, deploy_release=deploy_release, uses_helm=False
-)
+PROVIDER = Provider(name="local", credentials=credentials, deploy_release=deploy_release)
