@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hubfleet.config.load import load_fleet
 from hubfleet.errors import ConfigError
@@ -114,6 +115,22 @@ def test_from_copies_values_but_never_secrets(repo: Path) -> None:
         folder / "enc-copy.secret.values.yaml"
     )
     assert b"s3cr3t" not in new_secret
+
+
+def test_from_keeps_the_chart_only_when_the_source_names_one(repo: Path) -> None:
+    cluster_yaml = repo / "config/clusters/alpha/cluster.yaml"
+    text = cluster_yaml.read_text()
+    named = "- name: prod1\n  domain: prod1.alpha.example.org\n"
+    assert named in text
+    cluster_yaml.write_text(text.replace(named, named + "  helm_chart: testhub\n"))
+    for name, source in (("named", "prod1"), ("default", "prod2")):
+        created = new_hub(
+            repo, "alpha", name, f"{name}.alpha.example.org", from_hub=source, env=KEY_ENV
+        )
+        assert created.ok, [p.render() for p in created.problems]
+    entries = {e["name"]: e for e in yaml.safe_load(cluster_yaml.read_text())["hubs"]}
+    assert entries["named"]["helm_chart"] == "testhub"
+    assert "helm_chart" not in entries["default"]
 
 
 @pytest.mark.parametrize(

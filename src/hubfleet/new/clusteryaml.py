@@ -30,15 +30,6 @@ def _list_offset(text: str) -> int:
     return len(match.group(1)) if match else 0
 
 
-def hub_entry(cluster_yaml: Path, name: str) -> dict[str, Any] | None:
-    """An existing hub's entry as written (None if absent)."""
-    data = _yaml(0).load(cluster_yaml.read_text(encoding="utf-8"))
-    for entry in (data or {}).get("hubs") or []:
-        if isinstance(entry, Mapping) and entry.get("name") == name:
-            return dict(entry)
-    return None
-
-
 def append_hub(cluster_yaml: Path, entry: Mapping[str, Any]) -> None:
     """Add `entry` at the end of `hubs:` (created if absent), atomically."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq

@@ -10,18 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-from hubfleet.config.fleet import CLUSTERS_DIR, Fleet, Hub
+from hubfleet.config.fleet import CLUSTERS_DIR, Cluster, Fleet
 from hubfleet.config.load import load_fleet
 from hubfleet.errors import ConfigError, Problem
 from hubfleet.new import names, providers
-from hubfleet.new.clusteryaml import append_hub, hub_entry, write_atomic
-
-if TYPE_CHECKING:
-    from hubfleet.secrets.sops import Sops
+from hubfleet.new.clusteryaml import append_hub, write_atomic
 
 
 @dataclass(frozen=True)
@@ -70,7 +67,7 @@ def new_cluster(
     if credentials is not None:
         if credential_key is None:
             raise ConfigError(f"provider {provider!r} takes no credentials file")
-        filename = credentials_name or _credentials_file_name(provider, credentials)
+        filename = credentials_name or _credentials_file_name(credentials)
         to_write[f"{folder}/{filename}"] = encrypt(
             credentials, filename=f"{folder}/{filename}", cwd=fleet.root, env=env
         )
@@ -141,7 +138,7 @@ def _scalar(value: str) -> Any:
     return int(value) if value.isdigit() and not value.startswith("0") else value
 
 
-def _credentials_file_name(provider: str, content: bytes) -> str:
+def _credentials_file_name(content: bytes) -> str:
     stripped = content.lstrip()
     suffix = "json" if stripped.startswith(b"{") else "yaml"
     return f"enc-deployer-credentials.secret.{suffix}"
@@ -183,7 +180,7 @@ def new_hub(
     to_write: dict[str, bytes] = {}
     values: list[str] = []  # relative to the cluster folder, in order
     source = target.hub(from_hub) if from_hub else None
-    shared = _shared_files(fleet, cluster)
+    shared = _shared_files(target)
     if source is not None:
         for path in source.values_files:
             text = fleet.abspath(path).read_text(encoding="utf-8")
@@ -217,7 +214,7 @@ def new_hub(
     values.append(secret_name)
 
     entry: dict[str, Any] = {"name": name, "domain": domain}
-    chart = helm_chart or (_explicit_chart(fleet, target.file, source) if source else None)
+    chart = helm_chart or (_explicit_chart(target, source.name) if source else None)
     if chart:
         entry["helm_chart"] = chart
     entry["helm_chart_values_files"] = values
@@ -249,9 +246,9 @@ def _hub_values(name: str, domain: str) -> str:
     )
 
 
-def _shared_files(fleet: Fleet, cluster: str) -> list[str]:
+def _shared_files(cluster: Cluster) -> list[str]:
     """Plain values files every hub of the cluster uses (e.g. common.values.yaml)."""
-    hubs: tuple[Hub, ...] = fleet.cluster(cluster).hubs
+    hubs = cluster.hubs
     if not hubs:
         return []
     common = set(hubs[0].values_files)
@@ -272,12 +269,13 @@ def _relative(folder: str, path: str) -> str:
     return "/".join([".."] * depth + [path])
 
 
-def _explicit_chart(fleet: Fleet, cluster_file: str, source: Hub | None) -> str | None:
-    if source is None:
-        return None
-    entry = hub_entry(fleet.abspath(cluster_file), source.name)
-    chart = entry.get("helm_chart") if entry else None
-    return str(chart) if chart else None
+def _explicit_chart(cluster: Cluster, hub: str) -> str | None:
+    """The chart `hub`'s entry in cluster.yaml names (None: the fleet's default)."""
+    for entry in cluster.data.get("hubs") or []:
+        if isinstance(entry, Mapping) and entry.get("name") == hub:
+            chart = entry.get("helm_chart")
+            return str(chart) if chart else None
+    return None
 
 
 # ---------------------------------------------------------------- validation
@@ -295,8 +293,7 @@ def validate_result(
     from hubfleet.secrets.sops import Sops
     from hubfleet.validate import Selection, validate
 
-    sops: Sops | None = Sops(Redactor(), cwd=root, env=env)
-    assert sops is not None
+    sops = Sops(Redactor(), cwd=root, env=env)
     result = validate(
         root,
         selection=Selection(cluster=cluster, hubs=hubs),
