@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hubfleet.config.fleet import Fleet
+from hubfleet.config.fleet import CLUSTERS_DIR, Fleet
 from hubfleet.config.load import DOMAIN, HUB_NAME
 from hubfleet.errors import ConfigError
 
@@ -25,11 +25,11 @@ def check_cluster_name(fleet: Fleet, name: str) -> None:
             "with a letter or digit, at most 63 characters",
         )
     existing = [cluster.name for cluster in fleet.clusters]
-    folder = fleet.root / "config" / "clusters" / name
-    if name in existing or folder.exists():
+    folder = f"{CLUSTERS_DIR}/{name}"
+    if name in existing or fleet.abspath(folder).exists():
         raise InvalidNameError(
             f"cluster {name!r} already exists",
-            path=f"config/clusters/{name}",
+            path=folder,
             hint="choose another name, or add hubs to it with `hubfleet new hub`",
         )
 
@@ -47,14 +47,14 @@ def check_hub_name(fleet: Fleet, cluster: str, name: str) -> None:
             "letters, digits and '-', starting and ending with a letter or digit",
         )
     target = fleet.cluster(cluster)
-    if any(hub.name == name for hub in target.hubs):
-        line = next(hub.line for hub in target.hubs if hub.name == name)
-        raise InvalidNameError(
-            f"cluster {cluster!r} already has a hub {name!r}",
-            path=target.file,
-            line=line,
-            hint="hub names are unique in a cluster; choose another name",
-        )
+    for hub in target.hubs:
+        if hub.name == name:
+            raise InvalidNameError(
+                f"cluster {cluster!r} already has a hub {name!r}",
+                path=target.file,
+                line=hub.line,
+                hint="hub names are unique in a cluster; choose another name",
+            )
 
 
 def check_domain(fleet: Fleet, domain: str) -> None:
