@@ -20,13 +20,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubfleet import __version__
+from hubfleet.config.models import PROVIDERS
 from hubfleet.errors import HubfleetError
 
-PROVIDERS = ("gcp", "aws", "azure", "kubeconfig", "local")
-"""Every provider a cluster can have, in the order used everywhere."""
+if TYPE_CHECKING:
+    from hubfleet.config.fleet import Fleet
 
 CLOUD_PROVIDERS = ("gcp", "aws", "azure")
 """The providers with a keyless (OIDC) login step in the deploy workflow."""
@@ -258,14 +259,9 @@ def write_files(repo: Path, files: Mapping[str, str], *, force: bool = False) ->
     return WriteResult(written=tuple(written), unchanged=tuple(unchanged))
 
 
-def fleet_providers(fleet: Any) -> tuple[str, ...]:
-    """The providers of a loaded fleet's clusters (any object with `clusters`)."""
-    clusters = fleet.clusters
-    items = clusters.values() if isinstance(clusters, Mapping) else clusters
-    found = set()
-    for cluster in items:
-        provider = cluster.provider
-        found.add(str(getattr(provider, "value", provider)))
+def fleet_providers(fleet: Fleet) -> tuple[str, ...]:
+    """The providers of a loaded fleet's clusters, in `PROVIDERS` order."""
+    found = {cluster.provider for cluster in fleet.clusters}
     return tuple(p for p in PROVIDERS if p in found)
 
 
@@ -326,13 +322,16 @@ def build_matrix(plan: Mapping[str, Any]) -> Matrix:
     )
 
 
-def load_json(path: Path) -> Any:
+def load_json(path: Path, *, stdin_text: str | None = None) -> Any:
+    """The JSON in file `path` (`-`: in `stdin_text`); a HubfleetError when unreadable."""
+    from_stdin = str(path) == "-"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads((stdin_text or "") if from_stdin else path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise HubfleetError(f"cannot read {path}: {exc.strerror}") from exc
     except ValueError as exc:
-        raise HubfleetError(f"not JSON: {exc}", path=str(path)) from exc
+        where = "stdin" if from_stdin else str(path)
+        raise HubfleetError(f"not JSON: {exc}", path=where) from exc
 
 
 # ---------------------------------------------------------------- the summary

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hubfleet.cli.common import echo
+from hubfleet.cli.common import echo, repo_root
 
 if TYPE_CHECKING:
     from hubfleet.ci.workflows import CiSettings
@@ -29,22 +29,15 @@ class MatrixOutput(StrEnum):
     github = "github"
 
 
-def _repo(ctx: typer.Context) -> Path:
-    from hubfleet.cli.common import repo_root
-
-    return repo_root(ctx)
-
-
 def _fleet_providers(ctx: typer.Context) -> tuple[str, ...] | None:
-    """The providers of the fleet's clusters, when the fleet model exists and loads."""
+    """The providers of the fleet's clusters, when the fleet loads."""
     from hubfleet.ci.workflows import fleet_providers
+    from hubfleet.cli.common import load_fleet
     from hubfleet.errors import HubfleetError
 
     try:
-        from hubfleet.cli.common import load_fleet
-
         return fleet_providers(load_fleet(ctx))
-    except (ModuleNotFoundError, HubfleetError, AttributeError):
+    except HubfleetError:
         return None
 
 
@@ -56,7 +49,13 @@ def _settings(
     branch: str | None,
 ) -> tuple[CiSettings, str]:
     from hubfleet import __version__
-    from hubfleet.ci.workflows import CI_PROVIDERS, CLOUD_PROVIDERS, CiSettings, read_settings
+    from hubfleet.ci.workflows import (
+        CI_PROVIDERS,
+        CLOUD_PROVIDERS,
+        DEFAULT_BRANCH,
+        CiSettings,
+        read_settings,
+    )
 
     existing = read_settings(repo)
     if providers:
@@ -70,7 +69,7 @@ def _settings(
     settings = CiSettings(
         providers=chosen,
         hubfleet_version=hubfleet_version or __version__,
-        branch=branch or (existing.branch if existing else "main"),
+        branch=branch or (existing.branch if existing else DEFAULT_BRANCH),
     )
     return settings, source
 
@@ -104,7 +103,7 @@ def init(
     """Write the deploy and plan-comment workflows into the fleet repository."""
     from hubfleet.ci.workflows import render, write_files
 
-    repo = _repo(ctx)
+    repo = repo_root(ctx)
     settings, source = _settings(ctx, repo, provider, hubfleet_version, branch)
     result = write_files(repo, render(settings), force=force)
     providers = ", ".join(settings.providers) or "none"
@@ -121,7 +120,7 @@ def check(ctx: typer.Context) -> None:
     """Exit 1 when the generated workflows are missing or differ from the templates."""
     from hubfleet.ci.workflows import StaleWorkflowsError, check_up_to_date
 
-    stale = check_up_to_date(_repo(ctx))
+    stale = check_up_to_date(repo_root(ctx))
     if stale:
         raise StaleWorkflowsError(
             "the generated workflows are not up to date: " + ", ".join(stale),
@@ -145,8 +144,8 @@ def matrix(
 
     from hubfleet.ci.workflows import build_matrix, load_json
 
-    data = json.load(sys.stdin) if str(plan) == "-" else load_json(plan)
-    result = build_matrix(data)
+    stdin_text = sys.stdin.read() if str(plan) == "-" else None
+    result = build_matrix(load_json(plan, stdin_text=stdin_text))
     for entry in result.not_deployed:
         echo(
             ctx,
