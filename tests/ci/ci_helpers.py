@@ -53,6 +53,17 @@ def run_steps(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for job in data["jobs"].values() for s in job.get("steps", [])]
 
 
+def git(repo: Path, *args: str) -> str:
+    """git in `repo` with a throwaway identity; its stdout, stripped."""
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
 def write_repo(root: Path, files: dict[str, str]) -> None:
     for relative, content in files.items():
         path = root / relative

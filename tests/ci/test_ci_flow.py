@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.ci.ci_helpers import COMMENT, DEPLOY, EXAMPLE_FLEET, bash, load, rendered, step
+from tests.ci.ci_helpers import COMMENT, EXAMPLE_FLEET, bash, git, load, rendered, step
 
 MARKER = "<!-- hubfleet-plan -->"
 
@@ -24,29 +24,15 @@ exec {sys.executable} "$@"
 """
 
 
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
 @pytest.fixture
 def fleet_repo(tmp_path: Path) -> Path:
-    try:
-        import hubfleet.cli.plan  # noqa: F401
-    except ModuleNotFoundError:
-        pytest.skip("hubfleet plan is not built yet")
-    if not (EXAMPLE_FLEET / "config" / "clusters").is_dir() or shutil.which("git") is None:
-        pytest.skip("no example fleet or no git")
+    if shutil.which("git") is None:
+        pytest.skip("no git")
     repo = tmp_path / "fleet"
     shutil.copytree(EXAMPLE_FLEET, repo, ignore=shutil.ignore_patterns(".github"))
-    _git(repo, "init", "-q")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "base")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
     return repo
 
 
@@ -65,10 +51,10 @@ def _first_hub_values(repo: Path) -> tuple[str, Path]:
 
 
 def _plan_on_pull_request(repo: Path, deploy: dict[str, Any]) -> None:
-    base = _git(repo, "rev-parse", "HEAD")
+    base = git(repo, "rev-parse", "HEAD")
     cluster, values = _first_hub_values(repo)
     values.write_text(values.read_text() + "\n# a change\n")
-    _git(repo, "commit", "-q", "-am", "change one hub")
+    git(repo, "commit", "-q", "-am", "change one hub")
     summary = repo.parent / "summary.md"
     plan_step = step(deploy["jobs"]["plan"], name="Plan")
     env = {key: "" for key in plan_step["env"]}
@@ -84,11 +70,6 @@ def _plan_on_pull_request(repo: Path, deploy: dict[str, Any]) -> None:
     plan = json.loads((repo / "plan.json").read_text())
     assert {job["cluster_name"] for job in plan["prod_jobs"]} == {cluster}
     assert plan.get("unmatched_files", []) == []  # the plan file itself is not a change
-
-
-@pytest.fixture(scope="module")
-def deploy() -> dict[str, Any]:
-    return load(rendered()[DEPLOY])
 
 
 def _render_comment(

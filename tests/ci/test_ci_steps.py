@@ -12,17 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.ci.ci_helpers import COMMENT, DEPLOY, PLAN, bash, load, rendered, step
-
-
-@pytest.fixture(scope="module")
-def deploy() -> dict[str, Any]:
-    return load(rendered()[DEPLOY])
-
-
-@pytest.fixture(scope="module")
-def comment() -> dict[str, Any]:
-    return load(rendered()[COMMENT])
+from tests.ci.ci_helpers import PLAN, bash, git, hubfleet, step
 
 
 def _outputs(path: Path) -> dict[str, str]:
@@ -74,14 +64,8 @@ def test_matrix_step_fails_on_a_bad_plan(tmp_path: Path, deploy: dict[str, Any])
 def test_matrix_from_a_real_plan_of_the_test_fleet(
     tmp_path: Path, deploy: dict[str, Any], fleet_copy: Path
 ) -> None:
-    """When `hubfleet plan` exists: plan a change to one hub of the test fleet and
-    feed the result through the workflow's matrix step."""
-    try:
-        import hubfleet.cli.plan
-    except ModuleNotFoundError:
-        pytest.skip("hubfleet plan is not built yet")
-    from tests.ci.ci_helpers import hubfleet
-
+    """Plan a change to one hub of the test fleet and feed the result through the
+    workflow's matrix step."""
     changed = tmp_path / "changed.txt"
     changed.write_text("config/clusters/alpha/prod1.values.yaml\n")
     result = hubfleet(
@@ -187,27 +171,17 @@ elif "markdown" in args:
 """
 
 
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
 @pytest.fixture
 def git_repo(tmp_path: Path) -> Path:
     if shutil.which("git") is None:
         pytest.skip("git missing")
     repo = tmp_path / "repo"
     repo.mkdir()
-    _git(repo, "init", "-q")
+    git(repo, "init", "-q")
     for n in (1, 2):
         (repo / "f.txt").write_text(str(n))
-        _git(repo, "add", "f.txt")
-        _git(repo, "commit", "-q", "-m", f"c{n}")
+        git(repo, "add", "f.txt")
+        git(repo, "commit", "-q", "-m", f"c{n}")
     return repo
 
 
@@ -231,7 +205,7 @@ def _plan_step(repo: Path, deploy: dict[str, Any], **env: str) -> list[list[str]
 
 
 def test_plan_step_on_a_pull_request(git_repo: Path, deploy: dict[str, Any]) -> None:
-    base = _git(git_repo, "rev-parse", "HEAD^")
+    base = git(git_repo, "rev-parse", "HEAD^")
     labels = '[\n  "deployer:deploy-support",\n  "x; rm -rf / $(id)"\n]'
     calls = _plan_step(
         git_repo, deploy, EVENT_NAME="pull_request", PR_BASE_SHA=base, PR_LABELS=labels
@@ -251,7 +225,7 @@ def test_plan_step_on_a_pull_request(git_repo: Path, deploy: dict[str, Any]) -> 
 
 
 def test_plan_step_on_a_push(git_repo: Path, deploy: dict[str, Any]) -> None:
-    before = _git(git_repo, "rev-parse", "HEAD^")
+    before = git(git_repo, "rev-parse", "HEAD^")
     calls = _plan_step(git_repo, deploy, EVENT_NAME="push", PUSH_BEFORE=before, PR_LABELS="null")
     assert calls[0] == ["plan", "--base", before, "--head", "HEAD", "--output", "json"]
 
@@ -261,7 +235,7 @@ def test_plan_step_without_a_usable_before(
     git_repo: Path, deploy: dict[str, Any], before: str
 ) -> None:
     """A new branch (all zeros), a force push (unknown commit): the last commit alone."""
-    parent = _git(git_repo, "rev-parse", "HEAD^")
+    parent = git(git_repo, "rev-parse", "HEAD^")
     calls = _plan_step(git_repo, deploy, EVENT_NAME="push", PUSH_BEFORE=before)
     assert calls[0] == ["plan", "--base", parent, "--head", "HEAD", "--output", "json"]
 

@@ -30,16 +30,6 @@ LOGIN_ACTIONS = {
 }
 
 
-@pytest.fixture(scope="module")
-def deploy() -> dict:
-    return load(rendered()[DEPLOY])
-
-
-@pytest.fixture(scope="module")
-def comment() -> dict:
-    return load(rendered()[COMMENT])
-
-
 def test_deploy_triggers_and_jobs(deploy: dict) -> None:
     assert set(deploy["on"]) == {"pull_request", "push"}
     assert deploy["on"]["push"]["branches"] == ["main"]
