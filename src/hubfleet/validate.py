@@ -324,7 +324,7 @@ def _bad(run: _Run, problem: Problem) -> None:
 def _check_release(run: _Run, release: Release) -> str | None:
     """Schema-check, render and check one release; its label if it rendered."""
     from hubfleet.helm.charts import resolve_chart
-    from hubfleet.helm.engine import render, values_problems
+    from hubfleet.helm.engine import ValuesSchemaError, render
     from hubfleet.helm.manifests import check_manifests
     from hubfleet.helm.values import merge_values
 
@@ -346,21 +346,21 @@ def _check_release(run: _Run, release: Release) -> str | None:
         run.problems.append(Problem(exc.path or where[0], exc.line or 1, exc.message, exc.hint))
         return None
     values = merge_values([doc.data for doc in docs])
-    schema_problems = values_problems(chart_path, values)
-    for found in schema_problems:
-        path, line = _locate(run, release, found.path)
-        run.problems.append(
-            Problem(
-                path,
-                line,
-                f"{found.render()} (values.schema.json of chart {found.chart})",
-                f"{release.label} merges {', '.join(release.values_files) or 'no values files'}",
-            )
-        )
-    if schema_problems:
-        return None
     try:
         manifests = render(chart_path, values, release=release.name, namespace=release.namespace)
+    except ValuesSchemaError as exc:
+        for found in exc.problems:
+            path, line = _locate(run, release, found.path)
+            run.problems.append(
+                Problem(
+                    path,
+                    line,
+                    f"{found.render()} (values.schema.json of chart {found.chart})",
+                    f"{release.label} merges "
+                    f"{', '.join(release.values_files) or 'no values files'}",
+                )
+            )
+        return None
     except ChartError as exc:
         run.problems.append(
             Problem(where[0], where[1], f"{release.label}: {exc.message}", exc.hint)

@@ -54,6 +54,14 @@ class ChartInfo:
     dependencies: tuple[ChartDependency, ...] = ()
 
 
+class ValuesSchemaError(ChartError):
+    """The values break the chart's values.schema.json; `problems` says where."""
+
+    def __init__(self, message: str, problems: list[ValuesProblem], hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.problems = problems
+
+
 @dataclass(frozen=True)
 class ValuesProblem:
     """One schema violation: the key path in the (parent chart's) values and a message."""
@@ -213,12 +221,16 @@ def render(
     except helm_python.HelmValuesError as exc:
         problems = _schema_problems(chart, exc, values)
         if problems:
-            raise ChartError(
+            raise ValuesSchemaError(
                 f"chart {chart.name}: values do not match the chart's values.schema.json: "
                 + "; ".join(p.render() for p in problems),
+                problems,
                 hint="`hubfleet validate` names the values file and line of each key",
             ) from None
-        raise ChartError(f"chart {chart.name}: invalid values: {_detail(exc)}") from None
+        detail = f"invalid values: {_detail(exc)}"
+        raise ValuesSchemaError(
+            f"chart {chart.name}: {detail}", [ValuesProblem((), detail, chart.name)]
+        ) from None
     except helm_python.HelmRenderError as exc:
         detail = _detail(exc)
         template = _template_in(detail)
@@ -242,23 +254,18 @@ def check_values(chart_path: Path, values: Mapping[str, Any]) -> list[str]:
 
 
 def values_problems(chart_path: Path, values: Mapping[str, Any]) -> list[ValuesProblem]:
-    """Like `check_values`, with each key path as a tuple (for line lookup)."""
-    import helm_python
+    """Like `check_values`, with each key path as a tuple (for line lookup).
 
-    chart, private = _fresh_chart(chart_path)
+    Helm checks the schema while rendering (after applying subchart aliases and
+    conditions, which `Chart.validate_schema` does not), so this renders; a caller
+    that wants the manifests too should call `render` and catch `ValuesSchemaError`.
+    """
     try:
-        # The render path is the one that applies aliases and conditions before
-        # validating (Chart.validate_schema does not); its cost is ~1 ms.
-        private.render(_jsonable(values), name="schema-check", namespace="schema-check")
-    except helm_python.HelmValuesError as exc:
-        problems = _schema_problems(chart, exc, values)
-        if problems:
-            return problems
-        return [ValuesProblem((), f"invalid values: {_detail(exc)}", chart.name)]
-    except helm_python.HelmError:
+        render(chart_path, values, release="schema-check", namespace="schema-check")
+    except ValuesSchemaError as exc:
+        return exc.problems
+    except ChartError:
         return []  # a template failure, not a values one: `render` reports it
-    finally:
-        private.close()
     return []
 
 
