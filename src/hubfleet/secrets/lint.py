@@ -42,7 +42,6 @@ from hubfleet.errors import Problem
 from hubfleet.helm.values import format_key_path
 from hubfleet.yamlio import Document, PathKey
 
-MARKER = "hubfleet: allow-plaintext"
 HINT = "move it into an enc-*.secret.values.yaml file encrypted with sops"
 
 _MARKER_RE = re.compile(r"#\s*hubfleet:\s*allow-plaintext\b")
