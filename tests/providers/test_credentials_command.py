@@ -24,18 +24,23 @@ def _env(tmp: Path, home: Path) -> dict[str, str]:
     return env
 
 
+def _credentials(fleet: Path, cluster: str, *command: str) -> list[str]:
+    """`hubfleet --repo FLEET credentials CLUSTER -- COMMAND...` in a fresh interpreter."""
+    return [sys.executable, "-m", "hubfleet", "--repo", str(fleet), "credentials", cluster,
+            "--", *command]  # fmt: skip
+
+
 def test_command_runs_with_private_kubeconfig(fleet_copy: Path, tmp_path: Path) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     script = 'echo "K=$KUBECONFIG"; stat -c %a "$KUBECONFIG" "$(dirname $KUBECONFIG)"; env'
     result = subprocess.run(
-        [sys.executable, "-m", "hubfleet", "--repo", str(fleet_copy), "credentials", "delta",
-         "--", "sh", "-c", script],
+        _credentials(fleet_copy, "delta", "sh", "-c", script),
         env=_env(tmp, tmp_path),
         capture_output=True,
         text=True,
         timeout=60,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     kubeconfig = lines[0].removeprefix("K=")
@@ -47,12 +52,11 @@ def test_command_runs_with_private_kubeconfig(fleet_copy: Path, tmp_path: Path) 
 
 def test_exit_code_of_the_command(fleet_copy: Path, tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "hubfleet", "--repo", str(fleet_copy), "credentials", "delta",
-         "--", "sh", "-c", "exit 7"],
+        _credentials(fleet_copy, "delta", "sh", "-c", "exit 7"),
         env=_env(tmp_path, tmp_path),
         capture_output=True,
         timeout=60,
-    )  # fmt: skip
+    )
     assert result.returncode == 7
 
 
@@ -60,10 +64,9 @@ def test_sigterm_removes_the_private_folder(fleet_copy: Path, tmp_path: Path) ->
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     process = subprocess.Popen(
-        [sys.executable, "-m", "hubfleet", "--repo", str(fleet_copy), "credentials", "delta",
-         "--", "sleep", "60"],
+        _credentials(fleet_copy, "delta", "sleep", "60"),
         env=_env(tmp, tmp_path),
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 30
     while not any(tmp.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -77,12 +80,11 @@ def test_sigterm_removes_the_private_folder(fleet_copy: Path, tmp_path: Path) ->
 
 def test_unknown_cluster_is_bad_input(fleet_copy: Path, tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "hubfleet", "--repo", str(fleet_copy), "credentials", "delt",
-         "--", "true"],
+        _credentials(fleet_copy, "delt", "true"),
         env=_env(tmp_path, tmp_path),
         capture_output=True,
         text=True,
         timeout=60,
-    )  # fmt: skip
+    )
     assert result.returncode == 2
     assert "did you mean 'delta'" in result.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-AGE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "age"
+from tests.conftest import AGE_KEY, OTHER_AGE_KEY
 
 
 @dataclass(frozen=True)
@@ -20,8 +20,7 @@ class AgeKey:
     public: str
 
 
-def _key(name: str) -> AgeKey:
-    path = AGE_DIR / name
+def _key(path: Path) -> AgeKey:
     for line in path.read_text().splitlines():
         if line.startswith("# public key:"):
             return AgeKey(path, line.split(":", 1)[1].strip())
@@ -30,12 +29,12 @@ def _key(name: str) -> AgeKey:
 
 @pytest.fixture
 def age_identity() -> AgeKey:
-    return _key("keys.txt")
+    return _key(AGE_KEY)
 
 
 @pytest.fixture
 def other_age_identity() -> AgeKey:
-    return _key("other-keys.txt")
+    return _key(OTHER_AGE_KEY)
 
 
 @pytest.fixture
