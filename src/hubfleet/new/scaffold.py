@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
-
-from hubfleet.config.fleet import CLUSTERS_DIR, Cluster, Fleet
+from hubfleet.config.fleet import CLUSTERS_DIR, Cluster
 from hubfleet.config.load import load_fleet
 from hubfleet.errors import ConfigError, Problem
 from hubfleet.new import names, providers
 from hubfleet.new.clusteryaml import append_hub, write_atomic
+from hubfleet.yamlio import dump_yaml
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ def new_cluster(
         )
     spec: dict[str, Any] = {"name": name, "provider": provider, provider: block}
     support_chart = "support"
-    if _chart_known(fleet, support_chart):
+    if support_chart in fleet.known_charts():
         spec["support"] = {"helm_chart_values_files": ["support.values.yaml"]}
         to_write[f"{folder}/support.values.yaml"] = (
             f"# Values of the support release (chart `{support_chart}`, namespace `support`)\n"
@@ -97,7 +96,7 @@ def new_cluster(
         f"# Cluster {name}, created by `hubfleet new cluster`.\n"
         "# Add hubs with `hubfleet new hub " + name + " HUB --domain DOMAIN`.\n"
     )
-    body = yaml.safe_dump(spec, sort_keys=False, default_flow_style=False)
+    body = dump_yaml(spec)
     to_write[f"{folder}/cluster.yaml"] = (header + body).encode()
     (fleet.root / folder).mkdir(parents=True)
     try:
@@ -142,11 +141,6 @@ def _credentials_file_name(content: bytes) -> str:
     stripped = content.lstrip()
     suffix = "json" if stripped.startswith(b"{") else "yaml"
     return f"enc-deployer-credentials.secret.{suffix}"
-
-
-def _chart_known(fleet: Fleet, chart: str) -> bool:
-    local = fleet.abspath(fleet.local_chart_dir(chart)) / "Chart.yaml"
-    return local.is_file() or chart in fleet.settings.charts
 
 
 # ---------------------------------------------------------------- hubs
