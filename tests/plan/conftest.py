@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,8 +13,8 @@ import pytest
 from hubfleet.config.fleet import Fleet
 from hubfleet.config.load import load_fleet
 from hubfleet.plan.plan import Plan
+from tests.conftest import TEST_FLEET
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "fleet"
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "t",
     "GIT_AUTHOR_EMAIL": "t@example.org",
@@ -27,13 +26,7 @@ GIT_ENV = {
 
 @pytest.fixture(scope="session")
 def fleet() -> Fleet:
-    return load_fleet(FIXTURE).fleet_or_raise()
-
-
-def copy_fleet(dest: Path) -> Path:
-    # symlinks=False: helm-charts/testhub is a symlink into tests/fixtures/charts.
-    shutil.copytree(FIXTURE, dest, symlinks=False)
-    return dest
+    return load_fleet(TEST_FLEET).fleet_or_raise()
 
 
 @dataclass
@@ -62,8 +55,8 @@ class GitFleet:
 
 
 @pytest.fixture
-def git_fleet(tmp_path: Path) -> GitFleet:
-    repo = GitFleet(copy_fleet(tmp_path / "repo"))
+def git_fleet(fleet_copy: Path) -> GitFleet:
+    repo = GitFleet(fleet_copy)
     repo.git("init", "-q", "-b", "main")
     repo.commit("base")
     repo.git("tag", "base")

@@ -11,7 +11,7 @@ from hubfleet.config.load import load_fleet
 from hubfleet.plan.changes import Change, parse_changed_files
 from hubfleet.plan.labels import Labels
 from hubfleet.plan.plan import Plan, make_plan
-from tests.plan.conftest import copy_fleet, job, units
+from tests.plan.conftest import job, units
 
 C = "config/clusters"
 ALL_TESTHUB_HUBS = {
@@ -144,10 +144,10 @@ def test_renamed_values_file_as_two_paths(fleet: Fleet) -> None:
     assert units(result)["prod"] == ["alpha/prod2"]
 
 
-def test_deleted_values_file_is_named_deleted(tmp_path: Path) -> None:
+def test_deleted_values_file_is_named_deleted(fleet_copy: Path) -> None:
     # The values file is gone from the working tree but a hub still names it:
     # loading fails, so plan on the fleet as loaded before the deletion.
-    root = copy_fleet(tmp_path / "fleet")
+    root = fleet_copy
     fleet = load_fleet(root).fleet_or_raise()
     (root / C / "alpha" / "prod2.values.yaml").unlink()
     result = plan(fleet, f"{C}/alpha/prod2.values.yaml")

@@ -14,14 +14,17 @@ from typer.testing import CliRunner
 from hubfleet.cli.main import app
 from hubfleet.plan.render import MARKER, NOTHING
 from hubfleet.plan.schema import plan_json_schema
-from tests.plan.conftest import FIXTURE, GitFleet
+from tests.conftest import TEST_FLEET
+from tests.plan.conftest import GitFleet
 
 C = "config/clusters"
 HUBFLEET = Path(sys.executable).parent / "hubfleet"
 
 
 def invoke(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
-    result = CliRunner().invoke(app, ["--repo", str(FIXTURE), "plan", *args], input=stdin, env=env)
+    result = CliRunner().invoke(
+        app, ["--repo", str(TEST_FLEET), "plan", *args], input=stdin, env=env
+    )
     assert result.exit_code == 0, (result.output, result.exception)
     return result.stdout
 
@@ -164,7 +167,7 @@ def test_from_json_rejects_a_plan_not_matching_the_schema(tmp_path: Path) -> Non
     ],
 )
 def test_bad_input_exits_2_with_one_line(args: tuple[str, ...], message: str) -> None:
-    result = run_cli("--repo", str(FIXTURE), "plan", *args)
+    result = run_cli("--repo", str(TEST_FLEET), "plan", *args)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
