@@ -17,6 +17,12 @@ import pytest
 from tests.conftest import AGE_KEY
 from tests.fakes import FakeTools, install_fakes
 
+from hubfleet.config.load import load_fleet
+from hubfleet.deploy.orchestrator import Deployer
+from hubfleet.deploy.targets import from_plan
+from hubfleet.redact import Redactor
+from hubfleet.secrets.sops import Sops
+
 
 @dataclass(frozen=True)
 class DeployEnv:
@@ -90,6 +96,16 @@ def denv(fleet_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> D
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(AGE_KEY))
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     return DeployEnv(fleet_copy, tmp, home, fakes, out)
+
+
+def deployer(denv: DeployEnv, clusters: list[str], **kwargs: Any) -> Deployer:
+    """A `Deployer` of the plan of `clusters`, in-process (its own redactor and sops)."""
+    fleet = load_fleet(denv.fleet).fleet_or_raise()
+    redactor = Redactor()
+    targets = from_plan(fleet, denv.plan(clusters))
+    return Deployer(
+        fleet, targets.jobs, sops=Sops(redactor, cwd=fleet.root), redactor=redactor, **kwargs
+    )
 
 
 def by_job(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -7,23 +7,10 @@ import threading
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from tests.deploy.conftest import DeployEnv, by_job, cluster_rule
+from tests.deploy.conftest import DeployEnv, by_job, cluster_rule, deployer
 
-from hubfleet.config.load import load_fleet
 from hubfleet.deploy.health import HealthRequest, HealthResult
-from hubfleet.deploy.orchestrator import Deployer, DeployOptions
-from hubfleet.deploy.targets import from_plan
-from hubfleet.redact import Redactor
-from hubfleet.secrets.sops import Sops
-
-
-def _deployer(denv: DeployEnv, clusters: list[str], **kwargs: Any) -> Deployer:
-    fleet = load_fleet(denv.fleet).fleet_or_raise()
-    redactor = Redactor()
-    targets = from_plan(fleet, denv.plan(clusters))
-    return Deployer(
-        fleet, targets.jobs, sops=Sops(redactor, cwd=fleet.root), redactor=redactor, **kwargs
-    )
+from hubfleet.deploy.orchestrator import DeployOptions
 
 
 def test_health_check_failure_skips_production(denv: DeployEnv) -> None:
@@ -35,7 +22,7 @@ def test_health_check_failure_skips_production(denv: DeployEnv) -> None:
         ok = request.hub.cluster != "alpha"
         return HealthResult(ok, "" if ok else "hub API answered 503")
 
-    report = _deployer(denv, ["alpha", "beta"], health_checks={"gcp": check, "aws": check}).run()
+    report = deployer(denv, ["alpha", "beta"], health_checks={"gcp": check, "aws": check}).run()
     jobs = {r.job.label: r for r in report.records}
     assert sorted(seen) == ["alpha/staging", "beta/staging"]
     assert jobs["alpha/staging"].status == "failed"
@@ -52,7 +39,7 @@ def test_no_health_check_is_reported(denv: DeployEnv) -> None:
         raise AssertionError("must not run")
 
     options = DeployOptions(health_check=False)
-    report = _deployer(denv, ["alpha"], health_checks={"gcp": never}, options=options).run()
+    report = deployer(denv, ["alpha"], health_checks={"gcp": never}, options=options).run()
     assert report.exit_code == 0
     assert report.health_check == "none: --no-health-check"
     assert {r.gate for r in report.records if r.job.kind == "staging"} == {
@@ -61,7 +48,7 @@ def test_no_health_check_is_reported(denv: DeployEnv) -> None:
 
 
 def test_helm_result_gate_without_a_health_check(denv: DeployEnv) -> None:
-    report = _deployer(denv, ["delta"]).run()
+    report = deployer(denv, ["delta"]).run()
     assert report.health_check == "kubeconfig: helm result"
     assert {r.gate for r in report.records if r.job.kind == "staging"} == {"helm"}
 

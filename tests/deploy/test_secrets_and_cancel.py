@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 from tests.conftest import AGE_KEY, SECRET_MARKER
-from tests.deploy.conftest import DeployEnv, by_job, cluster_rule
+from tests.deploy.conftest import DeployEnv, by_job, cluster_rule, deployer
+
+from hubfleet.secrets.sops import Sops
 
 ALL = ["alpha", "beta", "delta", "gamma"]
 
@@ -74,6 +76,34 @@ def test_values_only_through_pipes_and_no_leak(
     assert list(denv.tmp.iterdir()) == []
     leaks = _files_with_marker(tmp_path, skip=(denv.fakes.record_dir, denv.fakes.script_path))
     assert leaks == []
+
+
+def test_each_values_file_read_and_decrypted_once(
+    denv: DeployEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """alpha's common.values.yaml serves three hubs: one read, one decrypt per file."""
+    reads: list[str] = []
+    decrypts: list[str] = []
+    read_bytes, run_sops = Path.read_bytes, Sops._decrypt
+
+    def counting_read(path: Path) -> bytes:
+        reads.append(path.name)
+        return read_bytes(path)
+
+    def counting_sops(sops: Sops, path: Path) -> bytes:
+        decrypts.append(path.name)
+        return run_sops(sops, path)
+
+    monkeypatch.setattr(Path, "read_bytes", counting_read)
+    monkeypatch.setattr(Sops, "_decrypt", counting_sops)
+    report = deployer(denv, ["alpha"]).run()
+    assert report.exit_code == 0
+    values = [c["values"] for c in denv.upgrades()]
+    assert len(values) == 4 and all(values)
+    assert sorted(reads) == sorted(set(reads)) and "common.values.yaml" in reads
+    assert (
+        sorted(decrypts) == sorted(set(decrypts)) and "enc-support.secret.values.yaml" in decrypts
+    )
 
 
 def _start_deploy(denv: DeployEnv, *extra: str) -> subprocess.Popen[bytes]:

@@ -37,6 +37,7 @@ from hubfleet.deploy.model import (
     Job,
     JobRecord,
     Report,
+    now_iso,
     sorted_records,
 )
 from hubfleet.errors import HubfleetError
@@ -94,7 +95,6 @@ class Deployer:
         health_checks: Mapping[str, HealthCheck] | None = None,
         observer: Observer | None = None,
         cancel: threading.Event | None = None,
-        providers: Callable[[str], Provider] = get_provider,
         carried: Iterable[JobRecord] = (),
     ) -> None:
         self.fleet = fleet
@@ -105,7 +105,6 @@ class Deployer:
         self.health_checks = dict(health_checks or {})
         self.observer = observer
         self.cancel = cancel or threading.Event()
-        self.providers = providers
         self.carried = tuple(carried)
         self.stop_new = threading.Event()  # fail-fast
         self.first_failure: str | None = None
@@ -114,6 +113,10 @@ class Deployer:
         self._cluster_failures: list[ClusterFailure] = []
         self._helm_slots = threading.BoundedSemaphore(max(1, options.concurrency))
         self._flags: helm.HelmFlags | None = None
+        # Each values file is read (and decrypted) once per deploy, however many
+        # releases list it; one lock per path, so that different files load in parallel.
+        self._values_read: dict[str, helm.ValuesInput] = {}
+        self._values_locks: dict[str, threading.Lock] = {}
 
     # --- records ---------------------------------------------------------------
 
@@ -144,13 +147,17 @@ class Deployer:
                 jobs, "skipped", f"not started: --fail-fast after {self.first_failure} failed"
             )
 
-    def _failed(self, job: Job, message: str, **changes: Any) -> None:
+    def _note_failure(self, label: str) -> None:
+        """Remember the first failure (for --fail-fast's messages); stop new work with it."""
         with self._lock:
             if self.first_failure is None:
-                self.first_failure = job.label
-        self._set(job, status="failed", message=message, **changes)
+                self.first_failure = label
         if self.options.fail_fast:
             self.stop_new.set()
+
+    def _failed(self, job: Job, message: str, **changes: Any) -> None:
+        self._set(job, status="failed", message=message, **changes)
+        self._note_failure(job.label)
 
     def _stopping(self) -> bool:
         return self.cancel.is_set() or self.stop_new.is_set()
@@ -191,7 +198,7 @@ class Deployer:
         )
 
     def _needs_helm(self) -> bool:
-        return any(self.providers(job.provider).deploy_release is None for job in self.jobs)
+        return any(get_provider(job.provider).deploy_release is None for job in self.jobs)
 
     def _health_mode(self) -> str:
         if self.options.dry_run:
@@ -220,7 +227,7 @@ class Deployer:
             self._not_started(jobs)
             return
         cluster = self.fleet.cluster(name)
-        provider = self.providers(cluster.provider)
+        provider = get_provider(cluster.provider)
         context = ProviderContext(
             fleet=self.fleet,
             cluster=cluster,
@@ -238,13 +245,12 @@ class Deployer:
                     self._skip(staging + prod, f"support release of {name} failed")
                     return
                 if not self._stage(context, provider, creds, staging):
-                    failed = [j.hub for j in staging if self.record(j).status == "failed"]
-                    why = f"canary {', '.join(map(str, failed))} of {name} failed"
+                    failed = self._failed_hubs(staging)
+                    why = f"canary {failed} of {name} failed"
                     self._skip(prod, why if failed else f"canaries of {name} did not finish")
                     return
                 if not self._gate(cluster, creds, staging):
-                    failed = [j.hub for j in staging if self.record(j).status == "failed"]
-                    self._skip(prod, f"health check of {', '.join(map(str, failed))} failed")
+                    self._skip(prod, f"health check of {self._failed_hubs(staging)} failed")
                     return
                 self._stage(context, provider, creds, prod)
         except Cancelled:
@@ -256,11 +262,11 @@ class Deployer:
             message = f"credentials for cluster {name} failed: {exc}"
             with self._lock:
                 self._cluster_failures.append(ClusterFailure(name, self.redactor.scrub(message)))
-                if self.first_failure is None:
-                    self.first_failure = f"{name} (credentials)"
-            if self.options.fail_fast:
-                self.stop_new.set()
+            self._note_failure(f"{name} (credentials)")
             self._skip(jobs, message)
+
+    def _failed_hubs(self, staging: list[Job]) -> str:
+        return ", ".join(str(j.hub) for j in staging if self.record(j).status == "failed")
 
     def _skip(self, jobs: Iterable[Job], why: str) -> None:
         if self.cancel.is_set():
@@ -302,8 +308,6 @@ class Deployer:
             return
         started = time.monotonic()
         try:
-            from hubfleet.deploy.model import now_iso
-
             self._set(job, status="running", started=now_iso())
             release = self._release(context.cluster, job)
             if provider.deploy_release is not None:
@@ -353,15 +357,26 @@ class Deployer:
         return hub_release(self.fleet, cluster.hub(job.hub))
 
     def _values(self, release: Release) -> list[helm.ValuesInput]:
-        inputs = []
-        for path in release.values_files:
-            full = self.fleet.abspath(path)
-            raw = full.read_bytes()
-            if is_encrypted(raw.decode("utf-8", errors="replace"), path):
-                inputs.append(helm.ValuesInput(path, self.sops.decrypt(full), True))
-            else:
-                inputs.append(helm.ValuesInput(path, raw, False))
-        return inputs
+        return [self._values_file(path) for path in release.values_files]
+
+    def _values_file(self, path: str) -> helm.ValuesInput:
+        """The file's own bytes (decrypted in memory when sops-encrypted), read once per deploy.
+
+        helm gets the bytes, not re-serialised data, so it parses them as plain helm would.
+        """
+        with self._lock:
+            path_lock = self._values_locks.setdefault(path, threading.Lock())
+        with path_lock:
+            item = self._values_read.get(path)
+            if item is None:
+                full = self.fleet.abspath(path)
+                raw = full.read_bytes()
+                if is_encrypted(raw.decode("utf-8", errors="replace"), path):
+                    item = helm.ValuesInput(path, self.sops.decrypt(full), True)
+                else:
+                    item = helm.ValuesInput(path, raw, False)
+                self._values_read[path] = item
+        return item
 
     def _helm_upgrade(self, release: Release, creds: Credentials) -> helm.UpgradeResult:
         assert self._flags is not None
