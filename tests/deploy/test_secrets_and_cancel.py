@@ -84,18 +84,18 @@ def test_each_values_file_read_and_decrypted_once(
     """alpha's common.values.yaml serves three hubs: one read, one decrypt per file."""
     reads: list[str] = []
     decrypts: list[str] = []
-    read_bytes, run_sops = Path.read_bytes, Sops._decrypt
+    read_bytes, decrypt = Path.read_bytes, Sops.decrypt
 
     def counting_read(path: Path) -> bytes:
         reads.append(path.name)
         return read_bytes(path)
 
-    def counting_sops(sops: Sops, path: Path) -> bytes:
+    def counting_decrypt(sops: Sops, path: Path) -> bytes:
         decrypts.append(path.name)
-        return run_sops(sops, path)
+        return decrypt(sops, path)
 
     monkeypatch.setattr(Path, "read_bytes", counting_read)
-    monkeypatch.setattr(Sops, "_decrypt", counting_sops)
+    monkeypatch.setattr(Sops, "decrypt", counting_decrypt)
     report = deployer(denv, ["alpha"]).run()
     assert report.exit_code == 0
     values = [c["values"] for c in denv.upgrades()]
