@@ -172,8 +172,9 @@ class GitRepo:
         wanted = sorted(set(paths))
         if not wanted:
             return {}
-        request = "".join(f"{ref}:{self.prefix}{p}\n" for p in wanted).encode()
-        out = self._git_bytes(["cat-file", "--batch"], what=f"read files at {ref!r}", stdin=request)
+        out = self._git_bytes(
+            ["cat-file", "--batch"], what=f"read files at {ref!r}", stdin=self._objects(ref, wanted)
+        )
         found: dict[str, bytes | None] = {}
         view = memoryview(out)
         position = 0
@@ -205,8 +206,7 @@ class GitRepo:
             ["archive", "--format=tar", ref, "--", *(self.prefix + p for p in existing)],
             what=f"read files at {ref!r}",
         )
-        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-            archive.extractall(dest, filter="data")
+        _untar(data, dest)
         return root
 
     def extract_all(self, ref: str, dest: Path) -> Path:
@@ -214,17 +214,26 @@ class GitRepo:
         tree = f"{ref}:{self.prefix}" if self.prefix else ref
         data = self._git_bytes(["archive", "--format=tar", tree], what=f"read {ref!r}")
         dest.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-            archive.extractall(dest, filter="data")
+        _untar(data, dest)
         return dest
 
+    def _objects(self, ref: str, paths: Iterable[str]) -> bytes:
+        """`git cat-file --batch` input naming `paths` (fleet-relative) at `ref`."""
+        return "".join(f"{ref}:{self.prefix}{p}\n" for p in paths).encode()
+
     def _existing(self, ref: str, paths: list[str]) -> list[str]:
-        request = "".join(f"{ref}:{self.prefix}{p}\n" for p in paths).encode()
         out = self._git_bytes(
-            ["cat-file", "--batch-check"], what=f"list files at {ref!r}", stdin=request
+            ["cat-file", "--batch-check"],
+            what=f"list files at {ref!r}",
+            stdin=self._objects(ref, paths),
         )
         lines = out.decode(errors="replace").splitlines()
         return [p for p, line in zip(paths, lines, strict=False) if not line.endswith("missing")]
+
+
+def _untar(data: bytes, dest: Path) -> None:
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        archive.extractall(dest, filter="data")
 
 
 def _parse_name_status_z(out: str) -> list[Change]:
