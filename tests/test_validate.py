@@ -563,3 +563,14 @@ def test_the_repository_is_found_from_a_subfolder(
     outside = run_cli("list")
     assert outside.exit_code == 2
     assert "no fleet repository found" in outside.stderr
+
+
+def test_debug_shows_the_traceback_only_when_given_to_hubfleet(
+    fleet_copy: Path, run_cli  # type: ignore[no-untyped-def]
+) -> None:
+    plain = run_cli("--repo", fleet_copy, "list", "extra-argument-that-is-not-debug")
+    assert plain.exit_code == 2
+    no_cluster = run_cli("--repo", fleet_copy, "render", "nosuch", "hub", "--placeholders")
+    assert no_cluster.exit_code == 2 and "no cluster named 'nosuch'" in no_cluster.stderr
+    with pytest.raises(Exception, match="no cluster named 'nosuch'"):
+        run_cli("--repo", fleet_copy, "--debug", "render", "nosuch", "hub")

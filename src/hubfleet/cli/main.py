@@ -97,36 +97,46 @@ def main() -> None:
     """Run the CLI; `HubfleetError`s become one line each and their exit code."""
     from hubfleet.errors import HubfleetError
 
-    debug = "--debug" in sys.argv
     options = Options()
     scrub = options.redactor.scrub
     try:
         code = app(standalone_mode=False, obj=options)
     except HubfleetError as exc:
         _print_error(scrub(str(exc)))
-        if debug:
+        if options.debug:
             raise
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _print_error("interrupted")
         sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
+    except typer.Abort:  # click turns Ctrl-C during a command into Abort
         _print_error("aborted")
         sys.exit(130)
     except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
+        if isinstance(exc, _click_exceptions()):
+            exc.show()  # type: ignore[attr-defined]
             sys.exit(2)
-        if debug or os.environ.get("HUBFLEET_DEBUG"):
+        if options.debug or os.environ.get("HUBFLEET_DEBUG"):
             raise
         _print_error(scrub(f"internal error: {exc!r} (run with --debug for the traceback)"))
         sys.exit(70)
     # click returns (rather than raises) the code of a `typer.Exit` without standalone mode.
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_exceptions() -> tuple[type[Exception], ...]:
+    """Usage errors' base class: recent typer vendors click (`typer._click`), older
+    releases use click itself; catching only one turned usage errors into exit 70."""
+    import click
+
+    classes: list[type[Exception]] = [click.ClickException]
+    try:
+        from typer._click import ClickException  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        pass
+    else:
+        classes.append(ClickException)
+    return tuple(classes)
 
 
 def _print_error(text: str) -> None:
