@@ -10,9 +10,9 @@ and the proxy run there, single-user servers in `<hub>/home/<user>`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -111,12 +111,8 @@ def terminate_hub(pid: int | None, create_time: float | None, folder: Path, *, g
         return 0
     if hub is not None:
         _signal([hub], signal.SIGTERM)
-        try:
+        with contextlib.suppress(psutil.Error):  # TimeoutExpired included
             hub.wait(timeout=grace)
-        except psutil.TimeoutExpired:
-            pass
-        except psutil.Error:
-            pass
     rest = _alive(targets.values())
     _signal(rest, signal.SIGTERM)
     _, rest = psutil.wait_procs(rest, timeout=min(grace, 3.0))
@@ -125,23 +121,9 @@ def terminate_hub(pid: int | None, create_time: float | None, folder: Path, *, g
         psutil.wait_procs(rest, timeout=5.0)
     # Reap our own direct child (the hub), if this process started it.
     if pid:
-        try:
+        with contextlib.suppress(OSError):  # ChildProcessError: not our child
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        except OSError:
-            pass
     return len(targets)
-
-
-def wait_gone(procs: Iterable[psutil.Process], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    pending = list(procs)
-    while pending and time.monotonic() < deadline:
-        pending = _alive(pending)
-        if pending:
-            time.sleep(0.1)
-    return not pending
 
 
 def who_listens(port: int) -> str:

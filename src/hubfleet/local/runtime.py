@@ -268,17 +268,28 @@ def _hub_dirs(state_dir: Path) -> list[Path]:
     return sorted(p for p in state_dir.iterdir() if p.is_dir() and (p / PORTS_NAME).is_file())
 
 
+def _recorded_ports(state_dir: Path) -> dict[str, dict[str, Any]]:
+    """hub -> its recorded ports.json (call with the cluster lock held)."""
+    return {d.name: _read_json(d / PORTS_NAME) for d in _hub_dirs(state_dir)}
+
+
+def _used_ports(recorded: Mapping[str, Mapping[str, Any]]) -> set[int]:
+    return {int(p) for r in recorded.values() for p in r.values() if isinstance(p, int)}
+
+
+def _write_ports(state_dir: Path, hub: str, ports: Ports) -> None:
+    _write_private(state_dir / hub / PORTS_NAME, json.dumps(ports.__dict__, indent=2) + "\n")
+
+
 def _allocate_ports(state_dir: Path, hub: str, base_port: int) -> Ports:
     """The hub's recorded ports, or new ones: public base_port + n, internal ones from the OS."""
     with _locked(state_dir / ".lock"):
-        recorded: dict[str, dict[str, Any]] = {
-            d.name: _read_json(d / PORTS_NAME) for d in _hub_dirs(state_dir)
-        }
+        recorded = _recorded_ports(state_dir)
         mine = recorded.get(hub)
         keys = ("port", "hub_port", "proxy_api_port")
         if mine and all(isinstance(mine.get(k), int) for k in keys):
             return Ports(mine["port"], mine["hub_port"], mine["proxy_api_port"])
-        used = {int(p) for r in recorded.values() for p in r.values() if isinstance(p, int)}
+        used = _used_ports(recorded)
         n = 0
         while base_port + n in used:
             n += 1
@@ -287,7 +298,7 @@ def _allocate_ports(state_dir: Path, hub: str, base_port: int) -> Ports:
         proxy_api_port = _free_port(used | {port, hub_port})
         ports = Ports(port, hub_port, proxy_api_port)
         _private_dir(state_dir / hub)
-        _write_private(state_dir / hub / PORTS_NAME, json.dumps(ports.__dict__, indent=2) + "\n")
+        _write_ports(state_dir, hub, ports)
         return ports
 
 
@@ -296,17 +307,12 @@ def _refresh_internal_ports(state_dir: Path, hub: str, ports: Ports) -> Ports:
     if port_is_free(ports.hub_port) and port_is_free(ports.proxy_api_port):
         return ports
     with _locked(state_dir / ".lock"):
-        used = {
-            int(p)
-            for d in _hub_dirs(state_dir)
-            for p in _read_json(d / PORTS_NAME).values()
-            if isinstance(p, int)
-        }
+        used = _used_ports(_recorded_ports(state_dir))
         hub_port = ports.hub_port if port_is_free(ports.hub_port) else _free_port(used)
         used.add(hub_port)
         api_port = ports.proxy_api_port if port_is_free(ports.proxy_api_port) else _free_port(used)
         fresh = Ports(ports.port, hub_port, api_port)
-        _write_private(state_dir / hub / PORTS_NAME, json.dumps(fresh.__dict__, indent=2) + "\n")
+        _write_ports(state_dir, hub, fresh)
         return fresh
 
 
@@ -352,11 +358,27 @@ def _float_or_none(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _clear_pid(hub_dir: Path, state: dict[str, Any]) -> dict[str, Any]:
-    cleared = {k: v for k, v in state.items() if k not in ("pid", "create_time", "config_hash")}
+def _write_state(hub_dir: Path, state: Mapping[str, Any]) -> None:
+    _write_private(hub_dir / STATE_NAME, json.dumps(state, indent=2, sort_keys=True) + "\n")
+
+
+def _clear_pid(hub_dir: Path, state: Mapping[str, Any]) -> None:
     if state:
-        _write_private(hub_dir / STATE_NAME, json.dumps(cleared, indent=2, sort_keys=True) + "\n")
-    return cleared
+        drop = ("pid", "create_time", "config_hash")
+        _write_state(hub_dir, {k: v for k, v in state.items() if k not in drop})
+
+
+def _stop_recorded(hub_dir: Path, state: Mapping[str, Any], alive: bool) -> int:
+    """Stop the recorded hub (signalled only when `alive`: it is ours) and every process
+    working in its folder, then forget its pid; return how many processes were stopped."""
+    count = processes.terminate_hub(
+        state.get("pid") if alive else None,
+        _float_or_none(state.get("create_time")),
+        hub_dir,
+        grace=STOP_GRACE_S,
+    )
+    _clear_pid(hub_dir, state)
+    return count
 
 
 # ----------------------------------------------------------------------------- deploy
@@ -410,13 +432,7 @@ def deploy_hub(
             )
 
         restarted = alive
-        processes.terminate_hub(
-            state.get("pid") if alive else None,
-            _float_or_none(state.get("create_time")),
-            hub_dir,
-            grace=STOP_GRACE_S,
-        )
-        state = _clear_pid(hub_dir, state)
+        _stop_recorded(hub_dir, state, alive)
 
         if not port_is_free(ports.port):
             raise LocalDeployError(
@@ -457,7 +473,7 @@ def deploy_hub(
             "hubfleet_version": hubfleet.__version__,
             "log": str(log_path),
         }
-        _write_private(hub_dir / STATE_NAME, json.dumps(record, indent=2, sort_keys=True) + "\n")
+        _write_state(hub_dir, record)
 
         try:
             _wait_ready(proc, url, started + timeout, spec, log_path, redactor)
@@ -469,7 +485,7 @@ def deploy_hub(
 
         # Recorded only once the hub answers: a failed start is retried next time.
         record["config_hash"] = digest
-        _write_private(hub_dir / STATE_NAME, json.dumps(record, indent=2, sort_keys=True) + "\n")
+        _write_state(hub_dir, record)
         what = "restarted with the new configuration" if restarted else "started"
         return LocalDeployResult(
             cluster=spec.cluster,
@@ -579,14 +595,10 @@ def _reap(proc: subprocess.Popen[bytes]) -> None:
 # ----------------------------------------------------------------------------- stop, status
 
 
-def _known_hubs(state_dir: Path) -> list[str]:
-    return [d.name for d in _hub_dirs(state_dir)]
-
-
 def stop_hubs(state_dir: Path, hubs: Sequence[str] | None = None) -> list[LocalStopResult]:
     """Stop hubs of one local cluster (all when `hubs` is None); no process is left behind."""
     state_dir = Path(state_dir).resolve()
-    known = _known_hubs(state_dir)
+    known = [d.name for d in _hub_dirs(state_dir)]
     names = list(hubs) if hubs is not None else known
     for name in names:
         if name not in known:
@@ -599,13 +611,7 @@ def stop_hubs(state_dir: Path, hubs: Sequence[str] | None = None) -> list[LocalS
         hub_dir = state_dir / name
         with _locked(hub_dir / ".lock"):
             state, alive = _running_state(hub_dir)
-            count = processes.terminate_hub(
-                state.get("pid") if alive else None,
-                _float_or_none(state.get("create_time")),
-                hub_dir,
-                grace=STOP_GRACE_S,
-            )
-            _clear_pid(hub_dir, state)
+            count = _stop_recorded(hub_dir, state, alive)
         results.append(
             LocalStopResult(
                 cluster=str(state.get("cluster") or state_dir.name),
