@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -30,14 +27,10 @@ def public_key(key_file: Path) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _sops_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("SOPS_DISABLE_VERSION_CHECK", "1")
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.delenv("SOPS_AGE_KEY_FILE", raising=False)
-    monkeypatch.delenv("SOPS_AGE_KEY", raising=False)
-    # An empty chart cache: remote charts are not available unless a test seeds them.
+def _sops_env(no_age_key: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No sops key unless a test passes one; an empty chart cache: remote charts
+    are not available unless a test seeds them."""
     monkeypatch.setenv("HUBFLEET_CHART_CACHE", str(tmp_path / "chart-cache"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
 
 @pytest.fixture(scope="session")
@@ -57,14 +50,6 @@ def make_sops(redactor: Redactor, root: Path, key: Path = FLEET_KEY) -> Sops:
 @pytest.fixture
 def sops(redactor: Redactor, fleet: Fleet) -> Sops:
     return make_sops(redactor, fleet.root)
-
-
-@pytest.fixture
-def fleet_copy(tmp_path: Path) -> Path:
-    """A writable copy of the test fleet (the testhub chart symlink resolved)."""
-    target = tmp_path / "fleet"
-    shutil.copytree(FIXTURE_FLEET, target, symlinks=False)
-    return target
 
 
 def all_files_text(folder: Path) -> str:
