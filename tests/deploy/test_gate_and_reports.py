@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import xml.etree.ElementTree as ET
@@ -10,7 +11,10 @@ from typing import Any
 from tests.deploy.conftest import DeployEnv, by_job, cluster_rule, deployer
 
 from hubfleet.deploy.health import HealthRequest, HealthResult
+from hubfleet.deploy.model import Job, JobRecord
 from hubfleet.deploy.orchestrator import DeployOptions
+from hubfleet.deploy.output import PlainLines
+from hubfleet.redact import Redactor
 
 
 def test_health_check_failure_skips_production(denv: DeployEnv) -> None:
@@ -144,3 +148,15 @@ def test_helm_missing_is_a_clear_error(run_cli: Any, denv: DeployEnv) -> None:
     assert result.exit_code == 1
     assert "helm is not installed" in result.output
     assert threading.active_count() >= 1
+
+
+def test_plain_lines_with_a_blank_message() -> None:
+    """A whitespace-only message once raised IndexError inside the observer (and the deploy)."""
+    stream = io.StringIO()
+    lines = PlainLines(Redactor(), stream)
+    job = Job("alpha", "prod1", "prod", "gcp")
+    lines(JobRecord(job, status="failed", message="\n", duration_s=1.0))
+    lines(JobRecord(job, status="succeeded", message="  first\nsecond"))
+    first, second = stream.getvalue().splitlines()
+    assert first.endswith("prod     failed (1.0s)")
+    assert second.endswith("prod     succeeded: first")

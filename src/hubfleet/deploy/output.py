@@ -113,9 +113,14 @@ def markdown_summary(report: Report, redactor: Redactor) -> str:
     return redactor.scrub("\n".join(lines) + "\n")
 
 
+def first_line(text: str) -> str:
+    """The first line of a message ("" for a blank one)."""
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
+
+
 def _cell(text: str) -> str:
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return first.replace("|", "\\|")[:200]
+    return first_line(text).replace("|", "\\|")[:200]
 
 
 def append_step_summary(report: Report, redactor: Redactor) -> Path | None:
@@ -151,8 +156,9 @@ class PlainLines:
             line += f" ({record.duration_s:.1f}s)"
         if record.helm_revision is not None:
             line += f" revision {record.helm_revision}"
-        if record.message:
-            line += f": {record.message.strip().splitlines()[0]}"
+        note = first_line(record.message)
+        if note:
+            line += f": {note}"
         with self._lock:
             self.stream.write(self.redactor.scrub(line) + "\n")
             self.stream.flush()
@@ -201,7 +207,7 @@ class LiveView:
                 elapsed = f"{time.monotonic() - since[r.job]:.0f}s"
             else:
                 elapsed = f"{r.duration_s:.1f}s" if r.duration_s is not None else ""
-            note = r.message.strip().splitlines()[0][:80] if r.message.strip() else ""
+            note = first_line(r.message)[:80]
             table.add_row(
                 r.job.cluster,
                 r.job.hub or "(support)",
