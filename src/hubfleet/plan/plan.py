@@ -152,7 +152,6 @@ def make_plan(
     *,
     labels: Labels | None = None,
     history: History | None = None,
-    graph: Graph | None = None,
     render_check: RenderCheck | None = None,
 ) -> Plan:
     """The plan for `changes` to the `fleet` (as loaded at head).
@@ -160,7 +159,7 @@ def make_plan(
     Without `history` (a plain list of changed files) a changed `cluster.yaml`
     selects its whole cluster and a changed `hubfleet.yaml` every release.
     """
-    graph = graph if graph is not None else build_graph(fleet)
+    graph = build_graph(fleet)
     labels = labels or Labels()
     selection = _Selection()
     skipped: dict[UnitKey | tuple[str, None, str], tuple[str, list[str]]] = {}
