@@ -189,3 +189,29 @@ def test_unparsable_plaintext_is_not_quoted(tmp_path: Path, with_key: AgeKey) ->
     with pytest.raises(SecretsError) as info:
         sops.decrypt_data(path)
     assert "s3cr3t" not in str(info.value)
+
+
+def test_cloud_login_reaches_sops_only_for_kms_encrypted_files(
+    tmp_path: Path, with_key: AgeKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fleet encrypted with a cloud KMS decrypts with the job's cloud login; age
+    files never see it (no real KMS here: the environment sops would get is checked)."""
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/run/login.json")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session")
+    age_file = _write_encrypted(tmp_path, "enc-a.secret.yaml", b"token: abc\n", with_key)
+    kms_file = tmp_path / "enc-kms.secret.yaml"
+    data = yaml.safe_load(age_file.read_text())
+    data["sops"]["gcp_kms"] = [
+        {"resource_id": "projects/p/locations/global/keyRings/r/cryptoKeys/k", "enc": "x"}
+    ]
+    kms_file.write_text(yaml.safe_dump(data))
+    dotenv_file = tmp_path / "enc-kms.secret.env"
+    dotenv_file.write_text("a=ENC[...]\nsops_kms__list_0__map_arn=arn:aws:kms:x\nsops_mac=x\n")
+
+    sops = Sops(Redactor(), cwd=tmp_path)
+    age_env = sops.environment_for(age_file)
+    assert "GOOGLE_APPLICATION_CREDENTIALS" not in age_env
+    assert "AWS_SESSION_TOKEN" not in age_env
+    assert sops.environment_for(kms_file)["GOOGLE_APPLICATION_CREDENTIALS"] == "/run/login.json"
+    assert sops.environment_for(dotenv_file)["AWS_SESSION_TOKEN"] == "session"
+    assert sops.decrypt(age_file) == b"token: abc\n"

@@ -127,6 +127,26 @@ def parse(content: bytes, kind: str) -> Any:
     return yaml.load(text, Loader=FAST_LOADER)
 
 
+# sops key groups that need a cloud login (or Vault's) to decrypt, unlike age and PGP.
+CLOUD_KEY_GROUPS = ("kms", "gcp_kms", "azure_kv", "hc_vault")
+
+
+def uses_cloud_keys(text: str, path: str) -> bool:
+    """Whether the encrypted file (`text`, named `path`) names a KMS or Vault key in
+    its sops metadata (YAML and JSON files; dotenv files by their metadata lines)."""
+    kind = file_format(path)
+    if kind == "dotenv":
+        return any(f"\nsops_{group}__" in f"\n{text}" for group in CLOUD_KEY_GROUPS)
+    if kind == "ini" or not any(group in text for group in CLOUD_KEY_GROUPS):
+        return False
+    try:
+        data = json.loads(text) if kind != "yaml" else yaml.load(text, Loader=FAST_LOADER)
+    except (ValueError, yaml.YAMLError):
+        return False
+    meta = data.get("sops") if isinstance(data, dict) else None
+    return isinstance(meta, dict) and any(meta.get(group) for group in CLOUD_KEY_GROUPS)
+
+
 class Sops:
     """Decrypts a fleet's sops files into memory, once each per instance (thread-safe).
 
@@ -153,10 +173,21 @@ class Sops:
         self._path_locks: dict[Path, threading.Lock] = {}
         self._cache: dict[Path, bytes] = {}
 
-    def environment(self) -> dict[str, str]:
-        env = sops_environment(cloud=self._cloud)
+    def environment(self, *, cloud: bool = False) -> dict[str, str]:
+        """sops' environment; `cloud` (or `cloud_credentials=True`) adds the parent's
+        cloud login, which files encrypted with a cloud KMS or Vault need."""
+        env = sops_environment(cloud=cloud or self._cloud)
         env.update(self._overrides)
         return env
+
+    def environment_for(self, path: Path) -> dict[str, str]:
+        """The environment sops decrypts `path` with: the cloud login only for a file
+        whose metadata names a KMS or Vault key (age files never get it)."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        return self.environment(cloud=uses_cloud_keys(text, str(path)))
 
     def key_available(self) -> bool:
         """Best effort: is an age key configured where sops will look for it?"""
@@ -215,7 +246,7 @@ class Sops:
             result = run_bytes(
                 argv,
                 redactor=self.redactor,
-                env=self.environment(),
+                env=self.environment_for(path),
                 timeout=self._timeout,
                 cwd=self.cwd,
             )
