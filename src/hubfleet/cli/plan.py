@@ -133,7 +133,7 @@ def _make(
     from hubfleet.plan.changes import read_changed_files
     from hubfleet.plan.labels import parse_labels
 
-    require_one_input(changed_files, base, head)
+    require_one_input(changed_files, base, head, rendered=rendered)
     labels = parse_labels(labels_text)
     if base is not None:
         return plan_from_git(
@@ -143,12 +143,6 @@ def _make(
             labels=labels,
             redactor=options(ctx).redactor,
             rendered=rendered,
-        )
-    if rendered:
-        from hubfleet.errors import HubfleetError
-
-        raise HubfleetError(
-            "--rendered needs --base", hint="rendering at base reads the base revision from git"
         )
     assert changed_files is not None
     stdin_text = sys.stdin.read() if changed_files == "-" else None

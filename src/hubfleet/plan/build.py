@@ -56,7 +56,9 @@ def plan_from_git(
         return make_plan(head_fleet, changes, labels=labels, history=history, render_check=check)
 
 
-def require_one_input(changed_files: str | None, base: str | None, head: str | None) -> None:
+def require_one_input(
+    changed_files: str | None, base: str | None, head: str | None, *, rendered: bool = False
+) -> None:
     if changed_files is not None and base is not None:
         raise HubfleetError(
             "give either --changed-files or --base, not both",
@@ -69,3 +71,7 @@ def require_one_input(changed_files: str | None, base: str | None, head: str | N
         )
     if head is not None and base is None:
         raise HubfleetError("--head needs --base", hint="e.g. --base origin/main --head HEAD")
+    if rendered and base is None:
+        raise HubfleetError(
+            "--rendered needs --base", hint="rendering at base reads the base revision from git"
+        )
