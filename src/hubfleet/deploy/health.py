@@ -43,18 +43,8 @@ GATE_NONE = "none"
 
 
 def available_health_checks() -> Mapping[str, HealthCheck]:
-    """Health checks by provider that exist in this installation.
+    """Health checks by provider: `hubfleet.health.deploy_health_checks()` (the
+    JupyterHub REST API check); a provider without one is gated on helm's result."""
+    from hubfleet.health import deploy_health_checks
 
-    `hubfleet.health` may offer `deploy_health_checks() -> Mapping[str, HealthCheck]`
-    (the JupyterHub REST API check, with the token read per provider); until it
-    does, there is none and canaries are gated on helm's result.
-    """
-    try:
-        from hubfleet import health
-    except ImportError:
-        return {}
-    factory = getattr(health, "deploy_health_checks", None)
-    if factory is None:
-        return {}
-    checks: Mapping[str, HealthCheck] = factory()
-    return checks
+    return deploy_health_checks()

@@ -69,12 +69,9 @@ def deploy(
     redactor: Redactor,
     outputs: Outputs,
     health_checks: Mapping[str, HealthCheck],
-    sops: Sops | None = None,
-    cancel: threading.Event | None = None,
 ) -> Report:
     """Run the deploy with signal handling and progress; write the reports; return it."""
-    cancel = cancel or threading.Event()
-    sops = sops or Sops(redactor, cwd=fleet.root)
+    cancel = threading.Event()
     live = outputs.live if outputs.live is not None else sys.stderr.isatty()
     view: Callable[[JobRecord], None]
     context: AbstractContextManager[Any]
@@ -86,7 +83,7 @@ def deploy(
     deployer = Deployer(
         fleet,
         targets.jobs,
-        sops=sops,
+        sops=Sops(redactor, cwd=fleet.root),
         redactor=redactor,
         options=options,
         health_checks=health_checks,
