@@ -22,6 +22,14 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 os.environ["SOPS_DISABLE_VERSION_CHECK"] = "1"
 
 
+def public_key(key_file: Path) -> str:
+    """The public key an age key file names in its `# public key:` comment."""
+    for line in key_file.read_text().splitlines():
+        if line.startswith("# public key:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"no public key comment in {key_file}")
+
+
 @pytest.fixture
 def fleet_copy(tmp_path: Path) -> Path:
     """A private, writable copy of the test fleet (symlinked charts copied as files)."""

@@ -19,13 +19,6 @@ EXAMPLE_FLEET = TESTS.parent / "examples" / "fleet"
 MARKER = "s3cr3t"
 
 
-def public_key(key_file: Path) -> str:
-    for line in key_file.read_text().splitlines():
-        if line.startswith("# public key:"):
-            return line.split(":", 1)[1].strip()
-    raise AssertionError(f"no public key in {key_file}")
-
-
 @pytest.fixture(autouse=True)
 def _sops_env(no_age_key: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No sops key unless a test passes one; an empty chart cache: remote charts

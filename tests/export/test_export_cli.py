@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import FIXTURE_FLEET, FLEET_KEY, MARKER, OTHER_KEY, public_key
+from tests.conftest import public_key
+
+from .conftest import FIXTURE_FLEET, FLEET_KEY, MARKER, OTHER_KEY
 
 HUBFLEET = str(Path(sys.executable).parent / "hubfleet")
 

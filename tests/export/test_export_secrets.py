@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from tests.conftest import public_key
 
 from hubfleet.config.fleet import Fleet
 from hubfleet.errors import SecretsError
@@ -16,7 +17,7 @@ from hubfleet.export.verify import verify_export
 from hubfleet.redact import Redactor
 from hubfleet.secrets.sops import Sops, is_encrypted
 
-from .conftest import FLEET_KEY, MARKER, OTHER_KEY, all_files_text, make_sops, public_key
+from .conftest import FLEET_KEY, MARKER, OTHER_KEY, all_files_text, make_sops
 
 SECRET_FILE = "values/03-enc-prod1.secret.values.yaml"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AGE_KEY, OTHER_AGE_KEY
+from tests.conftest import AGE_KEY, OTHER_AGE_KEY, public_key
 
 
 @dataclass(frozen=True)
@@ -21,10 +21,7 @@ class AgeKey:
 
 
 def _key(path: Path) -> AgeKey:
-    for line in path.read_text().splitlines():
-        if line.startswith("# public key:"):
-            return AgeKey(path, line.split(":", 1)[1].strip())
-    raise AssertionError(f"no public key comment in {path}")
+    return AgeKey(path, public_key(path))
 
 
 @pytest.fixture
