@@ -50,3 +50,27 @@ def test_status_and_stop(repo: Path, run_cli: Callable[..., Any]) -> None:
     assert json.loads(again.stdout)["stopped"][0]["was_running"] is False
     status = json.loads(run_cli("--repo", repo, "local", "status", "-o", "json").stdout)
     assert status["hubs"][0]["running"] is False and status["hubs"][0]["pid"] is None
+
+
+def test_status_finds_a_cluster_state_dir_of_its_own(
+    fleet_copy: Path, run_cli: Callable[..., Any]
+) -> None:
+    cluster_yaml = fleet_copy / "config" / "clusters" / "local" / "cluster.yaml"
+    cluster_yaml.write_text(
+        cluster_yaml.read_text().replace(
+            "  base_port: 18100\n", "  base_port: 18100\n  state_dir: st\n"
+        )
+    )
+    for root in (fleet_copy / "st" / "local", fleet_copy / ".hubfleet" / "local" / "other"):
+        (root / "staging").mkdir(parents=True)
+        (root / "staging" / "ports.json").write_text('{"port": 18100}')
+    result = run_cli("--repo", fleet_copy, "local", "status", "-o", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["hubs"]
+    assert [(r["cluster"], r["hub"], r["running"]) for r in rows] == [
+        ("local", "staging", False),
+        ("other", "staging", False),
+    ]
+    assert rows[0]["log"] == str(
+        fleet_copy.resolve() / "st" / "local" / "staging" / "jupyterhub.log"
+    )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options, repo_root
+from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options
 
 
 def command(
@@ -18,9 +18,12 @@ def command(
     output: Annotated[Output, typer.Option("--output", "-o", help="text or json")] = Output.text,
 ) -> None:
     """Check a running hub: start a server for a check user, run a notebook, clean up."""
+    from dataclasses import asdict
+
     from hubfleet.errors import DeployError, HubfleetError
     from hubfleet.health import check_hub
-    from hubfleet.local import cluster_state_dir, hub_status, local_check_token
+    from hubfleet.local import hub_status, local_check_token
+    from hubfleet.local.deploy import state_dir as local_state_dir
 
     fleet = load_fleet(ctx)
     spec = fleet.cluster(cluster)
@@ -30,8 +33,7 @@ def command(
             f"hubfleet check is not available yet for provider {spec.provider!r}",
             hint="only local hubs can be checked for now (the Kubernetes token lookup is pending)",
         )
-    block = spec.provider_block
-    state_dir = cluster_state_dir(repo_root(ctx), cluster, getattr(block, "state_dir", None))
+    state_dir = local_state_dir(fleet, spec)
     running = {s.hub: s for s in hub_status(state_dir)}.get(hub)
     if running is None or not running.running:
         raise DeployError(
@@ -54,15 +56,7 @@ def command(
                 "failed_step": result.failed_step,
                 "attempts": result.attempts,
                 "duration_s": round(result.duration_s, 3),
-                "steps": [
-                    {
-                        "name": s.name,
-                        "ok": s.ok,
-                        "duration_s": s.duration_s,
-                        "message": s.message,
-                    }
-                    for s in result.steps
-                ],
+                "steps": [asdict(step) for step in result.steps],
             },
         )
     else:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hubfleet.cli.common import Output, echo, echo_json, repo_root
+from hubfleet.cli.common import Output, echo, echo_json, load_fleet, repo_root
 
 if TYPE_CHECKING:
     from hubfleet.local import LocalHubStatus
@@ -22,31 +22,23 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-DEFAULT_STATE_ROOT = Path(".hubfleet") / "local"
-
 
 def cluster_state_dirs(ctx: typer.Context) -> dict[str, Path]:
     """cluster name -> its state folder, for every local cluster with state."""
-    root = repo_root(ctx)
-    found: dict[str, Path] = {}
-    default_root = root / DEFAULT_STATE_ROOT
-    if default_root.is_dir():
-        for folder in sorted(default_root.iterdir()):
-            if folder.is_dir():
-                found[folder.name] = folder
-    try:  # clusters with their own state folder, when the fleet loads
-        from hubfleet.cli.common import load_fleet
+    from hubfleet.local.deploy import state_dir
+    from hubfleet.local.runtime import DEFAULT_STATE_ROOT
 
+    default_root = repo_root(ctx) / DEFAULT_STATE_ROOT
+    found: dict[str, Path] = {}
+    if default_root.is_dir():
+        found = {folder.name: folder for folder in default_root.iterdir() if folder.is_dir()}
+    try:
         fleet = load_fleet(ctx)
-        for cluster in fleet.clusters:
-            block = getattr(cluster, "provider_block", None)
-            state_dir = getattr(block, "state_dir", None) if cluster.provider == "local" else None
-            if state_dir:
-                folder = (root / state_dir / cluster.name).resolve()
-                if folder.is_dir():
-                    found[cluster.name] = folder
-    except Exception:  # no fleet model yet, or a broken fleet: the default folder is enough
-        pass
+    except Exception:  # a broken fleet: the default folder is enough
+        return dict(sorted(found.items()))
+    for cluster in fleet.clusters:  # a cluster's own `local.state_dir` wins
+        if cluster.provider == "local" and (folder := state_dir(fleet, cluster)).is_dir():
+            found[cluster.name] = folder
     return dict(sorted(found.items()))
 
 
