@@ -51,6 +51,14 @@ def test_no_health_check_is_reported(denv: DeployEnv) -> None:
     }
 
 
+def test_dry_run_gates_nothing(denv: DeployEnv) -> None:
+    report = deployer(denv, ["delta"], options=DeployOptions(dry_run=True)).run()
+    assert report.exit_code == 0 and report.dry_run
+    assert report.health_check == "none: dry run"
+    assert {r.gate for r in report.records if r.job.kind == "staging"} == {"none: dry run"}
+    assert all(r.command and "--dry-run" in r.command for r in report.records)
+
+
 def test_helm_result_gate_without_a_health_check(denv: DeployEnv) -> None:
     report = deployer(denv, ["delta"]).run()
     assert report.health_check == "kubeconfig: helm result"

@@ -200,11 +200,18 @@ class Deployer:
     def _needs_helm(self) -> bool:
         return any(get_provider(job.provider).deploy_release is None for job in self.jobs)
 
-    def _health_mode(self) -> str:
+    def _gate_off(self) -> str | None:
+        """Why no canary is gated at all (dry run, --no-health-check); None when they are."""
         if self.options.dry_run:
-            return "none: dry run"
+            return f"{GATE_NONE}: dry run"
         if not self.options.health_check:
-            return "none: --no-health-check"
+            return f"{GATE_NONE}: --no-health-check"
+        return None
+
+    def _health_mode(self) -> str:
+        off = self._gate_off()
+        if off is not None:
+            return off
         providers = sorted({job.provider for job in self.jobs if job.kind == "staging"})
         parts = [
             f"{p}: {'health check' if p in self.health_checks else 'helm result'}"
@@ -405,12 +412,12 @@ class Deployer:
         """The canary gate after the staging hubs succeeded; records which gate was used."""
         if not staging:
             return True
-        check = self.health_checks.get(cluster.provider)
-        if self.options.dry_run or not self.options.health_check:
-            gate = GATE_NONE + (": dry run" if self.options.dry_run else ": --no-health-check")
+        off = self._gate_off()
+        if off is not None:
             for job in staging:
-                self._set(job, gate=gate)
+                self._set(job, gate=off)
             return True
+        check = self.health_checks.get(cluster.provider)
         if check is None:
             for job in staging:
                 self._set(job, gate=GATE_HELM)
