@@ -345,8 +345,8 @@ def check_hub(
         redactor.add(token)
     scrub = redactor.scrub if redactor is not None else (lambda text: text)
     started = time.monotonic()
-    steps: list[StepResult] = []
-    for attempt in range(1, max(1, attempts) + 1):
+    attempts = max(1, attempts)
+    for attempt in range(1, attempts + 1):
         steps = _attempt(url, token, user, attempt_timeout, scrub)
         failed = next((s.name for s in steps if not s.ok), None)
         if failed is None:
@@ -354,5 +354,4 @@ def check_hub(
         _cleanup(url, token, user)
         if attempt < attempts:
             time.sleep(retry_delay)
-    failed = next((s.name for s in steps if not s.ok), None)
-    return CheckResult(False, tuple(steps), failed, max(1, attempts), time.monotonic() - started)
+    return CheckResult(False, tuple(steps), failed, attempts, time.monotonic() - started)

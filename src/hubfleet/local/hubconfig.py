@@ -23,7 +23,6 @@ import json
 import os
 import re
 import sys
-import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -159,20 +158,15 @@ def base_url_of(values: Mapping[str, Any]) -> str:
     return "/" + text.strip("/") + "/" if text.strip("/") else "/"
 
 
-def _register_z2jh(values: dict[str, Any]) -> types.ModuleType:
-    z2jh.load(values)
-    sys.modules["z2jh"] = z2jh
-    return z2jh
-
-
 def configure(c: Any, payload: dict[str, Any] | None = None) -> None:
     """Fill the traitlets config `c` of a local hub (called from jupyterhub_config.py)."""
     if payload is None:
         payload = read_payload()
     values: dict[str, Any] = payload["values"]
     runtime: dict[str, Any] = payload["runtime"]
-    helper = _register_z2jh(values)
-    get = helper.get_config
+    z2jh.load(values)
+    sys.modules["z2jh"] = z2jh  # for `from z2jh import get_config` in hub.extraConfig
+    get = z2jh.get_config
 
     # Chart defaults that matter locally.
     c.JupyterHub.authenticator_class = "dummy"
@@ -184,12 +178,12 @@ def configure(c: Any, payload: dict[str, Any] | None = None) -> None:
     c.JupyterHub.load_roles = []
 
     for key, trait in HUB_TRAITS.items():
-        helper.set_config_if_not_none(c.JupyterHub, trait, f"hub.{key}")
-    helper.set_config_if_not_none(
+        z2jh.set_config_if_not_none(c.JupyterHub, trait, f"hub.{key}")
+    z2jh.set_config_if_not_none(
         c.Spawner, "consecutive_failure_limit", "hub.consecutiveFailureLimit"
     )
     for key, trait in SPAWNER_TRAITS.items():
-        helper.set_config_if_not_none(c.Spawner, trait, f"singleuser.{key}")
+        z2jh.set_config_if_not_none(c.Spawner, trait, f"singleuser.{key}")
     env_items = _env_items(get("singleuser.extraEnv"))
     environment = {name: value for name, value in env_items if value is not None}
     if environment:
@@ -230,9 +224,9 @@ def configure(c: Any, payload: dict[str, Any] | None = None) -> None:
         namespace: dict[str, Any] = {
             "__name__": f"hubfleet_extra_config_{_camel(str(key))}",
             "c": c,
-            "get_config": helper.get_config,
-            "set_config_if_not_none": helper.set_config_if_not_none,
-            "get_secret_value": helper.get_secret_value,
+            "get_config": z2jh.get_config,
+            "set_config_if_not_none": z2jh.set_config_if_not_none,
+            "get_secret_value": z2jh.get_secret_value,
             "os": os,
             "sys": sys,
             "re": re,
