@@ -205,6 +205,7 @@ def test_status_then_stop_leaves_no_process(cluster: Cluster) -> None:
     rows = {s.hub: s for s in hub_status(cluster.state_dir)}
     assert set(rows) == {"staging", "prod"}
     assert all(s.running and s.healthy and s.uptime_s is not None for s in rows.values())
+    assert [s.hub for s in hub_status(cluster.state_dir, ["prod"])] == ["prod"]
     pids = [s.pid for s in rows.values()]
     tree = [p.pid for pid in pids for p in psutil.Process(pid).children(recursive=True)]
     stopped = stop_hubs(cluster.state_dir, ["prod"])

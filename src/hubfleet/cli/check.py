@@ -34,7 +34,7 @@ def command(
             hint="only local hubs can be checked for now (the Kubernetes token lookup is pending)",
         )
     state_dir = local_state_dir(fleet, spec)
-    running = {s.hub: s for s in hub_status(state_dir)}.get(hub)
+    running = next(iter(hub_status(state_dir, [hub])), None)
     if running is None or not running.running:
         raise DeployError(
             f"local hub {cluster}/{hub} is not running",

@@ -40,11 +40,13 @@ from typing import Any, Literal
 
 import hubfleet
 from hubfleet.errors import DeployError, HubfleetError, did_you_mean
+from hubfleet.health.check import DEFAULT_USER
 from hubfleet.local import hubconfig, processes
 from hubfleet.redact import Redactor
 
 DEFAULT_BASE_PORT = 18000
-DEFAULT_CHECK_USER = "hubfleet-health-check"
+# The user the health check runs as by default: the hub grants its service scopes on it.
+DEFAULT_CHECK_USER = DEFAULT_USER
 LOG_NAME = "jupyterhub.log"
 STATE_NAME = "hub.json"
 PORTS_NAME = "ports.json"
@@ -623,11 +625,16 @@ def stop_hubs(state_dir: Path, hubs: Sequence[str] | None = None) -> list[LocalS
     return results
 
 
-def hub_status(state_dir: Path, *, probe_timeout: float = 2.0) -> list[LocalHubStatus]:
-    """Every hub ever deployed in this cluster's state folder, running or not."""
+def hub_status(
+    state_dir: Path, hubs: Sequence[str] | None = None, *, probe_timeout: float = 2.0
+) -> list[LocalHubStatus]:
+    """Every hub ever deployed in this cluster's state folder (or only those of `hubs`
+    among them), running or not; each running one's API is probed."""
     state_dir = Path(state_dir).resolve()
     out = []
     for hub_dir in _hub_dirs(state_dir):
+        if hubs is not None and hub_dir.name not in hubs:
+            continue
         state, alive = _running_state(hub_dir)
         ports = _read_json(hub_dir / PORTS_NAME)
         url = str(state.get("url") or hub_url(int(ports.get("port", 0))))
