@@ -20,30 +20,19 @@ def command(
     """Check a running hub: start a server for a check user, run a notebook, clean up."""
     from dataclasses import asdict
 
-    from hubfleet.errors import DeployError, HubfleetError
-    from hubfleet.health import check_hub
-    from hubfleet.local import hub_status, local_check_token
-    from hubfleet.local.deploy import state_dir as local_state_dir
+    from hubfleet.errors import HubfleetError
+    from hubfleet.local.deploy import check_local_hub
 
     fleet = load_fleet(ctx)
     spec = fleet.cluster(cluster)
-    spec.hub(hub)  # the hub must exist in the fleet
+    target = spec.hub(hub)
     if spec.provider != "local":
         raise HubfleetError(
             f"hubfleet check is not available yet for provider {spec.provider!r}",
             hint="only local hubs can be checked for now (the Kubernetes token lookup is pending)",
         )
-    state_dir = local_state_dir(fleet, spec)
-    running = next(iter(hub_status(state_dir, [hub])), None)
-    if running is None or not running.running:
-        raise DeployError(
-            f"local hub {cluster}/{hub} is not running",
-            hint=f"deploy it first: hubfleet deploy {cluster} {hub}",
-        )
-    redactor = options(ctx).redactor
-    token = local_check_token(state_dir, hub)
-    result = check_hub(
-        running.url, token, attempts=attempts, attempt_timeout=timeout, redactor=redactor
+    url, result = check_local_hub(
+        fleet, target, attempts=attempts, attempt_timeout=timeout, redactor=options(ctx).redactor
     )
     if output is Output.json:
         echo_json(
@@ -51,7 +40,7 @@ def command(
             {
                 "cluster": cluster,
                 "hub": hub,
-                "url": running.url,
+                "url": url,
                 "ok": result.ok,
                 "failed_step": result.failed_step,
                 "attempts": result.attempts,

@@ -12,12 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hubfleet.config.fleet import Cluster, Fleet
+from hubfleet.config.fleet import Cluster, Fleet, Hub
 from hubfleet.config.models import LocalBlock
+from hubfleet.errors import DeployError
 
 if TYPE_CHECKING:
     from hubfleet.deploy.health import HealthRequest, HealthResult
+    from hubfleet.health import CheckResult
     from hubfleet.providers.base import Credentials, ProviderContext, ReleaseOutcome
+    from hubfleet.redact import Redactor
     from hubfleet.release import Release
 
 DEPLOY_TIMEOUT = 180.0
@@ -68,23 +71,39 @@ def deploy_release(
     )
 
 
-def health_check(request: HealthRequest) -> HealthResult:
-    """The JupyterHub REST API check of one local hub, with its scoped service token."""
-    from hubfleet.deploy.health import HealthResult
+def check_local_hub(
+    fleet: Fleet,
+    hub: Hub,
+    *,
+    attempts: int = CHECK_ATTEMPTS,
+    attempt_timeout: float = CHECK_ATTEMPT_TIMEOUT,
+    redactor: Redactor | None = None,
+) -> tuple[str, CheckResult]:
+    """(URL, result) of the REST API check of one running local hub, with its scoped
+    service token; `DeployError` when the hub is not running."""
     from hubfleet.health import check_hub
     from hubfleet.local.runtime import hub_status, local_check_token
 
-    fleet = request.fleet
-    folder = state_dir(fleet, fleet.cluster(request.hub.cluster))
-    statuses = {status.hub: status for status in hub_status(folder)}
-    status = statuses.get(request.hub.name)
+    folder = state_dir(fleet, fleet.cluster(hub.cluster))
+    status = next(iter(hub_status(folder, [hub.name])), None)
     if status is None or not status.running:
-        return HealthResult(False, f"{request.hub.name} is not running (state in {folder})")
+        raise DeployError(
+            f"local hub {hub.cluster}/{hub.name} is not running (state in {folder})",
+            hint=f"deploy it first: hubfleet deploy {hub.cluster} {hub.name}",
+        )
+    token = local_check_token(folder, hub.name)
     result = check_hub(
-        status.url,
-        local_check_token(folder, request.hub.name),
-        attempts=CHECK_ATTEMPTS,
-        attempt_timeout=CHECK_ATTEMPT_TIMEOUT,
-        redactor=request.redactor,
+        status.url, token, attempts=attempts, attempt_timeout=attempt_timeout, redactor=redactor
     )
+    return status.url, result
+
+
+def health_check(request: HealthRequest) -> HealthResult:
+    """The canary gate for local hubs: `check_local_hub` of the freshly deployed hub."""
+    from hubfleet.deploy.health import HealthResult
+
+    try:
+        _, result = check_local_hub(request.fleet, request.hub, redactor=request.redactor)
+    except DeployError as exc:
+        return HealthResult(False, exc.message)
     return HealthResult(result.ok, result.message)
