@@ -91,6 +91,21 @@ def values_documents(
     return [cache[path] for path in release.values_files]
 
 
+def values_bytes(fleet: Fleet, path: str, *, sops: Sops) -> bytes:
+    """A values file's own bytes, decrypted in memory when it is sops-encrypted.
+
+    What helm gets: the bytes, not data re-serialised by hubfleet, so that helm
+    parses them exactly as plain `helm -f` would.
+    """
+    from hubfleet.secrets.sops import is_encrypted
+
+    full = fleet.abspath(path)
+    raw = full.read_bytes()
+    if is_encrypted(raw.decode("utf-8", errors="replace"), path):
+        return sops.decrypt(full)
+    return raw
+
+
 def read_values_file(fleet: Fleet, path: str, *, sops: Sops | None) -> ValuesDocument:
     from hubfleet.secrets.sops import is_encrypted
 
@@ -109,11 +124,18 @@ def read_values_file(fleet: Fleet, path: str, *, sops: Sops | None) -> ValuesDoc
     return ValuesDocument(path, _parse(text, path), False, False)
 
 
-def merged_values(fleet: Fleet, release: Release, *, sops: Sops | None) -> dict[str, Any]:
+def merged_values(
+    fleet: Fleet,
+    release: Release,
+    *,
+    sops: Sops | None,
+    cache: dict[str, ValuesDocument] | None = None,
+) -> dict[str, Any]:
     """The release's values merged by helm's rule (later files win, null kept)."""
     from hubfleet.helm.values import merge_values
 
-    return merge_values([doc.data for doc in values_documents(fleet, release, sops=sops)])
+    documents = values_documents(fleet, release, sops=sops, cache=cache)
+    return merge_values([doc.data for doc in documents])
 
 
 def _parse(text: str, path: str) -> dict[str, Any]:

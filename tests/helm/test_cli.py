@@ -69,9 +69,9 @@ def test_durations() -> None:
 def test_upgrade_values_through_pipes(fake_tools: FakeTools) -> None:  # noqa: F811
     big = ("x: " + "y" * 200_000 + "\n").encode()  # larger than a pipe's buffer
     values = [
-        helm.ValuesInput("a.values.yaml", b"a: 1\n", False),
-        helm.ValuesInput("enc-b.secret.values.yaml", b"token: tok-s3cr3t\n", True),
-        helm.ValuesInput("big.values.yaml", big, False),
+        helm.ValuesInput("a.values.yaml", b"a: 1\n"),
+        helm.ValuesInput("enc-b.secret.values.yaml", b"token: tok-s3cr3t\n"),
+        helm.ValuesInput("big.values.yaml", big),
     ]
     redactor = Redactor()
     redactor.add("tok-s3cr3t")

@@ -44,9 +44,9 @@ from hubfleet.errors import HubfleetError
 from hubfleet.helm import cli as helm
 from hubfleet.providers import Credentials, Provider, ProviderContext, get_provider
 from hubfleet.redact import Redactor
-from hubfleet.release import Release, hub_release, support_release
+from hubfleet.release import Release, hub_release, support_release, values_bytes
 from hubfleet.runner import Cancelled
-from hubfleet.secrets.sops import Sops, is_encrypted
+from hubfleet.secrets.sops import Sops
 
 DEFAULT_CONCURRENCY = 8
 DEFAULT_CLUSTER_CONCURRENCY = 8
@@ -376,12 +376,7 @@ class Deployer:
         with path_lock:
             item = self._values_read.get(path)
             if item is None:
-                full = self.fleet.abspath(path)
-                raw = full.read_bytes()
-                if is_encrypted(raw.decode("utf-8", errors="replace"), path):
-                    item = helm.ValuesInput(path, self.sops.decrypt(full), True)
-                else:
-                    item = helm.ValuesInput(path, raw, False)
+                item = helm.ValuesInput(path, values_bytes(self.fleet, path, sops=self.sops))
                 self._values_read[path] = item
         return item
 

@@ -62,7 +62,6 @@ class ValuesInput:
 
     source: str
     content: bytes
-    decrypted: bool
 
 
 @dataclass(frozen=True)

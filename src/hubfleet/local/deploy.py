@@ -49,7 +49,7 @@ def deploy_release(
         return ReleaseOutcome("unchanged", "local clusters have no support release")
     if dry_run:
         return ReleaseOutcome("succeeded", f"dry run: would run JupyterHub for {release.label}")
-    values = merged_values(context.fleet, release, sops=context.sops)
+    values = merged_values(context.fleet, release, sops=context.sops, cache=context.values_cache)
     block = cluster.spec.local or LocalBlock()
     result = deploy_hub(
         LocalHubSpec(
