@@ -19,6 +19,7 @@ from hubfleet.redact import Redactor
 
 if TYPE_CHECKING:
     from hubfleet.config.fleet import Fleet
+    from hubfleet.secrets.sops import Sops
 
 
 class Output(StrEnum):
@@ -54,6 +55,14 @@ def load_fleet(ctx: typer.Context) -> Fleet:
     from hubfleet.config.load import load_fleet as load
 
     return load(repo_root(ctx)).fleet_or_raise()
+
+
+def sops(ctx: typer.Context, root: Path) -> Sops:
+    """The run's sops: what it decrypts is registered with the run's redactor, which
+    scrubs everything the command prints."""
+    from hubfleet.secrets.sops import Sops
+
+    return Sops(options(ctx).redactor, cwd=root)
 
 
 def echo(ctx: typer.Context, text: str, *, err: bool = False) -> None:

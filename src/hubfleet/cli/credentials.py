@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hubfleet.cli.common import load_fleet, options
+from hubfleet.cli.common import load_fleet, options, sops
 
 
 def command(
@@ -22,11 +22,12 @@ def command(
     The credentials live in a private folder that is removed when the command ends.
     """
     from hubfleet.providers.session import run_with_credentials
-    from hubfleet.secrets.sops import Sops
 
     opts = options(ctx)
     fleet = load_fleet(ctx)
     target = fleet.cluster(cluster)
-    sops = Sops(opts.redactor, cwd=fleet.root)
-    code = run_with_credentials(fleet, target, list(cmd or []), sops=sops, redactor=opts.redactor)
+    decrypter = sops(ctx, fleet.root)
+    code = run_with_credentials(
+        fleet, target, list(cmd or []), sops=decrypter, redactor=opts.redactor
+    )
     raise typer.Exit(code)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options
+from hubfleet.cli.common import Output, echo, echo_json, load_fleet, sops
 
 
 def command(
@@ -48,7 +48,6 @@ def command(
     deploys it and what the hub depended on in the fleet."""
     from hubfleet.export.build import ExportOptions, export_hub
     from hubfleet.export.verify import verify_export
-    from hubfleet.secrets.sops import Sops
 
     fleet = load_fleet(ctx)
     target = fleet.cluster(cluster).hub(hub)
@@ -57,8 +56,8 @@ def command(
         decrypt=decrypt,
         i_understand_plaintext=i_understand_plaintext,
     )
-    sops = Sops(options(ctx).redactor, cwd=fleet.root)
-    keyed = sops if sops.key_available() else None
+    decrypter = sops(ctx, fleet.root)
+    keyed = decrypter if decrypter.key_available() else None
     result = export_hub(fleet, target, directory, options=export_options, sops=keyed)
     round_trip = None
     if verify:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options
+from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options, sops
 
 
 def command(
@@ -37,14 +37,13 @@ def command(
     from hubfleet.helm.charts import resolve_chart
     from hubfleet.helm.engine import render
     from hubfleet.release import hub_release, merged_values, support_release
-    from hubfleet.secrets.sops import Sops
 
     fleet = load_fleet(ctx)
     target = fleet.cluster(cluster)
     support = support_release(fleet, target) if hub == "support" else None
     release = support or hub_release(fleet, target.hub(hub))
-    sops = Sops(options(ctx).redactor, cwd=fleet.root)
-    use_sops = sops if sops.key_available() and not placeholders else None
+    decrypter = sops(ctx, fleet.root)
+    use_sops = decrypter if decrypter.key_available() and not placeholders else None
     values = merged_values(fleet, release, sops=use_sops)
     manifests = render(
         resolve_chart(release.chart), values, release=release.name, namespace=release.namespace

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hubfleet.cli.common import Output, echo, echo_json, options, repo_root
+from hubfleet.cli.common import Output, echo, echo_json, repo_root, sops
 
 
 def command(
@@ -32,14 +32,13 @@ def command(
     (warnings alone exit 0). Encrypted files are decrypted in memory when a sops key
     is available (SOPS_AGE_KEY_FILE), else checked for structure only.
     """
-    from hubfleet.secrets.sops import Sops
     from hubfleet.validate import Selection, validate
 
     root = repo_root(ctx)
     result = validate(
         root,
         selection=Selection(cluster, tuple(hubs or ())),
-        sops=Sops(options(ctx).redactor, cwd=root),
+        sops=sops(ctx, root),
         render=render,
         strict=strict,
         kube_version=kube_version,
