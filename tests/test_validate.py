@@ -566,7 +566,8 @@ def test_the_repository_is_found_from_a_subfolder(
 
 
 def test_debug_shows_the_traceback_only_when_given_to_hubfleet(
-    fleet_copy: Path, run_cli  # type: ignore[no-untyped-def]
+    fleet_copy: Path,
+    run_cli,  # type: ignore[no-untyped-def]
 ) -> None:
     plain = run_cli("--repo", fleet_copy, "list", "extra-argument-that-is-not-debug")
     assert plain.exit_code == 2
