@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from hubfleet.redact import Redactor
 
 
+GATE_HEALTH = "health-check"
+GATE_HELM = "helm"
+GATE_NONE = "none"
+
+
 @dataclass(frozen=True)
 class HealthRequest:
     fleet: Fleet
@@ -31,15 +36,15 @@ class HealthRequest:
 
 @dataclass(frozen=True)
 class HealthResult:
+    """`gate` is the gate actually used: a hub whose check is switched off in its
+    configuration answers `ok=True, gate=GATE_HELM` and says why in `message`."""
+
     ok: bool
     message: str = ""
+    gate: str = GATE_HEALTH
 
 
 HealthCheck = Callable[[HealthRequest], HealthResult]
-
-GATE_HEALTH = "health-check"
-GATE_HELM = "helm"
-GATE_NONE = "none"
 
 
 def available_health_checks() -> Mapping[str, HealthCheck]:

@@ -30,6 +30,7 @@ from hubfleet.deploy.health import (
     GATE_NONE,
     HealthCheck,
     HealthRequest,
+    HealthResult,
 )
 from hubfleet.deploy.model import (
     FINAL,
@@ -432,12 +433,11 @@ class Deployer:
             try:
                 result = check(request)
             except HubfleetError as exc:
-                result_ok, message = False, str(exc)
-            else:
-                result_ok, message = result.ok, result.message
-            if result_ok:
-                self._set(job, gate=GATE_HEALTH)
+                result = HealthResult(False, str(exc))
+            if result.ok:
+                changes = {"message": result.message} if result.gate != GATE_HEALTH else {}
+                self._set(job, gate=result.gate, **changes)
             else:
                 ok = False
-                self._failed(job, f"health check failed: {message}", gate=GATE_HEALTH)
+                self._failed(job, f"health check failed: {result.message}", gate=result.gate)
         return ok
