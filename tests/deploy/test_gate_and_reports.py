@@ -89,8 +89,12 @@ def test_junit_and_step_summary(run_cli: Any, denv: DeployEnv, monkeypatch: Any)
 
 
 def test_pending_release_reported_with_fix(run_cli: Any, denv: DeployEnv) -> None:
-    pending = [{"name": "prod", "namespace": "prod", "revision": "4", "status": "pending-upgrade"}]
-    denv.fakes.script([{"tool": "helm", "args": ["list"], "contains": "^prod$",
+    pending = [
+        {"name": "prod", "namespace": "prod", "revision": "4", "status": "pending-upgrade"},
+        # Same name, another namespace: not gamma's support release.
+        {"name": "support", "namespace": "elsewhere", "revision": "2", "status": "pending-install"},
+    ]
+    denv.fakes.script([{"tool": "helm", "args": ["list", "--all-namespaces"],
                         "stdout": json.dumps(pending)}])  # fmt: skip
     report_path = denv.out / "r.json"
     result = run_cli(
@@ -101,6 +105,10 @@ def test_pending_release_reported_with_fix(run_cli: Any, denv: DeployEnv) -> Non
     assert job["status"] == "failed"
     assert "pending-upgrade" in job["message"] and "--recover" in job["message"]
     assert not any(c["argv"][:2] == ["upgrade", "prod"] for c in denv.upgrades())
+    assert by_job(json.loads(report_path.read_text()))["gamma/support"]["status"] == "succeeded"
+    # One `helm list` for the whole cluster, not one per release.
+    [listing] = [c for c in denv.fakes.calls("helm") if c["argv"][0] == "list"]
+    assert "^(prod|support)$" in listing["argv"]
 
     denv.fakes.reset()
     result = run_cli(

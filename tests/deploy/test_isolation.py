@@ -110,3 +110,22 @@ def test_retry_failed_reruns_exactly_the_failures(run_cli: Any, denv: DeployEnv)
         set(ALPHA) | set(BETA)
     ) - rerun
     assert sorted(c["argv"][1] for c in denv.upgrades()) == ["prod1", "prod2", "staging"]
+
+
+def test_release_listing_failure_on_alpha(run_cli: Any, denv: DeployEnv) -> None:
+    """Each cluster lists its releases once; when alpha's API refuses, only alpha stops."""
+    denv.fakes.script(
+        [{"tool": "helm", "args": ["list"], "contains": "hubfleet-creds-alpha-", "exit": 1,
+          "stderr": "Error: Kubernetes cluster unreachable"}]
+    )  # fmt: skip
+    code, report = _deploy(run_cli, denv)
+    jobs = by_job(report)
+    assert code == 1
+    assert all(jobs[label]["status"] == "skipped" for label in ALPHA)
+    assert all("helm list for cluster alpha failed" in jobs[label]["message"] for label in ALPHA)
+    assert all(jobs[label]["status"] == "succeeded" for label in BETA)
+    [failure] = report["cluster_failures"]
+    assert "cluster unreachable" in failure["message"]
+    assert not any("hubfleet-creds-alpha-" in " ".join(c["argv"]) for c in denv.upgrades())
+    lists = [c for c in denv.fakes.calls("helm") if c["argv"][0] == "list"]
+    assert len(lists) == 2  # one per cluster, however many releases

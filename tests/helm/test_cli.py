@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tests.fakes import FakeTools, fake_tools  # noqa: F401
 
-from hubfleet.errors import HubfleetError
+from hubfleet.errors import DeployError, HubfleetError
 from hubfleet.helm import cli as helm
 from hubfleet.redact import Redactor
 
@@ -89,29 +89,61 @@ def test_upgrade_values_through_pipes(fake_tools: FakeTools) -> None:  # noqa: F
     assert [v["content"].encode() for v in call["values"]] == [v.content for v in values]
 
 
+def test_release_states_one_list_for_many_releases(fake_tools: FakeTools) -> None:  # noqa: F811
+    listed = [
+        {"name": "hub", "namespace": "hub", "revision": 5, "status": "pending-rollback"},
+        {"name": "support", "namespace": "support", "revision": "2", "status": "deployed"},
+        {"name": "hub", "namespace": "other-team", "revision": 9, "status": "pending-install"},
+        {"name": "unrelated", "namespace": "x", "revision": 1, "status": "failed"},
+    ]
+    fake_tools.script([{"tool": "helm", "args": ["list"], "stdout": json.dumps(listed)}])
+    wanted = [("hub", "hub"), ("support", "support"), ("new-hub", "new-hub")]
+    states = helm.release_states(wanted, env={"KUBECONFIG": "/kc"}, redactor=Redactor())
+    assert states == {
+        ("hub", "hub"): helm.ReleaseState("hub", "hub", "pending-rollback", 5),
+        ("support", "support"): helm.ReleaseState("support", "support", "deployed", 2),
+    }
+    [call] = fake_tools.calls("helm")
+    argv = call["argv"]
+    assert argv[:4] == ["list", "--all-namespaces", "--all", "--output"]
+    assert argv[argv.index("--filter") + 1] == "^(hub|new\\-hub|support)$"
+    assert int(argv[argv.index("--max") + 1]) >= 256
+    assert argv[-2:] == ["--kubeconfig", "/kc"]
+    assert helm.release_states([], env={}, redactor=Redactor()) == {}
+    assert len(fake_tools.calls("helm")) == 1  # nothing to list: no call
+
+
+def test_release_states_unreadable_output(fake_tools: FakeTools) -> None:  # noqa: F811
+    fake_tools.script([{"tool": "helm", "args": ["list"], "stdout": "Error: not json"}])
+    with pytest.raises(DeployError, match="not JSON"):
+        helm.release_states([("hub", "hub")], env={}, redactor=Redactor())
+
+
 def test_pending_release_and_recover(fake_tools: FakeTools) -> None:  # noqa: F811
-    state = [{"name": "hub", "namespace": "hub", "revision": 5, "status": "pending-rollback"}]
-    fake_tools.script([{"tool": "helm", "args": ["list"], "stdout": json.dumps(state)}])
+    state = helm.ReleaseState("hub", "hub", "pending-rollback", 5)
     kwargs = dict(
         release="hub", namespace="hub", chart=helm.ChartRef(("/chart",)), values=[],
         flags=helm.flags_for(helm.HelmVersion(3, 16, 0)), env={}, redactor=Redactor(),
+        state=state,
     )  # fmt: skip
     with pytest.raises(helm.PendingRelease, match="pending-rollback") as info:
         helm.upgrade(**kwargs)  # type: ignore[arg-type]
     assert "helm rollback hub --namespace hub" in str(info.value)
+    assert fake_tools.calls("helm") == []
     result = helm.upgrade(recover=True, **kwargs)  # type: ignore[arg-type]
     assert result.recovered is not None and result.recovered.revision == 5
     verbs = [c["argv"][0] for c in fake_tools.calls("helm")]
-    assert verbs[-3:] == ["list", "rollback", "upgrade"]
+    assert verbs == ["rollback", "upgrade"]
+    deployed = helm.ReleaseState("hub", "hub", "deployed", 5)
+    helm.upgrade(**{**kwargs, "state": deployed})  # type: ignore[arg-type]
+    assert [c["argv"][0] for c in fake_tools.calls("helm")] == ["rollback", "upgrade", "upgrade"]
 
 
 def test_pending_install_is_not_rolled_back(fake_tools: FakeTools) -> None:  # noqa: F811
-    state = [{"name": "hub", "namespace": "hub", "revision": 1, "status": "pending-install"}]
-    fake_tools.script([{"tool": "helm", "args": ["list"], "stdout": json.dumps(state)}])
     with pytest.raises(helm.PendingRelease, match="helm uninstall hub"):
         helm.upgrade(
             release="hub", namespace="hub", chart=helm.ChartRef(("/chart",)), values=[],
             flags=helm.flags_for(helm.HelmVersion(3, 16, 0)), env={}, redactor=Redactor(),
-            recover=True,
+            recover=True, state=helm.ReleaseState("hub", "hub", "pending-install", 1),
         )  # fmt: skip
-    assert "rollback" not in [c["argv"][0] for c in fake_tools.calls("helm")]
+    assert fake_tools.calls("helm") == []

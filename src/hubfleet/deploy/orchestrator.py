@@ -16,6 +16,7 @@ runner), and marks unfinished jobs cancelled.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -82,6 +83,17 @@ class DeployOptions:
 
 class _Stop(Exception):
     """Internal: the job was not started (cancelled or fail-fast)."""
+
+
+@dataclass(frozen=True)
+class _ClusterRun:
+    """What every job of one cluster's pipeline shares: credentials, and for helm
+    deploys the releases' states from the cluster's one `helm list`."""
+
+    context: ProviderContext
+    provider: Provider
+    creds: Credentials
+    states: Mapping[tuple[str, str], helm.ReleaseState]
 
 
 class Deployer:
@@ -247,12 +259,15 @@ class Deployer:
         support = [j for j in jobs if j.kind == "support"]
         staging = [j for j in jobs if j.kind == "staging"]
         prod = [j for j in jobs if j.kind == "prod"]
+        step = "credentials"
         try:
             with provider.credentials(context) as creds:
-                if not self._stage(context, provider, creds, support):
+                step = "helm list"
+                run = _ClusterRun(context, provider, creds, self._states(context, provider, creds))
+                if not self._stage(run, support):
                     self._skip(staging + prod, f"support release of {name} failed")
                     return
-                if not self._stage(context, provider, creds, staging):
+                if not self._stage(run, staging):
                     failed = self._failed_hubs(staging)
                     why = f"canary {failed} of {name} failed"
                     self._skip(prod, why if failed else f"canaries of {name} did not finish")
@@ -260,17 +275,17 @@ class Deployer:
                 if not self._gate(cluster, creds, staging):
                     self._skip(prod, f"health check of {self._failed_hubs(staging)} failed")
                     return
-                self._stage(context, provider, creds, prod)
-        except Cancelled:
+                self._stage(run, prod)
+        except (Cancelled, _Stop):
             self._not_started(jobs)
         except HubfleetError as exc:
             if self.cancel.is_set():
                 self._not_started(jobs)
                 return
-            message = f"credentials for cluster {name} failed: {exc}"
+            message = f"{step} for cluster {name} failed: {exc}"
             with self._lock:
                 self._cluster_failures.append(ClusterFailure(name, self.redactor.scrub(message)))
-            self._note_failure(f"{name} (credentials)")
+            self._note_failure(f"{name} ({step})")
             self._skip(jobs, message)
 
     def _failed_hubs(self, staging: list[Job]) -> str:
@@ -282,19 +297,39 @@ class Deployer:
         else:
             self._finish_unstarted(jobs, "skipped", why)
 
-    def _stage(
-        self, context: ProviderContext, provider: Provider, creds: Credentials, jobs: list[Job]
-    ) -> bool:
+    def _states(
+        self, context: ProviderContext, provider: Provider, creds: Credentials
+    ) -> Mapping[tuple[str, str], helm.ReleaseState]:
+        """The states of the cluster's releases, from one `helm list` (in a helm slot)."""
+        if provider.deploy_release is not None:
+            return {}
+        cluster = context.cluster
+        releases = []
+        for job in self.jobs:
+            if job.cluster == cluster.name:
+                # A job whose release cannot be built fails on its own, with its reason.
+                with contextlib.suppress(HubfleetError):
+                    releases.append(self._release(cluster, job))
+        self._acquire_slot()
+        try:
+            return helm.release_states(
+                [(r.name, r.namespace) for r in releases],
+                env={**self.options.extra_env, **creds.env},
+                redactor=self.redactor,
+                cancel=self.cancel,
+            )
+        finally:
+            self._helm_slots.release()
+
+    def _stage(self, run: _ClusterRun, jobs: list[Job]) -> bool:
         """Run the jobs of one stage in parallel; True when every one succeeded."""
         if not jobs:
             return True
         if len(jobs) == 1:
-            self._job(context, provider, creds, jobs[0])
+            self._job(run, jobs[0])
         else:
             with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="job") as pool:
-                for future in [
-                    pool.submit(self._job, context, provider, creds, job) for job in jobs
-                ]:
+                for future in [pool.submit(self._job, run, job) for job in jobs]:
                     future.result()
         return all(self.record(job).status in ("succeeded", "unchanged") for job in jobs)
 
@@ -306,9 +341,7 @@ class Deployer:
             self._helm_slots.release()
             raise _Stop
 
-    def _job(
-        self, context: ProviderContext, provider: Provider, creds: Credentials, job: Job
-    ) -> None:
+    def _job(self, run: _ClusterRun, job: Job) -> None:
         try:
             self._acquire_slot()
         except _Stop:
@@ -317,9 +350,11 @@ class Deployer:
         started = time.monotonic()
         try:
             self._set(job, status="running", started=now_iso())
-            release = self._release(context.cluster, job)
-            if provider.deploy_release is not None:
-                outcome = provider.deploy_release(context, creds, release, self.options.dry_run)
+            release = self._release(run.context.cluster, job)
+            if run.provider.deploy_release is not None:
+                outcome = run.provider.deploy_release(
+                    run.context, run.creds, release, self.options.dry_run
+                )
                 self._set(
                     job,
                     status=outcome.status,
@@ -329,7 +364,9 @@ class Deployer:
                     duration_s=time.monotonic() - started,
                 )
                 return
-            result = self._helm_upgrade(release, creds)
+            result = self._helm_upgrade(
+                release, run.creds, run.states.get((release.name, release.namespace))
+            )
             self._set(
                 job,
                 status="succeeded",
@@ -381,7 +418,9 @@ class Deployer:
                 self._values_read[path] = item
         return item
 
-    def _helm_upgrade(self, release: Release, creds: Credentials) -> helm.UpgradeResult:
+    def _helm_upgrade(
+        self, release: Release, creds: Credentials, state: helm.ReleaseState | None
+    ) -> helm.UpgradeResult:
         assert self._flags is not None
         source = release.chart
         chart = helm.chart_ref(
@@ -401,6 +440,7 @@ class Deployer:
             helm_timeout=self.options.helm_timeout,
             dry_run=self.options.dry_run,
             recover=self.options.recover,
+            state=state,
             cancel=self.cancel,
         )
 

@@ -7,10 +7,10 @@
 - Every values file reaches helm as `--values /dev/fd/N`, the read end of a pipe a
   writer thread fills from memory: decrypted secrets never touch the disk, and
   plain files take the same path, so the argv is the same for both.
-- Before an upgrade, `release_state` reads the release's status; a release stuck
-  in `pending-*` is reported with the fix (`PendingRelease`), or with `recover`
-  rolled back first (`helm rollback`; a `pending-install` has nothing to roll
-  back to and is left to the user).
+- Before a cluster's upgrades, `release_states` reads every release's status in
+  one `helm list`; a release stuck in `pending-*` is reported with the fix
+  (`PendingRelease`), or with `recover` rolled back first (`helm rollback`; a
+  `pending-install` has nothing to roll back to and is left to the user).
 """
 
 from __future__ import annotations
@@ -217,37 +217,50 @@ def shown_command(argv: Sequence[str], paths: Sequence[str], values: Sequence[Va
     return shlex.join(by_path.get(arg, arg) for arg in argv)
 
 
-def release_state(
-    release: str,
-    namespace: str,
+def release_states(
+    releases: Sequence[tuple[str, str]],
     *,
     env: Mapping[str, str],
     redactor: Redactor,
     cancel: threading.Event | None = None,
     timeout: float = 120.0,
-) -> ReleaseState | None:
-    """The release's current status (None when it does not exist yet)."""
+) -> dict[tuple[str, str], ReleaseState]:
+    """The current state of each `(release, namespace)` that exists, from one `helm list`.
+
+    One call per cluster, not one per release: `--all-namespaces --all` with a
+    filter on the release names, the namespaces matched here. A release missing
+    from the answer is not installed yet.
+    """
+    wanted = set(releases)
+    if not wanted:
+        return {}
+    names = sorted({name for name, _ in wanted})
     argv = [
-        HELM, "list", "--namespace", namespace, "--filter", f"^{re.escape(release)}$",
-        "--all", "--output", "json", *_kubeconfig_args(env.get("KUBECONFIG")),
+        HELM, "list", "--all-namespaces", "--all", "--output", "json",
+        "--filter", "^(" + "|".join(re.escape(name) for name in names) + ")$",
+        # helm lists 256 releases unless told otherwise; 0 means the server's default.
+        "--max", str(max(256, 4 * len(wanted))),
+        *_kubeconfig_args(env.get("KUBECONFIG")),
     ]  # fmt: skip
     result = run(argv, redactor=redactor, env=env, timeout=timeout, cancel=cancel)
     text = result.stdout.strip()
-    if not text:
-        return None
     try:
-        entries = json.loads(text)
+        entries = json.loads(text) if text else []
     except ValueError:
-        raise DeployError(f"cannot read `helm list` output for {namespace}/{release}") from None
+        raise DeployError("cannot read the output of `helm list` (not JSON)") from None
+    states: dict[tuple[str, str], ReleaseState] = {}
     for entry in entries if isinstance(entries, list) else []:
-        if isinstance(entry, dict) and entry.get("name") == release:
-            return ReleaseState(
-                name=release,
-                namespace=namespace,
+        if not isinstance(entry, dict):
+            continue
+        key = (str(entry.get("name")), str(entry.get("namespace")))
+        if key in wanted:
+            states[key] = ReleaseState(
+                name=key[0],
+                namespace=key[1],
                 status=str(entry.get("status", "unknown")),
                 revision=int(entry.get("revision", 0) or 0),
             )
-    return None
+    return states
 
 
 def pending_error(state: ReleaseState) -> PendingRelease:
@@ -304,11 +317,15 @@ def upgrade(
     helm_timeout: str = DEFAULT_HELM_TIMEOUT,
     dry_run: bool = False,
     recover: bool = False,
+    state: ReleaseState | None = None,
     cancel: threading.Event | None = None,
 ) -> UpgradeResult:
-    """`helm upgrade --install` one release; raises ProgramFailed/PendingRelease/Cancelled."""
+    """`helm upgrade --install` one release; raises ProgramFailed/PendingRelease/Cancelled.
+
+    `state` is the release's state from `release_states` (None: not installed):
+    a pending release is refused with the fix, or with `recover` rolled back first.
+    """
     recovered = None
-    state = release_state(release, namespace, env=env, redactor=redactor, cancel=cancel)
     if state is not None and state.pending:
         if not recover or dry_run:
             raise pending_error(state)
@@ -363,7 +380,7 @@ __all__ = [
     "chart_ref",
     "detect_version",
     "flags_for",
-    "release_state",
+    "release_states",
     "tail",
     "upgrade",
     "upgrade_argv",
