@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import marshal
 import os
 import shlex
 import sys
@@ -52,9 +53,14 @@ class FakeTools:
     ) -> None:
         """Replace the script: a list of rules, first match wins (see fakebin.py)."""
         payload = {"rules": [dict(r) for r in rules], "default": dict(default or {})}
-        tmp = self.script_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload, indent=1))
-        tmp.replace(self.script_path)
+        # JSON for people; the fakes read the marshal copy (fast to load, see fakebin.py).
+        for path, data in (
+            (self.script_path, json.dumps(payload, indent=1).encode()),
+            (self.script_path.with_suffix(".marshal"), marshal.dumps(payload)),
+        ):
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
 
     def calls(self, tool: str) -> list[dict[str, Any]]:
         """Every finished call of `tool`, in the order they ended."""
@@ -99,7 +105,7 @@ def install_fakes(tmp_path: Path, tools: Sequence[str] = TOOLS) -> FakeTools:
                 "--fake-record-dir",
                 str(record_dir),
                 "--fake-script",
-                str(script_path),
+                str(script_path.with_suffix(".marshal")),
                 "--",
             ]
         )

@@ -6,9 +6,11 @@ Installed by `tests.fakes.install_fakes` as small shell wrappers:
 
 The record dir and script are baked into the wrapper so that they survive the
 runner's scrubbed environment; the variables FAKE_RECORD_DIR and FAKE_SCRIPT,
-when set, win. Standard library only, and only modules that import fast (no typing, no
-base64/re beyond what json needs): every test and the deploy benchmark start it
-hundreds of times.
+when set, win. Standard library only, and only modules that import fast: every
+test and the deploy benchmark start it hundreds of times, and `json` alone (it
+imports `re`, `enum`, ...) would double its start-up. So the script is read in
+`marshal` form (`FakeTools.script` writes it beside the JSON; a FAKE_SCRIPT
+ending in .json is read with `json`), and records are written by `_encode`.
 
 Each call appends one JSON line to `<record dir>/<tool>.jsonl` when it ends
 (normally, or on SIGTERM) and one to `<tool>.started.jsonl` when it starts:
@@ -37,12 +39,12 @@ Without a matching rule: exit 0, and `helm version` prints a helm 3 version.
 
 from __future__ import annotations
 
+import _signal as signal  # `signal` imports enum: 5 ms per start
 import binascii
 import fcntl
-import json
+import marshal
 import os
 import select
-import signal
 import stat
 import sys
 import time
@@ -62,8 +64,31 @@ def _options(argv: list[str]) -> tuple[dict[str, str], list[str]]:
     return opts, argv[1:]
 
 
+_SIGNAL_NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT", signal.SIGHUP: "SIGHUP"}
+# JSON string escapes: quote, backslash and the control characters.
+_ESCAPES = {i: f"\\u{i:04x}" for i in range(32)} | {ord('"'): '\\"', ord("\\"): "\\\\"}
+
+
+def _encode(value: object) -> str:
+    """JSON for a record's plain values (None, bool, int, float, str, list, dict)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.translate(_ESCAPES) + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_encode(item) for item in value) + "]"
+    if isinstance(value, dict):
+        items = sorted((str(k), v) for k, v in value.items())
+        return "{" + ", ".join(f"{_encode(k)}: {_encode(v)}" for k, v in items) + "}"
+    raise TypeError(f"cannot record a {type(value).__name__}")
+
+
 def _append(path: str, record: dict[str, Any]) -> None:
-    line = (json.dumps(record, sort_keys=True) + "\n").encode()
+    line = (_encode(record) + "\n").encode("utf-8", errors="replace")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -125,11 +150,19 @@ def _read_stdin() -> bytes:
     return sys.stdin.buffer.read()
 
 
+def _load_script(path: str) -> Any:
+    with open(path, "rb") as handle:
+        if path.endswith(".json"):
+            import json
+
+            return json.load(handle)
+        return marshal.load(handle)
+
+
 def _rule(script_path: str, tool: str, args: list[str]) -> dict[str, Any]:
     if not script_path or not os.path.exists(script_path):
         return {}
-    with open(script_path) as handle:
-        script = json.load(handle)
+    script = _load_script(script_path)
     rules = script if isinstance(script, list) else script.get("rules", [])
     default = {} if isinstance(script, list) else script.get("default", {})
     joined = " ".join(args)
@@ -179,7 +212,7 @@ def main() -> int:
             _append(os.path.join(record_dir, f"{tool}.jsonl"), record)
 
     def on_term(signum: int, frame: object) -> None:
-        finish(128 + signum, signal.Signals(signum).name)
+        finish(128 + signum, _SIGNAL_NAMES.get(signum, f"signal {signum}"))
         os._exit(128 + signum)
 
     if rule.get("ignore_sigterm"):
