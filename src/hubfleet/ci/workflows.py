@@ -37,6 +37,7 @@ CI_PROVIDERS = ("gcp", "aws", "azure", "kubeconfig")
 
 DEFAULT_BRANCH = "main"
 HELM_VERSION = "v3.17.3"
+KUBECTL_VERSION = "v1.32.3"
 CHECK_JSONSCHEMA_VERSION = "0.39.0"
 
 # template (inside templates/) -> path written in the fleet repository
@@ -118,6 +119,7 @@ def render(settings: CiSettings) -> dict[str, str]:
         "@HUBFLEET_REQUIREMENT@": f"hubfleet=={settings.hubfleet_version}",
         "@BRANCH@": settings.branch,
         "@HELM_VERSION@": HELM_VERSION,
+        "@KUBECTL_VERSION@": KUBECTL_VERSION,
         "@CHECK_JSONSCHEMA_REQUIREMENT@": f"check-jsonschema=={CHECK_JSONSCHEMA_VERSION}",
     }
     files: dict[str, str] = {}
