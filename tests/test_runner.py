@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -279,3 +280,92 @@ def test_kube_clients_never_fall_back_to_the_users_kubeconfig(
     private = str(tmp_path / "private")
     env["KUBECONFIG"] = private
     assert run(["kubectl"], redactor=Redactor(), env=env).stdout == f"{private}\n"
+
+
+# --- background programs -----------------------------------------------------------
+
+READY = re.compile(r"^ready (\d+)$")
+
+
+def _serving(pidfile: Path, first_line: str = "ready 4242") -> list[str]:
+    """A program that starts a grandchild (pid in `pidfile`), prints `first_line` and
+    then a steady stream of lines (the pipe must not fill up)."""
+    code = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pidfile)!r}, 'w').write(str(child.pid))\n"
+        "print('starting hunter2-secret', file=sys.stderr, flush=True)\n"
+        f"print({first_line!r}, flush=True)\n"
+        "while True:\n    print('x' * 1000, flush=True)\n    time.sleep(0.001)\n"
+    )
+    return [PY, "-c", code]
+
+
+def test_background_yields_while_running_and_stops_the_group(tmp_path: Path) -> None:
+    redactor = Redactor()
+    redactor.add("hunter2-secret")
+    pidfile = tmp_path / "pid"
+    with runner.background(_serving(pidfile), redactor=redactor) as program:
+        assert program.wait_for_line(READY, 10).group(1) == "4242"
+        assert runner.live_children() == [program.pid]
+        time.sleep(0.5)  # ~500 kB of output: it must keep running, not block on a full pipe
+        assert program.poll() is None
+        assert program.stderr() == f"starting {MARKER}"
+        grandchild = _wait_for(pidfile)
+    assert program.poll() is not None
+    assert runner.live_children() == []
+    time.sleep(0.2)
+    assert not _alive(program.pid) and not _alive(grandchild)
+
+
+def test_background_is_stopped_when_the_block_raises(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    with (
+        pytest.raises(KeyboardInterrupt),
+        runner.background(_serving(pidfile), redactor=Redactor(), grace=1.0) as program,
+    ):
+        program.wait_for_line(READY, 10)
+        raise KeyboardInterrupt
+    time.sleep(0.2)
+    assert not _alive(program.pid) and not _alive(_wait_for(pidfile))
+    assert runner.live_children() == []
+
+
+def test_background_that_exits_or_stays_silent(tmp_path: Path) -> None:
+    with (
+        runner.background(
+            [PY, "-c", "import sys; print('no such service', file=sys.stderr); sys.exit(1)"],
+            redactor=Redactor(),
+        ) as program,
+        pytest.raises(ProgramFailed, match="no such service") as failed,
+    ):
+        program.wait_for_line(READY, 10)
+    assert failed.value.returncode == 1
+    started = time.monotonic()
+    with (
+        runner.background(
+            _serving(tmp_path / "pid", first_line="waiting"), redactor=Redactor()
+        ) as program,
+        pytest.raises(ProgramTimeout, match="no line matching"),
+    ):
+        program.wait_for_line(READY, 0.5)
+    assert time.monotonic() - started < 5
+    assert runner.live_children() == []
+
+
+def test_background_cancel_and_terminate_all(tmp_path: Path) -> None:
+    cancel = threading.Event()
+    with runner.background(
+        _serving(tmp_path / "pid1", first_line="waiting"), redactor=Redactor(), cancel=cancel
+    ) as program:
+        threading.Timer(0.3, cancel.set).start()
+        with pytest.raises(Cancelled):
+            program.wait_for_line(READY, 10)
+        assert program.process.wait(timeout=10) is not None  # stopped before the block ends
+    with runner.background(_serving(tmp_path / "pid2"), redactor=Redactor()) as program:
+        program.wait_for_line(READY, 10)
+        assert runner.terminate_all(grace=1.0) == 1
+        assert program.process.wait(timeout=10) is not None
+        with pytest.raises(Cancelled):
+            program.wait_for_line(re.compile("never"), 10)
+    assert runner.live_children() == []

@@ -27,15 +27,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shlex
 import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from hubfleet.errors import ProgramError
 from hubfleet.redact import Redactor
@@ -458,3 +460,200 @@ def _failed(
     if detail:
         message += "\n" + detail
     return ProgramFailed(message, returncode=returncode, stdout=stdout, stderr=stderr)
+
+
+# --- background programs -----------------------------------------------------------
+
+# Lines of a background program's stdout and stderr kept (the rest is read and dropped).
+BACKGROUND_LINES = 200
+
+
+class Background:
+    """A program running for the duration of a `background()` block (`kubectl port-forward`).
+
+    Its stdout and stderr are read all the time (a full pipe would block it) and
+    kept scrubbed, the last `BACKGROUND_LINES` lines of each; never logged.
+    """
+
+    def __init__(
+        self, argv: tuple[str, ...], process: subprocess.Popen[bytes], redactor: Redactor
+    ) -> None:
+        self.argv = argv
+        self.process = process
+        self.stopped = threading.Event()  # set when cancel or terminate_all stopped it
+        self._redactor = redactor
+        self._changed = threading.Condition()
+        self._stdout: list[str] = []
+        self._stderr: list[str] = []
+        assert process.stdout is not None and process.stderr is not None
+        self._open = 2  # streams not at EOF yet
+        self._readers = [
+            threading.Thread(target=self._read, args=(stream, lines), daemon=True)
+            for stream, lines in ((process.stdout, self._stdout), (process.stderr, self._stderr))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def poll(self) -> int | None:
+        """The exit code, or None while it runs."""
+        return self.process.poll()
+
+    def wait(self, timeout: float) -> int | None:
+        """Wait up to `timeout` seconds for it to end and its output to be read;
+        the exit code, or None while it runs."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=timeout)
+        if self.process.returncode is None:
+            return None
+        for reader in self._readers:
+            reader.join(timeout=timeout)
+        return self.process.returncode
+
+    def stderr(self) -> str:
+        """The last lines of stderr, scrubbed."""
+        with self._changed:
+            return tail("\n".join(self._stderr))
+
+    def _read(self, stream: IO[bytes], lines: list[str]) -> None:
+        for raw in iter(stream.readline, b""):
+            line = self._redactor.scrub(_decode(raw).rstrip("\r\n"))
+            with self._changed:
+                lines.append(line)
+                del lines[:-BACKGROUND_LINES]
+                self._changed.notify_all()
+        with self._changed:
+            self._open -= 1
+            self._changed.notify_all()
+
+    def wait_for_line(self, pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
+        """The first line of stdout that matches `pattern`, waiting up to `timeout` seconds.
+
+        Raises `ProgramFailed` when the program ends first (quoting stderr),
+        `ProgramTimeout` after `timeout`, `Cancelled` when it was stopped.
+        """
+        name = Path(self.argv[0]).name
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self._stdout:
+                    found = pattern.search(line)
+                    if found:
+                        return found
+                if self.stopped.is_set():
+                    raise Cancelled(f"{name} was cancelled: {self._shown()}")
+                if self._open == 0 and self.process.poll() is not None:
+                    raise _failed(
+                        self.argv,
+                        self.process.returncode,
+                        "\n".join(self._stdout),
+                        "\n".join(self._stderr),
+                        self._redactor,
+                    )
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ProgramTimeout(
+                        f"{name} printed no line matching {pattern.pattern!r} within "
+                        f"{timeout:g}s: {self._shown()}"
+                        + (f"\n{tail(chr(10).join(self._stderr))}" if self._stderr else "")
+                    )
+                self._changed.wait(min(_POLL_S, left))
+
+    def _shown(self) -> str:
+        return _scrub_argv(self.argv, self._redactor)
+
+    def _watch(self, cancel: threading.Event, done: threading.Event, grace: float) -> None:
+        """Stop the program as soon as `cancel` is set (until the block ends)."""
+        while not done.wait(_POLL_S):
+            if cancel.is_set():
+                self.stopped.set()
+                _stop(self.process, grace)
+                return
+
+    def _finish(self, grace: float) -> None:
+        if self.process.poll() is None:
+            _stop(self.process, grace)
+        else:  # the leader is gone; others in its group may still run
+            _signal_group(self.process, signal.SIGKILL)
+        self.process.wait()
+        for reader in self._readers:
+            reader.join(timeout=grace)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@contextlib.contextmanager
+def background(
+    argv: Sequence[str],
+    *,
+    redactor: Redactor,
+    env: Mapping[str, str] | None = None,
+    cancel: threading.Event | None = None,
+    grace: float = DEFAULT_GRACE,
+) -> Iterator[Background]:
+    """Run `argv` in the background while the block runs, by the rules of `run`.
+
+    Same scrubbed environment (plus `env`), own process group, registered so that
+    `terminate_all` stops it. When the block exits, however it exits, the whole
+    process group is stopped (SIGTERM, `grace` seconds, SIGKILL); setting `cancel`
+    stops it at once. stdin is /dev/null.
+    """
+    if not argv:
+        raise ValueError("empty argv")
+    argv = tuple(argv)
+    name = Path(argv[0]).name
+    full_env = base_environment()
+    if env:
+        full_env.update(env)
+    if name in _KUBE_CLIENTS and "KUBECONFIG" not in full_env:
+        full_env["KUBECONFIG"] = os.devnull
+    executable = shutil.which(argv[0], path=full_env.get("PATH", os.defpath))
+    if executable is None:
+        raise ProgramNotFound(
+            f"{name} is not installed or not on PATH",
+            hint=_INSTALL_HINTS.get(name, f"install {name} and put it on PATH"),
+        )
+    shown = _scrub_argv(argv, redactor)
+    log.debug("background: %s", shown)
+    started = time.monotonic()
+    try:
+        process = subprocess.Popen(
+            [executable, *argv[1:]],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=full_env,
+            close_fds=True,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise ProgramNotFound(
+            f"{name} could not be started: {exc.strerror or exc}",
+            hint=_INSTALL_HINTS.get(name),
+        ) from None
+    program = Background(argv, process, redactor)
+    child = _Child(process, program.stopped)
+    done = threading.Event()
+    with _children_lock:
+        _children[process.pid] = child
+    if cancel is not None:
+        threading.Thread(target=program._watch, args=(cancel, done, grace), daemon=True).start()
+    try:
+        yield program
+    finally:
+        done.set()
+        try:
+            program._finish(grace)
+        finally:
+            with _children_lock:
+                _children.pop(process.pid, None)
+        log.debug(
+            "stopped after %.2fs (exit %s): %s",
+            time.monotonic() - started,
+            process.returncode,
+            shown,
+        )
