@@ -32,7 +32,14 @@ first rule that matches decides:
      "exit": 1, "stdout": "...", "stderr": "...",
      "sleep": 2.5,                   seconds before exiting
      "hang": true,                   sleep until killed
-     "ignore_sigterm": true}         only SIGKILL stops it
+     "ignore_sigterm": true,         only SIGKILL stops it
+     "forward": "127.0.0.1:PORT"}    a real port-forward (below)
+
+`forward` makes the call a working `kubectl port-forward`: it listens on a free
+port of 127.0.0.1, prints `Forwarding from 127.0.0.1:N -> 8000` (after the rule's
+stdout), and copies every accepted TCP connection to and from PORT until SIGTERM,
+when the call is recorded like any other (`"signal": "SIGTERM"`). Its code is in
+portforward.py, imported only for such a rule.
 
 Without a matching rule: exit 0, and `helm version` prints a helm 3 version.
 """
@@ -231,6 +238,11 @@ def main() -> int:
     sys.stdout.flush()
     sys.stderr.write(rule.get("stderr", ""))
     sys.stderr.flush()
+    if rule.get("forward"):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I left it out
+        import portforward
+
+        portforward.serve(str(rule["forward"]))  # until SIGTERM (on_term records the call)
     if rule.get("hang"):
         while True:
             time.sleep(3600)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from hubfleet.redact import Redactor
-from hubfleet.runner import Cancelled, ProgramFailed, ProgramTimeout, run
+from hubfleet.runner import Cancelled, ProgramFailed, ProgramTimeout, background, run
 from tests.fakes import FakeTools, install_fakes
 
 
@@ -102,8 +105,6 @@ def test_hang_is_recorded_when_terminated(fakes: FakeTools) -> None:
 
 
 def test_ignore_sigterm_needs_sigkill(fakes: FakeTools) -> None:
-    import threading
-
     fakes.script([{"args": ["hub-d"], "hang": True, "ignore_sigterm": True}])
     cancel = threading.Event()
     threading.Timer(0.5, cancel.set).start()
@@ -130,3 +131,38 @@ def test_fixture_puts_fakes_on_path(fake_tools: FakeTools) -> None:
 def test_install_selected_tools(tmp_path: Path) -> None:
     fakes = install_fakes(tmp_path / "x", tools=["az"])
     assert sorted(p.name for p in fakes.bin_dir.iterdir()) == ["az"]
+
+
+def test_forward_rule_is_a_real_port_forward(fakes: FakeTools) -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    target = server.getsockname()[1]
+
+    def echo_once() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(b"echo:" + conn.recv(100))
+
+    threading.Thread(target=echo_once, daemon=True).start()
+    fakes.script([{"tool": "kubectl", "args": ["port-forward"], "forward": f"127.0.0.1:{target}"}])
+    argv = ["kubectl", "port-forward", "service/proxy-public", ":80", "--address", "127.0.0.1"]
+    with background(argv, redactor=Redactor(), env=fakes.env()) as program:
+        line = program.wait_for_line(
+            re.compile(r"^Forwarding from 127\.0\.0\.1:(\d+) -> 8000$"), 10
+        )
+        with socket.create_connection(("127.0.0.1", int(line.group(1))), timeout=10) as client:
+            client.sendall(b"ping")
+            assert client.recv(100) == b"echo:ping"
+        assert fakes.calls("kubectl") == []  # still forwarding
+    server.close()
+    [call] = fakes.calls("kubectl")
+    assert call["argv"] == argv[1:]
+    assert call["signal"] == "SIGTERM" and call["exit"] == 143
+    assert not _alive(call["pid"])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
