@@ -84,6 +84,18 @@ def test_billing_and_display_name_deploy_nothing_but_are_noted(git_fleet: GitFle
     )
 
 
+def test_health_check_settings_deploy_nothing(git_fleet: GitFleet) -> None:
+    """How a hub is checked changes nothing that is deployed."""
+    git_fleet.edit(ALPHA, "- name: staging\n", "- name: staging\n  health_check: {port: 8000}\n")
+    git_fleet.commit("check through another port")
+    result = git_plan(git_fleet, head="HEAD")
+    assert result.empty
+    skipped = {(j.cluster_name, j.hub_name): j.reasons for j in result.skipped}
+    assert skipped[("alpha", "staging")] == (
+        f"{ALPHA}: hub staging: only free information changed (health_check)",
+    )
+
+
 def test_reformatting_cluster_yaml_deploys_nothing(git_fleet: GitFleet) -> None:
     text = git_fleet.path(ALPHA).read_text()
     git_fleet.path(ALPHA).write_text("# a comment\n" + text.replace("name: alpha", "name: 'alpha'"))

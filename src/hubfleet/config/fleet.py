@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from hubfleet.config.models import ClusterFile, FleetFile
+from hubfleet.config.models import ClusterFile, FleetFile, HealthCheckBlock
 from hubfleet.errors import ConfigError, did_you_mean
 from hubfleet.yamlio import LineMap
 
@@ -39,6 +39,7 @@ class Hub:
     chart_override: str | None = None
     domain_override_file: str | None = None
     uptime_check: Mapping[str, Any] | None = None
+    health_check: HealthCheckBlock = field(default_factory=HealthCheckBlock)
 
     @property
     def kind(self) -> JobKind:

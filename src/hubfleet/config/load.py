@@ -265,6 +265,7 @@ def _load_cluster(
                 chart_override=override,
                 domain_override_file=domain_file,
                 uptime_check=entry.uptime_check,
+                health_check=entry.health_check,
             )
         )
     if spec is None:

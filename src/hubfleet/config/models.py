@@ -92,6 +92,30 @@ class SupportBlock(_Strict):
     )
 
 
+class HealthCheckBlock(_Strict):
+    """How `hubfleet check` and the deploy's canary gate check a hub (docs/health-check.md).
+
+    `enabled` applies to every provider; the other keys say where the check finds a
+    hub on Kubernetes, with zero-to-jupyterhub's conventions as defaults.
+    """
+
+    enabled: bool = Field(
+        True, description="check this hub; false: its cluster's canary gate is helm's result"
+    )
+    secret: str = Field(
+        "hub", description="Kubernetes Secret in the hub's namespace holding the check's API token"
+    )
+    key: str = Field(
+        "hub.services.hubfleet-health-check.apiToken",
+        description="key of that Secret holding the token (z2jh: hub.services.<name>.apiToken)",
+    )
+    service: str = Field("proxy-public", description="Kubernetes Service to port-forward to")
+    port: int = Field(80, ge=1, le=65535, description="port of that Service")
+    user: str | None = Field(
+        None, description="the check user; default hubfleet-health-check (Kubernetes hubs)"
+    )
+
+
 class HubEntry(_Strict):
     """One hub: a helm release (and namespace) named after it."""
 
@@ -114,6 +138,10 @@ class HubEntry(_Strict):
         None, description="a YAML file with a 'domain' key replacing domain (may be encrypted)"
     )
     uptime_check: dict[str, Any] | None = Field(None, description="free settings of uptime checks")
+    health_check: HealthCheckBlock = Field(
+        default_factory=HealthCheckBlock,
+        description="the hub's health check: where its token and Service are (Kubernetes)",
+    )
 
 
 class ClusterFile(_Strict):

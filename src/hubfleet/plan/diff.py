@@ -11,8 +11,8 @@ quoting change nothing. The rules (documented in `hubfleet plan --help`):
 - a hub entry added or edited: that hub; removed: listed in `removed_hubs`
   (a plan never uninstalls);
 - free information (`provider_url`, `metadata`, `tenancy`, `billing`, and a
-  hub's `display_name` and `uptime_check`): nothing is deployed; noted in
-  `skipped`;
+  hub's `display_name` and `uptime_check`) and a hub's `health_check` (how it is
+  checked, not what is deployed): nothing is deployed; noted in `skipped`;
 - any other key: the whole cluster (unknown means unsafe to ignore).
 
 `hubfleet.yaml`
@@ -34,7 +34,7 @@ from typing import Any
 from hubfleet.config.models import PROVIDERS
 
 CLUSTER_INFO_KEYS = frozenset({"provider_url", "metadata", "tenancy"})
-HUB_INFO_KEYS = frozenset({"display_name", "uptime_check"})
+HUB_INFO_KEYS = frozenset({"display_name", "uptime_check", "health_check"})
 FLEET_NOOP_KEYS = frozenset({"redeploy_all_when_changed", "kubernetes_version", "deploy"})
 
 
