@@ -73,7 +73,7 @@ def test_junit_and_step_summary(run_cli: Any, denv: DeployEnv, monkeypatch: Any)
     junit = denv.out / "junit.xml"
     result = run_cli(
         "--repo", denv.fleet, "deploy", "--plan", denv.plan(["alpha", "beta"]),
-        "--junit", junit, "--progress", "plain",
+        "--junit", junit, "--progress", "plain", "--no-health-check",
     )  # fmt: skip
     assert result.exit_code == 1
     root = ET.parse(junit).getroot()
@@ -145,7 +145,7 @@ def test_bad_inputs_exit_2(run_cli: Any, denv: DeployEnv) -> None:
 def test_plan_cluster_filter(run_cli: Any, denv: DeployEnv) -> None:
     result = run_cli(
         "--repo", denv.fleet, "deploy", "--plan", denv.plan(["alpha", "beta", "delta"]),
-        "--cluster", "beta", "--output", "json",
+        "--cluster", "beta", "--output", "json", "--no-health-check",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

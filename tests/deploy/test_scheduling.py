@@ -26,7 +26,7 @@ def test_helm_concurrency_bound(run_cli: Any, denv: DeployEnv) -> None:
     denv.fakes.script([{"tool": "helm", "args": ["upgrade"], "sleep": 0.3}])
     result = run_cli(
         "--repo", denv.fleet, "deploy", "--plan", denv.plan(["alpha", "beta", "delta", "gamma"]),
-        "--concurrency", "2", "--progress", "plain",
+        "--concurrency", "2", "--progress", "plain", "--no-health-check",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     calls = [c for c in denv.fakes.calls("helm") if c["argv"][0] in ("upgrade", "list")]
@@ -40,7 +40,7 @@ def test_cluster_concurrency_bound(run_cli: Any, denv: DeployEnv) -> None:
     denv.fakes.script([{"tool": "helm", "args": ["upgrade"], "sleep": 0.1}])
     result = run_cli(
         "--repo", denv.fleet, "deploy", "--plan", denv.plan(["alpha", "beta", "delta"]),
-        "--cluster-concurrency", "1", "--progress", "plain",
+        "--cluster-concurrency", "1", "--progress", "plain", "--no-health-check",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     spans: dict[str, tuple[float, float]] = {}
@@ -58,7 +58,7 @@ def test_no_global_barrier(run_cli: Any, denv: DeployEnv) -> None:
     report_path = denv.out / "report.json"
     result = run_cli(
         "--repo", denv.fleet, "deploy", "--plan", denv.plan(["alpha", "beta"]),
-        "--report", report_path, "--progress", "plain",
+        "--report", report_path, "--progress", "plain", "--no-health-check",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     calls = {(_cluster_of(c), c["argv"][1]): c for c in denv.upgrades()}
@@ -68,12 +68,14 @@ def test_no_global_barrier(run_cli: Any, denv: DeployEnv) -> None:
     # and alpha's production waited for its own canary
     assert calls[("alpha", "prod1")]["start"] >= alpha_canary["end"]
     jobs = by_job(json.loads(report_path.read_text()))
-    assert jobs["alpha/staging"]["gate"] == "helm"
+    assert jobs["alpha/staging"]["gate"] == "none: --no-health-check"
 
 
 def test_staging_hubs_run_in_parallel(run_cli: Any, denv: DeployEnv) -> None:
     denv.fakes.script([{"tool": "helm", "args": ["upgrade"], "sleep": 0.5}])
-    result = run_cli("--repo", denv.fleet, "deploy", "delta", "--progress", "plain")
+    result = run_cli(
+        "--repo", denv.fleet, "deploy", "delta", "--progress", "plain", "--no-health-check"
+    )
     assert result.exit_code == 0, result.output
     calls = {c["argv"][1]: c for c in denv.upgrades()}
     a, b, prod = calls["staging-a"], calls["staging-b"], calls["prod"]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options
+from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options, sops
 
 
 def command(
@@ -17,22 +17,24 @@ def command(
     timeout: Annotated[float, typer.Option(help="Seconds per attempt.")] = 120.0,
     output: Annotated[Output, typer.Option("--output", "-o", help="text or json")] = Output.text,
 ) -> None:
-    """Check a running hub: start a server for a check user, run a notebook, clean up."""
+    """Check a running hub: start a server for a check user, run a notebook, clean up.
+
+    A Kubernetes hub is reached with its cluster's credentials: its token from the
+    hub's Secret, the hub through a kubectl port-forward (docs/health-check.md).
+    """
     from dataclasses import asdict
 
-    from hubfleet.errors import HubfleetError
-    from hubfleet.local.deploy import check_local_hub
+    from hubfleet.health import check_fleet_hub
 
     fleet = load_fleet(ctx)
-    spec = fleet.cluster(cluster)
-    target = spec.hub(hub)
-    if spec.provider != "local":
-        raise HubfleetError(
-            f"hubfleet check is not available yet for provider {spec.provider!r}",
-            hint="only local hubs can be checked for now (the Kubernetes token lookup is pending)",
-        )
-    url, result = check_local_hub(
-        fleet, target, attempts=attempts, attempt_timeout=timeout, redactor=options(ctx).redactor
+    target = fleet.cluster(cluster).hub(hub)
+    url, result = check_fleet_hub(
+        fleet,
+        target,
+        sops=sops(ctx, fleet.root),
+        redactor=options(ctx).redactor,
+        attempts=attempts,
+        attempt_timeout=timeout,
     )
     if output is Output.json:
         echo_json(

@@ -1,0 +1,295 @@
+"""`hubfleet check` of a hub on Kubernetes: its token from the hub's Secret, the hub
+through a port-forward, both through the fake kubectl, the hub a real JupyterHub."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hubfleet import runner
+from hubfleet.config.load import load_fleet
+from hubfleet.deploy.health import HealthRequest
+from hubfleet.health import DEFAULT_USER, STEPS
+from hubfleet.health.kubernetes import SERVICE, health_check, kube_target, values_snippet
+from hubfleet.local.hubconfig import health_scopes
+from hubfleet.providers import Credentials
+from hubfleet.redact import Redactor
+from tests.conftest import SECRET_MARKER
+from tests.fakes import FakeTools
+from tests.fakes import fake_tools as fake_tools  # fixture
+from tests.health.kube import (
+    BASE_URL,
+    KEY,
+    KubeHub,
+    alive,
+    kubectl_rules,
+    running_hub,
+    set_health_check,
+    with_base_url,
+)
+
+Cli = Callable[..., Any]
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeHub]:
+    with running_hub(tmp_path_factory.mktemp("kube") / "state") as running:
+        yield running
+
+
+@pytest.fixture
+def kube_fleet(
+    fleet_copy: Path, fake_tools: FakeTools, age_key: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The test fleet with its Kubernetes staging hubs under BASE_URL; the user's own
+    KUBECONFIG set (it must never reach kubectl)."""
+    for cluster, name in (("delta", "staging-a"), ("delta", "staging-b"), ("alpha", "staging")):
+        with_base_url(fleet_copy, cluster, name)
+    monkeypatch.setenv("KUBECONFIG", str(fleet_copy / "users-own-kubeconfig"))
+    return fleet_copy
+
+
+def _no_forward_left(fakes: FakeTools) -> None:
+    forwards = [c for c in fakes.started("kubectl") if c["argv"][0] == "port-forward"]
+    assert forwards, "no port-forward was started"
+    ended = {c["pid"]: c for c in fakes.calls("kubectl")}
+    for call in forwards:
+        assert ended[call["pid"]]["signal"] == "SIGTERM"
+        assert not alive(call["pid"])
+    assert runner.live_children() == []
+
+
+def test_check_command_on_a_kubernetes_hub(
+    hub: KubeHub,
+    kube_fleet: Path,
+    fake_tools: FakeTools,
+    run_cli: Cli,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake_tools.script(kubectl_rules(hub))
+    caplog.set_level(logging.DEBUG)
+    result = run_cli("--repo", kube_fleet, "--debug", "check", "delta", "staging-a")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert [line.split()[:2] for line in lines[:-1]] == [["ok", step] for step in STEPS]
+    assert lines[-1].startswith("delta/staging-a: healthy")
+    # The token (and the Secret's other values) never printed or logged, --debug too.
+    for text in (result.output, caplog.text):
+        assert hub.token not in text and SECRET_MARKER not in text
+    get, forward = fake_tools.calls("kubectl")[0], fake_tools.started("kubectl")[1]
+    assert get["argv"] == ["get", "secret", "hub", "--namespace", "staging-a", "--output", "json"]
+    assert forward["argv"] == [
+        "port-forward", "--namespace", "staging-a", "service/proxy-public", ":80",
+        "--address", "127.0.0.1",
+    ]  # fmt: skip
+    for call in fake_tools.calls("kubectl"):
+        kubeconfig = call["env"]["KUBECONFIG"]
+        assert "hubfleet-creds-delta-" in kubeconfig and kubeconfig.endswith("/kubeconfig")
+        assert kubeconfig != os.environ["KUBECONFIG"] and kubeconfig != os.devnull
+        assert not Path(kubeconfig).exists()  # the private folder is gone
+    _no_forward_left(fake_tools)
+
+
+def test_check_json_on_a_gcp_hub(
+    hub: KubeHub, kube_fleet: Path, fake_tools: FakeTools, run_cli: Cli
+) -> None:
+    fake_tools.script(kubectl_rules(hub))
+    result = run_cli("--repo", kube_fleet, "check", "alpha", "staging", "-o", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] is True and report["failed_step"] is None
+    assert report["url"].startswith("http://127.0.0.1:") and report["url"].endswith(BASE_URL)
+    assert [s["name"] for s in report["steps"]] == list(STEPS)
+    [login] = fake_tools.calls("gcloud")
+    assert login["argv"][:4] == ["container", "clusters", "get-credentials", "alpha-cluster"]
+    for call in fake_tools.calls("kubectl"):
+        assert call["env"]["KUBECONFIG"] == login["env"]["KUBECONFIG"]
+        assert "hubfleet-creds-alpha-" in call["env"]["KUBECONFIG"]
+        assert call["argv"][call["argv"].index("--namespace") + 1] == "staging"
+    assert hub.token not in result.output
+    _no_forward_left(fake_tools)
+
+
+def test_settings_from_cluster_yaml(
+    hub: KubeHub, kube_fleet: Path, fake_tools: FakeTools, run_cli: Cli
+) -> None:
+    settings = {"secret": "jhub", "key": "check.token", "service": "hub-web", "port": 8080}
+    set_health_check(kube_fleet, "delta", "staging-a", settings)
+    fake_tools.script(kubectl_rules(hub, data={"check.token": hub.token}))
+    result = run_cli("--repo", kube_fleet, "check", "delta", "staging-a")
+    assert result.exit_code == 0, result.output
+    get, forward = (c["argv"] for c in fake_tools.started("kubectl"))
+    assert get[:3] == ["get", "secret", "jhub"]
+    assert forward[3:5] == ["service/hub-web", ":8080"]
+
+    # Another check user: the hub's service may only manage its own user.
+    set_health_check(kube_fleet, "delta", "staging-a", {**settings, "user": "someone-else"})
+    result = run_cli(
+        "--repo", kube_fleet, "check", "delta", "staging-a", "--attempts", "1", "--timeout", "20"
+    )
+    assert result.exit_code == 1
+    assert "FAIL create_user" in result.stdout
+    assert "step create_user failed" in result.stdout and "'someone-else'" in result.stdout
+
+
+def test_secret_without_the_key(
+    hub: KubeHub, kube_fleet: Path, fake_tools: FakeTools, run_cli: Cli
+) -> None:
+    other = "hub.services.jupyterhub-idle-culler.apiToken"
+    fake_tools.script(kubectl_rules(hub, data={other: "culler-token-s3cr3t"}))
+    result = run_cli("--repo", kube_fleet, "check", "delta", "staging-a")
+    assert result.exit_code == 1
+    message = result.stderr
+    assert f"Secret 'hub' in namespace 'staging-a' has no key '{KEY}'" in message
+    assert other in message  # the keys it has name the services it knows
+    assert "docs/health-check.md" in message and "health_check: {enabled: false}" in message
+    assert SECRET_MARKER not in result.output
+    assert [c["argv"][0] for c in fake_tools.started("kubectl")] == ["get"]  # no forward
+
+
+def test_missing_secret(
+    hub: KubeHub, kube_fleet: Path, fake_tools: FakeTools, run_cli: Cli
+) -> None:
+    notfound = 'Error from server (NotFound): secrets "hub" not found\n'
+    fake_tools.script([{"tool": "kubectl", "args": ["get"], "exit": 1, "stderr": notfound}])
+    result = run_cli("--repo", kube_fleet, "check", "delta", "staging-a")
+    assert result.exit_code == 1
+    assert "Secret 'hub' in namespace 'staging-a' not found (hub delta/staging-a)" in result.stderr
+    assert "health_check.secret/key" in result.stderr
+
+
+def test_port_forward_that_fails_to_start(
+    hub: KubeHub, kube_fleet: Path, fake_tools: FakeTools, run_cli: Cli
+) -> None:
+    notfound = 'Error from server (NotFound): services "proxy-public" not found\n'
+    rules = kubectl_rules(hub)[:1]
+    rules.append({"tool": "kubectl", "args": ["port-forward"], "exit": 1, "stderr": notfound})
+    fake_tools.script(rules)
+    result = run_cli("--repo", kube_fleet, "check", "delta", "staging-a")
+    assert result.exit_code == 1
+    assert "port-forward to service/proxy-public:80 in namespace 'staging-a' failed" in (
+        result.stderr
+    )
+    assert 'services "proxy-public" not found' in result.stderr
+    assert "health_check.service" in result.stderr
+    assert runner.live_children() == []
+
+
+def test_failing_check_stops_the_port_forward(
+    hub: KubeHub, kube_fleet: Path, fake_tools: FakeTools, run_cli: Cli
+) -> None:
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        nowhere = closed.getsockname()[1]
+    fake_tools.script(kubectl_rules(hub, forward_to=nowhere))
+    result = run_cli(
+        "--repo", kube_fleet, "check", "delta", "staging-a", "--attempts", "1", "--timeout", "10"
+    )
+    assert result.exit_code == 1
+    assert "FAIL create_user" in result.stdout
+    assert "delta/staging-a: step create_user failed after 1 attempt(s)" in result.stdout
+    _no_forward_left(fake_tools)
+
+
+def test_switched_off_hub_is_not_checked(
+    kube_fleet: Path, fake_tools: FakeTools, run_cli: Cli
+) -> None:
+    set_health_check(kube_fleet, "delta", "staging-a", {"enabled": False})
+    result = run_cli("--repo", kube_fleet, "check", "delta", "staging-a")
+    assert result.exit_code == 2
+    assert "health check switched off (config/clusters/delta/cluster.yaml:" in result.stderr
+    assert fake_tools.started("kubectl") == []
+
+
+def test_cancel_stops_the_port_forward_at_once(
+    hub: KubeHub, kube_fleet: Path, fake_tools: FakeTools, tmp_path: Path
+) -> None:
+    """A hub that never answers: the deploy's cancel ends the check, and its forward."""
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (backlog), never answers
+    fake_tools.script(kubectl_rules(hub, forward_to=silent.getsockname()[1]))
+    fleet = load_fleet(kube_fleet).fleet_or_raise()
+    cancel = threading.Event()
+    request = HealthRequest(
+        fleet=fleet,
+        hub=fleet.cluster("delta").hub("staging-a"),
+        credentials=Credentials("delta", tmp_path, tmp_path / "kubeconfig", {}),
+        redactor=Redactor(),
+        cancel=cancel,
+    )
+    timer = threading.Timer(1.0, cancel.set)
+    timer.start()
+    started = time.monotonic()
+    try:
+        result = health_check(request)
+    finally:
+        timer.cancel()
+        silent.close()
+    assert not result.ok and result.gate == "health-check"
+    assert result.message == "cancelled during the health check"
+    assert time.monotonic() - started < 20  # not the 30 s request timeout, nor 2 x 300 s
+    _no_forward_left(fake_tools)
+
+
+def test_switched_off_gate_answers_helm(kube_fleet: Path) -> None:
+    set_health_check(kube_fleet, "delta", "staging-b", {"enabled": False})
+    fleet = load_fleet(kube_fleet).fleet_or_raise()
+    hub = fleet.cluster("delta").hub("staging-b")
+    creds = Credentials("delta", kube_fleet, kube_fleet / "kubeconfig", {})
+    result = health_check(HealthRequest(fleet, hub, creds, Redactor()))
+    assert result.ok and result.gate == "helm"
+    assert result.message.startswith("health check switched off (config/clusters/delta/")
+    assert result.message.endswith("; gated on helm's result")
+
+
+def test_target_from_settings_and_values(fleet_copy: Path) -> None:
+    fleet = load_fleet(fleet_copy).fleet_or_raise()
+    target = kube_target(fleet, fleet.cluster("delta").hub("staging-a"))
+    assert (target.namespace, target.secret, target.key) == ("staging-a", "hub", KEY)
+    assert (target.service, target.port, target.user) == ("proxy-public", 80, DEFAULT_USER)
+    assert target.base_url == "/"
+    with_base_url(fleet_copy, "delta", "staging-a")
+    fleet = load_fleet(fleet_copy).fleet_or_raise()
+    assert kube_target(fleet, fleet.cluster("delta").hub("staging-a")).base_url == BASE_URL
+
+
+def test_values_snippet_matches_the_defaults() -> None:
+    """The snippet registers the service whose token the default key names, with the
+    local provider's scopes, and blocks the check user."""
+    snippet = values_snippet()["hub"]
+    [service] = snippet["services"]
+    assert f"hub.services.{service}.apiToken" == KEY
+    assert service == SERVICE
+    assert snippet["loadRoles"][service]["scopes"] == health_scopes(DEFAULT_USER)
+    assert snippet["loadRoles"][service]["services"] == [service]
+    assert snippet["config"]["Authenticator"]["blocked_users"] == [DEFAULT_USER]
+
+
+def test_a_forward_that_ends_is_named_in_the_failed_step(
+    hub: KubeHub, kube_fleet: Path, fake_tools: FakeTools, run_cli: Cli
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nowhere = closed.getsockname()[1]
+    lost = "error: lost connection to pod\n"
+    rules = kubectl_rules(hub)[:1]
+    rules.append(
+        {"tool": "kubectl", "args": ["port-forward"], "exit": 1, "stderr": lost,
+         "stdout": f"Forwarding from 127.0.0.1:{nowhere} -> 8000\n"}
+    )  # fmt: skip
+    fake_tools.script(rules)
+    result = run_cli(
+        "--repo", kube_fleet, "check", "delta", "staging-a", "--attempts", "1", "--timeout", "10"
+    )
+    assert result.exit_code == 1
+    assert "step create_user failed" in result.stdout
+    assert "(kubectl port-forward had ended: error: lost connection to pod)" in result.stdout
+    assert runner.live_children() == []
