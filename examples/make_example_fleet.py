@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from hubfleet.health.kubernetes import values_snippet
+from hubfleet.helm.values import merge_values
 from hubfleet.secrets.sops import encrypt as encrypt_bytes
 
 FLEET = Path(__file__).parent / "fleet"
@@ -90,6 +92,9 @@ def hub_values(cluster: str, hub: str, domain: str, staging: bool) -> dict[str, 
         values["singleuser"] = {
             "image": {"name": "quay.io/jupyter/scipy-notebook", "tag": "2025-10-20"}
         }
+        # The canary's health check (docs/health-check.md): the service whose token
+        # z2jh keeps in the hub's Secret, its role, the blocked check user.
+        values = merge_values([values, values_snippet()])
     return values
 
 

@@ -163,3 +163,41 @@ def test_taken_domain_and_unknown_cluster_are_refused(repo: Path) -> None:
     with pytest.raises(ConfigError, match="no cluster named 'alfa'") as raised:
         new_hub(repo, "alfa", "other", "other.example.org", env=KEY_ENV)
     assert "alpha" in (raised.value.hint or "")
+
+
+def test_kubernetes_canary_gets_the_health_check_snippet(repo: Path) -> None:
+    from hubfleet.health.kubernetes import values_snippet
+    from hubfleet.release import hub_release, merged_values
+
+    created = new_hub(repo, "delta", "staging-c", "staging-c.delta.example.org", env=KEY_ENV)
+    assert created.ok, [p.render() for p in created.problems]  # the chart's schema accepts it
+    assert created.notes == ()
+    fleet = load_fleet(repo).fleet_or_raise()
+    hub = fleet.cluster("delta").hub("staging-c")
+    assert hub.staging
+    own = yaml.safe_load((repo / "config/clusters/delta/staging-c.values.yaml").read_text())
+    assert own["hub"] == values_snippet()["hub"]
+    values = merged_values(fleet, hub_release(fleet, hub), sops=None)
+    assert values["hub"]["services"] == {"hubfleet-health-check": {}}
+    # Production hubs and local canaries get none.
+    new_hub(repo, "delta", "prod-b", "prod-b.delta.example.org", env=KEY_ENV)
+    assert "hub" not in yaml.safe_load(
+        (repo / "config/clusters/delta/prod-b.values.yaml").read_text()
+    )
+    new_hub(repo, "local", "staging-2", "staging-2.local.example.org", staging=True, env=KEY_ENV)
+    local = yaml.safe_load((repo / "config/clusters/local/staging-2.values.yaml").read_text())
+    assert "hub" not in local
+
+
+def test_canary_copied_from_a_hub_without_the_snippet_gets_a_note(repo: Path) -> None:
+    created = new_hub(
+        repo, "alpha", "canary", "canary.alpha.example.org", staging=True, from_hub="prod1",
+        env=KEY_ENV,
+    )  # fmt: skip
+    assert created.ok
+    [note] = created.notes
+    assert "canary" in note and "docs/health-check.md" in note
+    copied = new_hub(
+        repo, "alpha", "staging-2", "staging-2.alpha.example.org", from_hub="staging", env=KEY_ENV
+    )
+    assert copied.ok and copied.notes == ()

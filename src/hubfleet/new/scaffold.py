@@ -164,6 +164,7 @@ def new_hub(
     with every other hub of the cluster are referenced, its own are copied with
     its domain replaced by `domain`.
     """
+    from hubfleet.health.kubernetes import SERVICE as HEALTH_SERVICE
     from hubfleet.secrets.sops import encrypt, is_encrypted
 
     fleet = load_fleet(root).fleet_or_raise()
@@ -175,11 +176,16 @@ def new_hub(
     values: list[str] = []  # relative to the cluster folder, in order
     source = target.hub(from_hub) if from_hub else None
     shared = _shared_files(target)
+    # A canary on Kubernetes carries its health check in its own values.
+    checked = target.provider != "local" and (staging or "staging" in name)
+    notes: list[str] = []
     if source is not None:
+        plain: list[str] = []  # what the new hub's plain values files hold
         for path in source.values_files:
             text = fleet.abspath(path).read_text(encoding="utf-8")
             if is_encrypted(text, path) or "secret" in PurePosixPath(path).name:
                 continue  # never copy secrets
+            plain.append(text)
             if path in shared or not path.startswith(folder + "/"):
                 values.append(_relative(folder, path))
                 continue
@@ -187,11 +193,16 @@ def new_hub(
             new_path = f"{folder}/{new_name}"
             values.append(new_name)
             to_write[new_path] = text.replace(source.domain, domain).encode()
+        if checked and not any(HEALTH_SERVICE in text for text in plain):
+            notes.append(
+                f"{name} is a canary: add the health check's service, role and blocked user "
+                "to its values (docs/health-check.md), or `health_check: {enabled: false}`"
+            )
     else:
         values.extend(_relative(folder, path) for path in shared)
         own = f"{name}.values.yaml"
         values.append(own)
-        to_write[f"{folder}/{own}"] = _hub_values(name, domain).encode()
+        to_write[f"{folder}/{own}"] = _hub_values(name, domain, health_check=checked).encode()
     secret_name = f"enc-{name}.secret.values.yaml"
     secret_path = f"{folder}/{secret_name}"
     for path in [*to_write, secret_path]:
@@ -228,16 +239,25 @@ def new_hub(
         write_atomic(cluster_file, before)
         raise
     problems = validate_result(fleet.root, cluster, hubs=(name,), env=env)
-    return Created(tuple(sorted(to_write)), (target.file,), problems)
+    return Created(tuple(sorted(to_write)), (target.file,), problems, tuple(notes))
 
 
-def _hub_values(name: str, domain: str) -> str:
-    return (
+def _hub_values(name: str, domain: str, *, health_check: bool = False) -> str:
+    text = (
         f"# Values of hub {name} (helm values of its chart; later files win).\n"
         "ingress:\n"
         "  hosts:\n"
         f"  - {domain}\n"
     )
+    if health_check:
+        from hubfleet.health.kubernetes import values_snippet
+
+        text += (
+            "# The health check of this canary (docs/health-check.md): a JupyterHub service\n"
+            "# whose token z2jh keeps in the hub's Secret, a role limited to the check user,\n"
+            "# and that user blocked from logging in.\n"
+        ) + dump_yaml(values_snippet())
+    return text
 
 
 def _shared_files(cluster: Cluster) -> list[str]:
