@@ -38,6 +38,25 @@ def test_health_check_failure_skips_production(denv: DeployEnv) -> None:
     assert report.health_check == "aws: health check, gcp: health check"
 
 
+def test_interrupt_during_health_check_cancels_production(denv: DeployEnv) -> None:
+    cancel = threading.Event()
+
+    def interrupted(request: HealthRequest) -> HealthResult:
+        assert request.cancel is cancel
+        assert request.credentials.env["PATH"] == denv.fakes.path  # what helm runs with
+        cancel.set()  # Ctrl-C while the check runs: it answers a failure
+        return HealthResult(False, "cancelled during the health check")
+
+    options = DeployOptions(extra_env={"PATH": denv.fakes.path})
+    report = deployer(
+        denv, ["alpha"], health_checks={"gcp": interrupted}, cancel=cancel, options=options
+    ).run()
+    jobs = {r.job.label: r for r in report.records}
+    assert report.interrupted and report.exit_code == 130
+    assert jobs["alpha/staging"].status == "succeeded"  # its upgrade did succeed
+    assert {jobs["alpha/prod1"].status, jobs["alpha/prod2"].status} == {"cancelled"}
+
+
 def test_no_health_check_is_reported(denv: DeployEnv) -> None:
     def never(request: HealthRequest) -> HealthResult:
         raise AssertionError("must not run")

@@ -17,6 +17,7 @@ runner), and marks unfinished jobs cancelled.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -466,7 +467,8 @@ class Deployer:
             request = HealthRequest(
                 fleet=self.fleet,
                 hub=cluster.hub(job.hub),
-                credentials=creds,
+                # The check's kubectl runs with what helm runs with.
+                credentials=dataclasses.replace(creds, env={**self.options.extra_env, **creds.env}),
                 redactor=self.redactor,
                 cancel=self.cancel,
             )
@@ -474,6 +476,8 @@ class Deployer:
                 result = check(request)
             except HubfleetError as exc:
                 result = HealthResult(False, str(exc))
+            if self.cancel.is_set():
+                raise Cancelled("cancelled during the health check")
             if result.ok:
                 changes = {"message": result.message} if result.gate != GATE_HEALTH else {}
                 self._set(job, gate=result.gate, **changes)
