@@ -270,22 +270,21 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _execute(
+def _start(
     argv: Sequence[str],
     *,
     redactor: Redactor,
     env: Mapping[str, str] | None,
-    timeout: float,
-    stdin: bytes | None,
-    cwd: Path | None,
-    pass_fds: Sequence[int],
-    cancel: threading.Event | None,
-    grace: float,
-) -> tuple[int, bytes, str, float]:
-    """Run; returns (returncode, raw stdout, scrubbed stderr, duration)."""
+    stdin: bool = False,
+    cwd: Path | None = None,
+    pass_fds: Sequence[int] = (),
+    kind: str = "run",
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `argv` by the module's rules (scrubbed environment, `KUBECONFIG=/dev/null`
+    for kube clients without one, own process group, stdout and stderr piped);
+    returns the process and the argv as shown (scrubbed)."""
     if not argv:
         raise ValueError("empty argv")
-    argv = tuple(argv)
     name = Path(argv[0]).name
     full_env = base_environment()
     if env:
@@ -299,12 +298,11 @@ def _execute(
             hint=_INSTALL_HINTS.get(name, f"install {name} and put it on PATH"),
         )
     shown = _scrub_argv(argv, redactor)
-    log.debug("run: %s", shown)
-    started = time.monotonic()
+    log.debug("%s: %s", kind, shown)
     try:
         process = subprocess.Popen(
             [executable, *argv[1:]],
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=full_env,
@@ -318,6 +316,28 @@ def _execute(
             f"{name} could not be started: {exc.strerror or exc}",
             hint=_INSTALL_HINTS.get(name),
         ) from None
+    return process, shown
+
+
+def _execute(
+    argv: Sequence[str],
+    *,
+    redactor: Redactor,
+    env: Mapping[str, str] | None,
+    timeout: float,
+    stdin: bytes | None,
+    cwd: Path | None,
+    pass_fds: Sequence[int],
+    cancel: threading.Event | None,
+    grace: float,
+) -> tuple[int, bytes, str, float]:
+    """Run; returns (returncode, raw stdout, scrubbed stderr, duration)."""
+    argv = tuple(argv)
+    name = Path(argv[0]).name if argv else ""
+    started = time.monotonic()
+    process, shown = _start(
+        argv, redactor=redactor, env=env, stdin=stdin is not None, cwd=cwd, pass_fds=pass_fds
+    )
     child = _Child(process, threading.Event())
     with _children_lock:
         _children[process.pid] = child
@@ -602,39 +622,9 @@ def background(
     process group is stopped (SIGTERM, `grace` seconds, SIGKILL); setting `cancel`
     stops it at once. stdin is /dev/null.
     """
-    if not argv:
-        raise ValueError("empty argv")
     argv = tuple(argv)
-    name = Path(argv[0]).name
-    full_env = base_environment()
-    if env:
-        full_env.update(env)
-    if name in _KUBE_CLIENTS and "KUBECONFIG" not in full_env:
-        full_env["KUBECONFIG"] = os.devnull
-    executable = shutil.which(argv[0], path=full_env.get("PATH", os.defpath))
-    if executable is None:
-        raise ProgramNotFound(
-            f"{name} is not installed or not on PATH",
-            hint=_INSTALL_HINTS.get(name, f"install {name} and put it on PATH"),
-        )
-    shown = _scrub_argv(argv, redactor)
-    log.debug("background: %s", shown)
     started = time.monotonic()
-    try:
-        process = subprocess.Popen(
-            [executable, *argv[1:]],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=full_env,
-            close_fds=True,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise ProgramNotFound(
-            f"{name} could not be started: {exc.strerror or exc}",
-            hint=_INSTALL_HINTS.get(name),
-        ) from None
+    process, shown = _start(argv, redactor=redactor, env=env, kind="background")
     program = Background(argv, process, redactor)
     child = _Child(process, program.stopped)
     done = threading.Event()
