@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from hubfleet import runner
 from hubfleet.config.load import load_fleet
@@ -36,6 +37,7 @@ from tests.health.kube import (
     set_health_check,
     with_base_url,
 )
+from tests.local.hubs import wrapper_chart
 
 Cli = Callable[..., Any]
 
@@ -259,6 +261,23 @@ def test_target_from_settings_and_values(fleet_copy: Path) -> None:
     with_base_url(fleet_copy, "delta", "staging-a")
     fleet = load_fleet(fleet_copy).fleet_or_raise()
     assert kube_target(fleet, fleet.cluster("delta").hub("staging-a")).base_url == BASE_URL
+
+
+def test_target_base_url_inside_a_wrapper_chart(fleet_copy: Path) -> None:
+    """A basehub-style chart keeps z2jh's values under its dependency's key."""
+    wrapper_chart(fleet_copy)
+    folder = fleet_copy / "config/clusters/delta"
+    (folder / "staging-a.values.yaml").write_text(
+        "jupyterhub:\n  hub:\n    baseUrl: /wrapped\nhub:\n  baseUrl: /not-this/\n"
+    )
+    cluster = yaml.safe_load((folder / "cluster.yaml").read_text())
+    for entry in cluster["hubs"]:
+        if entry["name"] == "staging-a":
+            entry["helm_chart"] = "wrapper"
+            entry.pop("chart_override", None)
+    (folder / "cluster.yaml").write_text(yaml.safe_dump(cluster, sort_keys=False))
+    fleet = load_fleet(fleet_copy).fleet_or_raise()
+    assert kube_target(fleet, fleet.cluster("delta").hub("staging-a")).base_url == "/wrapped/"
 
 
 def test_values_snippet_matches_the_defaults() -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import random
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+import yaml
 
 from hubfleet.local import stop_hubs
 from hubfleet.local.processes import processes_in
@@ -84,3 +86,17 @@ def rich_values(title: str = "Demo Hub") -> dict[str, object]:
         "ingress": {"enabled": True},
         "scheduling": {"userScheduler": {"enabled": False}},
     }
+
+
+def wrapper_chart(repo: Path) -> None:
+    """helm-charts/wrapper: depends on `jupyterhub` (the test chart, renamed)."""
+    wrapper = repo / "helm-charts/wrapper"
+    inner = wrapper / "charts/jupyterhub"
+    shutil.copytree(repo / "helm-charts/testhub", inner)
+    chart = yaml.safe_load((inner / "Chart.yaml").read_text())
+    (inner / "Chart.yaml").write_text(yaml.safe_dump({**chart, "name": "jupyterhub"}))
+    (wrapper / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: wrapper\nversion: 1.0.0\n"
+        f"dependencies:\n- name: jupyterhub\n  version: {chart['version']}\n"
+    )
+    (wrapper / "values.yaml").write_text("jupyterhub: {}\n")

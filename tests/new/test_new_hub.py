@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.local.hubs import wrapper_chart
 
 from hubfleet.config.load import load_fleet
 from hubfleet.errors import ConfigError
@@ -187,6 +188,21 @@ def test_kubernetes_canary_gets_the_health_check_snippet(repo: Path) -> None:
     new_hub(repo, "local", "staging-2", "staging-2.local.example.org", staging=True, env=KEY_ENV)
     local = yaml.safe_load((repo / "config/clusters/local/staging-2.values.yaml").read_text())
     assert "hub" not in local
+
+
+def test_new_hub_on_a_wrapper_chart_nests_its_values(repo: Path) -> None:
+    from hubfleet.health.kubernetes import values_snippet
+
+    wrapper_chart(repo)
+    created = new_hub(
+        repo, "delta", "staging-w", "staging-w.delta.example.org", helm_chart="wrapper",
+        env=KEY_ENV,
+    )  # fmt: skip
+    assert created.ok, [p.render() for p in created.problems]
+    own = yaml.safe_load((repo / "config/clusters/delta/staging-w.values.yaml").read_text())
+    assert list(own) == ["jupyterhub"]
+    assert own["jupyterhub"]["ingress"]["hosts"] == ["staging-w.delta.example.org"]
+    assert own["jupyterhub"]["hub"] == values_snippet()["hub"]
 
 
 def test_canary_copied_from_a_hub_without_the_snippet_gets_a_note(repo: Path) -> None:

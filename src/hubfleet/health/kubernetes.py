@@ -71,10 +71,13 @@ class KubeTarget:
 def kube_target(fleet: Fleet, hub: Hub) -> KubeTarget:
     """The hub's check settings, its base URL from its merged values (plain files:
     the base URL is no secret, so nothing is decrypted for it)."""
+    from hubfleet.helm.charts import jupyterhub_values_key
+    from hubfleet.helm.values import at_key
     from hubfleet.local.hubconfig import base_url_of
     from hubfleet.release import hub_release, merged_values
 
-    values = merged_values(fleet, hub_release(fleet, hub), sops=None)
+    release = hub_release(fleet, hub)
+    values = at_key(merged_values(fleet, release, sops=None), jupyterhub_values_key(release.chart))
     section = values.get("hub")
     raw = section.get("baseUrl") if isinstance(section, Mapping) else None
     if isinstance(raw, str) and raw.startswith("<secret:"):

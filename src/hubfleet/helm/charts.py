@@ -196,3 +196,61 @@ def _pull(source: ChartSource, archive: Path, *, timeout: float, seed_hint: str)
         os.replace(pulled[0], archive)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+JUPYTERHUB_CHART = "jupyterhub"
+
+
+def jupyterhub_values_key(source: ChartSource) -> str | None:
+    """Where a hub chart's values for the JupyterHub chart (z2jh) sit: None at the top
+    (the chart is z2jh itself, or hubfleet cannot tell), else the dotted key of the
+    dependency that is, e.g. `jupyterhub` for a basehub-style wrapper and
+    `basehub.jupyterhub` for a daskhub-style chart that wraps basehub.
+
+    Read from the local chart's Chart.yaml: a dependency named `jupyterhub` (its
+    alias if it has one), or one found the same way inside a dependency kept in the
+    repository (`repository: file://...`) or unpacked in `charts/<name>/`. Remote
+    charts other than jupyterhub are taken as z2jh-shaped.
+    """
+    if source.local_dir is None:
+        return None
+    return _values_key_in(source.local_dir, depth=0)
+
+
+def _values_key_in(folder: Path, *, depth: int) -> str | None:
+    chart = _chart_yaml(folder)
+    if depth > 5 or chart.get("name") == JUPYTERHUB_CHART:
+        return None
+    dependencies = chart.get("dependencies")
+    for dep in dependencies if isinstance(dependencies, list) else []:
+        if not isinstance(dep, dict) or not isinstance(dep.get("name"), str):
+            continue
+        key = str(dep.get("alias") or dep["name"])
+        if dep["name"] == JUPYTERHUB_CHART:
+            return key
+        inner = _dependency_folder(folder, dep)
+        if inner is not None:
+            found = _values_key_in(inner, depth=depth + 1)
+            if found is not None:
+                return f"{key}.{found}"
+    return None
+
+
+def _dependency_folder(folder: Path, dep: dict[str, Any]) -> Path | None:
+    repository = str(dep.get("repository") or "")
+    candidates = [folder / "charts" / str(dep["name"])]
+    if repository.startswith("file://"):
+        candidates.insert(0, (folder / repository.removeprefix("file://")).resolve())
+    return next((c for c in candidates if (c / "Chart.yaml").is_file()), None)
+
+
+def _chart_yaml(folder: Path) -> dict[str, Any]:
+    from hubfleet.errors import ConfigError
+    from hubfleet.yamlio import load_data
+
+    path = folder / "Chart.yaml"
+    try:
+        data = load_data(path.read_text(), str(path))
+    except (OSError, ConfigError):
+        return {}
+    return data if isinstance(data, dict) else {}

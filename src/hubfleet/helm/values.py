@@ -73,3 +73,20 @@ def format_key_path(path: Sequence[str | int]) -> str:
         else:
             text += f".{part}" if text else str(part)
     return text
+
+
+def at_key(values: Mapping[str, Any], key: str | None) -> Mapping[str, Any]:
+    """The part of `values` under the dotted `key` (a wrapper chart's subchart), or
+    all of it when `key` is None; an absent level reads as empty."""
+    found: Any = values
+    for level in key.split(".") if key else ():
+        found = found.get(level, {}) if isinstance(found, Mapping) else {}
+    return found if isinstance(found, Mapping) else {}
+
+
+def nest(values: Mapping[str, Any], key: str | None) -> dict[str, Any]:
+    """`values` placed under the dotted `key` (the inverse of `at_key`)."""
+    nested = dict(values)
+    for level in reversed(key.split(".")) if key else ():
+        nested = {level: nested}
+    return nested

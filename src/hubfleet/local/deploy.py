@@ -39,6 +39,7 @@ def deploy_release(
     context: ProviderContext, creds: Credentials, release: Release, dry_run: bool
 ) -> ReleaseOutcome:
     """Start (or restart, or leave unchanged) one hub of a local cluster."""
+    from hubfleet.helm.charts import jupyterhub_values_key
     from hubfleet.local.runtime import LocalHubSpec, deploy_hub
     from hubfleet.providers.base import ReleaseOutcome
     from hubfleet.release import merged_values
@@ -58,6 +59,7 @@ def deploy_release(
             values=values,
             state_dir=folder,
             base_port=block.base_port,
+            values_key=jupyterhub_values_key(release.chart),
         ),
         timeout=DEPLOY_TIMEOUT,
         redactor=context.redactor,

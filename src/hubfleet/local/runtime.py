@@ -241,10 +241,9 @@ def _log_tail(log_path: Path, redactor: Redactor | None, lines: int = 6) -> str:
 
 def values_for_hub(spec: LocalHubSpec) -> dict[str, Any]:
     """The JupyterHub chart values of the hub (inside `values_key` for wrapper charts)."""
-    values: Any = spec.values
-    if spec.values_key:
-        for level in spec.values_key.split("."):
-            values = values.get(level, {}) if isinstance(values, Mapping) else {}
+    from hubfleet.helm.values import at_key
+
+    values = at_key(spec.values, spec.values_key)
     plain: dict[str, Any] = json.loads(json.dumps(values, default=str))
     return plain
 

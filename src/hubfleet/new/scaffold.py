@@ -165,6 +165,7 @@ def new_hub(
     its domain replaced by `domain`.
     """
     from hubfleet.health.kubernetes import SERVICE as HEALTH_SERVICE
+    from hubfleet.helm.charts import jupyterhub_values_key
     from hubfleet.secrets.sops import encrypt, is_encrypted
 
     fleet = load_fleet(root).fleet_or_raise()
@@ -202,7 +203,11 @@ def new_hub(
         values.extend(_relative(folder, path) for path in shared)
         own = f"{name}.values.yaml"
         values.append(own)
-        to_write[f"{folder}/{own}"] = _hub_values(name, domain, health_check=checked).encode()
+        chart_name = helm_chart or fleet.settings.default_chart
+        key = jupyterhub_values_key(fleet.chart_source(chart_name)) if chart_name else None
+        to_write[f"{folder}/{own}"] = _hub_values(
+            name, domain, health_check=checked, values_key=key
+        ).encode()
     secret_name = f"enc-{name}.secret.values.yaml"
     secret_path = f"{folder}/{secret_name}"
     for path in [*to_write, secret_path]:
@@ -242,13 +247,15 @@ def new_hub(
     return Created(tuple(sorted(to_write)), (target.file,), problems, tuple(notes))
 
 
-def _hub_values(name: str, domain: str, *, health_check: bool = False) -> str:
-    text = (
-        f"# Values of hub {name} (helm values of its chart; later files win).\n"
-        "ingress:\n"
-        "  hosts:\n"
-        f"  - {domain}\n"
-    )
+def _hub_values(
+    name: str, domain: str, *, health_check: bool = False, values_key: str | None = None
+) -> str:
+    """A new hub's own values; under `values_key` when its chart wraps z2jh."""
+    from hubfleet.helm.values import nest
+
+    where = f" (under {values_key}: its chart wraps the JupyterHub chart)" if values_key else ""
+    text = f"# Values of hub {name}{where} (helm values of its chart; later files win).\n"
+    values: dict[str, Any] = {"ingress": {"hosts": [domain]}}
     if health_check:
         from hubfleet.health.kubernetes import values_snippet
 
@@ -256,8 +263,9 @@ def _hub_values(name: str, domain: str, *, health_check: bool = False) -> str:
             "# The health check of this canary (docs/health-check.md): a JupyterHub service\n"
             "# whose token z2jh keeps in the hub's Secret, a role limited to the check user,\n"
             "# and that user blocked from logging in.\n"
-        ) + dump_yaml(values_snippet())
-    return text
+        )
+        values.update(values_snippet())
+    return text + dump_yaml(nest(values, values_key))
 
 
 def _shared_files(cluster: Cluster) -> list[str]:
