@@ -217,3 +217,20 @@ def test_canary_copied_from_a_hub_without_the_snippet_gets_a_note(repo: Path) ->
         repo, "alpha", "staging-2", "staging-2.alpha.example.org", from_hub="staging", env=KEY_ENV
     )
     assert copied.ok and copied.notes == ()
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        ("hub.values.yaml", "new.values.yaml"),
+        ("hub-extra.values.yaml", "new-extra.values.yaml"),
+        ("hub_x.yaml", "new_x.yaml"),
+        ("github-hub.values.yaml", "new-github-hub.values.yaml"),
+        ("hubble.values.yaml", "new-hubble.values.yaml"),
+        ("values.yaml", "new-values.yaml"),
+    ],
+)
+def test_copied_file_names(filename: str, expected: str) -> None:
+    from hubfleet.new.scaffold import _renamed
+
+    assert _renamed(filename, "hub", "new") == expected

@@ -280,7 +280,11 @@ def _shared_files(cluster: Cluster) -> list[str]:
 
 
 def _renamed(filename: str, old: str, new: str) -> str:
-    return filename.replace(old, new, 1) if old in filename else f"{new}-{filename}"
+    """`<old>.values.yaml` / `<old>-x.yaml` -> `<new>...`; any other name gets `<new>-` in
+    front (`--from hub` must not turn `github-hub.values.yaml` into `github-new...`)."""
+    if filename.startswith(old) and filename[len(old) : len(old) + 1] in (".", "-", "_"):
+        return new + filename[len(old) :]
+    return f"{new}-{filename}"
 
 
 def _relative(folder: str, path: str) -> str:
