@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from hubfleet import __version__
 from hubfleet.config.models import PROVIDERS
 from hubfleet.errors import HubfleetError
+from hubfleet.plan.schema import JOB_LISTS
 
 if TYPE_CHECKING:
     from hubfleet.config.fleet import Fleet
@@ -287,9 +288,6 @@ class Matrix:
         return {"include": [{"cluster": e.cluster, "provider": e.provider} for e in self.include]}
 
 
-PLAN_JOB_LISTS = ("support_jobs", "staging_jobs", "prod_jobs")
-
-
 def build_matrix(plan: Mapping[str, Any]) -> Matrix:
     """`{"include": [{"cluster", "provider"}]}` from a plan (DESIGN.md section 3).
 
@@ -299,7 +297,7 @@ def build_matrix(plan: Mapping[str, Any]) -> Matrix:
     if not isinstance(plan, Mapping):
         raise HubfleetError("the plan is not a JSON object")
     providers: dict[str, str] = {}
-    for key in PLAN_JOB_LISTS:
+    for key, _ in JOB_LISTS:
         jobs = plan.get(key, [])
         if not isinstance(jobs, list):
             raise HubfleetError(f"the plan's {key} is not a list")

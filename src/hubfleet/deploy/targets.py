@@ -11,8 +11,7 @@ from typing import Any
 from hubfleet.config.fleet import Fleet
 from hubfleet.deploy.model import RETRY, Job, JobRecord
 from hubfleet.errors import ConfigError, HubfleetError
-
-PLAN_LISTS = (("support_jobs", "support"), ("staging_jobs", "staging"), ("prod_jobs", "prod"))
+from hubfleet.plan.schema import JOB_LISTS
 
 
 class InputError(HubfleetError):
@@ -89,7 +88,7 @@ def _job(fleet: Fleet, entry: Any, kind: str, where: str, path: Path) -> Job:
 def from_plan(fleet: Fleet, path: Path, cluster: str | None = None) -> Targets:
     """A plan file (DESIGN.md section 3); `cluster` keeps only that cluster's jobs."""
     data = _read_json(path, "plan")
-    if not isinstance(data, dict) or not any(key in data for key, _ in PLAN_LISTS):
+    if not isinstance(data, dict) or not any(key in data for key, _ in JOB_LISTS):
         raise InputError(
             "not a plan: expected support_jobs, staging_jobs and prod_jobs",
             path=str(path),
@@ -98,7 +97,7 @@ def from_plan(fleet: Fleet, path: Path, cluster: str | None = None) -> Targets:
     if cluster is not None:
         fleet.cluster(cluster)  # unknown name: did-you-mean error
     jobs: dict[tuple[str, str | None], Job] = {}
-    for key, kind in PLAN_LISTS:
+    for key, kind in JOB_LISTS:
         entries = data.get(key) or []
         if not isinstance(entries, list):
             raise InputError(f"{key} must be a list", path=str(path))

@@ -26,6 +26,7 @@ from hubfleet.plan.labels import (
     SKIP_DEPLOY_HUBS,
     Labels,
 )
+from hubfleet.plan.schema import JOB_LISTS
 
 SETTINGS_FILE = "hubfleet.yaml"
 RENDERED_IDENTICAL = "chart changed, rendered manifests identical"
@@ -83,10 +84,9 @@ class Plan:
         return not (self.support_jobs or self.staging_jobs or self.prod_jobs)
 
     def to_json(self) -> dict[str, Any]:
+        lists = {key: [job.to_json() for job in getattr(self, key)] for key, _ in JOB_LISTS}
         return {
-            "support_jobs": [job.to_json() for job in self.support_jobs],
-            "staging_jobs": [job.to_json() for job in self.staging_jobs],
-            "prod_jobs": [job.to_json() for job in self.prod_jobs],
+            **lists,
             "removed_hubs": [job.to_json() for job in self.removed_hubs],
             "skipped": [job.to_json(with_kind=True) for job in self.skipped],
             "warnings": list(self.warnings),

@@ -6,6 +6,11 @@ from typing import Any
 
 from hubfleet.errors import Problem
 
+# The plan's job lists (DESIGN.md section 3) and the kind of job each holds, in
+# deploy order: what `hubfleet plan` writes and `hubfleet deploy --plan` and
+# `hubfleet ci matrix` read.
+JOB_LISTS = (("support_jobs", "support"), ("staging_jobs", "staging"), ("prod_jobs", "prod"))
+
 SCHEMA_ID = "https://hubfleet.dev/schemas/plan.json"
 
 
