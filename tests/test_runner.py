@@ -26,18 +26,10 @@ from hubfleet.runner import (
     run_bytes,
     sops_environment,
 )
+from tests.conftest import alive
 
 PY = sys.executable
 PRINT_ENV = "import json, os; print(json.dumps(dict(os.environ)))"
-
-
-def _alive(pid: int) -> bool:
-    """Running (a zombie or a missing process is not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
 
 
 def test_run_returns_scrubbed_result() -> None:
@@ -213,7 +205,7 @@ def test_timeout_kills_the_process_group(tmp_path: Path) -> None:
     assert "timed out after 1s" in info.value.message
     grandchild = _wait_for(pidfile)
     time.sleep(0.2)
-    assert not _alive(grandchild)
+    assert not alive(grandchild)
     assert runner.live_children() == []
 
 
@@ -225,7 +217,7 @@ def test_sigterm_ignored_then_sigkill(tmp_path: Path) -> None:
     elapsed = time.monotonic() - started
     assert 0.9 < elapsed < 5
     time.sleep(0.2)
-    assert not _alive(_wait_for(pidfile))
+    assert not alive(_wait_for(pidfile))
 
 
 def test_cancel_event_stops_the_program(tmp_path: Path) -> None:
@@ -239,7 +231,7 @@ def test_cancel_event_stops_the_program(tmp_path: Path) -> None:
     assert info.value.exit_code == 130
     assert isinstance(info.value, ProgramError)
     time.sleep(0.2)
-    assert not _alive(_wait_for(pidfile))
+    assert not alive(_wait_for(pidfile))
 
 
 def test_terminate_all_stops_every_child(tmp_path: Path) -> None:
@@ -262,7 +254,7 @@ def test_terminate_all_stops_every_child(tmp_path: Path) -> None:
     assert len(errors) == 3 and all(isinstance(e, Cancelled) for e in errors)
     assert runner.live_children() == []
     time.sleep(0.2)
-    assert not any(_alive(pid) for pid in grandchildren)
+    assert not any(alive(pid) for pid in grandchildren)
 
 
 def test_kube_clients_never_fall_back_to_the_users_kubeconfig(
@@ -315,7 +307,7 @@ def test_background_yields_while_running_and_stops_the_group(tmp_path: Path) -> 
     assert program.poll() is not None
     assert runner.live_children() == []
     time.sleep(0.2)
-    assert not _alive(program.pid) and not _alive(grandchild)
+    assert not alive(program.pid) and not alive(grandchild)
 
 
 def test_background_is_stopped_when_the_block_raises(tmp_path: Path) -> None:
@@ -327,7 +319,7 @@ def test_background_is_stopped_when_the_block_raises(tmp_path: Path) -> None:
         program.wait_for_line(READY, 10)
         raise KeyboardInterrupt
     time.sleep(0.2)
-    assert not _alive(program.pid) and not _alive(_wait_for(pidfile))
+    assert not alive(program.pid) and not alive(_wait_for(pidfile))
     assert runner.live_children() == []
 
 

@@ -13,11 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.conftest import SECRET_MARKER
+from tests.conftest import SECRET_MARKER, alive
 from tests.deploy.conftest import DeployEnv, by_job
 from tests.health.kube import (
     KubeHub,
-    alive,
     kubectl_rules,
     running_hub,
     set_health_check,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import AGE_KEY, SECRET_MARKER
+from tests.conftest import AGE_KEY, SECRET_MARKER, alive
 from tests.deploy.conftest import DeployEnv, by_job, cluster_rule, deployer
 
 from hubfleet.secrets.sops import Sops
@@ -129,14 +129,6 @@ def _start_deploy(denv: DeployEnv, *extra: str) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_cancellation_mid_run(denv: DeployEnv, sig: signal.Signals) -> None:
     # Every upgrade hangs; alpha's support ignores SIGTERM (killed after the grace period).
@@ -159,7 +151,7 @@ def test_cancellation_mid_run(denv: DeployEnv, sig: signal.Signals) -> None:
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err.decode()
     for call in denv.fakes.started("helm"):
-        assert not _alive(call["pid"]), call["argv"]
+        assert not alive(call["pid"]), call["argv"]
     assert list(denv.tmp.iterdir()) == []
     report = json.loads((denv.out / "report.json").read_text())
     statuses = {j["status"] for j in report["jobs"]}

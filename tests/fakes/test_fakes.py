@@ -13,6 +13,7 @@ import pytest
 
 from hubfleet.redact import Redactor
 from hubfleet.runner import Cancelled, ProgramFailed, ProgramTimeout, background, run
+from tests.conftest import alive
 from tests.fakes import FakeTools, install_fakes
 
 
@@ -157,12 +158,4 @@ def test_forward_rule_is_a_real_port_forward(fakes: FakeTools) -> None:
     [call] = fakes.calls("kubectl")
     assert call["argv"] == argv[1:]
     assert call["signal"] == "SIGTERM" and call["exit"] == 143
-    assert not _alive(call["pid"])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
+    assert not alive(call["pid"])

@@ -87,12 +87,3 @@ def set_health_check(fleet: Path, cluster: str, hub: str, settings: Mapping[str,
     [entry] = [e for e in doc["hubs"] if e["name"] == hub]
     entry["health_check"] = dict(settings)
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie or a missing process is not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"

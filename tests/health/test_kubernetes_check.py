@@ -24,14 +24,13 @@ from hubfleet.health.kubernetes import SERVICE, health_check, kube_target, value
 from hubfleet.local.hubconfig import health_scopes
 from hubfleet.providers import Credentials
 from hubfleet.redact import Redactor
-from tests.conftest import SECRET_MARKER
+from tests.conftest import SECRET_MARKER, alive
 from tests.fakes import FakeTools
 from tests.fakes import fake_tools as fake_tools  # fixture
 from tests.health.kube import (
     BASE_URL,
     KEY,
     KubeHub,
-    alive,
     kubectl_rules,
     running_hub,
     set_health_check,
