@@ -265,6 +265,8 @@ def test_stale_pid_file_is_cleaned(state_dir: Path) -> None:
 def test_port_taken_by_another_program(state_dir: Path) -> None:
     base = free_base_port()
     with socket.socket() as sock:
+        # As the hub would: a connection of an earlier test may leave the port in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", base))
         sock.listen()
         spec = LocalHubSpec("demo", "hub", {}, state_dir, base)
