@@ -53,8 +53,36 @@ def test_interrupt_during_health_check_cancels_production(denv: DeployEnv) -> No
     ).run()
     jobs = {r.job.label: r for r in report.records}
     assert report.interrupted and report.exit_code == 130
-    assert jobs["alpha/staging"].status == "succeeded"  # its upgrade did succeed
+    # Its upgrade succeeded, but it never passed the gate: --retry-failed runs it again.
+    assert jobs["alpha/staging"].status == "cancelled"
+    assert jobs["alpha/staging"].message == "interrupted during its health check"
     assert {jobs["alpha/prod1"].status, jobs["alpha/prod2"].status} == {"cancelled"}
+
+
+def test_canaries_are_checked_in_parallel_and_show_checking(denv: DeployEnv) -> None:
+    seen: list[tuple[str, str]] = []
+    inside: list[str] = []
+    both_inside = threading.Event()
+
+    def slow(request: HealthRequest) -> HealthResult:
+        inside.append(request.hub.name)
+        if len(inside) == 2:
+            both_inside.set()
+        # Sequential checks would wait here until the timeout and fail.
+        return HealthResult(both_inside.wait(timeout=10), "healthy (test)")
+
+    report = deployer(
+        denv, ["delta"], health_checks={"kubeconfig": slow},
+        observer=lambda r: seen.append((r.job.label, r.status)),
+    ).run()  # fmt: skip
+    assert report.exit_code == 0
+    for hub in ("delta/staging-a", "delta/staging-b"):
+        states = [status for label, status in seen if label == hub]
+        assert states[-3:] == ["succeeded", "checking", "succeeded"]
+    jobs = {r.job.label: r for r in report.records}
+    assert jobs["delta/staging-a"].message.endswith("healthy (test)")
+    assert jobs["delta/staging-a"].gate == "health-check"
+    assert jobs["delta/prod"].status == "succeeded"
 
 
 def test_no_health_check_is_reported(denv: DeployEnv) -> None:

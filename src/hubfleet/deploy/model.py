@@ -11,7 +11,10 @@ from typing import Any, Literal
 
 from hubfleet.config.fleet import JobKind
 
-Status = Literal["pending", "running", "succeeded", "failed", "skipped", "cancelled", "unchanged"]
+# `checking`: a canary whose upgrade succeeded, while its health check runs (never final).
+Status = Literal[
+    "pending", "running", "checking", "succeeded", "failed", "skipped", "cancelled", "unchanged"
+]
 FINAL: frozenset[str] = frozenset({"succeeded", "failed", "skipped", "cancelled", "unchanged"})
 RETRY: frozenset[str] = frozenset({"failed", "skipped", "cancelled"})
 KIND_ORDER: dict[str, int] = {"support": 0, "staging": 1, "prod": 2}

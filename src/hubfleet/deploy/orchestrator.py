@@ -27,7 +27,6 @@ from typing import Any
 
 from hubfleet.config.fleet import Cluster, Fleet
 from hubfleet.deploy.health import (
-    GATE_HEALTH,
     GATE_HELM,
     GATE_NONE,
     HealthCheck,
@@ -459,29 +458,38 @@ class Deployer:
             for job in staging:
                 self._set(job, gate=GATE_HELM)
             return True
-        ok = True
-        for job in staging:
-            if self.cancel.is_set():
-                raise Cancelled("cancelled before the health check")
-            assert job.hub is not None
-            request = HealthRequest(
-                fleet=self.fleet,
-                hub=cluster.hub(job.hub),
-                # The check's kubectl runs with what helm runs with.
-                credentials=dataclasses.replace(creds, env={**self.options.extra_env, **creds.env}),
-                redactor=self.redactor,
-                cancel=self.cancel,
-            )
-            try:
-                result = check(request)
-            except HubfleetError as exc:
-                result = HealthResult(False, str(exc))
-            if self.cancel.is_set():
-                raise Cancelled("cancelled during the health check")
-            if result.ok:
-                changes = {"message": result.message} if result.gate != GATE_HEALTH else {}
-                self._set(job, gate=result.gate, **changes)
-            else:
-                ok = False
-                self._failed(job, f"health check failed: {result.message}", gate=result.gate)
-        return ok
+        if self.cancel.is_set():
+            raise Cancelled("cancelled before the health check")
+        env = {**self.options.extra_env, **creds.env}  # the check's kubectl runs as helm does
+        checked = dataclasses.replace(creds, env=env)
+        with ThreadPoolExecutor(max_workers=len(staging), thread_name_prefix="check") as pool:
+            results = list(pool.map(lambda job: self._check(check, cluster, checked, job), staging))
+        if self.cancel.is_set():
+            raise Cancelled("cancelled during the health check")
+        return all(results)
+
+    def _check(self, check: HealthCheck, cluster: Cluster, creds: Credentials, job: Job) -> bool:
+        """One canary's health check; the job shows `checking` while it runs."""
+        assert job.hub is not None
+        upgraded = self.record(job)
+        self._set(job, status="checking", message="health check running")
+        request = HealthRequest(
+            fleet=self.fleet,
+            hub=cluster.hub(job.hub),
+            credentials=creds,
+            redactor=self.redactor,
+            cancel=self.cancel,
+        )
+        try:
+            result = check(request)
+        except HubfleetError as exc:
+            result = HealthResult(False, str(exc))
+        if self.cancel.is_set():
+            self._set(job, status="cancelled", message="interrupted during its health check")
+            return False
+        if not result.ok:
+            self._failed(job, f"health check failed: {result.message}", gate=result.gate)
+            return False
+        message = "; ".join(m for m in (upgraded.message, result.message) if m)
+        self._set(job, status=upgraded.status, message=message, gate=result.gate)
+        return True

@@ -27,6 +27,7 @@ ICONS = {
     "cancelled": "🛑",
     "unchanged": "💤",
     "running": "⏳",
+    "checking": "🩺",
     "pending": "…",
 }
 
@@ -190,8 +191,10 @@ class LiveView:
     def __call__(self, record: JobRecord) -> None:
         with self._lock:
             self._records[record.job] = record
-            if record.status == "running":
+            if record.status in ("running", "checking") and record.job not in self._since:
                 self._since[record.job] = time.monotonic()
+            elif record.status not in ("running", "checking"):
+                self._since.pop(record.job, None)
 
     def _table(self) -> Any:
         from rich.table import Table
@@ -203,7 +206,7 @@ class LiveView:
             records = sorted(self._records.values(), key=lambda r: r.job.sort_key)
             since = dict(self._since)
         for r in records:
-            if r.status == "running" and r.job in since:
+            if r.job in since:
                 elapsed = f"{time.monotonic() - since[r.job]:.0f}s"
             else:
                 elapsed = f"{r.duration_s:.1f}s" if r.duration_s is not None else ""
