@@ -223,3 +223,16 @@ def test_plain_lines_with_a_blank_message() -> None:
     first, second = stream.getvalue().splitlines()
     assert first.endswith("prod     failed (1.0s)")
     assert second.endswith("prod     succeeded: first")
+
+
+def test_plain_lines_of_a_checked_canary() -> None:
+    stream = io.StringIO()
+    lines = PlainLines(Redactor(), stream)
+    job = Job("alpha", "staging", "staging", "gcp")
+    upgraded = JobRecord(job, status="succeeded", message="upgraded", duration_s=2.5)
+    lines(upgraded)
+    lines(upgraded.with_(status="checking", message="health check running"))
+    lines(upgraded.with_(message="upgraded; healthy (4.0s, attempt 1)"))
+    _upgraded, checking, final = stream.getvalue().splitlines()
+    assert checking.endswith("staging  checking: health check running")  # not helm's 2.5s
+    assert final.endswith("staging  succeeded (2.5s): upgraded; healthy (4.0s, attempt 1)")

@@ -153,7 +153,7 @@ class PlainLines:
             self._last[record.job] = record.status
         stamp = time.strftime("%H:%M:%S", time.gmtime())
         line = f"{stamp} {record.job.label:<30} {record.job.kind:<8} {record.status}"
-        if record.duration_s is not None and record.status != "running":
+        if record.duration_s is not None and record.status not in ("running", "checking"):
             line += f" ({record.duration_s:.1f}s)"
         if record.helm_revision is not None:
             line += f" revision {record.helm_revision}"
