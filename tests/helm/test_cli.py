@@ -113,6 +113,36 @@ def test_release_states_one_list_for_many_releases(fake_tools: FakeTools) -> Non
     assert len(fake_tools.calls("helm")) == 1  # nothing to list: no call
 
 
+def test_release_states_per_namespace_when_the_cluster_scope_is_forbidden(
+    fake_tools: FakeTools,  # noqa: F811
+) -> None:
+    forbidden = (
+        'Error: list: failed to list: secrets is forbidden: User "deployer" cannot list '
+        'resource "secrets" in API group "" at the cluster scope'
+    )
+    fake_tools.script(
+        [
+            {"tool": "helm", "args": ["--all-namespaces"], "exit": 1, "stderr": forbidden},
+            {"tool": "helm", "args": ["list", "hub-a"], "stdout": json.dumps(
+                [{"name": "hub-a", "namespace": "hub-a", "revision": 3, "status": "deployed"}]
+            )},
+        ]
+    )  # fmt: skip
+    wanted = [("hub-a", "hub-a"), ("hub-b", "hub-b"), ("support", "support")]
+    states = helm.release_states(wanted, env={}, redactor=Redactor())
+    assert states == {("hub-a", "hub-a"): helm.ReleaseState("hub-a", "hub-a", "deployed", 3)}
+    namespaces = [
+        c["argv"][c["argv"].index("--namespace") + 1]
+        for c in fake_tools.calls("helm")
+        if "--namespace" in c["argv"]
+    ]
+    assert namespaces == ["hub-a", "hub-b", "support"]
+    # Any other failure is the cluster's failure.
+    fake_tools.script([{"tool": "helm", "exit": 1, "stderr": "Error: cluster unreachable"}])
+    with pytest.raises(helm.ProgramFailed, match="unreachable"):
+        helm.release_states(wanted, env={}, redactor=Redactor())
+
+
 def test_release_states_unreadable_output(fake_tools: FakeTools) -> None:  # noqa: F811
     fake_tools.script([{"tool": "helm", "args": ["list"], "stdout": "Error: not json"}])
     with pytest.raises(DeployError, match="not JSON"):

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hubfleet.errors import DeployError, HubfleetError
 from hubfleet.redact import Redactor
@@ -228,30 +229,26 @@ def release_states(
     """The current state of each `(release, namespace)` that exists, from one `helm list`.
 
     One call per cluster, not one per release: `--all-namespaces --all` with a
-    filter on the release names, the namespaces matched here. A release missing
-    from the answer is not installed yet.
+    filter on the release names, the namespaces matched here. Credentials allowed
+    to read only some namespaces get "forbidden" at the cluster scope: then one
+    call per namespace. A release missing from the answers is not installed yet.
     """
     wanted = set(releases)
     if not wanted:
         return {}
-    names = sorted({name for name, _ in wanted})
-    argv = [
-        HELM, "list", "--all-namespaces", "--all", "--output", "json",
-        "--filter", "^(" + "|".join(re.escape(name) for name in names) + ")$",
-        # helm lists 256 releases unless told otherwise; 0 means the server's default.
-        "--max", str(max(256, 4 * len(wanted))),
-        *_kubeconfig_args(env.get("KUBECONFIG")),
-    ]  # fmt: skip
-    result = run(argv, redactor=redactor, env=env, timeout=timeout, cancel=cancel)
-    text = result.stdout.strip()
     try:
-        entries = json.loads(text) if text else []
-    except ValueError:
-        raise DeployError("cannot read the output of `helm list` (not JSON)") from None
+        entries = _list(wanted, None, env=env, redactor=redactor, cancel=cancel, timeout=timeout)
+    except ProgramFailed as exc:
+        if "forbidden" not in exc.stderr.lower():
+            raise
+        entries = []
+        for namespace in sorted({ns for _, ns in wanted}):
+            mine = {(name, ns) for name, ns in wanted if ns == namespace}
+            entries += _list(
+                mine, namespace, env=env, redactor=redactor, cancel=cancel, timeout=timeout
+            )
     states: dict[tuple[str, str], ReleaseState] = {}
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict):
-            continue
+    for entry in entries:
         key = (str(entry.get("name")), str(entry.get("namespace")))
         if key in wanted:
             states[key] = ReleaseState(
@@ -261,6 +258,33 @@ def release_states(
                 revision=int(entry.get("revision", 0) or 0),
             )
     return states
+
+
+def _list(
+    releases: set[tuple[str, str]],
+    namespace: str | None,
+    *,
+    env: Mapping[str, str],
+    redactor: Redactor,
+    cancel: threading.Event | None,
+    timeout: float,
+) -> list[dict[str, Any]]:
+    """`helm list --all --output json` of the releases, in one namespace or all of them."""
+    names = sorted({name for name, _ in releases})
+    where = ["--namespace", namespace] if namespace else ["--all-namespaces"]
+    argv = [
+        HELM, "list", *where, "--all", "--output", "json",
+        "--filter", "^(" + "|".join(re.escape(name) for name in names) + ")$",
+        # helm lists 256 releases unless told otherwise; 0 means the server's default.
+        "--max", str(max(256, 4 * len(releases))),
+        *_kubeconfig_args(env.get("KUBECONFIG")),
+    ]  # fmt: skip
+    text = run(argv, redactor=redactor, env=env, timeout=timeout, cancel=cancel).stdout.strip()
+    try:
+        entries = json.loads(text) if text else []
+    except ValueError:
+        raise DeployError("cannot read the output of `helm list` (not JSON)") from None
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
 
 
 def pending_error(state: ReleaseState) -> PendingRelease:
