@@ -201,6 +201,39 @@ def test_failing_check_stops_the_port_forward(
     _no_forward_left(fake_tools)
 
 
+def test_each_attempt_gets_a_fresh_port_forward(
+    hub: KubeHub, kube_fleet: Path, fake_tools: FakeTools, run_cli: Cli
+) -> None:
+    """The first forward leads nowhere (its pod went away); the second attempt's new
+    forward reaches the hub, and the check passes."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nowhere = closed.getsockname()[1]
+    fake_tools.script(kubectl_rules(hub, forward_to=nowhere))
+
+    def heal() -> None:  # once the first forward is stopped, forward to the hub
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(c["argv"][0] == "port-forward" for c in fake_tools.calls("kubectl")):
+                fake_tools.script(kubectl_rules(hub))
+                return
+            time.sleep(0.05)
+
+    healer = threading.Thread(target=heal)
+    healer.start()
+    result = run_cli(
+        "--repo", kube_fleet, "check", "delta", "staging-a", "--attempts", "2",
+        "--timeout", "60", "-o", "json",
+    )  # fmt: skip
+    healer.join()
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] is True and report["attempts"] == 2
+    forwards = [c for c in fake_tools.started("kubectl") if c["argv"][0] == "port-forward"]
+    assert len(forwards) == 2
+    _no_forward_left(fake_tools)
+
+
 def test_switched_off_hub_is_not_checked(
     kube_fleet: Path, fake_tools: FakeTools, run_cli: Cli
 ) -> None:

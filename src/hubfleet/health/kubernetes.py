@@ -25,6 +25,7 @@ import dataclasses
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,7 @@ PROVIDERS = ("aws", "azure", "gcp", "kubeconfig")
 SERVICE = "hubfleet-health-check"
 KUBECTL_TIMEOUT = 60.0
 FORWARD_TIMEOUT = 30.0
+RETRY_DELAY_S = 2.0  # between attempts, as check_hub waits
 FORWARD_GRACE = 1.0  # after a failed check: time for a dying forward to say why
 # The canary gate: a freshly upgraded hub may need to pull the user image first.
 GATE_ATTEMPTS = 2
@@ -245,23 +247,32 @@ def check_kubernetes_hub(
     """
     target = kube_target(fleet, hub)
     token = read_token(target, env=env, redactor=redactor, cancel=cancel)
-    with port_forward(target, env=env, redactor=redactor, cancel=cancel) as forward:
-        url = f"http://127.0.0.1:{forward.port}{target.base_url}"
-        result = check_hub(
-            url,
-            token,
-            user=target.user,
-            attempts=attempts,
-            attempt_timeout=attempt_timeout,
-            redactor=redactor,
-        )
-        # A failure may be the forward's: it dies with the connection to the pod.
-        ended = None if result.ok else forward.ended(wait=FORWARD_GRACE)
-    if cancel is not None and cancel.is_set():
-        raise Cancelled(f"health check of {target.hub} cancelled")
-    if ended is not None:
-        result = _noted(result, f"kubectl port-forward had ended: {ended}")
-    return url, result
+    started = time.monotonic()
+    attempts = max(1, attempts)
+    for attempt in range(1, attempts + 1):
+        # A fresh forward per attempt: one that died with its pod is not reused.
+        with port_forward(target, env=env, redactor=redactor, cancel=cancel) as forward:
+            url = f"http://127.0.0.1:{forward.port}{target.base_url}"
+            result = check_hub(
+                url,
+                token,
+                user=target.user,
+                attempts=1,
+                attempt_timeout=attempt_timeout,
+                redactor=redactor,
+            )
+            # A failure may be the forward's: it dies with the connection to the pod.
+            ended = None if result.ok else forward.ended(wait=FORWARD_GRACE)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"health check of {target.hub} cancelled")
+        if ended is not None:
+            result = _noted(result, f"kubectl port-forward had ended: {ended}")
+        if result.ok or attempt == attempts:
+            break
+        if (cancel or threading.Event()).wait(RETRY_DELAY_S):
+            raise Cancelled(f"health check of {target.hub} cancelled")
+    elapsed = time.monotonic() - started
+    return url, dataclasses.replace(result, attempts=attempt, duration_s=elapsed)
 
 
 def _noted(result: CheckResult, note: str) -> CheckResult:
