@@ -37,7 +37,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypedDict, Unpack
 
 from hubfleet.errors import ProgramError
 from hubfleet.redact import Redactor
@@ -319,17 +319,29 @@ def _start(
     return process, shown
 
 
+class RunOptions(TypedDict, total=False):
+    """How `run` and `run_bytes` run a program (each key optional)."""
+
+    env: Mapping[str, str] | None  # on top of base_environment()
+    timeout: float  # seconds, then the process group is stopped (default DEFAULT_TIMEOUT)
+    stdin: bytes | None  # written to the program's stdin (default: /dev/null)
+    cwd: Path | None
+    pass_fds: Sequence[int]  # file descriptors the program inherits (helm's values pipes)
+    cancel: threading.Event | None  # set: stop the program (`Cancelled`)
+    grace: float  # seconds between SIGTERM and SIGKILL (default DEFAULT_GRACE)
+
+
 def _execute(
     argv: Sequence[str],
     *,
     redactor: Redactor,
-    env: Mapping[str, str] | None,
-    timeout: float,
-    stdin: bytes | None,
-    cwd: Path | None,
-    pass_fds: Sequence[int],
-    cancel: threading.Event | None,
-    grace: float,
+    env: Mapping[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    stdin: bytes | None = None,
+    cwd: Path | None = None,
+    pass_fds: Sequence[int] = (),
+    cancel: threading.Event | None = None,
+    grace: float = DEFAULT_GRACE,
 ) -> tuple[int, bytes, str, float]:
     """Run; returns (returncode, raw stdout, scrubbed stderr, duration)."""
     argv = tuple(argv)
@@ -402,35 +414,14 @@ def _wait(
 
 
 def run(
-    argv: Sequence[str],
-    *,
-    redactor: Redactor,
-    env: Mapping[str, str] | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-    stdin: bytes | None = None,
-    cwd: Path | None = None,
-    pass_fds: Sequence[int] = (),
-    check: bool = True,
-    cancel: threading.Event | None = None,
-    grace: float = DEFAULT_GRACE,
+    argv: Sequence[str], *, redactor: Redactor, check: bool = True, **options: Unpack[RunOptions]
 ) -> Result:
-    """Run `argv` and return its scrubbed output.
+    """Run `argv` and return its scrubbed output (`RunOptions` for the rest).
 
-    `env` is applied on top of `base_environment()`. Raises `ProgramNotFound`,
-    `ProgramTimeout`, `Cancelled`, and with `check` `ProgramFailed` (quoting the
-    last lines of stderr, redacted) on a non-zero exit.
+    Raises `ProgramNotFound`, `ProgramTimeout`, `Cancelled`, and with `check`
+    `ProgramFailed` (quoting the last lines of stderr, redacted) on a non-zero exit.
     """
-    returncode, out, err, duration = _execute(
-        argv,
-        redactor=redactor,
-        env=env,
-        timeout=timeout,
-        stdin=stdin,
-        cwd=cwd,
-        pass_fds=pass_fds,
-        cancel=cancel,
-        grace=grace,
-    )
+    returncode, out, err, duration = _execute(argv, redactor=redactor, **options)
     stdout = redactor.scrub(_decode(out))
     if check and returncode != 0:
         raise _failed(argv, returncode, stdout, err, redactor)
@@ -438,34 +429,14 @@ def run(
 
 
 def run_bytes(
-    argv: Sequence[str],
-    *,
-    redactor: Redactor,
-    env: Mapping[str, str] | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-    stdin: bytes | None = None,
-    cwd: Path | None = None,
-    pass_fds: Sequence[int] = (),
-    check: bool = True,
-    cancel: threading.Event | None = None,
-    grace: float = DEFAULT_GRACE,
+    argv: Sequence[str], *, redactor: Redactor, check: bool = True, **options: Unpack[RunOptions]
 ) -> BytesResult:
     """Like `run`, but stdout is returned as raw bytes: not decoded, redacted or logged.
 
     For programs whose output is a secret (`sops --decrypt`). A failure message
     quotes stderr only, never stdout.
     """
-    returncode, out, err, duration = _execute(
-        argv,
-        redactor=redactor,
-        env=env,
-        timeout=timeout,
-        stdin=stdin,
-        cwd=cwd,
-        pass_fds=pass_fds,
-        cancel=cancel,
-        grace=grace,
-    )
+    returncode, out, err, duration = _execute(argv, redactor=redactor, **options)
     if check and returncode != 0:
         raise _failed(argv, returncode, "", err, redactor)
     return BytesResult(tuple(argv), returncode, out, err, duration)
