@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from tests.deploy.conftest import DeployEnv, by_job, cluster_rule, deployer
+from tests.health.kube import set_health_check
 
 from hubfleet.deploy.health import HealthRequest, HealthResult
 from hubfleet.deploy.model import Job, JobRecord
@@ -81,6 +82,26 @@ def test_canaries_are_checked_in_parallel_and_show_checking(denv: DeployEnv) -> 
         assert states[-3:] == ["succeeded", "checking", "succeeded"]
     jobs = {r.job.label: r for r in report.records}
     assert jobs["delta/staging-a"].message.endswith("healthy (test)")
+    assert jobs["delta/staging-a"].gate == "health-check"
+    assert jobs["delta/prod"].status == "succeeded"
+
+
+def test_switched_off_canary_is_gated_on_its_upgrade(denv: DeployEnv) -> None:
+    """`health_check.enabled: false`: the gate takes helm's result; no check runs."""
+    set_health_check(denv.fleet, "delta", "staging-b", {"enabled": False})
+    checked: list[str] = []
+
+    def check(request: HealthRequest) -> HealthResult:
+        checked.append(request.hub.name)
+        return HealthResult(True, "healthy (test)")
+
+    report = deployer(denv, ["delta"], health_checks={"kubeconfig": check}).run()
+    jobs = {r.job.label: r for r in report.records}
+    assert checked == ["staging-a"]
+    off = jobs["delta/staging-b"]
+    assert off.status == "succeeded" and off.gate == "helm"
+    assert off.message.startswith("health check switched off (config/clusters/delta/")
+    assert off.message.endswith("; gated on helm's result")
     assert jobs["delta/staging-a"].gate == "health-check"
     assert jobs["delta/prod"].status == "succeeded"
 

@@ -36,12 +36,8 @@ class HealthRequest:
 
 @dataclass(frozen=True)
 class HealthResult:
-    """`gate` is the gate actually used: a hub whose check is switched off in its
-    configuration answers `ok=True, gate=GATE_HELM` and says why in `message`."""
-
     ok: bool
     message: str = ""
-    gate: str = GATE_HEALTH
 
 
 HealthCheck = Callable[[HealthRequest], HealthResult]
@@ -53,3 +49,12 @@ def available_health_checks() -> Mapping[str, HealthCheck]:
     from hubfleet.health import deploy_health_checks
 
     return deploy_health_checks()
+
+
+def switched_off(fleet: Fleet, hub: Hub) -> str | None:
+    """Why the hub is not health-checked (`health_check.enabled: false`), else None:
+    the gate then takes its upgrade's result, whatever the provider."""
+    if hub.health_check.enabled:
+        return None
+    cluster = fleet.cluster(hub.cluster)
+    return f"health check switched off ({cluster.file}:{hub.line}: health_check.enabled: false)"

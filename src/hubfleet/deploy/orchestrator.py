@@ -27,11 +27,13 @@ from typing import Any
 
 from hubfleet.config.fleet import Cluster, Fleet
 from hubfleet.deploy.health import (
+    GATE_HEALTH,
     GATE_HELM,
     GATE_NONE,
     HealthCheck,
     HealthRequest,
     HealthResult,
+    switched_off,
 )
 from hubfleet.deploy.model import (
     FINAL,
@@ -471,11 +473,19 @@ class Deployer:
     def _check(self, check: HealthCheck, cluster: Cluster, creds: Credentials, job: Job) -> bool:
         """One canary's health check; the job shows `checking` while it runs."""
         assert job.hub is not None
+        hub = cluster.hub(job.hub)
         upgraded = self.record(job)
+        off = switched_off(self.fleet, hub)
+        if off is not None:
+            helm_deploys = get_provider(cluster.provider).deploy_release is None
+            result_of = "helm's result" if helm_deploys else "the deploy's result"
+            gated = f"{off}; gated on {result_of}"
+            self._set(job, message=_joined(upgraded.message, gated), gate=GATE_HELM)
+            return True
         self._set(job, status="checking", message="health check running")
         request = HealthRequest(
             fleet=self.fleet,
-            hub=cluster.hub(job.hub),
+            hub=hub,
             credentials=creds,
             redactor=self.redactor,
             cancel=self.cancel,
@@ -488,8 +498,12 @@ class Deployer:
             self._set(job, status="cancelled", message="interrupted during its health check")
             return False
         if not result.ok:
-            self._failed(job, f"health check failed: {result.message}", gate=result.gate)
+            self._failed(job, f"health check failed: {result.message}", gate=GATE_HEALTH)
             return False
-        message = "; ".join(m for m in (upgraded.message, result.message) if m)
-        self._set(job, status=upgraded.status, message=message, gate=result.gate)
+        message = _joined(upgraded.message, result.message)
+        self._set(job, status=upgraded.status, message=message, gate=GATE_HEALTH)
         return True
+
+
+def _joined(*messages: str) -> str:
+    return "; ".join(m for m in messages if m)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from hubfleet.deploy.health import switched_off
 from hubfleet.health.check import (
     DEFAULT_USER,
     STEPS,
@@ -42,14 +43,6 @@ def deploy_health_checks() -> Mapping[str, HealthCheck]:
     from hubfleet.local.deploy import health_check
 
     return {"local": health_check} | dict.fromkeys(kubernetes.PROVIDERS, kubernetes.health_check)
-
-
-def switched_off(fleet: Fleet, hub: Hub) -> str | None:
-    """Why the hub is not health-checked (`health_check.enabled: false`), else None."""
-    if hub.health_check.enabled:
-        return None
-    cluster = fleet.cluster(hub.cluster)
-    return f"health check switched off ({cluster.file}:{hub.line}: health_check.enabled: false)"
 
 
 def check_fleet_hub(

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hubfleet.errors import DeployError, HubfleetError, ProgramError
-from hubfleet.health import switched_off
 from hubfleet.health.check import DEFAULT_USER, CheckResult, check_hub
 from hubfleet.runner import Background, Cancelled, ProgramFailed, background, run_bytes
 
@@ -311,12 +310,9 @@ def check_with_credentials(
 
 def health_check(request: HealthRequest) -> HealthResult:
     """The canary gate for Kubernetes hubs: `check_kubernetes_hub` of the freshly
-    upgraded staging hub; a hub whose check is switched off is gated on helm."""
-    from hubfleet.deploy.health import GATE_HELM, HealthResult
+    upgraded staging hub."""
+    from hubfleet.deploy.health import HealthResult
 
-    reason = switched_off(request.fleet, request.hub)
-    if reason is not None:
-        return HealthResult(True, f"{reason}; gated on helm's result", gate=GATE_HELM)
     try:
         _, result = check_kubernetes_hub(
             request.fleet,

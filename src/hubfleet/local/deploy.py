@@ -101,14 +101,9 @@ def check_local_hub(
 
 
 def health_check(request: HealthRequest) -> HealthResult:
-    """The canary gate for local hubs: `check_local_hub` of the freshly deployed hub;
-    a hub whose check is switched off is gated on its deploy's result."""
-    from hubfleet.deploy.health import GATE_HELM, HealthResult
-    from hubfleet.health import switched_off
+    """The canary gate for local hubs: `check_local_hub` of the freshly deployed hub."""
+    from hubfleet.deploy.health import HealthResult
 
-    reason = switched_off(request.fleet, request.hub)
-    if reason is not None:
-        return HealthResult(True, f"{reason}; gated on the deploy's result", gate=GATE_HELM)
     try:
         _, result = check_local_hub(request.fleet, request.hub, redactor=request.redactor)
     except DeployError as exc:
