@@ -89,12 +89,13 @@ class _Stop(Exception):
 
 @dataclass(frozen=True)
 class _ClusterRun:
-    """What every job of one cluster's pipeline shares: credentials, and for helm
-    deploys the releases' states from the cluster's one `helm list`."""
+    """What every job of one cluster's pipeline shares: credentials, the releases
+    (built once), and for helm deploys their states from the cluster's one `helm list`."""
 
     context: ProviderContext
     provider: Provider
     creds: Credentials
+    releases: Mapping[Job, Release]
     states: Mapping[tuple[str, str], helm.ReleaseState]
 
 
@@ -265,7 +266,9 @@ class Deployer:
         try:
             with provider.credentials(context) as creds:
                 step = "helm list"
-                run = _ClusterRun(context, provider, creds, self._states(context, provider, creds))
+                releases = self._releases(cluster, jobs)
+                states = self._states(provider, creds, releases.values())
+                run = _ClusterRun(context, provider, creds, releases, states)
                 if not self._stage(run, support):
                     self._skip(staging + prod, f"support release of {name} failed")
                     return
@@ -299,19 +302,21 @@ class Deployer:
         else:
             self._finish_unstarted(jobs, "skipped", why)
 
+    def _releases(self, cluster: Cluster, jobs: Iterable[Job]) -> dict[Job, Release]:
+        """The jobs' releases; a job whose release cannot be built is left out here and
+        fails on its own, with its reason."""
+        releases = {}
+        for job in jobs:
+            with contextlib.suppress(HubfleetError):
+                releases[job] = self._release(cluster, job)
+        return releases
+
     def _states(
-        self, context: ProviderContext, provider: Provider, creds: Credentials
+        self, provider: Provider, creds: Credentials, releases: Iterable[Release]
     ) -> Mapping[tuple[str, str], helm.ReleaseState]:
         """The states of the cluster's releases, from one `helm list` (in a helm slot)."""
         if provider.deploy_release is not None:
             return {}
-        cluster = context.cluster
-        releases = []
-        for job in self.jobs:
-            if job.cluster == cluster.name:
-                # A job whose release cannot be built fails on its own, with its reason.
-                with contextlib.suppress(HubfleetError):
-                    releases.append(self._release(cluster, job))
         self._acquire_slot()
         try:
             return helm.release_states(
@@ -352,7 +357,7 @@ class Deployer:
         started = time.monotonic()
         try:
             self._set(job, status="running", started=now_iso())
-            release = self._release(run.context.cluster, job)
+            release = run.releases.get(job) or self._release(run.context.cluster, job)
             if run.provider.deploy_release is not None:
                 outcome = run.provider.deploy_release(
                     run.context, run.creds, release, self.options.dry_run
