@@ -247,6 +247,7 @@ def main() -> None:
             "type": "service_account",
             "project_id": "example-pilot",
             "client_email": "deployer@example-pilot.iam.gserviceaccount.com",
+            # FAKE, demo only: the shape of a PEM key around the word DEMO, no key material.
             "private_key": "-----BEGIN PRIVATE KEY-----\nDEMO\n-----END PRIVATE KEY-----\n",
         },
         "enc-deployer-credentials.secret.json",
@@ -258,6 +259,7 @@ def main() -> None:
         recipient,
         {
             "AccessKey": {
+                # FAKE, demo only: AWS's documented example shape, not an issued key id.
                 "AccessKeyId": "AKIAEXAMPLEDEMO00000",
                 "SecretAccessKey": "demo-secret-access-key",
             }
