@@ -79,12 +79,14 @@ def command(
                 "secrets": round_trip.secrets,
                 "resources": round_trip.resources,
                 "reason": round_trip.reason,
+                "ignored": list(round_trip.ignored),
                 "differences": [
                     {
                         "resource": d.resource,
                         "field": d.field,
                         "hubfleet": d.expected,
                         "export": d.actual,
+                        "note": d.note,
                     }
                     for d in round_trip.differences
                 ],
@@ -107,5 +109,7 @@ def command(
             else:
                 for difference in round_trip.differences:
                     echo(ctx, difference.render(), err=True)
+            if round_trip.ignored:
+                echo(ctx, f"round trip: {round_trip.ignored_note}")
     if round_trip is not None:
         round_trip.raise_for_differences()
