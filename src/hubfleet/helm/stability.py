@@ -24,6 +24,9 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import yaml
+
+from hubfleet.errors import ChartError
 from hubfleet.helm.manifests import split_documents
 from hubfleet.helm.values import format_key_path
 
@@ -110,9 +113,12 @@ def randomised(fields: Sequence[FieldRef | str]) -> str:
 
 
 def resources(manifests: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """Every rendered object by `Kind/namespace/name` (namespace `-` when unset)."""
+    """Every rendered object by `Kind/namespace/name` (namespace `-` when unset).
+
+    Raises `ChartError` naming the template when one renders invalid YAML (the
+    message has no text of the manifest: it may hold decrypted values)."""
     found: dict[str, dict[str, Any]] = {}
-    for document in split_documents(manifests):
+    for document in _documents(manifests):
         metadata = document.get("metadata")
         if not isinstance(metadata, dict):
             metadata = {}
@@ -129,6 +135,19 @@ def resources(manifests: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             name = f"{key}#{count}"
         found[name] = document
     return found
+
+
+def _documents(manifests: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+    for template, text in sorted(manifests.items()):
+        try:
+            yield from split_documents({template: text})
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "not valid YAML"
+            raise ChartError(
+                f"template {template} renders invalid YAML{where}: {problem}"
+            ) from None
 
 
 def field_diffs(

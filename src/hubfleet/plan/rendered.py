@@ -102,8 +102,8 @@ def _verdict(base: str, base_fleet: Fleet, head_fleet: Fleet, hub: Hub) -> str:
 
     try:
         comparison = compare_renders(side(base_fleet, base), side(head_fleet, "head"))
-    except HubfleetError:
-        return failed[0]
+    except HubfleetError as exc:  # a render failed, or rendered invalid YAML
+        return failed[0] if failed else f"cannot compare the renders: {exc.message}"
     if not comparison.same:
         return "different"
     if comparison.ignored:
