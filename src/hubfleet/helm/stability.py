@@ -112,42 +112,49 @@ def randomised(fields: Sequence[FieldRef | str]) -> str:
     )
 
 
-def resources(manifests: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+def resources(
+    manifests: Mapping[str, str], parsed: dict[tuple[str, str], list[dict[str, Any]]] | None = None
+) -> dict[str, dict[str, Any]]:
     """Every rendered object by `Kind/namespace/name` (namespace `-` when unset).
 
-    Raises `ChartError` naming the template when one renders invalid YAML (the
-    message has no text of the manifest: it may hold decrypted values)."""
+    `parsed`: templates already parsed, by (template, text), shared between
+    renders (most templates render the same text every time; the objects are
+    only read). Raises `ChartError` naming the template when one renders invalid
+    YAML (the message has no text of the manifest: it may hold decrypted values).
+    """
+    parsed = {} if parsed is None else parsed
     found: dict[str, dict[str, Any]] = {}
-    for document in _documents(manifests):
-        metadata = document.get("metadata")
-        if not isinstance(metadata, dict):
-            metadata = {}
-        key = "/".join(
-            (
-                str(document.get("kind") or "?"),
-                str(metadata.get("namespace") or "-"),
-                str(metadata.get("name") or "?"),
+    for template, text in sorted(manifests.items()):
+        documents = parsed.get((template, text))
+        if documents is None:
+            documents = parsed[(template, text)] = _parse(template, text)
+        for document in documents:
+            metadata = document.get("metadata")
+            if not isinstance(metadata, dict):
+                metadata = {}
+            key = "/".join(
+                (
+                    str(document.get("kind") or "?"),
+                    str(metadata.get("namespace") or "-"),
+                    str(metadata.get("name") or "?"),
+                )
             )
-        )
-        name, count = key, 1
-        while name in found:  # the same object rendered twice: keep both
-            count += 1
-            name = f"{key}#{count}"
-        found[name] = document
+            name, count = key, 1
+            while name in found:  # the same object rendered twice: keep both
+                count += 1
+                name = f"{key}#{count}"
+            found[name] = document
     return found
 
 
-def _documents(manifests: Mapping[str, str]) -> Iterator[dict[str, Any]]:
-    for template, text in sorted(manifests.items()):
-        try:
-            yield from split_documents({template: text})
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or "not valid YAML"
-            raise ChartError(
-                f"template {template} renders invalid YAML{where}: {problem}"
-            ) from None
+def _parse(template: str, text: str) -> list[dict[str, Any]]:
+    try:
+        return split_documents({template: text})
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ChartError(f"template {template} renders invalid YAML{where}: {problem}") from None
 
 
 def field_diffs(
@@ -159,6 +166,8 @@ def field_diffs(
         if key not in right or key not in left:
             yield FieldRef(key), left.get(key, MISSING), right.get(key, MISSING)
             continue
+        if left[key] == right[key]:
+            continue  # most resources: one comparison, no walk
         for path, a, b in _diff(left[key], right[key], ()):
             yield FieldRef(key, path), a, b
 
@@ -191,8 +200,11 @@ def compare_renders(left: Render, right: Render, *, renders: int = RENDERS) -> C
     first_left, first_right = left(), right()
     if first_left == first_right:
         return Comparison((), (), 1, len(resources(first_left)))
-    lefts = [resources(first_left), *(resources(left()) for _ in range(renders - 1))]
-    rights = [resources(first_right), *(resources(right()) for _ in range(renders - 1))]
+    parsed: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    lefts = [resources(first_left, parsed)]
+    lefts += [resources(left(), parsed) for _ in range(renders - 1)]
+    rights = [resources(first_right, parsed)]
+    rights += [resources(right(), parsed) for _ in range(renders - 1)]
     random_left, random_right = unstable_fields(lefts), unstable_fields(rights)
     both = random_left & random_right
     differences = []
