@@ -38,7 +38,8 @@ def command(
         typer.Option(
             "--verify",
             help="Render the hub through hubfleet and the export as its README says; "
-            "fail on any difference.",
+            "fail on any difference (fields the chart randomises, found by rendering "
+            "again, are named and ignored).",
         ),
     ] = False,
     output: Annotated[Output, typer.Option("--output", "-o", help="text or json.")] = Output.text,
