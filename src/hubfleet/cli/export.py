@@ -38,7 +38,8 @@ def command(
         typer.Option(
             "--verify",
             help="Render the hub through hubfleet and the export as its README says; "
-            "fail on any difference.",
+            "fail on any difference (fields the chart randomises, found by rendering "
+            "again, are named and ignored).",
         ),
     ] = False,
     output: Annotated[Output, typer.Option("--output", "-o", help="text or json.")] = Output.text,
@@ -79,12 +80,14 @@ def command(
                 "secrets": round_trip.secrets,
                 "resources": round_trip.resources,
                 "reason": round_trip.reason,
+                "ignored": list(round_trip.ignored),
                 "differences": [
                     {
                         "resource": d.resource,
                         "field": d.field,
                         "hubfleet": d.expected,
                         "export": d.actual,
+                        "note": d.note,
                     }
                     for d in round_trip.differences
                 ],
@@ -107,5 +110,7 @@ def command(
             else:
                 for difference in round_trip.differences:
                     echo(ctx, difference.render(), err=True)
+            if round_trip.ignored:
+                echo(ctx, f"round trip: {round_trip.ignored_note}")
     if round_trip is not None:
         round_trip.raise_for_differences()

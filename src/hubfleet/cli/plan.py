@@ -65,7 +65,8 @@ def command(
         typer.Option(
             "--rendered",
             help="With --base: render hubs selected only by a chart change at both "
-            "revisions and skip those whose manifests are identical.",
+            "revisions and skip those whose manifests are identical (except fields the "
+            "chart randomises at both, found by rendering again and named).",
         ),
     ] = False,
     from_json: Annotated[

@@ -7,5 +7,6 @@
 - `readme`: the README: the command, the sops steps, what the hub depended on.
 - `verify`: the round trip: the hub rendered through hubfleet against the export
   rendered as its README says, with no hubfleet merge involved.
-- `compare`: manifests compared by resource (kind/namespace/name) and field path.
+- `compare`: the round trip's differences by resource (kind/namespace/name) and
+  field path; which fields the chart randomises (ignored) is `hubfleet.helm.stability`'s.
 """

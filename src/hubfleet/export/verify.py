@@ -23,6 +23,12 @@ a mapping in a later file merges into a mapping of an earlier one, anything else
 replaces it, `null` included), kept independent of `hubfleet.helm.values` on
 purpose: a bug in either shows up as a difference.
 
+Randomised fields: a chart may generate values while it renders (z2jh's cookie
+secret, proxy token, ...), so two renders of one input differ. Each side is
+rendered several times when the first renders differ
+(`hubfleet.helm.stability.compare_renders`); the fields random on both sides
+are ignored and named (`RoundTrip.ignored`), everything else must be equal.
+
 Secrets: with a key (`sops`), both sides decrypt in memory (every value goes to
 the redactor); without one, both sides replace encrypted files' string values by
 the same placeholders. Nothing decrypted is written to disk.
@@ -37,8 +43,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from hubfleet.config.fleet import Fleet, Hub
 from hubfleet.errors import ChartError, HubfleetError
-from hubfleet.export.compare import Difference, compare_resources, resources
+from hubfleet.export.compare import Difference, differences
 from hubfleet.export.layout import README, DeployCommand, ExportError, parse_command
+from hubfleet.helm.stability import compare_renders, ignored_note
 
 if TYPE_CHECKING:
     from hubfleet.secrets.sops import Sops
@@ -60,6 +67,13 @@ class RoundTrip:
     resources: int = 0
     differences: tuple[Difference, ...] = ()
     reason: str = ""  # why it was skipped
+    ignored: tuple[str, ...] = ()  # fields the chart randomises on both sides, not compared
+    renders: int = 0  # renders made of each side
+
+    @property
+    def ignored_note(self) -> str:
+        """`ignored N field(s) the chart randomises: ...`, or "" when none were."""
+        return ignored_note(self.ignored)
 
     @property
     def ok(self) -> bool:
@@ -74,7 +88,8 @@ class RoundTrip:
             raise RoundTripError(
                 f"round trip of {self.hub} failed: {len(self.differences)} difference(s): "
                 + shown
-                + (f"; and {more} more" if more > 0 else ""),
+                + (f"; and {more} more" if more > 0 else "")
+                + (f" ({self.ignored_note})" if self.ignored else ""),
                 hint="the export does not deploy what hubfleet deploys; please report this",
             )
 
@@ -115,24 +130,31 @@ def verify_export(
         export_chart = _export_chart(folder, command, cache_dir)
     except ChartError as exc:
         return RoundTrip(label, "skipped", secrets, reason=f"chart not available offline: {exc}")
-    expected = resources(
-        engine.render(
-            fleet_chart,
-            merge_values([doc.data for doc in documents]),
-            release=release.name,
-            namespace=release.namespace,
-        )
-    )
     values = _helm_values_merge(
         [
             _read_export_values(folder, entry.path, entry.decrypt, export_sops or sops)
             for entry in command.values
         ]
     )
-    actual = resources(_render_export(export_chart, values, command))
-    differences = compare_resources(expected, actual)
-    status: Status = "different" if differences else "same"
-    return RoundTrip(label, status, secrets, len(expected), tuple(differences))
+    merged = merge_values([doc.data for doc in documents])
+
+    def hubfleet_render() -> dict[str, str]:
+        return engine.render(fleet_chart, merged, release=release.name, namespace=release.namespace)
+
+    def export_render() -> dict[str, str]:
+        return _render_export(export_chart, values, command)
+
+    comparison = compare_renders(hubfleet_render, export_render)
+    found = tuple(differences(comparison))
+    return RoundTrip(
+        label,
+        "different" if found else "same",
+        secrets,
+        comparison.resources,
+        found,
+        ignored=tuple(str(ref) for ref in comparison.ignored),
+        renders=comparison.renders,
+    )
 
 
 def _export_chart(folder: Path, command: DeployCommand, cache_dir: Path | None) -> Path:

@@ -29,10 +29,12 @@ from hubfleet.plan.labels import (
 from hubfleet.plan.schema import JOB_LISTS
 
 SETTINGS_FILE = "hubfleet.yaml"
-RENDERED_IDENTICAL = "chart changed, rendered manifests identical"
+IDENTICAL = "identical"
+RENDERED_IDENTICAL = f"chart changed, rendered manifests {IDENTICAL}"
 
-# `--rendered`: given hub keys, a verdict for each: "identical", "different", or
-# a sentence saying why it could not be compared (the hub is then kept).
+# `--rendered`: given hub keys, a verdict for each: "identical" (or "identical
+# except ...", naming the fields the chart randomises), "different", or a
+# sentence saying why it could not be compared (the hub is then kept).
 RenderCheck = Callable[[Sequence[UnitKey]], Mapping[UnitKey, str]]
 
 
@@ -306,9 +308,10 @@ def _drop_identical(
     verdicts = render_check(candidates)
     for key in candidates:
         verdict = verdicts.get(key, "not compared")
-        if verdict == "identical":
+        if verdict == IDENTICAL or verdict.startswith(f"{IDENTICAL} except "):
             reasons = list(selection.pop(key))
-            skipped[key] = (graph.units[key].kind, [*reasons, RENDERED_IDENTICAL])
+            detail = verdict[len(IDENTICAL) :]  # "" or " except N field(s) the chart randomises..."
+            skipped[key] = (graph.units[key].kind, [*reasons, RENDERED_IDENTICAL + detail])
         elif verdict != "different":
             warnings.append(f"{key[0]}/{key[1]}: --rendered could not compare: {verdict}")
 

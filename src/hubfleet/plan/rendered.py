@@ -5,21 +5,28 @@ stable placeholders (`values_documents(..., sops=None)`), so no key is needed
 and nothing is decrypted. The base side reads only what it needs from git (the
 hubs' values files, chart folders and `hubfleet.yaml`) into a temporary folder;
 encrypted files stay encrypted there.
+
+A chart may randomise fields (z2jh's generated secrets and the checksums that
+follow them), so two renders of one input differ: when the first renders of base
+and head differ, each side is rendered again
+(`hubfleet.helm.stability.compare_renders`), the fields random at both revisions
+are ignored, and the verdict "identical except ..." names them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import tarfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from hubfleet.config.fleet import Fleet, Hub
 from hubfleet.config.models import FleetFile
 from hubfleet.errors import HubfleetError
+from hubfleet.helm.stability import compare_renders, randomised
 from hubfleet.plan.changes import GitRepo
 from hubfleet.plan.graph import UnitKey
-from hubfleet.plan.plan import SETTINGS_FILE, RenderCheck
+from hubfleet.plan.plan import IDENTICAL, SETTINGS_FILE, RenderCheck
 
 
 def render_hub(fleet: Fleet, hub: Hub, *, allow_pull: bool = True) -> dict[str, str]:
@@ -72,18 +79,33 @@ def make_render_check(repo: GitRepo, base: str, head_fleet: Fleet, workdir: Path
         )
         verdicts: dict[UnitKey, str] = {}
         for hub in hubs:
-            key = (hub.cluster, hub.name)
-            try:
-                after = render_hub(head_fleet, hub)
-            except HubfleetError as exc:
-                verdicts[key] = f"rendering at head failed: {exc.message}"
-                continue
-            try:
-                before = render_hub(base_fleet, hub)
-            except HubfleetError as exc:
-                verdicts[key] = f"rendering at {base} failed: {exc.message}"
-                continue
-            verdicts[key] = "identical" if before == after else "different"
+            verdicts[(hub.cluster, hub.name)] = _verdict(base, base_fleet, head_fleet, hub)
         return verdicts
 
     return check
+
+
+def _verdict(base: str, base_fleet: Fleet, head_fleet: Fleet, hub: Hub) -> str:
+    """The hub's verdict: `identical` (or `identical except N field(s) the chart
+    randomises ...`), `different`, or why its renders could not be compared."""
+    failed: list[str] = []
+
+    def side(fleet: Fleet, revision: str) -> Callable[[], dict[str, str]]:
+        def render() -> dict[str, str]:
+            try:
+                return render_hub(fleet, hub)
+            except HubfleetError as exc:
+                failed.append(f"rendering at {revision} failed: {exc.message}")
+                raise
+
+        return render
+
+    try:
+        comparison = compare_renders(side(base_fleet, base), side(head_fleet, "head"))
+    except HubfleetError as exc:  # a render failed, or rendered invalid YAML
+        return failed[0] if failed else f"cannot compare the renders: {exc.message}"
+    if not comparison.same:
+        return "different"
+    if comparison.ignored:
+        return f"{IDENTICAL} except {randomised(comparison.ignored)}"
+    return IDENTICAL
