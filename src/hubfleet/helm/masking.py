@@ -202,4 +202,7 @@ def _scalar(entry: str) -> object:
 def _dedent(text: str) -> str:
     lines = text.splitlines(keepends=True)
     cut = _indent(lines[0]) if lines else 0
-    return "".join(line[cut:] if line[:cut].strip() == "" else line for line in lines)
+    return "".join(
+        line[cut:] if line[:cut].strip() == "" and line.strip() else line.lstrip(" \t")
+        for line in lines
+    )
