@@ -480,7 +480,7 @@ def test_decrypting_for_validation_writes_and_prints_no_secret(
     ]
     assert [r.exit_code for r in outputs] == [0, 0, 0, 0], [r.output for r in outputs]
     # the hub's proxy token was decrypted, then masked in its Secret
-    assert "proxy.secretToken: \"[MASKED sha256:" in outputs[1].stdout
+    assert 'proxy.secretToken: "[MASKED sha256:' in outputs[1].stdout
     for result in outputs:
         assert SECRET_MARKER not in result.output
     after = _snapshot(tmp_path)
