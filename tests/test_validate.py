@@ -479,7 +479,8 @@ def test_decrypting_for_validation_writes_and_prints_no_secret(
         run_cli("--repo", fleet_copy, "--debug", "validate", "--output", "json"),
     ]
     assert [r.exit_code for r in outputs] == [0, 0, 0, 0], [r.output for r in outputs]
-    assert "[REDACTED]" in outputs[1].stdout  # the hub's proxy token was decrypted, then scrubbed
+    # the hub's proxy token was decrypted, then masked in its Secret
+    assert 'proxy.secretToken: "[MASKED sha256:' in outputs[1].stdout
     for result in outputs:
         assert SECRET_MARKER not in result.output
     after = _snapshot(tmp_path)

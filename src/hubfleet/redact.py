@@ -3,54 +3,238 @@
 Every value sops decrypts is registered here; `scrub` replaces each with a fixed
 marker. One `Redactor` lives per command invocation and is passed down; it is
 thread-safe because deploys decrypt on many threads.
+
+A value is matched in every form a chart, an encoder or an error message may give
+it (`encoded_forms`): as it is, its stripped lines (multi-line keys), JSON, YAML
+and Go (`quote`) escaping, Python repr, URL encoding, and base64 (standard and
+URL alphabets) standalone and at each of the three alignments it can have inside
+a larger base64 blob (z2jh stores the whole values document base64-encoded in a
+Secret), plus the base64 of its base64. All forms go into one compiled regex, a
+trie of the literals, built again only when the set changed.
+
+Structured data is scrubbed before it is encoded (`scrub_data`), so JSON output
+never depends on the encoder's escaping matching a registered form.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import re
 import threading
+import urllib.parse
 from collections.abc import Iterable
+from typing import Any
 
 MARKER = "[REDACTED]"
 # Values shorter than this are not registered: scrubbing "1" or "true" from every
 # line would destroy output without protecting anything.
 MIN_LENGTH = 4
+# Shortest base64 fragment registered for a value inside a larger blob: shorter
+# fragments would match unrelated base64 text (a value of 7+ bytes has all three).
+MIN_FRAGMENT = 8
+
+_B64_URL = str.maketrans("+/", "-_")
+# Characters Go's encoding/json escapes in strings by default (HTML safety).
+_GO_HTML = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_GO_ESCAPES |= {"\v": "\\v", "\\": "\\\\", '"': '\\"'}
+
+
+def _go_quote(value: str) -> str:
+    """The inside of Go's `strconv.Quote` (helm's `quote` function)."""
+    out = []
+    for char in value:
+        if char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\x{ord(char):02x}")
+        elif not char.isprintable() and ord(char) > 0x7F:
+            out.append(f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _yaml_double_quoted(value: str) -> str:
+    """The inside of a YAML double-quoted scalar (PyYAML's and go-yaml's escapes)."""
+    out = []
+    for char in value:
+        if char in ('"', "\\"):
+            out.append("\\" + char)
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\t":
+            out.append("\\t")
+        elif char == "\r":
+            out.append("\\r")
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\x{ord(char):02X}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def text_forms(value: str) -> set[str]:
+    """The value as text shows it: plain and escaped (JSON, YAML, Go, repr, URL)."""
+    json_ascii = json.dumps(value)[1:-1]
+    json_utf8 = json.dumps(value, ensure_ascii=False)[1:-1]
+    forms = {
+        value,
+        json_ascii,
+        json_utf8,
+        "".join(_GO_HTML.get(c, c) for c in json_utf8),
+        _yaml_double_quoted(value),
+        value.replace("'", "''"),
+        _go_quote(value),
+        repr(value)[1:-1],
+        ascii(value)[1:-1],
+        repr(value.encode())[2:-1],
+        urllib.parse.quote(value, safe=""),
+        urllib.parse.quote(value),
+        urllib.parse.quote_plus(value),
+    }
+    lower = re.sub(
+        r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), urllib.parse.quote(value, safe="")
+    )
+    forms.add(lower)
+    # A quote inside a repr'd container can be escaped either way.
+    forms.add(value.replace("\\", "\\\\").replace("'", "\\'"))
+    forms.add(value.replace("\\", "\\\\").replace('"', '\\"'))
+    return forms
+
+
+def base64_fragments(raw: bytes) -> set[str]:
+    """The base64 of `raw` (std and URL alphabets, with and without padding) and
+    the part of it that is the same wherever `raw` sits in a larger blob: for
+    each of the 3 alignments (0, 1 or 2 bytes before it), the characters that
+    encode only `raw`'s bits."""
+    whole = base64.b64encode(raw).decode()
+    found = {whole, whole.rstrip("=")}
+    for shift, start in ((0, 0), (1, 2), (2, 3)):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode()
+        end = ((shift + len(raw)) * 8) // 6
+        fragment = encoded[start:end]
+        if len(fragment) >= MIN_FRAGMENT:
+            found.add(fragment)
+    found |= {form.translate(_B64_URL) for form in found}
+    return {form for form in found if len(form) >= MIN_FRAGMENT or form == whole}
+
+
+def encoded_forms(value: str) -> set[str]:
+    """Every form of one value that `scrub` replaces (see the module docstring)."""
+    texts = text_forms(value)
+    forms = set(texts)
+    for text in texts:
+        forms |= base64_fragments(text.encode())
+    # A chart's `b64enc` of the value, inside a document that is itself base64-encoded.
+    forms |= base64_fragments(base64.b64encode(value.encode()))
+    return {form for form in forms if len(form) >= MIN_LENGTH}
+
+
+def _plain_values(value: str) -> set[str]:
+    plain = {value, value.strip(), *(line.strip() for line in value.splitlines())}
+    return {v for v in plain if len(v) >= MIN_LENGTH}
+
+
+def trie_pattern(words: Iterable[str]) -> str:
+    """One regex matching any of `words`, longest first at each position.
+
+    A trie of the literals: at each character the regex engine follows one branch,
+    so matching costs the depth of the trie, not the number of words.
+    """
+    root: dict[str, Any] = {}
+    for word in words:
+        node = root
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = True
+    return _node_pattern(root)
+
+
+def _node_pattern(node: dict[str, Any]) -> str:
+    literal = []
+    while len(node) == 1 and "" not in node:  # a chain without branches: one literal
+        ((char, child),) = node.items()
+        literal.append(re.escape(char))
+        node = child
+    prefix = "".join(literal)
+    branches = [
+        re.escape(char) + _node_pattern(child) for char, child in sorted(node.items()) if char
+    ]
+    if not branches:
+        return prefix
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    if "" in node:  # a word ends here: the longer words are optional
+        body = f"(?:{body})?"
+    return prefix + body
 
 
 class Redactor:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: set[str] = set()
+        self._forms: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._stale = False
 
     def add(self, value: str) -> None:
-        """Register one secret value, each of its lines (multi-line keys), and their
-        base64 forms (charts put secrets into Kubernetes Secrets with `b64enc`)."""
-        plain = {value, value.strip(), *(line.strip() for line in value.splitlines())}
-        plain = {v for v in plain if len(v) >= MIN_LENGTH}
-        encoded = {base64.b64encode(v.encode()).decode() for v in plain}
-        candidates = plain | encoded
-        fresh = {c for c in candidates if len(c) >= MIN_LENGTH} - self._values
-        if not fresh:
-            return
-        with self._lock:
-            self._values |= fresh
-            ordered = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        """Register one secret value: each of its lines (multi-line keys) too, in
+        every encoded form (`encoded_forms`)."""
+        self.add_all((value,))
 
     def add_all(self, values: Iterable[str]) -> None:
+        plain: set[str] = set()
         for value in values:
-            self.add(value)
+            plain |= _plain_values(value)
+        with self._lock:
+            fresh = plain - self._values
+        if not fresh:
+            return
+        forms: set[str] = set()
+        for value in fresh:
+            forms |= encoded_forms(value)
+        with self._lock:
+            self._values |= fresh
+            if not forms <= self._forms:
+                self._forms |= forms
+                self._stale = True
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._stale:
+                self._pattern = re.compile(trie_pattern(self._forms)) if self._forms else None
+                self._stale = False
+            return self._pattern
 
     def scrub(self, text: str) -> str:
-        pattern = self._pattern
-        if pattern is None or not text:
+        if not text:
+            return text
+        pattern = self._compiled()
+        if pattern is None:
             return text
         return pattern.sub(MARKER, text)
 
+    def scrub_data(self, data: Any) -> Any:
+        """`data` (JSON-like: dicts, lists, strings) with every string and key
+        scrubbed: scrub before encoding, so no encoder's escaping can hide a value."""
+        if isinstance(data, str):
+            return self.scrub(data)
+        if isinstance(data, dict):
+            return {self.scrub_data(k): self.scrub_data(v) for k, v in data.items()}
+        if isinstance(data, list | tuple):
+            return [self.scrub_data(item) for item in data]
+        return data
+
     def __len__(self) -> int:
-        return len(self._values)
+        """How many forms are registered (0: nothing is scrubbed)."""
+        return len(self._forms)
 
 
 # Keys of credential documents (kubeconfigs, service-account JSON) whose values are

@@ -188,6 +188,8 @@ def _check_file(run: _Run, path: str) -> None:
 
     secret_named = "secret" in PurePosixPath(path).name
     if is_encrypted(text, path):
+        if path.endswith((".yaml", ".yml")):
+            run.texts[path] = text  # sops keeps keys and lines: a problem can point at them
         _check_encrypted(run, path, full, text)
     elif secret_named:
         _bad(
@@ -387,8 +389,11 @@ def _locate(run: _Run, release: Release, key_path: tuple[str | int, ...]) -> tup
     best: tuple[int, str, int] | None = None
     for path in reversed(release.values_files):
         if path not in run.texts:
-            continue  # encrypted: no lines to point at
-        doc = _line_doc(run, path)
+            continue  # not a YAML text (an encrypted JSON or dotenv file): no lines
+        try:
+            doc = _line_doc(run, path)
+        except ConfigError:
+            continue
         for depth in range(len(key_path), 0, -1):
             if key_path[:depth] in doc.lines.lines:
                 if best is None or depth > best[0]:

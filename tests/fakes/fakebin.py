@@ -30,6 +30,7 @@ first rule that matches decides:
      "args": ["upgrade", "hub-a"],   optional: every element appears in argv
      "contains": "--namespace hub-a",optional: substring of the space-joined argv
      "exit": 1, "stdout": "...", "stderr": "...",
+     "echo_values": true,            write every values file and stdin to stderr
      "sleep": 2.5,                   seconds before exiting
      "hang": true,                   sleep until killed
      "ignore_sigterm": true,         only SIGKILL stops it
@@ -237,6 +238,10 @@ def main() -> int:
     sys.stdout.write(stdout)
     sys.stdout.flush()
     sys.stderr.write(rule.get("stderr", ""))
+    if rule.get("echo_values"):  # a helm that quotes its input in an error
+        for entry in record["values"]:
+            sys.stderr.write(entry["content"] or "")
+        sys.stderr.write(data.decode("utf-8", errors="replace"))
     sys.stderr.flush()
     if rule.get("forward"):
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I left it out

@@ -75,4 +75,7 @@ def echo(ctx: typer.Context, text: str, *, err: bool = False) -> None:
 
 
 def echo_json(ctx: typer.Context, data: Any) -> None:
-    echo(ctx, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """Print data as JSON: its strings scrubbed before encoding (no escaping hides a
+    value), the text once more after."""
+    clean = options(ctx).redactor.scrub_data(data)
+    echo(ctx, json.dumps(clean, indent=2, sort_keys=False) + "\n")

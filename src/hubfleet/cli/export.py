@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -49,6 +50,7 @@ def command(
     deploys it and what the hub depended on in the fleet."""
     from hubfleet.export.build import ExportOptions, export_hub
     from hubfleet.export.verify import verify_export
+    from hubfleet.helm.masking import is_secret_data, mask_value
 
     fleet = load_fleet(ctx)
     target = fleet.cluster(cluster).hub(hub)
@@ -65,6 +67,16 @@ def command(
         # Re-encrypted files open only with the recipients' keys: compare placeholders.
         verify_sops = None if export_options.recipients else keyed
         round_trip = verify_export(fleet, target, result.directory, sops=verify_sops)
+        # A Secret's data is shown masked, with a digest (a difference stays visible).
+        round_trip = replace(
+            round_trip,
+            differences=tuple(
+                replace(d, expected=mask_value(d.expected), actual=mask_value(d.actual))
+                if is_secret_data(d.resource, d.field)
+                else d
+                for d in round_trip.differences
+            ),
+        )
     if output == Output.json:
         data: dict[str, object] = {
             "cluster": cluster,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options, sops
+from hubfleet.errors import HubfleetError
 
 
 def command(
@@ -28,16 +31,36 @@ def command(
     output: Annotated[
         Output, typer.Option("--output", "-o", help="text (YAML documents) or json")
     ] = Output.text,
+    show_secrets: Annotated[
+        bool,
+        typer.Option(
+            "--show-secrets",
+            help="Show the data of Secrets and the decrypted values (only on a terminal).",
+        ),
+    ] = False,
 ) -> None:
     """Render the manifests a hub (or the support release) would get, offline.
 
     Secret values are decrypted in memory when a key is available; the output shows
-    them redacted. Rendered files written with --output-dir hold the same redacted text.
+    them redacted, and the data of every `kind: Secret` masked with a short digest
+    (a change stays visible). Files written with --output-dir hold the same text.
+    --show-secrets shows everything, to a person on a terminal only.
     """
     from hubfleet.helm.charts import resolve_chart
     from hubfleet.helm.engine import render
+    from hubfleet.helm.masking import mask_manifests
     from hubfleet.release import hub_release, merged_values, support_release
 
+    if show_secrets and output_dir is not None:
+        raise HubfleetError(
+            "--show-secrets does not go with --output-dir: secrets are never written to disk",
+            hint="drop --show-secrets; the files hold the data of Secrets masked",
+        )
+    if show_secrets and not sys.stdout.isatty():
+        raise HubfleetError(
+            "--show-secrets needs a terminal: standard output is not one (a pipe or a file)",
+            hint="run it in a terminal, without redirecting the output",
+        )
     fleet = load_fleet(ctx)
     target = fleet.cluster(cluster)
     support = support_release(fleet, target) if hub == "support" else None
@@ -48,7 +71,10 @@ def command(
     manifests = render(
         resolve_chart(release.chart), values, release=release.name, namespace=release.namespace
     )
-    scrub = options(ctx).redactor.scrub
+    if show_secrets:
+        _show(output, release.label, manifests)
+        return
+    manifests = mask_manifests(manifests)
     if output is Output.json:
         echo_json(ctx, {"release": release.label, "manifests": manifests})
         return
@@ -56,8 +82,19 @@ def command(
         for template, text in manifests.items():
             echo(ctx, f"---\n# Source: {template}\n{text.strip()}")
         return
+    scrub = options(ctx).redactor.scrub
     for template, text in manifests.items():
         target_file = output_dir / template
         target_file.parent.mkdir(parents=True, exist_ok=True)
         target_file.write_text(scrub(text))
     echo(ctx, f"wrote {len(manifests)} manifest(s) to {output_dir}", err=True)
+
+
+def _show(output: Output, label: str, manifests: dict[str, str]) -> None:
+    """The manifests as rendered, nothing masked or redacted (a person on a terminal)."""
+    if output is Output.json:
+        sys.stdout.write(json.dumps({"release": label, "manifests": manifests}, indent=2) + "\n")
+    else:
+        for template, text in manifests.items():
+            sys.stdout.write(f"---\n# Source: {template}\n{text.strip()}\n")
+    sys.stdout.flush()

@@ -2,7 +2,8 @@
 
 Everything here renders data that is already redacted (records are scrubbed when
 they are set); the writers scrub once more with the command's redactor, so that a
-value registered late cannot slip through.
+value registered late cannot slip through, and mask the data of any Secret that
+helm's output shows (`shown`). JSON is scrubbed before it is encoded.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import IO, Any
 from xml.sax.saxutils import escape, quoteattr
 
 from hubfleet.deploy.model import Job, JobRecord, Report
+from hubfleet.helm.masking import mask_text
 from hubfleet.redact import Redactor
 
 ICONS = {
@@ -32,8 +34,25 @@ ICONS = {
 }
 
 
+def shown(text: str, redactor: Redactor) -> str:
+    """Text as it may be shown or written: Secret data masked, known values scrubbed."""
+    return redactor.scrub(mask_text(text))
+
+
+def shown_data(data: Any, redactor: Redactor) -> Any:
+    """`shown` applied to every string of JSON-like data (before it is encoded)."""
+    if isinstance(data, str):
+        return shown(data, redactor)
+    if isinstance(data, dict):
+        return {key: shown_data(value, redactor) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [shown_data(item, redactor) for item in data]
+    return data
+
+
 def report_json(report: Report, redactor: Redactor) -> str:
-    return redactor.scrub(json.dumps(report.to_json(), indent=2, sort_keys=True)) + "\n"
+    data = shown_data(report.to_json(), redactor)
+    return redactor.scrub(json.dumps(data, indent=2, sort_keys=True)) + "\n"
 
 
 def write_text(path: Path, text: str) -> None:
@@ -56,18 +75,20 @@ def junit_xml(report: Report, redactor: Redactor) -> str:
         if cluster in failures:
             cases.append(
                 f'    <testcase classname={quoteattr(cluster)} name="credentials" time="0">\n'
-                f"      <failure message={quoteattr(failures[cluster])}/>\n    </testcase>"
+                f"      <failure message={quoteattr(shown(failures[cluster], redactor))}/>\n"
+                "    </testcase>"
             )
         for r in records:
             name = f"{r.job.kind}: {r.job.hub or 'support'}"
             body = ""
             if r.status == "failed":
                 body = (
-                    f"\n      <failure message={quoteattr(r.message)}>"
-                    f"{escape(r.output_tail)}</failure>\n    "
+                    f"\n      <failure message={quoteattr(shown(r.message, redactor))}>"
+                    f"{escape(shown(r.output_tail, redactor))}</failure>\n    "
                 )
             elif r.status in ("skipped", "cancelled", "unchanged"):
-                body = f"\n      <skipped message={quoteattr(f'{r.status}: {r.message}')}/>\n    "
+                note = shown(f"{r.status}: {r.message}", redactor)
+                body = f"\n      <skipped message={quoteattr(note)}/>\n    "
             cases.append(
                 f"    <testcase classname={quoteattr(cluster)} name={quoteattr(name)} "
                 f'time="{(r.duration_s or 0):.3f}">{body}</testcase>'
@@ -101,7 +122,7 @@ def markdown_summary(report: Report, redactor: Redactor) -> str:
         "",
     ]
     for failure in report.cluster_failures:
-        lines.append(f"- ❌ **{failure.cluster}**: {_cell(failure.message)}")
+        lines.append(f"- ❌ **{failure.cluster}**: {_cell(shown(failure.message, redactor))}")
     if report.cluster_failures:
         lines.append("")
     lines += ["| cluster | hub | kind | status | duration | note |", "|---|---|---|---|---|---|"]
@@ -109,7 +130,8 @@ def markdown_summary(report: Report, redactor: Redactor) -> str:
         duration = f"{r.duration_s:.1f}s" if r.duration_s is not None else ""
         lines.append(
             f"| {r.job.cluster} | {r.job.hub or '(support)'} | {r.job.kind} | "
-            f"{ICONS.get(r.status, '')} {r.status} | {duration} | {_cell(r.message)} |"
+            f"{ICONS.get(r.status, '')} {r.status} | {duration} | "
+            f"{_cell(shown(r.message, redactor))} |"
         )
     return redactor.scrub("\n".join(lines) + "\n")
 
@@ -161,7 +183,7 @@ class PlainLines:
         if note:
             line += f": {note}"
         with self._lock:
-            self.stream.write(self.redactor.scrub(line) + "\n")
+            self.stream.write(shown(line, self.redactor) + "\n")
             self.stream.flush()
 
 
@@ -217,6 +239,6 @@ class LiveView:
                 r.job.kind,
                 f"{ICONS.get(r.status, '')} {r.status}",
                 elapsed,
-                self.redactor.scrub(note),
+                shown(note, self.redactor),
             )
         return table

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hubfleet.errors import DeployError, HubfleetError
+from hubfleet.helm.masking import mask_text
 from hubfleet.redact import Redactor
 from hubfleet.runner import ProgramFailed, run, tail
 
@@ -369,21 +370,38 @@ def upgrade(
         shown = redactor.scrub(shown_command(argv, paths, values))
         if env.get("KUBECONFIG"):
             shown = shown.replace(env["KUBECONFIG"], "$KUBECONFIG")
-        result = run(
-            argv,
-            redactor=redactor,
-            env=env,
-            timeout=duration_seconds(helm_timeout) + TIMEOUT_SLACK_S,
-            pass_fds=fds,
-            cancel=cancel,
-        )
+        try:
+            result = run(
+                argv,
+                redactor=redactor,
+                env=env,
+                timeout=duration_seconds(helm_timeout) + TIMEOUT_SLACK_S,
+                pass_fds=fds,
+                cancel=cancel,
+            )
+        except ProgramFailed as exc:
+            raise _masked_failure(exc) from None
     found = _REVISION.search(result.stdout)
     return UpgradeResult(
         command=shown,
         revision=int(found.group(1)) if found else None,
-        output_tail=tail(result.stdout + result.stderr),
+        # Masked before the tail is cut: a tail may start inside a Secret.
+        output_tail=tail(mask_text(result.stdout) + mask_text(result.stderr)),
         duration_s=result.duration_s,
         recovered=recovered,
+    )
+
+
+def _masked_failure(exc: ProgramFailed) -> ProgramFailed:
+    """The failure with the data of any Secret in helm's output masked (helm prints
+    the manifests of a failed dry run), its message's tail cut again after masking."""
+    stdout, stderr = mask_text(exc.stdout), mask_text(exc.stderr)
+    message = first_line = exc.message.split("\n", 1)[0]
+    detail = tail(stderr) or tail(stdout)
+    if detail:
+        message = f"{first_line}\n{detail}"
+    return ProgramFailed(
+        message, returncode=exc.returncode, stdout=stdout, stderr=stderr, hint=exc.hint
     )
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubfleet.errors import ChartError
 from hubfleet.helm.values import format_key_path
+from hubfleet.redact import MIN_LENGTH, text_forms
 
 if TYPE_CHECKING:
     from helm_python import Chart
@@ -301,7 +302,7 @@ def _schema_problems(
         if problems and line.strip():  # continuation of a multi-line message
             last = problems[-1]
             problems[-1] = ValuesProblem(last.path, f"{last.message} {line.strip()}", last.chart)
-    found = [_with_indexes(problem, values) for problem in problems]
+    found = [_without_value(_with_indexes(problem, values), values) for problem in problems]
     # Go map order is random: sort for deterministic output.
     return sorted(set(found), key=lambda p: (format_key_path(p.path), p.message, p.chart))
 
@@ -350,6 +351,33 @@ def _with_indexes(problem: ValuesProblem, values: Mapping[str, Any]) -> ValuesPr
             path.append(part)
             node = node.get(part) if isinstance(node, Mapping) else None
     return ValuesProblem(tuple(path), problem.message, problem.chart)
+
+
+_VALUE_SHOWN = "(value not shown)"
+
+
+def _without_value(problem: ValuesProblem, values: Mapping[str, Any]) -> ValuesProblem:
+    """The problem with the offending value left out of its message (helm quotes it
+    for a pattern or a format): it may be a decrypted secret. The key path, and the
+    values file and line that `validate` finds for it, say where it is."""
+    node: Any = values
+    for part in problem.path:
+        if isinstance(node, Mapping):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return problem
+    if isinstance(node, bool) or not isinstance(node, str | int | float):
+        return problem
+    text = str(node)
+    if len(text) < MIN_LENGTH:
+        return problem
+    message = problem.message
+    for form in sorted(text_forms(text), key=len, reverse=True):
+        if len(form) >= MIN_LENGTH:
+            message = message.replace(form, _VALUE_SHOWN)
+    return ValuesProblem(problem.path, message, problem.chart)
 
 
 def _chart_prefixes(chart: Chart) -> dict[str, KeyPath]:

@@ -55,8 +55,14 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def _load_all(text: str) -> list[Any]:
+def load_documents(text: str) -> list[Any]:
+    """The non-empty documents of `text`, read as Kubernetes reads them.
+
+    Raises `yaml.YAMLError` on invalid YAML."""
     return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
+
+
+_load_all = load_documents
 
 
 def split_documents(manifests: Mapping[str, str]) -> list[dict[str, Any]]:
