@@ -108,23 +108,3 @@ def alive(pid: int) -> bool:
         return False
     return state != "Z"
 
-
-SHARED_CHARTS = TESTS.parent.parent / "shared" / "charts"
-Z2JH_ARCHIVE = "jupyterhub-4.2.0.tgz"
-
-
-@pytest.fixture
-def real_chart_cache(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    """A chart cache holding the real z2jh chart where a pull would put it
-    (HUBFLEET_CHART_CACHE set); skips where ../shared/charts is absent."""
-    source = SHARED_CHARTS / Z2JH_ARCHIVE
-    if not source.is_file():
-        pytest.skip(f"the real z2jh chart is not here ({source}): a clone without ../shared/charts")
-    cache = tmp_path_factory.mktemp("chart-cache")
-    target = cache / "hub.jupyter.org_helm-chart" / Z2JH_ARCHIVE
-    target.parent.mkdir(parents=True)
-    shutil.copy(source, target)
-    monkeypatch.setenv("HUBFLEET_CHART_CACHE", str(cache))
-    return cache
