@@ -116,6 +116,13 @@ def test_error_in_an_imported_file_names_that_file(tmp_path: Path) -> None:
     assert "broken here" in problem.message
 
 
+def test_missing_import_names_the_importing_line(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonnet").write_text("local x = 1;\n{\n  y: import 'nope.libsonnet',\n}\n")
+    with pytest.raises(ConfigError, match=r"'nope\.libsonnet': no such file") as caught:
+        render_jsonnet(tmp_path, "a.jsonnet", {})
+    assert (caught.value.problems[0].path, caught.value.problems[0].line) == ("a.jsonnet", 3)
+
+
 def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "a.jsonnet").write_text("{\n  a: 1,\n  b: ,\n}\n")
     with pytest.raises(ConfigError) as caught:
@@ -131,8 +138,9 @@ def test_bounded_stack_and_no_reading_outside_the_repository(tmp_path: Path) -> 
         render_jsonnet(repo, "deep.jsonnet", {})
     (tmp_path / "outside.libsonnet").write_text("{ stolen: true }")
     (repo / "escape.jsonnet").write_text("import '../outside.libsonnet'\n")
-    with pytest.raises(ConfigError, match="only files in the repository"):
+    with pytest.raises(ConfigError, match="only files in the repository") as caught:
         render_jsonnet(repo, "escape.jsonnet", {})
+    assert (caught.value.problems[0].path, caught.value.problems[0].line) == ("escape.jsonnet", 1)
     (repo / "link.jsonnet").symlink_to(tmp_path / "outside.libsonnet")
     with pytest.raises(ConfigError, match="only files in the repository"):
         render_jsonnet(repo, "link.jsonnet", {})

@@ -121,17 +121,19 @@ def render_jsonnet(root: Path, path: str, ext_vars: Mapping[str, str]) -> bytes:
     if source is None:
         raise ConfigError([Problem(path, 1, "jsonnet file does not exist")])
     search = (top.parent,)
-    refused: list[ConfigError] = []
 
-    def import_callback(folder: str, name: str) -> tuple[str, bytes | None]:
+    def import_callback(folder: str, name: str) -> tuple[str, bytes]:
+        # Never raise and never return None here: the binding then reports garbage.
+        # A file that cannot be read becomes a file that fails with the reason, so
+        # the evaluator's trace names the import's file and line.
         found = reader.find(folder, name, search)
         if found is None:
-            return str(Path(folder) / name), None
+            return _failing(name, f"import {name!r}: no such file beside it or in its chart")
         try:
-            return str(found), reader.read(found)
+            content = reader.read(found)
         except ConfigError as exc:
-            refused.append(exc)
-            raise RuntimeError(exc.message) from None
+            return _failing(name, f"import {name!r}: {exc.message}")
+        return str(found), content or b""
 
     try:
         text: str = _gojsonnet.evaluate_snippet(
@@ -142,13 +144,15 @@ def render_jsonnet(root: Path, path: str, ext_vars: Mapping[str, str]) -> bytes:
             import_callback=import_callback,
         )
     except RuntimeError as exc:
-        if refused:
-            raise refused[0] from None
         raise _error(reader, path, str(exc)) from None
     data = text.encode()
     if len(data) > MAX_OUTPUT_BYTES:
         raise ConfigError([Problem(path, 1, f"jsonnet result too large ({len(data)} bytes)")])
     return data
+
+
+def _failing(name: str, reason: str) -> tuple[str, bytes]:
+    return f"<{name}>", f"error {json.dumps(reason)}\n".encode()
 
 
 def render_jsonnet_data(root: Path, path: str, ext_vars: Mapping[str, str]) -> dict[str, Any]:
