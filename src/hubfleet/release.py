@@ -140,6 +140,11 @@ def _jsonnet_vars(fleet: Fleet, path: str, release: Release | None) -> dict[str,
     return jsonnet_facts(fleet, release).ext_vars(fleet.settings.jsonnet.ext_var_prefix)
 
 
+def release_jsonnet(fleet: Fleet, release: Release | None, path: str) -> bytes:
+    """The JSON a `.jsonnet` values file of `release` evaluates to."""
+    return render_jsonnet(fleet.root, path, _jsonnet_vars(fleet, path, release))
+
+
 def values_bytes(fleet: Fleet, path: str, *, sops: Sops, release: Release | None = None) -> bytes:
     """A values file's own bytes, decrypted in memory when it is sops-encrypted;
     a `.jsonnet` file's result (JSON) for `release`.
@@ -150,7 +155,7 @@ def values_bytes(fleet: Fleet, path: str, *, sops: Sops, release: Release | None
     from hubfleet.secrets.sops import is_encrypted
 
     if is_jsonnet(path):
-        return render_jsonnet(fleet.root, path, _jsonnet_vars(fleet, path, release))
+        return release_jsonnet(fleet, release, path)
     full = fleet.abspath(path)
     raw = full.read_bytes()
     if is_encrypted(raw.decode("utf-8", errors="replace"), path):

@@ -16,7 +16,9 @@ from hubfleet.helm.jsonnet import (
     render_jsonnet,
     render_jsonnet_data,
 )
+from hubfleet.redact import Redactor
 from hubfleet.release import hub_release, support_release, values_bytes, values_documents
+from hubfleet.secrets.sops import Sops
 
 LAYOUT = Path(__file__).parents[1] / "fixtures" / "layout2i2c" / "fleet"
 SHARED_CHARTS = Path(__file__).parents[2] / ".." / "shared" / "charts"
@@ -240,3 +242,45 @@ def test_basehub_renders_only_with_its_jsonnet(layout: Path) -> None:
             release=release.name,
             namespace=release.namespace,
         )
+
+
+def test_export_writes_jsonnet_results_as_plain_values(
+    layout: Path, tmp_path: Path, age_key: Path
+) -> None:
+    """The export needs no jsonnet: the chart's and the hub's .jsonnet files become
+    JSON values files in the command's order, and the export renders what the fleet does."""
+    from hubfleet.export.build import export_hub
+    from hubfleet.export.verify import verify_export
+
+    archive = SHARED_CHARTS / "jupyterhub-4.2.0.tgz"
+    if not archive.is_file():
+        pytest.skip(f"the real z2jh chart is not at {SHARED_CHARTS}")
+    (layout / "helm-charts/basehub/charts").mkdir()
+    shutil.copy(archive, layout / "helm-charts/basehub/charts")
+    fleet = load_fleet(layout).fleet_or_raise()
+    hub = fleet.cluster("azure-three").hub("ai")
+    result = export_hub(fleet, hub, tmp_path / "export")
+    values = [entry.path for entry in result.command.values]
+    assert values == [
+        "values/00-hubfleet-defaults.values.yaml",
+        "values/01-values.json",
+        "values/02-common-ai.values.yaml",
+        "values/03-ai.values.yaml",
+        "values/04-ai.json",
+        "values/05-enc-ai.secret.values.yaml",
+    ]
+    chart_values = json.loads((tmp_path / "export/values/01-values.json").read_text())
+    assert chart_values["userServiceAccount"] == {"enabled": True, "annotations": {}}
+    assert json.loads((tmp_path / "export/values/04-ai.json").read_text()) == {
+        "jupyterhub": {"hub": {"config": {"JupyterHub": {"concurrent_spawn_limit": 20}}}}
+    }
+    sops = Sops(Redactor(), cwd=layout)
+    check = verify_export(fleet, hub, tmp_path / "export", sops=sops)
+    # z2jh generates random secrets at each render: only those (and their checksum) differ.
+    random = {
+        "spec.template.metadata.annotations.checksum/secret",
+        "data.hub.config.CryptKeeper.keys",
+        "data.hub.config.JupyterHub.cookie_secret",
+    }
+    assert {d.field for d in check.differences} <= random
+    assert check.resources > 10
