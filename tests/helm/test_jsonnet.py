@@ -147,6 +147,9 @@ def test_bounded_stack_and_no_reading_outside_the_repository(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match="only files in the repository"):
         render_jsonnet(repo, "link.jsonnet", {})
     assert jsonnet_dependencies(repo, "escape.jsonnet") == ["escape.jsonnet"]
+    # A link out of the repository is a dependency, but what it points at is not read.
+    (tmp_path / "outside.libsonnet").write_text("import 'escape.jsonnet'\n")
+    assert jsonnet_dependencies(repo, "link.jsonnet") == ["link.jsonnet"]
 
 
 def test_values_must_be_an_object(tmp_path: Path) -> None:

@@ -199,7 +199,10 @@ def jsonnet_dependencies(root: Path, path: str) -> list[str]:
             target = reader.relative(str(full.resolve()))
             if not target.startswith("/"):
                 seen.setdefault(target, None)
-        if not follow or not full.is_file() or full.stat().st_size > MAX_FILE_BYTES:
+        real = full.resolve()
+        if not follow or not real.is_relative_to(reader.real_root) or not real.is_file():
+            continue  # never read outside the repository
+        if real.stat().st_size > MAX_FILE_BYTES:
             continue
         text = full.read_text(encoding="utf-8", errors="replace")
         for match in _IMPORT.finditer(text):
