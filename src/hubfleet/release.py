@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind
 from hubfleet.errors import ConfigError, Problem
+from hubfleet.helm.jsonnet import JsonnetFacts, is_jsonnet, render_jsonnet, render_jsonnet_data
 from hubfleet.yamlio import load_data
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def hub_release(fleet: Fleet, hub: Hub) -> Release:
         name=hub.release,
         namespace=hub.namespace,
         chart=fleet.hub_chart_source(hub),
-        values_files=hub.values_files,
+        values_files=(*chart_jsonnet(fleet, hub.chart_override, hub.helm_chart), *hub.values_files),
     )
 
 
@@ -67,7 +68,7 @@ def support_release(fleet: Fleet, cluster: Cluster) -> Release | None:
         name=support.release,
         namespace=support.namespace,
         chart=fleet.chart_source(support.helm_chart),
-        values_files=support.values_files,
+        values_files=(*chart_jsonnet(fleet, None, support.helm_chart), *support.values_files),
     )
 
 
@@ -84,21 +85,77 @@ def values_documents(
     (a cluster's common values file); the cache lives as long as one command runs.
     """
     if cache is None:
-        return [read_values_file(fleet, path, sops=sops) for path in release.values_files]
+        return [
+            read_values_file(fleet, path, sops=sops, release=release)
+            for path in release.values_files
+        ]
+    found: list[ValuesDocument] = []
     for path in release.values_files:
+        if is_jsonnet(path):  # evaluated for this release: not shared through the cache
+            found.append(read_values_file(fleet, path, sops=sops, release=release))
+            continue
         if path not in cache:
             cache[path] = read_values_file(fleet, path, sops=sops)
-    return [cache[path] for path in release.values_files]
+        found.append(cache[path])
+    return found
 
 
-def values_bytes(fleet: Fleet, path: str, *, sops: Sops) -> bytes:
-    """A values file's own bytes, decrypted in memory when it is sops-encrypted.
+def chart_jsonnet(fleet: Fleet, chart_override: str | None, chart: str) -> tuple[str, ...]:
+    """The chart's `values.jsonnet` (a release's first values file), if it has one:
+    in a `chart_override` folder, else in the local chart's folder."""
+    folder = fleet.local_chart_dir(chart)
+    if chart_override and fleet.abspath(chart_override).is_dir():
+        folder = chart_override
+    path = f"{folder}/values.jsonnet"
+    return (path,) if fleet.abspath(path).is_file() else ()
+
+
+def jsonnet_facts(fleet: Fleet, release: Release) -> JsonnetFacts:
+    """What the release's jsonnet files get as external variables (the other
+    deployer's rules: an EKS cluster's name is its `clusterName`; the account is the
+    AWS account or the GCP project)."""
+    cluster = fleet.cluster(release.cluster)
+    spec = cluster.spec
+    name, account = cluster.name, None
+    if cluster.provider == "aws" and spec.aws is not None:
+        name = spec.aws.clusterName
+        account = None if spec.aws.account is None else str(spec.aws.account)
+    elif cluster.provider == "gcp" and spec.gcp is not None:
+        account = spec.gcp.project
+    hub = cluster.hub(release.hub) if release.hub is not None else None
+    return JsonnetFacts(
+        cluster_name=name,
+        provider=cluster.provider,
+        account_id=account,
+        hub_name=hub.name if hub else None,
+        hub_domain=hub.domain if hub else None,
+    )
+
+
+def _jsonnet_vars(fleet: Fleet, path: str, release: Release | None) -> dict[str, str]:
+    if release is None:
+        raise ConfigError(
+            [Problem(path, 1, "a .jsonnet values file is evaluated for a release, none given")]
+        )
+    return jsonnet_facts(fleet, release).ext_vars(fleet.settings.jsonnet.ext_var_prefix)
+
+
+def release_jsonnet(fleet: Fleet, release: Release | None, path: str) -> bytes:
+    """The JSON a `.jsonnet` values file of `release` evaluates to."""
+    return render_jsonnet(fleet.root, path, _jsonnet_vars(fleet, path, release))
+
+
+def values_bytes(fleet: Fleet, path: str, *, sops: Sops, release: Release | None = None) -> bytes:
+    """A values file's own bytes, decrypted in memory when it is sops-encrypted;
+    a `.jsonnet` file's result (JSON) for `release`.
 
     What helm gets: the bytes, not data re-serialised by hubfleet, so that helm
     parses them exactly as plain `helm -f` would.
     """
     from hubfleet.secrets.sops import is_encrypted
 
+    if is_jsonnet(path):
+        return release_jsonnet(fleet, release, path)
     full = fleet.abspath(path)
     raw = full.read_bytes()
     if is_encrypted(raw.decode("utf-8", errors="replace"), path):
@@ -106,8 +163,14 @@ def values_bytes(fleet: Fleet, path: str, *, sops: Sops) -> bytes:
     return raw
 
 
-def read_values_file(fleet: Fleet, path: str, *, sops: Sops | None) -> ValuesDocument:
+def read_values_file(
+    fleet: Fleet, path: str, *, sops: Sops | None, release: Release | None = None
+) -> ValuesDocument:
     from hubfleet.secrets.sops import is_encrypted
+
+    if is_jsonnet(path):
+        data = render_jsonnet_data(fleet.root, path, _jsonnet_vars(fleet, path, release))
+        return ValuesDocument(path, data, False, False)
 
     text = fleet.abspath(path).read_text(encoding="utf-8")
     if is_encrypted(text, path):

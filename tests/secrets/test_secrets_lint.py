@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+
+import pytest
 
 from hubfleet.errors import Problem
 from hubfleet.secrets.lint import HINT, is_secret_key, lint_plaintext
@@ -197,3 +200,86 @@ def test_fast_enough_for_thousands_of_files() -> None:
     for _ in range(1000):
         assert lint_plaintext(doc, text) == []
     print(f"lint: {(time.perf_counter() - started) * 1000:.1f} ms for 1,000 files")
+
+
+# Values of real configuration that are not secrets (the fleet in the 2i2c layout has
+# the first two), and secrets that must still be found; each as a one-file table row.
+TOKEN_40 = "0123456789abcdef0123456789abcdef01234567"
+NOT_SECRETS = [
+    ("env reference", "options:\n  apiKey: '{env:OPENAI_API_KEY}'\n"),
+    ("file reference", "options:\n  apiKey: '{file:/etc/secrets/key}'\n"),
+    ("shell reference", "db:\n  password: ${DB_PASSWORD}\n"),
+    ("kubernetes reference", "env:\n  - name: X\n    value: x\n  - token: $(HUB_TOKEN)\n"),
+    ("valueFrom", "env:\n  API_TOKEN:\n    valueFrom:\n      secretKeyRef: {name: a, key: b}\n"),
+    (
+        "extraConfig named like a token",
+        "hub:\n  extraConfig:\n    00-exfiltrate-token: |\n"
+        "      def hook(authenticator, auth_state):\n"
+        "          return auth_state\n"
+        "      c.GenericOAuthenticator.modify_auth_state_hook = hook\n",
+    ),
+    (
+        "extraConfig reading a secret from the environment",
+        "hub:\n  extraConfig:\n    10-secret: |\n"
+        "      import os\n      c.X.client_secret = os.environ['CLIENT_SECRET']\n"
+        "      c.X.api_token = ''\n",
+    ),
+    ("empty", "hub:\n  cookieSecret: ''\n"),
+    ("placeholder changeme", "hub:\n  password: changeme\n"),
+    ("placeholder stars", "hub:\n  password: '********'\n"),
+    ("placeholder angle", "hub:\n  apiKey: <set in the encrypted file>\n"),
+]
+SECRETS = [
+    (
+        "40-character token",
+        f"hub:\n  apiToken: {TOKEN_40}\n",
+        2,
+        "hub.apiToken holds a plaintext secret",
+    ),
+    (
+        "token in extraConfig code",
+        f"hub:\n  extraConfig:\n    10-auth: |\n      c.GitHubOAuthenticator.client_secret = '{TOKEN_40}'\n",
+        3,
+        "hub.extraConfig.10-auth holds a plaintext secret in code "
+        "(c.GitHubOAuthenticator.client_secret = ...)",
+    ),
+    (
+        "private key in extraConfig code",
+        "hub:\n  extraConfig:\n    00-key: |\n      KEY = '''\n"
+        "      -----BEGIN PRIVATE KEY-----\n      abc\n      -----END PRIVATE KEY-----'''\n",
+        3,
+        "hub.extraConfig.00-key holds what looks like a private key",
+    ),
+    (
+        "cloud key",
+        "env:\n  AWS_ACCESS_KEY_ID: " + "AKIA" + "ABCDEFGHIJKLMNOP" + "\n",
+        2,
+        "env.AWS_ACCESS_KEY_ID holds what looks like an AWS access key id",
+    ),
+    (
+        "env-like text that is not a reference",
+        "options:\n  apiKey: 'sk-{env:OPENAI_API_KEY}-literal'\n",
+        2,
+        "options.apiKey holds a plaintext secret",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "text"), NOT_SECRETS, ids=[row[0] for row in NOT_SECRETS])
+def test_real_configuration_is_not_flagged(name: str, text: str) -> None:
+    assert lint(text) == [], name
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line", "message"), SECRETS, ids=[row[0] for row in SECRETS]
+)
+def test_real_secrets_are_still_flagged(name: str, text: str, line: int, message: str) -> None:
+    assert [(p.line, p.message) for p in lint(text)] == [(line, message)], name
+
+
+def test_the_layout_fixtures_values_lint_clean() -> None:
+    path = "config/clusters/azure-three/common-ai.values.yaml"
+    fixture = Path(__file__).parents[1] / "fixtures" / "layout2i2c" / "fleet" / path
+    text = fixture.read_text()
+    assert "{env:OPENAI_API_KEY}" in text and "00-exfiltrate-token" in text
+    assert lint_plaintext(load_yaml(text, path), text) == []

@@ -175,6 +175,17 @@ class DeploySettings(_Strict):
     health_check: bool = Field(True, description="health-check staging hubs before production")
 
 
+class JsonnetSettings(_Strict):
+    """How `.jsonnet` values files are evaluated."""
+
+    ext_var_prefix: str = Field(
+        "VARS_2I2C_",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="prefix of the external variables (CLUSTER_NAME, HUB_NAME, HUB_DOMAIN, "
+        "PROVIDER, ACCOUNT_ID) a .jsonnet values file reads with std.extVar",
+    )
+
+
 class FleetFile(_Strict):
     """`hubfleet.yaml`: optional fleet-wide settings."""
 
@@ -191,3 +202,4 @@ class FleetFile(_Strict):
     )
     hubfleet_version: str | None = Field(None, description="the hubfleet version CI installs")
     deploy: DeploySettings = Field(default_factory=DeploySettings)
+    jsonnet: JsonnetSettings = Field(default_factory=JsonnetSettings)

@@ -46,6 +46,7 @@ from hubfleet.deploy.model import (
 )
 from hubfleet.errors import HubfleetError
 from hubfleet.helm import cli as helm
+from hubfleet.helm.jsonnet import is_jsonnet
 from hubfleet.providers import Credentials, Provider, ProviderContext, get_provider
 from hubfleet.redact import Redactor
 from hubfleet.release import Release, hub_release, support_release, values_bytes
@@ -409,7 +410,12 @@ class Deployer:
         return hub_release(self.fleet, cluster.hub(job.hub))
 
     def _values(self, release: Release) -> list[helm.ValuesInput]:
-        return [self._values_file(path) for path in release.values_files]
+        return [
+            helm.ValuesInput(path, values_bytes(self.fleet, path, sops=self.sops, release=release))
+            if is_jsonnet(path)  # evaluated for this release, so not shared
+            else self._values_file(path)
+            for path in release.values_files
+        ]
 
     def _values_file(self, path: str) -> helm.ValuesInput:
         """The file's own bytes (decrypted in memory when sops-encrypted), read once per deploy.

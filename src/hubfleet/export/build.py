@@ -25,7 +25,8 @@ from hubfleet.export.layout import (
     ValuesEntry,
     values_name,
 )
-from hubfleet.release import hub_release
+from hubfleet.helm.jsonnet import is_jsonnet
+from hubfleet.release import hub_release, release_jsonnet
 
 if TYPE_CHECKING:
     from hubfleet.secrets.sops import Sops
@@ -145,7 +146,13 @@ def _write(
         files.append(ExportedFile(SOPS_CONFIG, "sops-config"))
 
     secrets_mode: SecretsMode = "none"
-    for index, source in enumerate(hub.values_files, start=1):
+    for index, source in enumerate(release.values_files, start=1):
+        if is_jsonnet(source):  # its result, as plain values: no jsonnet needed to deploy
+            target = values_name(index, source.removesuffix(".jsonnet") + ".json")
+            _write_bytes(folder / target, release_jsonnet(fleet, release, source))
+            files.append(ExportedFile(target, "values", source))
+            entries.append(ValuesEntry(target, False))
+            continue
         content = fleet.abspath(source).read_bytes()
         text = content.decode("utf-8")
         if not is_encrypted(text, source):

@@ -6,9 +6,11 @@ dictionary lookups (plus one per folder level for chart folders), never a scan
 of every hub:
 
 - `exact`: files (values files, credentials, `domain_override_file`, a
-  `chart_override` archive);
+  `chart_override` archive or replacement `Chart.yaml`, the files a `.jsonnet`
+  values file imports);
 - `folders`: folders whose every file is a dependency (a local chart
-  `helm-charts/<name>/` with its `charts/` and `Chart.lock`; a `chart_override`
+  `helm-charts/<name>/` with its `charts/` and `Chart.lock`, and every local chart
+  it depends on through `repository: file://...`, transitively; a `chart_override`
   folder); a path matches each of its ancestor folders;
 - `cluster_files`: each `cluster.yaml` (its meaning depends on whether history
   is available, see `hubfleet.plan.plan`);
@@ -18,12 +20,16 @@ of every hub:
 
 from __future__ import annotations
 
+import posixpath
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind
+from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind, normalize
+from hubfleet.errors import HubfleetError
+from hubfleet.helm.jsonnet import is_jsonnet, jsonnet_dependencies
+from hubfleet.yamlio import load_data
 
 UnitKey = tuple[str, str | None]  # (cluster, hub name; None for the support release)
 
@@ -56,6 +62,9 @@ class Edge:
     cluster: str
     role: str
     category: Category
+    # A folder dependency named by the role itself ("chart daskhub depends on
+    # basehub"): its reason is "<role>: <path> <verb>", without the folder.
+    named: bool = False
 
 
 @dataclass
@@ -80,6 +89,16 @@ class Graph:
             found.extend((edge, folder) for edge in self.folders.get(folder, ()))
         return found
 
+    def paths_of(self, key: UnitKey) -> list[str]:
+        """Every file and folder unit `key` depends on by itself (sorted)."""
+        found = {
+            path
+            for index in (self.exact, self.folders)
+            for path, edges in index.items()
+            if any(edge.unit == key for edge in edges)
+        }
+        return sorted(found)
+
     def all_units(self) -> list[UnitKey]:
         if len(self._sorted) != len(self.units):
             self._sorted = sorted(self.units, key=sort_key)
@@ -88,36 +107,152 @@ class Graph:
 
 _AddChart = Callable[[UnitKey, str], None]
 
+MAX_CHART_YAML_BYTES = 1024 * 1024
+
 
 def sort_key(key: UnitKey) -> tuple[str, str]:
     return (key[0], key[1] or "")
 
 
+class ChartIndex:
+    """What local charts hold, read once per fleet: a chart folder's local
+    dependencies (`repository: file://...` in its `Chart.yaml`), transitively, and
+    the files a jsonnet file reads."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self._direct: dict[str, tuple[str, ...]] = {}
+        self._jsonnet: dict[str, tuple[str, ...]] = {}
+
+    def is_chart(self, folder: str) -> bool:
+        return self.fleet.abspath(f"{folder}/Chart.yaml").is_file()
+
+    def direct(self, chart_yaml: str) -> tuple[str, ...]:
+        """Repository-relative folders of the local charts `chart_yaml` depends on;
+        `file://` paths are relative to the folder the file describes (for a
+        replacement Chart.yaml, pass the folder it is laid over as `base`)."""
+        return self.direct_from(chart_yaml, posixpath.dirname(chart_yaml))
+
+    def direct_from(self, chart_yaml: str, base: str) -> tuple[str, ...]:
+        key = f"{chart_yaml}\0{base}"
+        if key not in self._direct:
+            self._direct[key] = tuple(
+                folder
+                for folder in (
+                    normalize(f"{base}/{ref}") for ref in _file_dependencies(self.fleet, chart_yaml)
+                )
+                if not folder.startswith("..") and self.is_chart(folder)
+            )
+        return self._direct[key]
+
+    def chains(self, chart_yaml: str, base: str) -> list[tuple[str, tuple[str, ...]]]:
+        """Every local chart reached from `chart_yaml`, each with the chain of chart
+        folders leading to it (breadth first, each chart once, cycles cut)."""
+        found: list[tuple[str, tuple[str, ...]]] = []
+        seen = {base}
+        queue: list[tuple[str, tuple[str, ...]]] = [
+            (d, (d,)) for d in self.direct_from(chart_yaml, base)
+        ]
+        while queue:
+            folder, chain = queue.pop(0)
+            if folder in seen:
+                continue
+            seen.add(folder)
+            if not folder.startswith(f"{base}/"):  # a subchart inside: its folder covers it
+                found.append((folder, chain))
+            queue.extend((d, (*chain, d)) for d in self.direct(f"{folder}/Chart.yaml"))
+        return found
+
+    def jsonnet(self, path: str) -> tuple[str, ...]:
+        """The files `path` reads besides itself (imports, link targets)."""
+        if path not in self._jsonnet:
+            deps = jsonnet_dependencies(self.fleet.root, path)
+            self._jsonnet[path] = tuple(d for d in deps if d != path)
+        return self._jsonnet[path]
+
+
+def _file_dependencies(fleet: Fleet, chart_yaml: str) -> list[str]:
+    """The `file://` repositories of a Chart.yaml (unreadable: none; validate says why)."""
+    full = fleet.abspath(chart_yaml)
+    try:
+        if not full.is_file() or full.stat().st_size > MAX_CHART_YAML_BYTES:
+            return []
+        data: Any = load_data(full.read_text(encoding="utf-8"), chart_yaml)
+    except (OSError, UnicodeDecodeError, HubfleetError):
+        return []
+    entries = data.get("dependencies") if isinstance(data, dict) else None
+    refs: list[str] = []
+    for entry in entries if isinstance(entries, list) else []:
+        repository = entry.get("repository") if isinstance(entry, dict) else None
+        if isinstance(repository, str) and repository.startswith("file://"):
+            refs.append(repository[len("file://") :].rstrip("/"))
+    return refs
+
+
+def _chart_name(folder: str) -> str:
+    return folder.rsplit("/", 1)[-1]
+
+
+def _chain_role(head: str, chain: tuple[str, ...]) -> str:
+    names = [_chart_name(folder) for folder in chain]
+    role = f"{head} depends on {names[0]}"
+    return role + "".join(f", which depends on {name}" for name in names[1:])
+
+
+def is_chart_yaml_override(fleet: Fleet, path: str) -> bool:
+    """A `chart_override` that is a replacement Chart.yaml (a file, not an archive)."""
+    return not path.endswith((".tgz", ".tar.gz")) and fleet.abspath(path).is_file()
+
+
 def build_graph(fleet: Fleet) -> Graph:
     graph = Graph(globs=tuple(fleet.settings.redeploy_all_when_changed))
-    local_charts: dict[str, bool] = {}
-
-    def is_local(chart: str) -> bool:
-        if chart not in local_charts:
-            folder = fleet.local_chart_dir(chart)
-            local_charts[chart] = fleet.abspath(f"{folder}/Chart.yaml").is_file()
-        return local_charts[chart]
+    charts = ChartIndex(fleet)
 
     def add_chart(key: UnitKey, chart: str) -> None:
         graph.chart_users[chart].append(key)
-        if is_local(chart):
-            folder = fleet.local_chart_dir(chart)
+        folder = fleet.local_chart_dir(chart)
+        if charts.is_chart(folder):
             graph.folders[folder].append(Edge(key, key[0], f"chart {chart}", "chart"))
+            _add_chains(graph, key, f"chart {chart}", charts.chains(f"{folder}/Chart.yaml", folder))
         else:
             graph.remote_chart_users[chart].append(key)
 
     for cluster in fleet.clusters:
         graph.cluster_files[cluster.file] = cluster.name
-        _add_cluster(graph, cluster, add_chart)
+        _add_cluster(graph, cluster, add_chart, charts)
     return graph
 
 
-def _add_cluster(graph: Graph, cluster: Cluster, add_chart: _AddChart) -> None:
+def _add_chains(
+    graph: Graph, key: UnitKey, head: str, chains: list[tuple[str, tuple[str, ...]]]
+) -> None:
+    for folder, chain in chains:
+        edge = Edge(key, key[0], _chain_role(head, chain), "chart", named=True)
+        graph.folders[folder].append(edge)
+
+
+def _add_jsonnet(graph: Graph, key: UnitKey, charts: ChartIndex, paths: tuple[str, ...]) -> None:
+    """The files the unit's jsonnet values files read (beyond the folders it already
+    depends on) are its dependencies too."""
+    for path in paths:
+        if not is_jsonnet(path):
+            continue
+        for dependency in charts.jsonnet(path):
+            covered = any(edge.unit == key for _, edge in _folder_edges(graph, dependency))
+            if not covered:
+                graph.exact[dependency].append(Edge(key, key[0], f"{path} reads", "values"))
+
+
+def _folder_edges(graph: Graph, path: str) -> list[tuple[str, Edge]]:
+    found: list[tuple[str, Edge]] = []
+    folder = path
+    while "/" in folder:
+        folder = folder.rsplit("/", 1)[0]
+        found.extend((folder, edge) for edge in graph.folders.get(folder, ()))
+    return found
+
+
+def _add_cluster(graph: Graph, cluster: Cluster, add_chart: _AddChart, charts: ChartIndex) -> None:
     if cluster.support is not None:
         key: UnitKey = (cluster.name, None)
         graph.units[key] = Unit(cluster.name, None, "support", cluster.provider)
@@ -125,28 +260,43 @@ def _add_cluster(graph: Graph, cluster: Cluster, add_chart: _AddChart) -> None:
         for path in cluster.support.values_files:
             graph.exact[path].append(Edge(key, cluster.name, _values_role(path), "values"))
         add_chart(key, cluster.support.helm_chart)
+        chart_jsonnet = f"{charts.fleet.local_chart_dir(cluster.support.helm_chart)}/values.jsonnet"
+        _add_jsonnet(graph, key, charts, (chart_jsonnet, *cluster.support.values_files))
     for hub in cluster.hubs:
-        _add_hub(graph, cluster, hub, add_chart)
+        _add_hub(graph, cluster, hub, add_chart, charts)
     for path in cluster.credential_files:
         graph.exact[path].append(Edge(None, cluster.name, "deployer credentials", "credentials"))
 
 
-def _add_hub(graph: Graph, cluster: Cluster, hub: Hub, add_chart: _AddChart) -> None:
+def _add_hub(
+    graph: Graph, cluster: Cluster, hub: Hub, add_chart: _AddChart, charts: ChartIndex
+) -> None:
     key: UnitKey = (cluster.name, hub.name)
     graph.units[key] = Unit(cluster.name, hub.name, hub.kind, cluster.provider)
     graph.cluster_units[cluster.name].append(key)
     for path in hub.values_files:
         graph.exact[path].append(Edge(key, cluster.name, _values_role(path), "values"))
-    if hub.chart_override:
+    chart_folder = charts.fleet.local_chart_dir(hub.helm_chart)
+    override = hub.chart_override
+    if override and is_chart_yaml_override(charts.fleet, override):
+        # A replacement Chart.yaml laid over the helm_chart folder: the hub depends on
+        # both, and on the local charts the replacement names (relative to that folder).
+        graph.exact[override].append(Edge(key, cluster.name, "chart_override", "chart"))
+        add_chart(key, hub.helm_chart)
+        head = f"chart_override {override}"
+        _add_chains(graph, key, head, charts.chains(override, chart_folder))
+    elif override:
         edge = Edge(key, cluster.name, "chart_override", "chart")
-        graph.exact[hub.chart_override].append(edge)
-        graph.folders[hub.chart_override].append(edge)
+        graph.exact[override].append(edge)
+        graph.folders[override].append(edge)
+        chart_folder = override
     else:
         add_chart(key, hub.helm_chart)
     if hub.domain_override_file:
         graph.exact[hub.domain_override_file].append(
             Edge(key, cluster.name, "domain_override_file", "values")
         )
+    _add_jsonnet(graph, key, charts, (f"{chart_folder}/values.jsonnet", *hub.values_files))
 
 
 def _values_role(path: str) -> str:

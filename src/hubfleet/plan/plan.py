@@ -208,6 +208,8 @@ def make_plan(
             for edge, dependency in dependants:
                 if edge.unit is None:
                     whole_cluster(edge.cluster, f"{edge.role} {path} {verb}", edge.category)
+                elif edge.named:
+                    selection.add(edge.unit, f"{edge.role}: {path} {verb}", edge.category)
                 elif dependency != path:
                     selection.add(
                         edge.unit, f"{edge.role} ({dependency}/): {path} {verb}", edge.category

@@ -25,7 +25,7 @@ from hubfleet.config.models import FleetFile
 from hubfleet.errors import HubfleetError
 from hubfleet.helm.stability import compare_renders, randomised
 from hubfleet.plan.changes import GitRepo
-from hubfleet.plan.graph import UnitKey
+from hubfleet.plan.graph import UnitKey, build_graph
 from hubfleet.plan.plan import IDENTICAL, SETTINGS_FILE, RenderCheck
 
 
@@ -55,13 +55,13 @@ def _base_settings(root: Path, fallback: FleetFile) -> FleetFile:
 
 
 def needed_paths(fleet: Fleet, hubs: Sequence[Hub]) -> list[str]:
-    """What rendering `hubs` reads: values files, chart folders, hubfleet.yaml."""
+    """What rendering `hubs` reads: their dependencies in the plan's graph (values
+    files, chart folders and the local charts they depend on, a chart_override,
+    what their jsonnet files import), and hubfleet.yaml."""
+    graph = build_graph(fleet)
     paths = {fleet.settings_file or SETTINGS_FILE}
     for hub in hubs:
-        paths.update(hub.values_files)
-        if hub.domain_override_file:
-            paths.add(hub.domain_override_file)
-        paths.add(hub.chart_override or fleet.local_chart_dir(hub.helm_chart))
+        paths.update(graph.paths_of((hub.cluster, hub.name)))
     return sorted(paths)
 
 

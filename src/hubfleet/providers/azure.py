@@ -1,7 +1,10 @@
 """AKS: a login into a private `AZURE_CONFIG_DIR`, then `az aks get-credentials --file`.
 
 With `key` (a service principal: `appId`, `tenant`, and `password` or a PEM
-`certificate`), hubfleet runs `az login --service-principal` into a configuration
+`certificate`, as `az ad sp create-for-rbac` prints it; or, as the largest public
+multi-hub repository keeps it, `service_principal_id`, `service_principal_password`,
+`tenant_id` and `subscription_id`, the subscription used when the `azure` block names
+none), hubfleet runs `az login --service-principal` into a configuration
 folder inside the private folder, so the user's `~/.azure` is neither used nor
 changed. A certificate is passed as a private 0600 file. A client secret
 (`password`) has to go on az's command line: `az login` offers no other way to
@@ -20,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from hubfleet.providers.base import (
     KUBECONFIG_NAME,
@@ -32,6 +37,42 @@ from hubfleet.providers.base import (
     run_cli,
     write_private,
 )
+
+KEY_FORMATS = (
+    "the azure key file needs appId, tenant and password (or certificate), as "
+    "`az ad sp create-for-rbac` prints them, or service_principal_id, "
+    "service_principal_password and tenant_id"
+)
+
+
+@dataclass(frozen=True)
+class ServicePrincipal:
+    app_id: str
+    tenant: str
+    password: str | None
+    certificate: str | None
+    subscription: str | None
+
+
+def _text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return str(value) if value not in (None, "") else None
+
+
+def service_principal(data: Any) -> ServicePrincipal:
+    """The service principal in a decrypted key file, in either format (ValueError if neither)."""
+    if not isinstance(data, dict):
+        raise ValueError(KEY_FORMATS)
+    if "service_principal_id" in data:
+        app_id, tenant = _text(data, "service_principal_id"), _text(data, "tenant_id")
+        password, certificate = _text(data, "service_principal_password"), None
+    else:
+        app_id, tenant = _text(data, "appId"), _text(data, "tenant")
+        password, certificate = _text(data, "password"), _text(data, "certificate")
+    if app_id is None or tenant is None or (password is None and certificate is None):
+        raise ValueError(KEY_FORMATS)
+    subscription = _text(data, "subscription_id")
+    return ServicePrincipal(app_id, tenant, password, certificate, subscription)
 
 
 def login_argv(
@@ -66,29 +107,25 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
     with private_folder(cluster.name) as folder:
         kubeconfig = write_private(folder, KUBECONFIG_NAME)
         env: dict[str, str] = {"KUBECONFIG": str(kubeconfig)}
+        subscription = block.subscription
         if block.key:
             data = context.sops.decrypt_data(context.fleet.abspath(cluster.path(block.key)))
-            if not isinstance(data, dict) or "appId" not in data or "tenant" not in data:
+            try:
+                principal = service_principal(data)
+            except ValueError as exc:
                 raise credentials_error(
-                    cluster,
-                    "the azure key file needs appId, tenant and password (or certificate)",
-                    hint="store the JSON `az ad sp create-for-rbac` prints",
-                )
+                    cluster, str(exc), hint="store the JSON `az ad sp create-for-rbac` prints"
+                ) from None
+            subscription = subscription or principal.subscription
             config_dir = folder / "azure"
             config_dir.mkdir(mode=0o700)
             env |= {"AZURE_CONFIG_DIR": str(config_dir), "AZURE_CORE_COLLECT_TELEMETRY": "false"}
             certificate = None
-            if data.get("certificate"):
-                certificate = str(
-                    write_private(folder, "sp.pem", str(data["certificate"]).encode())
-                )
-            elif not data.get("password"):
-                raise credentials_error(
-                    cluster, "the azure key file has no password or certificate"
-                )
+            if principal.certificate:
+                certificate = str(write_private(folder, "sp.pem", principal.certificate.encode()))
             argv = login_argv(
-                str(data["appId"]), str(data["tenant"]),
-                password=data.get("password"), certificate=certificate,
+                principal.app_id, principal.tenant,
+                password=principal.password, certificate=certificate,
             )  # fmt: skip
             run_cli(context, argv, env)
         else:
@@ -96,7 +133,7 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
         run_cli(
             context,
             get_credentials_argv(
-                block.cluster, block.resource_group, block.subscription, str(kubeconfig)
+                block.cluster, block.resource_group, subscription, str(kubeconfig)
             ),
             env,
         )

@@ -14,6 +14,7 @@ e.g. workload identity federation in CI, or the user's gcloud login).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 
 from hubfleet.providers.base import (
@@ -29,6 +30,21 @@ from hubfleet.providers.base import (
 )
 
 KEY_NAME = "gcp-service-account.json"
+
+
+def check_key(key: bytes) -> None:
+    """ValueError (naming no value) unless `key` is a JSON credential file with a
+    `type` (gcloud's): a service-account key, the format the largest public
+    multi-hub repository keeps, must hold its private key and client email."""
+    try:
+        data = json.loads(key)
+    except ValueError:
+        raise ValueError("the gcp key file is not JSON") from None
+    kind = data.get("type") if isinstance(data, dict) else None
+    if not isinstance(kind, str):
+        raise ValueError("the gcp key file has no 'type' (not a gcloud credential file)")
+    if kind == "service_account" and not (data.get("private_key") and data.get("client_email")):
+        raise ValueError("the gcp service-account key has no private_key or client_email")
 
 
 def get_credentials_argv(
@@ -58,6 +74,14 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
         env: dict[str, str] = {"KUBECONFIG": str(kubeconfig), "USE_GKE_GCLOUD_AUTH_PLUGIN": "True"}
         if block.key:
             key = context.sops.decrypt(context.fleet.abspath(cluster.path(block.key)))
+            try:
+                check_key(key)
+            except ValueError as exc:
+                raise credentials_error(
+                    cluster,
+                    str(exc),
+                    hint="store the JSON key `gcloud iam service-accounts keys create` writes",
+                ) from None
             key_file = write_private(folder, KEY_NAME, key)
             config_dir = folder / "gcloud"
             config_dir.mkdir(mode=0o700)

@@ -12,11 +12,19 @@
   token (`ghp_...`, `github_pat_...`), a Slack token or webhook, an age secret
   key (`AGE-SECRET-KEY-1...`).
 
-Not reported: empty strings, null, booleans and numbers; references rather than
+Not reported: empty strings, null, booleans and numbers; placeholders
+(`changeme`, `xxxx`, `********`, `<your key here>`, ...); references rather than
 values (subtrees under `valueFrom`, `secretKeyRef`, `secretRef`; keys such as
-`existingSecret` or `secretName`; values like `${ENV_VAR}`, `$VAR`,
-`{{ template }}`, `<placeholder>` and sops ciphertext `ENC[...]`); keys that merely
-mention a secret (`passwordPolicy`, `tokenLifetime`, `secretName`).
+`existingSecret` or `secretName`; values like `${ENV_VAR}`, `$VAR`, `$(VAR)`,
+`{env:VAR}`, `{file:path}`, `{{ template }}`, `<placeholder>` and sops ciphertext
+`ENC[...]`); keys that merely mention a secret (`passwordPolicy`, `tokenLifetime`,
+`secretName`).
+
+**Code.** The values under an `extraConfig` key (z2jh's `hub.extraConfig`, and the
+same key in other charts) are code snippets named by their keys: a snippet named
+`00-exfiltrate-token` is not a token. Code is still checked for key material, and
+for a string literal of 16 or more characters assigned to a secret-named name
+(`c.GitHubOAuthenticator.client_secret = "..."`, `api_key: "..."`).
 
 **The allow marker.** A value that is deliberately public (a demo hub's dummy
 password, say) is allowed by the comment ``# hubfleet: allow-plaintext`` at the
@@ -98,11 +106,15 @@ _REFERENCE_NAMES = frozenset(
 )
 # Subtrees that hold references, never values.
 _REFERENCE_SUBTREES = frozenset({"valuefrom", "secretkeyref", "secretref", "existingsecret"})
+# Subtrees whose string values are code snippets named by their keys.
+_CODE_SUBTREES = frozenset({"extraconfig"})
 
 _REFERENCE_VALUE = re.compile(
     r"""^(?:
         \$\{[^}]*\}            # ${ENV}
       | \$[A-Za-z_][A-Za-z0-9_]*  # $ENV
+      | \$\([A-Za-z_][A-Za-z0-9_]*\)  # $(ENV), Kubernetes' env expansion
+      | \{(?:env|file):[^{}\s]+\}  # {env:ENV}, {file:path}
       | \{\{.*\}\}             # {{ template }}
       | <[^<>]*>               # <placeholder>
       | ENC\[AES256_GCM,.*\]   # sops ciphertext
@@ -110,6 +122,25 @@ _REFERENCE_VALUE = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 _NOT_A_VALUE = frozenset({"true", "false", "yes", "no", "null", "none", "~"})
+_PLACEHOLDERS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "change_me",
+        "replaceme",
+        "replace-me",
+        "replace_me",
+        "placeholder",
+        "todo",
+        "tbd",
+        "redacted",
+    }
+)
+_REPEATED = re.compile(r"^(.)\1{2,}$")  # xxx, ********, ...
+# In code: a secret-named name given a string literal (Python or YAML-ish).
+_CODE_ASSIGNMENT = re.compile(
+    r"""(?P<name>[A-Za-z_][A-Za-z0-9_.]*)\s*(?:=|:)\s*[rbuf]?(?P<q>['"])(?P<value>[^'"\n]{16,})(?P=q)"""
+)
 
 # What key material looks like, with the fixed text each needs (checked first, cheaply).
 # These are detection patterns only: no key or fragment of a real key is in this file.
@@ -150,9 +181,23 @@ def is_secret_key(key: str) -> bool:
 
 def _is_value(value: str) -> bool:
     stripped = value.strip()
-    if not stripped or stripped.lower() in _NOT_A_VALUE:
+    lowered = stripped.lower()
+    if not stripped or lowered in _NOT_A_VALUE or lowered in _PLACEHOLDERS:
+        return False
+    if _REPEATED.match(stripped):
         return False
     return _REFERENCE_VALUE.match(stripped) is None
+
+
+def secret_in_code(code: str) -> str | None:
+    """The secret-named name a string literal in `code` is assigned to, or None."""
+    if "=" not in code and ":" not in code:
+        return None
+    for match in _CODE_ASSIGNMENT.finditer(code):
+        name = match.group("name").rsplit(".", 1)[-1]
+        if is_secret_key(name) and _is_value(match.group("value")):
+            return match.group("name")
+    return None
 
 
 def looks_like_key_material(value: str) -> str | None:
@@ -163,25 +208,30 @@ def looks_like_key_material(value: str) -> str | None:
     return None
 
 
-def _walk(data: Any, here: PathKey) -> Iterator[tuple[PathKey, str, bool]]:
-    """(path, string value, under a secret key) for every string leaf outside references."""
+Leaf = tuple[PathKey, str, bool, bool]  # path, value, under a secret key, code
+
+
+def _walk(data: Any, here: PathKey, code: bool = False) -> Iterator[Leaf]:
+    """(path, string value, under a secret key, code) for every string leaf outside
+    references; the values of a code subtree are code, their keys only names."""
     if isinstance(data, dict):
         for key, value in data.items():
             skey = str(key)
-            if _normalise(skey) in _REFERENCE_SUBTREES:
+            name = _normalise(skey)
+            if name in _REFERENCE_SUBTREES:
                 continue
             child = (*here, key)
             if isinstance(value, str):
-                yield child, value, is_secret_key(skey)
+                yield child, value, not code and is_secret_key(skey), code
             elif isinstance(value, dict | list):
-                yield from _walk(value, child)
+                yield from _walk(value, child, code or name in _CODE_SUBTREES)
     elif isinstance(data, list):
         for index, item in enumerate(data):
             child = (*here, index)
             if isinstance(item, str):
-                yield child, item, False
+                yield child, item, False, code
             elif isinstance(item, dict | list):
-                yield from _walk(item, child)
+                yield from _walk(item, child, code)
 
 
 def lint_plaintext(doc: Document, text: str) -> list[Problem]:
@@ -191,14 +241,14 @@ def lint_plaintext(doc: Document, text: str) -> list[Problem]:
     scan_patterns = any(needle in text for needle, _, _ in _PATTERNS)
     raw_lines: list[str] | None = None
     problems: list[Problem] = []
-    for path, value, secret_key in _walk(doc.data, ()):
+    for path, value, secret_key, code in _walk(doc.data, ()):
         what: str | None = None
         if secret_key and _is_value(value):
             what = "holds a plaintext secret"
-        elif scan_patterns:
-            found = looks_like_key_material(value)
-            if found:
-                what = f"holds what looks like {found}"
+        elif scan_patterns and (found := looks_like_key_material(value)):
+            what = f"holds what looks like {found}"
+        elif code and (name := secret_in_code(value)):
+            what = f"holds a plaintext secret in code ({name} = ...)"
         if what is None:
             continue
         line = doc.lines.line(path)
