@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind
 from hubfleet.errors import ConfigError, Problem
-from hubfleet.yamlio import load_data
+from hubfleet.yamlio import decode_text, load_data, read_fleet_file
 
 if TYPE_CHECKING:
     from hubfleet.helm.charts import ChartSource
@@ -100,7 +100,7 @@ def values_bytes(fleet: Fleet, path: str, *, sops: Sops) -> bytes:
     from hubfleet.secrets.sops import is_encrypted
 
     full = fleet.abspath(path)
-    raw = full.read_bytes()
+    raw = read_fleet_file(fleet.root, path)
     if is_encrypted(raw.decode("utf-8", errors="replace"), path):
         return sops.decrypt(full)
     return raw
@@ -109,7 +109,7 @@ def values_bytes(fleet: Fleet, path: str, *, sops: Sops) -> bytes:
 def read_values_file(fleet: Fleet, path: str, *, sops: Sops | None) -> ValuesDocument:
     from hubfleet.secrets.sops import is_encrypted
 
-    text = fleet.abspath(path).read_text(encoding="utf-8")
+    text = decode_text(read_fleet_file(fleet.root, path), path)
     if is_encrypted(text, path):
         if sops is None:
             from hubfleet.helm.values import placeholder_secrets
