@@ -101,8 +101,11 @@ def values_bytes(fleet: Fleet, path: str, *, sops: Sops) -> bytes:
 
     full = fleet.abspath(path)
     raw = read_fleet_file(fleet.root, path)
-    if is_encrypted(raw.decode("utf-8", errors="replace"), path):
+    text = decode_text(raw, path)
+    if is_encrypted(text, path):
         return sops.decrypt(full)
+    if path.endswith((".yaml", ".yml", ".json")):
+        _parse(text, path)  # helm gets the bytes, once they pass the bounded parser
     return raw
 
 

@@ -113,18 +113,20 @@ def read_fleet_file(root: Path, relative: str) -> bytes:
     `fleet_file_problem` found nothing; a refused file raises ConfigError and is never read."""
     problem = fleet_file_problem(root, relative)
     if problem is not None:
-        raise ConfigError([Problem(relative, 0, problem[0], problem[1])])
+        raise ConfigError([Problem(relative, 1, problem[0], problem[1])])
     real = os.path.realpath(os.path.join(os.path.realpath(root), relative))
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(real, flags | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
         reason = "it changed while being read" if exc.errno == errno.ELOOP else exc.strerror
-        raise ConfigError([Problem(relative, 0, f"cannot read {relative!r}: {reason}")]) from None
+        raise ConfigError(
+            [Problem(relative, 1, f"cannot read {relative!r}: {reason}", _OUTSIDE_HINT)]
+        ) from None
     try:
         kind = _kind_problem(relative, os.fstat(fd))  # the file opened, not the one checked
         if kind is not None:
-            raise ConfigError([Problem(relative, 0, kind[0], kind[1])])
+            raise ConfigError([Problem(relative, 1, kind[0], kind[1])])
         limit = max_file_bytes()
         chunks: list[bytes] = []
         total = 0
@@ -136,7 +138,14 @@ def read_fleet_file(root: Path, relative: str) -> bytes:
             total += len(chunk)
         if total > limit:
             raise ConfigError(
-                [Problem(relative, 0, f"{relative!r} grew over the limit of {_size(limit)}")]
+                [
+                    Problem(
+                        relative,
+                        1,
+                        f"{relative!r} grew over the limit of {_size(limit)}",
+                        f"fleet files are at most {_size(limit)}",
+                    )
+                ]
             )
         return b"".join(chunks)
     finally:

@@ -248,7 +248,14 @@ def _load_cluster(
             continue
         seen[entry.name] = line
         if not _valid_domain(entry.domain):
-            problems.append(_at(doc, (*key, "domain"), f"invalid domain {entry.domain!r}"))
+            problems.append(
+                _at(
+                    doc,
+                    (*key, "domain"),
+                    f"invalid domain {entry.domain!r}",
+                    "a DNS name: dot-separated labels of lowercase letters, digits and '-'",
+                )
+            )
         chart = entry.helm_chart or settings.default_chart
         if chart is None:
             problems.append(
@@ -488,6 +495,9 @@ def _pydantic_problem(
         hint = did_you_mean(error["input"], re.findall(r"'([^']*)'", expected))
     if kind == "model_type" or kind == "dict_type":
         message = "must be a mapping of keys"
+    if hint is None:
+        schema = "cluster" if model is not FleetFile else "fleet"
+        hint = f"the allowed values are in `hubfleet schema {schema}`"
     return _at(doc, key, f"{dotted}: {message}", hint)
 
 

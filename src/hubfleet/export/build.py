@@ -26,6 +26,7 @@ from hubfleet.export.layout import (
     values_name,
 )
 from hubfleet.release import hub_release
+from hubfleet.yamlio import decode_text, load_data, read_fleet_file
 
 if TYPE_CHECKING:
     from hubfleet.secrets.sops import Sops
@@ -146,9 +147,11 @@ def _write(
 
     secrets_mode: SecretsMode = "none"
     for index, source in enumerate(hub.values_files, start=1):
-        content = fleet.abspath(source).read_bytes()
-        text = content.decode("utf-8")
+        content = read_fleet_file(fleet.root, source)
+        text = decode_text(content, source)
         if not is_encrypted(text, source):
+            if source.endswith((".yaml", ".yml", ".json")):
+                load_data(text, source)  # bounded: a hostile file is refused, not exported
             target = values_name(index, source)
             _write_bytes(folder / target, content)
             files.append(ExportedFile(target, "values", source))
