@@ -40,7 +40,7 @@ except AttributeError:  # pragma: no cover - PyYAML without libyaml
 
 PathKey = tuple[str | int, ...]
 
-# Limits of fleet input (docs: README "Limits of fleet input"). A values file of a
+# Limits of fleet input (documented here and in the messages that cite them). A values file of a
 # large public fleet is a few KiB, z2jh's own values.yaml 30 KiB.
 MAX_FILE_BYTES = 1024 * 1024
 # Alias uses (`*name`, `<<: *name`) in one document, and the number of nodes the
