@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind
 from hubfleet.errors import ConfigError, Problem
 from hubfleet.helm.jsonnet import JsonnetFacts, is_jsonnet, render_jsonnet, render_jsonnet_data
-from hubfleet.yamlio import load_data
+from hubfleet.yamlio import decode_text, load_data, read_fleet_file
 
 if TYPE_CHECKING:
     from hubfleet.helm.charts import ChartSource
@@ -157,9 +157,12 @@ def values_bytes(fleet: Fleet, path: str, *, sops: Sops, release: Release | None
     if is_jsonnet(path):
         return release_jsonnet(fleet, release, path)
     full = fleet.abspath(path)
-    raw = full.read_bytes()
-    if is_encrypted(raw.decode("utf-8", errors="replace"), path):
+    raw = read_fleet_file(fleet.root, path)
+    text = decode_text(raw, path)
+    if is_encrypted(text, path):
         return sops.decrypt(full)
+    if path.endswith((".yaml", ".yml", ".json")):
+        _parse(text, path)  # helm gets the bytes, once they pass the bounded parser
     return raw
 
 
@@ -172,7 +175,7 @@ def read_values_file(
         data = render_jsonnet_data(fleet.root, path, _jsonnet_vars(fleet, path, release))
         return ValuesDocument(path, data, False, False)
 
-    text = fleet.abspath(path).read_text(encoding="utf-8")
+    text = decode_text(read_fleet_file(fleet.root, path), path)
     if is_encrypted(text, path):
         if sops is None:
             from hubfleet.helm.values import placeholder_secrets

@@ -29,7 +29,7 @@ from hubfleet.release import (
     support_release,
     values_documents,
 )
-from hubfleet.yamlio import Document, LineMap, load_data, load_yaml
+from hubfleet.yamlio import Document, LineMap, load_data, load_yaml, read_fleet_text
 
 if TYPE_CHECKING:
     from hubfleet.secrets.sops import Sops
@@ -99,6 +99,8 @@ def validate(
         sops = None
     run = _Run(fleet, sops, strict, kube_version or fleet.settings.kubernetes_version)
     run.problems.extend(loaded.problems)
+    run.bad_files.update(loaded.refused)  # reported by the loader, and never read
+    run.checked.update(loaded.refused)
     clusters, units = _select(fleet, selection, run)
     for path in _files_of(clusters, units):
         _check_file(run, path)
@@ -177,12 +179,10 @@ def _check_file(run: _Run, path: str) -> None:
     run.checked.add(path)
     full = run.fleet.abspath(path)
     try:
-        text = full.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError):
-        run.bad_files.add(path)  # reported by the loader
-        return
-    except (OSError, UnicodeDecodeError) as exc:
-        _bad(run, Problem(path, 1, f"cannot read: {exc}"))
+        text = read_fleet_text(run.fleet.root, path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            _bad(run, problem)
         return
     from hubfleet.secrets.sops import is_encrypted
 

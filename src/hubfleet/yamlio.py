@@ -1,4 +1,17 @@
-"""YAML loading that remembers where every value came from.
+"""YAML loading that remembers where every value came from, bounded for hostile input.
+
+Fleet files come from untrusted pull requests (the CI plan job loads them), so
+everything here is bounded:
+
+- `read_fleet_file` is the one way a fleet file is read: it resolves the path,
+  refuses what is outside the repository, not a regular file (a FIFO, a device,
+  a folder) or larger than `MAX_FILE_BYTES`, and only then reads it (opened
+  non-blocking and checked again with fstat, so a file swapped for a FIFO after
+  the check cannot hang the reader). `read_fleet_text` adds strict UTF-8.
+- `load_yaml` and `load_data` refuse a document larger than `MAX_FILE_BYTES`,
+  with more than `MAX_ALIASES` alias uses, whose aliases expand to more than
+  `MAX_NODES` nodes (a "billion laughs" bomb), with a recursive alias, or with a
+  mapping key that is not a scalar (`? [a, b]`), before anything walks the data.
 
 `load_yaml` parses one document with PyYAML's C loader and returns the plain data
 plus a `LineMap`: the 1-based line of every mapping key and sequence item, keyed
@@ -8,8 +21,12 @@ the file and line.
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -22,6 +39,142 @@ except AttributeError:  # pragma: no cover - PyYAML without libyaml
     FAST_LOADER = yaml.SafeLoader
 
 PathKey = tuple[str | int, ...]
+
+# Limits of fleet input (documented here and in the messages that cite them). A values file of a
+# large public fleet is a few KiB, z2jh's own values.yaml 30 KiB.
+MAX_FILE_BYTES = 1024 * 1024
+# Alias uses (`*name`, `<<: *name`) in one document, and the number of nodes the
+# document has once every alias is expanded (what consumers of the data walk).
+MAX_ALIASES = 10_000
+MAX_NODES = 250_000
+LIMIT_ENV = "HUBFLEET_MAX_FILE_BYTES"
+
+_OUTSIDE_HINT = "only regular files inside the repository are read"
+
+
+def max_file_bytes() -> int:
+    """The size limit of one fleet file: MAX_FILE_BYTES, or HUBFLEET_MAX_FILE_BYTES if set."""
+    raw = os.environ.get(LIMIT_ENV, "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_FILE_BYTES
+
+
+def _size(count: int) -> str:
+    if count >= 1024 * 1024 and count % (1024 * 1024) == 0:
+        return f"{count // (1024 * 1024)} MiB"
+    if count >= 1024 and count % 1024 == 0:
+        return f"{count // 1024} KiB"
+    return f"{count} bytes"
+
+
+def fleet_file_problem(root: Path, relative: str) -> tuple[str, str] | None:
+    """Why the repository-relative `relative` may not be read (message, hint), or None.
+
+    Checks without opening: inside the repository once links are resolved, a
+    regular file, not larger than the limit.
+    """
+    if os.path.isabs(relative) or relative.startswith("~"):
+        return f"{relative!r} is an absolute path", _OUTSIDE_HINT
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(os.path.join(real_root, relative))
+    if real != real_root and not real.startswith(real_root + os.sep):
+        return f"{relative!r} points outside the repository (to {real})", _OUTSIDE_HINT
+    try:
+        info = os.stat(real)
+    except FileNotFoundError:
+        return f"file {relative!r} does not exist", "check the path"
+    except OSError as exc:
+        return f"cannot read {relative!r}: {exc.strerror}", "check the file's permissions"
+    return _kind_problem(relative, info)
+
+
+def _kind_problem(relative: str, info: os.stat_result) -> tuple[str, str] | None:
+    if stat.S_ISDIR(info.st_mode):
+        return f"{relative!r} is a folder, not a file", "name a file"
+    if not stat.S_ISREG(info.st_mode):
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(info.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(info.st_mode)
+            else "a device"
+        )
+        return f"{relative!r} is {kind}, not a regular file", _OUTSIDE_HINT
+    limit = max_file_bytes()
+    if info.st_size > limit:
+        return (
+            f"{relative!r} is {info.st_size} bytes, over the limit of {_size(limit)}",
+            f"fleet files are at most {_size(limit)} (set {LIMIT_ENV} to change the limit)",
+        )
+    return None
+
+
+def read_fleet_file(root: Path, relative: str) -> bytes:
+    """The bytes of the fleet file `relative` (repository-relative), read only after
+    `fleet_file_problem` found nothing; a refused file raises ConfigError and is never read."""
+    problem = fleet_file_problem(root, relative)
+    if problem is not None:
+        raise ConfigError([Problem(relative, 1, problem[0], problem[1])])
+    real = os.path.realpath(os.path.join(os.path.realpath(root), relative))
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(real, flags | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        reason = "it changed while being read" if exc.errno == errno.ELOOP else exc.strerror
+        raise ConfigError(
+            [Problem(relative, 1, f"cannot read {relative!r}: {reason}", _OUTSIDE_HINT)]
+        ) from None
+    try:
+        kind = _kind_problem(relative, os.fstat(fd))  # the file opened, not the one checked
+        if kind is not None:
+            raise ConfigError([Problem(relative, 1, kind[0], kind[1])])
+        limit = max_file_bytes()
+        chunks: list[bytes] = []
+        total = 0
+        while total <= limit:
+            chunk = os.read(fd, min(1024 * 1024, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            raise ConfigError(
+                [
+                    Problem(
+                        relative,
+                        1,
+                        f"{relative!r} grew over the limit of {_size(limit)}",
+                        f"fleet files are at most {_size(limit)}",
+                    )
+                ]
+            )
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def decode_text(content: bytes, path: str) -> str:
+    """`content` as UTF-8 text; anything else is a ConfigError at the line of the first bad byte
+    (the bytes themselves are never shown: the file may hold secrets)."""
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(
+            [Problem(path, 1, "file is UTF-16 encoded", "save it as UTF-8 (fleet files are UTF-8)")]
+        )
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = content.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            [
+                Problem(
+                    path, line, "file is not UTF-8 text", "save it as UTF-8 (fleet files are UTF-8)"
+                )
+            ]
+        ) from None
+
+
+def read_fleet_text(root: Path, relative: str) -> str:
+    """`read_fleet_file` decoded as UTF-8."""
+    return decode_text(read_fleet_file(root, relative), relative)
 
 
 @dataclass(frozen=True)
@@ -49,10 +202,7 @@ class Document:
 
 def load_yaml(text: str, path: str) -> Document:
     """Parse one YAML document; `path` is only used in error messages."""
-    try:
-        node = yaml.compose(text, Loader=FAST_LOADER)
-    except yaml.YAMLError as exc:
-        raise ConfigError([_syntax_problem(exc, path)]) from None
+    node = _compose(text, path)
     if node is None:
         return Document(path, None, LineMap({(): 1}))
     lines: dict[PathKey, int] = {(): node.start_mark.line + 1}
@@ -60,7 +210,7 @@ def load_yaml(text: str, path: str) -> Document:
     try:
         data = _build(node, (), lines, path, constructor)
     except yaml.YAMLError as exc:
-        raise ConfigError([Problem(path, 1, f"YAML error: {exc}")]) from None
+        raise ConfigError([_syntax_problem(exc, path)]) from None
     return Document(path, data, LineMap(lines))
 
 
@@ -69,10 +219,112 @@ def load_data(text: str, path: str) -> Any:
 
     PyYAML keeps the last of duplicate keys here: `load_yaml` reports them.
     """
+    node = _compose(text, path)
+    if node is None:
+        return None
+    constructor = FAST_LOADER("")
     try:
-        return yaml.load(text, Loader=FAST_LOADER)
+        return constructor.construct_document(node)
     except yaml.YAMLError as exc:
         raise ConfigError([_syntax_problem(exc, path)]) from None
+
+
+def _compose(text: str, path: str) -> yaml.Node | None:
+    """The document's node graph, checked against the limits before anyone walks it."""
+    limit = max_file_bytes()
+    if len(text) > limit:
+        raise ConfigError(
+            [
+                Problem(
+                    path,
+                    1,
+                    f"YAML document of {len(text)} characters, over the limit of {_size(limit)}",
+                    f"fleet files are at most {_size(limit)} (set {LIMIT_ENV} to change the limit)",
+                )
+            ]
+        )
+    try:
+        node = yaml.compose(text, Loader=FAST_LOADER)
+    except yaml.reader.ReaderError as exc:
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character or "\0")
+        line = text.count("\n", 0, max(0, exc.position)) + 1
+        message = f"YAML syntax error: character #x{code:04x} is not allowed"
+        hint = "fleet files are UTF-8 text without control characters"
+        raise ConfigError([Problem(path, line, message, hint)]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([_syntax_problem(exc, path)]) from None
+    except (ValueError, RecursionError) as exc:  # e.g. a NUL character, libyaml's own limits
+        raise ConfigError([Problem(path, 1, f"YAML syntax error: {type(exc).__name__}")]) from None
+    if node is not None:
+        _check_graph(node, path)
+    return node
+
+
+def _check_graph(root: yaml.Node, path: str) -> None:
+    """Refuse recursive aliases, complex keys, too many aliases and too large an expansion.
+
+    One iterative depth-first pass over the distinct nodes (an alias is a second
+    reference to a node already composed), computing each node's expanded size
+    bottom-up: linear in the document, however large its expansion.
+    """
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    aliases = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        ident = id(node)
+        if done:
+            on_path.discard(ident)
+            size = 1 + sum(sizes[id(child)] for child in _children(node))
+            if size > MAX_NODES:
+                raise ConfigError([_problem(path, node, _EXPANSION)])
+            sizes[ident] = size
+            continue
+        if ident in on_path:
+            raise ConfigError([_problem(path, node, _RECURSIVE)])
+        if ident in sizes:
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise ConfigError([_problem(path, node, _ALIASES)])
+            continue
+        if isinstance(node, yaml.MappingNode):
+            for key, _ in node.value:
+                if not isinstance(key, yaml.ScalarNode):
+                    raise ConfigError([_problem(path, key, _COMPLEX_KEY)])
+        on_path.add(ident)
+        stack.append((node, True))
+        stack.extend((child, False) for child in reversed(_children(node)))
+
+
+_EXPANSION = (
+    f"the document expands to more than {MAX_NODES} values, aliases included (a YAML alias bomb?)",
+    "use fewer aliases (*name) of large anchors, or split the file",
+)
+_RECURSIVE = (
+    "recursive alias: the anchor defined here is used inside itself",
+    "an alias (*name) may only refer to an anchor (&name) outside it",
+)
+_ALIASES = (
+    f"more than {MAX_ALIASES} alias uses in one document",
+    "expand the aliases by hand, or split the file",
+)
+_COMPLEX_KEY = (
+    "a mapping key must be a plain value, not a list or mapping",
+    "write keys as strings; complex keys (`? [a, b]`) are not supported",
+)
+
+
+def _problem(path: str, node: yaml.Node, what: tuple[str, str]) -> Problem:
+    return Problem(path, node.start_mark.line + 1, what[0], what[1])
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _syntax_problem(exc: yaml.YAMLError, path: str) -> Problem:
@@ -80,7 +332,7 @@ def _syntax_problem(exc: yaml.YAMLError, path: str) -> Problem:
         mark = exc.problem_mark or exc.context_mark
         message = (exc.problem or exc.context or "invalid YAML").strip()
         return Problem(path, mark.line + 1 if mark else 1, f"YAML syntax error: {message}")
-    return Problem(path, 1, f"YAML syntax error: {exc}")
+    return Problem(path, 1, f"YAML syntax error: {str(exc).splitlines()[0]}")
 
 
 def _build(

@@ -124,14 +124,14 @@ def test_from_keeps_the_chart_only_when_the_source_names_one(repo: Path) -> None
     named = "- name: prod1\n  domain: prod1.alpha.example.org\n"
     assert named in text
     cluster_yaml.write_text(text.replace(named, named + "  helm_chart: testhub\n"))
-    for name, source in (("named", "prod1"), ("default", "prod2")):
+    for name, source in (("named", "prod1"), ("unnamed", "prod2")):
         created = new_hub(
             repo, "alpha", name, f"{name}.alpha.example.org", from_hub=source, env=KEY_ENV
         )
         assert created.ok, [p.render() for p in created.problems]
     entries = {e["name"]: e for e in yaml.safe_load(cluster_yaml.read_text())["hubs"]}
     assert entries["named"]["helm_chart"] == "testhub"
-    assert "helm_chart" not in entries["default"]
+    assert "helm_chart" not in entries["unnamed"]
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from hubfleet.config.fleet import (
     CLUSTERS_DIR,
+    SUPPORT_NAMESPACE,
     Cluster,
     Fleet,
     Hub,
@@ -27,15 +28,36 @@ from hubfleet.config.fleet import (
     local_chart_names,
     normalize,
 )
-from hubfleet.config.models import PROVIDERS, ClusterFile, FleetFile, HubEntry
+from hubfleet.config.models import DNS_LABEL, PROVIDERS, ClusterFile, FleetFile, HubEntry
 from hubfleet.errors import ConfigError, Problem, did_you_mean
-from hubfleet.yamlio import Document, LineMap, PathKey, load_yaml
+from hubfleet.yamlio import (
+    Document,
+    LineMap,
+    PathKey,
+    decode_text,
+    fleet_file_problem,
+    load_yaml,
+    read_fleet_file,
+)
 
 SETTINGS_FILE = "hubfleet.yaml"
-# Hub names become helm release and namespace names: DNS labels, at most 53 characters.
-HUB_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$")
+# Hub names become helm release and namespace names: DNS-1123 labels, and helm
+# allows release names of at most 53 characters. Cluster names (and folders) are
+# DNS-1123 labels of at most 63. Every pattern is matched against the whole string.
+MAX_RELEASE_NAME = 53
+MAX_LABEL = 63
+# `\Z`, not `$` (which also matches before a final newline), so that `.match` users
+# (hubfleet new) match whole strings too.
+HUB_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?\Z")
 DOMAIN = re.compile(
-    r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
+    r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*\Z"
+)
+# Namespaces Kubernetes keeps for itself, and the support release's own name and
+# namespace: no hub may take them.
+SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+NAME_HINT = (
+    "lowercase letters, digits and '-', starting and ending with a letter or digit, "
+    "at most {max} characters (a Kubernetes DNS-1123 label)"
 )
 
 
@@ -43,6 +65,9 @@ DOMAIN = re.compile(
 class LoadResult:
     fleet: Fleet
     problems: tuple[Problem, ...]
+    # Repository-relative files the loader refused to read (outside the repository,
+    # not a regular file, too large, missing): nothing may read them.
+    refused: frozenset[str] = frozenset()
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -70,8 +95,9 @@ def load_fleet(root: Path) -> LoadResult:
     folders = sorted(clusters_dir.iterdir()) if clusters_dir.is_dir() else []
     for folder in folders:
         # Only folders holding a cluster.yaml are clusters; others (templates,
-        # shared files) are skipped.
-        if folder.is_dir() and (folder / "cluster.yaml").is_file():
+        # shared files) are skipped. A cluster.yaml that is a link, a FIFO or a
+        # device is a cluster whose file the reader refuses.
+        if folder.is_dir() and os.path.lexists(folder / "cluster.yaml"):
             cluster = _load_cluster(folder, settings, charts, paths, problems)
             if cluster is not None:
                 clusters.append(cluster)
@@ -84,16 +110,15 @@ def load_fleet(root: Path) -> LoadResult:
         settings_lines=settings_doc.lines if settings_doc else LineMap(),
         settings_data=settings_doc.data if settings_doc else None,
     )
-    return LoadResult(fleet, tuple(sorted(set(problems))))
+    return LoadResult(fleet, tuple(sorted(set(problems))), frozenset(paths.refused))
 
 
 def _load_settings(
     root: Path, problems: list[Problem]
 ) -> tuple[FleetFile, str | None, Document | None]:
-    path = root / SETTINGS_FILE
-    if not path.is_file():
+    if not os.path.lexists(root / SETTINGS_FILE):
         return FleetFile(), None, None
-    doc = _read(path, SETTINGS_FILE, problems)
+    doc = _read(root, SETTINGS_FILE, problems)
     if doc is None:
         return FleetFile(), SETTINGS_FILE, None
     data = doc.data if doc.data is not None else {}
@@ -118,14 +143,10 @@ def _partial_settings(data: Any) -> FleetFile:
     return FleetFile.model_validate(good)
 
 
-def _read(path: Path, relative: str, problems: list[Problem]) -> Document | None:
+def _read(root: Path, relative: str, problems: list[Problem]) -> Document | None:
+    """The fleet file `relative`, read through the bounded reader and parsed."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(relative, 1, f"cannot read: {exc}"))
-        return None
-    try:
-        return load_yaml(text, relative)
+        return load_yaml(decode_text(read_fleet_file(root, relative), relative), relative)
     except ConfigError as exc:
         problems.extend(exc.problems)
         return None
@@ -140,9 +161,18 @@ def _load_cluster(
 ) -> Cluster | None:
     rel_folder = f"{CLUSTERS_DIR}/{folder.name}"
     rel_file = f"{rel_folder}/cluster.yaml"
-    doc = _read(folder / "cluster.yaml", rel_file, problems)
+    doc = _read(paths.root, rel_file, problems)
     if doc is None:
         return None
+    if not DNS_LABEL.fullmatch(folder.name) or len(folder.name) > MAX_LABEL:
+        problems.append(
+            Problem(
+                rel_file,
+                doc.lines.line(("name",)),
+                f"cluster folder name {folder.name!r} is not a valid cluster name",
+                NAME_HINT.format(max=MAX_LABEL),
+            )
+        )
     data = doc.data
     if not isinstance(data, dict):
         problems.append(Problem(rel_file, 1, "cluster.yaml must be a mapping of keys"))
@@ -181,6 +211,7 @@ def _load_cluster(
     support = None
     if spec is not None:
         _check_provider_blocks(spec, doc, rel_file, problems)
+        _check_state_dir(spec, doc, problems)
         block = getattr(spec, spec.provider)
         for key_name in ("key", "file"):
             value = getattr(block, key_name, None)
@@ -201,16 +232,10 @@ def _load_cluster(
             continue
         key: PathKey = ("hubs", index)
         line = here("hubs", index)
-        if not HUB_NAME.match(entry.name):
-            problems.append(
-                _at(
-                    doc,
-                    (*key, "name"),
-                    f"hub name {entry.name!r} is not a valid release and namespace name",
-                    "lowercase letters, digits and '-', starting and ending with a letter "
-                    "or digit, at most 53 characters",
-                )
-            )
+        name_problem = _hub_name_problem(entry.name)
+        if name_problem is not None:
+            problems.append(_at(doc, (*key, "name"), *name_problem))
+            continue
         if entry.name in seen:
             problems.append(
                 _at(
@@ -222,8 +247,15 @@ def _load_cluster(
             )
             continue
         seen[entry.name] = line
-        if not DOMAIN.match(entry.domain):
-            problems.append(_at(doc, (*key, "domain"), f"invalid domain {entry.domain!r}"))
+        if not _valid_domain(entry.domain):
+            problems.append(
+                _at(
+                    doc,
+                    (*key, "domain"),
+                    f"invalid domain {entry.domain!r}",
+                    "a DNS name: dot-separated labels of lowercase letters, digits and '-'",
+                )
+            )
         chart = entry.helm_chart or settings.default_chart
         if chart is None:
             problems.append(
@@ -281,6 +313,46 @@ def _load_cluster(
         lines=doc.lines,
         data=data,
     )
+
+
+def _hub_name_problem(name: str) -> tuple[str, str] | None:
+    """Why `name` cannot be a hub's release and namespace name (message, hint), or None."""
+    if not HUB_NAME.fullmatch(name):
+        return (
+            f"hub name {name!r} is not a valid release and namespace name",
+            NAME_HINT.format(max=MAX_RELEASE_NAME),
+        )
+    if name == SUPPORT_NAMESPACE:
+        return (
+            f"hub name {name!r} is the name and namespace of the cluster's support release",
+            "rename the hub: deploying it would upgrade the support release",
+        )
+    if name in SYSTEM_NAMESPACES or name.startswith("kube-"):
+        return (
+            f"hub name {name!r} is a namespace Kubernetes keeps for itself",
+            "rename the hub: 'default' and 'kube-*' namespaces are reserved",
+        )
+    return None
+
+
+def _valid_domain(domain: str) -> bool:
+    """A DNS name: dot-separated labels of lowercase letters, digits and '-', 253 at most."""
+    return DOMAIN.fullmatch(domain) is not None
+
+
+def _check_state_dir(spec: ClusterFile, doc: Document, problems: list[Problem]) -> None:
+    """An absolute local.state_dir keeps hubs' databases and secrets outside the
+    repository: allowed, and said (the model refuses a relative one escaping it)."""
+    state_dir = spec.local.state_dir if spec.local is not None else None
+    if state_dir is not None and state_dir.startswith("/"):
+        warning = _at(
+            doc,
+            ("local", "state_dir"),
+            f"local.state_dir {state_dir!r} is outside the repository: the hubs' "
+            "databases and cookie secrets are kept there",
+            "use a relative path to keep the state inside the repository",
+        )
+        problems.append(replace(warning, severity="warning"))
 
 
 def _check_provider_blocks(
@@ -345,11 +417,13 @@ def _check_unique_domains(clusters: list[Cluster], problems: list[Problem]) -> N
 
 
 class _PathChecker:
-    """Checks that a file named in cluster.yaml exists inside the repository (cached)."""
+    """Checks that a file named in cluster.yaml may be read (cached): inside the
+    repository once links are resolved, a regular file within the size limit.
+    Every path refused is remembered in `refused`, so that nothing reads it."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._real_root = os.path.realpath(root)
+        self.refused: set[str] = set()
         self._cache: dict[tuple[str, str, bool], tuple[str, str | None] | None] = {}
 
     def check(
@@ -358,6 +432,8 @@ class _PathChecker:
         key = (written, resolved, folder_ok)
         if key not in self._cache:
             self._cache[key] = self._check(written, resolved, folder_ok)
+            if self._cache[key] is not None:
+                self.refused.add(resolved)
         return self._cache[key]
 
     def _check(self, written: str, resolved: str, folder_ok: bool) -> tuple[str, str | None] | None:
@@ -368,14 +444,19 @@ class _PathChecker:
             return f"{written!r} points outside the repository", hint
         full = self.root / resolved
         real = os.path.realpath(full)
-        if real != self._real_root and not real.startswith(self._real_root + os.sep):
+        real_root = os.path.realpath(self.root)
+        if real != real_root and not real.startswith(real_root + os.sep):
             return f"{written!r} is a link pointing outside the repository", hint
-        if not full.exists():
+        if not os.path.lexists(full):
             parent = full.parent
             siblings = [p.name for p in parent.iterdir()] if parent.is_dir() else []
             return f"file {written!r} does not exist", did_you_mean(full.name, siblings)
-        if full.is_dir() and not folder_ok:
-            return f"{written!r} is a folder, not a file", None
+        if folder_ok and os.path.isdir(real):
+            return None
+        problem = fleet_file_problem(self.root, resolved)
+        if problem is not None:
+            message, reason = problem
+            return message.replace(repr(resolved), repr(written), 1), reason
         return None
 
 
@@ -414,6 +495,9 @@ def _pydantic_problem(
         hint = did_you_mean(error["input"], re.findall(r"'([^']*)'", expected))
     if kind == "model_type" or kind == "dict_type":
         message = "must be a mapping of keys"
+    if hint is None:
+        schema = "cluster" if model is not FleetFile else "fleet"
+        hint = f"the allowed values are in `hubfleet schema {schema}`"
     return _at(doc, key, f"{dotted}: {message}", hint)
 
 

@@ -8,12 +8,99 @@ key is an error.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Provider = Literal["gcp", "aws", "azure", "kubeconfig", "local"]
 PROVIDERS: tuple[str, ...] = ("gcp", "aws", "azure", "kubeconfig", "local")
+
+
+# Whole-string patterns (always used with fullmatch: `$` also matches before a final
+# newline). Kubernetes' DNS-1123 label, and its subdomain (dot-separated labels).
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+# A value that reaches an external program's argv: no option look-alike, no space,
+# no control character.
+_ARGV_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@=+,-]*")
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+_CHART_NAME = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_.]*")
+_CHART_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]*")
+_KUBE_VERSION = re.compile(r"v?\d+\.\d+(\.\d+)?")
+_GO_DURATION = re.compile(r"((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+MAX_HELM_TIMEOUT_S = 24 * 3600.0
+
+
+def _argv_token(value: str) -> str:
+    if len(value) > 256 or not _ARGV_TOKEN.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: letters, digits and . _ : / @ = + , -, "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def _dns_subdomain(value: str) -> str:
+    if len(value) > 253 or not DNS_SUBDOMAIN.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a Kubernetes object name (lowercase letters, digits, '-' and '.')"
+        )
+    return value
+
+
+def _secret_key(value: str) -> str:
+    if len(value) > 253 or not _SECRET_KEY.fullmatch(value) or value.startswith("-"):
+        raise ValueError(f"{value!r} is not a Secret key (letters, digits, '-', '_' and '.')")
+    return value
+
+
+def _chart_name(value: str) -> str:
+    if len(value) > 100 or not _CHART_NAME.fullmatch(value) or ".." in value:
+        raise ValueError(
+            f"{value!r} is not a chart name (letters, digits, '-', '_' and '.', no '..')"
+        )
+    return value
+
+
+def duration_seconds(value: str) -> float:
+    """A helm (Go) duration such as `10m`, `300s` or `1h30m`, in seconds; ValueError if not one."""
+    if not _GO_DURATION.fullmatch(value):
+        raise ValueError(f"{value!r} is not a duration (write e.g. 10m, 300s or 1h30m)")
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(value))
+
+
+def _helm_timeout(value: str) -> str:
+    seconds = duration_seconds(value)
+    if not 1.0 <= seconds <= MAX_HELM_TIMEOUT_S:
+        raise ValueError(f"{value!r} is out of range: between 1s and 24h")
+    return value
+
+
+def _state_dir(value: str) -> str:
+    if not value or "\0" in value or any(ord(c) < 32 for c in value):
+        raise ValueError(f"{value!r} is not a folder path")
+    if value.startswith("/"):
+        return value  # explicitly elsewhere: the loader says so
+    depth = 0
+    for part in value.split("/"):
+        depth += -1 if part == ".." else 0 if part in ("", ".") else 1
+        if depth < 0:
+            raise ValueError(
+                f"{value!r} points outside the repository (a relative state_dir stays inside it; "
+                "give an absolute path to keep state elsewhere on purpose)"
+            )
+    return value
+
+
+ArgvToken = Annotated[str, AfterValidator(_argv_token)]
+KubeName = Annotated[str, AfterValidator(_dns_subdomain)]
+SecretKey = Annotated[str, AfterValidator(_secret_key)]
+ChartName = Annotated[str, AfterValidator(_chart_name)]
+HelmDuration = Annotated[str, AfterValidator(_helm_timeout)]
+StateDir = Annotated[str, AfterValidator(_state_dir)]
 
 
 class _Strict(BaseModel):
@@ -23,10 +110,10 @@ class _Strict(BaseModel):
 class GcpBlock(_Strict):
     """Google Kubernetes Engine."""
 
-    project: str = Field(description="GCP project id holding the cluster")
-    cluster: str = Field(description="GKE cluster name")
-    zone: str | None = Field(None, description="zone (zonal cluster) or region (regional)")
-    region: str | None = Field(None, description="region of a regional cluster")
+    project: ArgvToken = Field(description="GCP project id holding the cluster")
+    cluster: ArgvToken = Field(description="GKE cluster name")
+    zone: ArgvToken | None = Field(None, description="zone (zonal cluster) or region (regional)")
+    region: ArgvToken | None = Field(None, description="region of a regional cluster")
     key: str | None = Field(
         None,
         description="sops-encrypted service-account JSON key, relative to cluster.yaml; "
@@ -45,12 +132,12 @@ class AwsBlock(_Strict):
     """Amazon EKS."""
 
     account: str | int | None = Field(None, description="AWS account id")
-    clusterName: str = Field(description="EKS cluster name")
-    region: str = Field(description="AWS region")
+    clusterName: ArgvToken = Field(description="EKS cluster name")
+    region: ArgvToken = Field(description="AWS region")
     key: str | None = Field(
         None, description="sops-encrypted access key JSON, relative to cluster.yaml"
     )
-    role_arn: str | None = Field(None, description="role assumed for the deploy")
+    role_arn: ArgvToken | None = Field(None, description="role assumed for the deploy")
     clusterType: Literal["eks", "kops"] | None = Field(None, description="eks (default) or kops")
     billing: dict[str, Any] | None = Field(None, description="free information")
 
@@ -58,9 +145,9 @@ class AwsBlock(_Strict):
 class AzureBlock(_Strict):
     """Azure Kubernetes Service."""
 
-    resource_group: str = Field(description="resource group holding the cluster")
-    cluster: str = Field(description="AKS cluster name")
-    subscription: str | None = Field(None, description="subscription id")
+    resource_group: ArgvToken = Field(description="resource group holding the cluster")
+    cluster: ArgvToken = Field(description="AKS cluster name")
+    subscription: ArgvToken | None = Field(None, description="subscription id")
     key: str | None = Field(
         None,
         description="sops-encrypted service principal JSON, relative to cluster.yaml; "
@@ -77,8 +164,10 @@ class KubeconfigBlock(_Strict):
 class LocalBlock(_Strict):
     """The local provider: each hub as a JupyterHub process on 127.0.0.1."""
 
-    state_dir: str | None = Field(
-        None, description="state folder, relative to the repository (default .hubfleet/local)"
+    state_dir: StateDir | None = Field(
+        None,
+        description="state folder, relative to the repository and inside it (default "
+        ".hubfleet/local); an absolute path keeps state outside the repository on purpose",
     )
     base_port: int = Field(18000, ge=1024, le=65000, description="first port of this cluster")
 
@@ -86,7 +175,7 @@ class LocalBlock(_Strict):
 class SupportBlock(_Strict):
     """The cluster-wide support release (namespace `support`)."""
 
-    helm_chart: str = Field("support", description="chart of the support release")
+    helm_chart: ChartName = Field("support", description="chart of the support release")
     helm_chart_values_files: list[str] = Field(
         description="values files, relative to cluster.yaml, in order (later wins)"
     )
@@ -102,16 +191,16 @@ class HealthCheckBlock(_Strict):
     enabled: bool = Field(
         True, description="check this hub; false: its cluster's canary gate is helm's result"
     )
-    secret: str = Field(
+    secret: KubeName = Field(
         "hub", description="Kubernetes Secret in the hub's namespace holding the check's API token"
     )
-    key: str = Field(
+    key: SecretKey = Field(
         "hub.services.hubfleet-health-check.apiToken",
         description="key of that Secret holding the token (z2jh: hub.services.<name>.apiToken)",
     )
-    service: str = Field("proxy-public", description="Kubernetes Service to port-forward to")
+    service: KubeName = Field("proxy-public", description="Kubernetes Service to port-forward to")
     port: int = Field(80, ge=1, le=65535, description="port of that Service")
-    user: str | None = Field(
+    user: ArgvToken | None = Field(
         None, description="the check user; default hubfleet-health-check (Kubernetes hubs)"
     )
 
@@ -121,7 +210,7 @@ class HubEntry(_Strict):
 
     name: str = Field(description="hub name: also its helm release and namespace")
     domain: str = Field(description="the hub's domain name")
-    helm_chart: str | None = Field(
+    helm_chart: ChartName | None = Field(
         None, description="chart: helm-charts/<name>/ or an entry of hubfleet.yaml charts"
     )
     helm_chart_values_files: list[str] = Field(
@@ -167,11 +256,27 @@ class RemoteChart(_Strict):
     repository: str = Field(description="helm repository URL or oci:// reference")
     version: str = Field(description="pinned chart version")
 
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        if not re.fullmatch(r"(https?|oci)://[^\s]+", value):
+            raise ValueError(f"{value!r} is not an https://, http:// or oci:// URL")
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if len(value) > 128 or not _CHART_VERSION.fullmatch(value):
+            raise ValueError(f"{value!r} is not a chart version (e.g. 4.2.0)")
+        return value
+
 
 class DeploySettings(_Strict):
-    helm_timeout: str = Field("10m", description="helm --timeout for each release")
-    concurrency: int | None = Field(None, ge=1, description="helm processes at once")
-    cluster_concurrency: int | None = Field(None, ge=1, description="clusters at once")
+    helm_timeout: HelmDuration = Field(
+        "10m", description="helm --timeout for each release: a duration (10m, 300s, 1h30m), 1s-24h"
+    )
+    concurrency: int | None = Field(None, ge=1, le=256, description="helm processes at once")
+    cluster_concurrency: int | None = Field(None, ge=1, le=256, description="clusters at once")
     health_check: bool = Field(True, description="health-check staging hubs before production")
 
 
@@ -192,7 +297,7 @@ class FleetFile(_Strict):
     charts: dict[str, RemoteChart] = Field(
         default_factory=dict, description="remote charts hubs may name in helm_chart"
     )
-    default_chart: str | None = Field(None, description="helm_chart of hubs that name none")
+    default_chart: ChartName | None = Field(None, description="helm_chart of hubs that name none")
     redeploy_all_when_changed: list[str] = Field(
         default_factory=list,
         description="globs (repository-relative): a change to a matching file redeploys all",
@@ -203,3 +308,24 @@ class FleetFile(_Strict):
     hubfleet_version: str | None = Field(None, description="the hubfleet version CI installs")
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     jsonnet: JsonnetSettings = Field(default_factory=JsonnetSettings)
+
+    @field_validator("charts")
+    @classmethod
+    def _chart_names(cls, value: dict[str, RemoteChart]) -> dict[str, RemoteChart]:
+        for name in value:
+            _chart_name(name)
+        return value
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _kube_version(cls, value: str | None) -> str | None:
+        if value is not None and not _KUBE_VERSION.fullmatch(value):
+            raise ValueError(f"{value!r} is not a Kubernetes version (e.g. 1.31)")
+        return value
+
+    @field_validator("hubfleet_version")
+    @classmethod
+    def _hubfleet_version(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 64 or not _CHART_VERSION.fullmatch(value)):
+            raise ValueError(f"{value!r} is not a version (e.g. 1.2.0)")
+        return value

@@ -27,6 +27,7 @@ from hubfleet.export.layout import (
 )
 from hubfleet.helm.jsonnet import is_jsonnet
 from hubfleet.release import hub_release, release_jsonnet
+from hubfleet.yamlio import decode_text, load_data, read_fleet_file
 
 if TYPE_CHECKING:
     from hubfleet.secrets.sops import Sops
@@ -153,9 +154,11 @@ def _write(
             files.append(ExportedFile(target, "values", source))
             entries.append(ValuesEntry(target, False))
             continue
-        content = fleet.abspath(source).read_bytes()
-        text = content.decode("utf-8")
+        content = read_fleet_file(fleet.root, source)
+        text = decode_text(content, source)
         if not is_encrypted(text, source):
+            if source.endswith((".yaml", ".yml", ".json")):
+                load_data(text, source)  # bounded: a hostile file is refused, not exported
             target = values_name(index, source)
             _write_bytes(folder / target, content)
             files.append(ExportedFile(target, "values", source))
