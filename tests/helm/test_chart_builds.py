@@ -483,3 +483,16 @@ def test_helm_library_logs_only_with_debug(tmp_path: Path, fleet_copy: Path) -> 
     loud = hubfleet("--repo", fleet_copy, "--debug", "validate", "local", env=env)
     assert loud.returncode == 0, loud.stdout + loud.stderr
     assert "INFO found symbolic link in path" in loud.stderr
+
+
+def test_a_file_dependency_cycle_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    for name, other in (("a", "b"), ("b", "a")):
+        _write(
+            tmp_path / name / "Chart.yaml",
+            f"apiVersion: v2\nname: {name}\nversion: 0.1.0\ndependencies:\n"
+            f"  - name: {other}\n    version: 0.1.0\n    repository: file://../{other}\n",
+        )
+    with pytest.raises(ConfigError, match="nested more than"):
+        ChartResolver(cache_dir=tmp_path / "cache").resolve(
+            ChartSource("a", local_dir=tmp_path / "a")
+        )

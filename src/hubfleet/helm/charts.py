@@ -164,7 +164,8 @@ class ChartResolver:
         self.root = root
         self.pull_attempts = 0  # pulls actually started (for tests and figures)
         self._lock = threading.Lock()
-        self._keys: dict[tuple[object, ...], threading.Lock] = {}
+        # Re-entrant: a file:// cycle comes back to its own key and ends at _MAX_DEPTH.
+        self._keys: dict[tuple[object, ...], threading.RLock] = {}
         self._done: dict[tuple[object, ...], Path | HubfleetError] = {}
 
     # ------------------------------------------------------------- public
@@ -188,7 +189,7 @@ class ChartResolver:
 
     def _once(self, key: tuple[object, ...], make: Callable[[], Path]) -> Path:
         with self._lock:
-            key_lock = self._keys.setdefault(key, threading.Lock())
+            key_lock = self._keys.setdefault(key, threading.RLock())
         with key_lock:
             done = self._done.get(key)
             if isinstance(done, HubfleetError):
