@@ -452,10 +452,13 @@ def test_remote_chart_unreachable_is_a_warning_or_strict_error(
     )(fleet_copy)
     relaxed = run_cli("--repo", fleet_copy, "validate", "alpha")
     assert relaxed.exit_code == 0, relaxed.output
-    assert f"{ALPHA}/cluster.yaml:25: warning: alpha/prod2: render skipped" in relaxed.stdout
+    # Said once, at the chart's pin in hubfleet.yaml, naming the releases it skipped.
+    assert "hubfleet.yaml:3: warning: chart jupyterhub 4.2.0 from " in relaxed.stdout
+    assert "render skipped for 1 release: alpha/prod2" in relaxed.stdout
     strict = run_cli("--repo", fleet_copy, "validate", "alpha", "--strict")
     assert strict.exit_code == 2
-    assert f"{ALPHA}/cluster.yaml:25: alpha/prod2: render skipped" in strict.stdout
+    assert "hubfleet.yaml:3: chart jupyterhub 4.2.0 from " in strict.stdout
+    assert "render skipped for 1 release: alpha/prod2" in strict.stdout
 
 
 def test_decrypting_for_validation_writes_and_prints_no_secret(

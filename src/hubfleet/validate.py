@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from hubfleet.config.fleet import Cluster, Fleet, Hub, Support
 from hubfleet.config.load import load_fleet
 from hubfleet.errors import ChartError, ConfigError, HubfleetError, Problem
+from hubfleet.helm.charts import ChartResolver
 from hubfleet.release import (
     Release,
     ValuesDocument,
@@ -80,6 +82,11 @@ class _Run:
     line_maps: dict[str, Document] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
     values: dict[str, ValuesDocument] = field(default_factory=dict)
+    # One resolver for the run: each chart pulled or built once, failures remembered.
+    charts: ChartResolver = field(default_factory=ChartResolver)
+    # A chart that cannot be had: its error and the releases it skipped (said once).
+    chart_failures: dict[str, tuple[ChartError, list[Release]]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def validate(
@@ -97,7 +104,13 @@ def validate(
     fleet = loaded.fleet
     if sops is not None and not sops.key_available():
         sops = None
-    run = _Run(fleet, sops, strict, kube_version or fleet.settings.kubernetes_version)
+    run = _Run(
+        fleet,
+        sops,
+        strict,
+        kube_version or fleet.settings.kubernetes_version,
+        charts=ChartResolver(root=fleet.root),
+    )
     run.problems.extend(loaded.problems)
     run.bad_files.update(loaded.refused)  # reported by the loader, and never read
     run.checked.update(loaded.refused)
@@ -113,6 +126,7 @@ def validate(
             for label in pool.map(lambda r: _check_release(run, r), releases):
                 if label:
                     rendered.append(label)
+        _report_chart_failures(run)
     return ValidationResult(
         problems=tuple(sorted(set(run.problems))),
         notes=tuple(sorted(run.notes)),
@@ -260,6 +274,9 @@ def _line_doc(run: _Run, path: str) -> Document:
 
 def _check_encrypted(run: _Run, path: str, full: Path, text: str) -> None:
     run.encrypted.add(path)
+    # Its keys are in the clear (sops encrypts values): a schema problem on a key this
+    # file sets is reported at the file's own line.
+    run.texts[path] = text
     if run.sops is not None:
         try:
             run.sops.decrypt(full)
@@ -325,7 +342,6 @@ def _bad(run: _Run, problem: Problem) -> None:
 
 def _check_release(run: _Run, release: Release) -> str | None:
     """Schema-check, render and check one release; its label if it rendered."""
-    from hubfleet.helm.charts import resolve_chart
     from hubfleet.helm.engine import ValuesSchemaError, render
     from hubfleet.helm.manifests import check_manifests
     from hubfleet.helm.values import merge_values
@@ -336,11 +352,13 @@ def _check_release(run: _Run, release: Release) -> str | None:
     if any(path in run.bad_files for path in release.values_files):
         return None
     try:
-        chart_path = resolve_chart(release.chart)
-    except ChartError as exc:
-        message = f"{release.label}: render skipped: {exc.message}"
-        problem = Problem(where[0], where[1], message, exc.hint)
-        run.problems.append(problem if run.strict else replace(problem, severity="warning"))
+        chart_path = run.charts.resolve(release.chart)
+    except ConfigError as exc:  # a broken local chart: an error at its file and line
+        run.problems.extend(exc.problems)
+        return None
+    except ChartError as exc:  # not to be had (unreachable, not cached): said once
+        with run.lock:
+            run.chart_failures.setdefault(str(exc), (exc, []))[1].append(release)
         return None
     try:
         docs = values_documents(fleet, release, sops=run.sops, cache=run.values)
@@ -378,6 +396,26 @@ def _check_release(run: _Run, release: Release) -> str | None:
     return release.label
 
 
+def _report_chart_failures(run: _Run) -> None:
+    """One problem per chart that could not be had, naming every release it skipped."""
+    for error, releases in run.chart_failures.values():
+        labels = sorted(release.label for release in releases)
+        first = min(releases, key=lambda r: r.label)
+        path, line = (
+            (error.path, error.line or 1)
+            if error.path
+            else _release_location(run.fleet.cluster(first.cluster), first)
+        )
+        count = f"{len(labels)} release{'s' if len(labels) != 1 else ''}"
+        problem = Problem(
+            path,
+            line,
+            f"{error.message}; render skipped for {count}: {', '.join(labels)}",
+            error.hint,
+        )
+        run.problems.append(problem if run.strict else replace(problem, severity="warning"))
+
+
 def _release_location(cluster: Cluster, release: Release) -> tuple[str, int]:
     if release.hub is None:
         return cluster.file, cluster.lines.line(("support",))
@@ -389,7 +427,7 @@ def _locate(run: _Run, release: Release, key_path: tuple[str | int, ...]) -> tup
     best: tuple[int, str, int] | None = None
     for path in reversed(release.values_files):
         if path not in run.texts:
-            continue  # not a YAML text (an encrypted JSON or dotenv file): no lines
+            continue  # not read as YAML text (broken, or encrypted JSON/dotenv): no lines
         try:
             doc = _line_doc(run, path)
         except ConfigError:

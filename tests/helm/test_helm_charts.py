@@ -37,11 +37,23 @@ def test_local_chart_missing_folder_or_chart_yaml(tmp_path: Path) -> None:
         resolve_chart(ChartSource("empty", local_dir=tmp_path / "empty"))
 
 
-def test_local_chart_with_dependency_missing_from_charts() -> None:
+def test_local_chart_with_dependency_missing_from_charts(tmp_path: Path) -> None:
+    """A dependency not in charts/ is built from the cache; when it is not there either
+    (and cannot be pulled), the error names it at its line of the Chart.yaml."""
     with pytest.raises(ChartError) as caught:
-        resolve_chart(ChartSource("missingdep", local_dir=CHARTS / "broken" / "missingdep"))
-    assert "extras 0.1.0 (missing)" in caught.value.message
-    assert caught.value.hint is not None and "helm dependency build" in caught.value.hint
+        resolve_chart(
+            ChartSource("missingdep", local_dir=CHARTS / "broken" / "missingdep"),
+            cache_dir=tmp_path,
+            allow_pull=False,
+        )
+    assert caught.value.message == (
+        "chart 'missingdep': dependency extras 0.1.0 from https://charts.example.invalid "
+        "is not in the chart cache and pulling is disabled"
+    )
+    assert caught.value.path is not None and caught.value.path.endswith("missingdep/Chart.yaml")
+    assert caught.value.line == 6
+    expected = tmp_path / "charts.example.invalid" / "extras-0.1.0.tgz"
+    assert caught.value.hint is not None and str(expected) in caught.value.hint
 
 
 def test_neither_local_nor_remote() -> None:

@@ -71,8 +71,11 @@ def root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
+    from hubfleet.helm.engine import show_library_logs
+
     obj = ctx.obj if isinstance(ctx.obj, Options) else Options()
     obj.repo, obj.debug = repo, debug
+    show_library_logs(debug)  # the Helm library's own log lines: only with --debug
     ctx.obj = obj
 
 

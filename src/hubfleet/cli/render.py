@@ -69,7 +69,10 @@ def command(
     use_sops = decrypter if decrypter.key_available() and not placeholders else None
     values = merged_values(fleet, release, sops=use_sops)
     manifests = render(
-        resolve_chart(release.chart), values, release=release.name, namespace=release.namespace
+        resolve_chart(release.chart, root=fleet.root),
+        values,
+        release=release.name,
+        namespace=release.namespace,
     )
     if show_secrets:
         _show(output, release.label, manifests)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 CLUSTERS_DIR = "config/clusters"
 CHARTS_DIR = "helm-charts"
 SUPPORT_NAMESPACE = "support"
+CHART_ARCHIVE_SUFFIXES = (".tgz", ".tar.gz")
 
 JobKind = Literal["support", "staging", "prod"]
 
@@ -159,19 +160,34 @@ class Fleet:
             return ChartSource(name=name, local_dir=local)
         remote = self.settings.charts.get(name)
         if remote is not None:
-            return ChartSource(name=name, repository=remote.repository, version=remote.version)
+            return ChartSource(
+                name=name,
+                repository=remote.repository,
+                version=remote.version,
+                origin=self.settings_file,
+                origin_line=self.settings_lines.line(("charts", name)) if self.settings_file else 0,
+            )
         raise ConfigError(
             f"chart {name!r} is neither a folder {CHARTS_DIR}/{name}/ nor in hubfleet.yaml charts",
             hint=did_you_mean(name, self.known_charts()),
         )
 
     def hub_chart_source(self, hub: Hub) -> ChartSource:
-        """The chart a hub deploys: its chart_override if set, else its helm_chart."""
+        """The chart a hub deploys: its helm_chart, or its chart_override.
+
+        A chart_override that is a file (not an archive) is a replacement Chart.yaml
+        laid over the helm_chart folder: same templates and values, other
+        dependencies or versions. A folder or a `.tgz` is a whole chart.
+        """
         from hubfleet.helm.charts import ChartSource
 
-        if hub.chart_override:
-            return ChartSource(name=hub.helm_chart, local_dir=self.abspath(hub.chart_override))
-        return self.chart_source(hub.helm_chart)
+        if not hub.chart_override:
+            return self.chart_source(hub.helm_chart)
+        override = self.abspath(hub.chart_override)
+        if is_chart_yaml_override(override):
+            base = self.abspath(self.local_chart_dir(hub.helm_chart))
+            return ChartSource(name=hub.helm_chart, local_dir=base, chart_yaml=override)
+        return ChartSource(name=hub.helm_chart, local_dir=override)
 
     def known_charts(self) -> list[str]:
         return sorted({*local_chart_names(self.root), *self.settings.charts})
@@ -196,3 +212,20 @@ def normalize(path: str) -> str:
         else:
             parts.append(part)
     return "/".join(parts)
+
+
+def chart_override_path(root: Path, cluster_folder: str, written: str) -> str:
+    """A hub's chart_override, repository-relative: relative to the cluster's folder,
+    like every path in cluster.yaml; a path with `/` that is not there is relative to
+    the repository root (the rule of the layout where `chart_override` comes from)."""
+    beside = normalize(f"{cluster_folder}/{written}")
+    if "/" in written.strip("/") and not (root / beside).exists():
+        from_root = normalize(written)
+        if not from_root.startswith("../") and (root / from_root).exists():
+            return from_root
+    return beside
+
+
+def is_chart_yaml_override(path: Path) -> bool:
+    """A chart_override that is a replacement Chart.yaml (a file, not a chart archive)."""
+    return path.is_file() and not path.name.endswith(CHART_ARCHIVE_SUFFIXES)

@@ -25,6 +25,8 @@ from hubfleet.config.fleet import (
     Fleet,
     Hub,
     Support,
+    chart_override_path,
+    is_chart_yaml_override,
     local_chart_names,
     normalize,
 )
@@ -191,8 +193,10 @@ def _load_cluster(
     def here(*key: str | int) -> int:
         return doc.lines.line(key)
 
-    def check_file(relative: str, key: PathKey, *, folder_ok: bool = False) -> str:
-        resolved = normalize(f"{rel_folder}/{relative}")
+    def check_file(
+        relative: str, key: PathKey, *, folder_ok: bool = False, resolved: str | None = None
+    ) -> str:
+        resolved = resolved or normalize(f"{rel_folder}/{relative}")
         problem = paths.check(relative, resolved, folder_ok=folder_ok)
         if problem:
             message, hint = problem
@@ -268,11 +272,16 @@ def _load_cluster(
             )
             continue
         override = (
-            check_file(entry.chart_override, (*key, "chart_override"), folder_ok=True)
+            check_file(
+                entry.chart_override,
+                (*key, "chart_override"),
+                folder_ok=True,
+                resolved=chart_override_path(paths.root, rel_folder, entry.chart_override),
+            )
             if entry.chart_override
             else None
         )
-        if override is None:
+        if override is None or is_chart_yaml_override(paths.root / override):
             _check_chart(chart, charts, doc, (*key, "helm_chart"), problems)
         files = tuple(
             check_file(name, (*key, "helm_chart_values_files", i))

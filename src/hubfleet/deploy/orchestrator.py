@@ -46,6 +46,7 @@ from hubfleet.deploy.model import (
 )
 from hubfleet.errors import HubfleetError
 from hubfleet.helm import cli as helm
+from hubfleet.helm.charts import ChartResolver
 from hubfleet.helm.jsonnet import is_jsonnet
 from hubfleet.providers import Credentials, Provider, ProviderContext, get_provider
 from hubfleet.redact import Redactor
@@ -134,6 +135,8 @@ class Deployer:
         # releases list it; one lock per path, so that different files load in parallel.
         self._values_read: dict[str, helm.ValuesInput] = {}
         self._values_locks: dict[str, threading.Lock] = {}
+        # Local charts as helm gets them (built in the chart cache when they need it), once.
+        self._charts = ChartResolver(root=fleet.root)
 
     # --- records ---------------------------------------------------------------
 
@@ -437,7 +440,7 @@ class Deployer:
         assert self._flags is not None
         source = release.chart
         chart = helm.chart_ref(
-            local_dir=source.local_dir,
+            local_dir=self._charts.local_chart(source),
             name=source.name,
             repository=source.repository,
             version=source.version,

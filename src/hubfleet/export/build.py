@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import helm_python
 import yaml
 
 from hubfleet import __version__
@@ -25,6 +26,7 @@ from hubfleet.export.layout import (
     ValuesEntry,
     values_name,
 )
+from hubfleet.helm.charts import ChartSource, resolve_chart
 from hubfleet.helm.jsonnet import is_jsonnet
 from hubfleet.release import hub_release, release_jsonnet
 from hubfleet.yamlio import decode_text, load_data, read_fleet_file
@@ -130,8 +132,8 @@ def _write(
     files: list[ExportedFile] = []
     chart = release.chart
     if chart.local_dir is not None:
-        shutil.copytree(chart.local_dir, folder / CHART_DIR, symlinks=False)
-        files.append(ExportedFile(CHART_DIR, "chart", _relative(fleet, chart.local_dir)))
+        _copy_chart(resolve_chart(chart, root=fleet.root), folder / CHART_DIR)
+        files.append(ExportedFile(CHART_DIR, "chart", _chart_origin(fleet, chart)))
         chart_ref, repository, version = f"./{CHART_DIR}", None, None
     else:
         chart_ref, repository, version = chart.name, chart.repository, chart.version
@@ -204,6 +206,27 @@ def _write(
     result = ExportResult(folder, command, tuple(files), secrets_mode)
     _write_text(folder / README, readme_text(fleet, hub, result))
     return ExportResult(folder, command, (ExportedFile(README, "readme"), *files), secrets_mode)
+
+
+def _copy_chart(chart: Path, target: Path) -> None:
+    """The chart as the fleet deploys it (a local folder, or its build in the chart
+    cache: chart_override laid over, dependencies in charts/, values.schema.json made
+    from values.schema.yaml) as a plain folder; an archive is expanded."""
+    if chart.is_dir():
+        shutil.copytree(chart, target, symlinks=False)
+        return
+    with tempfile.TemporaryDirectory(prefix="hubfleet-export-chart-") as scratch:
+        helm_python.expand(scratch, chart)
+        (expanded,) = [p for p in Path(scratch).iterdir() if p.is_dir()]
+        shutil.copytree(expanded, target, symlinks=False)
+
+
+def _chart_origin(fleet: Fleet, chart: ChartSource) -> str:
+    assert chart.local_dir is not None
+    origin = _relative(fleet, chart.local_dir)
+    if chart.chart_yaml is not None:
+        origin += f" with Chart.yaml from {_relative(fleet, chart.chart_yaml)}"
+    return origin
 
 
 def _defaults_text(hub: Hub) -> str:

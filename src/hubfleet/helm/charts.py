@@ -1,9 +1,27 @@
-"""Chart resolution: a hub's `helm_chart` to a chart the engine can load.
+"""Chart resolution: a hub's `helm_chart` to a chart the engine (and helm) can load.
 
-A chart is either a local folder `<repo>/helm-charts/<name>/` (its dependencies
-already in its `charts/` folder, as `helm dependency build` leaves them) or a
-remote chart (`repository`: an https helm repository or an `oci://` reference,
-and `version`), pulled once into the chart cache and read from there afterwards.
+A chart is either a local folder `<repo>/helm-charts/<name>/` or a remote chart
+(`repository`: an https helm repository or an `oci://` reference, and `version`),
+pulled once into the chart cache and read from there afterwards.
+
+A local chart is used in place when it is complete. It is built into the chart
+cache instead, never in the working tree, when it needs it:
+
+- a hub's `chart_override` is a replacement `Chart.yaml` laid over the folder;
+- dependencies are not in its `charts/` (fleets gitignore `charts/*.tgz`): each
+  comes from the cache, pulled there from the repository its Chart.yaml names
+  (a version range is resolved against Chart.lock and what the cache holds), or,
+  for `file://`, is the other local chart, built the same way (recursively);
+- it keeps its schema as `values.schema.yaml`: the build gets the
+  `values.schema.json` made from it, which the engine and plain helm check.
+
+A build is keyed by content (every file of the chart and of its `file://`
+dependencies, the override, the dependency versions chosen), so a second run
+reuses it: `<cache>/built/<name>-<digest>/`.
+
+A `ChartResolver` lives for one command: it pulls each (repository, name,
+version) and builds each local chart at most once, and remembers failures, so a
+repository that does not answer costs one timeout per run, not one per hub.
 
 Cache layout: `<cache>/<sanitized repository>/<name>-<version>.tgz` (or the
 expanded folder `<name>-<version>/`), where the cache is `$HUBFLEET_CHART_CACHE`
@@ -12,30 +30,55 @@ or `<user cache dir>/hubfleet/charts`.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from hubfleet.errors import ChartError
+import helm_python
+import platformdirs
+
+from hubfleet.errors import ChartError, ConfigError, HubfleetError, Problem
+from hubfleet.helm import semver
+from hubfleet.helm.engine import library_output
+from hubfleet.yamlio import Document, load_data, load_yaml
 
 CACHE_ENV = "HUBFLEET_CHART_CACHE"
+TIMEOUT_ENV = "HUBFLEET_PULL_TIMEOUT"
 DEFAULT_PULL_TIMEOUT = 20.0
+BUILT_DIR = "built"
+_BUILD_FORMAT = "hubfleet-chart-build-1"  # part of every build's key
 _OK_DEPENDENCY_STATUSES = frozenset({"ok", "unpacked"})
+_ARCHIVE_SUFFIXES = (".tgz", ".tar.gz")
+_MAX_DEPTH = 8  # file:// chains deeper than this are refused (a cycle)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class ChartSource:
-    """Where a chart comes from: a local folder, or a repository and a version."""
+    """Where a chart comes from: a local folder (or archive), or a repository and a version.
+
+    `chart_yaml`: a replacement Chart.yaml laid over `local_dir` (a hub's
+    `chart_override` file). `origin`/`origin_line`: where the source is declared
+    (hubfleet.yaml for a remote chart), for messages.
+    """
 
     name: str
     local_dir: Path | None = None
     repository: str | None = None
     version: str | None = None
+    chart_yaml: Path | None = None
+    origin: str | None = None
+    origin_line: int = 0
 
 
 def chart_cache_dir() -> Path:
@@ -43,9 +86,24 @@ def chart_cache_dir() -> Path:
     configured = os.environ.get(CACHE_ENV)
     if configured:
         return Path(configured).expanduser()
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir("hubfleet")) / "charts"
+
+
+def pull_timeout() -> float:
+    """Seconds a pull may take: `$HUBFLEET_PULL_TIMEOUT`, else 20."""
+    configured = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not configured:
+        return DEFAULT_PULL_TIMEOUT
+    try:
+        value = float(configured)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise ConfigError(
+            f"{TIMEOUT_ENV}={configured!r} is not a number of seconds",
+            hint="a number between 0 and 3600, e.g. 20 or 2.5",
+        )
+    return value
 
 
 def sanitize_repository(repository: str) -> str:
@@ -74,76 +132,528 @@ def resolve_chart(
     *,
     cache_dir: Path | None = None,
     allow_pull: bool = True,
-    timeout: float = DEFAULT_PULL_TIMEOUT,
+    timeout: float | None = None,
+    root: Path | None = None,
 ) -> Path:
-    """A chart directory (or `.tgz`) for `source`; raises `ChartError`.
+    """A chart directory (or `.tgz`) for `source`, from a resolver of its own.
 
-    Local: the folder, once it has a Chart.yaml and every declared dependency in
-    `charts/`. Remote: the cached archive or folder, pulled first when absent
-    (unless `allow_pull` is false), with a `timeout` in seconds.
+    For one chart; a command that resolves many creates one `ChartResolver`.
     """
-    if source.local_dir is not None:
-        return _check_local(source)
-    if not source.repository or not source.version:
-        raise ChartError(
-            f"chart {source.name!r} is neither a local chart folder nor a remote chart",
-            hint=(
-                f"add helm-charts/{source.name}/ to the repository, or an entry "
-                f"{source.name!r} with `repository` and `version` under `charts:` in hubfleet.yaml"
-            ),
+    resolver = ChartResolver(cache_dir=cache_dir, allow_pull=allow_pull, timeout=timeout, root=root)
+    return resolver.resolve(source)
+
+
+class ChartResolver:
+    """Resolves charts for one command: every pull and build at most once, failures too.
+
+    Thread-safe: two threads asking for the same chart wait for one pull or build.
+    `root` (the fleet's) makes the paths in messages repository-relative.
+    """
+
+    def __init__(
+        self,
+        *,
+        cache_dir: Path | None = None,
+        allow_pull: bool = True,
+        timeout: float | None = None,
+        root: Path | None = None,
+    ) -> None:
+        self.cache_dir = cache_dir or chart_cache_dir()
+        self.allow_pull = allow_pull
+        self.timeout = pull_timeout() if timeout is None else timeout
+        self.root = root
+        self.pull_attempts = 0  # pulls actually started (for tests and figures)
+        self._lock = threading.Lock()
+        # Re-entrant: a file:// cycle comes back to its own key and ends at _MAX_DEPTH.
+        self._keys: dict[tuple[object, ...], threading.RLock] = {}
+        self._done: dict[tuple[object, ...], Path | HubfleetError] = {}
+
+    # ------------------------------------------------------------- public
+
+    def resolve(self, source: ChartSource) -> Path:
+        """The chart to load: a local folder as it is when complete, else its build in
+        the cache; a remote chart's cached archive or folder, pulled when absent.
+
+        Raises `ConfigError` for a broken local chart (its Chart.yaml, at file and
+        line) and `ChartError` for a chart that cannot be found, pulled or built.
+        """
+        if source.local_dir is not None:
+            return self._local(source, depth=0)
+        return self._remote(source)
+
+    def local_chart(self, source: ChartSource) -> Path | None:
+        """What helm gets for a local chart (the folder, or its build); None if remote."""
+        return None if source.local_dir is None else self.resolve(source)
+
+    # ------------------------------------------------------------- memo
+
+    def _once(self, key: tuple[object, ...], make: Callable[[], Path]) -> Path:
+        with self._lock:
+            key_lock = self._keys.setdefault(key, threading.RLock())
+        with key_lock:
+            done = self._done.get(key)
+            if isinstance(done, HubfleetError):
+                raise done
+            if done is not None:
+                return done
+            try:
+                result = make()
+            except HubfleetError as exc:
+                self._done[key] = exc
+                raise
+            self._done[key] = result
+            return result
+
+    # ------------------------------------------------------------- remote
+
+    def _remote(self, source: ChartSource) -> Path:
+        if not source.repository or not source.version:
+            raise ChartError(
+                f"chart {source.name!r} is neither a local chart folder nor a remote chart",
+                hint=(
+                    f"add helm-charts/{source.name}/ to the repository, or an entry "
+                    f"{source.name!r} with `repository` and `version` under `charts:` in "
+                    "hubfleet.yaml"
+                ),
+            )
+        key = ("remote", source.repository.rstrip("/"), source.name, source.version)
+        return self._once(key, lambda: self._fetch(source))
+
+    def _fetch(self, source: ChartSource) -> Path:
+        archive, expanded = cached_chart_paths(source, self.cache_dir)
+        if (expanded / "Chart.yaml").is_file():
+            return expanded
+        if archive.is_file():
+            return archive
+        seed_hint = (
+            f"pre-seed the chart cache by placing the packaged chart at {archive} "
+            f"(set {CACHE_ENV} to choose the cache folder)"
         )
-    archive, expanded = cached_chart_paths(source, cache_dir)
-    if (expanded / "Chart.yaml").is_file():
-        return expanded
-    if archive.is_file():
+        where = f"chart {source.name} {source.version} from {source.repository}"
+        if not self.allow_pull:
+            raise ChartError(
+                f"{where} is not in the chart cache and pulling is disabled",
+                path=source.origin,
+                line=source.origin_line or None,
+                hint=seed_hint,
+            )
+        with self._lock:
+            self.pull_attempts += 1
+        try:
+            _pull(source, archive, timeout=self.timeout, seed_hint=seed_hint)
+        except ChartError as exc:
+            raise ChartError(
+                exc.message, path=source.origin, line=source.origin_line or None, hint=exc.hint
+            ) from None
         return archive
-    seed_hint = (
-        f"pre-seed the chart cache by placing the packaged chart at {archive} "
-        f"(set {CACHE_ENV} to choose the cache folder)"
+
+    # ------------------------------------------------------------- local
+
+    def _local(self, source: ChartSource, *, depth: int) -> Path:
+        folder = source.local_dir
+        assert folder is not None
+        if folder.is_file() and folder.name.endswith(_ARCHIVE_SUFFIXES):
+            return folder  # a packaged chart (a chart_override archive)
+        if not folder.is_dir():
+            raise ChartError(
+                f"chart {source.name!r}: folder {self._show(folder)} does not exist",
+                hint="a hub's helm_chart names a folder under helm-charts/ or a chart in "
+                "hubfleet.yaml",
+            )
+        chart_file = source.chart_yaml or folder / "Chart.yaml"
+        if not chart_file.is_file():
+            raise ChartError(f"chart {source.name!r}: {self._show(folder)} has no Chart.yaml")
+        key = ("local", str(folder.resolve()), str(chart_file.resolve()))
+        return self._once(key, lambda: self._prepare(source, folder, chart_file, depth))
+
+    def _prepare(self, source: ChartSource, folder: Path, chart_file: Path, depth: int) -> Path:
+        if depth > _MAX_DEPTH:
+            raise ConfigError(
+                [
+                    Problem(
+                        self._show(chart_file),
+                        1,
+                        f"chart {source.name!r}: file:// dependencies nested more than "
+                        f"{_MAX_DEPTH} deep (a cycle?)",
+                    )
+                ]
+            )
+        chart = self._chart_yaml(chart_file)
+        dependencies = self._dependencies(chart, folder)
+        schema_yaml = _schema_yaml(folder)
+        missing = [dep for dep in dependencies if not dep.present]
+        if source.chart_yaml is None and not missing and schema_yaml is None:
+            return folder  # complete as it is: used in place
+        built = {dep.name: self._dependency(source, chart, dep, depth) for dep in missing}
+        digest = self._digest(folder, chart_file, built)
+        target = self.cache_dir / BUILT_DIR / f"{chart.name}-{digest[:20]}"
+        if (target / "Chart.yaml").is_file():
+            return target
+        return self._build(source, folder, chart, missing, built, target)
+
+    def _build(
+        self,
+        source: ChartSource,
+        folder: Path,
+        chart: _ChartFile,
+        missing: list[_Dependency],
+        built: Mapping[str, Path],
+        target: Path,
+    ) -> Path:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".build-{chart.name}-", dir=target.parent))
+        try:
+            copy = staging / chart.name
+            shutil.copytree(folder, copy, symlinks=False)
+            (copy / "Chart.yaml").write_text(chart.text, encoding="utf-8")
+            _write_schema_json(copy, chart.display)
+            charts_dir = copy / "charts"
+            charts_dir.mkdir(exist_ok=True)
+            for dep in missing:
+                _remove_stale(charts_dir, dep.name)
+                path = built[dep.name]
+                if path.is_dir():
+                    shutil.copytree(path, charts_dir / dep.name, symlinks=False)
+                else:
+                    shutil.copyfile(path, charts_dir / f"{dep.name}-{dep.chosen}.tgz")
+            self._check_complete(source, copy, chart)
+            try:
+                os.replace(copy, target)
+            except OSError:
+                if not (target / "Chart.yaml").is_file():  # not another run's same build
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    def _check_complete(self, source: ChartSource, copy: Path, chart: _ChartFile) -> None:
+        try:
+            with library_output():
+                listed = helm_python.dependency_list(copy)
+        except helm_python.HelmError as exc:
+            raise ChartError(
+                f"chart {source.name!r}: cannot read its build: {_detail(exc)}",
+                path=chart.display,
+                line=1,
+            ) from None
+        broken = [
+            f"{dep.get('name')} {dep.get('version')} ({dep.get('status')})"
+            for dep in listed
+            if dep.get("status") not in _OK_DEPENDENCY_STATUSES
+        ]
+        if broken:
+            raise ChartError(
+                f"chart {source.name!r}: dependencies still missing after the build: "
+                + ", ".join(broken),
+                path=chart.display,
+                line=1,
+            )
+
+    def _dependency(
+        self, source: ChartSource, chart: _ChartFile, dep: _Dependency, depth: int
+    ) -> Path:
+        """The chart (folder or archive) a missing dependency is built from."""
+        repository = dep.repository
+        where = f"chart {source.name!r}: dependency {dep.name} {dep.version}"
+        if repository.startswith("file://"):
+            assert dep.folder is not None
+            if not (dep.folder / "Chart.yaml").is_file():
+                raise ConfigError(
+                    [
+                        Problem(
+                            chart.display,
+                            dep.line,
+                            f"{where}: {repository} is not a chart folder "
+                            f"({self._show(dep.folder)} has no Chart.yaml)",
+                            "file:// paths are relative to the chart's folder",
+                        )
+                    ]
+                )
+            return self._local(ChartSource(dep.name, local_dir=dep.folder), depth=depth + 1)
+        if not repository or repository.startswith(("@", "alias:")):
+            raise ConfigError(
+                [
+                    Problem(
+                        chart.display,
+                        dep.line,
+                        f"{where}: repository {repository or '(none)'!r} is not a URL",
+                        "name the repository by its https:// or oci:// URL (hubfleet keeps "
+                        "no `helm repo add` list)",
+                    )
+                ]
+            )
+        assert dep.chosen is not None
+        remote = ChartSource(dep.name, repository=repository, version=dep.chosen)
+        try:
+            return self._remote(remote)
+        except ChartError as exc:
+            rest = exc.message.removeprefix(f"chart {dep.name} {dep.chosen} from {repository}")
+            raise ChartError(
+                f"{where} from {repository}{rest}",
+                path=chart.display,
+                line=dep.line,
+                hint=exc.hint,
+            ) from None
+
+    def _dependencies(self, chart: _ChartFile, folder: Path) -> list[_Dependency]:
+        """The declared dependencies, each marked present (in charts/) or not, with the
+        version a remote one is built from."""
+        if not chart.dependencies:
+            return []
+        status = self._statuses(chart, folder)
+        lock = _lock_versions(folder)
+        found: list[_Dependency] = []
+        for index, entry in enumerate(chart.dependencies):
+            name = str(entry["name"])
+            repository = str(entry.get("repository") or "").strip()
+            version = str(entry.get("version") or "").strip()
+            line = chart.doc.lines.line(("dependencies", index))
+            present = status.get(name) in _OK_DEPENDENCY_STATUSES
+            dep = _Dependency(name, repository, version, line, present)
+            if dep.present:
+                found.append(dep)
+                continue
+            if repository.startswith("file://"):
+                dep_folder = (folder / repository.removeprefix("file://")).resolve()
+                found.append(dataclasses.replace(dep, folder=dep_folder))
+                continue
+            chosen = self._choose(chart, dep, lock.get(name))
+            found.append(dataclasses.replace(dep, chosen=chosen))
+        return found
+
+    def _statuses(self, chart: _ChartFile, folder: Path) -> dict[str, str]:
+        """Each dependency's status in the folder's charts/ (for the effective Chart.yaml)."""
+        if not (folder / "charts").is_dir():
+            return {}
+        with tempfile.TemporaryDirectory(prefix="hubfleet-deps-") as scratch:
+            probe = Path(scratch) / chart.name
+            probe.mkdir()
+            (probe / "Chart.yaml").write_text(chart.text, encoding="utf-8")
+            os.symlink(folder / "charts", probe / "charts")
+            try:
+                with library_output():
+                    listed = helm_python.dependency_list(probe)
+            except helm_python.HelmError:
+                return {}
+        return {str(dep.get("name")): str(dep.get("status")) for dep in listed}
+
+    def _choose(self, chart: _ChartFile, dep: _Dependency, locked: str | None) -> str:
+        """The version to build a remote dependency from: the exact one it names, else
+        the Chart.lock's when it fits, else the highest fitting one in the cache."""
+        where = f"chart {chart.name!r}: dependency {dep.name} {dep.version!r}"
+        if semver.is_exact(dep.version):
+            return dep.version.strip().removeprefix("=").strip()
+        if not semver.valid_constraint(dep.version):
+            raise ConfigError(
+                [
+                    Problem(
+                        chart.display,
+                        dep.line,
+                        f"{where}: not a version or version range",
+                        "e.g. 4.2.0, 4.2.x, ~4.2.0 or >=4.0.0 <5.0.0",
+                    )
+                ]
+            )
+        if locked and semver.satisfies(locked, dep.version):
+            return locked
+        cached = _cached_versions(self.cache_dir / sanitize_repository(dep.repository), dep.name)
+        best = semver.best_match(cached, dep.version)
+        if best is None:
+            raise ChartError(
+                f"{where} from {dep.repository}: no version in Chart.lock or the chart cache "
+                "satisfies the range",
+                path=chart.display,
+                line=dep.line,
+                hint="pin an exact version, commit a Chart.lock, or pre-seed the chart cache "
+                f"({self.cache_dir / sanitize_repository(dep.repository)})",
+            )
+        return best
+
+    def _chart_yaml(self, chart_file: Path) -> _ChartFile:
+        """The Chart.yaml, checked: broken is an error at its file and line."""
+        display = self._show(chart_file)
+        try:
+            text = chart_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problem = Problem(display, 1, f"cannot read the chart's Chart.yaml: {exc}")
+            raise ConfigError([problem]) from None
+        doc = load_yaml(text, display)
+        data = doc.data
+        if not isinstance(data, dict):
+            raise ConfigError([Problem(display, 1, "a Chart.yaml must be a mapping of keys")])
+        problems: list[Problem] = []
+        for key in ("apiVersion", "name", "version"):
+            value = data.get(key)
+            if value is None or not str(value).strip():
+                problems.append(
+                    Problem(
+                        display,
+                        doc.lines.line((key,)),
+                        f"Chart.yaml has no {key}",
+                        "a chart needs apiVersion, name and version (see `helm create`)",
+                    )
+                )
+        version = str(data.get("version") or "").strip()
+        if version and not semver.is_version(version):
+            problems.append(
+                Problem(
+                    display,
+                    doc.lines.line(("version",)),
+                    f"Chart.yaml version {version!r} is not a semantic version",
+                    "e.g. 0.1.0",
+                )
+            )
+        dependencies = data.get("dependencies") or []
+        if not isinstance(dependencies, list):
+            problems.append(
+                Problem(display, doc.lines.line(("dependencies",)), "dependencies must be a list")
+            )
+            dependencies = []
+        for index, entry in enumerate(dependencies):
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                problems.append(
+                    Problem(
+                        display,
+                        doc.lines.line(("dependencies", index)),
+                        "a dependency needs a name",
+                    )
+                )
+        if problems:
+            raise ConfigError(problems)
+        return _ChartFile(str(data["name"]), display, text, doc, tuple(dependencies))
+
+    def _digest(self, folder: Path, chart_file: Path, built: Mapping[str, Path]) -> str:
+        """The build's key: the chart's files, its Chart.yaml, and what each missing
+        dependency is built from (a build's own key names its content)."""
+        digest = hashlib.sha256(_BUILD_FORMAT.encode())
+        _hash_tree(digest, folder)
+        digest.update(b"\0Chart.yaml\0" + chart_file.read_bytes())
+        for name in sorted(built):
+            path = built[name]
+            digest.update(f"\0dependency\0{name}\0".encode())
+            if path.is_dir():
+                _hash_tree(digest, path)
+            else:
+                digest.update(path.name.encode() + b"\0" + _file_digest(path))
+        return digest.hexdigest()
+
+    def _show(self, path: Path) -> str:
+        if self.root is not None:
+            try:
+                return path.resolve().relative_to(self.root.resolve()).as_posix()
+            except ValueError:
+                pass
+        return str(path)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+@dataclass(frozen=True)
+class _ChartFile:
+    name: str
+    display: str  # the Chart.yaml's path as messages show it
+    text: str
+    doc: Document
+    dependencies: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class _Dependency:
+    name: str
+    repository: str
+    version: str
+    line: int
+    present: bool
+    folder: Path | None = None  # file:// dependencies
+    chosen: str | None = None  # remote dependencies: the version built from
+
+
+def _schema_yaml(folder: Path) -> Path | None:
+    """`values.schema.yaml` when the chart has no `values.schema.json` beside it."""
+    yaml_file = folder / "values.schema.yaml"
+    if yaml_file.is_file() and not (folder / "values.schema.json").exists():
+        return yaml_file
+    return None
+
+
+def _write_schema_json(chart_dir: Path, display: str) -> None:
+    """The chart's `values.schema.json`, made from its `values.schema.yaml` (if only that)."""
+    source = _schema_yaml(chart_dir)
+    if source is None:
+        return
+    shown = f"{display.rsplit('/', 1)[0]}/values.schema.yaml" if "/" in display else str(source)
+    schema = load_data(source.read_text(encoding="utf-8"), shown)
+    if not isinstance(schema, dict):
+        raise ConfigError([Problem(shown, 1, "a values schema must be a mapping")])
+    (chart_dir / "values.schema.json").write_text(
+        json.dumps(schema, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
     )
-    if not allow_pull:
-        raise ChartError(
-            f"chart {source.name} {source.version} from {source.repository} is not in the "
-            "chart cache and pulling is disabled",
-            hint=seed_hint,
-        )
-    _pull(source, archive, timeout=timeout, seed_hint=seed_hint)
-    return archive
 
 
-def _check_local(source: ChartSource) -> Path:
-    folder = source.local_dir
-    assert folder is not None
-    if not folder.is_dir():
-        raise ChartError(
-            f"chart {source.name!r}: folder {folder} does not exist",
-            hint="a hub's helm_chart names a folder under helm-charts/ or a chart in hubfleet.yaml",
-        )
-    if not (folder / "Chart.yaml").is_file():
-        raise ChartError(f"chart {source.name!r}: {folder} has no Chart.yaml")
-    import helm_python
+def _remove_stale(charts_dir: Path, name: str) -> None:
+    """Whatever of dependency `name` sits in charts/ with a wrong version or name."""
+    for path in charts_dir.iterdir():
+        if path.name == name or re.fullmatch(re.escape(name) + r"-\d[^/]*\.tgz", path.name):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
+
+def _lock_versions(folder: Path) -> dict[str, str]:
+    lock = folder / "Chart.lock"
+    if not lock.is_file():
+        return {}
     try:
-        dependencies = helm_python.dependency_list(folder)
-    except helm_python.HelmError as exc:
-        raise ChartError(f"chart {source.name!r}: cannot read {folder}: {exc.detail}") from None
-    broken = [
-        f"{dep.get('name')} {dep.get('version')} ({dep.get('status')})"
-        for dep in dependencies
-        if dep.get("status") not in _OK_DEPENDENCY_STATUSES
-    ]
-    if broken:
-        raise ChartError(
-            f"chart {source.name!r}: dependencies not in {folder / 'charts'}: " + ", ".join(broken),
-            hint=f"run `helm dependency build {folder}` and commit its charts/ folder",
-        )
-    return folder
+        data = load_data(lock.read_text(encoding="utf-8"), str(lock))
+    except (OSError, UnicodeDecodeError, ConfigError):
+        return {}
+    entries = data.get("dependencies") if isinstance(data, dict) else None
+    return {
+        str(entry["name"]): str(entry.get("version", ""))
+        for entry in entries or []
+        if isinstance(entry, dict) and entry.get("name")
+    }
+
+
+def _cached_versions(folder: Path, name: str) -> list[str]:
+    if not folder.is_dir():
+        return []
+    prefix = f"{name}-"
+    found: list[str] = []
+    for path in folder.iterdir():
+        stem = path.name.removesuffix(".tgz")
+        if not stem.startswith(prefix):
+            continue
+        if path.name.endswith(".tgz") or (path / "Chart.yaml").is_file():
+            version = stem[len(prefix) :]
+            if semver.parse_version(version) is not None:
+                found.append(version)
+    return found
+
+
+def _hash_tree(digest: Any, folder: Path) -> None:
+    for current, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(current, name)
+            relative = path.relative_to(folder).as_posix()
+            digest.update(b"\0file\0" + relative.encode() + b"\0")
+            digest.update(_file_digest(path) if path.exists() else b"(dangling link)")
+
+
+def _file_digest(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").digest()
+
+
+def _detail(exc: BaseException) -> str:
+    return str(getattr(exc, "detail", None) or exc).strip()
 
 
 def _pull(source: ChartSource, archive: Path, *, timeout: float, seed_hint: str) -> None:
     """Pull into a private folder beside the archive, then move it into place."""
-    import helm_python
-
     assert source.repository is not None and source.version is not None
     archive.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".pull-", dir=archive.parent))
@@ -212,13 +722,13 @@ def jupyterhub_values_key(source: ChartSource) -> str | None:
     repository (`repository: file://...`) or unpacked in `charts/<name>/`. Remote
     charts other than jupyterhub are taken as z2jh-shaped.
     """
-    if source.local_dir is None:
+    if source.local_dir is None or not source.local_dir.is_dir():
         return None
-    return _values_key_in(source.local_dir, depth=0)
+    return _values_key_in(source.local_dir, depth=0, chart_file=source.chart_yaml)
 
 
-def _values_key_in(folder: Path, *, depth: int) -> str | None:
-    chart = _chart_yaml(folder)
+def _values_key_in(folder: Path, *, depth: int, chart_file: Path | None = None) -> str | None:
+    chart = _chart_yaml(chart_file or folder / "Chart.yaml")
     if depth > 5 or chart.get("name") == JUPYTERHUB_CHART:
         return None
     dependencies = chart.get("dependencies")
@@ -244,11 +754,7 @@ def _dependency_folder(folder: Path, dep: dict[str, Any]) -> Path | None:
     return next((c for c in candidates if (c / "Chart.yaml").is_file()), None)
 
 
-def _chart_yaml(folder: Path) -> dict[str, Any]:
-    from hubfleet.errors import ConfigError
-    from hubfleet.yamlio import load_data
-
-    path = folder / "Chart.yaml"
+def _chart_yaml(path: Path) -> dict[str, Any]:
     try:
         data = load_data(path.read_text(), str(path))
     except (OSError, ConfigError):
