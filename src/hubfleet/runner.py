@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypedDict, Unpack
 
+from hubfleet import interrupt
 from hubfleet.errors import ProgramError
 from hubfleet.redact import Redactor
 
@@ -355,6 +356,9 @@ def _execute(
         _children[process.pid] = child
     try:
         stdout, stderr, why = _wait(process, child, stdin, timeout, cancel, grace)
+    except BaseException:  # KeyboardInterrupt (a signal), anything: the program goes too
+        _stop(process, min(grace, 1.0))
+        raise
     finally:
         with _children_lock:
             _children.pop(process.pid, None)
@@ -386,7 +390,11 @@ def _wait(
     first = True
     why: str | None = None
     while True:
-        if child.stopped.is_set() or (cancel is not None and cancel.is_set()):
+        if (
+            child.stopped.is_set()
+            or (cancel is not None and cancel.is_set())
+            or interrupt.received() is not None  # a signal: nothing runs on after it
+        ):
             why = "cancelled"
         elif time.monotonic() >= deadline:
             why = "timeout"

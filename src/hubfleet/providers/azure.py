@@ -20,7 +20,9 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
+from hubfleet import argv
 from hubfleet.providers.base import (
     KUBECONFIG_NAME,
     Credentials,
@@ -33,28 +35,57 @@ from hubfleet.providers.base import (
     write_private,
 )
 
+if TYPE_CHECKING:
+    from hubfleet.config.fleet import Cluster
+
 
 def login_argv(
     app_id: str, tenant: str, *, password: str | None, certificate: str | None
 ) -> list[str]:
-    secret = ["--certificate", certificate] if certificate else ["--password", str(password)]
+    """`az login`; the ids checked by `hubfleet.argv`, every flag as `--flag=value` (the
+    password too: a secret that starts with '-' stays a value)."""
+    secret = (
+        argv.flag("--certificate", argv.path(certificate, "the certificate"))
+        if certificate
+        else argv.flag("--password", str(password))
+    )
     return [
         "az", "login", "--service-principal",
-        "--username", app_id, "--tenant", tenant, *secret, "--output", "none",
+        argv.flag("--username", argv.azure_id(app_id, "appId of the azure key")),
+        argv.flag("--tenant", argv.tenant(tenant, "tenant of the azure key")),
+        secret, "--output=none",
     ]  # fmt: skip
 
 
 def get_credentials_argv(
     cluster: str, resource_group: str, subscription: str | None, kubeconfig: str
 ) -> list[str]:
-    argv = [
+    words = [
         "az", "aks", "get-credentials",
-        "--name", cluster, "--resource-group", resource_group,
-        "--file", kubeconfig, "--overwrite-existing", "--only-show-errors",
+        argv.flag("--name", argv.cloud_name(cluster, "azure.cluster")),
+        argv.flag("--resource-group", argv.resource_group(resource_group, "azure.resource_group")),
+        argv.flag("--file", argv.path(kubeconfig, "the kubeconfig")),
+        "--overwrite-existing", "--only-show-errors",
     ]  # fmt: skip
     if subscription:
-        argv += ["--subscription", subscription]
-    return argv
+        words.append(
+            argv.flag("--subscription", argv.subscription(subscription, "azure.subscription"))
+        )
+    return words
+
+
+def convert_argv(kubeconfig: str) -> list[str]:
+    return [
+        "kubelogin", "convert-kubeconfig", "--login=azurecli",
+        argv.flag("--kubeconfig", argv.path(kubeconfig, "the kubeconfig")),
+    ]  # fmt: skip
+
+
+def check_arguments(cluster: Cluster) -> None:
+    """Raise `ArgvError` now when a value of the cluster's `azure` block cannot reach az."""
+    block = cluster.spec.azure
+    if block is not None:
+        get_credentials_argv(block.cluster, block.resource_group, block.subscription, "/k")
 
 
 @contextlib.contextmanager
@@ -86,11 +117,11 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
                 raise credentials_error(
                     cluster, "the azure key file has no password or certificate"
                 )
-            argv = login_argv(
+            login = login_argv(
                 str(data["appId"]), str(data["tenant"]),
                 password=data.get("password"), certificate=certificate,
             )  # fmt: skip
-            run_cli(context, argv, env)
+            run_cli(context, login, env)
         else:
             env |= ambient(("AZURE_",))
         run_cli(
@@ -101,16 +132,8 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
             env,
         )
         if shutil.which("kubelogin", path=context.extra_env.get("PATH")) is not None:
-            convert = [
-                "kubelogin",
-                "convert-kubeconfig",
-                "-l",
-                "azurecli",
-                "--kubeconfig",
-                str(kubeconfig),
-            ]
-            run_cli(context, convert, env)
+            run_cli(context, convert_argv(str(kubeconfig)), env)
         yield Credentials(cluster.name, folder, kubeconfig, env)
 
 
-PROVIDER = Provider(name="azure", credentials=credentials)
+PROVIDER = Provider(name="azure", credentials=credentials, check_arguments=check_arguments)
