@@ -97,6 +97,8 @@ _SECRET_NAME_PARTS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "KEY", "CREDENTIA
 # master key.
 _SOPS_PREFIXES = ("SOPS_",)
 _SOPS_EXACT = frozenset({"GNUPGHOME", "GPG_AGENT_INFO", "GPG_TTY"})
+# sops' variables that name a file: made absolute (see sops_environment).
+_SOPS_PATH_VARIABLES = ("SOPS_AGE_KEY_FILE", "SOPS_AGE_SSH_PRIVATE_KEY_FILE")
 # Cloud credentials sops needs only for KMS-encrypted files (not for age).
 _CLOUD_PREFIXES = ("AWS_", "GOOGLE_", "CLOUDSDK_", "AZURE_", "ARM_", "VAULT_")
 
@@ -201,6 +203,12 @@ def sops_environment(
         ):
             env[name] = value
     env["SOPS_DISABLE_VERSION_CHECK"] = "1"
+    # sops runs in the fleet's root, not where the user is: a relative key file is the
+    # user's, relative to the folder hubfleet was started in.
+    for name in _SOPS_PATH_VARIABLES:
+        value = env.get(name)
+        if value and not os.path.isabs(value):
+            env[name] = os.path.abspath(value)
     return env
 
 

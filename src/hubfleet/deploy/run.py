@@ -31,7 +31,7 @@ from hubfleet.health import kubernetes
 from hubfleet.helm import cli as helm
 from hubfleet.providers import get_provider, remove_all_private_folders
 from hubfleet.redact import Redactor
-from hubfleet.release import Release, hub_release, support_release
+from hubfleet.release import Release, hub_release, require_encrypted, support_release
 from hubfleet.runner import terminate_all
 from hubfleet.secrets.sops import Sops
 
@@ -102,6 +102,7 @@ def deploy(
     check_outputs(outputs)
     try:
         check_arguments(fleet, targets, options)
+        check_secret_files(fleet, targets)
         with interrupts(cancel), context:
             report = deployer.run()
     except HubfleetError as exc:  # before any job started (helm missing): still a report
@@ -159,6 +160,34 @@ def check_arguments(fleet: Fleet, targets: Targets, options: DeployOptions) -> N
             kube = cluster.provider in kubernetes.PROVIDERS
             if hub is not None and job.kind == "staging" and gated and kube:
                 kubernetes.check_arguments(hub)
+
+
+# The provider block's key that names the cluster's sops-encrypted credentials file.
+CREDENTIALS_KEY = {"gcp": "key", "aws": "key", "azure": "key", "kubeconfig": "file"}
+
+
+def check_secret_files(fleet: Fleet, targets: Targets) -> None:
+    """The secret policy before anything runs: every values file of the jobs' releases
+    and every cluster's credentials file that must be sops-encrypted is (exit 2 at it)."""
+    seen: set[str] = set()
+    for job in targets.jobs:
+        cluster = fleet.cluster(job.cluster)
+        block = getattr(cluster.spec, cluster.provider, None)
+        key = getattr(block, CREDENTIALS_KEY.get(cluster.provider, ""), None)
+        # (file, checked whatever its name): a credentials file always is a secret.
+        files = [(cluster.path(key), True)] if isinstance(key, str) and key else []
+        hub = cluster.hub(job.hub) if job.hub is not None else None
+        release = support_release(fleet, cluster) if hub is None else hub_release(fleet, hub)
+        files += [(path, False) for path in (release.values_files if release else ())]
+        for path, always in files:
+            if path in seen:
+                continue
+            seen.add(path)
+            try:
+                text = fleet.abspath(path).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue  # a missing file is the loader's error, or the deploy's
+            require_encrypted(path, text, always=always)
 
 
 def _check_release(release: Release, options: DeployOptions) -> None:
