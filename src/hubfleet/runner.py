@@ -206,9 +206,9 @@ def sops_environment(
     # sops runs in the fleet's root, not where the user is: a relative key file is the
     # user's, relative to the folder hubfleet was started in.
     for name in _SOPS_PATH_VARIABLES:
-        value = env.get(name)
-        if value and not os.path.isabs(value):
-            env[name] = os.path.abspath(value)
+        key_file = env.get(name)
+        if key_file and not os.path.isabs(key_file):
+            env[name] = os.path.abspath(key_file)
     return env
 
 
