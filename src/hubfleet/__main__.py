@@ -1,4 +1,4 @@
-from hubfleet.cli.main import main
+from hubfleet.cli.entry import main
 
 if __name__ == "__main__":
     main()

@@ -10,10 +10,11 @@ placeholders so that charts still render without a key.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind
-from hubfleet.errors import ConfigError, Problem
+from hubfleet.errors import ConfigError, Problem, SecretsError
 from hubfleet.helm.jsonnet import JsonnetFacts, is_jsonnet, render_jsonnet, render_jsonnet_data
 from hubfleet.yamlio import decode_text, load_data, read_fleet_file
 
@@ -161,6 +162,7 @@ def values_bytes(fleet: Fleet, path: str, *, sops: Sops, release: Release | None
     text = decode_text(raw, path)
     if is_encrypted(text, path):
         return sops.decrypt(full)
+    require_encrypted(path, text)
     if path.endswith((".yaml", ".yml", ".json")):
         _parse(text, path)  # helm gets the bytes, once they pass the bounded parser
     return raw
@@ -176,6 +178,7 @@ def read_values_file(
         return ValuesDocument(path, data, False, False)
 
     text = decode_text(read_fleet_file(fleet.root, path), path)
+    require_encrypted(path, text)
     if is_encrypted(text, path):
         if sops is None:
             from hubfleet.helm.values import placeholder_secrets
@@ -188,6 +191,27 @@ def read_values_file(
             raise ConfigError([Problem(path, 1, "values must be a mapping")])
         return ValuesDocument(path, decrypted, True, True)
     return ValuesDocument(path, _parse(text, path), False, False)
+
+
+def secret_named(path: str) -> bool:
+    """Whether the file's name says it holds secrets (DESIGN.md section 2)."""
+    return "secret" in PurePosixPath(path).name
+
+
+def require_encrypted(path: str, text: str, *, always: bool = False) -> None:
+    """The one secret policy, for every command that reads a values file: a file whose
+    name contains `secret` (or, `always`, a credentials file whatever its name) must be
+    sops-encrypted (its `text` carries sops metadata). A plaintext one is refused
+    (exit 2) before anything uses it."""
+    from hubfleet.secrets.sops import is_encrypted
+
+    if (always or secret_named(path)) and not is_encrypted(text, path):
+        raise SecretsError(
+            "file name says it holds secrets, but it is not sops-encrypted",
+            path=path,
+            line=1,
+            hint=f"encrypt it in place: sops encrypt --in-place {path}",
+        )
 
 
 def merged_values(

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypedDict, Unpack
 
+from hubfleet import interrupt
 from hubfleet.errors import ProgramError
 from hubfleet.redact import Redactor
 
@@ -96,6 +97,8 @@ _SECRET_NAME_PARTS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "KEY", "CREDENTIA
 # master key.
 _SOPS_PREFIXES = ("SOPS_",)
 _SOPS_EXACT = frozenset({"GNUPGHOME", "GPG_AGENT_INFO", "GPG_TTY"})
+# sops' variables that name a file: made absolute (see sops_environment).
+_SOPS_PATH_VARIABLES = ("SOPS_AGE_KEY_FILE", "SOPS_AGE_SSH_PRIVATE_KEY_FILE")
 # Cloud credentials sops needs only for KMS-encrypted files (not for age).
 _CLOUD_PREFIXES = ("AWS_", "GOOGLE_", "CLOUDSDK_", "AZURE_", "ARM_", "VAULT_")
 
@@ -200,6 +203,12 @@ def sops_environment(
         ):
             env[name] = value
     env["SOPS_DISABLE_VERSION_CHECK"] = "1"
+    # sops runs in the fleet's root, not where the user is: a relative key file is the
+    # user's, relative to the folder hubfleet was started in.
+    for name in _SOPS_PATH_VARIABLES:
+        key_file = env.get(name)
+        if key_file and not os.path.isabs(key_file):
+            env[name] = os.path.abspath(key_file)
     return env
 
 
@@ -355,6 +364,9 @@ def _execute(
         _children[process.pid] = child
     try:
         stdout, stderr, why = _wait(process, child, stdin, timeout, cancel, grace)
+    except BaseException:  # KeyboardInterrupt (a signal), anything: the program goes too
+        _stop(process, min(grace, 1.0))
+        raise
     finally:
         with _children_lock:
             _children.pop(process.pid, None)
@@ -386,7 +398,11 @@ def _wait(
     first = True
     why: str | None = None
     while True:
-        if child.stopped.is_set() or (cancel is not None and cancel.is_set()):
+        if (
+            child.stopped.is_set()
+            or (cancel is not None and cancel.is_set())
+            or interrupt.received() is not None  # a signal: nothing runs on after it
+        ):
             why = "cancelled"
         elif time.monotonic() >= deadline:
             why = "timeout"

@@ -215,7 +215,7 @@ def _check_file(run: _Run, path: str) -> None:
                 f"encrypt it in place: sops encrypt --in-place {path}",
             ),
         )
-    elif path.endswith((".yaml", ".yml")):
+    elif path.endswith((".yaml", ".yml", ".json")):  # helm reads JSON values files too
         _check_plain_values(run, path, text)
 
 

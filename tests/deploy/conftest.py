@@ -108,5 +108,19 @@ def deployer(denv: DeployEnv, clusters: list[str], **kwargs: Any) -> Deployer:
     )
 
 
+def release_of(call: dict[str, Any]) -> str:
+    """The release a recorded `helm upgrade`/`rollback` acts on: the first word after `--`."""
+    words: list[str] = call["argv"]
+    return words[words.index("--") + 1]
+
+
+def namespace_of(call: dict[str, Any]) -> str:
+    """The `--namespace=NS` of a recorded helm or kubectl call."""
+    [namespace] = [
+        w.removeprefix("--namespace=") for w in call["argv"] if w.startswith("--namespace=")
+    ]
+    return namespace
+
+
 def by_job(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f"{j['cluster_name']}/{j['hub_name'] or 'support'}": j for j in report["jobs"]}

@@ -8,7 +8,7 @@ import threading
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from tests.deploy.conftest import DeployEnv, by_job, cluster_rule, deployer
+from tests.deploy.conftest import DeployEnv, by_job, cluster_rule, deployer, release_of
 from tests.health.kube import set_health_check
 
 from hubfleet.deploy.health import HealthRequest, HealthResult
@@ -172,11 +172,11 @@ def test_pending_release_reported_with_fix(run_cli: Any, denv: DeployEnv) -> Non
     job = by_job(json.loads(report_path.read_text()))["gamma/prod"]
     assert job["status"] == "failed"
     assert "pending-upgrade" in job["message"] and "--recover" in job["message"]
-    assert not any(c["argv"][:2] == ["upgrade", "prod"] for c in denv.upgrades())
+    assert not any(release_of(c) == "prod" for c in denv.upgrades())
     assert by_job(json.loads(report_path.read_text()))["gamma/support"]["status"] == "succeeded"
     # One `helm list` for the whole cluster, not one per release.
     [listing] = [c for c in denv.fakes.calls("helm") if c["argv"][0] == "list"]
-    assert "^(prod|support)$" in listing["argv"]
+    assert "--filter=^(prod|support)$" in listing["argv"]
 
     denv.fakes.reset()
     result = run_cli(
@@ -184,7 +184,11 @@ def test_pending_release_reported_with_fix(run_cli: Any, denv: DeployEnv) -> Non
         "--progress", "plain",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    verbs = [c["argv"][:2] for c in denv.fakes.calls("helm") if "prod" in c["argv"][:2]]
+    verbs = [
+        [c["argv"][0], release_of(c)]
+        for c in denv.fakes.calls("helm")
+        if "--" in c["argv"] and release_of(c) == "prod"
+    ]
     assert verbs.index(["rollback", "prod"]) < verbs.index(["upgrade", "prod"])
     job = by_job(json.loads(report_path.read_text()))["gamma/prod"]
     assert "recovered from pending-upgrade" in job["message"]

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from tests.deploy.conftest import DeployEnv, by_job, cluster_rule
+from tests.deploy.conftest import DeployEnv, by_job, cluster_rule, release_of
 
 ALPHA = ["alpha/support", "alpha/staging", "alpha/prod1", "alpha/prod2"]
 BETA = ["beta/support", "beta/staging", "beta/research"]
@@ -61,9 +61,7 @@ def test_failure_on_alpha_leaves_beta_alone(
         if job["status"] == "skipped":
             assert "failed" in job["message"] and "alpha" in job["message"]
     # Nothing of alpha ran after its failure.
-    ran = {
-        (c["argv"][1]) for c in denv.upgrades() if "hubfleet-creds-alpha-" in " ".join(c["argv"])
-    }
+    ran = {release_of(c) for c in denv.upgrades() if "hubfleet-creds-alpha-" in " ".join(c["argv"])}
     assert ran == {label.split("/")[1] for label in ALPHA if expected[label] != "skipped"}
 
 
@@ -110,7 +108,7 @@ def test_retry_failed_reruns_exactly_the_failures(run_cli: Any, denv: DeployEnv)
     assert {label for label, j in jobs.items() if j["status"] == "unchanged"} == (
         set(ALPHA) | set(BETA)
     ) - rerun
-    assert sorted(c["argv"][1] for c in denv.upgrades()) == ["prod1", "prod2", "staging"]
+    assert sorted(release_of(c) for c in denv.upgrades()) == ["prod1", "prod2", "staging"]
 
 
 def test_release_listing_failure_on_alpha(run_cli: Any, denv: DeployEnv) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from tests.conftest import SECRET_MARKER, alive
-from tests.deploy.conftest import DeployEnv, by_job
+from tests.deploy.conftest import DeployEnv, by_job, namespace_of, release_of
 from tests.health.kube import (
     KubeHub,
     kubectl_rules,
@@ -78,10 +78,10 @@ def test_passing_checks_open_the_gate(run_cli: Any, kenv: DeployEnv, hub: KubeHu
     assert report["health_check"] == "kubeconfig: health check"
     assert "canary gate: kubeconfig: health check" in result.stdout
     gets = [c for c in kenv.fakes.calls("kubectl") if c["argv"][0] == "get"]
-    assert sorted(c["argv"][4] for c in gets) == ["staging-a", "staging-b"]
+    assert sorted(namespace_of(c) for c in gets) == ["staging-a", "staging-b"]
     assert all("hubfleet-creds-delta-" in c["env"]["KUBECONFIG"] for c in gets)
     # The production hub was upgraded after both checks ended.
-    [prod] = [c for c in kenv.upgrades() if c["argv"][1] == "prod"]
+    [prod] = [c for c in kenv.upgrades() if release_of(c) == "prod"]
     assert prod["start"] > max(c["end"] for c in kenv.fakes.calls("kubectl"))
     assert hub.token not in result.output + json.dumps(report)
     _forwards_all_stopped(kenv)
@@ -110,7 +110,7 @@ def test_secret_without_token_skips_production_of_its_cluster_only(
     )
     assert jobs["beta/research"]["status"] == "skipped"
     assert jobs["beta/research"]["message"] == "health check of staging failed"
-    assert not any(c["argv"][1] == "research" for c in kenv.upgrades())
+    assert not any(release_of(c) == "research" for c in kenv.upgrades())
     _delta_deployed_fully(jobs)
     assert hub.token not in result.output and SECRET_MARKER not in result.output
     _forwards_all_stopped(kenv)
@@ -164,4 +164,4 @@ def test_switched_off_hub_is_gated_on_helm(run_cli: Any, kenv: DeployEnv) -> Non
     assert jobs["delta/staging-b"]["gate"] == "health-check"
     assert jobs["delta/prod"]["status"] == "succeeded"
     gets = [c for c in kenv.fakes.calls("kubectl") if c["argv"][0] == "get"]
-    assert [c["argv"][4] for c in gets] == ["staging-b"]
+    assert [namespace_of(c) for c in gets] == ["staging-b"]

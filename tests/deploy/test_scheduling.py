@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.deploy.conftest import DeployEnv, by_job, cluster_rule
+from tests.deploy.conftest import DeployEnv, by_job, cluster_rule, release_of
 
 
 def _max_overlap(intervals: list[tuple[float, float]]) -> int:
@@ -61,7 +61,7 @@ def test_no_global_barrier(run_cli: Any, denv: DeployEnv) -> None:
         "--report", report_path, "--progress", "plain", "--no-health-check",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    calls = {(_cluster_of(c), c["argv"][1]): c for c in denv.upgrades()}
+    calls = {(_cluster_of(c), release_of(c)): c for c in denv.upgrades()}
     alpha_canary = calls[("alpha", "staging")]
     beta_prod = calls[("beta", "research")]
     assert beta_prod["start"] < alpha_canary["end"]
@@ -77,7 +77,7 @@ def test_staging_hubs_run_in_parallel(run_cli: Any, denv: DeployEnv) -> None:
         "--repo", denv.fleet, "deploy", "delta", "--progress", "plain", "--no-health-check"
     )
     assert result.exit_code == 0, result.output
-    calls = {c["argv"][1]: c for c in denv.upgrades()}
+    calls = {release_of(c): c for c in denv.upgrades()}
     a, b, prod = calls["staging-a"], calls["staging-b"], calls["prod"]
     assert a["start"] < b["end"] and b["start"] < a["end"]
     assert prod["start"] >= max(a["end"], b["end"])

@@ -60,7 +60,7 @@ def kubectl_rules(
 ) -> list[dict[str, Any]]:
     """Fake kubectl rules: `get secret` answers the hub's token under KEY (or `data`),
     `port-forward` forwards to the hub (or `forward_to`); only for `namespace` if given."""
-    only = [namespace] if namespace else []
+    only = [f"--namespace={namespace}"] if namespace else []
     secret = {KEY: hub.token, **DECOY} if data is None else data
     return [
         {"tool": "kubectl", "args": ["get", "secret", *only], "stdout": secret_json(secret)},

@@ -87,10 +87,10 @@ def test_check_command_on_a_kubernetes_hub(
     for text in (result.output, caplog.text):
         assert hub.token not in text and SECRET_MARKER not in text
     get, forward = fake_tools.calls("kubectl")[0], fake_tools.started("kubectl")[1]
-    assert get["argv"] == ["get", "secret", "hub", "--namespace", "staging-a", "--output", "json"]
+    assert get["argv"] == ["get", "secret", "--output=json", "--namespace=staging-a", "--", "hub"]
     assert forward["argv"] == [
-        "port-forward", "--namespace", "staging-a", "service/proxy-public", ":80",
-        "--address", "127.0.0.1",
+        "port-forward", "--address=127.0.0.1", "--namespace=staging-a",
+        "--", "service/proxy-public", ":80",
     ]  # fmt: skip
     for call in fake_tools.calls("kubectl"):
         kubeconfig = call["env"]["KUBECONFIG"]
@@ -115,7 +115,7 @@ def test_check_json_on_a_gcp_hub(
     for call in fake_tools.calls("kubectl"):
         assert call["env"]["KUBECONFIG"] == login["env"]["KUBECONFIG"]
         assert "hubfleet-creds-alpha-" in call["env"]["KUBECONFIG"]
-        assert call["argv"][call["argv"].index("--namespace") + 1] == "staging"
+        assert "--namespace=staging" in call["argv"]
     assert hub.token not in result.output
     _no_forward_left(fake_tools)
 
@@ -129,8 +129,8 @@ def test_settings_from_cluster_yaml(
     result = run_cli("--repo", kube_fleet, "check", "delta", "staging-a")
     assert result.exit_code == 0, result.output
     get, forward = (c["argv"] for c in fake_tools.started("kubectl"))
-    assert get[:3] == ["get", "secret", "jhub"]
-    assert forward[3:5] == ["service/hub-web", ":8080"]
+    assert get[:2] == ["get", "secret"] and get[-2:] == ["--", "jhub"]
+    assert forward[-3:] == ["--", "service/hub-web", ":8080"]
 
     # Another check user: the hub's service may only manage its own user.
     set_health_check(kube_fleet, "delta", "staging-a", {**settings, "user": "someone-else"})

@@ -41,15 +41,15 @@ def test_upgrade_argv() -> None:
         flags=flags, helm_timeout="5m", dry_run=False, kubeconfig="/k",
     )  # fmt: skip
     assert argv == [
-        "helm", "upgrade", "hub", "jupyterhub", "--repo", "https://hub.jupyter.org/helm-chart/",
-        "--version", "4.2.0", "--install", "--create-namespace", "--namespace", "hub",
-        "--kubeconfig", "/k", "--values", "/dev/fd/5", "--values", "/dev/fd/6",
-        "--atomic", "--cleanup-on-fail", "--wait", "--timeout", "5m",
+        "helm", "upgrade", "--install", "--create-namespace", "--namespace=hub",
+        "--repo=https://hub.jupyter.org/helm-chart/", "--version=4.2.0",
+        "--kubeconfig=/k", "--values=/dev/fd/5", "--values=/dev/fd/6",
+        "--atomic", "--cleanup-on-fail", "--wait", "--timeout=5m", "--", "hub", "jupyterhub",
     ]  # fmt: skip
     oci = helm.chart_ref(
         local_dir=None, name="c", repository="oci://ghcr.io/o/charts/", version="1"
     )
-    assert oci.args == ("oci://ghcr.io/o/charts/c", "--version", "1")
+    assert (oci.chart, oci.flags) == ("oci://ghcr.io/o/charts/c", ("--version=1",))
     dry = helm.upgrade_argv(
         release="hub", namespace="hub", chart=helm.chart_ref(local_dir=Path("/c"), name="c",
         repository=None, version=None), values_paths=[], flags=flags, helm_timeout="5m",
@@ -77,13 +77,13 @@ def test_upgrade_values_through_pipes(fake_tools: FakeTools) -> None:  # noqa: F
     redactor.add("tok-s3cr3t")
     fake_tools.script([{"tool": "helm", "args": ["upgrade"], "stdout": "REVISION: 3\n"}])
     result = helm.upgrade(
-        release="hub", namespace="hub", chart=helm.ChartRef(("/chart",)), values=values,
+        release="hub", namespace="hub", chart=helm.ChartRef("/chart"), values=values,
         flags=helm.flags_for(helm.HelmVersion(3, 16, 0)), env={"KUBECONFIG": "/kc"},
         redactor=redactor,
     )  # fmt: skip
     assert result.revision == 3
-    assert "--values a.values.yaml --values enc-b.secret.values.yaml" in result.command
-    assert "--kubeconfig $KUBECONFIG " in result.command
+    assert "--values=a.values.yaml --values=enc-b.secret.values.yaml" in result.command
+    assert "--kubeconfig=$KUBECONFIG " in result.command
     [call] = [c for c in fake_tools.calls("helm") if c["argv"][0] == "upgrade"]
     assert [v["kind"] for v in call["values"]] == ["fifo", "fifo", "fifo"]
     assert [v["content"].encode() for v in call["values"]] == [v.content for v in values]
@@ -105,10 +105,11 @@ def test_release_states_one_list_for_many_releases(fake_tools: FakeTools) -> Non
     }
     [call] = fake_tools.calls("helm")
     argv = call["argv"]
-    assert argv[:4] == ["list", "--all-namespaces", "--all", "--output"]
-    assert argv[argv.index("--filter") + 1] == "^(hub|new\\-hub|support)$"
-    assert int(argv[argv.index("--max") + 1]) >= 256
-    assert argv[-2:] == ["--kubeconfig", "/kc"]
+    assert argv[:4] == ["list", "--all-namespaces", "--all", "--output=json"]
+    assert "--filter=^(hub|new\\-hub|support)$" in argv
+    [limit] = [arg for arg in argv if arg.startswith("--max=")]
+    assert int(limit.removeprefix("--max=")) >= 256
+    assert argv[-1:] == ["--kubeconfig=/kc"]
     assert helm.release_states([], env={}, redactor=Redactor()) == {}
     assert len(fake_tools.calls("helm")) == 1  # nothing to list: no call
 
@@ -123,7 +124,7 @@ def test_release_states_per_namespace_when_the_cluster_scope_is_forbidden(
     fake_tools.script(
         [
             {"tool": "helm", "args": ["--all-namespaces"], "exit": 1, "stderr": forbidden},
-            {"tool": "helm", "args": ["list", "hub-a"], "stdout": json.dumps(
+            {"tool": "helm", "args": ["list", "--namespace=hub-a"], "stdout": json.dumps(
                 [{"name": "hub-a", "namespace": "hub-a", "revision": 3, "status": "deployed"}]
             )},
         ]
@@ -132,9 +133,9 @@ def test_release_states_per_namespace_when_the_cluster_scope_is_forbidden(
     states = helm.release_states(wanted, env={}, redactor=Redactor())
     assert states == {("hub-a", "hub-a"): helm.ReleaseState("hub-a", "hub-a", "deployed", 3)}
     namespaces = [
-        c["argv"][c["argv"].index("--namespace") + 1]
+        next(a.removeprefix("--namespace=") for a in c["argv"] if a.startswith("--namespace="))
         for c in fake_tools.calls("helm")
-        if "--namespace" in c["argv"]
+        if any(a.startswith("--namespace=") for a in c["argv"])
     ]
     assert namespaces == ["hub-a", "hub-b", "support"]
     # Any other failure is the cluster's failure.
@@ -152,7 +153,7 @@ def test_release_states_unreadable_output(fake_tools: FakeTools) -> None:  # noq
 def test_pending_release_and_recover(fake_tools: FakeTools) -> None:  # noqa: F811
     state = helm.ReleaseState("hub", "hub", "pending-rollback", 5)
     kwargs = dict(
-        release="hub", namespace="hub", chart=helm.ChartRef(("/chart",)), values=[],
+        release="hub", namespace="hub", chart=helm.ChartRef("/chart"), values=[],
         flags=helm.flags_for(helm.HelmVersion(3, 16, 0)), env={}, redactor=Redactor(),
         state=state,
     )  # fmt: skip
@@ -172,7 +173,7 @@ def test_pending_release_and_recover(fake_tools: FakeTools) -> None:  # noqa: F8
 def test_pending_install_is_not_rolled_back(fake_tools: FakeTools) -> None:  # noqa: F811
     with pytest.raises(helm.PendingRelease, match="helm uninstall hub"):
         helm.upgrade(
-            release="hub", namespace="hub", chart=helm.ChartRef(("/chart",)), values=[],
+            release="hub", namespace="hub", chart=helm.ChartRef("/chart"), values=[],
             flags=helm.flags_for(helm.HelmVersion(3, 16, 0)), env={}, redactor=Redactor(),
             recover=True, state=helm.ReleaseState("hub", "hub", "pending-install", 1),
         )  # fmt: skip

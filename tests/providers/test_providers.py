@@ -66,7 +66,7 @@ def test_gcp_key(
     [call] = fake_tools.calls("gcloud")
     assert call["argv"] == [
         "container", "clusters", "get-credentials", "alpha-cluster",
-        "--project", "alpha-project", "--zone", "us-central1-b",
+        "--project=alpha-project", "--zone=us-central1-b",
     ]  # fmt: skip
     env = call["env"]
     assert env["KUBECONFIG"] == str(folder / "kubeconfig")
@@ -85,7 +85,7 @@ def test_gcp_ambient_region(
     with get_provider("gcp").credentials(context(fleet, "alpha")) as creds:
         assert "CLOUDSDK_CONFIG" in creds.env  # the parent's, passed through
     [call] = fake_tools.calls("gcloud")
-    assert call["argv"][-2:] == ["--region", "us-central1"]
+    assert call["argv"][-1:] == ["--region=us-central1"]
     # Ambient: the parent's Google variables are the credentials; nothing else leaks.
     assert call["env"]["GOOGLE_APPLICATION_CREDENTIALS"] == "/parent/google.json"
     assert call["env"]["CLOUDSDK_CONFIG"] == "/parent/gcloud"
@@ -103,8 +103,8 @@ def test_aws_key(
     assert not kubeconfig.parent.exists()
     [call] = fake_tools.calls("aws")
     assert call["argv"] == [
-        "eks", "update-kubeconfig", "--name", "beta-eks", "--region", "eu-west-1",
-        "--kubeconfig", str(kubeconfig),
+        "eks", "update-kubeconfig", "--name=beta-eks", "--region=eu-west-1",
+        f"--kubeconfig={kubeconfig}",
     ]  # fmt: skip
     env = call["env"]
     assert env["AWS_ACCESS_KEY_ID"] == "AKIABETAEXAMPLE00001"
@@ -138,9 +138,9 @@ def test_aws_role_arn(
     with get_provider("aws").credentials(ctx) as creds:
         assert creds.env["AWS_SESSION_TOKEN"] == "temp-session-s3cr3t"
     assume, update = fake_tools.calls("aws")
-    assert assume["argv"][:5] == [
-        "sts", "assume-role", "--role-arn", "arn:aws:iam::123456789012:role/deployer",
-        "--role-session-name",
+    assert assume["argv"][:4] == [
+        "sts", "assume-role", "--role-arn=arn:aws:iam::123456789012:role/deployer",
+        "--role-session-name=hubfleet-beta",
     ]  # fmt: skip
     assert assume["env"]["AWS_ACCESS_KEY_ID"] == "AKIABETAEXAMPLE00001"
     assert update["env"]["AWS_ACCESS_KEY_ID"] == "ASIATEMP"
@@ -177,14 +177,14 @@ def test_azure_service_principal(
     login, get = fake_tools.calls("az")
     assert login["argv"] == [
         "login", "--service-principal",
-        "--username", "11111111-1111-1111-1111-111111111111",
-        "--tenant", "22222222-2222-2222-2222-222222222222",
-        "--password", "gamma-sp-password-s3cr3t", "--output", "none",
+        "--username=11111111-1111-1111-1111-111111111111",
+        "--tenant=22222222-2222-2222-2222-222222222222",
+        "--password=gamma-sp-password-s3cr3t", "--output=none",
     ]  # fmt: skip
     assert get["argv"] == [
-        "aks", "get-credentials", "--name", "gamma-aks", "--resource-group", "gamma-rg",
-        "--file", str(kubeconfig), "--overwrite-existing", "--only-show-errors",
-        "--subscription", "00000000-0000-0000-0000-000000000000",
+        "aks", "get-credentials", "--name=gamma-aks", "--resource-group=gamma-rg",
+        f"--file={kubeconfig}", "--overwrite-existing", "--only-show-errors",
+        "--subscription=00000000-0000-0000-0000-000000000000",
     ]  # fmt: skip
     for call in (login, get):
         assert call["env"]["AZURE_CONFIG_DIR"] == str(config_dir)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
-from hubfleet import __version__
+from hubfleet import __version__, interrupt
 from hubfleet.cli.common import Options
+from hubfleet.errors import HubfleetError
+from hubfleet.runner import terminate_all
 
 HELP = """Deploy and operate a fleet of JupyterHubs from one git repository.
 
@@ -77,6 +80,10 @@ def root(
     obj.repo, obj.debug = repo, debug
     show_library_logs(debug)  # the Helm library's own log lines: only with --debug
     ctx.obj = obj
+    # A deploy turns signals into its cancel event (and writes its report); every other
+    # command stops at a signal, also one that came while hubfleet was starting.
+    if ctx.invoked_subcommand != "deploy":
+        interrupt.raising()
 
 
 def _register() -> None:
@@ -98,8 +105,6 @@ _register()
 
 def main() -> None:
     """Run the CLI; `HubfleetError`s become one line each and their exit code."""
-    from hubfleet.errors import HubfleetError
-
     options = Options()
     scrub = options.redactor.scrub
     try:
@@ -109,22 +114,34 @@ def main() -> None:
         if options.debug:
             raise
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        _print_error("interrupted")
-        sys.exit(130)
-    except typer.Abort:  # click turns Ctrl-C during a command into Abort
-        _print_error("aborted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors and anything unexpected
+    except (KeyboardInterrupt, typer.Abort):  # click may turn Ctrl-C into Abort
+        _interrupted()
+    except Exception as exc:  # click usage errors, out of disk, anything unexpected
         if isinstance(exc, _click_exceptions()):
             exc.show()  # type: ignore[attr-defined]
             sys.exit(2)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            where = f" ({exc.filename})" if exc.filename else ""
+            _print_error(f"{exc.strerror}{where}: free some space and run again")
+            sys.exit(1)
         if options.debug or os.environ.get("HUBFLEET_DEBUG"):
             raise
         _print_error(scrub(f"internal error: {exc!r} (run with --debug for the traceback)"))
         sys.exit(70)
     # click returns (rather than raises) the code of a `typer.Exit` without standalone mode.
-    sys.exit(code if isinstance(code, int) else 0)
+    code = code if isinstance(code, int) else 0
+    if interrupt.raised():  # typer turns the KeyboardInterrupt of a signal into exit 130
+        _interrupted()
+    if code == 0 and interrupt.received() is not None:
+        code = interrupt.EXIT_CODE  # a signal noted while nothing could stop for it
+    sys.exit(code)
+
+
+def _interrupted() -> NoReturn:
+    # Children first; the credentials' private folders go at exit (atexit).
+    terminate_all(grace=1.0)
+    _print_error("interrupted")
+    sys.exit(interrupt.EXIT_CODE)
 
 
 def _click_exceptions() -> tuple[type[Exception], ...]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 from xml.sax.saxutils import escape, quoteattr
 
+from hubfleet.atomic import write_atomic
 from hubfleet.deploy.model import Job, JobRecord, Report
 from hubfleet.helm.masking import mask_text
 from hubfleet.redact import Redactor
@@ -56,10 +57,8 @@ def report_json(report: Report, redactor: Redactor) -> str:
 
 
 def write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    """Whole or not at all (`hubfleet.atomic`): out of disk space leaves no partial file."""
+    write_atomic(path, text.encode("utf-8"))
 
 
 def junit_xml(report: Report, redactor: Redactor) -> str:

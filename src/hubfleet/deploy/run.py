@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
+from hubfleet import argv, interrupt
+from hubfleet.atomic import check_writable
 from hubfleet.config.fleet import Fleet
 from hubfleet.deploy.health import HealthCheck
-from hubfleet.deploy.model import JobRecord, Report
+from hubfleet.deploy.model import JobRecord, Report, sorted_records
 from hubfleet.deploy.orchestrator import Deployer, DeployOptions
 from hubfleet.deploy.output import (
     LiveView,
@@ -26,8 +26,12 @@ from hubfleet.deploy.output import (
     write_text,
 )
 from hubfleet.deploy.targets import Targets
-from hubfleet.providers import remove_all_private_folders
+from hubfleet.errors import HubfleetError
+from hubfleet.health import kubernetes
+from hubfleet.helm import cli as helm
+from hubfleet.providers import get_provider, remove_all_private_folders
 from hubfleet.redact import Redactor
+from hubfleet.release import Release, hub_release, require_encrypted, support_release
 from hubfleet.runner import terminate_all
 from hubfleet.secrets.sops import Sops
 
@@ -39,26 +43,30 @@ class Outputs:
     live: bool | None = None  # None: a live view when stderr is a terminal
 
 
+def _stop_now() -> None:
+    """A second signal: stop every child, remove the credentials, exit at once."""
+    terminate_all(grace=0.5)
+    remove_all_private_folders()
+    os._exit(interrupt.EXIT_CODE)
+
+
 @contextmanager
 def interrupts(cancel: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM set `cancel`; a second one stops every child and exits at once."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if cancel.is_set():
-            terminate_all(grace=0.5)
-            remove_all_private_folders()
-            os._exit(130)
-        cancel.set()
-
-    if threading.current_thread() is not threading.main_thread():
+    """SIGINT, SIGTERM, SIGHUP or SIGQUIT set `cancel` (at once when one came before the
+    deploy started); a second one stops every child and exits at once."""
+    with interrupt.cancelling(cancel, on_repeat=_stop_now):
         yield
-        return
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+
+
+def _quiet(view: Callable[[JobRecord], None]) -> Callable[[JobRecord], None]:
+    """The progress view, unable to break the deploy: after SIGHUP (a dropped SSH
+    session) the terminal is gone and writing to it fails; the report still counts."""
+
+    def show(record: JobRecord) -> None:
+        with suppress(OSError, ValueError):
+            view(record)
+
+    return show
 
 
 def deploy(
@@ -87,14 +95,125 @@ def deploy(
         redactor=redactor,
         options=options,
         health_checks=health_checks,
-        observer=view,
+        observer=_quiet(view),
         cancel=cancel,
         carried=targets.carried,
     )
-    with interrupts(cancel), context:
-        report = deployer.run()
+    check_outputs(outputs)
+    try:
+        check_arguments(fleet, targets, options)
+        check_secret_files(fleet, targets)
+        with interrupts(cancel), context:
+            report = deployer.run()
+    except HubfleetError as exc:  # before any job started (helm missing): still a report
+        if not cancel.is_set():
+            report = not_started(targets, options, redactor.scrub(exc.message))
+            with suppress(HubfleetError):
+                write_reports(report, outputs, redactor)
+            raise
+        report = not_started(targets, options, None)  # interrupted before the first job
     write_reports(report, outputs, redactor)
     return report
+
+
+def not_started(targets: Targets, options: DeployOptions, why: str | None) -> Report:
+    """The report of a deploy that ended before its first job: every job failed with
+    `why`, or (None) cancelled by an interrupt."""
+    if why is None:
+        records = [
+            JobRecord(job, status="cancelled", message="cancelled before it started")
+            for job in targets.jobs
+        ]
+    else:
+        records = [
+            JobRecord(job, status="failed", message=f"not started: {why}") for job in targets.jobs
+        ]
+    return Report(
+        records=sorted_records([*records, *targets.carried]),
+        dry_run=options.dry_run,
+        interrupted=why is None,
+        options=options.to_json(),
+    )
+
+
+def check_arguments(fleet: Fleet, targets: Targets, options: DeployOptions) -> None:
+    """Every configuration value the jobs would pass to helm, kubectl or a cloud CLI,
+    checked before anything runs (`hubfleet.argv`): a value that would be read as an
+    option, or is not of its kind, is exit 2 at its cluster file."""
+    checked: set[str] = set()
+    for job in targets.jobs:
+        cluster = fleet.cluster(job.cluster)
+        provider = get_provider(cluster.provider)
+        if cluster.name not in checked and provider.check_arguments is not None:
+            with argv.located(cluster.file, cluster.lines.line((cluster.provider,)), cluster.name):
+                provider.check_arguments(cluster)
+        checked.add(cluster.name)
+        hub = cluster.hub(job.hub) if job.hub is not None else None
+        line = hub.line if hub is not None else cluster.lines.line(("support",))
+        with argv.located(cluster.file, line, job.label):
+            release = (
+                hub_release(fleet, hub) if hub is not None else support_release(fleet, cluster)
+            )
+            if release is not None and provider.uses_helm:
+                _check_release(release, options)
+            gated = options.health_check and not options.dry_run
+            kube = cluster.provider in kubernetes.PROVIDERS
+            if hub is not None and job.kind == "staging" and gated and kube:
+                kubernetes.check_arguments(hub)
+
+
+# The provider block's key that names the cluster's sops-encrypted credentials file.
+CREDENTIALS_KEY = {"gcp": "key", "aws": "key", "azure": "key", "kubeconfig": "file"}
+
+
+def check_secret_files(fleet: Fleet, targets: Targets) -> None:
+    """The secret policy before anything runs: every values file of the jobs' releases
+    and every cluster's credentials file that must be sops-encrypted is (exit 2 at it)."""
+    seen: set[str] = set()
+    for job in targets.jobs:
+        cluster = fleet.cluster(job.cluster)
+        block = getattr(cluster.spec, cluster.provider, None)
+        key = getattr(block, CREDENTIALS_KEY.get(cluster.provider, ""), None)
+        # (file, checked whatever its name): a credentials file always is a secret.
+        files = [(cluster.path(key), True)] if isinstance(key, str) and key else []
+        hub = cluster.hub(job.hub) if job.hub is not None else None
+        release = support_release(fleet, cluster) if hub is None else hub_release(fleet, hub)
+        files += [(path, False) for path in (release.values_files if release else ())]
+        for path, always in files:
+            if path in seen:
+                continue
+            seen.add(path)
+            try:
+                text = fleet.abspath(path).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue  # a missing file is the loader's error, or the deploy's
+            require_encrypted(path, text, always=always)
+
+
+def _check_release(release: Release, options: DeployOptions) -> None:
+    source = release.chart
+    chart = helm.chart_ref(
+        local_dir=source.local_dir,
+        name=source.name,
+        repository=source.repository,
+        version=source.version,
+    )
+    helm.upgrade_argv(
+        release=release.name,
+        namespace=release.namespace,
+        chart=chart,
+        values_paths=(),
+        flags=helm.flags_for(helm.HelmVersion(3, 0, 0)),
+        helm_timeout=options.helm_timeout,
+        dry_run=options.dry_run,
+    )
+
+
+def check_outputs(outputs: Outputs) -> None:
+    """Fail before the deploy, not after it, when a report's folder cannot take a file."""
+    for path in (outputs.report, outputs.junit):
+        if path is not None:
+            check_writable(path)
 
 
 def write_reports(report: Report, outputs: Outputs, redactor: Redactor) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hubfleet.config.fleet import Fleet
+from hubfleet.config.fleet import Fleet, Hub
 from hubfleet.deploy.model import RETRY, Job, JobRecord
 from hubfleet.errors import ConfigError, HubfleetError
 from hubfleet.plan.schema import JOB_LISTS
@@ -59,12 +59,16 @@ def _job(fleet: Fleet, entry: Any, kind: str, where: str, path: Path) -> Job:
         hub_name = entry.get("hub_name")
         if kind == "support":
             if cluster.support is None:
-                raise InputError(f"{where}: cluster {cluster.name!r} has no support release")
+                raise InputError(
+                    f"{where}: cluster {cluster.name!r} has no support release", path=str(path)
+                )
             hub = None
         else:
             if not isinstance(hub_name, str):
                 raise InputError(f"{where}: a {kind} job needs a hub_name", path=str(path))
-            hub = cluster.hub(hub_name).name
+            found = cluster.hub(hub_name)
+            check_kind(found, kind, where, path)
+            hub = found.name
     except ConfigError as exc:
         raise InputError(f"{where}: {exc.message}", path=str(path), hint=exc.hint) from None
     provider = entry.get("provider") or cluster.provider
@@ -83,6 +87,18 @@ def _job(fleet: Fleet, entry: Any, kind: str, where: str, path: Path) -> Job:
         reasons=tuple(str(r) for r in reasons) if isinstance(reasons, list) else (str(reasons),),
         choice_reason=str(entry.get("choice_reason") or ""),
     )
+
+
+def check_kind(hub: Hub, kind: str, where: str, path: Path) -> None:
+    """A plan's or report's job kind must be the fleet's own: a production hub listed
+    as a staging job would be deployed as a canary, before the gate and unchecked."""
+    if hub.kind != kind:
+        raise InputError(
+            f"{where}: hub {hub.cluster}/{hub.name} is a {hub.kind} hub in this fleet, "
+            f"not a {kind} one",
+            path=str(path),
+            hint="regenerate the plan from this repository (`hubfleet plan --output json`)",
+        )
 
 
 def from_plan(fleet: Fleet, path: Path, cluster: str | None = None) -> Targets:

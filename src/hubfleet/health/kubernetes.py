@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hubfleet import argv
 from hubfleet.errors import DeployError, HubfleetError, ProgramError
 from hubfleet.health.check import DEFAULT_USER, CheckResult, check_hub
 from hubfleet.runner import Background, Cancelled, ProgramFailed, background, run_bytes
@@ -140,10 +141,9 @@ def read_token(
 ) -> str:
     """The check's API token from the hub's Secret, registered with `redactor`."""
     where = f"Secret {target.secret!r} in namespace {target.namespace!r}"
-    argv = ["kubectl", "get", "secret", target.secret, "--namespace", target.namespace]
     try:
         result = run_bytes(
-            [*argv, "--output", "json"],
+            token_argv(target.namespace, target.secret, target.hub),
             redactor=redactor,
             env=env,
             timeout=KUBECTL_TIMEOUT,
@@ -177,6 +177,35 @@ def read_token(
     return token
 
 
+def token_argv(namespace: str, secret: str, hub: str) -> list[str]:
+    """`kubectl get secret`, its configured names checked and after `--` (`hubfleet.argv`)."""
+    return [
+        "kubectl", "get", "secret", "--output=json",
+        argv.flag("--namespace", argv.dns_label(namespace, f"the namespace of hub {hub}")),
+        "--", argv.k8s_name(secret, f"health_check.secret of hub {hub}"),
+    ]  # fmt: skip
+
+
+def forward_argv(namespace: str, service: str, port: int | str, hub: str) -> list[str]:
+    """`kubectl port-forward` to the hub's Service, checked like `token_argv`."""
+    name = argv.k8s_name(service, f"health_check.service of hub {hub}")
+    number = argv.port(port, f"health_check.port of hub {hub}")
+    return [
+        "kubectl", "port-forward", "--address=127.0.0.1",
+        argv.flag("--namespace", argv.dns_label(namespace, f"the namespace of hub {hub}")),
+        "--", f"service/{name}", f":{number}",
+    ]  # fmt: skip
+
+
+def check_arguments(hub: Hub) -> None:
+    """Raise `ArgvError` (exit 2) now when a setting of the hub's check cannot reach
+    kubectl: what a deploy checks before it starts."""
+    settings = hub.health_check
+    label = f"{hub.cluster}/{hub.name}"
+    token_argv(hub.namespace, settings.secret, label)
+    forward_argv(hub.namespace, settings.service, settings.port, label)
+
+
 @dataclass(frozen=True)
 class Forward:
     """A running `kubectl port-forward`: the local port on 127.0.0.1."""
@@ -204,17 +233,8 @@ def port_forward(
 ) -> Iterator[Forward]:
     """`kubectl port-forward` to the hub's Service while the block runs. Stopped when
     the block exits (also on an exception or Ctrl-C), or at once when `cancel` is set."""
-    argv = [
-        "kubectl",
-        "port-forward",
-        "--namespace",
-        target.namespace,
-        f"service/{target.service}",
-        f":{target.port}",
-        "--address",
-        "127.0.0.1",
-    ]
-    with background(argv, redactor=redactor, env=env, cancel=cancel) as program:
+    words = forward_argv(target.namespace, target.service, target.port, target.hub)
+    with background(words, redactor=redactor, env=env, cancel=cancel) as program:
         try:
             found = program.wait_for_line(_FORWARDING, timeout)
         except ProgramError as exc:
@@ -296,8 +316,15 @@ def check_with_credentials(
     from hubfleet.providers import ProviderContext, get_provider
 
     cluster = fleet.cluster(hub.cluster)
+    provider = get_provider(cluster.provider)
+    # Every value bound for gcloud/aws/az and kubectl is checked before any of them runs.
+    if provider.check_arguments is not None:
+        with argv.located(cluster.file, cluster.lines.line((cluster.provider,)), cluster.name):
+            provider.check_arguments(cluster)
+    with argv.located(cluster.file, hub.line, f"{cluster.name}/{hub.name}"):
+        check_arguments(hub)
     context = ProviderContext(fleet=fleet, cluster=cluster, sops=sops, redactor=redactor)
-    with get_provider(cluster.provider).credentials(context) as creds:
+    with provider.credentials(context) as creds:
         return check_kubernetes_hub(
             fleet,
             hub,

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hubfleet import argv
 from hubfleet.errors import DeployError, HubfleetError
 from hubfleet.helm.masking import mask_text
 from hubfleet.redact import Redactor
@@ -68,9 +69,11 @@ class ValuesInput:
 
 @dataclass(frozen=True)
 class ChartRef:
-    """The chart arguments of `helm upgrade`: a local folder, or a repository and version."""
+    """The chart of `helm upgrade`: `chart` (a local folder, a name in `--repo`, or an
+    oci:// reference) is a positional argument; `flags` are `--repo=...`, `--version=...`."""
 
-    args: tuple[str, ...]
+    chart: str
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,11 +131,16 @@ def detect_version(
 def chart_ref(
     *, local_dir: Path | None, name: str, repository: str | None, version: str | None
 ) -> ChartRef:
+    """Every part checked by `hubfleet.argv` (no value can become an option)."""
     if local_dir is not None:
-        return ChartRef((str(local_dir),))
-    if repository and repository.startswith("oci://"):
-        return ChartRef((f"{repository.rstrip('/')}/{name}", "--version", str(version)))
-    return ChartRef((name, "--repo", str(repository), "--version", str(version)))
+        return ChartRef(argv.path(str(local_dir), "the chart folder"))
+    what = f"chart {name!r}"
+    repo = argv.chart_repository(str(repository), f"the repository of {what}")
+    release = argv.flag("--version", argv.chart_version(str(version), f"the version of {what}"))
+    if repo.startswith("oci://"):
+        reference = f"{repo.rstrip('/')}/{argv.chart_name(name, 'the chart name')}"
+        return ChartRef(reference, (release,))
+    return ChartRef(argv.chart_name(name, "the chart name"), (argv.flag("--repo", repo), release))
 
 
 def duration_seconds(text: str) -> float:
@@ -158,19 +166,28 @@ def upgrade_argv(
     dry_run: bool,
     kubeconfig: str | None = None,
 ) -> list[str]:
-    argv = [
-        HELM, "upgrade", release, *chart.args,
-        "--install", "--create-namespace", "--namespace", namespace,
+    """`helm upgrade --install`: flags as `--flag=value`, then `--`, then RELEASE CHART
+    (checked by `hubfleet.argv`: a value cannot become an option)."""
+    where = argv.dns_label(namespace, f"the namespace of release {release!r}")
+    words = [
+        HELM, "upgrade", "--install", "--create-namespace", argv.flag("--namespace", where),
+        *chart.flags,
     ]  # fmt: skip
-    argv += _kubeconfig_args(kubeconfig)
+    words += _kubeconfig_args(kubeconfig)
     for path in values_paths:
-        argv += ["--values", path]
+        words.append(argv.flag("--values", argv.path(path, "a values file")))
     if dry_run:
-        argv.append(flags.dry_run)
+        words.append(flags.dry_run)
     else:
-        argv += [flags.rollback_on_failure, flags.cleanup_on_fail, "--wait"]
-    argv += ["--timeout", helm_timeout]
-    return argv
+        words += [flags.rollback_on_failure, flags.cleanup_on_fail, "--wait"]
+    words.append(argv.flag("--timeout", _timeout(helm_timeout)))
+    words += ["--", argv.release_name(release), chart.chart]
+    return words
+
+
+def _timeout(text: str) -> str:
+    duration_seconds(text)  # a helm duration, nothing else
+    return text
 
 
 @contextlib.contextmanager
@@ -216,7 +233,8 @@ def _write_all(fd: int, content: bytes) -> None:
 def shown_command(argv: Sequence[str], paths: Sequence[str], values: Sequence[ValuesInput]) -> str:
     """The argv as people read it: each `/dev/fd/N` replaced by the file it carries."""
     by_path = {path: item.source for path, item in zip(paths, values, strict=True)}
-    return shlex.join(by_path.get(arg, arg) for arg in argv)
+    by_flag = {f"--values={path}": f"--values={source}" for path, source in by_path.items()}
+    return shlex.join(by_flag.get(arg, by_path.get(arg, arg)) for arg in argv)
 
 
 def release_states(
@@ -271,16 +289,20 @@ def _list(
     timeout: float,
 ) -> list[dict[str, Any]]:
     """`helm list --all --output json` of the releases, in one namespace or all of them."""
-    names = sorted({name for name, _ in releases})
-    where = ["--namespace", namespace] if namespace else ["--all-namespaces"]
-    argv = [
-        HELM, "list", *where, "--all", "--output", "json",
-        "--filter", "^(" + "|".join(re.escape(name) for name in names) + ")$",
+    names = sorted({argv.release_name(name) for name, _ in releases})
+    where = (
+        [argv.flag("--namespace", argv.dns_label(namespace, "a release's namespace"))]
+        if namespace
+        else ["--all-namespaces"]
+    )
+    words = [
+        HELM, "list", *where, "--all", "--output=json",
+        argv.flag("--filter", "^(" + "|".join(re.escape(name) for name in names) + ")$"),
         # helm lists 256 releases unless told otherwise; 0 means the server's default.
-        "--max", str(max(256, 4 * len(releases))),
+        argv.flag("--max", str(max(256, 4 * len(releases)))),
         *_kubeconfig_args(env.get("KUBECONFIG")),
     ]  # fmt: skip
-    text = run(argv, redactor=redactor, env=env, timeout=timeout, cancel=cancel).stdout.strip()
+    text = run(words, redactor=redactor, env=env, timeout=timeout, cancel=cancel).stdout.strip()
     try:
         entries = json.loads(text) if text else []
     except ValueError:
@@ -317,12 +339,14 @@ def rollback(
     """Roll a pending release back to its previous revision (`--recover`)."""
     if state.status == "pending-install" or state.revision <= 1:
         raise pending_error(state)
-    argv = [
-        HELM, "rollback", state.name, "--namespace", state.namespace,
-        "--wait", "--timeout", helm_timeout, *_kubeconfig_args(env.get("KUBECONFIG")),
+    words = [
+        HELM, "rollback",
+        argv.flag("--namespace", argv.dns_label(state.namespace, "the namespace")),
+        "--wait", argv.flag("--timeout", _timeout(helm_timeout)),
+        *_kubeconfig_args(env.get("KUBECONFIG")), "--", argv.release_name(state.name),
     ]  # fmt: skip
     run(
-        argv,
+        words,
         redactor=redactor,
         env=env,
         timeout=duration_seconds(helm_timeout) + TIMEOUT_SLACK_S,
@@ -357,7 +381,7 @@ def upgrade(
         rollback(state, env=env, redactor=redactor, helm_timeout=helm_timeout, cancel=cancel)
         recovered = state
     with values_pipes(values) as (paths, fds):
-        argv = upgrade_argv(
+        words = upgrade_argv(
             release=release,
             namespace=namespace,
             chart=chart,
@@ -367,12 +391,12 @@ def upgrade(
             dry_run=dry_run,
             kubeconfig=env.get("KUBECONFIG"),
         )
-        shown = redactor.scrub(shown_command(argv, paths, values))
+        shown = redactor.scrub(shown_command(words, paths, values))
         if env.get("KUBECONFIG"):
             shown = shown.replace(env["KUBECONFIG"], "$KUBECONFIG")
         try:
             result = run(
-                argv,
+                words,
                 redactor=redactor,
                 env=env,
                 timeout=duration_seconds(helm_timeout) + TIMEOUT_SLACK_S,
@@ -407,7 +431,9 @@ def _masked_failure(exc: ProgramFailed) -> ProgramFailed:
 
 def _kubeconfig_args(kubeconfig: str | None) -> list[str]:
     """The cluster's kubeconfig named on the command line too (it is also in KUBECONFIG)."""
-    return ["--kubeconfig", kubeconfig] if kubeconfig else []
+    return (
+        [argv.flag("--kubeconfig", argv.path(kubeconfig, "the kubeconfig"))] if kubeconfig else []
+    )
 
 
 __all__ = [

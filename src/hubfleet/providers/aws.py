@@ -17,8 +17,9 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from hubfleet import argv
 from hubfleet.providers.base import (
     KUBECONFIG_NAME,
     Credentials,
@@ -31,22 +32,43 @@ from hubfleet.providers.base import (
     write_private,
 )
 
+if TYPE_CHECKING:
+    from hubfleet.config.fleet import Cluster
+
 SESSION_SECONDS = 3600
 
 
 def update_kubeconfig_argv(cluster: str, region: str, kubeconfig: str) -> list[str]:
+    """Each value checked by `hubfleet.argv`; flags as `--flag=value`."""
     return [
         "aws", "eks", "update-kubeconfig",
-        "--name", cluster, "--region", region, "--kubeconfig", kubeconfig,
+        argv.flag("--name", argv.cloud_name(cluster, "aws.clusterName")),
+        argv.flag("--region", argv.region(region, "aws.region")),
+        argv.flag("--kubeconfig", argv.path(kubeconfig, "the kubeconfig")),
     ]  # fmt: skip
 
 
 def assume_role_argv(role_arn: str, session: str) -> list[str]:
     return [
         "aws", "sts", "assume-role",
-        "--role-arn", role_arn, "--role-session-name", session,
-        "--duration-seconds", str(SESSION_SECONDS), "--output", "json",
+        argv.flag("--role-arn", argv.role_arn(role_arn, "aws.role_arn")),
+        argv.flag("--role-session-name", argv.session_name(session, "the role session name")),
+        argv.flag("--duration-seconds", str(SESSION_SECONDS)), "--output=json",
     ]  # fmt: skip
+
+
+def check_arguments(cluster: Cluster) -> None:
+    """Raise `ArgvError` now when a value of the cluster's `aws` block cannot reach aws."""
+    block = cluster.spec.aws
+    if block is None:
+        return
+    update_kubeconfig_argv(block.clusterName, block.region, "/kubeconfig")
+    if block.role_arn:
+        assume_role_argv(block.role_arn, session_name(cluster))
+
+
+def session_name(cluster: Cluster) -> str:
+    return f"hubfleet-{cluster.name}"[:64]
 
 
 def _access_key(data: Any) -> tuple[str, str]:
@@ -92,9 +114,7 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
         env |= region
         env["KUBECONFIG"] = str(kubeconfig)
         if block.role_arn:
-            out = run_cli(
-                context, assume_role_argv(block.role_arn, f"hubfleet-{cluster.name}"), env
-            )
+            out = run_cli(context, assume_role_argv(block.role_arn, session_name(cluster)), env)
             try:
                 assumed = json.loads(out)["Credentials"]
                 temporary = {
@@ -117,4 +137,4 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
         yield Credentials(cluster.name, folder, kubeconfig, env)
 
 
-PROVIDER = Provider(name="aws", credentials=credentials)
+PROVIDER = Provider(name="aws", credentials=credentials, check_arguments=check_arguments)

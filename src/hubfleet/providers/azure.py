@@ -24,8 +24,9 @@ import contextlib
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from hubfleet import argv
 from hubfleet.providers.base import (
     KUBECONFIG_NAME,
     Credentials,
@@ -37,6 +38,9 @@ from hubfleet.providers.base import (
     run_cli,
     write_private,
 )
+
+if TYPE_CHECKING:
+    from hubfleet.config.fleet import Cluster
 
 KEY_FORMATS = (
     "the azure key file needs appId, tenant and password (or certificate), as "
@@ -78,24 +82,50 @@ def service_principal(data: Any) -> ServicePrincipal:
 def login_argv(
     app_id: str, tenant: str, *, password: str | None, certificate: str | None
 ) -> list[str]:
-    secret = ["--certificate", certificate] if certificate else ["--password", str(password)]
+    """`az login`; the ids checked by `hubfleet.argv`, every flag as `--flag=value` (the
+    password too: a secret that starts with '-' stays a value)."""
+    secret = (
+        argv.flag("--certificate", argv.path(certificate, "the certificate"))
+        if certificate
+        else argv.flag("--password", str(password))
+    )
     return [
         "az", "login", "--service-principal",
-        "--username", app_id, "--tenant", tenant, *secret, "--output", "none",
+        argv.flag("--username", argv.azure_id(app_id, "appId of the azure key")),
+        argv.flag("--tenant", argv.tenant(tenant, "tenant of the azure key")),
+        secret, "--output=none",
     ]  # fmt: skip
 
 
 def get_credentials_argv(
     cluster: str, resource_group: str, subscription: str | None, kubeconfig: str
 ) -> list[str]:
-    argv = [
+    words = [
         "az", "aks", "get-credentials",
-        "--name", cluster, "--resource-group", resource_group,
-        "--file", kubeconfig, "--overwrite-existing", "--only-show-errors",
+        argv.flag("--name", argv.cloud_name(cluster, "azure.cluster")),
+        argv.flag("--resource-group", argv.resource_group(resource_group, "azure.resource_group")),
+        argv.flag("--file", argv.path(kubeconfig, "the kubeconfig")),
+        "--overwrite-existing", "--only-show-errors",
     ]  # fmt: skip
     if subscription:
-        argv += ["--subscription", subscription]
-    return argv
+        words.append(
+            argv.flag("--subscription", argv.subscription(subscription, "azure.subscription"))
+        )
+    return words
+
+
+def convert_argv(kubeconfig: str) -> list[str]:
+    return [
+        "kubelogin", "convert-kubeconfig", "--login=azurecli",
+        argv.flag("--kubeconfig", argv.path(kubeconfig, "the kubeconfig")),
+    ]  # fmt: skip
+
+
+def check_arguments(cluster: Cluster) -> None:
+    """Raise `ArgvError` now when a value of the cluster's `azure` block cannot reach az."""
+    block = cluster.spec.azure
+    if block is not None:
+        get_credentials_argv(block.cluster, block.resource_group, block.subscription, "/k")
 
 
 @contextlib.contextmanager
@@ -123,11 +153,11 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
             certificate = None
             if principal.certificate:
                 certificate = str(write_private(folder, "sp.pem", principal.certificate.encode()))
-            argv = login_argv(
+            login = login_argv(
                 principal.app_id, principal.tenant,
                 password=principal.password, certificate=certificate,
             )  # fmt: skip
-            run_cli(context, argv, env)
+            run_cli(context, login, env)
         else:
             env |= ambient(("AZURE_",))
         run_cli(
@@ -138,16 +168,8 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
             env,
         )
         if shutil.which("kubelogin", path=context.extra_env.get("PATH")) is not None:
-            convert = [
-                "kubelogin",
-                "convert-kubeconfig",
-                "-l",
-                "azurecli",
-                "--kubeconfig",
-                str(kubeconfig),
-            ]
-            run_cli(context, convert, env)
+            run_cli(context, convert_argv(str(kubeconfig)), env)
         yield Credentials(cluster.name, folder, kubeconfig, env)
 
 
-PROVIDER = Provider(name="azure", credentials=credentials)
+PROVIDER = Provider(name="azure", credentials=credentials, check_arguments=check_arguments)

@@ -91,6 +91,9 @@ class Provider:
     credentials: Callable[[ProviderContext], AbstractContextManager[Credentials]]
     # None: releases are deployed with helm; else called with (context, creds, release, dry_run).
     deploy_release: DeployHook | None = None
+    # Raises `hubfleet.argv.ArgvError` when a value of the cluster's provider block
+    # cannot reach the provider's CLI (a deploy checks every cluster before it starts).
+    check_arguments: Callable[[Cluster], None] | None = None
 
     @property
     def uses_helm(self) -> bool:

@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
+from hubfleet import argv
 from hubfleet.providers.base import (
     KUBECONFIG_NAME,
     Credentials,
@@ -28,6 +30,9 @@ from hubfleet.providers.base import (
     run_cli,
     write_private,
 )
+
+if TYPE_CHECKING:
+    from hubfleet.config.fleet import Cluster
 
 KEY_NAME = "gcp-service-account.json"
 
@@ -50,17 +55,25 @@ def check_key(key: bytes) -> None:
 def get_credentials_argv(
     project: str, cluster: str, zone: str | None, region: str | None
 ) -> list[str]:
-    location = ["--zone", zone] if zone else ["--region", str(region)]
+    """Each value checked by `hubfleet.argv`; flags as `--flag=value`."""
+    location = (
+        argv.flag("--zone", argv.zone(zone, "gcp.zone"))
+        if zone
+        else argv.flag("--region", argv.region(str(region), "gcp.region"))
+    )
     return [
-        "gcloud",
-        "container",
-        "clusters",
-        "get-credentials",
-        cluster,
-        "--project",
-        project,
-        *location,
-    ]
+        "gcloud", "container", "clusters", "get-credentials",
+        argv.cloud_name(cluster, "gcp.cluster"),
+        argv.flag("--project", argv.gcp_project(project, "gcp.project")),
+        location,
+    ]  # fmt: skip
+
+
+def check_arguments(cluster: Cluster) -> None:
+    """Raise `ArgvError` now when a value of the cluster's `gcp` block cannot reach gcloud."""
+    block = cluster.spec.gcp
+    if block is not None:
+        get_credentials_argv(block.project, block.cluster, block.zone, block.region)
 
 
 @contextlib.contextmanager
@@ -98,4 +111,4 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
         yield Credentials(cluster.name, folder, kubeconfig, env)
 
 
-PROVIDER = Provider(name="gcp", credentials=credentials)
+PROVIDER = Provider(name="gcp", credentials=credentials, check_arguments=check_arguments)

@@ -256,6 +256,19 @@ class Sops:
     def _decrypt(self, path: Path) -> bytes:
         kind = file_format(path)
         shown = self._shown(path)
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = None  # sops says why (not found, a folder, ...)
+        if text is not None and not is_encrypted(text, str(path)):
+            # Never "decrypt" a plaintext file (credentials, kubeconfig): it is a secret
+            # that was committed in the clear, refused like any secret-named plaintext file.
+            raise SecretsError(
+                "not sops-encrypted: a secret file must be encrypted",
+                path=shown,
+                line=1,
+                hint=f"encrypt it in place: sops encrypt --in-place {shown}",
+            )
         argv = [sops_program(), "--decrypt", "--input-type", kind, "--output-type", kind, str(path)]
         try:
             result = run_bytes(
