@@ -92,7 +92,6 @@ class LocalDeployResult:
     ignored_keys: tuple[str, ...]
     message: str
     duration_s: float
-    chart_defaults: bool = False  # configured over the chart's default values
 
 
 @dataclass(frozen=True)
@@ -476,7 +475,6 @@ def deploy_hub(
                 ignored_keys=ignored,
                 message="configuration unchanged; hub left running",
                 duration_s=time.monotonic() - started,
-                chart_defaults=spec.chart_values is not None,
             )
 
         restarted = alive
@@ -547,7 +545,6 @@ def deploy_hub(
             ignored_keys=ignored,
             message=f"hub {what}",
             duration_s=time.monotonic() - started,
-            chart_defaults=spec.chart_values is not None,
         )
 
 
