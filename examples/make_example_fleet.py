@@ -181,8 +181,10 @@ hub:
     JupyterHub:
       authenticator_class: shared-password
     Authenticator:
+      # No admin_users: the shared-password authenticator lets an admin user log in
+      # only with a separate admin password, and the README promises that every user
+      # name ("admin" too) logs in with the demo password.
       allow_all: true
-      admin_users: [admin]
     SharedPasswordAuthenticator:
       # The demo password, documented in the README: any user name logs in with it.
       # The marker tells `hubfleet validate` that this plaintext value is intended.
@@ -191,7 +193,8 @@ hub:
     00-banner: |
       c.JupyterHub.template_vars = {"announcement": "hubfleet local demo: {hub}"}
 singleuser:
-  defaultUrl: /tree
+  # JupyterLab (installed with hubfleet's `local` extra); the health check opens it.
+  defaultUrl: /lab
 custom:
   community: {hub}
 """

@@ -107,3 +107,22 @@ def alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state != "Z"
+
+
+SHARED_CHARTS = TESTS.parent.parent / "shared" / "charts"  # <project root>/../shared/charts
+
+
+@pytest.fixture
+def real_chart_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A chart cache holding the real z2jh charts where a pull would put them
+    (`$HUBFLEET_CHART_CACHE` set to it); skips where ../shared/charts is absent."""
+    archives = sorted(SHARED_CHARTS.glob("jupyterhub-*.tgz"))
+    if not archives:
+        pytest.skip(f"the real charts are not here ({SHARED_CHARTS} is absent: a user's clone)")
+    cache = tmp_path / "chart-cache"
+    folder = cache / "hub.jupyter.org_helm-chart"
+    folder.mkdir(parents=True)
+    for archive in archives:
+        shutil.copyfile(archive, folder / archive.name)
+    monkeypatch.setenv("HUBFLEET_CHART_CACHE", str(cache))
+    return cache

@@ -30,7 +30,10 @@ def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hubs]:
     state_dir = tmp_path_factory.mktemp("health") / "demo"
     with cleaned(state_dir):
         base = free_base_port()
-        good = deploy_hub(LocalHubSpec("demo", "good", rich_values(), state_dir, base), timeout=60)
+        # The check opens the user's default page: JupyterLab's, not rich_values' JSON API.
+        good_values = rich_values()
+        good_values["singleuser"]["defaultUrl"] = "/lab"  # type: ignore[index]
+        good = deploy_hub(LocalHubSpec("demo", "good", good_values, state_dir, base), timeout=60)
         bad_values = {
             "singleuser": {"cmd": ["/nonexistent/jupyterhub-singleuser"]},
             "hub": rich_values()["hub"],
@@ -74,6 +77,26 @@ def test_check_fails_naming_the_step_when_servers_cannot_start(hubs: Hubs) -> No
     assert result.steps[-1].name == result.failed_step and not result.steps[-1].ok
     assert result.failed_step in result.message
     assert not user_exists(hubs.bad.url, "hubfleet-health-check")  # cleaned up
+
+
+@pytest.mark.parametrize(
+    ("default_url", "why"),
+    [
+        # Notebook's /tree without the notebook package: what the demo's users got.
+        ("/tree", "HTTP 404 (is the user interface, e.g. JupyterLab, installed?)"),
+        ("/api/status", "not an HTML page"),  # JSON, not a page for a person
+    ],
+)
+def test_check_fails_when_the_default_url_is_not_a_page(
+    hubs: Hubs, default_url: str, why: str
+) -> None:
+    token = local_check_token(hubs.state_dir, "good")
+    result = check_hub(
+        hubs.good.url, token, attempts=1, attempt_timeout=90, default_url=default_url
+    )
+    assert not result.ok and result.failed_step == "open_default_url", result.steps
+    assert why in result.steps[-1].message and default_url in result.steps[-1].message
+    assert not user_exists(hubs.good.url, "hubfleet-health-check")  # cleaned up
 
 
 def test_token_is_scoped_to_the_check_user(hubs: Hubs) -> None:

@@ -209,3 +209,20 @@ def test_failing_canary_skips_production_while_another_cluster_deploys(
         assert job["status"] == "skipped"
         assert "staging" in " ".join(job["reasons"]) + job.get("message", "")
     assert {jobs[("local2", h)]["status"] for h in ("staging", "prod1", "prod2")} == {"succeeded"}
+
+
+def test_canary_whose_default_url_is_no_page_fails_the_gate(repo: Path, tmp_path: Path) -> None:
+    """The demo's old `defaultUrl: /tree` without Notebook installed: the user's page 404s."""
+    staging = repo / "config/clusters/local/staging.values.yaml"
+    staging.write_text(staging.read_text() + "singleuser:\n  defaultUrl: /tree\n")
+    report = tmp_path / "report.json"
+    result = hubfleet(repo, "deploy", "local", "--report", report)
+    assert result.returncode == 1, result.stdout + result.stderr
+    jobs = report_of(report)
+    canary = jobs[("local", "staging")]
+    assert canary["status"] == "failed"
+    assert "step open_default_url failed" in canary["message"]
+    assert "/user/hubfleet-health-check/tree: HTTP 404" in canary["message"]
+    assert {jobs[("local", h)]["status"] for h in ("prod1", "prod2")} == {"skipped"}
+    [status] = [s for s in hub_status(repo / ".hubfleet/local/local") if s.hub == "staging"]
+    assert status.default_url == "/tree"

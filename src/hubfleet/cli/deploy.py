@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from hubfleet.causes import cause_lines
 from hubfleet.cli.common import Output, echo, load_fleet, options
 
 
@@ -125,6 +126,11 @@ def command(
             lines += [f"# {r.job.label}\n{r.command}" for r in result.records if r.command]
         counts = ", ".join(f"{n} {s}" for s, n in result.counts().items()) or "nothing to do"
         lines += [f"{f.cluster}: {f.message}" for f in result.cluster_failures]
+        for r in result.records:  # each failure with the lines that say why
+            if r.status == "failed":
+                why = cause_lines(f"{r.message}\n{r.output_tail}")
+                why = why or r.message.strip().splitlines()[:1]
+                lines.append(f"{r.job.label} failed: " + "\n    ".join(why))
         lines.append(f"deploy {'interrupted' if result.interrupted else 'done'}: {counts}")
         lines.append(f"canary gate: {result.health_check}")
         echo(ctx, "\n".join(lines))

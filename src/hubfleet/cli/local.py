@@ -61,6 +61,12 @@ def _row(status: LocalHubStatus) -> dict[str, Any]:
         "uptime_s": status.uptime_s,
         "healthy": status.healthy,
         "log": str(status.log_path),
+        "leftovers": [
+            {"pid": left.pid, "name": left.name, "ports": list(left.ports)}
+            for left in status.leftovers
+        ],
+        "port_taken_by": status.port_taken_by,
+        "note": status.note,
     }
 
 
@@ -70,13 +76,15 @@ def status(
     cluster: Annotated[str | None, typer.Argument(help="Only this cluster.")] = None,
     output: Annotated[Output, typer.Option("--output", "-o", help="text or json")] = Output.text,
 ) -> None:
-    """Local hubs: URL, pid, uptime, and whether their API answers."""
+    """Local hubs: URL, pid, uptime, whether their API answers, and what a stopped hub
+    left running (an orphaned proxy holding its port)."""
     from hubfleet.local import hub_status
 
     dirs = cluster_state_dirs(ctx)
     if cluster is not None:
         dirs = {cluster: dirs[cluster]} if cluster in dirs else {}
-    rows = [_row(s) for folder in dirs.values() for s in hub_status(folder)]
+    statuses = [s for folder in dirs.values() for s in hub_status(folder)]
+    rows = [_row(s) for s in statuses]
     if output is Output.json:
         echo_json(ctx, {"hubs": rows})
         return
@@ -96,13 +104,26 @@ def status(
             row["url"],
             str(row["pid"] or "-"),
             _uptime(row["uptime_s"]),
-            "yes" if row["healthy"] else ("no" if row["running"] else "stopped"),
+            "yes" if row["healthy"] else ("no" if row["running"] else _stopped(row)),
             row["log"],
         )
     console = Console()
     if not console.is_terminal:
         console = Console(width=220)
     console.print(table)
+    for s in statuses:
+        if s.note:
+            fix = (
+                f"; `hubfleet local stop {s.cluster} {s.hub}` stops "
+                + ("them" if len(s.leftovers) > 1 else "it")
+            ) * bool(s.leftovers)
+            echo(ctx, f"{s.cluster}/{s.hub}: stopped, but {s.note}{fix}")
+
+
+def _stopped(row: dict[str, Any]) -> str:
+    if row["leftovers"]:
+        return "stopped (orphans left)"
+    return "stopped (port taken)" if row["port_taken_by"] else "stopped"
 
 
 @app.command()

@@ -5,11 +5,15 @@ Steps (each timed; a failure names its step):
 1. `create_user`   create the check user through the API (an existing one is reused)
 2. `start_server`  ask the hub to start its default server
 3. `wait_ready`    poll the user model until the server is ready
-4. `run_notebook`  through the single-user server's Jupyter server API: start a kernel
+4. `open_default_url` the page a person lands on: the server's URL plus the hub's
+                   `singleuser.defaultUrl` (or the server's own default when unset)
+                   must answer 200 with an HTML page of the server (JupyterLab's
+                   /lab, say), not a 404 because no user interface is installed
+5. `run_notebook`  through the single-user server's Jupyter server API: start a kernel
                    (REST), run the notebook's cells over the kernel's websocket channel,
                    check the output, shut the kernel down
-5. `stop_server`   stop the server and wait until it is gone
-6. `delete_user`   delete the check user
+6. `stop_server`   stop the server and wait until it is gone
+7. `delete_user`   delete the check user
 
 When a step fails, the server and user are cleaned up (best effort) and the whole
 sequence is attempted again, up to `attempts` times, each within `attempt_timeout`.
@@ -34,7 +38,15 @@ from typing import Any
 from hubfleet.redact import Redactor
 
 DEFAULT_USER = "hubfleet-health-check"
-STEPS = ("create_user", "start_server", "wait_ready", "run_notebook", "stop_server", "delete_user")
+STEPS = (
+    "create_user",
+    "start_server",
+    "wait_ready",
+    "open_default_url",
+    "run_notebook",
+    "stop_server",
+    "delete_user",
+)
 # The notebook the check runs: its output must contain EXPECTED.
 NOTEBOOK_CELLS = ("answer = 6 * 7", "print(answer)")
 EXPECTED = "42"
@@ -73,10 +85,13 @@ class StepFailed(Exception):
 class _Api:
     """A tiny JSON client for the hub and the user's server, with a deadline."""
 
-    def __init__(self, url: str, token: str, deadline: float) -> None:
+    def __init__(
+        self, url: str, token: str, deadline: float, default_url: str | None = None
+    ) -> None:
         self.url = url if url.endswith("/") else url + "/"
         self.token = token
         self.deadline = deadline
+        self.default_url = default_url
 
     def remaining(self) -> float:
         left = self.deadline - time.monotonic()
@@ -100,6 +115,19 @@ class _Api:
 
     def hub(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         return self.request(method, self.url + "hub/api/" + path, body)
+
+    def page(self, url: str) -> tuple[int, str, str]:
+        """GET a page (redirects followed): (status, content type, final URL)."""
+        req = urllib.request.Request(url, headers={"Accept": "text/html"})
+        req.add_header("Authorization", f"token {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=min(30.0, self.remaining())) as resp:
+                resp.read()
+                return resp.status, resp.headers.get("Content-Type", ""), resp.geturl()
+        except urllib.error.HTTPError as err:
+            return err.code, err.headers.get("Content-Type", ""), err.geturl()
+        except (OSError, urllib.error.URLError) as err:
+            raise StepFailed(f"GET {_path(url)}: {err}") from err
 
 
 def _json(raw: bytes) -> Any:
@@ -161,6 +189,21 @@ def _server_url(api: _Api, user: str) -> str:
         raise StepFailed("the server is not running")
     split = urllib.parse.urlsplit(api.url)
     return f"{split.scheme}://{split.netloc}{server['url']}"
+
+
+def _open_default_url(api: _Api, user: str) -> str:
+    server = _server_url(api, user)
+    url = server + (api.default_url or "").lstrip("/")
+    status, content_type, final = api.page(url)
+    where = _path(url) + (f" (redirected to {_path(final)})" if final != url else "")
+    if status != 200:
+        hint = " (is the user interface, e.g. JupyterLab, installed?)" * (status == 404)
+        raise StepFailed(f"GET {where}: HTTP {status}{hint}")
+    if "text/html" not in content_type:
+        raise StepFailed(f"GET {where}: {content_type or 'no content type'}, not an HTML page")
+    if not _path(final).startswith(_path(server)):
+        raise StepFailed(f"GET {where}: left the user's server (not authorised?)")
+    return f"{where}: HTTP 200, HTML page"
 
 
 def _run_notebook(api: _Api, user: str) -> str:
@@ -289,6 +332,7 @@ _ACTIONS: dict[str, Callable[[_Api, str], str]] = {
     "create_user": _create_user,
     "start_server": _start_server,
     "wait_ready": _wait_ready,
+    "open_default_url": _open_default_url,
     "run_notebook": _run_notebook,
     "stop_server": _stop_server,
     "delete_user": _delete_user,
@@ -306,9 +350,14 @@ def _cleanup(url: str, token: str, user: str) -> None:
 
 
 def _attempt(
-    url: str, token: str, user: str, timeout: float, scrub: Callable[[str], str]
+    url: str,
+    token: str,
+    user: str,
+    timeout: float,
+    scrub: Callable[[str], str],
+    default_url: str | None = None,
 ) -> list[StepResult]:
-    api = _Api(url, token, time.monotonic() + timeout)
+    api = _Api(url, token, time.monotonic() + timeout, default_url)
     results = []
     for name in STEPS:
         began = time.monotonic()
@@ -334,12 +383,14 @@ def check_hub(
     attempt_timeout: float = 120.0,
     retry_delay: float = 2.0,
     redactor: Redactor | None = None,
+    default_url: str | None = None,
 ) -> CheckResult:
     """Run the health check against the hub at `url` (its public URL, with base URL).
 
     `token` is a service token with the scopes the local provider grants
     (`hubfleet.local.hubconfig.health_scopes`): admin:users, servers and
-    access:servers, each filtered to the check user.
+    access:servers, each filtered to the check user. `default_url` is the hub's
+    `singleuser.defaultUrl` (None: the server's own default page is opened).
     """
     if redactor is not None:
         redactor.add(token)
@@ -347,7 +398,7 @@ def check_hub(
     started = time.monotonic()
     attempts = max(1, attempts)
     for attempt in range(1, attempts + 1):
-        steps = _attempt(url, token, user, attempt_timeout, scrub)
+        steps = _attempt(url, token, user, attempt_timeout, scrub, default_url)
         failed = next((s.name for s in steps if not s.ok), None)
         if failed is None:
             return CheckResult(True, tuple(steps), None, attempt, time.monotonic() - started)

@@ -342,6 +342,24 @@ def render(
     }
 
 
+def coalesced_values(chart_path: Path, values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` over the chart's default values (its subcharts' under their keys), as
+    an install coalesces them: mappings merge, the user's value wins, an explicit
+    `null` removes the default."""
+    import helm_python
+
+    _, private = _fresh_chart(chart_path)
+    try:
+        merged: dict[str, Any] = private.merge_values(_jsonable(values))
+    except helm_python.HelmError as exc:
+        raise ChartError(
+            f"cannot read the default values of {chart_path}: {_detail(exc)}"
+        ) from None
+    finally:
+        private.close()
+    return merged
+
+
 def check_values(chart_path: Path, values: Mapping[str, Any]) -> list[str]:
     """Schema violations of `values` (coalesced with the chart's defaults), as
     `key.path: message` strings; the chart's subcharts' schemas included."""

@@ -2,19 +2,25 @@
 
 `deploy_release` is what the orchestrator calls instead of `helm upgrade` for a
 cluster with `provider: local`: it merges the hub's values in memory (secrets
-decrypted by sops, never written) and runs the hub as a JupyterHub process.
+decrypted by sops, never written), coalesces them over the chart's default values
+as an install on Kubernetes would (the chart resolved as `validate` and `render`
+resolve it; without it, the hub runs on its files' values alone and the job says
+so), and runs the hub as a JupyterHub process.
 `health_check` gates the cluster's production hubs on the REST API check of each
 freshly deployed staging hub.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hubfleet.config.fleet import Cluster, Fleet, Hub
 from hubfleet.config.models import LocalBlock
-from hubfleet.errors import DeployError
+from hubfleet.errors import ChartError, DeployError
+from hubfleet.helm.charts import ChartSource, resolve_chart
+from hubfleet.helm.engine import coalesced_values
 
 if TYPE_CHECKING:
     from hubfleet.deploy.health import HealthRequest, HealthResult
@@ -35,6 +41,21 @@ def state_dir(fleet: Fleet, cluster: Cluster) -> Path:
     return cluster_state_dir(fleet.root, cluster.name, block.state_dir)
 
 
+def over_chart_defaults(
+    chart: ChartSource, values: Mapping[str, Any]
+) -> tuple[dict[str, Any] | None, str]:
+    """(`values` coalesced over the chart's defaults, "") or, when the chart cannot be
+    had, (None, a one-line warning saying so and why)."""
+    try:
+        return coalesced_values(resolve_chart(chart), values), ""
+    except ChartError as exc:
+        reason = (exc.message.strip().splitlines() or ["unavailable"])[0]
+        return None, (
+            f"warning: chart {chart.name} not available, the hub runs without the chart's "
+            f"default values ({reason})"
+        )
+
+
 def deploy_release(
     context: ProviderContext, creds: Credentials, release: Release, dry_run: bool
 ) -> ReleaseOutcome:
@@ -51,6 +72,7 @@ def deploy_release(
     if dry_run:
         return ReleaseOutcome("succeeded", f"dry run: would run JupyterHub for {release.label}")
     values = merged_values(context.fleet, release, sops=context.sops, cache=context.values_cache)
+    chart_values, warning = over_chart_defaults(release.chart, values)
     block = cluster.spec.local or LocalBlock()
     result = deploy_hub(
         LocalHubSpec(
@@ -60,6 +82,7 @@ def deploy_release(
             state_dir=folder,
             base_port=block.base_port,
             values_key=jupyterhub_values_key(release.chart),
+            chart_values=chart_values,
         ),
         timeout=DEPLOY_TIMEOUT,
         redactor=context.redactor,
@@ -67,10 +90,8 @@ def deploy_release(
     ignored = f"; ignored (Kubernetes-only) keys: {', '.join(result.ignored_keys)}" * bool(
         result.ignored_keys
     )
-    return ReleaseOutcome(
-        result.status,
-        f"{result.url} (pid {result.pid}, log {result.log_path}){ignored}",
-    )
+    message = f"{result.url} (pid {result.pid}, log {result.log_path}){ignored}"
+    return ReleaseOutcome(result.status, f"{warning}; {message}" if warning else message)
 
 
 def check_local_hub(
@@ -95,7 +116,12 @@ def check_local_hub(
         )
     token = local_check_token(folder, hub.name)
     result = check_hub(
-        status.url, token, attempts=attempts, attempt_timeout=attempt_timeout, redactor=redactor
+        status.url,
+        token,
+        attempts=attempts,
+        attempt_timeout=attempt_timeout,
+        redactor=redactor,
+        default_url=status.default_url,
     )
     return status.url, result
 

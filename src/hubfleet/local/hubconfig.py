@@ -31,6 +31,9 @@ from hubfleet.local import z2jh
 CONFIG_FD_ENV = "HUBFLEET_LOCAL_CONFIG_FD"
 HEALTH_SERVICE = "hubfleet"
 HEALTH_ROLE = "hubfleet-health-check"
+# configurable-http-proxy's pid file, in the hub's folder: a proxy left behind by a
+# hub that died is found by it (`hubfleet local status`) and stopped (`local stop`).
+PROXY_PID_NAME = "jupyterhub-proxy.pid"
 
 # chart key -> JupyterHub trait, for the keys of `hub` and `singleuser` honoured locally.
 HUB_TRAITS = {
@@ -279,7 +282,7 @@ def _enforce_local(c: Any, runtime: dict[str, Any]) -> None:
     c.ConfigurableHTTPProxy.should_start = True
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{runtime['proxy_api_port']}"
     c.ConfigurableHTTPProxy.command = list(runtime["proxy_command"])
-    c.ConfigurableHTTPProxy.pid_file = os.path.join(hub_dir, "jupyterhub-proxy.pid")
+    c.ConfigurableHTTPProxy.pid_file = os.path.join(hub_dir, PROXY_PID_NAME)
     spawner = str(c.JupyterHub.get("spawner_class", "") or "")
     if spawner in ("", "kubespawner.KubeSpawner", "kubespawner", "simple", "localprocess") or (
         "KubeSpawner" in spawner

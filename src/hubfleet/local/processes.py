@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -69,6 +70,81 @@ def processes_in(folder: Path) -> list[psutil.Process]:
     return found
 
 
+def proxy_from_pid_file(pid_file: Path) -> psutil.Process | None:
+    """The configurable-http-proxy of this user that `pid_file` names, if it still runs."""
+    try:
+        pid = int(pid_file.read_text(encoding="utf-8").strip())
+        proc = psutil.Process(pid)
+        if proc.uids().real != os.getuid() or proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        if any("configurable-http-proxy" in part for part in proc.cmdline()):
+            return proc
+    except (OSError, ValueError, psutil.Error):
+        pass
+    return None
+
+
+def hub_processes(folder: Path, proxy_pid_file: Path | None = None) -> list[psutil.Process]:
+    """The processes working inside a hub's `folder`, and the proxy its pid file names."""
+    found = {proc.pid: proc for proc in processes_in(folder)}
+    proxy = proxy_from_pid_file(proxy_pid_file) if proxy_pid_file is not None else None
+    if proxy is not None:
+        found.setdefault(proxy.pid, proxy)
+    return [found[pid] for pid in sorted(found)]
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A process of a hub still running after the hub itself ended."""
+
+    pid: int
+    name: str
+    ports: tuple[int, ...]  # TCP ports it listens on
+
+    def describe(self, public_port: int | None = None) -> str:
+        held = ", ".join(
+            f"{port} (the hub's port)" if port == public_port else str(port) for port in self.ports
+        )
+        return f"{self.name} (pid {self.pid})" + (f" holding port {held}" if held else "")
+
+
+def _name(proc: psutil.Process) -> str:
+    with contextlib.suppress(psutil.Error):
+        if any("configurable-http-proxy" in part for part in proc.cmdline()):
+            return "configurable-http-proxy"
+        return str(proc.name())
+    return "?"
+
+
+def _listening(proc: psutil.Process) -> tuple[int, ...]:
+    with contextlib.suppress(psutil.Error):
+        ports = {
+            conn.laddr.port
+            for conn in proc.net_connections(kind="tcp")
+            if conn.status == psutil.CONN_LISTEN and conn.laddr
+        }
+        return tuple(sorted(ports))
+    return ()
+
+
+def leftovers(folder: Path, *, proxy_pid_file: Path | None = None) -> tuple[Leftover, ...]:
+    """What still runs of a hub that is not running (`hub_processes`)."""
+    return tuple(
+        Leftover(proc.pid, _name(proc), _listening(proc))
+        for proc in hub_processes(folder, proxy_pid_file)
+    )
+
+
+def _listener(port: int) -> psutil.Process | None:
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == "LISTEN" and conn.pid:
+                return psutil.Process(conn.pid)
+    except (psutil.Error, OSError):
+        pass
+    return None
+
+
 def _alive(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
     alive = []
     for proc in procs:
@@ -88,12 +164,20 @@ def _signal(procs: Iterable[psutil.Process], sig: int) -> None:
             continue
 
 
-def terminate_hub(pid: int | None, create_time: float | None, folder: Path, *, grace: float) -> int:
+def terminate_hub(
+    pid: int | None,
+    create_time: float | None,
+    folder: Path,
+    *,
+    grace: float,
+    proxy_pid_file: Path | None = None,
+) -> int:
     """Stop a hub and every process of its tree; return how many processes were stopped.
 
     SIGTERM to the hub first, so that JupyterHub stops its servers, services and
     proxy cleanly; after `grace` seconds everything left (descendants recorded
-    before the signal, and any process working inside `folder`) gets SIGKILL.
+    before the signal, any process working inside `folder`, and the proxy named
+    by `proxy_pid_file`) gets SIGKILL.
     """
     targets: dict[int, psutil.Process] = {}
     hub: psutil.Process | None = None
@@ -105,7 +189,7 @@ def terminate_hub(pid: int | None, create_time: float | None, folder: Path, *, g
                 targets[child.pid] = child
         except psutil.Error:
             hub = None
-    for proc in processes_in(folder):
+    for proc in hub_processes(folder, proxy_pid_file):
         targets.setdefault(proc.pid, proc)
     if not targets:
         return 0
@@ -128,10 +212,5 @@ def terminate_hub(pid: int | None, create_time: float | None, folder: Path, *, g
 
 def who_listens(port: int) -> str:
     """ " by NAME (pid N)" for the process listening on `port`, when it can be known."""
-    try:
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.laddr and conn.laddr.port == port and conn.status == "LISTEN" and conn.pid:
-                return f" by {psutil.Process(conn.pid).name()} (pid {conn.pid})"
-    except (psutil.Error, OSError):
-        pass
-    return ""
+    holder = _listener(port)
+    return f" by {_name(holder)} (pid {holder.pid})" if holder is not None else ""

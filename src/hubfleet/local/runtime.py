@@ -39,8 +39,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import hubfleet
+from hubfleet.causes import cause_lines
 from hubfleet.errors import DeployError, HubfleetError, did_you_mean
 from hubfleet.health.check import DEFAULT_USER
+from hubfleet.helm.values import at_key
 from hubfleet.local import hubconfig, processes
 from hubfleet.redact import Redactor
 
@@ -52,6 +54,7 @@ STATE_NAME = "hub.json"
 PORTS_NAME = "ports.json"
 TOKEN_NAME = "hubfleet-service-token"
 STOP_GRACE_S = 10.0
+TAIL_LINES = 8  # of this run's log, quoted when a hub fails to start
 _HUB_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
@@ -61,7 +64,11 @@ class LocalHubSpec:
 
     `values` are the hub's merged helm values (secrets included, in memory only);
     `values_key` selects the z2jh values inside them when the hub's chart wraps the
-    JupyterHub chart (e.g. "jupyterhub" for a basehub-style chart).
+    JupyterHub chart (e.g. "jupyterhub" for a basehub-style chart). `chart_values`
+    are `values` coalesced over the chart's default values, as an install on
+    Kubernetes gets them (None: the chart was not available, the hub runs on
+    `values` alone); the hub is configured from them, while the ignored
+    (Kubernetes-only) keys are those of `values`, the keys the hub's files set.
     """
 
     cluster: str
@@ -70,6 +77,7 @@ class LocalHubSpec:
     state_dir: Path
     base_port: int = DEFAULT_BASE_PORT
     values_key: str | None = None
+    chart_values: Mapping[str, Any] | None = field(default=None, repr=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,22 @@ class LocalHubStatus:
     uptime_s: float | None
     healthy: bool
     log_path: Path
+    # singleuser.defaultUrl of the running configuration (None: the server's own default)
+    default_url: str | None = None
+    # Processes of the hub left running although the hub is not (an orphaned proxy
+    # holding the hub's port, a single-user server): what `local stop` stops.
+    leftovers: tuple[processes.Leftover, ...] = ()
+    # Another program listening on the stopped hub's port (" by NAME (pid N)"), if any.
+    port_taken_by: str | None = None
+    port: int | None = None
+
+    @property
+    def note(self) -> str:
+        """One line on what a stopped hub left behind ("" when nothing)."""
+        parts = [f"orphaned {left.describe(self.port)}" for left in self.leftovers]
+        if self.port_taken_by:
+            parts.append(f"port {self.port} is taken{self.port_taken_by}")
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -229,23 +253,43 @@ def find_proxy_command(search_from: Sequence[Path] = ()) -> list[str]:
     )
 
 
-def _log_tail(log_path: Path, redactor: Redactor | None, lines: int = 6) -> str:
+def _this_run(log_path: Path, offset: int) -> str:
+    """What the hub's log got since `offset` (where this run's banner starts)."""
     try:
-        text = log_path.read_text(encoding="utf-8", errors="replace")
+        with log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
-    tail = [line for line in text.splitlines() if line.strip()][-lines:]
+
+
+def _failure_text(log_path: Path, offset: int, redactor: Redactor | None) -> tuple[str, str]:
+    """(why, tail) of this run's log: the lines that say why it failed, joined on one
+    line ("" when none does), and its last lines, indented; both redacted."""
+    text = _this_run(log_path, offset)
+    why = "; ".join(line[:300] for line in cause_lines(text))
+    tail = [line for line in text.splitlines() if line.strip()][-TAIL_LINES:]
     out = "\n".join("    " + line[:300] for line in tail)
-    return redactor.scrub(out) if redactor else out
+    if redactor is not None:
+        return redactor.scrub(why), redactor.scrub(out)
+    return why, out
 
 
 def values_for_hub(spec: LocalHubSpec) -> dict[str, Any]:
-    """The JupyterHub chart values of the hub (inside `values_key` for wrapper charts)."""
-    from hubfleet.helm.values import at_key
-
-    values = at_key(spec.values, spec.values_key)
+    """The JupyterHub chart values the hub runs with (inside `values_key` for wrapper
+    charts): over the chart's defaults when the spec has them."""
+    values = at_key(
+        spec.values if spec.chart_values is None else spec.chart_values, spec.values_key
+    )
     plain: dict[str, Any] = json.loads(json.dumps(values, default=str))
     return plain
+
+
+def default_url_of(values: Mapping[str, Any]) -> str | None:
+    """`singleuser.defaultUrl` of z2jh values (None when unset)."""
+    singleuser = values.get("singleuser")
+    url = singleuser.get("defaultUrl") if isinstance(singleuser, Mapping) else None
+    return str(url) if url else None
 
 
 def config_hash(values: Mapping[str, Any], ports: Ports, check_user: str) -> str:
@@ -377,6 +421,7 @@ def _stop_recorded(hub_dir: Path, state: Mapping[str, Any], alive: bool) -> int:
         _float_or_none(state.get("create_time")),
         hub_dir,
         grace=STOP_GRACE_S,
+        proxy_pid_file=hub_dir / hubconfig.PROXY_PID_NAME,
     )
     _clear_pid(hub_dir, state)
     return count
@@ -406,7 +451,7 @@ def deploy_hub(
     hub_dir = _private_dir(state_dir / spec.hub)
     log_path = hub_dir / LOG_NAME
     values = values_for_hub(spec)
-    ignored = hubconfig.ignored_keys(values)
+    ignored = hubconfig.ignored_keys(at_key(spec.values, spec.values_key))
     base_url = hubconfig.base_url_of(values)
 
     with _locked(hub_dir / ".lock"):
@@ -459,7 +504,7 @@ def deploy_hub(
                 "check_user": check_user,
             },
         }
-        proc = _start(hub_dir, log_path, payload, digest)
+        proc, log_offset = _start(hub_dir, log_path, payload, digest)
         create_time = processes.create_time_of(proc.pid)
         record = {
             "cluster": spec.cluster,
@@ -473,11 +518,12 @@ def deploy_hub(
             "started_at": time.time(),
             "hubfleet_version": hubfleet.__version__,
             "log": str(log_path),
+            "default_url": default_url_of(values),
         }
         _write_state(hub_dir, record)
 
         try:
-            _wait_ready(proc, url, started + timeout, spec, log_path, redactor)
+            _wait_ready(proc, url, started + timeout, spec, (log_path, log_offset), redactor)
         except BaseException:
             processes.terminate_hub(proc.pid, create_time, hub_dir, grace=3.0)
             _reap(proc)
@@ -521,7 +567,8 @@ def _hub_env(proxy_dir: Path | None) -> dict[str, str]:
 
 def _start(
     hub_dir: Path, log_path: Path, payload: dict[str, Any], digest: str
-) -> subprocess.Popen[bytes]:
+) -> tuple[subprocess.Popen[bytes], int]:
+    """The JupyterHub process, and where its run starts in the (appended) log."""
     config_file = Path(hubconfig.__file__).with_name("jupyterhub_config.py")
     proxy_cmd = payload["runtime"]["proxy_command"]
     env = _hub_env(Path(proxy_cmd[0]).parent if proxy_cmd else None)
@@ -531,6 +578,7 @@ def _start(
     os.chmod(log_path, 0o600)
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     banner = f"\n=== hubfleet {stamp}: starting JupyterHub (config {digest[:12]})\n"
+    offset = os.lseek(log_fd, 0, os.SEEK_END)
     os.write(log_fd, banner.encode())
     try:
         proc = subprocess.Popen(
@@ -557,7 +605,7 @@ def _start(
             pass
 
     threading.Thread(target=feed, name="hubfleet-local-config", daemon=True).start()
-    return proc
+    return proc, offset
 
 
 def _wait_ready(
@@ -565,26 +613,31 @@ def _wait_ready(
     url: str,
     deadline: float,
     spec: LocalHubSpec,
-    log_path: Path,
+    log: tuple[Path, int],
     redactor: Redactor | None,
 ) -> None:
+    """Until the hub's API answers; a `LocalDeployError` whose first line says why when
+    it exits or does not answer in time (from this run's lines of the log, `log`:
+    (path, offset where this run starts))."""
+    log_path, offset = log
+    what = f"JupyterHub of hub {spec.hub!r} (cluster {spec.cluster!r})"
     while True:
         code = proc.poll()
-        if code is not None:
-            tail = _log_tail(log_path, redactor)
+        timed_out = code is None and time.monotonic() > deadline
+        if code is not None or timed_out:
+            why, tail = _failure_text(log_path, offset, redactor)
+            failure = (
+                f"did not answer at {url}hub/api/ in time"
+                if timed_out
+                else f"exited with code {code} while starting"
+            )
             raise LocalDeployError(
-                f"JupyterHub of hub {spec.hub!r} (cluster {spec.cluster!r}) exited with code "
-                f"{code} while starting; last lines of {log_path}:\n{tail}",
+                f"{what} {failure}{': ' + why if why else ''}\n"
+                f"  this run's last lines of {log_path}:\n{tail}",
                 log_path=log_path,
             )
         if api_answers(url, timeout=2.0):
             return
-        if time.monotonic() > deadline:
-            raise LocalDeployError(
-                f"JupyterHub of hub {spec.hub!r} (cluster {spec.cluster!r}) did not answer "
-                f"at {url}hub/api/ in time",
-                log_path=log_path,
-            )
         time.sleep(0.25)
 
 
@@ -613,6 +666,8 @@ def stop_hubs(state_dir: Path, hubs: Sequence[str] | None = None) -> list[LocalS
         with _locked(hub_dir / ".lock"):
             state, alive = _running_state(hub_dir)
             count = _stop_recorded(hub_dir, state, alive)
+            with contextlib.suppress(FileNotFoundError):
+                (hub_dir / hubconfig.PROXY_PID_NAME).unlink()
         results.append(
             LocalStopResult(
                 cluster=str(state.get("cluster") or state_dir.name),
@@ -638,6 +693,12 @@ def hub_status(
         ports = _read_json(hub_dir / PORTS_NAME)
         url = str(state.get("url") or hub_url(int(ports.get("port", 0))))
         create_time = _float_or_none(state.get("create_time"))
+        default_url = state.get("default_url")
+        port = ports.get("port") if isinstance(ports.get("port"), int) else None
+        left = () if alive else _leftovers(hub_dir)
+        holder = None
+        if not alive and port is not None and not any(port in x.ports for x in left):
+            holder = processes.who_listens(port) or None
         out.append(
             LocalHubStatus(
                 cluster=str(state.get("cluster") or state_dir.name),
@@ -648,6 +709,15 @@ def hub_status(
                 uptime_s=round(time.time() - create_time, 1) if alive and create_time else None,
                 healthy=alive and api_answers(url, timeout=probe_timeout),
                 log_path=hub_dir / LOG_NAME,
+                default_url=str(default_url) if isinstance(default_url, str) else None,
+                leftovers=left,
+                port_taken_by=holder,
+                port=port,
             )
         )
     return out
+
+
+def _leftovers(hub_dir: Path) -> tuple[processes.Leftover, ...]:
+    """The processes of a hub that is not running (its proxy, servers, services)."""
+    return processes.leftovers(hub_dir, proxy_pid_file=hub_dir / hubconfig.PROXY_PID_NAME)
