@@ -58,14 +58,16 @@ def no_age_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def real_chart_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A chart cache holding the real z2jh 4.2.0 archive where a pull would put it;
-    `HUBFLEET_CHART_CACHE` points at it. Skips when ../shared/charts is absent."""
-    archive = SHARED_CHARTS / "jupyterhub-4.2.0.tgz"
-    if not archive.is_file():
-        pytest.skip(f"the real z2jh chart is not available ({archive} is absent)")
-    cache = tmp_path / "real-chart-cache"
-    (cache / "hub.jupyter.org_helm-chart").mkdir(parents=True)
-    shutil.copyfile(archive, cache / "hub.jupyter.org_helm-chart" / archive.name)
+    """A chart cache holding the real z2jh charts where a pull would put them
+    (`$HUBFLEET_CHART_CACHE` set to it); skips where ../shared/charts is absent."""
+    archives = sorted(SHARED_CHARTS.glob("jupyterhub-*.tgz"))
+    if not archives:
+        pytest.skip(f"the real charts are not here ({SHARED_CHARTS} is absent: a user's clone)")
+    cache = tmp_path / "chart-cache"
+    folder = cache / "hub.jupyter.org_helm-chart"
+    folder.mkdir(parents=True)
+    for archive in archives:
+        shutil.copyfile(archive, folder / archive.name)
     monkeypatch.setenv("HUBFLEET_CHART_CACHE", str(cache))
     return cache
 
@@ -108,21 +110,3 @@ def alive(pid: int) -> bool:
         return False
     return state != "Z"
 
-
-SHARED_CHARTS = TESTS.parent.parent / "shared" / "charts"  # <project root>/../shared/charts
-
-
-@pytest.fixture
-def real_chart_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A chart cache holding the real z2jh charts where a pull would put them
-    (`$HUBFLEET_CHART_CACHE` set to it); skips where ../shared/charts is absent."""
-    archives = sorted(SHARED_CHARTS.glob("jupyterhub-*.tgz"))
-    if not archives:
-        pytest.skip(f"the real charts are not here ({SHARED_CHARTS} is absent: a user's clone)")
-    cache = tmp_path / "chart-cache"
-    folder = cache / "hub.jupyter.org_helm-chart"
-    folder.mkdir(parents=True)
-    for archive in archives:
-        shutil.copyfile(archive, folder / archive.name)
-    monkeypatch.setenv("HUBFLEET_CHART_CACHE", str(cache))
-    return cache
