@@ -5,7 +5,7 @@
 SPEC: {"limit_bytes": int, "commands": [[argv...], ...]}. Each command runs through
 hubfleet's real entry point (error handling included); the child prints one JSON
 object: per command its exit code, stdout, stderr, seconds and the peak RSS so far.
-The address-space limit is set before hubfleet is imported, so an input that
+The data limit (RLIMIT_DATA: private writable memory) is set before hubfleet is imported, so an input that
 would need more memory fails here instead of taking the machine.
 """
 
@@ -20,7 +20,7 @@ import time
 
 
 def _vm_peak_kib() -> int:
-    """The peak address space of this process (what RLIMIT_AS limits), from /proc."""
+    """The peak address space of this process, from /proc (reported; not what is limited)."""
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:
             if line.startswith("VmPeak:"):
@@ -32,7 +32,10 @@ def main() -> None:
     with open(sys.argv[1], encoding="utf-8") as handle:
         spec = json.load(handle)
     limit = int(spec["limit_bytes"])
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # RLIMIT_DATA, not RLIMIT_AS: each Go runtime in the process (the Helm engine, the
+    # jsonnet VM) reserves gigabytes of address space it never touches (PROT_NONE), which
+    # RLIMIT_AS counts and RLIMIT_DATA does not; what an input makes hubfleet allocate, it counts.
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     from hubfleet.cli.main import main as hubfleet
 
     results = []

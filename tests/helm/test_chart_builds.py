@@ -344,7 +344,8 @@ def test_chart_override_file_is_a_chart_yaml_over_the_chart_folder(
     assert deployed.exit_code == 0, deployed.output
     upgrades = [c for c in fakes.calls("helm") if c["argv"][:1] == ["upgrade"]]
     assert len(upgrades) == 1
-    chart_arg = Path(upgrades[0]["argv"][2])
+    words = upgrades[0]["argv"]
+    chart_arg = Path(words[words.index("--") + 2])  # upgrade [flags] -- RELEASE CHART
     assert chart_arg.parent == cache / BUILT_DIR
     assert (chart_arg / "Chart.yaml").read_text() == override
     assert listing(fleet_copy) == before

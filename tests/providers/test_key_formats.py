@@ -49,16 +49,16 @@ def test_azure_key_in_the_layouts_format(
     login, get = fake_tools.calls("az")
     assert login["argv"] == [
         "login", "--service-principal",
-        "--username", "11111111-1111-1111-1111-111111111111",
-        "--tenant", "22222222-2222-2222-2222-222222222222",
-        "--password", "azure-three-sp-password-s3cr3t", "--output", "none",
+        "--username=11111111-1111-1111-1111-111111111111",
+        "--tenant=22222222-2222-2222-2222-222222222222",
+        "--password=azure-three-sp-password-s3cr3t", "--output=none",
     ]  # fmt: skip
     # The cluster.yaml names no subscription: the key's is used.
     assert get["argv"] == [
-        "aks", "get-credentials", "--name", "azure-three-aks",
-        "--resource-group", "azure-three-rg",
-        "--file", str(kubeconfig), "--overwrite-existing", "--only-show-errors",
-        "--subscription", "33333333-3333-3333-3333-333333333333",
+        "aks", "get-credentials", "--name=azure-three-aks",
+        "--resource-group=azure-three-rg",
+        f"--file={kubeconfig}", "--overwrite-existing", "--only-show-errors",
+        "--subscription=33333333-3333-3333-3333-333333333333",
     ]  # fmt: skip
     assert SECRET_MARKER not in ctx.redactor.scrub(" ".join(login["argv"]))
 
@@ -127,7 +127,7 @@ def test_aws_key_in_the_layouts_format(
     [call] = fake_tools.calls("aws")
     assert call["env"]["AWS_ACCESS_KEY_ID"] == "AKIAFAKEFIXTURE00002"
     assert call["env"]["AWS_SECRET_ACCESS_KEY"] == "aws-two-secret-access-key-s3cr3t"
-    assert call["argv"][:4] == ["eks", "update-kubeconfig", "--name", "aws-two-eks"]
+    assert call["argv"][:3] == ["eks", "update-kubeconfig", "--name=aws-two-eks"]
 
 
 def test_aws_key_flat_format(
