@@ -223,7 +223,9 @@ def test_deploy_dry_run_and_failing_helm_show_no_secret(world: dict[str, Any], r
         ),
     ]  # fmt: skip
     assert [r.exit_code for r in results] == [0, 0, 1, 1], [r.output for r in results]
-    echoed = [c for c in fakes.calls("helm") if c["argv"][:1] == ["upgrade"] and "research" in c["argv"]]
+    echoed = [
+        c for c in fakes.calls("helm") if c["argv"][:1] == ["upgrade"] and "research" in c["argv"]
+    ]
     assert echoed and any(v["content"] for v in echoed[0]["values"])  # helm got the secrets
     report = json.loads((out / "failed.json").read_text())
     failed = [job for job in report["jobs"] if job["status"] == "failed"]
