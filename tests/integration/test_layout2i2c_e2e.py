@@ -21,6 +21,7 @@ from typing import Any
 import helm_python
 import pytest
 import yaml
+
 from tests.conftest import AGE_KEY, FIXTURES, SECRET_MARKER, CliResult
 from tests.fakes import FakeTools, install_fakes
 from tests.plan.conftest import GitFleet
@@ -392,3 +393,22 @@ def test_export_verify_round_trips_with_built_dependencies_and_plain_values(
     assert not [
         p for p in folder.rglob("*") if p.is_file() and SECRET_MARKER.encode() in p.read_bytes()
     ]
+
+
+def test_the_support_charts_own_secret_values_are_listed_by_each_cluster(
+    run_cli: Any, layout: Path
+) -> None:
+    """That deployer adds helm-charts/support/enc-*.secret.values.yaml to every support
+    release; hubfleet does not (README), and a cluster lists the file instead."""
+    own = layout / "helm-charts/support/enc-support.secret.values.yaml"
+    shutil.copyfile(layout / "config/clusters/gcp-one/enc-support.secret.values.yaml", own)
+    cluster_yaml = layout / "config/clusters/gcp-one/cluster.yaml"
+    listed = "  - ../../../helm-charts/support/enc-support.secret.values.yaml\n"
+    text = cluster_yaml.read_text()
+    assert "  - support.values.yaml\n" in text
+    cluster_yaml.write_text(
+        text.replace("  - support.values.yaml\n", listed + "  - support.values.yaml\n")
+    )
+    result: CliResult = run_cli("--repo", layout, "validate", "gcp-one", "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert "gcp-one/support" in json.loads(result.stdout)["rendered"]
