@@ -79,6 +79,20 @@ def real_chart_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
+@pytest.fixture
+def real_dask_chart_cache(real_chart_cache: Path) -> Path:
+    """`real_chart_cache` with the real dask-gateway chart too, where a pull from
+    https://helm.dask.org/ would put it; skips where it is absent."""
+    archives = sorted(SHARED_CHARTS.glob("dask-gateway-*.tgz"))
+    if not archives:
+        pytest.skip(f"the real dask-gateway chart is not in {SHARED_CHARTS}")
+    folder = real_chart_cache / "helm.dask.org"
+    folder.mkdir()
+    for archive in archives:
+        shutil.copyfile(archive, folder / archive.name)
+    return real_chart_cache
+
+
 @dataclass(frozen=True)
 class CliResult:
     exit_code: int

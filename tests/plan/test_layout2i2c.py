@@ -121,6 +121,63 @@ TABLE: list[tuple[str, dict[str, tuple[str, ...]]]] = [
             for label in ("azure-three/support", "azure-three/staging", "azure-three/ai")
         },
     ),
+    (
+        "helm-charts/daskhub/values.yaml",
+        {
+            hub: ("chart daskhub (helm-charts/daskhub/): helm-charts/daskhub/values.yaml changed",)
+            for hub in DASKHUB_HUBS
+        },
+    ),
+    (
+        f"{C}/aws-two/lis.values.yaml",
+        {"aws-two/lis": (f"values file {C}/aws-two/lis.values.yaml changed",)},
+    ),
+    (
+        f"{C}/aws-two/common.values.yaml",
+        {
+            hub: (f"values file {C}/aws-two/common.values.yaml changed",)
+            for hub in ("aws-two/staging", "aws-two/lis")
+        },
+    ),
+    *[
+        (
+            f"helm-charts/support/{name}",
+            {
+                f"{cluster}/support": (
+                    f"chart support (helm-charts/support/): helm-charts/support/{name} changed",
+                )
+                for cluster in ("aws-two", "azure-three", "gcp-one")
+            },
+        )
+        for name in ("values.yaml", "Chart.yaml", "templates/configmap.yaml")
+    ],
+    (
+        f"{C}/aws-two/support.values.yaml",
+        {"aws-two/support": (f"values file {C}/aws-two/support.values.yaml changed",)},
+    ),
+    (
+        f"{C}/gcp-one/enc-support.secret.values.yaml",
+        {
+            "gcp-one/support": (
+                f"encrypted values file {C}/gcp-one/enc-support.secret.values.yaml changed",
+            )
+        },
+    ),
+    (
+        f"{C}/gcp-one/cluster.yaml",
+        {
+            label: (
+                f"{C}/gcp-one/cluster.yaml changed (compared without git history: whole cluster)",
+            )
+            for label in (
+                "gcp-one/support",
+                "gcp-one/staging",
+                "gcp-one/research",
+                "gcp-one/dask-staging",
+                "gcp-one/dask-prod",
+            )
+        },
+    ),
     ("README.md", {}),
 ]
 
@@ -251,3 +308,87 @@ def test_base_mode_follows_local_dependencies(git_layout: GitFleet) -> None:
         git_layout.root, base="base", head="HEAD", labels=Labels(), redactor=Redactor()
     )
     assert own_reasons(plan) == chart_change(f"{BASEHUB}/values.yaml")
+
+
+ALL_RELEASES = (
+    *(f"{cluster}/support" for cluster in ("aws-two", "azure-three", "gcp-one")),
+    *BASEHUB_HUBS,
+    *DASKHUB_HUBS,
+)
+# cluster.yaml is compared key by key with --base (tests below); every other row of
+# the table selects the same releases, for the same reasons, from a commit.
+BASE_TABLE = [row for row in TABLE if not row[0].endswith("/cluster.yaml")]
+
+
+def change_file(repo: GitFleet, relative: str) -> None:
+    """Change a file's bytes (a link becomes a file of its target's content plus a
+    newline: a change of the link, not of its target); create it when absent."""
+    path = repo.path(relative)
+    if path.is_symlink():
+        content = path.read_bytes()
+        path.unlink()
+        path.write_bytes(content + b"\n")
+    elif path.exists():
+        path.write_bytes(path.read_bytes() + b"\n")
+    else:
+        path.write_text("new\n")
+
+
+@pytest.mark.parametrize(("changed", "expected"), BASE_TABLE, ids=[row[0] for row in BASE_TABLE])
+def test_base_mode_table(
+    git_layout: GitFleet, changed: str, expected: dict[str, tuple[str, ...]]
+) -> None:
+    change_file(git_layout, changed)
+    git_layout.commit(f"change {changed}")
+    plan = plan_from_git(
+        git_layout.root, base="base", head="HEAD", labels=Labels(), redactor=Redactor()
+    )
+    assert own_reasons(plan) == expected
+    assert plan.unmatched_files == (() if expected else (changed,))
+
+
+def test_base_mode_compares_cluster_yaml_key_by_key(git_layout: GitFleet) -> None:
+    cluster_yaml = f"{C}/azure-three/cluster.yaml"
+    git_layout.edit(cluster_yaml, "domain: ai.azure-three", "domain: ai2.azure-three")
+    git_layout.edit(cluster_yaml, "display_name: Hub staging", "display_name: Staging")
+    git_layout.commit("one hub's domain, another's display name")
+    plan = plan_from_git(
+        git_layout.root, base="base", head="HEAD", labels=Labels(), redactor=Redactor()
+    )
+    assert own_reasons(plan) == {"azure-three/ai": (f"{cluster_yaml}: hub ai: domain changed",)}
+    git_layout.edit(cluster_yaml, "resource_group: azure-three-rg", "resource_group: other-rg")
+    git_layout.commit("the provider block")
+    plan = plan_from_git(
+        git_layout.root, base="HEAD~1", head="HEAD", labels=Labels(), redactor=Redactor()
+    )
+    assert set(own_reasons(plan)) == {
+        "azure-three/support",
+        "azure-three/staging",
+        "azure-three/ai",
+    }
+
+
+def test_hubfleet_yaml_added(layout: Path) -> None:
+    """The layout has no hubfleet.yaml; one added (the jsonnet variables' prefix, which
+    every release of this fleet reads) selects every release, in both modes."""
+    settings = "jsonnet:\n  ext_var_prefix: FLEET_\n"
+    (layout / "hubfleet.yaml").write_text(settings)
+    reasons = own_reasons(plan_for(layout, "hubfleet.yaml"))
+    assert sorted(reasons) == sorted(ALL_RELEASES)
+    assert set(reasons.values()) == {
+        ("hubfleet.yaml changed (compared without git history: every release)",)
+    }
+    (layout / "hubfleet.yaml").unlink()
+    repo = GitFleet(layout)
+    repo.git("init", "-q", "-b", "main")
+    repo.commit("base")
+    (layout / "hubfleet.yaml").write_text("deploy:\n  concurrency: 2\n")
+    repo.commit("how deploys run: nothing to deploy")
+    plan = plan_from_git(layout, base="HEAD~1", head="HEAD", labels=Labels(), redactor=Redactor())
+    assert own_reasons(plan) == {}
+    (layout / "hubfleet.yaml").write_text("deploy:\n  concurrency: 2\n" + settings)
+    repo.commit("the jsonnet prefix")
+    plan = plan_from_git(layout, base="HEAD~1", head="HEAD", labels=Labels(), redactor=Redactor())
+    reasons = own_reasons(plan)
+    assert sorted(reasons) == sorted(ALL_RELEASES)
+    assert set(reasons.values()) == {("hubfleet.yaml: key 'jsonnet' changed",)}
