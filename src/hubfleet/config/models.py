@@ -221,7 +221,12 @@ class HubEntry(_Strict):
         None, description="a canary, upgraded first; absent: true when the name contains 'staging'"
     )
     chart_override: str | None = Field(
-        None, description="a chart folder or .tgz (relative to cluster.yaml) used instead"
+        None,
+        description=(
+            "a replacement Chart.yaml laid over the helm_chart folder, or a chart folder or .tgz"
+            " used instead (relative to cluster.yaml; a path with '/' that is not there, to the"
+            " repository root)"
+        ),
     )
     domain_override_file: str | None = Field(
         None, description="a YAML file with a 'domain' key replacing domain (may be encrypted)"
