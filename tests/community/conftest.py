@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from tests.deploy.conftest import denv  # noqa: F401 (the deploy tests' fixture, for the rollback)
 
 EXAMPLE_FLEET = Path(__file__).parent.parent.parent / "examples" / "fleet"

@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.deploy.conftest import DeployEnv, release_of
-
 from hubfleet.config.load import load_fleet
 from hubfleet.deploy.health import HealthRequest, HealthResult
 from hubfleet.deploy.orchestrator import Deployer
@@ -16,6 +14,7 @@ from hubfleet.deploy.output import report_json
 from hubfleet.deploy.targets import from_plan
 from hubfleet.redact import Redactor
 from hubfleet.secrets.sops import Sops
+from tests.deploy.conftest import DeployEnv, release_of
 
 
 def _plan(denv: DeployEnv, *, files_only: bool) -> Path:
