@@ -98,6 +98,39 @@ def hub_values(cluster: str, hub: str, domain: str, staging: bool) -> dict[str, 
     return values
 
 
+# Communities (docs/community.md): on pilot-gcp, the research and teaching hubs are
+# changed by their communities themselves, in <hub>.community.values.yaml, within the
+# policy of hubfleet.yaml (and, for teaching, one addition of its own).
+COMMUNITIES: dict[tuple[str, str], dict[str, object]] = {
+    ("pilot-gcp", "research"): {"owners": ["@example-research/hub-admins", "@alice-research"]},
+    ("pilot-gcp", "teaching"): {
+        "owners": ["@example-teaching/instructors"],
+        "policy": {
+            "allow": ["singleuser.memory"],
+            "constraints": {"singleuser.memory.limit": {"minimum": "1G", "maximum": "8G"}},
+        },
+    },
+}
+
+COMMUNITY_HEADER = (
+    "# The {hub} community's own settings of its hub: its owners change this file\n"
+    "# themselves (docs/community.md); `hubfleet validate` checks it against the policy.\n"
+)
+
+
+def community_values(hub: str) -> dict[str, object]:
+    singleuser: dict[str, object] = {
+        "image": {"name": "quay.io/jupyter/scipy-notebook", "tag": "2025-10-20"},
+    }
+    if hub == "teaching":  # its own policy addition: memory, within 1G-8G
+        singleuser["memory"] = {"limit": "4G"}
+    return {
+        "singleuser": singleuser,
+        "hub": {"config": {"Authenticator": {"admin_users": [f"{hub}-lead"]}}},
+        "custom": {"homepage": {"templateVars": {"org": f"Example {hub.title()}"}}},
+    }
+
+
 def kube_cluster(
     name: str,
     provider: str,
@@ -148,6 +181,16 @@ def kube_cluster(
             }
         )
         write(f"{base}/{hub}.values.yaml", hub_values(name, hub, domain, staging))
+        community = COMMUNITIES.get((name, hub))
+        if community is not None:
+            entry = doc["hubs"][-1]  # type: ignore[index]
+            entry["helm_chart_values_files"].append(f"{hub}.community.values.yaml")
+            entry["community"] = community
+            write(
+                f"{base}/{hub}.community.values.yaml",
+                community_values(hub),
+                header=COMMUNITY_HEADER.format(hub=hub),
+            )
         encrypt(
             f"{base}/enc-{hub}.secret.values.yaml",
             {

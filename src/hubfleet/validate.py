@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from hubfleet.community.check import community_problems
 from hubfleet.config.fleet import Cluster, Fleet, Hub, Support
 from hubfleet.config.load import load_fleet
 from hubfleet.errors import ChartError, ConfigError, HubfleetError, Problem
@@ -117,6 +118,8 @@ def validate(
     clusters, units = _select(fleet, selection, run)
     for path in _files_of(clusters, units):
         _check_file(run, path)
+    names = [c.name for c in clusters]
+    run.problems.extend(community_problems(fleet, clusters=names, skip=frozenset(run.bad_files)))
     if sops is None and run.encrypted:
         run.notes.add(NO_KEY_NOTE)
     releases = [release for unit in units if (release := _release(fleet, unit)) is not None]

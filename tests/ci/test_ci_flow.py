@@ -56,6 +56,8 @@ def _plan_on_pull_request(repo: Path, deploy: dict[str, Any]) -> None:
     values.write_text(values.read_text() + "\n# a change\n")
     git(repo, "commit", "-q", "-am", "change one hub")
     summary = repo.parent / "summary.md"
+    event = repo.parent / "event.json"  # the runner's payload (the plan reads --github-event)
+    event.write_text(json.dumps({"pull_request": {"user": {"login": "someone"}}}))
     plan_step = step(deploy["jobs"]["plan"], name="Plan")
     env = {key: "" for key in plan_step["env"]}
     env.update(
@@ -63,6 +65,7 @@ def _plan_on_pull_request(repo: Path, deploy: dict[str, Any]) -> None:
         PR_BASE_SHA=base,
         PR_LABELS='[\n  "documentation"\n]',
         GITHUB_STEP_SUMMARY=str(summary),
+        GITHUB_EVENT_PATH=str(event),
     )
     result = bash(plan_step["run"], cwd=repo, env=env)
     assert result.returncode == 0, result.stderr

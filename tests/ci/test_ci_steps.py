@@ -220,6 +220,7 @@ def test_plan_step_on_a_pull_request(git_repo: Path, deploy: dict[str, Any]) -> 
         "json",
         "--labels",
         labels,
+        "--github-event",
     ]
     assert calls[1] == ["plan", "--from-json", "plan.json", "--output", "markdown"]
 
@@ -227,7 +228,16 @@ def test_plan_step_on_a_pull_request(git_repo: Path, deploy: dict[str, Any]) -> 
 def test_plan_step_on_a_push(git_repo: Path, deploy: dict[str, Any]) -> None:
     before = git(git_repo, "rev-parse", "HEAD^")
     calls = _plan_step(git_repo, deploy, EVENT_NAME="push", PUSH_BEFORE=before, PR_LABELS="null")
-    assert calls[0] == ["plan", "--base", before, "--head", "HEAD", "--output", "json"]
+    assert calls[0] == [
+        "plan",
+        "--base",
+        before,
+        "--head",
+        "HEAD",
+        "--output",
+        "json",
+        "--github-event",
+    ]
 
 
 @pytest.mark.parametrize("before", ["0" * 40, "", "1234567890" * 4])
@@ -237,7 +247,16 @@ def test_plan_step_without_a_usable_before(
     """A new branch (all zeros), a force push (unknown commit): the last commit alone."""
     parent = git(git_repo, "rev-parse", "HEAD^")
     calls = _plan_step(git_repo, deploy, EVENT_NAME="push", PUSH_BEFORE=before)
-    assert calls[0] == ["plan", "--base", parent, "--head", "HEAD", "--output", "json"]
+    assert calls[0] == [
+        "plan",
+        "--base",
+        parent,
+        "--head",
+        "HEAD",
+        "--output",
+        "json",
+        "--github-event",
+    ]
 
 
 # ---------------------------------------------------------------- comment steps (fake gh)

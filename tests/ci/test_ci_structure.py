@@ -33,7 +33,7 @@ LOGIN_ACTIONS = {
 def test_deploy_triggers_and_jobs(deploy: dict) -> None:
     assert set(deploy["on"]) == {"pull_request", "push"}
     assert deploy["on"]["push"]["branches"] == ["main"]
-    assert list(deploy["jobs"]) == ["plan", "deploy", "summary"]
+    assert list(deploy["jobs"]) == ["plan", "auto-merge", "deploy", "summary"]
     assert "needs" not in deploy["jobs"]["plan"]
     assert deploy["jobs"]["deploy"]["needs"] == "plan"
     assert deploy["jobs"]["summary"]["needs"] == ["plan", "deploy"]
@@ -181,7 +181,9 @@ def test_least_privilege_everywhere() -> None:
             )
             assert ("id-token" in perms) == logs_in, (path, name)
             writes = {k for k, v in perms.items() if v == "write"} - {"id-token"}
-            assert writes == ({"pull-requests"} if path == COMMENT else set()), (path, name)
+            # auto-merge: turns on GitHub's auto-merge of a community-only pull request
+            expected = {"contents", "pull-requests"} if name == "auto-merge" else set()
+            assert writes == ({"pull-requests"} if path == COMMENT else expected), (path, name)
 
 
 def test_every_action_is_pinned_to_a_version() -> None:

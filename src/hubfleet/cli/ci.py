@@ -41,6 +41,19 @@ def _fleet_providers(ctx: typer.Context) -> tuple[str, ...] | None:
         return None
 
 
+def _codeowners(ctx: typer.Context) -> dict[str, str]:
+    """`.github/CODEOWNERS` from the fleet's communities (nothing without a platform team)."""
+    from hubfleet.cli.common import load_fleet
+    from hubfleet.community.codeowners import CODEOWNERS_PATH, render_codeowners
+    from hubfleet.errors import HubfleetError
+
+    try:
+        text = render_codeowners(load_fleet(ctx))
+    except HubfleetError:
+        return {}
+    return {CODEOWNERS_PATH: text} if text is not None else {}
+
+
 def _settings(
     ctx: typer.Context,
     repo: Path,
@@ -105,7 +118,7 @@ def init(
 
     repo = repo_root(ctx)
     settings, source = _settings(ctx, repo, provider, hubfleet_version, branch)
-    result = write_files(repo, render(settings), force=force)
+    result = write_files(repo, {**render(settings), **_codeowners(ctx)}, force=force)
     providers = ", ".join(settings.providers) or "none"
     lines = [f"providers: {providers} ({source}); hubfleet {settings.hubfleet_version}"]
     lines += [f"wrote     {path}" for path in result.written]
@@ -120,7 +133,12 @@ def check(ctx: typer.Context) -> None:
     """Exit 1 when the generated workflows are missing or differ from the templates."""
     from hubfleet.ci.workflows import StaleWorkflowsError, check_up_to_date
 
-    stale = check_up_to_date(repo_root(ctx))
+    repo = repo_root(ctx)
+    stale = check_up_to_date(repo)
+    for relative, content in _codeowners(ctx).items():
+        path = repo / relative
+        if not path.is_file() or path.read_bytes() != content.encode("utf-8"):
+            stale.append(relative)
     if stale:
         raise StaleWorkflowsError(
             "the generated workflows are not up to date: " + ", ".join(stale),

@@ -45,6 +45,7 @@ COMMANDS = (
     ("new", "hubfleet.cli.new"),
     ("local", "hubfleet.cli.local"),
     ("ci", "hubfleet.cli.ci"),
+    ("community", "hubfleet.cli.community"),
 )
 
 

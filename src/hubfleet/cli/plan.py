@@ -77,6 +77,26 @@ def command(
             help="Render a saved plan (checked against `hubfleet schema plan`).",
         ),
     ] = None,
+    event: Annotated[
+        Path | None,
+        typer.Option(
+            "--event",
+            metavar="FILE",
+            help="A GitHub event payload: add the community-only decision (docs/community.md).",
+        ),
+    ] = None,
+    github_event: Annotated[
+        bool,
+        typer.Option("--github-event", help="--event $GITHUB_EVENT_PATH (in GitHub Actions)."),
+    ] = False,
+    reviews: Annotated[
+        Path | None,
+        typer.Option(
+            "--reviews",
+            metavar="FILE",
+            help="With --event: the pull request's reviews (GitHub API JSON list).",
+        ),
+    ] = None,
 ) -> None:
     """Which support releases, staging hubs and production hubs to upgrade, and why.
 
@@ -100,6 +120,10 @@ def command(
         if from_json is not None
         else _make(ctx, changed_files, base, head, labels, rendered)
     )
+    if from_json is None and (event is not None or github_event):
+        from hubfleet.cli.community import with_community
+
+        plan = with_community(ctx, plan, changed_files, base, head, event, github_event, reviews)
     if output is PlanOutput.json:
         echo(ctx, to_json_text(plan))
     elif output is PlanOutput.markdown:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from hubfleet.config.community import CommunityBlock
 from hubfleet.config.models import ClusterFile, FleetFile, HealthCheckBlock
 from hubfleet.errors import ConfigError, did_you_mean
 from hubfleet.yamlio import LineMap
@@ -41,6 +42,7 @@ class Hub:
     domain_override_file: str | None = None
     uptime_check: Mapping[str, Any] | None = None
     health_check: HealthCheckBlock = field(default_factory=HealthCheckBlock)
+    community: CommunityBlock | None = None
 
     @property
     def kind(self) -> JobKind:

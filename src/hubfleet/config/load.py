@@ -307,6 +307,7 @@ def _load_cluster(
                 domain_override_file=domain_file,
                 uptime_check=entry.uptime_check,
                 health_check=entry.health_check,
+                community=entry.community,
             )
         )
     if spec is None:

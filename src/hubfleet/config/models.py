@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hubfleet.config.community import CommunityBlock, CommunitySettings
+
 Provider = Literal["gcp", "aws", "azure", "kubeconfig", "local"]
 PROVIDERS: tuple[str, ...] = ("gcp", "aws", "azure", "kubeconfig", "local")
 
@@ -236,6 +238,9 @@ class HubEntry(_Strict):
         default_factory=HealthCheckBlock,
         description="the hub's health check: where its token and Service are (Kubernetes)",
     )
+    community: CommunityBlock | None = Field(
+        None, description="the community that may change its own files (docs/community.md)"
+    )
 
 
 class ClusterFile(_Strict):
@@ -313,6 +318,7 @@ class FleetFile(_Strict):
     hubfleet_version: str | None = Field(None, description="the hubfleet version CI installs")
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     jsonnet: JsonnetSettings = Field(default_factory=JsonnetSettings)
+    community: CommunitySettings = Field(default_factory=CommunitySettings)
 
     @field_validator("charts")
     @classmethod

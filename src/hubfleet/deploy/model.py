@@ -30,6 +30,9 @@ class Job:
     provider: str
     reasons: tuple[str, ...] = ()
     choice_reason: str = ""
+    # A community-only change (docs/community.md): health-check the hub after its
+    # upgrade and roll it back to its previous revision when the check fails.
+    rollback_on_failed_check: bool = False
 
     @property
     def label(self) -> str:
@@ -51,6 +54,7 @@ class JobRecord:
     output_tail: str = ""
     command: str | None = None
     gate: str | None = None  # staging jobs: what decided that the canary passed
+    rolled_back: int | None = None  # the revision a failed check rolled the release back to
 
     def with_(self, **changes: Any) -> JobRecord:
         return dataclasses.replace(self, **changes)
@@ -70,6 +74,7 @@ class JobRecord:
             "message": self.message,
             "helm_revision": self.helm_revision,
             "gate": self.gate,
+            "rolled_back": self.rolled_back,
             "command": self.command,
             "output_tail": self.output_tail,
         }

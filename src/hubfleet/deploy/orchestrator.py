@@ -282,9 +282,11 @@ class Deployer:
                     self._skip(prod, why if failed else f"canaries of {name} did not finish")
                     return
                 if not self._gate(cluster, creds, staging):
+                    self._roll_back_failed(run, staging)
                     self._skip(prod, f"health check of {self._failed_hubs(staging)} failed")
                     return
                 self._stage(run, prod)
+                self._check_or_roll_back(run, prod)
         except (Cancelled, _Stop):
             self._not_started(jobs)
         except HubfleetError as exc:
@@ -483,6 +485,52 @@ class Deployer:
         if self.cancel.is_set():
             raise Cancelled("cancelled during the health check")
         return all(results)
+
+    def _check_or_roll_back(self, run: _ClusterRun, jobs: list[Job]) -> None:
+        """Jobs with `rollback_on_failed_check` (community-only changes): the health
+        check after the upgrade, and a rollback of those whose check failed."""
+        flagged = [j for j in jobs if j.rollback_on_failed_check and j.hub is not None]
+        upgraded = [j for j in flagged if self.record(j).status == "succeeded"]
+        if not upgraded or self._gate_off() is not None:
+            return
+        check = self.health_checks.get(run.context.cluster.provider)
+        if check is None:
+            return
+        env = {**self.options.extra_env, **run.creds.env}
+        creds = dataclasses.replace(run.creds, env=env)
+        for job in upgraded:
+            self._check(check, run.context.cluster, creds, job)
+        self._roll_back_failed(run, upgraded)
+
+    def _roll_back_failed(self, run: _ClusterRun, jobs: list[Job]) -> None:
+        """Roll each flagged job whose check failed back to the revision it had before."""
+        for job in jobs:
+            record = self.record(job)
+            if not job.rollback_on_failed_check or record.status != "failed" or not record.gate:
+                continue
+            release = run.releases.get(job)
+            state = run.states.get((release.name, release.namespace)) if release else None
+            if release is None or run.provider.deploy_release is not None:
+                why = "not rolled back: this provider keeps no helm revisions"
+            elif state is None or state.revision < 1:
+                why = "not rolled back: it had no earlier revision (first install)"
+            else:
+                try:
+                    helm.rollback_to(
+                        release.name,
+                        release.namespace,
+                        state.revision,
+                        env={**self.options.extra_env, **run.creds.env},
+                        redactor=self.redactor,
+                        helm_timeout=self.options.helm_timeout,
+                        cancel=self.cancel,
+                    )
+                except HubfleetError as exc:
+                    why = f"rollback to revision {state.revision} failed: {exc}"
+                else:
+                    why = f"rolled back to revision {state.revision}"
+                    self._set(job, rolled_back=state.revision)
+            self._set(job, message=_joined(record.message, why))
 
     def _check(self, check: HealthCheck, cluster: Cluster, creds: Credentials, job: Job) -> bool:
         """One canary's health check; the job shows `checking` while it runs."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,6 +113,7 @@ def from_plan(fleet: Fleet, path: Path, cluster: str | None = None) -> Targets:
         )
     if cluster is not None:
         fleet.cluster(cluster)  # unknown name: did-you-mean error
+    community = _community_hubs(data)
     jobs: dict[tuple[str, str | None], Job] = {}
     for key, kind in JOB_LISTS:
         entries = data.get(key) or []
@@ -119,9 +121,27 @@ def from_plan(fleet: Fleet, path: Path, cluster: str | None = None) -> Targets:
             raise InputError(f"{key} must be a list", path=str(path))
         for index, entry in enumerate(entries):
             job = _job(fleet, entry, kind, f"{key}[{index}]", path)
+            if community is not None:
+                if (job.cluster, job.hub) not in community:
+                    continue
+                job = dataclasses.replace(job, rollback_on_failed_check=True)
             if cluster is None or job.cluster == cluster:
                 jobs.setdefault((job.cluster, job.hub), job)
     return Targets(tuple(sorted(jobs.values(), key=lambda j: j.sort_key)))
+
+
+def _community_hubs(plan: dict[str, Any]) -> set[tuple[str, str | None]] | None:
+    """A plan whose change is inside community files and their policy (`plan --event`,
+    docs/community.md): only those hubs, each health-checked and rolled back if it fails."""
+    community = plan.get("community")
+    if not isinstance(community, dict) or community.get("files_only") is not True:
+        return None
+    hubs = community.get("hubs")
+    return {
+        (str(h.get("cluster_name")), str(h.get("hub_name")))
+        for h in (hubs if isinstance(hubs, list) else [])
+        if isinstance(h, dict)
+    }
 
 
 def from_report(fleet: Fleet, path: Path) -> Targets:

@@ -354,6 +354,34 @@ def rollback(
     )
 
 
+def rollback_to(
+    release: str,
+    namespace: str,
+    revision: int,
+    *,
+    env: Mapping[str, str],
+    redactor: Redactor,
+    helm_timeout: str,
+    cancel: threading.Event | None = None,
+) -> None:
+    """`helm rollback <release> <revision>`: back to an earlier revision (a community
+    hub whose health check failed after its upgrade, docs/community.md)."""
+    words = [
+        HELM, "rollback",
+        argv.flag("--namespace", argv.dns_label(namespace, "the namespace")),
+        "--wait", argv.flag("--timeout", _timeout(helm_timeout)),
+        *_kubeconfig_args(env.get("KUBECONFIG")),
+        "--", argv.release_name(release), str(int(revision)),
+    ]  # fmt: skip
+    run(
+        words,
+        redactor=redactor,
+        env=env,
+        timeout=duration_seconds(helm_timeout) + TIMEOUT_SLACK_S,
+        cancel=cancel,
+    )
+
+
 def upgrade(
     *,
     release: str,
@@ -449,6 +477,7 @@ __all__ = [
     "detect_version",
     "flags_for",
     "release_states",
+    "rollback_to",
     "tail",
     "upgrade",
     "upgrade_argv",

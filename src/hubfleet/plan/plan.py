@@ -80,6 +80,8 @@ class Plan:
     skipped: tuple[Job, ...] = ()
     warnings: tuple[str, ...] = ()
     unmatched_files: tuple[str, ...] = ()
+    # `plan --event`: the community-only decision (hubfleet.community.decision), as JSON.
+    community: Mapping[str, Any] | None = None
 
     @property
     def empty(self) -> bool:
@@ -87,13 +89,16 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         lists = {key: [job.to_json() for job in getattr(self, key)] for key, _ in JOB_LISTS}
-        return {
+        data: dict[str, Any] = {
             **lists,
             "removed_hubs": [job.to_json() for job in self.removed_hubs],
             "skipped": [job.to_json(with_kind=True) for job in self.skipped],
             "warnings": list(self.warnings),
             "unmatched_files": list(self.unmatched_files),
         }
+        if self.community is not None:
+            data["community"] = dict(self.community)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Plan:
@@ -105,6 +110,7 @@ class Plan:
             skipped=tuple(Job.from_json(j) for j in data.get("skipped", ())),
             warnings=tuple(data.get("warnings", ())),
             unmatched_files=tuple(data.get("unmatched_files", ())),
+            community=data.get("community"),
         )
 
 

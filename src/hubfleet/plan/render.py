@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from hubfleet.plan.plan import Job, Plan
 
@@ -88,6 +89,8 @@ def to_markdown(plan: Plan) -> str:
             continue
         lines += ["", f"### {title}: {len(jobs)}", ""]
         lines += _md_table(jobs, hubs=hubs, kind=kind)
+    if plan.community is not None:
+        lines += _community_markdown(plan.community)
     if plan.warnings:
         lines += ["", "### Warnings", ""]
         lines += [f"- {_cell(w)}" for w in plan.warnings]
@@ -101,6 +104,17 @@ def to_markdown(plan: Plan) -> str:
         lines += [f"- `{path}`" for path in plan.unmatched_files]
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def _community_markdown(community: Mapping[str, Any]) -> list[str]:
+    """The community-only decision (docs/community.md) and its reasons."""
+    if community.get("community_only"):
+        verdict = "yes: the hub's owners may merge it; its deploy upgrades only that hub"
+    else:
+        verdict = "no: the platform team reviews it"
+    lines = ["", f"### Community-only: {verdict}", ""]
+    lines += [f"- {_cell(str(reason))}" for reason in community.get("reasons", ())]
+    return lines
 
 
 def to_table(plan: Plan, *, width: int = 120, color: bool = False) -> str:

@@ -66,6 +66,19 @@ def plan_json_schema() -> dict[str, Any]:
                 "type": "array",
                 "items": {"type": "string"},
             },
+            "community": {
+                "description": "plan --event: whether the change is community-only, and why "
+                "(docs/community.md)",
+                "type": "object",
+                "properties": {
+                    "community_only": {"type": "boolean"},
+                    "files_only": {"type": "boolean"},
+                    "reasons": {"type": "array", "items": {"type": "string"}},
+                    "hubs": {"type": "array", "items": {"type": "object"}},
+                    "files": {"type": "array", "items": {"type": "object"}},
+                },
+                "required": ["community_only", "files_only", "reasons"],
+            },
         },
         "required": ["support_jobs", "staging_jobs", "prod_jobs"],
         "additionalProperties": False,

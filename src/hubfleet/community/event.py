@@ -1,0 +1,60 @@
+"""The pull request's author and approvals, from the GitHub event payload the runner
+wrote (`$GITHUB_EVENT_PATH`) and an optional reviews file (the API's reviews list)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from hubfleet.community.decision import PullRequest, parse_reviews, pull_request_from_event
+from hubfleet.errors import HubfleetError
+
+MAX_EVENT_BYTES = 32 * 1024 * 1024
+EVENT_ENV = "GITHUB_EVENT_PATH"
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        with path.open("rb") as handle:
+            content = handle.read(MAX_EVENT_BYTES + 1)
+    except OSError as exc:
+        raise HubfleetError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+    if len(content) > MAX_EVENT_BYTES:
+        raise HubfleetError(f"the {what} {path} is larger than {MAX_EVENT_BYTES} bytes")
+    try:
+        return json.loads(content)
+    except ValueError as exc:
+        raise HubfleetError(f"the {what} {path} is not JSON: {exc}") from None
+
+
+def event_path(event: Path | None, github_event: bool) -> Path | None:
+    """`--event FILE`, or with `--github-event` the runner's `$GITHUB_EVENT_PATH`."""
+    if event is not None:
+        return event
+    if not github_event:
+        return None
+    found = os.environ.get(EVENT_ENV)
+    if not found:
+        raise HubfleetError(
+            f"--github-event: ${EVENT_ENV} is not set",
+            hint="run it in GitHub Actions, or pass --event FILE",
+        )
+    return Path(found)
+
+
+def load_pull_request(event: Path, reviews: Path | None = None) -> PullRequest | None:
+    """The pull request of the event (None: not a pull request event). The reviews file
+    is a list of reviews, or {"reviews": [...], "teams": {"org/team": [logins]}}."""
+    payload = _read_json(event, "event payload")
+    extra: Any = _read_json(reviews, "reviews file") if reviews is not None else []
+    teams: dict[str, list[str]] = {}
+    if isinstance(extra, dict):
+        raw_teams = extra.get("teams")
+        if isinstance(raw_teams, dict):
+            teams = {
+                str(k): [str(m) for m in v] for k, v in raw_teams.items() if isinstance(v, list)
+            }
+        extra = extra.get("reviews", [])
+    return pull_request_from_event(payload, parse_reviews(extra), teams)
