@@ -233,7 +233,7 @@ def test_folder_removed_when_block_raises(
 def test_credentials_failure_removes_folder(
     fleet_copy: Path, age_key: Path, fake_tools: FakeTools, isolated_tmp: Path
 ) -> None:
-    from hubfleet.errors import ProgramError
+    from hubfleet.base.errors import ProgramError
 
     fake_tools.script([{"tool": "gcloud", "exit": 1, "stderr": "permission denied"}])
     fleet = load(fleet_copy)

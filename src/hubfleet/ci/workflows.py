@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubfleet import __version__
+from hubfleet.base.errors import HubfleetError
 from hubfleet.config.models import PROVIDERS
-from hubfleet.errors import HubfleetError
 from hubfleet.plan.schema import JOB_LISTS
 
 if TYPE_CHECKING:

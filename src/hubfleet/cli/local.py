@@ -134,7 +134,7 @@ def stop(
     output: Annotated[Output, typer.Option("--output", "-o", help="text or json")] = Output.text,
 ) -> None:
     """Stop local hubs and every process they started (proxy, servers, culler)."""
-    from hubfleet.errors import HubfleetError, did_you_mean
+    from hubfleet.base.errors import HubfleetError, did_you_mean
     from hubfleet.local import stop_hubs
 
     dirs = cluster_state_dirs(ctx)

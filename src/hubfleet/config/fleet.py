@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from hubfleet.base.errors import ConfigError, did_you_mean
+from hubfleet.base.yamlio import LineMap
 from hubfleet.config.models import ClusterFile, FleetFile, HealthCheckBlock
-from hubfleet.errors import ConfigError, did_you_mean
-from hubfleet.yamlio import LineMap
 
 if TYPE_CHECKING:
     from hubfleet.helm.charts import ChartSource

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from hubfleet.base.redact import Redactor
     from hubfleet.config.fleet import Fleet, Hub
     from hubfleet.providers import Credentials
-    from hubfleet.redact import Redactor
 
 
 GATE_HEALTH = "health-check"

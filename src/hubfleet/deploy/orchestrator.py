@@ -25,6 +25,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from hubfleet.base.errors import HubfleetError
+from hubfleet.base.redact import Redactor
+from hubfleet.base.runner import Cancelled
 from hubfleet.config.fleet import Cluster, Fleet
 from hubfleet.deploy.health import (
     GATE_HEALTH,
@@ -44,14 +47,11 @@ from hubfleet.deploy.model import (
     now_iso,
     sorted_records,
 )
-from hubfleet.errors import HubfleetError
 from hubfleet.helm import cli as helm
 from hubfleet.helm.charts import ChartResolver
 from hubfleet.helm.jsonnet import is_jsonnet
 from hubfleet.providers import Credentials, Provider, ProviderContext, get_provider
-from hubfleet.redact import Redactor
-from hubfleet.release import Release, hub_release, support_release, values_bytes
-from hubfleet.runner import Cancelled
+from hubfleet.release.pipeline import Release, hub_release, support_release, values_bytes
 from hubfleet.secrets.sops import Sops
 
 DEFAULT_CONCURRENCY = 8

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hubfleet import argv, interrupt
-from hubfleet.atomic import check_writable
+from hubfleet.base import argv, interrupt
+from hubfleet.base.atomic import check_writable
+from hubfleet.base.errors import HubfleetError
+from hubfleet.base.redact import Redactor
+from hubfleet.base.runner import terminate_all
 from hubfleet.config.fleet import Fleet
 from hubfleet.deploy.health import HealthCheck
 from hubfleet.deploy.model import JobRecord, Report, sorted_records
@@ -26,13 +29,10 @@ from hubfleet.deploy.output import (
     write_text,
 )
 from hubfleet.deploy.targets import Targets
-from hubfleet.errors import HubfleetError
 from hubfleet.health import kubernetes
 from hubfleet.helm import cli as helm
 from hubfleet.providers import get_provider, remove_all_private_folders
-from hubfleet.redact import Redactor
-from hubfleet.release import Release, hub_release, require_encrypted, support_release
-from hubfleet.runner import terminate_all
+from hubfleet.release.pipeline import Release, hub_release, require_encrypted, support_release
 from hubfleet.secrets.sops import Sops
 
 
@@ -138,7 +138,7 @@ def not_started(targets: Targets, options: DeployOptions, why: str | None) -> Re
 
 def check_arguments(fleet: Fleet, targets: Targets, options: DeployOptions) -> None:
     """Every configuration value the jobs would pass to helm, kubectl or a cloud CLI,
-    checked before anything runs (`hubfleet.argv`): a value that would be read as an
+    checked before anything runs (`hubfleet.base.argv`): a value that would be read as an
     option, or is not of its kind, is exit 2 at its cluster file."""
     checked: set[str] = set()
     for job in targets.jobs:

@@ -14,6 +14,7 @@ import helm_python
 import yaml
 
 from hubfleet import __version__
+from hubfleet.base.yamlio import decode_text, load_data, read_fleet_file
 from hubfleet.config.fleet import Fleet, Hub
 from hubfleet.export.layout import (
     CHART_DIR,
@@ -28,8 +29,7 @@ from hubfleet.export.layout import (
 )
 from hubfleet.helm.charts import ChartSource, resolve_chart
 from hubfleet.helm.jsonnet import is_jsonnet
-from hubfleet.release import hub_release, release_jsonnet
-from hubfleet.yamlio import decode_text, load_data, read_fleet_file
+from hubfleet.release.pipeline import hub_release, release_jsonnet
 
 if TYPE_CHECKING:
     from hubfleet.secrets.sops import Sops

@@ -15,9 +15,9 @@ from hubfleet.health.check import (
 )
 
 if TYPE_CHECKING:
+    from hubfleet.base.redact import Redactor
     from hubfleet.config.fleet import Fleet, Hub
     from hubfleet.deploy.health import HealthCheck
-    from hubfleet.redact import Redactor
     from hubfleet.secrets.sops import Sops
 
 __all__ = [
@@ -60,7 +60,7 @@ def check_fleet_hub(
     credentials (`sops` decrypts them). Raises `HubfleetError` when the check cannot
     run: switched off, hub not running, no token, no port-forward.
     """
-    from hubfleet.errors import HubfleetError
+    from hubfleet.base.errors import HubfleetError
 
     reason = switched_off(fleet, hub)
     if reason is not None:

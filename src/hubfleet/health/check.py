@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hubfleet.redact import Redactor
+from hubfleet.base.redact import Redactor
 
 DEFAULT_USER = "hubfleet-health-check"
 STEPS = (

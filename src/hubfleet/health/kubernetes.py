@@ -30,15 +30,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hubfleet import argv
-from hubfleet.errors import DeployError, HubfleetError, ProgramError
+from hubfleet.base import argv
+from hubfleet.base.errors import DeployError, HubfleetError, ProgramError
+from hubfleet.base.runner import Background, Cancelled, ProgramFailed, background, run_bytes
 from hubfleet.health.check import DEFAULT_USER, CheckResult, check_hub
-from hubfleet.runner import Background, Cancelled, ProgramFailed, background, run_bytes
 
 if TYPE_CHECKING:
+    from hubfleet.base.redact import Redactor
     from hubfleet.config.fleet import Fleet, Hub
     from hubfleet.deploy.health import HealthRequest, HealthResult
-    from hubfleet.redact import Redactor
     from hubfleet.secrets.sops import Sops
 
 PROVIDERS = ("aws", "azure", "gcp", "kubeconfig")
@@ -76,7 +76,7 @@ def kube_target(fleet: Fleet, hub: Hub) -> KubeTarget:
     from hubfleet.helm.charts import jupyterhub_values_key
     from hubfleet.helm.values import at_key
     from hubfleet.local.hubconfig import base_url_of
-    from hubfleet.release import hub_release, merged_values
+    from hubfleet.release.pipeline import hub_release, merged_values
 
     release = hub_release(fleet, hub)
     values = at_key(merged_values(fleet, release, sops=None), jupyterhub_values_key(release.chart))
@@ -178,7 +178,7 @@ def read_token(
 
 
 def token_argv(namespace: str, secret: str, hub: str) -> list[str]:
-    """`kubectl get secret`, its configured names checked and after `--` (`hubfleet.argv`)."""
+    """`kubectl get secret`, its configured names checked and after `--` (`hubfleet.base.argv`)."""
     return [
         "kubectl", "get", "secret", "--output=json",
         argv.flag("--namespace", argv.dns_label(namespace, f"the namespace of hub {hub}")),

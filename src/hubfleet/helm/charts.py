@@ -46,10 +46,10 @@ from typing import Any, TypeVar
 import helm_python
 import platformdirs
 
-from hubfleet.errors import ChartError, ConfigError, HubfleetError, Problem
+from hubfleet.base.errors import ChartError, ConfigError, HubfleetError, Problem
+from hubfleet.base.yamlio import Document, load_data, load_yaml
 from hubfleet.helm import semver
 from hubfleet.helm.engine import library_output
-from hubfleet.yamlio import Document, load_data, load_yaml
 
 CACHE_ENV = "HUBFLEET_CHART_CACHE"
 TIMEOUT_ENV = "HUBFLEET_PULL_TIMEOUT"

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import yaml
 
-from hubfleet.errors import ChartError
+from hubfleet.base.errors import ChartError
 from hubfleet.helm.manifests import split_documents
 from hubfleet.helm.values import format_key_path
 

@@ -16,18 +16,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hubfleet.base.errors import ChartError, DeployError
 from hubfleet.config.fleet import Cluster, Fleet, Hub
 from hubfleet.config.models import LocalBlock
-from hubfleet.errors import ChartError, DeployError
 from hubfleet.helm.charts import ChartSource, resolve_chart
 from hubfleet.helm.engine import coalesced_values
 
 if TYPE_CHECKING:
+    from hubfleet.base.redact import Redactor
     from hubfleet.deploy.health import HealthRequest, HealthResult
     from hubfleet.health import CheckResult
     from hubfleet.providers.base import Credentials, ProviderContext, ReleaseOutcome
-    from hubfleet.redact import Redactor
-    from hubfleet.release import Release
+    from hubfleet.release.pipeline import Release
 
 DEPLOY_TIMEOUT = 180.0
 CHECK_ATTEMPTS = 2
@@ -63,7 +63,7 @@ def deploy_release(
     from hubfleet.helm.charts import jupyterhub_values_key
     from hubfleet.local.runtime import LocalHubSpec, deploy_hub
     from hubfleet.providers.base import ReleaseOutcome
-    from hubfleet.release import merged_values
+    from hubfleet.release.pipeline import merged_values
 
     cluster = context.cluster
     folder = state_dir(context.fleet, cluster)

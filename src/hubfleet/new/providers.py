@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from hubfleet.base.errors import ConfigError, did_you_mean
 from hubfleet.config.models import (
     PROVIDERS,
     AwsBlock,
@@ -14,7 +15,6 @@ from hubfleet.config.models import (
     KubeconfigBlock,
     LocalBlock,
 )
-from hubfleet.errors import ConfigError, did_you_mean
 
 BLOCKS: dict[str, type[BaseModel]] = {
     "gcp": GcpBlock,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from hubfleet.errors import ConfigError, did_you_mean
+from hubfleet.base.errors import ConfigError, did_you_mean
 from hubfleet.providers.base import (
     Credentials,
     DeployHook,

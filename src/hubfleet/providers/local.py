@@ -22,7 +22,7 @@ from hubfleet.providers.base import (
 )
 
 if TYPE_CHECKING:
-    from hubfleet.release import Release
+    from hubfleet.release.pipeline import Release
 
 
 @contextlib.contextmanager

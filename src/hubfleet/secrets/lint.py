@@ -46,9 +46,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from hubfleet.errors import Problem
+from hubfleet.base.errors import Problem
+from hubfleet.base.yamlio import Document, PathKey
 from hubfleet.helm.values import format_key_path
-from hubfleet.yamlio import Document, PathKey
 
 HINT = "move it into an enc-*.secret.values.yaml file encrypted with sops"
 

@@ -15,7 +15,7 @@ Rules (DESIGN.md section 5):
   `cancel` event is set (`Cancelled`) or when `terminate_all` is called from a
   signal handler;
 - output captured and scrubbed by the redactor before anyone sees it, logged
-  (logger ``hubfleet.runner``, DEBUG) as argv, duration and return code only:
+  (logger ``hubfleet.base.runner``, DEBUG) as argv, duration and return code only:
   never stdin, never stdout of `run_bytes` (decrypted secrets).
 
 `run` returns text; `run_bytes` returns stdout as raw bytes, neither decoded nor
@@ -39,11 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypedDict, Unpack
 
-from hubfleet import interrupt
-from hubfleet.errors import ProgramError
-from hubfleet.redact import Redactor
+from hubfleet.base import interrupt
+from hubfleet.base.errors import ProgramError
+from hubfleet.base.redact import Redactor
 
-log = logging.getLogger("hubfleet.runner")
+log = logging.getLogger("hubfleet.base.runner")
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_GRACE = 5.0

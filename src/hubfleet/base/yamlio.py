@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from hubfleet.errors import ConfigError, Problem
+from hubfleet.base.errors import ConfigError, Problem
 
 try:
     FAST_LOADER: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment,unused-ignore]

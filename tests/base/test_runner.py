@@ -1,4 +1,4 @@
-"""hubfleet.runner: scrubbed environment, timeouts, cancellation, redaction."""
+"""hubfleet.base.runner: scrubbed environment, timeouts, cancellation, redaction."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from hubfleet import runner
-from hubfleet.errors import ProgramError
-from hubfleet.redact import MARKER, Redactor
-from hubfleet.runner import (
+from hubfleet.base import runner
+from hubfleet.base.errors import ProgramError
+from hubfleet.base.redact import MARKER, Redactor
+from hubfleet.base.runner import (
     Cancelled,
     ProgramFailed,
     ProgramNotFound,
@@ -155,7 +155,7 @@ def test_stdin_and_pass_fds() -> None:
 def test_run_bytes_is_raw_and_never_logged(caplog: pytest.LogCaptureFixture) -> None:
     redactor = Redactor()
     redactor.add("plain-secret")
-    caplog.set_level(logging.DEBUG, logger="hubfleet.runner")
+    caplog.set_level(logging.DEBUG, logger="hubfleet.base.runner")
     result = run_bytes(
         [PY, "-c", "import sys; sys.stdout.buffer.write(b'plain-secret\\x00\\xff')"],
         redactor=redactor,
@@ -170,7 +170,7 @@ def test_run_bytes_is_raw_and_never_logged(caplog: pytest.LogCaptureFixture) -> 
 def test_debug_log_scrubs_argv(caplog: pytest.LogCaptureFixture) -> None:
     redactor = Redactor()
     redactor.add("token-abcdef")
-    caplog.set_level(logging.DEBUG, logger="hubfleet.runner")
+    caplog.set_level(logging.DEBUG, logger="hubfleet.base.runner")
     run([PY, "-c", "pass", "--set", "x=token-abcdef"], redactor=redactor)
     assert "token-abcdef" not in caplog.text
     assert f"x={MARKER}" in caplog.text
