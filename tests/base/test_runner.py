@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.conftest import alive
 
 from hubfleet.base import runner
 from hubfleet.base.errors import ProgramError
@@ -24,9 +25,7 @@ from hubfleet.base.runner import (
     base_environment,
     run,
     run_bytes,
-    sops_environment,
 )
-from tests.conftest import alive
 
 PY = sys.executable
 PRINT_ENV = "import json, os; print(json.dumps(dict(os.environ)))"
@@ -88,7 +87,7 @@ def test_environment_is_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert env["TZ"] == "Europe/X"  # env wins over the parent
 
 
-def test_base_and_sops_environment() -> None:
+def test_base_environment() -> None:
     source = {
         "PATH": "/bin",
         "HOME": "/h",
@@ -98,12 +97,6 @@ def test_base_and_sops_environment() -> None:
         "KUBECONFIG": "/kc",
     }
     assert base_environment(source) == {"PATH": "/bin", "HOME": "/h"}
-    sops = sops_environment(source)
-    assert sops["SOPS_AGE_KEY_FILE"] == "/k"
-    assert sops["GNUPGHOME"] == "/g"
-    assert sops["SOPS_DISABLE_VERSION_CHECK"] == "1"
-    assert "AWS_ACCESS_KEY_ID" not in sops and "KUBECONFIG" not in sops
-    assert sops_environment(source, cloud=True)["AWS_ACCESS_KEY_ID"] == "a"
 
 
 def test_missing_program_has_message_and_hint(tmp_path: Path) -> None:

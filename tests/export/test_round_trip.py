@@ -8,12 +8,13 @@ import pytest
 import yaml
 
 from hubfleet.base.redact import Redactor
+from hubfleet.config.charts import ChartSource
 from hubfleet.config.fleet import Fleet
 from hubfleet.config.load import load_fleet
 from hubfleet.export.build import export_hub
 from hubfleet.export.layout import README, parse_command
 from hubfleet.export.verify import RoundTripError, verify_export
-from hubfleet.helm.charts import ChartSource, cached_chart_paths, resolve_chart
+from hubfleet.helm.charts import cached_chart_paths, resolve_chart
 
 from .conftest import EXAMPLE_FLEET, FIXTURE_FLEET, MARKER, make_sops
 

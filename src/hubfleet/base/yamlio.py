@@ -24,7 +24,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -392,3 +392,14 @@ def dump_yaml(data: Any) -> str:
             return True
 
     return yaml.dump(data, Dumper=_NoAliases, sort_keys=False, default_flow_style=False)
+
+
+def format_key_path(path: Sequence[str | int]) -> str:
+    """`("hub", "extraEnv", "A")` -> `hub.extraEnv.A`; list indexes as `[0]`."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text

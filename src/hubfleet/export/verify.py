@@ -158,7 +158,8 @@ def verify_export(
 
 
 def _export_chart(folder: Path, command: DeployCommand, cache_dir: Path | None) -> Path:
-    from hubfleet.helm.charts import ChartSource, resolve_chart
+    from hubfleet.config.charts import ChartSource
+    from hubfleet.helm.charts import resolve_chart
 
     if command.local_chart:
         chart = (folder / command.chart).resolve()

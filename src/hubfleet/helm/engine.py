@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubfleet.base.errors import ChartError
 from hubfleet.base.redact import MIN_LENGTH, text_forms
-from hubfleet.helm.values import format_key_path
+from hubfleet.base.yamlio import format_key_path
 
 if TYPE_CHECKING:
     from helm_python import Chart

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubfleet.base.errors import ChartError, DeployError
+from hubfleet.config.charts import ChartSource
 from hubfleet.config.fleet import Cluster, Fleet, Hub
 from hubfleet.config.models import LocalBlock
-from hubfleet.helm.charts import ChartSource, resolve_chart
+from hubfleet.helm.charts import resolve_chart
 from hubfleet.helm.engine import coalesced_values
 
 if TYPE_CHECKING:

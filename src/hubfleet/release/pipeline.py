@@ -19,7 +19,7 @@ from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind
 from hubfleet.helm.jsonnet import JsonnetFacts, is_jsonnet, render_jsonnet, render_jsonnet_data
 
 if TYPE_CHECKING:
-    from hubfleet.helm.charts import ChartSource
+    from hubfleet.config.charts import ChartSource
     from hubfleet.secrets.sops import Sops
 
 

@@ -47,8 +47,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from hubfleet.base.errors import Problem
-from hubfleet.base.yamlio import Document, PathKey
-from hubfleet.helm.values import format_key_path
+from hubfleet.base.yamlio import Document, PathKey, format_key_path
 
 HINT = "move it into an enc-*.secret.values.yaml file encrypted with sops"
 

@@ -1,0 +1,22 @@
+"""The sops policy: sops alone gets the key variables (moved from tests/test_runner.py)."""
+
+from __future__ import annotations
+
+from hubfleet.secrets.environment import sops_environment
+
+
+def test_sops_environment() -> None:
+    source = {
+        "PATH": "/bin",
+        "HOME": "/h",
+        "SOPS_AGE_KEY_FILE": "/k",
+        "GNUPGHOME": "/g",
+        "AWS_ACCESS_KEY_ID": "a",
+        "KUBECONFIG": "/kc",
+    }
+    sops = sops_environment(source)
+    assert sops["SOPS_AGE_KEY_FILE"] == "/k"
+    assert sops["GNUPGHOME"] == "/g"
+    assert sops["SOPS_DISABLE_VERSION_CHECK"] == "1"
+    assert "AWS_ACCESS_KEY_ID" not in sops and "KUBECONFIG" not in sops
+    assert sops_environment(source, cloud=True)["AWS_ACCESS_KEY_ID"] == "a"
