@@ -12,10 +12,10 @@ from tests.deploy.conftest import DeployEnv, by_job, cluster_rule, deployer, rel
 from tests.health.kube import set_health_check
 
 from hubfleet.base.redact import Redactor
-from hubfleet.deploy.health import HealthRequest, HealthResult
 from hubfleet.deploy.model import Job, JobRecord
 from hubfleet.deploy.orchestrator import DeployOptions
 from hubfleet.deploy.output import PlainLines
+from hubfleet.health.gate import HealthRequest, HealthResult
 
 
 def test_health_check_failure_skips_production(denv: DeployEnv) -> None:

@@ -64,7 +64,7 @@ def command(
     """
     from hubfleet.base.errors import HubfleetError
     from hubfleet.deploy import targets as tg
-    from hubfleet.deploy.health import available_health_checks
+    from hubfleet.deploy.checks import health_checks
     from hubfleet.deploy.orchestrator import (
         DEFAULT_CLUSTER_CONCURRENCY,
         DEFAULT_CONCURRENCY,
@@ -116,7 +116,7 @@ def command(
         options=deploy_options,
         redactor=opts.redactor,
         outputs=Outputs(report=report, junit=junit, live=live),
-        health_checks=available_health_checks(),
+        health_checks=health_checks(),
     )
     if output is Output.json:
         echo(ctx, report_json(result, opts.redactor))

@@ -25,7 +25,7 @@ app = typer.Typer(
 
 def cluster_state_dirs(ctx: typer.Context) -> dict[str, Path]:
     """cluster name -> its state folder, for every local cluster with state."""
-    from hubfleet.local.deploy import state_dir
+    from hubfleet.local.fleet import state_dir
     from hubfleet.local.runtime import DEFAULT_STATE_ROOT
 
     default_root = repo_root(ctx) / DEFAULT_STATE_ROOT

@@ -40,7 +40,8 @@ from hubfleet.config.fleet import (
     local_chart_names,
     normalize,
 )
-from hubfleet.config.models import DNS_LABEL, PROVIDERS, ClusterFile, FleetFile, HubEntry
+from hubfleet.config.models import DNS_LABEL, ClusterFile, FleetFile, HubEntry
+from hubfleet.config.providers import PROVIDERS
 
 SETTINGS_FILE = "hubfleet.yaml"
 # Hub names become helm release and namespace names: DNS-1123 labels, and helm

@@ -17,7 +17,7 @@ from hubfleet.base.errors import HubfleetError
 from hubfleet.base.redact import Redactor
 from hubfleet.base.runner import terminate_all
 from hubfleet.config.fleet import Fleet
-from hubfleet.deploy.health import HealthCheck
+from hubfleet.config.providers import CREDENTIALS_KEY, KUBERNETES, target_of
 from hubfleet.deploy.model import JobRecord, Report, sorted_records
 from hubfleet.deploy.orchestrator import Deployer, DeployOptions
 from hubfleet.deploy.output import (
@@ -30,6 +30,7 @@ from hubfleet.deploy.output import (
 )
 from hubfleet.deploy.targets import Targets
 from hubfleet.health import kubernetes
+from hubfleet.health.gate import HealthCheck
 from hubfleet.helm import cli as helm
 from hubfleet.providers import get_provider, remove_all_private_folders
 from hubfleet.release.pipeline import Release, hub_release, require_encrypted, support_release
@@ -154,16 +155,12 @@ def check_arguments(fleet: Fleet, targets: Targets, options: DeployOptions) -> N
             release = (
                 hub_release(fleet, hub) if hub is not None else support_release(fleet, cluster)
             )
-            if release is not None and provider.uses_helm:
+            if release is not None and target_of(cluster.provider) == "kubernetes":
                 _check_release(release, options)
             gated = options.health_check and not options.dry_run
-            kube = cluster.provider in kubernetes.PROVIDERS
+            kube = cluster.provider in KUBERNETES
             if hub is not None and job.kind == "staging" and gated and kube:
                 kubernetes.check_arguments(hub)
-
-
-# The provider block's key that names the cluster's sops-encrypted credentials file.
-CREDENTIALS_KEY = {"gcp": "key", "aws": "key", "azure": "key", "kubeconfig": "file"}
 
 
 def check_secret_files(fleet: Fleet, targets: Targets) -> None:
