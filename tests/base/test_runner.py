@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import alive
+from tests.conftest import ENV_SAMPLE, alive
 
 from hubfleet.base import runner
 from hubfleet.base.errors import ProgramError
@@ -88,14 +88,7 @@ def test_environment_is_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_base_environment() -> None:
-    source = {
-        "PATH": "/bin",
-        "HOME": "/h",
-        "SOPS_AGE_KEY_FILE": "/k",
-        "GNUPGHOME": "/g",
-        "AWS_ACCESS_KEY_ID": "a",
-        "KUBECONFIG": "/kc",
-    }
+    source = ENV_SAMPLE
     assert base_environment(source) == {"PATH": "/bin", "HOME": "/h"}
 
 

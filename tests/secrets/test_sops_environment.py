@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 from hubfleet.secrets.environment import sops_environment
+from tests.conftest import ENV_SAMPLE
 
 
 def test_sops_environment() -> None:
-    source = {
-        "PATH": "/bin",
-        "HOME": "/h",
-        "SOPS_AGE_KEY_FILE": "/k",
-        "GNUPGHOME": "/g",
-        "AWS_ACCESS_KEY_ID": "a",
-        "KUBECONFIG": "/kc",
-    }
+    source = ENV_SAMPLE
     sops = sops_environment(source)
     assert sops["SOPS_AGE_KEY_FILE"] == "/k"
     assert sops["GNUPGHOME"] == "/g"

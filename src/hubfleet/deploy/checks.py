@@ -62,24 +62,10 @@ def check_fleet_hub(
         return local_check.check_local_hub(
             fleet, hub, attempts=attempts, attempt_timeout=attempt_timeout, redactor=redactor
         )
-    return check_with_credentials(
-        fleet, hub, sops=sops, redactor=redactor, attempts=attempts, attempt_timeout=attempt_timeout
-    )
-
-
-def check_with_credentials(
-    fleet: Fleet,
-    hub: Hub,
-    *,
-    sops: Sops,
-    redactor: Redactor,
-    attempts: int,
-    attempt_timeout: float,
-) -> tuple[str, CheckResult]:
-    """`check_kubernetes_hub` inside the cluster's credentials (`hubfleet check`)."""
+    # A Kubernetes hub, inside its cluster's credentials; every value bound for
+    # gcloud/aws/az and kubectl is checked before any of them runs.
     cluster = fleet.cluster(hub.cluster)
     provider = get_provider(cluster.provider)
-    # Every value bound for gcloud/aws/az and kubectl is checked before any of them runs.
     if provider.check_arguments is not None:
         with argv.located(cluster.file, cluster.lines.line((cluster.provider,)), cluster.name):
             provider.check_arguments(cluster)
