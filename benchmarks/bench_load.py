@@ -55,7 +55,7 @@ def generate(root: Path) -> None:
 
 def main() -> None:
     from hubfleet.config.load import load_fleet
-    from hubfleet.validate import validate
+    from hubfleet.validate.run import validate
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

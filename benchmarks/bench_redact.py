@@ -15,8 +15,8 @@ import random
 import string
 import time
 
+from hubfleet.base.redact import Redactor
 from hubfleet.helm.masking import mask_text
-from hubfleet.redact import Redactor
 
 
 def secrets(count: int, rng: random.Random) -> list[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from hubfleet.config.load import load_fleet
 from hubfleet.helm.engine import render
 from hubfleet.helm.stability import RENDERS, compare_renders, resources
-from hubfleet.release import hub_release, merged_values
+from hubfleet.release.pipeline import hub_release, merged_values
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHART = ROOT.parent / "shared" / "charts" / "jupyterhub-4.2.0.tgz"

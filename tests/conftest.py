@@ -130,3 +130,14 @@ def alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state != "Z"
+
+
+# A parent environment for the runner's and sops' environment policies.
+ENV_SAMPLE = {
+    "PATH": "/bin",
+    "HOME": "/h",
+    "SOPS_AGE_KEY_FILE": "/k",
+    "GNUPGHOME": "/g",
+    "AWS_ACCESS_KEY_ID": "a",
+    "KUBECONFIG": "/kc",
+}

@@ -1,6 +1,6 @@
 """A secret scanner for tests: is any of these values anywhere in this output, in any form?
 
-Written independently of `hubfleet.redact` (a scanner that shared the redactor's
+Written independently of `hubfleet.base.redact` (a scanner that shared the redactor's
 list of forms would miss what the redactor misses). A value is looked for:
 
 - plain, JSON-, YAML- and Go-escaped, as Python repr, URL-encoded;

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hubfleet import argv
+from hubfleet.base import argv
 from tests.deploy.conftest import DeployEnv, denv
 
 __all__ = ["denv"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hubfleet.base.errors import HubfleetError
 from hubfleet.ci.workflows import (
     GENERATED_PATHS,
     CiSettings,
@@ -19,7 +20,6 @@ from hubfleet.ci.workflows import (
     render,
     render_workflows,
 )
-from hubfleet.errors import HubfleetError
 from tests.ci.ci_helpers import ALL, DEPLOY, EXAMPLE_FLEET, PLAN, load, rendered
 
 

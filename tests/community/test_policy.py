@@ -17,7 +17,7 @@ from hubfleet.community.policy import (
 )
 from hubfleet.config.community import ValueConstraint
 from hubfleet.config.load import load_fleet
-from hubfleet.validate import validate
+from hubfleet.validate.run import validate
 from tests.community.conftest import RESEARCH, TEACHING, line_of
 
 

@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hubfleet.config.load import load_fleet
 from hubfleet.deploy.health import HealthRequest, HealthResult
+
+from hubfleet.base.redact import Redactor
+from hubfleet.config.load import load_fleet
 from hubfleet.deploy.orchestrator import Deployer
 from hubfleet.deploy.output import report_json
 from hubfleet.deploy.targets import from_plan
-from hubfleet.redact import Redactor
 from hubfleet.secrets.sops import Sops
 from tests.deploy.conftest import DeployEnv, release_of
 

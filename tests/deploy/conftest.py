@@ -17,10 +17,10 @@ import pytest
 from tests.conftest import AGE_KEY
 from tests.fakes import FakeTools, install_fakes
 
+from hubfleet.base.redact import Redactor
 from hubfleet.config.load import load_fleet
 from hubfleet.deploy.orchestrator import Deployer
 from hubfleet.deploy.targets import from_plan
-from hubfleet.redact import Redactor
 from hubfleet.secrets.sops import Sops
 
 

@@ -11,11 +11,11 @@ from typing import Any
 from tests.deploy.conftest import DeployEnv, by_job, cluster_rule, deployer, release_of
 from tests.health.kube import set_health_check
 
-from hubfleet.deploy.health import HealthRequest, HealthResult
+from hubfleet.base.redact import Redactor
 from hubfleet.deploy.model import Job, JobRecord
 from hubfleet.deploy.orchestrator import DeployOptions
 from hubfleet.deploy.output import PlainLines
-from hubfleet.redact import Redactor
+from hubfleet.health.gate import HealthRequest, HealthResult
 
 
 def test_health_check_failure_skips_production(denv: DeployEnv) -> None:

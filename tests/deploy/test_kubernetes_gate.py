@@ -23,7 +23,7 @@ from tests.health.kube import (
     with_base_url,
 )
 
-from hubfleet import runner
+from hubfleet.base import runner
 
 STAGING = {"alpha": ["staging"], "beta": ["staging"], "delta": ["staging-a", "staging-b"]}
 

@@ -59,8 +59,8 @@ def test_plaintext_secret_named_file_refused(run_cli: Any, denv: DeployEnv, comm
 def test_plaintext_secret_named_file_refused_by_plan_rendered(denv: DeployEnv) -> None:
     """`plan --rendered` renders each hub at head and base with `render_hub` (needs git
     for the base; the head side is this function, the policy is the same)."""
+    from hubfleet.base.errors import SecretsError
     from hubfleet.config.load import load_fleet
-    from hubfleet.errors import SecretsError
     from hubfleet.plan.rendered import render_hub
 
     _add_values_file(denv.fleet, "enc-x.secret.values.yaml", "hub:\n  cookieSecret: plain\n")

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import AGE_KEY, SECRET_MARKER, alive
 from tests.deploy.conftest import DeployEnv, by_job, cluster_rule, deployer
 
-from hubfleet import release
+from hubfleet.release import pipeline
 from hubfleet.secrets.sops import Sops
 
 ALL = ["alpha", "beta", "delta", "gamma"]
@@ -90,7 +90,7 @@ def test_each_values_file_read_and_decrypted_once(
     """alpha's common.values.yaml serves three hubs: one read, one decrypt per file."""
     reads: list[str] = []
     decrypts: list[str] = []
-    read_file, decrypt = release.read_fleet_file, Sops.decrypt
+    read_file, decrypt = pipeline.read_fleet_file, Sops.decrypt
 
     def counting_read(root: Path, relative: str) -> bytes:
         reads.append(Path(relative).name)
@@ -100,7 +100,7 @@ def test_each_values_file_read_and_decrypted_once(
         decrypts.append(path.name)
         return decrypt(sops, path)
 
-    monkeypatch.setattr(release, "read_fleet_file", counting_read)
+    monkeypatch.setattr(pipeline, "read_fleet_file", counting_read)
     monkeypatch.setattr(Sops, "decrypt", counting_decrypt)
     report = deployer(denv, ["alpha"]).run()
     assert report.exit_code == 0

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from hubfleet.base.redact import Redactor
 from hubfleet.config.fleet import Fleet
 from hubfleet.config.load import load_fleet
-from hubfleet.redact import Redactor
 from hubfleet.secrets.sops import Sops
 
 TESTS = Path(__file__).resolve().parents[1]

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from tests.conftest import public_key
 
+from hubfleet.base.errors import SecretsError
+from hubfleet.base.redact import Redactor
 from hubfleet.config.fleet import Fleet
-from hubfleet.errors import SecretsError
 from hubfleet.export.build import ExportOptions, export_hub
 from hubfleet.export.layout import ExportError
 from hubfleet.export.verify import verify_export
-from hubfleet.redact import Redactor
 from hubfleet.secrets.sops import Sops, is_encrypted
 
 from .conftest import FLEET_KEY, MARKER, OTHER_KEY, all_files_text, make_sops

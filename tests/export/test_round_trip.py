@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hubfleet.base.redact import Redactor
+from hubfleet.config.charts import ChartSource
 from hubfleet.config.fleet import Fleet
 from hubfleet.config.load import load_fleet
 from hubfleet.export.build import export_hub
 from hubfleet.export.layout import README, parse_command
 from hubfleet.export.verify import RoundTripError, verify_export
-from hubfleet.helm.charts import ChartSource, cached_chart_paths, resolve_chart
-from hubfleet.redact import Redactor
+from hubfleet.helm.charts import cached_chart_paths, resolve_chart
 
 from .conftest import EXAMPLE_FLEET, FIXTURE_FLEET, MARKER, make_sops
 
@@ -96,7 +97,7 @@ def test_null_that_removes_a_chart_default_round_trips(fleet_copy: Path, tmp_pat
     assert round_trip.status == "same", [d.render() for d in round_trip.differences]
     # The null really removed the chart's default (1G) on both sides.
     from hubfleet.helm.engine import render
-    from hubfleet.release import hub_release, merged_values
+    from hubfleet.release.pipeline import hub_release, merged_values
 
     release = hub_release(copy, hub)
     rendered = render(

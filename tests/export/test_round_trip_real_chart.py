@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
+from hubfleet.base.redact import Redactor
 from hubfleet.config.load import load_fleet
 from hubfleet.export.build import export_hub
 from hubfleet.export.verify import RoundTrip, RoundTripError, verify_export
-from hubfleet.redact import Redactor
 
 from ..conftest import CliResult
 from .conftest import EXAMPLE_FLEET, make_sops

@@ -42,7 +42,7 @@ class FakeTools:
         return f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', os.defpath)}"
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        """Variables to pass to `hubfleet.runner.run(env=...)`."""
+        """Variables to pass to `hubfleet.base.runner.run(env=...)`."""
         return {"PATH": self.path, **(extra or {})}
 
     def tool(self, name: str) -> Path:

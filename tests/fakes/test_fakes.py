@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hubfleet.redact import Redactor
-from hubfleet.runner import Cancelled, ProgramFailed, ProgramTimeout, background, run
+from hubfleet.base.redact import Redactor
+from hubfleet.base.runner import Cancelled, ProgramFailed, ProgramTimeout, background, run
 from tests.conftest import alive
 from tests.fakes import FakeTools, install_fakes
 

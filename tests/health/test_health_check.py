@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from hubfleet.base.redact import Redactor
 from hubfleet.health import STEPS, check_hub
 from hubfleet.health.check import _in_new_loop
 from hubfleet.local import LocalDeployResult, LocalHubSpec, deploy_hub, local_check_token
-from hubfleet.redact import Redactor
 from tests.local.hubs import ADMIN_TOKEN, cleaned, free_base_port, rich_values
 
 

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 import yaml
 
-from hubfleet import runner
+from hubfleet.base import runner
+from hubfleet.base.redact import Redactor
 from hubfleet.config.load import load_fleet
-from hubfleet.deploy.health import HealthRequest
 from hubfleet.health import DEFAULT_USER, STEPS
+from hubfleet.health.check import health_scopes
+from hubfleet.health.gate import HealthRequest
 from hubfleet.health.kubernetes import SERVICE, health_check, kube_target, values_snippet
-from hubfleet.local.hubconfig import health_scopes
 from hubfleet.providers import Credentials
-from hubfleet.redact import Redactor
 from tests.conftest import SECRET_MARKER, alive
 from tests.fakes import FakeTools
 from tests.fakes import fake_tools as fake_tools  # fixture

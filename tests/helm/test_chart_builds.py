@@ -24,8 +24,9 @@ import yaml
 from tests.conftest import AGE_KEY, SHARED_CHARTS, public_key
 from tests.fakes import install_fakes
 
-from hubfleet.errors import ChartError, ConfigError
-from hubfleet.helm.charts import BUILT_DIR, ChartResolver, ChartSource, resolve_chart
+from hubfleet.base.errors import ChartError, ConfigError
+from hubfleet.config.charts import ChartSource
+from hubfleet.helm.charts import BUILT_DIR, ChartResolver, resolve_chart
 from hubfleet.helm.engine import render
 from hubfleet.secrets.sops import encrypt
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from tests.fakes import FakeTools, fake_tools  # noqa: F401
 
-from hubfleet.errors import DeployError, HubfleetError
+from hubfleet.base.errors import DeployError, HubfleetError
+from hubfleet.base.redact import Redactor
 from hubfleet.helm import cli as helm
-from hubfleet.redact import Redactor
 
 
 def test_flags_by_version() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hubfleet.errors import ChartError
+from hubfleet.base.errors import ChartError
 from hubfleet.helm.charts import (
     ChartSource,
     cached_chart_paths,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hubfleet.errors import ChartError
+from hubfleet.base.errors import ChartError
 from hubfleet.helm.engine import chart_info, check_values, render, values_problems
 
 CHARTS = Path(__file__).parents[1] / "fixtures" / "charts"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hubfleet.errors import ConfigError
+from hubfleet.base.errors import ConfigError
 from hubfleet.helm.engine import render
 from hubfleet.helm.manifests import (
     available_versions,

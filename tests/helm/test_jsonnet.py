@@ -1,4 +1,4 @@
-"""hubfleet.helm.jsonnet and the values pipeline's jsonnet hook (hubfleet.release)."""
+"""hubfleet.helm.jsonnet and the values pipeline's jsonnet hook (hubfleet.release.pipeline)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from hubfleet.base.errors import ChartError, ConfigError
+from hubfleet.base.redact import Redactor
 from hubfleet.config.load import load_fleet
-from hubfleet.errors import ChartError, ConfigError
 from hubfleet.helm.jsonnet import (
     JsonnetFacts,
     jsonnet_dependencies,
     render_jsonnet,
     render_jsonnet_data,
 )
-from hubfleet.redact import Redactor
-from hubfleet.release import hub_release, support_release, values_bytes, values_documents
+from hubfleet.release.pipeline import hub_release, support_release, values_bytes, values_documents
 from hubfleet.secrets.sops import Sops
 
 LAYOUT = Path(__file__).parents[1] / "fixtures" / "layout2i2c" / "fleet"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from hubfleet.errors import ChartError
+from hubfleet.base.errors import ChartError
 from hubfleet.helm.engine import render
 from hubfleet.helm.stability import (
     FieldRef,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hubfleet.helm.charts import ChartSource, jupyterhub_values_key
+from hubfleet.config.charts import ChartSource
+from hubfleet.helm.charts import jupyterhub_values_key
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 from traitlets.config import Config
 
-from hubfleet.helm.charts import ChartSource
+from hubfleet.config.charts import ChartSource
 from hubfleet.local import LocalHubSpec, hub_status, hubconfig
-from hubfleet.local.deploy import over_chart_defaults
+from hubfleet.local.fleet import over_chart_defaults
 from hubfleet.local.runtime import values_for_hub
 from tests.local.hubs import cleaned, free_base_port
 

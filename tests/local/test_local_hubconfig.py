@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from traitlets.config import Config
 
+from hubfleet.health.check import base_url_of, health_scopes
 from hubfleet.local import hubconfig
 from tests.local.hubs import ADMIN_TOKEN, rich_values
 
@@ -54,9 +55,7 @@ def test_chart_keys_hub_config_services_roles(capsys: pytest.CaptureFixture[str]
     assert services["hubfleet"] == {"name": "hubfleet", "api_token": "tok-123456"}
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["test-admin"]["services"] == ["test-admin"]
-    assert roles["hubfleet-health-check"]["scopes"] == hubconfig.health_scopes(
-        "hubfleet-health-check"
-    )
+    assert roles["hubfleet-health-check"]["scopes"] == health_scopes("hubfleet-health-check")
     assert "hubfleet-health-check" in c.Authenticator.blocked_users
     # extraConfig: sorted by key, z2jh's get_config (import or global) reads `custom`
     out = capsys.readouterr()
@@ -93,7 +92,7 @@ def test_local_settings_win_over_extra_config() -> None:
     assert c.ConfigurableHTTPProxy.api_url == "http://127.0.0.1:40002"
     assert [s["name"] for s in c.JupyterHub.services] == ["hubfleet"]
     assert c.JupyterHub.base_url == "/prefix"
-    assert hubconfig.base_url_of({"hub": {"baseUrl": "/prefix"}}) == "/prefix/"
+    assert base_url_of({"hub": {"baseUrl": "/prefix"}}) == "/prefix/"
 
 
 def test_z2jh_kubernetes_helpers_explain_themselves() -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import psutil
 import pytest
 
+from hubfleet.base.redact import Redactor
 from hubfleet.local import (
     LocalDeployError,
     LocalDeployResult,
@@ -30,7 +31,6 @@ from hubfleet.local import (
     stop_hubs,
 )
 from hubfleet.local.processes import processes_in
-from hubfleet.redact import Redactor
 from tests.local.hubs import (
     ADMIN_TOKEN,
     DEMO_PASSWORD,
@@ -276,7 +276,7 @@ def test_port_taken_by_another_program(state_dir: Path) -> None:
 
 
 def test_unknown_hub_in_stop(state_dir: Path) -> None:
-    from hubfleet.errors import HubfleetError
+    from hubfleet.base.errors import HubfleetError
 
     with pytest.raises(HubfleetError, match="no local hub 'nope'"):
         stop_hubs(state_dir, ["nope"])

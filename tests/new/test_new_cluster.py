@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from hubfleet.base.errors import ConfigError
 from hubfleet.config.load import load_fleet
-from hubfleet.errors import ConfigError
 from hubfleet.new.names import InvalidNameError
 from hubfleet.new.scaffold import new_cluster, new_hub
 from hubfleet.secrets.sops import is_encrypted

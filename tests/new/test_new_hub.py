@@ -8,15 +8,15 @@ import pytest
 import yaml
 from tests.local.hubs import wrapper_chart
 
+from hubfleet.base.errors import ConfigError
+from hubfleet.base.redact import Redactor
 from hubfleet.config.load import load_fleet
-from hubfleet.errors import ConfigError
 from hubfleet.export.build import export_hub
 from hubfleet.export.verify import verify_export
 from hubfleet.new.names import InvalidNameError
 from hubfleet.new.scaffold import new_hub
-from hubfleet.redact import Redactor
 from hubfleet.secrets.sops import Sops, is_encrypted
-from hubfleet.validate import Selection, validate
+from hubfleet.validate.run import Selection, validate
 
 from .conftest import KEY_ENV
 
@@ -168,7 +168,7 @@ def test_taken_domain_and_unknown_cluster_are_refused(repo: Path) -> None:
 
 def test_kubernetes_canary_gets_the_health_check_snippet(repo: Path) -> None:
     from hubfleet.health.kubernetes import values_snippet
-    from hubfleet.release import hub_release, merged_values
+    from hubfleet.release.pipeline import hub_release, merged_values
 
     created = new_hub(repo, "delta", "staging-c", "staging-c.delta.example.org", env=KEY_ENV)
     assert created.ok, [p.render() for p in created.problems]  # the chart's schema accepts it

@@ -6,11 +6,11 @@ import shutil
 
 import pytest
 
+from hubfleet.base.redact import Redactor
 from hubfleet.plan.build import plan_from_git
 from hubfleet.plan.changes import GitError, GitRepo
 from hubfleet.plan.labels import Labels
 from hubfleet.plan.plan import Plan
-from hubfleet.redact import Redactor
 from tests.plan.conftest import GitFleet, job, units
 
 C = "config/clusters"

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from tests.fakes import fake_tools  # noqa: F401  (fixture)
 
+from hubfleet.base.redact import Redactor
 from hubfleet.config.fleet import Fleet
 from hubfleet.config.load import load_fleet
 from hubfleet.providers import ProviderContext
-from hubfleet.redact import Redactor
 from hubfleet.secrets.sops import Sops
 
 

@@ -13,7 +13,7 @@ from tests.conftest import SECRET_MARKER
 from tests.fakes import FakeTools
 from tests.providers.conftest import context, load
 
-from hubfleet.errors import DeployError
+from hubfleet.base.errors import DeployError
 from hubfleet.providers import get_provider
 from hubfleet.providers.azure import ServicePrincipal, service_principal
 from hubfleet.providers.gcp import check_key

@@ -12,6 +12,9 @@ from tests.conftest import SECRET_MARKER
 from tests.fakes import FakeTools
 from tests.providers.conftest import context, load
 
+from hubfleet.config.providers import target_of
+from hubfleet.deploy import local
+from hubfleet.deploy.orchestrator import BACKENDS
 from hubfleet.providers import get_provider, open_private_folders
 
 PARENT_CLOUD = {
@@ -211,7 +214,8 @@ def test_local_has_no_cloud_credentials(
 ) -> None:
     fleet = load(fleet_copy)
     provider = get_provider("local")
-    assert provider.deploy_release is not None and not provider.uses_helm
+    # Its releases are not deployed with helm: the provider table sends them to the local backend.
+    assert target_of("local") == "local" and BACKENDS[target_of("local")] is local.deploy_release
     with provider.credentials(context(fleet, "local")) as creds:
         assert set(creds.env) == {"KUBECONFIG"}
         assert creds.kubeconfig.read_text() == ""
@@ -233,7 +237,7 @@ def test_folder_removed_when_block_raises(
 def test_credentials_failure_removes_folder(
     fleet_copy: Path, age_key: Path, fake_tools: FakeTools, isolated_tmp: Path
 ) -> None:
-    from hubfleet.errors import ProgramError
+    from hubfleet.base.errors import ProgramError
 
     fake_tools.script([{"tool": "gcloud", "exit": 1, "stderr": "permission denied"}])
     fleet = load(fleet_copy)

@@ -58,10 +58,10 @@ def test_quoted_secret_is_hidden_in_text_and_json(odd_fleet: Path, run_cli, tmp_
 
 def test_the_scanner_sees_the_quoted_form_the_chart_prints(odd_fleet: Path) -> None:
     """What the test above guards against: the chart prints the value Go-escaped."""
+    from hubfleet.base.redact import Redactor
     from hubfleet.config.load import load_fleet
     from hubfleet.helm.charts import resolve_chart
-    from hubfleet.redact import Redactor
-    from hubfleet.release import hub_release, merged_values
+    from hubfleet.release.pipeline import hub_release, merged_values
     from hubfleet.secrets.sops import Sops
 
     fleet = load_fleet(odd_fleet).fleet_or_raise()

@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 import yaml
 
+from hubfleet.base.redact import Redactor
 from hubfleet.config.load import load_fleet
 from hubfleet.helm.charts import resolve_chart
 from hubfleet.helm.engine import render
 from hubfleet.helm.manifests import split_documents
-from hubfleet.redact import Redactor
-from hubfleet.release import hub_release, merged_values
+from hubfleet.release.pipeline import hub_release, merged_values
 from hubfleet.secrets.sops import Sops
 from tests.conftest import CliResult
 from tests.fakes import FakeTools, install_fakes

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hubfleet.errors import Problem
+from hubfleet.base.errors import Problem
+from hubfleet.base.yamlio import load_yaml
 from hubfleet.secrets.lint import HINT, is_secret_key, lint_plaintext
-from hubfleet.yamlio import load_yaml
 
 PATH = "config/clusters/c1/hub.values.yaml"
 

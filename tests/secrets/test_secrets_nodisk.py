@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hubfleet.redact import Redactor
+from hubfleet.base.redact import Redactor
 from hubfleet.secrets.sops import Sops, encrypt
 from tests.secrets.conftest import AgeKey
 

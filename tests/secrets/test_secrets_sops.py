@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hubfleet.errors import SecretsError
-from hubfleet.redact import MARKER, Redactor
+from hubfleet.base.errors import SecretsError
+from hubfleet.base.redact import MARKER, Redactor
 from hubfleet.secrets.sops import Sops, encrypt, file_format, is_encrypted
 from tests.secrets.conftest import AgeKey
 
@@ -86,7 +86,7 @@ def test_decrypts_once_per_instance(
     tmp_path: Path, with_key: AgeKey, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = _write_encrypted(tmp_path, "a.yaml", b"k: " + _secret().encode() + b"\n", with_key)
-    caplog.set_level(logging.DEBUG, logger="hubfleet.runner")
+    caplog.set_level(logging.DEBUG, logger="hubfleet.base.runner")
     sops = Sops(Redactor(), cwd=tmp_path)
     first = sops.decrypt(path)
     assert sops.decrypt(Path("a.yaml")) is first  # relative to cwd: same file, cached

@@ -23,18 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubfleet import __version__
-from hubfleet.config.models import PROVIDERS
-from hubfleet.errors import HubfleetError
+from hubfleet.base.errors import HubfleetError
+from hubfleet.config.providers import CI_PROVIDERS, CLOUD_PROVIDERS, PROVIDERS
 from hubfleet.plan.schema import JOB_LISTS
 
 if TYPE_CHECKING:
     from hubfleet.config.fleet import Fleet
 
-CLOUD_PROVIDERS = ("gcp", "aws", "azure")
-"""The providers with a keyless (OIDC) login step in the deploy workflow."""
-
-CI_PROVIDERS = ("gcp", "aws", "azure", "kubeconfig")
-"""The providers the deploy workflow deploys to (`local` runs hubs on one machine)."""
+# CLOUD_PROVIDERS: a keyless (OIDC) login step in the deploy workflow; CI_PROVIDERS: the
+# providers the deploy workflow deploys to (`local` runs hubs on one machine).
 
 DEFAULT_BRANCH = "main"
 HELM_VERSION = "v3.17.3"

@@ -24,7 +24,7 @@ def command(
     """
     from dataclasses import asdict
 
-    from hubfleet.health import check_fleet_hub
+    from hubfleet.deploy.checks import check_fleet_hub
 
     fleet = load_fleet(ctx)
     target = fleet.cluster(cluster).hub(hub)

@@ -31,9 +31,9 @@ class MatrixOutput(StrEnum):
 
 def _fleet_providers(ctx: typer.Context) -> tuple[str, ...] | None:
     """The providers of the fleet's clusters, when the fleet loads."""
+    from hubfleet.base.errors import HubfleetError
     from hubfleet.ci.workflows import fleet_providers
     from hubfleet.cli.common import load_fleet
-    from hubfleet.errors import HubfleetError
 
     try:
         return fleet_providers(load_fleet(ctx))
@@ -43,9 +43,9 @@ def _fleet_providers(ctx: typer.Context) -> tuple[str, ...] | None:
 
 def _codeowners(ctx: typer.Context) -> dict[str, str]:
     """`.github/CODEOWNERS` from the fleet's communities (nothing without a platform team)."""
+    from hubfleet.base.errors import HubfleetError
     from hubfleet.cli.common import load_fleet
     from hubfleet.community.codeowners import CODEOWNERS_PATH, render_codeowners
-    from hubfleet.errors import HubfleetError
 
     try:
         text = render_codeowners(load_fleet(ctx))
@@ -188,8 +188,8 @@ def summary(
     ] = "success",
 ) -> None:
     """Merge the per-cluster deploy reports into markdown; exit 1 if any cluster failed."""
+    from hubfleet.base.errors import DeployError
     from hubfleet.ci.workflows import parse_matrix, summarize
-    from hubfleet.errors import DeployError
 
     result = summarize(plan_result, parse_matrix(matrix), reports)
     echo(ctx, result.markdown)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from hubfleet.redact import Redactor
+from hubfleet.base.redact import Redactor
 
 if TYPE_CHECKING:
     from hubfleet.config.fleet import Fleet

@@ -56,9 +56,9 @@ def with_community(
     """`plan --event/--github-event`: the plan with its community-only decision."""
     import dataclasses
 
+    from hubfleet.base.errors import HubfleetError
     from hubfleet.community.event import event_path, load_pull_request
     from hubfleet.community.sources import decide_from_files, decide_from_git
-    from hubfleet.errors import HubfleetError
     from hubfleet.plan.changes import read_changed_files
 
     path = event_path(event, github_event)

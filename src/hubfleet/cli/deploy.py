@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hubfleet.causes import cause_lines
+from hubfleet.base.causes import cause_lines
 from hubfleet.cli.common import Output, echo, load_fleet, options
 
 
@@ -62,8 +62,9 @@ def command(
 
     Exit codes: 0 success, 1 a deploy failed, 2 bad input, 130 interrupted.
     """
+    from hubfleet.base.errors import HubfleetError
     from hubfleet.deploy import targets as tg
-    from hubfleet.deploy.health import available_health_checks
+    from hubfleet.deploy.checks import health_checks
     from hubfleet.deploy.orchestrator import (
         DEFAULT_CLUSTER_CONCURRENCY,
         DEFAULT_CONCURRENCY,
@@ -71,7 +72,6 @@ def command(
     )
     from hubfleet.deploy.output import report_json
     from hubfleet.deploy.run import Outputs, deploy
-    from hubfleet.errors import HubfleetError
     from hubfleet.helm.cli import duration_seconds
 
     opts = options(ctx)
@@ -116,7 +116,7 @@ def command(
         options=deploy_options,
         redactor=opts.redactor,
         outputs=Outputs(report=report, junit=junit, live=live),
-        health_checks=available_health_checks(),
+        health_checks=health_checks(),
     )
     if output is Output.json:
         echo(ctx, report_json(result, opts.redactor))

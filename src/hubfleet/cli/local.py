@@ -25,7 +25,7 @@ app = typer.Typer(
 
 def cluster_state_dirs(ctx: typer.Context) -> dict[str, Path]:
     """cluster name -> its state folder, for every local cluster with state."""
-    from hubfleet.local.deploy import state_dir
+    from hubfleet.local.fleet import state_dir
     from hubfleet.local.runtime import DEFAULT_STATE_ROOT
 
     default_root = repo_root(ctx) / DEFAULT_STATE_ROOT
@@ -134,7 +134,7 @@ def stop(
     output: Annotated[Output, typer.Option("--output", "-o", help="text or json")] = Output.text,
 ) -> None:
     """Stop local hubs and every process they started (proxy, servers, culler)."""
-    from hubfleet.errors import HubfleetError, did_you_mean
+    from hubfleet.base.errors import HubfleetError, did_you_mean
     from hubfleet.local import stop_hubs
 
     dirs = cluster_state_dirs(ctx)

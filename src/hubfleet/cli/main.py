@@ -11,10 +11,11 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from hubfleet import __version__, interrupt
+from hubfleet import __version__
+from hubfleet.base import interrupt
+from hubfleet.base.errors import HubfleetError
+from hubfleet.base.runner import terminate_all
 from hubfleet.cli.common import Options
-from hubfleet.errors import HubfleetError
-from hubfleet.runner import terminate_all
 
 HELP = """Deploy and operate a fleet of JupyterHubs from one git repository.
 

@@ -44,7 +44,7 @@ def cluster(
 ) -> None:
     """Create config/clusters/NAME/ with cluster.yaml (the provider block) and a
     support values file."""
-    from hubfleet.errors import ConfigError
+    from hubfleet.base.errors import ConfigError
     from hubfleet.new import providers
     from hubfleet.new.scaffold import new_cluster
 

@@ -178,7 +178,7 @@ def _make(
 def _saved_plan(path: Path) -> Plan:
     import json
 
-    from hubfleet.errors import ConfigError, HubfleetError
+    from hubfleet.base.errors import ConfigError, HubfleetError
     from hubfleet.plan.plan import Plan
     from hubfleet.plan.schema import check_plan_json
 

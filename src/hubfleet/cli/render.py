@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
+from hubfleet.base.errors import HubfleetError
 from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options, sops
-from hubfleet.errors import HubfleetError
 
 
 def command(
@@ -49,7 +49,7 @@ def command(
     from hubfleet.helm.charts import resolve_chart
     from hubfleet.helm.engine import render
     from hubfleet.helm.masking import mask_manifests
-    from hubfleet.release import hub_release, merged_values, support_release
+    from hubfleet.release.pipeline import hub_release, merged_values, support_release
 
     if show_secrets and output_dir is not None:
         raise HubfleetError(

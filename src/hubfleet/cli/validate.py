@@ -32,7 +32,7 @@ def command(
     (warnings alone exit 0). Encrypted files are decrypted in memory when a sops key
     is available (SOPS_AGE_KEY_FILE), else checked for structure only.
     """
-    from hubfleet.validate import Selection, validate
+    from hubfleet.validate.run import Selection, validate
 
     root = repo_root(ctx)
     result = validate(

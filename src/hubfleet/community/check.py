@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
+from hubfleet.base.errors import ConfigError, Problem
+from hubfleet.base.yamlio import load_yaml, read_fleet_text
 from hubfleet.community.model import HubCommunity, communities, community_files
 from hubfleet.community.policy import check_data
 from hubfleet.config.fleet import Fleet
-from hubfleet.errors import ConfigError, Problem
 from hubfleet.secrets.sops import is_encrypted
-from hubfleet.yamlio import load_yaml, read_fleet_text
 
 
 def community_problems(

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hubfleet.base.errors import ConfigError, HubfleetError
+from hubfleet.base.yamlio import PathKey, load_data
 from hubfleet.community.model import HubCommunity, community_files
 from hubfleet.community.policy import Finding, Policy, check_data, dotted
 from hubfleet.config.fleet import Fleet
-from hubfleet.errors import ConfigError, HubfleetError
-from hubfleet.yamlio import PathKey, load_data
 
 # path -> bytes of the file at that revision (None: absent there)
 Reader = Callable[[str], bytes | None]

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hubfleet.base.errors import HubfleetError
 from hubfleet.community.decision import PullRequest, parse_reviews, pull_request_from_event
-from hubfleet.errors import HubfleetError
 
 MAX_EVENT_BYTES = 32 * 1024 * 1024
 EVENT_ENV = "GITHUB_EVENT_PATH"

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hubfleet.base.yamlio import PathKey
 from hubfleet.community.policy import Constraint, Entry, Policy
 from hubfleet.config.community import DEFAULT_ALLOW, DEFAULT_DENY
 from hubfleet.config.fleet import Cluster, Fleet, Hub
-from hubfleet.yamlio import PathKey
 
 COMMUNITY_SUFFIX = ".community.values.yaml"
 BUILT_IN = "built-in default"

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
+from hubfleet.base.yamlio import PathKey
 from hubfleet.config.community import ValueConstraint
-from hubfleet.yamlio import PathKey
 
 
 @dataclass(frozen=True)

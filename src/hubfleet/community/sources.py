@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from hubfleet.base.errors import ConfigError, HubfleetError
+from hubfleet.base.redact import Redactor
+from hubfleet.base.yamlio import read_fleet_file
 from hubfleet.community.decision import ChangedPath, Decision, PullRequest, Reader, decide
 from hubfleet.config.fleet import Fleet
-from hubfleet.errors import ConfigError, HubfleetError
 from hubfleet.plan.changes import Change, GitRepo
-from hubfleet.redact import Redactor
-from hubfleet.yamlio import read_fleet_file
 
 
 def worktree_reader(root: Path) -> Reader:

@@ -10,15 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from hubfleet.base.errors import ConfigError, did_you_mean
+from hubfleet.base.yamlio import LineMap
+from hubfleet.config.charts import ChartSource
 from hubfleet.config.community import CommunityBlock
 from hubfleet.config.models import ClusterFile, FleetFile, HealthCheckBlock
-from hubfleet.errors import ConfigError, did_you_mean
-from hubfleet.yamlio import LineMap
-
-if TYPE_CHECKING:
-    from hubfleet.helm.charts import ChartSource
 
 CLUSTERS_DIR = "config/clusters"
 CHARTS_DIR = "helm-charts"
@@ -155,8 +153,6 @@ class Fleet:
 
     def chart_source(self, name: str) -> ChartSource:
         """Where chart `name` comes from: helm-charts/<name>/ first, else hubfleet.yaml."""
-        from hubfleet.helm.charts import ChartSource
-
         local = self.abspath(self.local_chart_dir(name))
         if (local / "Chart.yaml").is_file():
             return ChartSource(name=name, local_dir=local)
@@ -181,8 +177,6 @@ class Fleet:
         laid over the helm_chart folder: same templates and values, other
         dependencies or versions. A folder or a `.tgz` is a whole chart.
         """
-        from hubfleet.helm.charts import ChartSource
-
         if not hub.chart_override:
             return self.chart_source(hub.helm_chart)
         override = self.abspath(hub.chart_override)

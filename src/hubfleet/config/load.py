@@ -4,7 +4,7 @@ Loading never stops at the first problem: it validates the top of each cluster
 file and each hub entry separately, so one bad hub does not hide the others, and
 returns every problem with its file and line. Checks here read only the cluster
 files and stat the files they name; checks of file contents (encryption,
-plaintext secrets, rendering) live in `hubfleet.validate`.
+plaintext secrets, rendering) live in `hubfleet.validate.run`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,16 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from hubfleet.base.errors import ConfigError, Problem, did_you_mean
+from hubfleet.base.yamlio import (
+    Document,
+    LineMap,
+    PathKey,
+    decode_text,
+    fleet_file_problem,
+    load_yaml,
+    read_fleet_file,
+)
 from hubfleet.config.fleet import (
     CLUSTERS_DIR,
     SUPPORT_NAMESPACE,
@@ -30,17 +40,8 @@ from hubfleet.config.fleet import (
     local_chart_names,
     normalize,
 )
-from hubfleet.config.models import DNS_LABEL, PROVIDERS, ClusterFile, FleetFile, HubEntry
-from hubfleet.errors import ConfigError, Problem, did_you_mean
-from hubfleet.yamlio import (
-    Document,
-    LineMap,
-    PathKey,
-    decode_text,
-    fleet_file_problem,
-    load_yaml,
-    read_fleet_file,
-)
+from hubfleet.config.models import DNS_LABEL, ClusterFile, FleetFile, HubEntry
+from hubfleet.config.providers import PROVIDERS
 
 SETTINGS_FILE = "hubfleet.yaml"
 # Hub names become helm release and namespace names: DNS-1123 labels, and helm

@@ -14,10 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hubfleet.config.community import CommunityBlock, CommunitySettings
-
-Provider = Literal["gcp", "aws", "azure", "kubeconfig", "local"]
-PROVIDERS: tuple[str, ...] = ("gcp", "aws", "azure", "kubeconfig", "local")
-
+from hubfleet.config.providers import Provider
 
 # Whole-string patterns (always used with fullmatch: `$` also matches before a final
 # newline). Kubernetes' DNS-1123 label, and its subdomain (dot-separated labels).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hubfleet.errors import ConfigError
+from hubfleet.base.errors import ConfigError
 
 MARKERS = ("hubfleet.yaml", "config/clusters")
 

@@ -25,16 +25,13 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from hubfleet.base.errors import HubfleetError
+from hubfleet.base.redact import Redactor
+from hubfleet.base.runner import Cancelled
 from hubfleet.config.fleet import Cluster, Fleet
-from hubfleet.deploy.health import (
-    GATE_HEALTH,
-    GATE_HELM,
-    GATE_NONE,
-    HealthCheck,
-    HealthRequest,
-    HealthResult,
-    switched_off,
-)
+from hubfleet.config.providers import Target, target_of
+from hubfleet.deploy import local
+from hubfleet.deploy.backend import DeployHook
 from hubfleet.deploy.model import (
     FINAL,
     ClusterFailure,
@@ -44,14 +41,20 @@ from hubfleet.deploy.model import (
     now_iso,
     sorted_records,
 )
-from hubfleet.errors import HubfleetError
+from hubfleet.health.gate import (
+    GATE_HEALTH,
+    GATE_HELM,
+    GATE_NONE,
+    HealthCheck,
+    HealthRequest,
+    HealthResult,
+    switched_off,
+)
 from hubfleet.helm import cli as helm
 from hubfleet.helm.charts import ChartResolver
 from hubfleet.helm.jsonnet import is_jsonnet
 from hubfleet.providers import Credentials, Provider, ProviderContext, get_provider
-from hubfleet.redact import Redactor
-from hubfleet.release import Release, hub_release, support_release, values_bytes
-from hubfleet.runner import Cancelled
+from hubfleet.release.pipeline import Release, hub_release, support_release, values_bytes
 from hubfleet.secrets.sops import Sops
 
 DEFAULT_CONCURRENCY = 8
@@ -59,6 +62,9 @@ DEFAULT_CLUSTER_CONCURRENCY = 8
 _POLL_S = 0.1
 
 Observer = Callable[[JobRecord], None]
+
+# The release backends by target kind other than helm's (`hubfleet.deploy.backend`).
+BACKENDS: Mapping[Target, DeployHook] = {"local": local.deploy_release}
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,7 @@ class _ClusterRun:
 
     context: ProviderContext
     provider: Provider
+    backend: DeployHook | None  # None: helm
     creds: Credentials
     releases: Mapping[Job, Release]
     states: Mapping[tuple[str, str], helm.ReleaseState]
@@ -218,7 +225,12 @@ class Deployer:
         )
 
     def _needs_helm(self) -> bool:
-        return any(get_provider(job.provider).deploy_release is None for job in self.jobs)
+        return any(self._backend(job.provider) is None for job in self.jobs)
+
+    @staticmethod
+    def _backend(provider: str) -> DeployHook | None:
+        """The release backend of the provider's target; None for helm."""
+        return BACKENDS.get(target_of(provider))
 
     def _gate_off(self) -> str | None:
         """Why no canary is gated at all (dry run, --no-health-check); None when they are."""
@@ -271,8 +283,9 @@ class Deployer:
             with provider.credentials(context) as creds:
                 step = "helm list"
                 releases = self._releases(cluster, jobs)
-                states = self._states(provider, creds, releases.values())
-                run = _ClusterRun(context, provider, creds, releases, states)
+                backend = self._backend(cluster.provider)
+                states = self._states(backend, creds, releases.values())
+                run = _ClusterRun(context, provider, backend, creds, releases, states)
                 if not self._stage(run, support):
                     self._skip(staging + prod, f"support release of {name} failed")
                     return
@@ -318,10 +331,10 @@ class Deployer:
         return releases
 
     def _states(
-        self, provider: Provider, creds: Credentials, releases: Iterable[Release]
+        self, backend: DeployHook | None, creds: Credentials, releases: Iterable[Release]
     ) -> Mapping[tuple[str, str], helm.ReleaseState]:
         """The states of the cluster's releases, from one `helm list` (in a helm slot)."""
-        if provider.deploy_release is not None:
+        if backend is not None:
             return {}
         self._acquire_slot()
         try:
@@ -364,10 +377,8 @@ class Deployer:
         try:
             self._set(job, status="running", started=now_iso())
             release = run.releases.get(job) or self._release(run.context.cluster, job)
-            if run.provider.deploy_release is not None:
-                outcome = run.provider.deploy_release(
-                    run.context, run.creds, release, self.options.dry_run
-                )
+            if run.backend is not None:
+                outcome = run.backend(run.context, run.creds, release, self.options.dry_run)
                 self._set(
                     job,
                     status=outcome.status,
@@ -510,7 +521,7 @@ class Deployer:
                 continue
             release = run.releases.get(job)
             state = run.states.get((release.name, release.namespace)) if release else None
-            if release is None or run.provider.deploy_release is not None:
+            if release is None or run.backend is not None:
                 why = "not rolled back: this provider keeps no helm revisions"
             elif state is None or state.revision < 1:
                 why = "not rolled back: it had no earlier revision (first install)"
@@ -539,7 +550,7 @@ class Deployer:
         upgraded = self.record(job)
         off = switched_off(self.fleet, hub)
         if off is not None:
-            helm_deploys = get_provider(cluster.provider).deploy_release is None
+            helm_deploys = self._backend(cluster.provider) is None
             result_of = "helm's result" if helm_deploys else "the deploy's result"
             gated = f"{off}; gated on {result_of}"
             self._set(job, message=_joined(upgraded.message, gated), gate=GATE_HELM)

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import IO, Any
 from xml.sax.saxutils import escape, quoteattr
 
-from hubfleet.atomic import write_atomic
+from hubfleet.base.atomic import write_atomic
+from hubfleet.base.redact import Redactor
 from hubfleet.deploy.model import Job, JobRecord, Report
 from hubfleet.helm.masking import mask_text
-from hubfleet.redact import Redactor
 
 ICONS = {
     "succeeded": "✅",
@@ -57,7 +57,7 @@ def report_json(report: Report, redactor: Redactor) -> str:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Whole or not at all (`hubfleet.atomic`): out of disk space leaves no partial file."""
+    """Whole or not at all (`hubfleet.base.atomic`): out of disk space leaves no partial file."""
     write_atomic(path, text.encode("utf-8"))
 
 

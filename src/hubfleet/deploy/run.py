@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hubfleet import argv, interrupt
-from hubfleet.atomic import check_writable
+from hubfleet.base import argv, interrupt
+from hubfleet.base.atomic import check_writable
+from hubfleet.base.errors import HubfleetError
+from hubfleet.base.redact import Redactor
+from hubfleet.base.runner import terminate_all
 from hubfleet.config.fleet import Fleet
-from hubfleet.deploy.health import HealthCheck
+from hubfleet.config.providers import CREDENTIALS_KEY, KUBERNETES, target_of
 from hubfleet.deploy.model import JobRecord, Report, sorted_records
 from hubfleet.deploy.orchestrator import Deployer, DeployOptions
 from hubfleet.deploy.output import (
@@ -26,13 +29,11 @@ from hubfleet.deploy.output import (
     write_text,
 )
 from hubfleet.deploy.targets import Targets
-from hubfleet.errors import HubfleetError
 from hubfleet.health import kubernetes
+from hubfleet.health.gate import HealthCheck
 from hubfleet.helm import cli as helm
 from hubfleet.providers import get_provider, remove_all_private_folders
-from hubfleet.redact import Redactor
-from hubfleet.release import Release, hub_release, require_encrypted, support_release
-from hubfleet.runner import terminate_all
+from hubfleet.release.pipeline import Release, hub_release, require_encrypted, support_release
 from hubfleet.secrets.sops import Sops
 
 
@@ -138,7 +139,7 @@ def not_started(targets: Targets, options: DeployOptions, why: str | None) -> Re
 
 def check_arguments(fleet: Fleet, targets: Targets, options: DeployOptions) -> None:
     """Every configuration value the jobs would pass to helm, kubectl or a cloud CLI,
-    checked before anything runs (`hubfleet.argv`): a value that would be read as an
+    checked before anything runs (`hubfleet.base.argv`): a value that would be read as an
     option, or is not of its kind, is exit 2 at its cluster file."""
     checked: set[str] = set()
     for job in targets.jobs:
@@ -154,16 +155,12 @@ def check_arguments(fleet: Fleet, targets: Targets, options: DeployOptions) -> N
             release = (
                 hub_release(fleet, hub) if hub is not None else support_release(fleet, cluster)
             )
-            if release is not None and provider.uses_helm:
+            if release is not None and target_of(cluster.provider) == "kubernetes":
                 _check_release(release, options)
             gated = options.health_check and not options.dry_run
-            kube = cluster.provider in kubernetes.PROVIDERS
+            kube = cluster.provider in KUBERNETES
             if hub is not None and job.kind == "staging" and gated and kube:
                 kubernetes.check_arguments(hub)
-
-
-# The provider block's key that names the cluster's sops-encrypted credentials file.
-CREDENTIALS_KEY = {"gcp": "key", "aws": "key", "azure": "key", "kubeconfig": "file"}
 
 
 def check_secret_files(fleet: Fleet, targets: Targets) -> None:

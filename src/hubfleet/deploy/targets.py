@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hubfleet.base.errors import ConfigError, HubfleetError
 from hubfleet.config.fleet import Fleet, Hub
 from hubfleet.deploy.model import RETRY, Job, JobRecord
-from hubfleet.errors import ConfigError, HubfleetError
 from hubfleet.plan.schema import JOB_LISTS
 
 

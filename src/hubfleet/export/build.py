@@ -14,6 +14,8 @@ import helm_python
 import yaml
 
 from hubfleet import __version__
+from hubfleet.base.yamlio import decode_text, load_data, read_fleet_file
+from hubfleet.config.charts import ChartSource
 from hubfleet.config.fleet import Fleet, Hub
 from hubfleet.export.layout import (
     CHART_DIR,
@@ -26,10 +28,9 @@ from hubfleet.export.layout import (
     ValuesEntry,
     values_name,
 )
-from hubfleet.helm.charts import ChartSource, resolve_chart
+from hubfleet.helm.charts import resolve_chart
 from hubfleet.helm.jsonnet import is_jsonnet
-from hubfleet.release import hub_release, release_jsonnet
-from hubfleet.yamlio import decode_text, load_data, read_fleet_file
+from hubfleet.release.pipeline import hub_release, release_jsonnet
 
 if TYPE_CHECKING:
     from hubfleet.secrets.sops import Sops

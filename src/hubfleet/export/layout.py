@@ -22,7 +22,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from hubfleet.errors import HubfleetError
+from hubfleet.base.errors import HubfleetError
 
 CHART_DIR = "chart"
 VALUES_DIR = "values"

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from hubfleet import __version__
+from hubfleet.base.errors import ConfigError
 from hubfleet.config.fleet import Cluster, Fleet, Hub
-from hubfleet.errors import ConfigError
 from hubfleet.export.layout import COMMAND_MARK, SOPS_CONFIG
-from hubfleet.release import ValuesDocument, read_values_file
+from hubfleet.release.pipeline import ValuesDocument, read_values_file
 
 if TYPE_CHECKING:
     from hubfleet.export.build import ExportResult

@@ -2,7 +2,7 @@
 exactly as the export's README says, must give the same manifests.
 
 hubfleet's side is what `hubfleet deploy` would install: the hub's values files
-read by `hubfleet.release.values_documents`, merged by
+read by `hubfleet.release.pipeline.values_documents`, merged by
 `hubfleet.helm.values.merge_values`, rendered by `hubfleet.helm.engine.render`.
 
 The export's side uses no hubfleet code to read or merge values. It parses the
@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from hubfleet.base.errors import ChartError, HubfleetError
 from hubfleet.config.fleet import Fleet, Hub
-from hubfleet.errors import ChartError, HubfleetError
 from hubfleet.export.compare import Difference, differences
 from hubfleet.export.layout import README, DeployCommand, ExportError, parse_command
 from hubfleet.helm.stability import compare_renders, ignored_note
@@ -110,7 +110,7 @@ def verify_export(
     from hubfleet.helm import engine
     from hubfleet.helm.charts import resolve_chart
     from hubfleet.helm.values import merge_values
-    from hubfleet.release import hub_release, values_documents
+    from hubfleet.release.pipeline import hub_release, values_documents
 
     label = f"{hub.cluster}/{hub.name}"
     readme = folder / README
@@ -158,7 +158,8 @@ def verify_export(
 
 
 def _export_chart(folder: Path, command: DeployCommand, cache_dir: Path | None) -> Path:
-    from hubfleet.helm.charts import ChartSource, resolve_chart
+    from hubfleet.config.charts import ChartSource
+    from hubfleet.helm.charts import resolve_chart
 
     if command.local_chart:
         chart = (folder / command.chart).resolve()

@@ -31,11 +31,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hubfleet.redact import Redactor
+from hubfleet.base.redact import Redactor
 
 DEFAULT_USER = "hubfleet-health-check"
 STEPS = (
@@ -406,3 +406,20 @@ def check_hub(
         if attempt < attempts:
             time.sleep(retry_delay)
     return CheckResult(False, tuple(steps), failed, attempts, time.monotonic() - started)
+
+
+def base_url_of(values: Mapping[str, Any]) -> str:
+    """The hub's base URL (`hub.baseUrl`, default "/"), always ending with "/"."""
+    hub = values.get("hub")
+    base = hub.get("baseUrl") if isinstance(hub, Mapping) else None
+    text = str(base or "/")
+    return "/" + text.strip("/") + "/" if text.strip("/") else "/"
+
+
+def health_scopes(user: str) -> list[str]:
+    """The only scopes the health-check service holds: its own user, nothing else."""
+    return [
+        f"admin:users!user={user}",
+        f"servers!user={user}",
+        f"access:servers!user={user}",
+    ]

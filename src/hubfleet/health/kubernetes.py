@@ -1,4 +1,4 @@
-"""Health check of a hub on a Kubernetes cluster (providers gcp, aws, azure, kubeconfig).
+"""Health check of a hub on a Kubernetes cluster (target `kubernetes` of the provider table).
 
 With the cluster's credentials (its private KUBECONFIG, never the user's):
 
@@ -30,18 +30,19 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hubfleet import argv
-from hubfleet.errors import DeployError, HubfleetError, ProgramError
-from hubfleet.health.check import DEFAULT_USER, CheckResult, check_hub
-from hubfleet.runner import Background, Cancelled, ProgramFailed, background, run_bytes
+from hubfleet.base import argv
+from hubfleet.base.errors import DeployError, HubfleetError, ProgramError
+from hubfleet.base.runner import Background, Cancelled, ProgramFailed, background, run_bytes
+from hubfleet.health.check import DEFAULT_USER, CheckResult, base_url_of, check_hub, health_scopes
+from hubfleet.health.gate import HealthRequest, HealthResult
+from hubfleet.helm.charts import jupyterhub_values_key
+from hubfleet.helm.values import at_key
+from hubfleet.release.pipeline import hub_release, merged_values
 
 if TYPE_CHECKING:
+    from hubfleet.base.redact import Redactor
     from hubfleet.config.fleet import Fleet, Hub
-    from hubfleet.deploy.health import HealthRequest, HealthResult
-    from hubfleet.redact import Redactor
-    from hubfleet.secrets.sops import Sops
 
-PROVIDERS = ("aws", "azure", "gcp", "kubeconfig")
 # The JupyterHub service of the values snippet; z2jh keeps its token in the hub's
 # Secret under hub.services.<SERVICE>.apiToken, the default `health_check.key`.
 SERVICE = "hubfleet-health-check"
@@ -73,10 +74,6 @@ class KubeTarget:
 def kube_target(fleet: Fleet, hub: Hub) -> KubeTarget:
     """The hub's check settings, its base URL from its merged values (plain files:
     the base URL is no secret, so nothing is decrypted for it)."""
-    from hubfleet.helm.charts import jupyterhub_values_key
-    from hubfleet.helm.values import at_key
-    from hubfleet.local.hubconfig import base_url_of
-    from hubfleet.release import hub_release, merged_values
 
     release = hub_release(fleet, hub)
     values = at_key(merged_values(fleet, release, sops=None), jupyterhub_values_key(release.chart))
@@ -107,7 +104,6 @@ def values_snippet(user: str = DEFAULT_USER) -> dict[str, Any]:
     the check user's scopes (those the local provider grants, `health_scopes`),
     and the check user blocked from logging in: it exists through the API only.
     """
-    from hubfleet.local.hubconfig import health_scopes
 
     return {
         "hub": {
@@ -178,7 +174,7 @@ def read_token(
 
 
 def token_argv(namespace: str, secret: str, hub: str) -> list[str]:
-    """`kubectl get secret`, its configured names checked and after `--` (`hubfleet.argv`)."""
+    """`kubectl get secret`, its configured names checked and after `--` (`hubfleet.base.argv`)."""
     return [
         "kubectl", "get", "secret", "--output=json",
         argv.flag("--namespace", argv.dns_label(namespace, f"the namespace of hub {hub}")),
@@ -303,42 +299,9 @@ def _noted(result: CheckResult, note: str) -> CheckResult:
     return dataclasses.replace(result, steps=steps)
 
 
-def check_with_credentials(
-    fleet: Fleet,
-    hub: Hub,
-    *,
-    sops: Sops,
-    redactor: Redactor,
-    attempts: int,
-    attempt_timeout: float,
-) -> tuple[str, CheckResult]:
-    """`check_kubernetes_hub` inside the cluster's credentials (`hubfleet check`)."""
-    from hubfleet.providers import ProviderContext, get_provider
-
-    cluster = fleet.cluster(hub.cluster)
-    provider = get_provider(cluster.provider)
-    # Every value bound for gcloud/aws/az and kubectl is checked before any of them runs.
-    if provider.check_arguments is not None:
-        with argv.located(cluster.file, cluster.lines.line((cluster.provider,)), cluster.name):
-            provider.check_arguments(cluster)
-    with argv.located(cluster.file, hub.line, f"{cluster.name}/{hub.name}"):
-        check_arguments(hub)
-    context = ProviderContext(fleet=fleet, cluster=cluster, sops=sops, redactor=redactor)
-    with provider.credentials(context) as creds:
-        return check_kubernetes_hub(
-            fleet,
-            hub,
-            env=creds.env,
-            redactor=redactor,
-            attempts=attempts,
-            attempt_timeout=attempt_timeout,
-        )
-
-
 def health_check(request: HealthRequest) -> HealthResult:
     """The canary gate for Kubernetes hubs: `check_kubernetes_hub` of the freshly
     upgraded staging hub."""
-    from hubfleet.deploy.health import HealthResult
 
     try:
         _, result = check_kubernetes_hub(

@@ -46,10 +46,11 @@ from typing import Any, TypeVar
 import helm_python
 import platformdirs
 
-from hubfleet.errors import ChartError, ConfigError, HubfleetError, Problem
+from hubfleet.base.errors import ChartError, ConfigError, HubfleetError, Problem
+from hubfleet.base.yamlio import Document, load_data, load_yaml
+from hubfleet.config.charts import ChartSource
 from hubfleet.helm import semver
 from hubfleet.helm.engine import library_output
-from hubfleet.yamlio import Document, load_data, load_yaml
 
 CACHE_ENV = "HUBFLEET_CHART_CACHE"
 TIMEOUT_ENV = "HUBFLEET_PULL_TIMEOUT"
@@ -61,24 +62,6 @@ _ARCHIVE_SUFFIXES = (".tgz", ".tar.gz")
 _MAX_DEPTH = 8  # file:// chains deeper than this are refused (a cycle)
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ChartSource:
-    """Where a chart comes from: a local folder (or archive), or a repository and a version.
-
-    `chart_yaml`: a replacement Chart.yaml laid over `local_dir` (a hub's
-    `chart_override` file). `origin`/`origin_line`: where the source is declared
-    (hubfleet.yaml for a remote chart), for messages.
-    """
-
-    name: str
-    local_dir: Path | None = None
-    repository: str | None = None
-    version: str | None = None
-    chart_yaml: Path | None = None
-    origin: str | None = None
-    origin_line: int = 0
 
 
 def chart_cache_dir() -> Path:

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hubfleet import argv
-from hubfleet.errors import DeployError, HubfleetError
+from hubfleet.base import argv
+from hubfleet.base.errors import DeployError, HubfleetError
+from hubfleet.base.redact import Redactor
+from hubfleet.base.runner import ProgramFailed, run, tail
 from hubfleet.helm.masking import mask_text
-from hubfleet.redact import Redactor
-from hubfleet.runner import ProgramFailed, run, tail
 
 HELM = "helm"
 DEFAULT_HELM_TIMEOUT = "10m"
@@ -131,7 +131,7 @@ def detect_version(
 def chart_ref(
     *, local_dir: Path | None, name: str, repository: str | None, version: str | None
 ) -> ChartRef:
-    """Every part checked by `hubfleet.argv` (no value can become an option)."""
+    """Every part checked by `hubfleet.base.argv` (no value can become an option)."""
     if local_dir is not None:
         return ChartRef(argv.path(str(local_dir), "the chart folder"))
     what = f"chart {name!r}"
@@ -167,7 +167,7 @@ def upgrade_argv(
     kubeconfig: str | None = None,
 ) -> list[str]:
     """`helm upgrade --install`: flags as `--flag=value`, then `--`, then RELEASE CHART
-    (checked by `hubfleet.argv`: a value cannot become an option)."""
+    (checked by `hubfleet.base.argv`: a value cannot become an option)."""
     where = argv.dns_label(namespace, f"the namespace of release {release!r}")
     words = [
         HELM, "upgrade", "--install", "--create-namespace", argv.flag("--namespace", where),

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubfleet.errors import ChartError
-from hubfleet.helm.values import format_key_path
-from hubfleet.redact import MIN_LENGTH, text_forms
+from hubfleet.base.errors import ChartError
+from hubfleet.base.redact import MIN_LENGTH, text_forms
+from hubfleet.base.yamlio import format_key_path
 
 if TYPE_CHECKING:
     from helm_python import Chart

@@ -32,7 +32,7 @@ from typing import Any
 
 import _gojsonnet
 
-from hubfleet.errors import ConfigError, Problem
+from hubfleet.base.errors import ConfigError, Problem
 
 DEFAULT_EXT_VAR_PREFIX = "VARS_2I2C_"
 MAX_STACK = 500

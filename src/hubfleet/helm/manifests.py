@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from hubfleet.errors import ConfigError
+from hubfleet.base.errors import ConfigError
 
 
 @dataclass(frozen=True, order=True)

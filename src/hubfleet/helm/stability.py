@@ -26,9 +26,9 @@ from typing import Any, Literal
 
 import yaml
 
-from hubfleet.errors import ChartError
+from hubfleet.base.errors import ChartError
+from hubfleet.base.yamlio import format_key_path
 from hubfleet.helm.manifests import split_documents
-from hubfleet.helm.values import format_key_path
 
 # Renders of each side when the first renders of the two sides differ. A random
 # field with a small range (z2jh's `checksum/auth-token` is 4 hex digits: two

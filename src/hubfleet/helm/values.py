@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hubfleet.base.yamlio import format_key_path
+
 
 def merge_values(documents: Sequence[Mapping[str, Any] | None]) -> dict[str, Any]:
     """Merge values documents in order (later wins); inputs are never mutated.
@@ -62,17 +64,6 @@ def placeholder_secrets(data: Any, _path: tuple[str | int, ...] = ()) -> Any:
     if isinstance(data, str):
         return f"<secret:{format_key_path(_path)}>"
     return data
-
-
-def format_key_path(path: Sequence[str | int]) -> str:
-    """`("hub", "extraEnv", "A")` -> `hub.extraEnv.A`; list indexes as `[0]`."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
 
 
 def at_key(values: Mapping[str, Any], key: str | None) -> Mapping[str, Any]:

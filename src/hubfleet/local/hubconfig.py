@@ -26,6 +26,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from hubfleet.health.check import health_scopes
 from hubfleet.local import z2jh
 
 CONFIG_FD_ENV = "HUBFLEET_LOCAL_CONFIG_FD"
@@ -151,14 +152,6 @@ def _camel(name: str) -> str:
 def _url_join(*parts: str) -> str:
     joined = "/".join(p.strip("/") for p in parts if p.strip("/"))
     return "/" + joined + ("/" if parts and parts[-1].endswith("/") else "")
-
-
-def base_url_of(values: Mapping[str, Any]) -> str:
-    """The hub's base URL (`hub.baseUrl`, default "/"), always ending with "/"."""
-    hub = values.get("hub")
-    base = hub.get("baseUrl") if isinstance(hub, Mapping) else None
-    text = str(base or "/")
-    return "/" + text.strip("/") + "/" if text.strip("/") else "/"
 
 
 def configure(c: Any, payload: dict[str, Any] | None = None) -> None:
@@ -318,12 +311,3 @@ def _add_health_service(c: Any, runtime: dict[str, Any]) -> None:
     # The check user is created through the API only: it can never log in.
     blocked = set(c.Authenticator.get("blocked_users", set()) or set())
     c.Authenticator.blocked_users = blocked | {user}
-
-
-def health_scopes(user: str) -> list[str]:
-    """The only scopes the health-check service holds: its own user, nothing else."""
-    return [
-        f"admin:users!user={user}",
-        f"servers!user={user}",
-        f"access:servers!user={user}",
-    ]

@@ -39,12 +39,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import hubfleet
-from hubfleet.causes import cause_lines
-from hubfleet.errors import DeployError, HubfleetError, did_you_mean
-from hubfleet.health.check import DEFAULT_USER
+from hubfleet.base.causes import cause_lines
+from hubfleet.base.errors import DeployError, HubfleetError, did_you_mean
+from hubfleet.base.redact import Redactor
+from hubfleet.health.check import DEFAULT_USER, base_url_of
 from hubfleet.helm.values import at_key
 from hubfleet.local import hubconfig, processes
-from hubfleet.redact import Redactor
 
 DEFAULT_BASE_PORT = 18000
 # The user the health check runs as by default: the hub grants its service scopes on it.
@@ -452,7 +452,7 @@ def deploy_hub(
     log_path = hub_dir / LOG_NAME
     values = values_for_hub(spec)
     ignored = hubconfig.ignored_keys(at_key(spec.values, spec.values_key))
-    base_url = hubconfig.base_url_of(values)
+    base_url = base_url_of(values)
 
     with _locked(hub_dir / ".lock"):
         ports = _allocate_ports(state_dir, spec.hub, spec.base_port)

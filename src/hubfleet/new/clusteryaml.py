@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hubfleet.errors import ConfigError
+from hubfleet.base.errors import ConfigError
 
 
 def _yaml(offset: int) -> Any:

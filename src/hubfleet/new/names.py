@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from hubfleet.base.errors import ConfigError
 from hubfleet.config.fleet import CLUSTERS_DIR, Fleet
 from hubfleet.config.load import DOMAIN, HUB_NAME
-from hubfleet.errors import ConfigError
 
 # Cluster names are folder names and appear in labels: DNS labels too.
 CLUSTER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")

@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from hubfleet.config.models import (
-    PROVIDERS,
-    AwsBlock,
-    AzureBlock,
-    GcpBlock,
-    KubeconfigBlock,
-    LocalBlock,
-)
-from hubfleet.errors import ConfigError, did_you_mean
+from hubfleet.base.errors import ConfigError, did_you_mean
+from hubfleet.config.models import ClusterFile
+from hubfleet.config.providers import CREDENTIALS_KEY, PROVIDERS
 
-BLOCKS: dict[str, type[BaseModel]] = {
-    "gcp": GcpBlock,
-    "aws": AwsBlock,
-    "azure": AzureBlock,
-    "kubeconfig": KubeconfigBlock,
-    "local": LocalBlock,
-}
+
+def _block(provider: str) -> type[BaseModel]:
+    """The model of the provider's block: the type of ClusterFile's field of that name."""
+    annotation = ClusterFile.model_fields[provider].annotation
+    block = next(t for t in typing.get_args(annotation) if t is not type(None))
+    assert isinstance(block, type) and issubclass(block, BaseModel)
+    return block
+
+
+BLOCKS: dict[str, type[BaseModel]] = {provider: _block(provider) for provider in PROVIDERS}
 # Keys the models cannot mark required: gcp needs a zone or a region (zone asked).
 _ALSO_ASKED = {"gcp": ("zone",)}
 # Keys naming a sops-encrypted credentials file (filled by `credentials_from`).
-CREDENTIAL_KEY = {"gcp": "key", "aws": "key", "azure": "key", "kubeconfig": "file"}
+CREDENTIAL_KEY = CREDENTIALS_KEY
 _ALTERNATIVES = {("gcp", "zone"): "region"}
 
 

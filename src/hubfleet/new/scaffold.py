@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from hubfleet.base.errors import ConfigError, Problem
+from hubfleet.base.yamlio import dump_yaml
 from hubfleet.config.fleet import CLUSTERS_DIR, Cluster
 from hubfleet.config.load import load_fleet
-from hubfleet.errors import ConfigError, Problem
 from hubfleet.new import names, providers
 from hubfleet.new.clusteryaml import append_hub, write_atomic
-from hubfleet.yamlio import dump_yaml
 
 
 @dataclass(frozen=True)
@@ -315,9 +315,9 @@ def validate_result(
     env: Mapping[str, str] | None = None,
 ) -> tuple[Problem, ...]:
     """`hubfleet validate CLUSTER [HUB]` on the result (structure, files, render)."""
-    from hubfleet.redact import Redactor
+    from hubfleet.base.redact import Redactor
     from hubfleet.secrets.sops import Sops
-    from hubfleet.validate import Selection, validate
+    from hubfleet.validate.run import Selection, validate
 
     sops = Sops(Redactor(), cwd=root, env=env)
     result = validate(

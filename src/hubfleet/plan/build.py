@@ -6,12 +6,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from hubfleet.base.errors import HubfleetError
+from hubfleet.base.redact import Redactor
 from hubfleet.config.fleet import Fleet
-from hubfleet.errors import HubfleetError
 from hubfleet.plan.changes import Change, GitRepo
 from hubfleet.plan.labels import Labels
 from hubfleet.plan.plan import Plan, make_plan
-from hubfleet.redact import Redactor
 
 
 def plan_from_files(fleet: Fleet, changes: Sequence[Change], *, labels: Labels) -> Plan:

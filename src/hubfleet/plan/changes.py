@@ -5,7 +5,7 @@ modified, `D` deleted, `R` renamed (`old_path` set), `T` type change. A list of
 paths without statuses gives `M` for each (the planner states `deleted` when the
 path is gone from the working tree).
 
-`GitRepo` asks git itself, through `hubfleet.runner`: the changed paths with
+`GitRepo` asks git itself, through `hubfleet.base.runner`: the changed paths with
 renames detected (`git diff --name-status -M`), and file contents at a revision
 (`git cat-file --batch`, into memory). Paths are relative to the fleet root,
 which may be a subfolder of the git repository.
@@ -20,8 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hubfleet.errors import HubfleetError
-from hubfleet.redact import Redactor
+from hubfleet.base.errors import HubfleetError
+from hubfleet.base.redact import Redactor
 
 _STATUS = re.compile(r"^([ACDMRTUX])(\d{0,3})$")
 GIT_TIMEOUT = 120.0
@@ -104,8 +104,8 @@ class GitRepo:
         self.prefix = lines[1].strip() if len(lines) > 1 else ""
 
     def _git(self, args: Sequence[str], *, what: str, cwd: Path | None = None) -> str:
-        from hubfleet.errors import ProgramError
-        from hubfleet.runner import run
+        from hubfleet.base.errors import ProgramError
+        from hubfleet.base.runner import run
 
         try:
             result = run(
@@ -121,8 +121,8 @@ class GitRepo:
         return result.stdout
 
     def _git_bytes(self, args: Sequence[str], *, what: str, stdin: bytes | None = None) -> bytes:
-        from hubfleet.errors import ProgramError
-        from hubfleet.runner import run_bytes
+        from hubfleet.base.errors import ProgramError
+        from hubfleet.base.runner import run_bytes
 
         try:
             result = run_bytes(

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hubfleet.config.models import PROVIDERS
+from hubfleet.config.providers import PROVIDERS
 
 CLUSTER_INFO_KEYS = frozenset({"provider_url", "metadata", "tenancy"})
 HUB_INFO_KEYS = frozenset({"display_name", "uptime_check", "health_check"})

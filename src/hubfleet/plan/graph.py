@@ -26,10 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from hubfleet.base.errors import HubfleetError
+from hubfleet.base.yamlio import load_data
 from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind, normalize
-from hubfleet.errors import HubfleetError
 from hubfleet.helm.jsonnet import is_jsonnet, jsonnet_dependencies
-from hubfleet.yamlio import load_data
 
 UnitKey = tuple[str, str | None]  # (cluster, hub name; None for the support release)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from hubfleet.base.errors import ConfigError
+from hubfleet.base.yamlio import load_yaml
 from hubfleet.config.fleet import CLUSTERS_DIR, Fleet
-from hubfleet.errors import ConfigError
 from hubfleet.plan.changes import Change, GitRepo
 from hubfleet.plan.diff import ClusterDiff, diff_cluster_yaml, diff_fleet_settings
 from hubfleet.plan.plan import SETTINGS_FILE, History
-from hubfleet.yamlio import load_yaml
 
 
 def cluster_of_path(path: str) -> str | None:

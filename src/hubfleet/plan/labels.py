@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from hubfleet.errors import HubfleetError
+from hubfleet.base.errors import HubfleetError
 
 SKIP_DEPLOY = "deployer:skip-deploy"
 SKIP_DEPLOY_HUBS = "deployer:skip-deploy-hubs"

@@ -20,9 +20,9 @@ import tarfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from hubfleet.base.errors import HubfleetError
 from hubfleet.config.fleet import Fleet, Hub
 from hubfleet.config.models import FleetFile
-from hubfleet.errors import HubfleetError
 from hubfleet.helm.stability import compare_renders, randomised
 from hubfleet.plan.changes import GitRepo
 from hubfleet.plan.graph import UnitKey, build_graph
@@ -33,7 +33,7 @@ def render_hub(fleet: Fleet, hub: Hub, *, allow_pull: bool = True) -> dict[str, 
     """The hub's manifests (template -> text), secrets as placeholders."""
     from hubfleet.helm.charts import resolve_chart
     from hubfleet.helm.engine import render
-    from hubfleet.release import hub_release, merged_values
+    from hubfleet.release.pipeline import hub_release, merged_values
 
     release = hub_release(fleet, hub)
     values = merged_values(fleet, release, sops=None)
@@ -42,7 +42,7 @@ def render_hub(fleet: Fleet, hub: Hub, *, allow_pull: bool = True) -> dict[str, 
 
 
 def _base_settings(root: Path, fallback: FleetFile) -> FleetFile:
-    from hubfleet.yamlio import load_yaml
+    from hubfleet.base.yamlio import load_yaml
 
     file = root / SETTINGS_FILE
     if not file.is_file():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hubfleet.errors import Problem
+from hubfleet.base.errors import Problem
 
 # The plan's job lists (DESIGN.md section 3) and the kind of job each holds, in
 # deploy order: what `hubfleet plan` writes and `hubfleet deploy --plan` and

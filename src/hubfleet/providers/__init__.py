@@ -4,26 +4,24 @@ from __future__ import annotations
 
 import importlib
 
-from hubfleet.errors import ConfigError, did_you_mean
+from hubfleet.base.errors import ConfigError, did_you_mean
+from hubfleet.config.providers import PROVIDERS
 from hubfleet.providers.base import (
     Credentials,
-    DeployHook,
     Provider,
     ProviderContext,
-    ReleaseOutcome,
     open_private_folders,
     remove_all_private_folders,
 )
 
-NAMES: tuple[str, ...] = ("aws", "azure", "gcp", "kubeconfig", "local")
+# The provider table's names (`hubfleet.config.providers`), sorted.
+NAMES: tuple[str, ...] = tuple(sorted(PROVIDERS))
 
 __all__ = [
     "NAMES",
     "Credentials",
-    "DeployHook",
     "Provider",
     "ProviderContext",
-    "ReleaseOutcome",
     "get_provider",
     "open_private_folders",
     "remove_all_private_folders",

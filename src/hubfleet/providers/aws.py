@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from hubfleet import argv
+from hubfleet.base import argv
 from hubfleet.providers.base import (
     KUBECONFIG_NAME,
     Credentials,
@@ -39,7 +39,7 @@ SESSION_SECONDS = 3600
 
 
 def update_kubeconfig_argv(cluster: str, region: str, kubeconfig: str) -> list[str]:
-    """Each value checked by `hubfleet.argv`; flags as `--flag=value`."""
+    """Each value checked by `hubfleet.base.argv`; flags as `--flag=value`."""
     return [
         "aws", "eks", "update-kubeconfig",
         argv.flag("--name", argv.cloud_name(cluster, "aws.clusterName")),

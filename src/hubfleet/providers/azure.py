@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hubfleet import argv
+from hubfleet.base import argv
 from hubfleet.providers.base import (
     KUBECONFIG_NAME,
     Credentials,
@@ -82,7 +82,7 @@ def service_principal(data: Any) -> ServicePrincipal:
 def login_argv(
     app_id: str, tenant: str, *, password: str | None, certificate: str | None
 ) -> list[str]:
-    """`az login`; the ids checked by `hubfleet.argv`, every flag as `--flag=value` (the
+    """`az login`; the ids checked by `hubfleet.base.argv`, every flag as `--flag=value` (the
     password too: a secret that starts with '-' stays a value)."""
     secret = (
         argv.flag("--certificate", argv.path(certificate, "the certificate"))

@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hubfleet.errors import DeployError, ProgramError
-from hubfleet.redact import Redactor
-from hubfleet.runner import run
+from hubfleet.base.errors import DeployError, ProgramError
+from hubfleet.base.redact import Redactor
+from hubfleet.base.runner import run
 
 if TYPE_CHECKING:
     from hubfleet.config.fleet import Cluster, Fleet
-    from hubfleet.release import Release, ValuesDocument
+    from hubfleet.release.pipeline import ValuesDocument
     from hubfleet.secrets.sops import Sops
 
 PREFIX = "hubfleet-creds-"
@@ -72,33 +72,12 @@ class ProviderContext:
 
 
 @dataclass(frozen=True)
-class ReleaseOutcome:
-    """What a provider's own deploy hook did with one release."""
-
-    status: str  # "succeeded" or "unchanged"
-    message: str = ""
-    revision: int | None = None
-    output_tail: str = ""
-
-
-# A provider's own way to deploy a release instead of `helm upgrade` (the local provider).
-DeployHook = Callable[["ProviderContext", "Credentials", "Release", bool], ReleaseOutcome]
-
-
-@dataclass(frozen=True)
 class Provider:
     name: str
     credentials: Callable[[ProviderContext], AbstractContextManager[Credentials]]
-    # None: releases are deployed with helm; else called with (context, creds, release, dry_run).
-    deploy_release: DeployHook | None = None
-    # Raises `hubfleet.argv.ArgvError` when a value of the cluster's provider block
+    # Raises `hubfleet.base.argv.ArgvError` when a value of the cluster's provider block
     # cannot reach the provider's CLI (a deploy checks every cluster before it starts).
     check_arguments: Callable[[Cluster], None] | None = None
-
-    @property
-    def uses_helm(self) -> bool:
-        """Whether helm (and kubectl) are needed at all: not when the provider deploys itself."""
-        return self.deploy_release is None
 
 
 # --- private folders -------------------------------------------------------------

@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from hubfleet import argv
+from hubfleet.base import argv
 from hubfleet.providers.base import (
     KUBECONFIG_NAME,
     Credentials,
@@ -55,7 +55,7 @@ def check_key(key: bytes) -> None:
 def get_credentials_argv(
     project: str, cluster: str, zone: str | None, region: str | None
 ) -> list[str]:
-    """Each value checked by `hubfleet.argv`; flags as `--flag=value`."""
+    """Each value checked by `hubfleet.base.argv`; flags as `--flag=value`."""
     location = (
         argv.flag("--zone", argv.zone(zone, "gcp.zone"))
         if zone

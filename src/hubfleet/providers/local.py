@@ -1,28 +1,19 @@
-"""The local provider's slot: no cloud credentials; releases are deployed by its own hook.
-
-Its runtime (`hubfleet.local`: each hub a JupyterHub process on 127.0.0.1) lives
-in its own room; `deploy_release` is the hook the orchestrator calls instead of
-`helm upgrade`.
-"""
+"""The local provider's slot: no cloud credentials (its releases go to the `local`
+target: `hubfleet.deploy.local`, a JupyterHub process on 127.0.0.1)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from hubfleet.providers.base import (
     KUBECONFIG_NAME,
     Credentials,
     Provider,
     ProviderContext,
-    ReleaseOutcome,
     private_folder,
     write_private,
 )
-
-if TYPE_CHECKING:
-    from hubfleet.release import Release
 
 
 @contextlib.contextmanager
@@ -33,13 +24,4 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
         yield Credentials(context.cluster.name, folder, kubeconfig, {"KUBECONFIG": str(kubeconfig)})
 
 
-def deploy_release(
-    context: ProviderContext, creds: Credentials, release: Release, dry_run: bool
-) -> ReleaseOutcome:
-    """Deploy one release of a local cluster: a JupyterHub process (`hubfleet.local`)."""
-    from hubfleet.local.deploy import deploy_release as deploy_local
-
-    return deploy_local(context, creds, release, dry_run)
-
-
-PROVIDER = Provider(name="local", credentials=credentials, deploy_release=deploy_release)
+PROVIDER = Provider(name="local", credentials=credentials)

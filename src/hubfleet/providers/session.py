@@ -1,7 +1,7 @@
 """A user's command (or shell) run inside one cluster's credentials block.
 
 The command's standard streams are the user's own (it may be an interactive
-shell), so it is started here rather than through `hubfleet.runner.run`, which
+shell), so it is started here rather than through `hubfleet.base.runner.run`, which
 captures output; it gets the same scrubbed base environment plus the cluster's
 variables. SIGINT reaches the command (same terminal); SIGTERM to hubfleet is
 passed on to it. The private folder is removed when it ends, whatever happens.
@@ -16,11 +16,11 @@ import subprocess
 from collections.abc import Sequence
 from types import FrameType
 
+from hubfleet.base.errors import ProgramError
+from hubfleet.base.redact import Redactor
+from hubfleet.base.runner import base_environment
 from hubfleet.config.fleet import Cluster, Fleet
-from hubfleet.errors import ProgramError
 from hubfleet.providers import ProviderContext, get_provider
-from hubfleet.redact import Redactor
-from hubfleet.runner import base_environment
 from hubfleet.secrets.sops import Sops
 
 

@@ -3,5 +3,5 @@
 `hubfleet.secrets.sops` decrypts (and encrypts) without writing plaintext to
 disk and registers every decrypted value with the command's redactor;
 `hubfleet.secrets.lint` finds secrets left in plain (unencrypted) values files.
-Redaction itself lives in `hubfleet.redact`.
+Redaction itself lives in `hubfleet.base.redact`.
 """

@@ -46,9 +46,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from hubfleet.errors import Problem
-from hubfleet.helm.values import format_key_path
-from hubfleet.yamlio import Document, PathKey
+from hubfleet.base.errors import Problem
+from hubfleet.base.yamlio import Document, PathKey, format_key_path
 
 HINT = "move it into an enc-*.secret.values.yaml file encrypted with sops"
 

@@ -1,11 +1,11 @@
 """sops: decryption into memory, encryption from memory.
 
 Nothing here writes plaintext to disk: `sops --decrypt FILE` prints to a pipe that
-`hubfleet.runner.run_bytes` reads into memory, and `encrypt` feeds plaintext to
+`hubfleet.base.runner.run_bytes` reads into memory, and `encrypt` feeds plaintext to
 sops on stdin. Every decrypted value is registered with the command's `Redactor`
 before `decrypt` returns, so no later print, log line or report can show it.
 
-sops gets the environment of `hubfleet.runner.sops_environment`: the base
+sops gets the environment of `hubfleet.secrets.environment.sops_environment`: the base
 allowlist plus sops' own key variables (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, ...),
 which no other program receives.
 """
@@ -25,10 +25,11 @@ from typing import Any
 
 import yaml
 
-from hubfleet.errors import SecretsError
-from hubfleet.redact import Redactor, leaf_strings
-from hubfleet.runner import ProgramFailed, run_bytes, sops_environment, tail
-from hubfleet.yamlio import FAST_LOADER
+from hubfleet.base.errors import SecretsError
+from hubfleet.base.redact import Redactor, leaf_strings
+from hubfleet.base.runner import ProgramFailed, run_bytes, tail
+from hubfleet.base.yamlio import FAST_LOADER
+from hubfleet.secrets.environment import sops_environment
 
 SOPS = "sops"
 DECRYPT_TIMEOUT = 120.0

@@ -20,19 +20,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from hubfleet.base.errors import ChartError, ConfigError, HubfleetError, Problem
+from hubfleet.base.yamlio import Document, LineMap, load_data, load_yaml, read_fleet_text
 from hubfleet.community.check import community_problems
 from hubfleet.config.fleet import Cluster, Fleet, Hub, Support
 from hubfleet.config.load import load_fleet
-from hubfleet.errors import ChartError, ConfigError, HubfleetError, Problem
 from hubfleet.helm.charts import ChartResolver
-from hubfleet.release import (
+from hubfleet.release.pipeline import (
     Release,
     ValuesDocument,
     hub_release,
     support_release,
     values_documents,
 )
-from hubfleet.yamlio import Document, LineMap, load_data, load_yaml, read_fleet_text
 
 if TYPE_CHECKING:
     from hubfleet.secrets.sops import Sops

@@ -1,4 +1,4 @@
-"""hubfleet.runner: scrubbed environment, timeouts, cancellation, redaction."""
+"""hubfleet.base.runner: scrubbed environment, timeouts, cancellation, redaction."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.conftest import ENV_SAMPLE, alive
 
-from hubfleet import runner
-from hubfleet.errors import ProgramError
-from hubfleet.redact import MARKER, Redactor
-from hubfleet.runner import (
+from hubfleet.base import runner
+from hubfleet.base.errors import ProgramError
+from hubfleet.base.redact import MARKER, Redactor
+from hubfleet.base.runner import (
     Cancelled,
     ProgramFailed,
     ProgramNotFound,
@@ -24,9 +25,7 @@ from hubfleet.runner import (
     base_environment,
     run,
     run_bytes,
-    sops_environment,
 )
-from tests.conftest import alive
 
 PY = sys.executable
 PRINT_ENV = "import json, os; print(json.dumps(dict(os.environ)))"
@@ -88,22 +87,9 @@ def test_environment_is_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert env["TZ"] == "Europe/X"  # env wins over the parent
 
 
-def test_base_and_sops_environment() -> None:
-    source = {
-        "PATH": "/bin",
-        "HOME": "/h",
-        "SOPS_AGE_KEY_FILE": "/k",
-        "GNUPGHOME": "/g",
-        "AWS_ACCESS_KEY_ID": "a",
-        "KUBECONFIG": "/kc",
-    }
+def test_base_environment() -> None:
+    source = ENV_SAMPLE
     assert base_environment(source) == {"PATH": "/bin", "HOME": "/h"}
-    sops = sops_environment(source)
-    assert sops["SOPS_AGE_KEY_FILE"] == "/k"
-    assert sops["GNUPGHOME"] == "/g"
-    assert sops["SOPS_DISABLE_VERSION_CHECK"] == "1"
-    assert "AWS_ACCESS_KEY_ID" not in sops and "KUBECONFIG" not in sops
-    assert sops_environment(source, cloud=True)["AWS_ACCESS_KEY_ID"] == "a"
 
 
 def test_missing_program_has_message_and_hint(tmp_path: Path) -> None:
@@ -155,7 +141,7 @@ def test_stdin_and_pass_fds() -> None:
 def test_run_bytes_is_raw_and_never_logged(caplog: pytest.LogCaptureFixture) -> None:
     redactor = Redactor()
     redactor.add("plain-secret")
-    caplog.set_level(logging.DEBUG, logger="hubfleet.runner")
+    caplog.set_level(logging.DEBUG, logger="hubfleet.base.runner")
     result = run_bytes(
         [PY, "-c", "import sys; sys.stdout.buffer.write(b'plain-secret\\x00\\xff')"],
         redactor=redactor,
@@ -170,7 +156,7 @@ def test_run_bytes_is_raw_and_never_logged(caplog: pytest.LogCaptureFixture) -> 
 def test_debug_log_scrubs_argv(caplog: pytest.LogCaptureFixture) -> None:
     redactor = Redactor()
     redactor.add("token-abcdef")
-    caplog.set_level(logging.DEBUG, logger="hubfleet.runner")
+    caplog.set_level(logging.DEBUG, logger="hubfleet.base.runner")
     run([PY, "-c", "pass", "--set", "x=token-abcdef"], redactor=redactor)
     assert "token-abcdef" not in caplog.text
     assert f"x={MARKER}" in caplog.text

@@ -1,23 +1,25 @@
-"""The health-check seam of the canary gate.
+"""The health contract of the canary gate: request, result, the gate's names.
 
 A `HealthCheck` gets one freshly deployed staging hub (with its cluster's
 credentials, e.g. to read the hub's API token through kubectl) and says whether
 it is healthy. The orchestrator takes one per provider; a provider without one
-is gated on helm's result, and the report says which gate was used.
-`available_health_checks` is where the checks of `hubfleet.health` plug in.
+is gated on its deploy's result, and the report says which gate was used. Each
+target kind's check lives beside its runtime (`hubfleet.health.kubernetes`,
+`hubfleet.local.check`); `hubfleet.deploy.checks` lists them and the CLI wires
+them into the orchestrator.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from hubfleet.base.redact import Redactor
     from hubfleet.config.fleet import Fleet, Hub
     from hubfleet.providers import Credentials
-    from hubfleet.redact import Redactor
 
 
 GATE_HEALTH = "health-check"
@@ -41,14 +43,6 @@ class HealthResult:
 
 
 HealthCheck = Callable[[HealthRequest], HealthResult]
-
-
-def available_health_checks() -> Mapping[str, HealthCheck]:
-    """Health checks by provider: `hubfleet.health.deploy_health_checks()` (the
-    JupyterHub REST API check); a provider without one is gated on helm's result."""
-    from hubfleet.health import deploy_health_checks
-
-    return deploy_health_checks()
 
 
 def switched_off(fleet: Fleet, hub: Hub) -> str | None:

@@ -24,14 +24,14 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from hubfleet.errors import ConfigError, Problem
+from hubfleet.base.errors import ConfigError, Problem
 
 try:
     FAST_LOADER: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment,unused-ignore]
@@ -392,3 +392,14 @@ def dump_yaml(data: Any) -> str:
             return True
 
     return yaml.dump(data, Dumper=_NoAliases, sort_keys=False, default_flow_style=False)
+
+
+def format_key_path(path: Sequence[str | int]) -> str:
+    """`("hub", "extraEnv", "A")` -> `hub.extraEnv.A`; list indexes as `[0]`."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text

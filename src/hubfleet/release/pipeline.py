@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from hubfleet.base.errors import ConfigError, Problem, SecretsError
+from hubfleet.base.yamlio import decode_text, load_data, read_fleet_file
 from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind
-from hubfleet.errors import ConfigError, Problem, SecretsError
 from hubfleet.helm.jsonnet import JsonnetFacts, is_jsonnet, render_jsonnet, render_jsonnet_data
-from hubfleet.yamlio import decode_text, load_data, read_fleet_file
 
 if TYPE_CHECKING:
-    from hubfleet.helm.charts import ChartSource
+    from hubfleet.config.charts import ChartSource
     from hubfleet.secrets.sops import Sops
 
 

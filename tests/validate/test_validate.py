@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import FIXTURES, SECRET_MARKER
 
 ALPHA = "config/clusters/alpha"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hubfleet.causes import cause_lines
+from hubfleet.base.causes import cause_lines
 
 
 @pytest.mark.parametrize(

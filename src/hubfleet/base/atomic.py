@@ -14,7 +14,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from hubfleet.errors import HubfleetError
+from hubfleet.base.errors import HubfleetError
 
 _REASONS = {
     errno.ENOSPC: "no space left on the device",

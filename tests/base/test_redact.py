@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from hubfleet.redact import MARKER, Redactor, leaf_strings
+from hubfleet.base.redact import MARKER, Redactor, leaf_strings
 
 
 def test_scrubs_values_their_lines_and_base64_forms() -> None:

@@ -12,7 +12,7 @@ they look: helm's and kubectl's positional arguments after `--` (cobra stops
 reading flags there), and flags as one `--flag=value` word (gcloud, aws, az,
 helm, kubectl all read that form), never as two words. `flag()` builds that form.
 
-Base room: imports only `hubfleet.errors`.
+Base room: imports only `hubfleet.base.errors`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from hubfleet.errors import HubfleetError
+from hubfleet.base.errors import HubfleetError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Kubernetes' own rules (apimachinery validation): DNS-1123 label and subdomain.

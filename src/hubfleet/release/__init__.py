@@ -1,0 +1,1 @@
+"""The values pipeline: a release's values files read once, decrypted in memory, merged."""

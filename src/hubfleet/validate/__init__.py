@@ -1,0 +1,1 @@
+"""`hubfleet validate`: the checks of files, values and rendered releases (see `run`)."""

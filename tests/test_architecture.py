@@ -1,0 +1,168 @@
+"""The shape of the code: every module in a room, no cycle between rooms, and every
+room's imports within its row of docs/architecture.md (the table is parsed from the
+doc, so the doc and the code cannot drift)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "hubfleet"
+DOC = ROOT / "docs" / "architecture.md"
+# The package's own files outside every room (the version; `python -m hubfleet`).
+OUTSIDE = {"__init__.py": set[str](), "__main__.py": {"cli"}}
+
+
+def allowed_table(text: str) -> dict[str, set[str]]:
+    """Room -> the rooms it may import, from the doc's `| room | holds | may import |` table."""
+    table: dict[str, set[str]] = {}
+    rows = iter(text.splitlines())
+    for line in rows:
+        if re.fullmatch(r"\|\s*room\s*\|\s*holds\s*\|\s*may import\s*\|", line.strip()):
+            break
+    else:
+        raise AssertionError(f"{DOC}: no `| room | holds | may import |` table")
+    next(rows)  # the |---| line
+    for line in rows:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        room, deps = cells[0], cells[-1]
+        table[room] = set() if deps == "(none)" else {d.strip() for d in deps.split(",")}
+    return table
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _resolve(name: str) -> str | None:
+    """The longest prefix of `name` that is a module or package of hubfleet."""
+    parts = name.split(".")
+    while len(parts) > 1:
+        base = PACKAGE.parent.joinpath(*parts)
+        if base.with_suffix(".py").is_file() or (base / "__init__.py").is_file():
+            return ".".join(parts)
+        parts.pop()
+    return None
+
+
+def imports(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, hubfleet module) of every import in the file, wherever it is written."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        for name in names:
+            if name == "hubfleet" or name.startswith("hubfleet."):
+                target = _resolve(name)
+                if target is not None:
+                    yield node.lineno, target
+
+
+def room_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (PACKAGE / parts[-1]).is_dir() else parts[-1] + ".py"
+
+
+def room_graph() -> dict[str, dict[str, list[str]]]:
+    """Room -> imported room -> where ("file:line"), for every import between rooms."""
+    graph: dict[str, dict[str, list[str]]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = room_of(_module_name(path))
+        for line, target in imports(path):
+            other = room_of(target)
+            if other != source and other != "__init__.py":
+                where = f"{path.relative_to(ROOT)}:{line}"
+                graph.setdefault(source, {}).setdefault(other, []).append(where)
+    return graph
+
+
+def cycles(graph: Mapping[str, Mapping[str, object]]) -> list[list[str]]:
+    """Every cycle found by a depth-first walk (each reported once, from its first room)."""
+    found: list[list[str]] = []
+    state: dict[str, int] = {}  # 1 on the path, 2 done
+    path: list[str] = []
+
+    def visit(room: str) -> None:
+        state[room] = 1
+        path.append(room)
+        for other in sorted(graph.get(room, {})):
+            if state.get(other) == 1:
+                found.append([*path[path.index(other) :], other])
+            elif other not in state:
+                visit(other)
+        path.pop()
+        state[room] = 2
+
+    for room in sorted(graph):
+        if room not in state:
+            visit(room)
+    return found
+
+
+def test_every_module_is_in_a_room() -> None:
+    loose = sorted(p.name for p in PACKAGE.glob("*.py") if p.name not in OUTSIDE)
+    assert loose == [], f"modules outside every room: {loose} (DESIGN.md section 4)"
+
+
+def test_no_cycle_between_rooms() -> None:
+    found = cycles(room_graph())
+    assert found == [], "cycles between rooms: " + "; ".join(" -> ".join(c) for c in found)
+
+
+def test_every_room_imports_only_what_its_row_allows() -> None:
+    table = allowed_table(DOC.read_text(encoding="utf-8"))
+    allowed = {**table, **OUTSIDE}
+    rooms = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert rooms <= set(table), f"rooms missing from {DOC.name}: {sorted(rooms - set(table))}"
+    bad = [
+        f"{where}: {source} imports {other}, not in its row of {DOC.name}"
+        for source, targets in sorted(room_graph().items())
+        for other, places in sorted(targets.items())
+        if other not in allowed.get(source, set())
+        for where in places
+    ]
+    assert bad == [], "\n".join(bad)
+
+
+def test_the_table_itself_points_one_way() -> None:
+    table = allowed_table(DOC.read_text(encoding="utf-8"))
+    order = list(table)
+    late = [
+        f"{room} -> {dep}"
+        for room, deps in table.items()
+        for dep in deps
+        if dep not in order or order.index(dep) >= order.index(room)
+    ]
+    assert late == [], f"rows of {DOC.name} that import a room not listed before them: {late}"
+    assert cycles({room: dict.fromkeys(deps) for room, deps in table.items()}) == []
+
+
+def test_the_walk_sees_function_level_and_type_checking_imports(tmp_path: Path) -> None:
+    """The walker finds a lazy import and a TYPE_CHECKING one, and reports a cycle."""
+    sample = PACKAGE / "health" / "gate.py"
+    assert any(target.startswith("hubfleet.config") for _, target in imports(sample))
+    lazy = [t for line, t in imports(PACKAGE / "cli" / "check.py") if t == "hubfleet.deploy.checks"]
+    assert lazy, "cli/check.py's function-level import of deploy.checks was not seen"
+    assert cycles({"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1}}) == [["a", "b", "c", "a"]]
+
+
+@pytest.mark.parametrize("text", ["no table here", "| room | x |\n|---|---|\n| a | b |"])
+def test_a_doc_without_the_table_fails(text: str) -> None:
+    with pytest.raises(AssertionError):
+        allowed_table(text)
