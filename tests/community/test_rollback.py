@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hubfleet.deploy.health import HealthRequest, HealthResult
+from hubfleet.health.gate import HealthRequest, HealthResult
 
 from hubfleet.base.redact import Redactor
 from hubfleet.config.load import load_fleet
