@@ -45,6 +45,7 @@ COMMANDS = (
     ("new", "hubfleet.cli.new"),
     ("local", "hubfleet.cli.local"),
     ("ci", "hubfleet.cli.ci"),
+    ("terraform", "hubfleet.cli.terraform"),
 )
 
 

@@ -31,6 +31,7 @@ from hubfleet.config.fleet import (
     normalize,
 )
 from hubfleet.config.models import DNS_LABEL, PROVIDERS, ClusterFile, FleetFile, HubEntry
+from hubfleet.config.terraform import terraform_problems
 from hubfleet.errors import ConfigError, Problem, did_you_mean
 from hubfleet.yamlio import (
     Document,
@@ -311,6 +312,7 @@ def _load_cluster(
         )
     if spec is None:
         return None
+    problems += terraform_problems(spec, rel_file, doc.lines, set(seen), check_file)
     return Cluster(
         name=spec.name,
         provider=spec.provider,
