@@ -25,8 +25,9 @@ def tf_env(tmp_path: Path) -> dict[str, str]:
     """No registry, ever: a CLI config whose only installation source is the mirror."""
     config = tmp_path / "cli.tfrc"
     config.write_text(
-        'provider_installation {\n  filesystem_mirror {\n    path = "%s"\n  }\n'
-        '  direct {\n    exclude = ["*/*/*"]\n  }\n}\n' % MIRROR
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path = "{MIRROR}"\n  }}\n'
+        '  direct {\n    exclude = ["*/*/*"]\n  }\n}\n'
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "AWS_"))}
     env |= {"TF_CLI_CONFIG_FILE": str(config), "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
