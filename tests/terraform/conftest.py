@@ -16,6 +16,7 @@ from tests.fakes import fake_tools  # noqa: F401 (fixture)
 TERRAFORM_BLOCKS = {
     "alpha": """
 terraform:
+  credentials: enc-deployer-credentials.secret.json
   backend:
     type: gcs
     settings:
@@ -45,6 +46,7 @@ terraform:
 """,
     "beta": """
 terraform:
+  credentials: enc-deployer-credentials.secret.json
   backend:
     type: s3
     settings:

@@ -27,7 +27,10 @@ def test_vars_prints_the_module_inputs(tf_fleet: Path, run_cli) -> None:  # type
     assert set(data["hub_identities"]) == {"research"}  # exactly the hub_access hubs
     assert data["hub_identities"]["research"]["buckets"] == ["public", "scratch"]
     assert data["buckets"]["scratch"] == {
-        "name": "123456789012-beta-scratch", "lifecycle_days": 7, "public_read": False, "versioning": False,
+        "name": "123456789012-beta-scratch",
+        "lifecycle_days": 7,
+        "public_read": False,
+        "versioning": False,
     }
     assert data["github_repository"] == "example/fleet"
     assert data["node_pools"]["gpu"]["taints"] == ["nvidia.com/gpu=present:NoSchedule"]
@@ -52,16 +55,26 @@ def test_a_computed_input_cannot_be_set_through_vars(tf_fleet: Path) -> None:
 
 
 def test_hub_access_must_name_hubs_and_buckets(fleet_copy: Path) -> None:
-    _append(fleet_copy, "gamma", "terraform:\n  backend: {type: azurerm}\n  buckets: {scratch: {}}\n  hub_access:\n    prd:\n      scratch: SCRATCH\n")
+    _append(
+        fleet_copy,
+        "gamma",
+        "terraform:\n  backend: {type: azurerm}\n  buckets: {scratch: {}}\n  hub_access:\n    prd:\n      scratch: SCRATCH\n",
+    )
     [problem] = [p for p in load_fleet(fleet_copy).errors if "hub_access" in p.message]
     assert problem.line == _line_of(fleet_copy, "gamma", "prd:")
     assert "prod" in (problem.hint or "")
 
 
 def test_schema_errors_come_at_their_line(fleet_copy: Path) -> None:
-    _append(fleet_copy, "gamma", "terraform:\n  backend: {type: azurerm}\n  buckets:\n    scratch:\n      lifecycle_days: soon\n")
+    _append(
+        fleet_copy,
+        "gamma",
+        "terraform:\n  backend: {type: azurerm}\n  buckets:\n    scratch:\n      lifecycle_days: soon\n",
+    )
     problems = load_fleet(fleet_copy).errors
-    assert any(p.line == _line_of(fleet_copy, "gamma", "lifecycle_days: soon") for p in problems), problems
+    assert any(p.line == _line_of(fleet_copy, "gamma", "lifecycle_days: soon") for p in problems), (
+        problems
+    )
 
 
 def test_a_var_the_module_does_not_declare_is_refused(tf_fleet: Path, run_cli) -> None:  # type: ignore[no-untyped-def]

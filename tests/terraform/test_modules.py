@@ -72,7 +72,9 @@ def _compatible(tf_type: str, value: object) -> bool:
 def test_every_input_is_a_variable_of_a_compatible_type(provider: str, tf_fleet: Path) -> None:
     with (MODULES / provider / "variables.tf").open() as handle:
         parsed = hcl2.load(handle)
-    declared = {name.strip('"'): body for entry in parsed["variable"] for name, body in entry.items()}
+    declared = {
+        name.strip('"'): body for entry in parsed["variable"] for name, body in entry.items()
+    }
     cluster = load_fleet(tf_fleet).fleet_or_raise().cluster(CLUSTERS[provider])
     variables = compute(cluster).variables
     for name, value in variables.items():
@@ -86,7 +88,9 @@ def _variables_only(provider: str, tmp_path: Path, variables: dict[str, object])
     folder = tmp_path / f"vars-{provider}"
     folder.mkdir()
     shutil.copyfile(MODULES / provider / "variables.tf", folder / "variables.tf")
-    (folder / "hubfleet.tfvars.json").write_text(json.dumps(variables, indent=2, sort_keys=True) + "\n")
+    (folder / "hubfleet.tfvars.json").write_text(
+        json.dumps(variables, indent=2, sort_keys=True) + "\n"
+    )
     return folder
 
 
@@ -106,7 +110,14 @@ def test_terraform_plan_rejects_a_wrong_type_at_its_line(tf_fleet: Path, tmp_pat
     variables = json.loads(tfvars_json(compute(cluster)))
     variables["buckets"]["scratch"]["lifecycle_days"] = "soon"
     folder = _variables_only("aws", tmp_path, variables)
-    result = terraform(folder, tf_env(tmp_path), "plan", "-input=false", "-no-color", "-var-file=hubfleet.tfvars.json")
+    result = terraform(
+        folder,
+        tf_env(tmp_path),
+        "plan",
+        "-input=false",
+        "-no-color",
+        "-var-file=hubfleet.tfvars.json",
+    )
     assert result.returncode == 1
     lines = (folder / "hubfleet.tfvars.json").read_text().splitlines()
     bad = next(i for i, line in enumerate(lines, 1) if '"soon"' in line)
@@ -118,7 +129,9 @@ def test_terraform_plan_rejects_a_wrong_type_at_its_line(tf_fleet: Path, tmp_pat
 
 
 def _aws_module(tmp_path: Path) -> Path:
-    if not list(MIRROR.glob("registry.terraform.io/hashicorp/aws/*/linux_amd64/terraform-provider-aws*")):
+    if not list(
+        MIRROR.glob("registry.terraform.io/hashicorp/aws/*/linux_amd64/terraform-provider-aws*")
+    ):
         pytest.skip(f"no AWS provider in a filesystem mirror at {MIRROR}")
     terraform_or_skip()
     module = tmp_path / "aws"

@@ -36,7 +36,9 @@ def test_every_name_within_the_cloud_limits(provider: str, cluster: str) -> None
     scope = {"gcp": "my-project-123456", "aws": "111122223333", "azure": "0" * 8 + "-" + "0" * 27}
     names = n.cluster_names(provider, cluster, scope[provider], BUCKETS, HUBS)
     bucket_kind = {"gcp": "gcs_bucket", "aws": "s3_bucket", "azure": "azure_container"}[provider]
-    identity_kind = {"gcp": "gcp_service_account", "aws": "iam_role", "azure": "azure_identity"}[provider]
+    identity_kind = {"gcp": "gcp_service_account", "aws": "iam_role", "azure": "azure_identity"}[
+        provider
+    ]
     for name in names.buckets.values():
         assert ok(bucket_kind, name), name
     for hub in names.hubs.values():
@@ -50,7 +52,9 @@ def test_every_name_within_the_cloud_limits(provider: str, cluster: str) -> None
     if provider == "aws":
         assert all(ok("iam_role", names.deployer[k]) for k in ("role_name", "plan_role_name"))
     if provider == "azure":
-        assert names.storage_account is not None and ok("azure_storage_account", names.storage_account)
+        assert names.storage_account is not None and ok(
+            "azure_storage_account", names.storage_account
+        )
         assert ok("azure_identity", names.deployer["identity_name"])
         assert ok("azure_federated", names.deployer["federated_name"])
     # distinct inputs give distinct names, even when cut to fit
