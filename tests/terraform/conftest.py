@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from hubfleet.terraform.scaffold import scaffold
-from tests.conftest import fleet_copy, run_cli  # noqa: F401 (fixtures)
 from tests.fakes import fake_tools  # noqa: F401 (fixture)
 
 TERRAFORM_BLOCKS = {
@@ -101,7 +100,12 @@ def git(root: Path, *args: str) -> str:
 
 
 @pytest.fixture
-def tf_fleet(fleet_copy: Path) -> Path:  # noqa: F811
+def tf_fleet(fleet_copy: Path) -> Path:
+    return make_tf_fleet(fleet_copy)
+
+
+def make_tf_fleet(fleet_copy: Path) -> Path:
+    """Add the terraform blocks and modules to a copy of the test fleet; commit it."""
     for name, text in TERRAFORM_BLOCKS.items():
         path = fleet_copy / "config" / "clusters" / name / "cluster.yaml"
         path.write_text(path.read_text() + text)
