@@ -31,6 +31,7 @@ from hubfleet.release import (
     support_release,
     values_documents,
 )
+from hubfleet.terraform.check import terraform_problems
 from hubfleet.yamlio import Document, LineMap, load_data, load_yaml, read_fleet_text
 
 if TYPE_CHECKING:
@@ -117,6 +118,8 @@ def validate(
     clusters, units = _select(fleet, selection, run)
     for path in _files_of(clusters, units):
         _check_file(run, path)
+    if not loaded.errors:
+        run.problems.extend(terraform_problems(fleet, clusters))
     if sops is None and run.encrypted:
         run.notes.add(NO_KEY_NOTE)
     releases = [release for unit in units if (release := _release(fleet, unit)) is not None]

@@ -10,6 +10,7 @@ from hubfleet.config.load import load_fleet
 from hubfleet.terraform.inputs import compute
 from hubfleet.terraform.scaffold import shipped
 from hubfleet.terraform.values import stale, values_file
+from hubfleet.validate import validate
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fleet"
 
@@ -45,6 +46,49 @@ def test_a_stale_generated_file_is_reported(tmp_path: Path) -> None:
     )
     fleet = load_fleet(fleet_dir).fleet_or_raise()
     cluster = fleet.cluster("research-aws")
-    [(path, _line, message)] = stale(fleet, cluster, compute(cluster))
-    assert path == "config/clusters/research-aws/research.terraform.values.yaml"
-    assert "extraEnv is stale" in message
+    [problem] = stale(fleet, cluster, compute(cluster))
+    assert problem.path == "config/clusters/research-aws/research.terraform.values.yaml"
+    lines = (fleet_dir / problem.path).read_text().splitlines()
+    assert lines[problem.line - 1].strip() == "extraEnv:"
+    assert "extraEnv is stale" in problem.message
+
+
+def _validate(root: Path) -> list[str]:
+    return [p.render() for p in validate(root, render=False).problems]
+
+
+def test_validate_reports_a_stale_file_and_an_undeclared_bucket(tmp_path: Path) -> None:
+    fleet_dir = tmp_path / "fleet"
+    shutil.copytree(EXAMPLE, fleet_dir)
+    assert _validate(fleet_dir) == []
+    base = fleet_dir / "config" / "clusters" / "research-aws"
+    cluster_yaml = base / "cluster.yaml"
+    cluster_yaml.write_text(
+        cluster_yaml.read_text().replace("scratch: SCRATCH_BUCKET", "scratch: SCRATCH_DIR")
+    )
+    values = base / "teaching.values.yaml"
+    values.write_text(
+        values.read_text() + "singleuser:\n  extraEnv:\n    DATA: s3://someone-elses-bucket/data\n"
+    )
+    found = _validate(fleet_dir)
+    assert any(
+        p.startswith("config/clusters/research-aws/research.terraform.values.yaml:")
+        and "extraEnv is stale" in p
+        for p in found
+    ), found
+    line = len(values.read_text().splitlines())
+    assert (
+        f"config/clusters/research-aws/teaching.values.yaml:{line}: warning: bucket s3://someone-elses-bucket"
+        in "\n".join(found)
+    )
+
+
+def test_a_declared_bucket_url_is_no_warning(tmp_path: Path) -> None:
+    fleet_dir = tmp_path / "fleet"
+    shutil.copytree(EXAMPLE, fleet_dir)
+    values = fleet_dir / "config" / "clusters" / "research-aws" / "teaching.values.yaml"
+    values.write_text(
+        values.read_text()
+        + "singleuser:\n  extraEnv:\n    DATA: s3://111122223333-research-aws-public\n"
+    )
+    assert _validate(fleet_dir) == []
