@@ -86,7 +86,7 @@ def test_a_pull_request_plan_gets_no_secret() -> None:
     plan = load(rendered()[TERRAFORM])["jobs"]["plan"]
     step = next(s for s in plan["steps"] if s.get("name") == "Terraform plan")
     assert step["env"]["SOPS_AGE_KEY"].startswith("${{ github.event_name != 'pull_request' && ")
-    assert "terraform-plan-{0}" in plan["environment"]
+    assert plan["environment"] == "terraform-plan-${{ matrix.cluster }}"
 
 
 def test_drift_is_scheduled_and_the_comment_labels_destruction() -> None:

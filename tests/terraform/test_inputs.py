@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from hubfleet.config.load import load_fleet
 
 
@@ -91,3 +93,24 @@ def test_schema_export_has_the_terraform_block(run_cli) -> None:  # type: ignore
     schema = ClusterFile.model_json_schema()
     assert "terraform" in schema["properties"]
     assert "TerraformBlock" in json.dumps(schema)
+
+
+@pytest.mark.parametrize(
+    ("module", "message"),
+    [("../../outside", "outside the repository"), ("terraform/nowhere", "does not exist")],
+)
+def test_a_module_folder_outside_the_repository_or_missing_is_refused(
+    tf_fleet: Path, module: str, message: str
+) -> None:
+    path = tf_fleet / "config" / "clusters" / "gamma" / "cluster.yaml"
+    path.write_text(path.read_text().replace("terraform:\n", f"terraform:\n  module: {module}\n"))
+    [problem] = [p for p in load_fleet(tf_fleet).errors if message in p.message]
+    assert problem.line == _line_of(tf_fleet, "gamma", f"module: {module}")
+
+
+def test_a_custom_module_folder_is_used(tf_fleet: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    (tf_fleet / "infra").mkdir()
+    (tf_fleet / "terraform" / "azure").rename(tf_fleet / "infra" / "aks")
+    path = tf_fleet / "config" / "clusters" / "gamma" / "cluster.yaml"
+    path.write_text(path.read_text().replace("terraform:\n", "terraform:\n  module: infra/aks\n"))
+    assert run_cli("--repo", tf_fleet, "terraform", "vars", "gamma").exit_code == 0

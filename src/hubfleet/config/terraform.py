@@ -5,17 +5,19 @@
 - a `vars` entry must not set an input hubfleet computes itself (names, buckets,
   identities, node pools): those come from the block's own keys;
 - every hub in `hub_access` is a hub of the cluster;
-- the credentials file must be a file of the repository (checked by the caller's
-  path checker, like every other file named in cluster.yaml).
+- the credentials file and the module folder must be inside the repository
+  (checked by the caller's path checker, like every other file cluster.yaml names;
+  `module` is relative to the repository root, the credentials to cluster.yaml).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from hubfleet.config.fleet import normalize
 from hubfleet.config.models import ClusterFile
 from hubfleet.errors import Problem, did_you_mean
-from hubfleet.yamlio import LineMap, PathKey
+from hubfleet.yamlio import LineMap
 
 # Module inputs that are facts of the provider block: vars key -> provider block key.
 PROVIDER_FACTS: dict[str, dict[str, str]] = {
@@ -60,7 +62,7 @@ def terraform_problems(
     file: str,
     lines: LineMap,
     hub_names: set[str],
-    check_file: Callable[[str, PathKey], str],
+    check_file: Callable[..., str],
 ) -> list[Problem]:
     """Every problem of the cluster's terraform block (none without one)."""
     block = spec.terraform
@@ -114,4 +116,7 @@ def terraform_problems(
             )
     if block.credentials:
         check_file(block.credentials, ("terraform", "credentials"))
+    if block.module:
+        module = normalize(block.module)
+        check_file(block.module, ("terraform", "module"), folder_ok=True, resolved=module)
     return problems
