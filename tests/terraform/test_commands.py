@@ -349,3 +349,14 @@ def test_drift_in_sync_exits_zero(
 ) -> None:  # type: ignore[no-untyped-def]
     script(fake_tools)
     assert run_cli("--repo", tf_fleet, "terraform", "drift", "alpha").exit_code == 0
+
+
+def test_a_failing_plan_never_shows_the_credentials(
+    tf_fleet: Path, fake_tools: FakeTools, age_key: Path, run_cli
+) -> None:  # type: ignore[no-untyped-def]
+    leaked = "Error: bad key beta-aws-secret-access-key-s3cr3t for AKIABETAEXAMPLE00001"
+    script(fake_tools, rules=[{"tool": "terraform", "args": ["plan"], "exit": 1, "stderr": leaked}])
+    result = run_cli("--repo", tf_fleet, "terraform", "plan", "beta")
+    assert result.exit_code == 1
+    assert "terraform plan failed" in result.stderr and "Error: bad key" in result.stderr
+    assert SECRET_MARKER not in result.output

@@ -114,3 +114,17 @@ def test_a_custom_module_folder_is_used(tf_fleet: Path, run_cli) -> None:  # typ
     path = tf_fleet / "config" / "clusters" / "gamma" / "cluster.yaml"
     path.write_text(path.read_text().replace("terraform:\n", "terraform:\n  module: infra/aks\n"))
     assert run_cli("--repo", tf_fleet, "terraform", "vars", "gamma").exit_code == 0
+
+
+def test_scaffold_writes_the_module_and_never_overwrites(fleet_copy: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("--repo", fleet_copy, "terraform", "scaffold", "aws", "-o", "json")
+    assert result.exit_code == 0, result.output
+    written = json.loads(result.stdout)["written"]
+    assert "terraform/aws/variables.tf" in written and all(
+        (fleet_copy / p).is_file() for p in written
+    )
+    (fleet_copy / "terraform/aws/main.tf").write_text("# mine\n")
+    again = run_cli("--repo", fleet_copy, "terraform", "scaffold", "aws")
+    assert again.exit_code == 2 and "--force" in again.stderr
+    assert (fleet_copy / "terraform/aws/main.tf").read_text() == "# mine\n"
+    assert run_cli("--repo", fleet_copy, "terraform", "scaffold", "oci").exit_code == 2

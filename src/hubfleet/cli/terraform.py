@@ -135,9 +135,14 @@ def scaffold(
     ctx: typer.Context,
     provider: str,
     force: Annotated[bool, typer.Option("--force", help="overwrite existing files")] = False,
+    output: OutputOption = Output.text,
 ) -> None:
     """Write the shipped root module for PROVIDER (gcp, aws, azure) into terraform/."""
     from hubfleet.terraform.scaffold import scaffold as write_module
 
-    for path in write_module(repo_root(ctx), provider, force=force):
+    written = write_module(repo_root(ctx), provider, force=force)
+    if output is Output.json:
+        echo_json(ctx, {"written": written})
+        return
+    for path in written:
         echo(ctx, f"wrote {path}")
