@@ -1,6 +1,10 @@
 """Regenerate examples/fleet's encrypted files and cluster folders (output committed).
 
 Run from the repository root: `.venv/bin/python examples/make_example_fleet.py`.
+`--terraform-only` adds (or refreshes) just the Terraform part: the terraform:
+blocks of the gcp, aws and azure clusters, the hub values file each hub with
+hub_access lists, the generated `<hub>.terraform.values.yaml` files and the
+scaffolded modules under terraform/, leaving every encrypted file as it is.
 The age key used is examples/fleet/DEMO-ONLY.age-key.txt: a demo key, public on
 purpose, never to protect real secrets.
 """
@@ -9,13 +13,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import yaml
 
+from hubfleet.config.load import load_fleet
 from hubfleet.health.kubernetes import values_snippet
 from hubfleet.helm.values import merge_values
 from hubfleet.secrets.sops import encrypt as encrypt_bytes
+from hubfleet.terraform.inputs import compute
+from hubfleet.terraform.scaffold import scaffold
+from hubfleet.terraform.values import render as render_terraform_values
 
 FLEET = Path(__file__).parent / "fleet"
 KEY_FILE = FLEET / "DEMO-ONLY.age-key.txt"
@@ -214,7 +223,139 @@ def kube_cluster(
     block_key = "file" if provider == "kubeconfig" else "key"
     if block_key in block:
         block[block_key] = credentials_file
+    add_terraform(doc)
     write(f"{base}/cluster.yaml", doc, header=f"# The {provider} example cluster.\n")
+
+
+# The clusters' Terraform (docs/terraform.md): one hub per cluster gets buckets and
+# its own cloud identity (hub_access), and lists its generated values file.
+TERRAFORM: dict[str, dict[str, object]] = {
+    "pilot-gcp": {
+        "backend": {
+            "type": "gcs",
+            "settings": {"bucket": "example-pilot-tfstate", "prefix": "pilot-gcp"},
+        },
+        "buckets": {"scratch": {"lifecycle_days": 7}, "shared": {"versioning": True}},
+        "hub_access": {"research": {"scratch": "SCRATCH_BUCKET", "shared": "SHARED_BUCKET"}},
+        "node_pools": {
+            "core": {"machine_type": "n2-highmem-2", "min_nodes": 1, "max_nodes": 3},
+            "user": {
+                "machine_type": "n2-highmem-4",
+                "max_nodes": 20,
+                "taints": ["hub.jupyter.org/dedicated=user:NoSchedule"],
+            },
+        },
+        "vars": {"github_repository": "example-org/example-fleet", "budget_amount": 500},
+    },
+    "research-aws": {
+        "backend": {
+            "type": "s3",
+            "settings": {
+                "bucket": "example-research-tfstate",
+                "key": "research-aws.tfstate",
+                "region": "us-west-2",
+            },
+        },
+        "buckets": {"scratch": {"lifecycle_days": 7}, "public": {"public_read": True}},
+        "hub_access": {"research": {"scratch": "SCRATCH_BUCKET", "public": "PUBLIC_BUCKET"}},
+        "node_pools": {
+            "core": {"machine_type": "r5.xlarge", "min_nodes": 1, "max_nodes": 3},
+            "user": {"machine_type": "r5.2xlarge", "max_nodes": 20},
+        },
+        "vars": {"github_repository": "example-org/example-fleet"},
+    },
+    "teaching-azure": {
+        "backend": {
+            "type": "azurerm",
+            "settings": {
+                "resource_group_name": "example-tfstate",
+                "storage_account_name": "exampletfstate",
+                "container_name": "tfstate",
+                "key": "teaching-azure.tfstate",
+            },
+        },
+        "buckets": {"scratch": {"lifecycle_days": 30}},
+        "hub_access": {"teaching": {"scratch": "SCRATCH_BUCKET"}},
+        "node_pools": {
+            "core": {"machine_type": "Standard_E4s_v5", "min_nodes": 1, "max_nodes": 3},
+            "user": {"machine_type": "Standard_E8s_v5", "max_nodes": 20},
+        },
+        "vars": {"location": "westeurope", "github_repository": "example-org/example-fleet"},
+    },
+}
+
+
+def add_terraform(doc: dict[str, object]) -> None:
+    """The cluster's terraform: block, and each hub_access hub lists its generated file."""
+    block = TERRAFORM.get(str(doc["name"]))
+    if block is None:
+        return
+    doc["terraform"] = json.loads(json.dumps(block))
+    for hub in doc["hubs"]:  # type: ignore[attr-defined]
+        generated = f"{hub['name']}.terraform.values.yaml"
+        files = hub["helm_chart_values_files"]
+        if hub["name"] in block["hub_access"] and generated not in files:  # type: ignore[operator]
+            files.insert(files.index(f"{hub['name']}.values.yaml") + 1, generated)
+
+
+def example_outputs(cluster: str, provider: str, identities: dict[str, str]) -> dict[str, object]:
+    """What `terraform output -json` would give after an apply (example values:
+    no real cloud behind the demo; the Azure client id is made up)."""
+    annotations = {
+        "gcp": lambda hub, name: {
+            "iam.gke.io/gcp-service-account": f"{name}@example-pilot.iam.gserviceaccount.com"
+        },
+        "aws": lambda hub, name: {
+            "eks.amazonaws.com/role-arn": f"arn:aws:iam::111122223333:role/{name}"
+        },
+        "azure": lambda hub, name: {
+            "azure.workload.identity/client-id": "00000000-0000-0000-0000-00000000demo"
+        },
+    }[provider]
+    labels = {"azure.workload.identity/use": "true"} if provider == "azure" else {}
+    return {
+        "hub_values": {
+            "sensitive": False,
+            "value": {
+                hub: {"service_account_annotations": annotations(hub, name), "pod_labels": labels}
+                for hub, name in identities.items()
+            },
+        }
+    }
+
+
+def terraform_files() -> None:
+    """The scaffolded modules and the generated values files (from cluster.yaml)."""
+    for provider in ("gcp", "aws", "azure"):
+        scaffold(FLEET, provider, force=True)
+    for name, block in TERRAFORM.items():  # listed by their hubs: present before loading
+        for hub in block["hub_access"]:  # type: ignore[attr-defined]
+            generated = FLEET / "config" / "clusters" / name / f"{hub}.terraform.values.yaml"
+            if not generated.exists():
+                generated.write_text("{}\n")
+    fleet = load_fleet(FLEET).fleet_or_raise()
+    for cluster in fleet.clusters:
+        if cluster.spec.terraform is None:
+            continue
+        inputs = compute(cluster)
+        identities = {hub: names.identity for hub, names in inputs.names.hubs.items()}
+        outputs = example_outputs(cluster.name, cluster.provider, identities)
+        for path, text in render_terraform_values(cluster, inputs, outputs).items():
+            write(path, text)
+
+
+def terraform_only() -> None:
+    """Add the Terraform part to the committed clusters without touching a secret."""
+    for name in TERRAFORM:
+        path = FLEET / "config" / "clusters" / name / "cluster.yaml"
+        header = "".join(
+            line for line in path.read_text().splitlines(keepends=True) if line.startswith("#")
+        )
+        doc = yaml.safe_load(path.read_text())
+        doc.pop("terraform", None)
+        add_terraform(doc)
+        write(f"config/clusters/{name}/cluster.yaml", doc, header=header)
+    terraform_files()
 
 
 LOCAL_HUB = """\
@@ -347,7 +488,11 @@ def main() -> None:
         "enc-deployer-credentials.secret.yaml",
     )
     local_cluster()
+    terraform_files()
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--terraform-only"]:
+        terraform_only()
+    else:
+        main()

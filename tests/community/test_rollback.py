@@ -7,13 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hubfleet.health.gate import HealthRequest, HealthResult
-
 from hubfleet.base.redact import Redactor
 from hubfleet.config.load import load_fleet
 from hubfleet.deploy.orchestrator import Deployer
 from hubfleet.deploy.output import report_json
 from hubfleet.deploy.targets import from_plan
+from hubfleet.health.gate import HealthRequest, HealthResult
 from hubfleet.secrets.sops import Sops
 from tests.deploy.conftest import DeployEnv, release_of
 

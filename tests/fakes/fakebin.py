@@ -1,4 +1,4 @@
-"""A fake external program (helm, kubectl, gcloud, aws, az) for tests.
+"""A fake external program (helm, kubectl, gcloud, aws, az, terraform) for tests.
 
 Installed by `tests.fakes.install_fakes` as small shell wrappers:
 
@@ -43,6 +43,9 @@ when the call is recorded like any other (`"signal": "SIGTERM"`). Its code is in
 portforward.py, imported only for such a rule.
 
 Without a matching rule: exit 0, and `helm version` prints a helm 3 version.
+
+The fake terraform writes the file of a `-out=FILE` argument (as `terraform plan`
+does: a saved plan), holding the argv, so a later `apply FILE` finds it.
 """
 
 from __future__ import annotations
@@ -232,6 +235,11 @@ def main() -> int:
     data = _read_stdin()
     record["stdin"] = binascii.b2a_base64(data, newline=False).decode() if data else None
 
+    if tool == "terraform":
+        for arg in args:
+            if arg.startswith("-out="):
+                with open(arg[len("-out=") :], "w") as handle:
+                    handle.write("fake terraform plan: " + " ".join(args) + "\n")
     stdout = rule.get("stdout")
     if stdout is None:
         stdout = DEFAULT_OUTPUT.get((tool, args[0] if args else ""), "")

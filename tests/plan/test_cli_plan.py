@@ -49,6 +49,7 @@ def test_json_output_has_the_design_shape() -> None:
         "skipped",
         "warnings",
         "unmatched_files",
+        "terraform_jobs",
     ]
     assert data["prod_jobs"] == [
         {
@@ -94,7 +95,8 @@ def test_github_output_appends_three_lines_and_a_summary(tmp_path: Path) -> None
     staging = json.loads(lines[2].removeprefix("staging-jobs="))
     assert [j["hub_name"] for j in staging] == ["staging-a", "staging-b"]
     assert lines[3].startswith('prod-jobs=[{"cluster_name":"delta","provider":"kubeconfig"')
-    assert len(lines) == 4
+    assert lines[4] == "terraform-jobs=[]"
+    assert len(lines) == 5
     assert summary.read_text().startswith(MARKER)
 
 

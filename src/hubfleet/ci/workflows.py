@@ -37,12 +37,20 @@ DEFAULT_BRANCH = "main"
 HELM_VERSION = "v3.17.3"
 KUBECTL_VERSION = "v1.32.3"
 CHECK_JSONSCHEMA_VERSION = "0.39.0"
+TERRAFORM_VERSION = "1.11.4"
 
 # template (inside templates/) -> path written in the fleet repository
 TEMPLATES = (
     ("actions/hubfleet-setup/action.yaml", ".github/actions/hubfleet-setup/action.yaml"),
     ("workflows/hubfleet-deploy.yaml", ".github/workflows/hubfleet-deploy.yaml"),
     ("workflows/hubfleet-plan-comment.yaml", ".github/workflows/hubfleet-plan-comment.yaml"),
+    # The clusters' Terraform (docs/terraform.md): plans, saved-plan applies, drift.
+    ("workflows/hubfleet-terraform.yaml", ".github/workflows/hubfleet-terraform.yaml"),
+    (
+        "workflows/hubfleet-terraform-comment.yaml",
+        ".github/workflows/hubfleet-terraform-comment.yaml",
+    ),
+    ("workflows/hubfleet-terraform-drift.yaml", ".github/workflows/hubfleet-terraform-drift.yaml"),
 )
 GENERATED_PATHS = tuple(target for _, target in TEMPLATES)
 
@@ -119,6 +127,7 @@ def render(settings: CiSettings) -> dict[str, str]:
         "@HELM_VERSION@": HELM_VERSION,
         "@KUBECTL_VERSION@": KUBECTL_VERSION,
         "@CHECK_JSONSCHEMA_REQUIREMENT@": f"check-jsonschema=={CHECK_JSONSCHEMA_VERSION}",
+        "@TERRAFORM_VERSION@": TERRAFORM_VERSION,
     }
     files: dict[str, str] = {}
     for template, target in TEMPLATES:

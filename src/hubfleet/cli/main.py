@@ -47,6 +47,7 @@ COMMANDS = (
     ("local", "hubfleet.cli.local"),
     ("ci", "hubfleet.cli.ci"),
     ("community", "hubfleet.cli.community"),
+    ("terraform", "hubfleet.cli.terraform"),
 )
 
 

@@ -42,6 +42,7 @@ from hubfleet.config.fleet import (
 )
 from hubfleet.config.models import DNS_LABEL, ClusterFile, FleetFile, HubEntry
 from hubfleet.config.providers import PROVIDERS
+from hubfleet.config.terraform import terraform_problems
 
 SETTINGS_FILE = "hubfleet.yaml"
 # Hub names become helm release and namespace names: DNS-1123 labels, and helm
@@ -313,6 +314,7 @@ def _load_cluster(
         )
     if spec is None:
         return None
+    problems += terraform_problems(spec, rel_file, doc.lines, set(seen), check_file)
     return Cluster(
         name=spec.name,
         provider=spec.provider,

@@ -240,6 +240,114 @@ class HubEntry(_Strict):
     )
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TF_NAME = re.compile(r"[a-z][a-z0-9-]*[a-z0-9]|[a-z]")
+
+
+def _env_name(value: str) -> str:
+    if len(value) > 128 or not _ENV_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not an environment variable name")
+    return value
+
+
+def _tf_name(value: str) -> str:
+    if len(value) > 40 or not _TF_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a short name (lowercase letters, digits and '-', "
+            "starting with a letter, at most 40)"
+        )
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+TfName = Annotated[str, AfterValidator(_tf_name)]
+
+
+class TerraformBackend(_Strict):
+    """Where the cluster's one Terraform state lives (no shared state, no workspaces)."""
+
+    type: Literal["gcs", "s3", "azurerm", "local"] = Field(description="Terraform backend type")
+    settings: dict[str, str | int | bool] = Field(
+        default_factory=dict,
+        description="the backend's settings (bucket, prefix, key, ...) as `terraform init "
+        "-backend-config` pairs",
+    )
+
+
+class TerraformBucket(_Strict):
+    """One object-storage bucket (GCS, S3, or an Azure blob container)."""
+
+    lifecycle_days: int | None = Field(
+        None, ge=1, le=36500, description="objects are deleted this many days after creation"
+    )
+    public_read: bool = Field(False, description="anyone may read the objects")
+    versioning: bool = Field(False, description="keep old versions of objects")
+
+
+class TerraformNodePool(_Strict):
+    """A node pool (`core` is the pool of the hub infrastructure, the others user pools)."""
+
+    machine_type: ArgvToken = Field(description="machine / instance / VM size")
+    min_nodes: int = Field(0, ge=0, le=1000)
+    max_nodes: int = Field(ge=1, le=1000)
+    disk_size_gb: int = Field(100, ge=10, le=65536)
+    gpu_type: ArgvToken | None = Field(None, description="accelerator type (GCP) or none")
+    gpu_count: int = Field(0, ge=0, le=16)
+    labels: dict[str, str] = Field(default_factory=dict)
+    taints: list[str] = Field(
+        default_factory=list, description="taints as key=value:Effect (e.g. gpu=yes:NoSchedule)"
+    )
+
+    @model_validator(mode="after")
+    def _sizes(self) -> TerraformNodePool:
+        if self.min_nodes > self.max_nodes:
+            raise ValueError("min_nodes is larger than max_nodes")
+        for taint in self.taints:
+            if not re.fullmatch(
+                r"[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*:(NoSchedule|PreferNoSchedule|NoExecute)", taint
+            ):
+                raise ValueError(f"taint {taint!r} is not key=value:Effect")
+        return self
+
+
+class TerraformBlock(_Strict):
+    """The cluster's infrastructure, built by Terraform from this block (docs/terraform.md)."""
+
+    module: str | None = Field(
+        None,
+        description="the root module folder, relative to the repository (default "
+        "terraform/<provider>)",
+    )
+    backend: TerraformBackend = Field(description="the cluster's own state")
+    credentials: str | None = Field(
+        None,
+        description="sops file with the credentials Terraform uses, relative to cluster.yaml; "
+        "absent: ambient/keyless (CI federation, your own login)",
+    )
+    buckets: dict[TfName, TerraformBucket] = Field(
+        default_factory=dict, description="object storage by short name"
+    )
+    hub_access: dict[str, dict[TfName, EnvName]] = Field(
+        default_factory=dict,
+        description="hub name -> {bucket short name: environment variable it appears as}: "
+        "each such hub gets its own cloud identity with access to exactly these buckets",
+    )
+    node_pools: dict[TfName, TerraformNodePool] = Field(default_factory=dict)
+    vars: dict[str, Any] = Field(
+        default_factory=dict, description="more module inputs, passed as they are"
+    )
+
+    @model_validator(mode="after")
+    def _known_buckets(self) -> TerraformBlock:
+        for hub, access in self.hub_access.items():
+            for bucket in access:
+                if bucket not in self.buckets:
+                    raise ValueError(
+                        f"hub_access.{hub} names bucket {bucket!r}, which is not in buckets"
+                    )
+        return self
+
+
 class ClusterFile(_Strict):
     """`config/clusters/<name>/cluster.yaml`."""
 
@@ -255,6 +363,7 @@ class ClusterFile(_Strict):
     local: LocalBlock | None = None
     support: SupportBlock | None = None
     hubs: list[HubEntry] = Field(default_factory=list)
+    terraform: TerraformBlock | None = Field(None, description="the cluster's infrastructure")
 
 
 class RemoteChart(_Strict):

@@ -8,6 +8,7 @@ quoting change nothing. The rules (documented in `hubfleet plan --help`):
   `kubeconfig`, `local`; its `billing` map excepted): the whole cluster
   (support release and every hub), since every release is deployed with them;
 - `support`: the support release;
+- `terraform`: no release (the cluster gets a terraform job instead);
 - a hub entry added or edited: that hub; removed: listed in `removed_hubs`
   (a plan never uninstalls);
 - free information (`provider_url`, `metadata`, `tenancy`, `billing`, and a
@@ -107,6 +108,10 @@ def diff_cluster_yaml(cluster: str, path: str, old: Any, new: Any) -> ClusterDif
             )
         elif key == "support":
             result.support.append(f"{path}: support block changed")
+        elif key == "terraform":  # infrastructure: terraform_jobs (plan/terraform.py)
+            result.informational.setdefault(None, []).append(
+                f"{path}: only the terraform block changed (see terraform_jobs)"
+            )
         else:
             result.whole.append(f"{path}: key {key!r} changed")
     old_hubs, new_hubs = _hub_entries(before), _hub_entries(after)

@@ -61,6 +61,7 @@ def load_history(repo: GitRepo, fleet: Fleet, changes: Sequence[Change], base: s
     for path, old_path in sorted(wanted.items()):
         old, old_problem = _parse(base_files.get(old_path), old_path)
         new = _head_data(fleet, path)
+        history.base_data[path] = old
         if path == settings_file:
             history.fleet_diff = diff_fleet_settings(path, old, new)
             if old_problem:

@@ -11,7 +11,7 @@ Nothing is ever uninstalled: removed hubs are only listed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -27,6 +27,7 @@ from hubfleet.plan.labels import (
     Labels,
 )
 from hubfleet.plan.schema import JOB_LISTS
+from hubfleet.plan.terraform import terraform_needs
 
 SETTINGS_FILE = "hubfleet.yaml"
 IDENTICAL = "identical"
@@ -82,6 +83,7 @@ class Plan:
     unmatched_files: tuple[str, ...] = ()
     # `plan --event`: the community-only decision (hubfleet.community.decision), as JSON.
     community: Mapping[str, Any] | None = None
+    terraform_jobs: tuple[Job, ...] = ()  # clusters needing `terraform plan` (plan/terraform.py)
 
     @property
     def empty(self) -> bool:
@@ -95,6 +97,7 @@ class Plan:
             "skipped": [job.to_json(with_kind=True) for job in self.skipped],
             "warnings": list(self.warnings),
             "unmatched_files": list(self.unmatched_files),
+            "terraform_jobs": [job.to_json() for job in self.terraform_jobs],
         }
         if self.community is not None:
             data["community"] = dict(self.community)
@@ -111,6 +114,9 @@ class Plan:
             warnings=tuple(data.get("warnings", ())),
             unmatched_files=tuple(data.get("unmatched_files", ())),
             community=data.get("community"),
+            terraform_jobs=tuple(
+                Job.from_json(j, "terraform") for j in data.get("terraform_jobs", ())
+            ),
         )
 
 
@@ -123,6 +129,8 @@ class History:
     cluster_diffs: dict[str, ClusterDiff] = field(default_factory=dict)
     fleet_diff: FleetDiff | None = None
     removed_providers: dict[str, str] = field(default_factory=dict)
+    # Each changed cluster.yaml (by head path) as parsed at base (terraform_jobs).
+    base_data: dict[str, Any] = field(default_factory=dict)
 
 
 class _Selection:
@@ -253,7 +261,10 @@ def make_plan(
         if labels.deploy_hubs and labels.skip_hubs and not labels.skip_deploy:
             warnings.append(f"labels {DEPLOY_HUBS} and {SKIP_DEPLOY_HUBS} both set: no hub deploys")
 
-    return _assemble(fleet, graph, selection, skipped, removed, warnings, unmatched, history)
+    plan = _assemble(fleet, graph, selection, skipped, removed, warnings, unmatched, history)
+    needs = terraform_needs(fleet, changes, history.base_data if history is not None else None)
+    jobs = tuple(Job("terraform", n.cluster, n.provider, None, n.reasons) for n in needs)
+    return replace(plan, terraform_jobs=jobs)
 
 
 def _apply_cluster_diff(

@@ -30,6 +30,7 @@ def github_outputs(plan: Plan) -> str:
         f"support-jobs={_compact(plan.support_jobs)}\n"
         f"staging-jobs={_compact(plan.staging_jobs)}\n"
         f"prod-jobs={_compact(plan.prod_jobs)}\n"
+        f"terraform-jobs={_compact(plan.terraform_jobs)}\n"
     )
 
 

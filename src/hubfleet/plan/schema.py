@@ -60,6 +60,7 @@ def plan_json_schema() -> dict[str, Any]:
                 "hubs gone from cluster.yaml: never uninstalled by a plan", hub=True
             ),
             "skipped": _jobs("units considered and not deployed, with why", hub=False, kind=True),
+            "terraform_jobs": _jobs("clusters needing a terraform plan", hub=False),
             "warnings": {"type": "array", "items": {"type": "string"}},
             "unmatched_files": {
                 "description": "changed files nothing depends on",

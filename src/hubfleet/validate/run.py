@@ -33,6 +33,7 @@ from hubfleet.release.pipeline import (
     support_release,
     values_documents,
 )
+from hubfleet.terraform.check import terraform_problems
 
 if TYPE_CHECKING:
     from hubfleet.secrets.sops import Sops
@@ -120,6 +121,8 @@ def validate(
         _check_file(run, path)
     names = [c.name for c in clusters]
     run.problems.extend(community_problems(fleet, clusters=names, skip=frozenset(run.bad_files)))
+    if not loaded.errors:
+        run.problems.extend(terraform_problems(fleet, clusters))
     if sops is None and run.encrypted:
         run.notes.add(NO_KEY_NOTE)
     releases = [release for unit in units if (release := _release(fleet, unit)) is not None]

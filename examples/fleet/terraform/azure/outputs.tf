@@ -1,0 +1,27 @@
+# What hub values need (`hubfleet terraform values` reads these).
+
+output "bucket_urls" {
+  description = "Bucket short name -> URL."
+  value = {
+    for key, c in azurerm_storage_container.bucket :
+    key => "https://${azurerm_storage_account.this.name}.blob.core.windows.net/${c.name}"
+  }
+}
+
+output "hub_values" {
+  description = "Per hub: the annotations of its user service account and its pod labels."
+  value = {
+    for hub, identity in azurerm_user_assigned_identity.hub : hub => {
+      service_account_annotations = { "azure.workload.identity/client-id" = identity.client_id }
+      pod_labels                  = { "azure.workload.identity/use" = "true" }
+    }
+  }
+}
+
+output "ci_client_ids" {
+  value = { for key, identity in azurerm_user_assigned_identity.ci : key => identity.client_id }
+}
+
+output "tenant_id" {
+  value = one(values(azurerm_user_assigned_identity.hub)[*].tenant_id)
+}

@@ -1,0 +1,103 @@
+# Inputs: every value comes from cluster.yaml through `hubfleet terraform vars`.
+
+variable "subscription_id" {
+  description = "Azure subscription id (azure.subscription)."
+  type        = string
+}
+
+variable "resource_group_name" {
+  description = "Resource group of the cluster (azure.resource_group)."
+  type        = string
+}
+
+variable "cluster_name" {
+  description = "AKS cluster name (azure.cluster)."
+  type        = string
+}
+
+variable "location" {
+  description = "Azure region of the resource group, e.g. westeurope."
+  type        = string
+}
+
+variable "storage_account_name" {
+  description = "The cluster's storage account (its buckets are containers), computed by hubfleet."
+  type        = string
+}
+
+variable "deployer" {
+  description = "Names of the CI identities, computed by hubfleet."
+  type = object({
+    federated_name      = string
+    identity_name       = string
+    plan_federated_name = string
+    plan_identity_name  = string
+  })
+}
+
+variable "hubfleet_cluster" {
+  description = "The hubfleet cluster name (config/clusters/<name>)."
+  type        = string
+}
+
+variable "buckets" {
+  description = "Object storage by short name; every name is computed by hubfleet."
+  type = map(object({
+    name           = string
+    lifecycle_days = optional(number)
+    public_read    = bool
+    versioning     = bool
+  }))
+  default = {}
+}
+
+variable "hub_identities" {
+  description = "One cloud identity per hub in hub_access, with the buckets it may use."
+  type = map(object({
+    name            = string
+    federated_name  = string
+    namespace       = string
+    service_account = string
+    buckets         = list(string)
+  }))
+  default = {}
+}
+
+variable "node_pools" {
+  description = "Node pools; the one named core runs the hub infrastructure."
+  type = map(object({
+    machine_type = string
+    min_nodes    = number
+    max_nodes    = number
+    disk_size_gb = number
+    gpu_type     = optional(string)
+    gpu_count    = number
+    labels       = map(string)
+    taints       = list(string)
+  }))
+  default = {}
+}
+
+variable "github_repository" {
+  description = "owner/name of the fleet repository whose CI deploys (empty: no CI identity)."
+  type        = string
+  default     = ""
+}
+
+variable "budget_amount" {
+  description = "Monthly budget in the account's currency (0: no budget alert)."
+  type        = number
+  default     = 0
+}
+
+variable "budget_emails" {
+  description = "Who gets the budget alerts."
+  type        = list(string)
+  default     = []
+}
+
+variable "kubernetes_version" {
+  description = "Kubernetes version of the cluster (null: the cloud's default)."
+  type        = string
+  default     = null
+}

@@ -1,0 +1,148 @@
+"""`hubfleet terraform vars | plan | apply | drift | values | scaffold`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options, repo_root, sops
+
+app = typer.Typer(
+    help="The clusters' Terraform, with cluster.yaml as its one source (docs/terraform.md).",
+    no_args_is_help=True,
+)
+
+OutputOption = Annotated[Output, typer.Option("--output", "-o", help="text or json")]
+
+
+def _context(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    from hubfleet.terraform.commands import Context
+
+    fleet = load_fleet(ctx)
+    return Context(fleet, sops(ctx, fleet.root), options(ctx).redactor, {})
+
+
+@app.command("vars")
+def vars_(ctx: typer.Context, cluster: str) -> None:
+    """Print the cluster's module inputs as .tfvars.json (for plain terraform by hand)."""
+    from hubfleet.terraform.commands import compute_inputs
+    from hubfleet.terraform.inputs import tfvars_json
+
+    fleet = load_fleet(ctx)
+    echo(ctx, tfvars_json(compute_inputs(fleet, fleet.cluster(cluster))))
+
+
+@app.command("plan")
+def plan(
+    ctx: typer.Context,
+    clusters: Annotated[list[str] | None, typer.Argument(help="clusters (default: all)")] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out-dir", help="where <cluster>.tfplan files are saved")
+    ] = Path(".hubfleet/terraform-plans"),
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="also write the summary as Markdown")
+    ] = None,
+    output: OutputOption = Output.text,
+) -> None:
+    """Plan each cluster into a saved plan file, with a summary of its changes."""
+    from hubfleet.base.atomic import write_atomic
+    from hubfleet.terraform.commands import plan_all, terraform_clusters
+
+    context = _context(ctx)
+    chosen = terraform_clusters(context.fleet, clusters or [])
+    target = out_dir if out_dir.is_absolute() else context.fleet.root / out_dir
+    results = plan_all(context, chosen, target)
+    if markdown is not None:
+        text = "\n".join(r.summary.markdown() for r in results) or "No Terraform changes.\n"
+        write_atomic(markdown, context.redactor.scrub(text).encode())
+    data = {
+        "destructive": any(r.summary.destructive for r in results),
+        "plans": [{**r.summary.to_json(), "plan_file": r.plan_file} for r in results],
+    }
+    if output is Output.json:
+        echo_json(ctx, data)
+        return
+    for result in results:
+        echo(ctx, result.summary.markdown() + f"saved: {result.plan_file}\n")
+
+
+@app.command("apply")
+def apply(
+    ctx: typer.Context,
+    cluster: str,
+    plan_file: Annotated[Path, typer.Option("--plan", help="a plan saved by terraform plan")],
+    output: OutputOption = Output.text,
+) -> None:
+    """Apply a saved plan (made from a clean tree at this commit), then regenerate values."""
+    from hubfleet.terraform.commands import apply_cluster
+
+    context = _context(ctx)
+    result = apply_cluster(context, context.fleet.cluster(cluster), plan_file)
+    data = {
+        "cluster_name": result.cluster,
+        "written": [{"path": w.path, "encrypted": w.encrypted} for w in result.written],
+    }
+    if output is Output.json:
+        echo_json(ctx, data)
+        return
+    echo(ctx, f"applied {plan_file} to {cluster}")
+    for entry in result.written:
+        echo(ctx, f"wrote {entry.path}{' (encrypted)' if entry.encrypted else ''}")
+
+
+@app.command("drift")
+def drift(
+    ctx: typer.Context,
+    clusters: Annotated[list[str] | None, typer.Argument(help="clusters (default: all)")] = None,
+    output: OutputOption = Output.text,
+) -> None:
+    """List clusters whose real infrastructure differs from git (exit 1 if any)."""
+    from hubfleet.terraform.commands import drift_all, terraform_clusters
+
+    context = _context(ctx)
+    results = drift_all(context, terraform_clusters(context.fleet, clusters or []))
+    if output is Output.json:
+        echo_json(ctx, {"clusters": [r.to_json() for r in results]})
+    else:
+        for result in results:
+            echo(
+                ctx,
+                f"{result.cluster}: {result.status}"
+                + (f": {result.message}" if result.message else ""),
+            )
+    if any(r.status != "in-sync" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command("values")
+def values(ctx: typer.Context, cluster: str, output: OutputOption = Output.text) -> None:
+    """Write the hubs' generated values files from Terraform's outputs."""
+    from hubfleet.terraform.commands import values_cluster
+
+    context = _context(ctx)
+    written = values_cluster(context, context.fleet.cluster(cluster))
+    if output is Output.json:
+        echo_json(ctx, {"written": [{"path": w.path, "encrypted": w.encrypted} for w in written]})
+        return
+    for entry in written:
+        echo(ctx, f"wrote {entry.path}{' (encrypted)' if entry.encrypted else ''}")
+
+
+@app.command("scaffold")
+def scaffold(
+    ctx: typer.Context,
+    provider: str,
+    force: Annotated[bool, typer.Option("--force", help="overwrite existing files")] = False,
+    output: OutputOption = Output.text,
+) -> None:
+    """Write the shipped root module for PROVIDER (gcp, aws, azure) into terraform/."""
+    from hubfleet.terraform.scaffold import scaffold as write_module
+
+    written = write_module(repo_root(ctx), provider, force=force)
+    if output is Output.json:
+        echo_json(ctx, {"written": written})
+        return
+    for path in written:
+        echo(ctx, f"wrote {path}")

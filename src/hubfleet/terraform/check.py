@@ -1,0 +1,85 @@
+"""What `hubfleet validate` checks of the clusters' Terraform side.
+
+- each generated `<hub>.terraform.values.yaml` still matches cluster.yaml (its
+  deterministic part is derived again): a stale one is an error at its line;
+- each hub in `hub_access` lists its generated file (a warning otherwise);
+- a bucket URL (gs://, s3://, an Azure blob URL) in a hand-written plaintext
+  values file of the cluster that is not one of its `terraform.buckets` is a
+  warning at its line: the name was probably copied by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from hubfleet.base.errors import ConfigError, Problem
+from hubfleet.base.yamlio import decode_text, read_fleet_file
+from hubfleet.config.fleet import Cluster, Fleet
+from hubfleet.terraform.inputs import compute
+from hubfleet.terraform.values import bucket_url, stale, values_file
+
+_BUCKET_URL = re.compile(
+    r"(?:gs|s3)://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]"
+    r"|https://[a-z0-9]{3,24}\.blob\.core\.windows\.net/[a-z0-9][a-z0-9-]{1,61}[a-z0-9]"
+)
+
+
+def terraform_problems(fleet: Fleet, clusters: Sequence[Cluster]) -> list[Problem]:
+    problems: list[Problem] = []
+    for cluster in clusters:
+        tf = cluster.spec.terraform
+        if tf is None or cluster.provider not in ("gcp", "aws", "azure"):
+            continue
+        inputs = compute(cluster)
+        problems += stale(fleet, cluster, inputs)
+        generated = {values_file(cluster, hub) for hub in tf.hub_access}
+        for hub_name in sorted(tf.hub_access):
+            if not any(h.name == hub_name for h in cluster.hubs):
+                continue  # the loader said so
+            hub = cluster.hub(hub_name)
+            if values_file(cluster, hub_name) not in hub.values_files:
+                problems.append(
+                    Problem(
+                        cluster.file,
+                        hub.line,
+                        f"hub {hub_name} is in terraform.hub_access but does not list "
+                        f"{values_file(cluster, hub_name).rsplit('/', 1)[-1]}",
+                        "add it to the hub's helm_chart_values_files",
+                        severity="warning",
+                    )
+                )
+        declared = {
+            bucket_url(cluster.provider, name, inputs.names.storage_account)
+            for name in inputs.names.buckets.values()
+        }
+        files = {f for hub in cluster.hubs for f in hub.values_files}
+        if cluster.support is not None:
+            files.update(cluster.support.values_files)
+        for path in sorted(files - generated):
+            if "secret" in path.rsplit("/", 1)[-1] or not fleet.abspath(path).is_file():
+                continue
+            problems += _undeclared(fleet, path, declared)
+    return problems
+
+
+def _undeclared(fleet: Fleet, path: str, declared: set[str]) -> list[Problem]:
+    try:
+        text = decode_text(read_fleet_file(fleet.root, path), path)
+    except ConfigError:
+        return []  # the file checks report it
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        for url in _BUCKET_URL.findall(line):
+            if url not in declared:
+                found.append(
+                    Problem(
+                        path,
+                        number,
+                        f"bucket {url} is not one of the cluster's terraform.buckets",
+                        "declare it in terraform.buckets and give the hub access in "
+                        "hub_access: the generated values file then carries its URL",
+                        severity="warning",
+                    )
+                )
+    return found

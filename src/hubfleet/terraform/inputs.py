@@ -1,0 +1,179 @@
+"""A cluster's module inputs (`.tfvars.json`), computed from cluster.yaml alone.
+
+The provider block gives the facts (project, account, region, cluster name), the
+`terraform:` block the buckets, hub identities and node pools, `names` every
+cloud name; `vars` are passed as they are after a check against the module's
+`variables.tf` (every name must be a variable the module declares).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hubfleet.base.errors import ConfigError, did_you_mean
+from hubfleet.config.fleet import Cluster, Fleet
+from hubfleet.config.models import TerraformBlock
+from hubfleet.terraform.names import ClusterNames, cluster_names
+
+MODULES_DIR = "terraform"
+_VARIABLE = re.compile(r'^\s*variable\s+"([A-Za-z_][A-Za-z0-9_-]*)"\s*\{', re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    cluster: str
+    module: str  # repository-relative folder of the root module
+    variables: dict[str, Any]  # the .tfvars.json content
+    names: ClusterNames
+
+
+def block(cluster: Cluster) -> TerraformBlock:
+    """The cluster's terraform: block; a ConfigError when it has none."""
+    found = cluster.spec.terraform
+    if found is None:
+        raise ConfigError(
+            f"cluster {cluster.name!r} has no terraform: block",
+            path=cluster.file,
+            line=1,
+            hint="add one (docs/terraform.md), or run terraform for it by hand",
+        )
+    return found
+
+
+def module_dir(cluster: Cluster) -> str:
+    return (block(cluster).module or f"{MODULES_DIR}/{cluster.provider}").strip("/")
+
+
+def scope(cluster: Cluster) -> str:
+    """What makes global names unique: the project, account or subscription."""
+    spec = cluster.spec
+    if spec.gcp is not None:
+        return spec.gcp.project
+    if spec.aws is not None:
+        return str(spec.aws.account or spec.aws.clusterName)
+    if spec.azure is not None:
+        return spec.azure.subscription or spec.azure.resource_group
+    return cluster.name
+
+
+def provider_facts(cluster: Cluster) -> dict[str, Any]:
+    spec = cluster.spec
+    if spec.gcp is not None:
+        return {
+            "project_id": spec.gcp.project,
+            "cluster_name": spec.gcp.cluster,
+            "location": spec.gcp.zone or spec.gcp.region,
+        }
+    if spec.aws is not None:
+        account = "" if spec.aws.account is None else str(spec.aws.account)
+        return {
+            "account_id": account,
+            "cluster_name": spec.aws.clusterName,
+            "region": spec.aws.region,
+        }
+    if spec.azure is not None:
+        return {
+            "subscription_id": spec.azure.subscription or "",
+            "resource_group_name": spec.azure.resource_group,
+            "cluster_name": spec.azure.cluster,
+        }
+    raise ConfigError(
+        f"cluster {cluster.name!r}: terraform needs provider gcp, aws or azure",
+        path=cluster.file,
+        line=cluster.lines.line(("provider",)),
+    )
+
+
+def compute(cluster: Cluster) -> Inputs:
+    """The module inputs of `cluster` (deterministic: sorted keys, names from `names`)."""
+    tf = block(cluster)
+    facts = provider_facts(cluster)
+    names = cluster_names(
+        cluster.provider, cluster.name, scope(cluster), sorted(tf.buckets), sorted(tf.hub_access)
+    )
+    variables: dict[str, Any] = {
+        "hubfleet_cluster": cluster.name,
+        **facts,
+        "buckets": {
+            key: {
+                "name": names.buckets[key],
+                "lifecycle_days": bucket.lifecycle_days,
+                "public_read": bucket.public_read,
+                "versioning": bucket.versioning,
+            }
+            for key, bucket in sorted(tf.buckets.items())
+        },
+        "hub_identities": {
+            hub: {
+                "name": names.hubs[hub].identity,
+                "federated_name": names.hubs[hub].federated,
+                "namespace": names.hubs[hub].namespace,
+                "service_account": names.hubs[hub].service_account,
+                "buckets": sorted(access),
+            }
+            for hub, access in sorted(tf.hub_access.items())
+        },
+        "node_pools": {
+            name: {
+                "machine_type": pool.machine_type,
+                "min_nodes": pool.min_nodes,
+                "max_nodes": pool.max_nodes,
+                "disk_size_gb": pool.disk_size_gb,
+                "gpu_type": pool.gpu_type,
+                "gpu_count": pool.gpu_count,
+                "labels": dict(sorted(pool.labels.items())),
+                "taints": list(pool.taints),
+            }
+            for name, pool in sorted(tf.node_pools.items())
+        },
+        "deployer": dict(sorted(names.deployer.items())),
+    }
+    if names.storage_account is not None:
+        variables["storage_account_name"] = names.storage_account
+    variables.update(sorted(tf.vars.items()))
+    return Inputs(cluster.name, module_dir(cluster), variables, names)
+
+
+def tfvars_json(inputs: Inputs) -> str:
+    return json.dumps(inputs.variables, indent=2, sort_keys=True) + "\n"
+
+
+def module_variables(folder: Path) -> set[str]:
+    """The variables a module declares (`variable "name" {` in its .tf files)."""
+    found: set[str] = set()
+    for path in sorted(folder.glob("*.tf")):
+        found.update(_VARIABLE.findall(path.read_text(encoding="utf-8")))
+    return found
+
+
+def check_module(fleet: Fleet, cluster: Cluster, inputs: Inputs) -> None:
+    """A ConfigError at the `vars` line of every input the module does not declare."""
+    folder = fleet.abspath(inputs.module)
+    if not folder.is_dir():
+        raise ConfigError(
+            f"cluster {cluster.name!r}: its Terraform module {inputs.module}/ does not exist",
+            path=cluster.file,
+            line=cluster.lines.line(("terraform", "module")),
+            hint=f"run `hubfleet terraform scaffold {cluster.provider}`",
+        )
+    declared = module_variables(folder)
+    tf_vars = block(cluster).vars
+    problems = []
+    for name in sorted(inputs.variables):
+        if name in declared:
+            continue
+        where = ("terraform", "vars", name) if name in tf_vars else ("terraform",)
+        problems.append(
+            ConfigError(
+                f"{inputs.module} declares no variable {name!r}",
+                path=cluster.file,
+                line=cluster.lines.line(where),
+                hint=did_you_mean(name, declared) or f"declare it in {inputs.module}/variables.tf",
+            ).problem()
+        )
+    if problems:
+        raise ConfigError(problems)

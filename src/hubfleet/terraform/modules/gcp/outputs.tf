@@ -1,0 +1,29 @@
+# What hub values need (`hubfleet terraform values` reads these).
+
+output "bucket_urls" {
+  description = "Bucket short name -> URL."
+  value       = { for key, b in google_storage_bucket.bucket : key => "gs://${b.name}" }
+}
+
+output "hub_values" {
+  description = "Per hub: the annotations of its user service account and its pod labels."
+  value = {
+    for hub, sa in google_service_account.hub : hub => {
+      service_account_annotations = { "iam.gke.io/gcp-service-account" = sa.email }
+      pod_labels                  = {}
+    }
+  }
+}
+
+output "cluster_endpoint" {
+  value     = google_container_cluster.this.endpoint
+  sensitive = true
+}
+
+output "ci_workload_identity_provider" {
+  value = one(google_iam_workload_identity_pool_provider.github[*].name)
+}
+
+output "ci_service_accounts" {
+  value = { for key, sa in google_service_account.ci : key => sa.email }
+}

@@ -1,0 +1,136 @@
+"""The summary of a saved plan, read from `terraform show -json PLANFILE`.
+
+Counts creates, updates, deletes and replaces, and flags at the top every
+replace or delete of something that holds users' data: a disk, a file store or
+a bucket (the change that destroys home directories when a resize was applied by
+hand and never committed).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from hubfleet.base.errors import ProgramError
+
+# Resource types whose replacement or deletion loses data.
+DATA_TYPES = frozenset(
+    {
+        "google_compute_disk",
+        "google_compute_region_disk",
+        "google_filestore_instance",
+        "google_storage_bucket",
+        "aws_ebs_volume",
+        "aws_efs_file_system",
+        "aws_fsx_lustre_file_system",
+        "aws_s3_bucket",
+        "azurerm_managed_disk",
+        "azurerm_storage_account",
+        "azurerm_storage_container",
+        "azurerm_storage_share",
+        "azurerm_netapp_volume",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    address: str
+    type: str
+    action: str  # create, update, delete, replace, read, no-op
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    cluster: str
+    creates: int
+    updates: int
+    deletes: int
+    replaces: int
+    changes: tuple[Change, ...]
+    flagged: tuple[Change, ...]  # replace or delete of a disk, file store or bucket
+
+    @property
+    def destructive(self) -> bool:
+        return bool(self.flagged)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.creates or self.updates or self.deletes or self.replaces)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cluster_name": self.cluster,
+            "destructive": self.destructive,
+            "flagged": [_change_json(c) for c in self.flagged],
+            "creates": self.creates,
+            "updates": self.updates,
+            "deletes": self.deletes,
+            "replaces": self.replaces,
+            "changes": [_change_json(c) for c in self.changes],
+        }
+
+    def markdown(self) -> str:
+        lines = [f"### Terraform plan: {self.cluster}", ""]
+        for change in self.flagged:
+            lines.append(f"> **WARNING**: {change.action} of `{change.address}` (holds data)")
+        if self.flagged:
+            lines.append("")
+        lines.append(
+            f"{self.creates} to create, {self.updates} to update, {self.replaces} to replace, "
+            f"{self.deletes} to delete"
+        )
+        for change in self.changes:
+            lines.append(f"- {change.action} `{change.address}`")
+        return "\n".join(lines) + "\n"
+
+
+def _change_json(change: Change) -> dict[str, str]:
+    return {"address": change.address, "type": change.type, "action": change.action}
+
+
+def _action(actions: list[str]) -> str:
+    if "delete" in actions and "create" in actions:
+        return "replace"
+    if len(actions) == 1 and actions[0] in ("create", "update", "delete", "read", "no-op"):
+        return actions[0]
+    return "no-op"
+
+
+def summarize(cluster: str, show_json: str) -> PlanSummary:
+    """The summary of `terraform show -json` output (a ProgramError when it is not one)."""
+    try:
+        data = json.loads(show_json)
+        resource_changes = data.get("resource_changes") or []
+        found = [
+            Change(
+                str(rc["address"]),
+                str(rc.get("type", "")),
+                _action(list(rc["change"]["actions"])),
+            )
+            for rc in resource_changes
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ProgramError(
+            f"cluster {cluster}: `terraform show -json` printed no plan",
+            hint="is the plan file from this Terraform version?",
+        ) from None
+    changes = tuple(sorted((c for c in found if c.action not in ("no-op", "read")), key=_key))
+    count = {a: sum(1 for c in changes if c.action == a) for a in ("create", "update", "delete")}
+    flagged = tuple(
+        c for c in changes if c.action in ("replace", "delete") and c.type in DATA_TYPES
+    )
+    return PlanSummary(
+        cluster,
+        creates=count["create"],
+        updates=count["update"],
+        deletes=count["delete"],
+        replaces=sum(1 for c in changes if c.action == "replace"),
+        changes=changes,
+        flagged=flagged,
+    )
+
+
+def _key(change: Change) -> tuple[str, str]:
+    return (change.address, change.action)

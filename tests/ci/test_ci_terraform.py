@@ -1,0 +1,101 @@
+"""The generated Terraform workflows: actionlint-clean, schema-valid, no names in the
+YAML, no expressions in run: scripts, saved-plan applies behind an environment."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.ci.ci_helpers import BIN, VARIANTS, load, rendered, write_repo
+
+TERRAFORM = ".github/workflows/hubfleet-terraform.yaml"
+COMMENT = ".github/workflows/hubfleet-terraform-comment.yaml"
+DRIFT = ".github/workflows/hubfleet-terraform-drift.yaml"
+FILES = (TERRAFORM, COMMENT, DRIFT)
+
+
+@pytest.mark.parametrize("providers", VARIANTS, ids=lambda p: "-".join(p) or "none")
+def test_actionlint_has_no_findings(tmp_path: Path, providers: tuple[str, ...]) -> None:
+    write_repo(tmp_path, rendered(providers))
+    result = subprocess.run(
+        [str(BIN / "actionlint"), "-no-color", *FILES],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_workflows_match_the_github_workflow_schema(tmp_path: Path) -> None:
+    write_repo(tmp_path, rendered())
+    result = subprocess.run(
+        [
+            str(BIN / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.github-workflows",
+            *(str(tmp_path / f) for f in FILES),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_expression_in_a_run_script_and_no_names() -> None:
+    files = rendered()
+    for path in FILES:
+        data = load(files[path])
+        for job in data["jobs"].values():
+            for step in job.get("steps", []):
+                assert "${{" not in step.get("run", ""), (path, step.get("name"))
+        for name in ("alpha", "beta", "gamma", "pilot-gcp", "research-aws", "teaching-azure"):
+            assert not re.search(rf"\b{name}\b", files[path]), (path, name)
+
+
+def test_apply_runs_the_saved_plan_behind_an_environment_per_cluster() -> None:
+    data = load(rendered()[TERRAFORM])
+    jobs = data["jobs"]
+    assert jobs["plan"]["needs"] == "clusters" and jobs["apply"]["needs"] == ["clusters", "plan"]
+    apply = jobs["apply"]
+    assert "github.event_name != 'pull_request'" in apply["if"]
+    assert apply["environment"] == "terraform-${{ matrix.cluster }}"
+    assert apply["concurrency"] == {
+        "group": "hubfleet-terraform-apply-${{ matrix.cluster }}",
+        "cancel-in-progress": False,
+    }
+    script = next(
+        s["run"] for s in apply["steps"] if s.get("name", "").startswith("Terraform apply")
+    )
+    assert 'hubfleet terraform apply "$CLUSTER" --plan' in script
+    download = next(s for s in apply["steps"] if s.get("name") == "Download the saved plan")
+    assert download["with"]["name"] == "hubfleet-terraform-plan-${{ matrix.cluster }}"
+    # the matrix comes from the plan's terraform_jobs
+    assert ".terraform_jobs" in jobs["clusters"]["steps"][-1]["run"]
+    assert jobs["plan"]["strategy"]["matrix"] == "${{ fromJSON(needs.clusters.outputs.matrix) }}"
+
+
+def test_a_pull_request_plan_gets_no_secret() -> None:
+    plan = load(rendered()[TERRAFORM])["jobs"]["plan"]
+    step = next(s for s in plan["steps"] if s.get("name") == "Terraform plan")
+    assert step["env"]["SOPS_AGE_KEY"].startswith("${{ github.event_name != 'pull_request' && ")
+    assert plan["environment"] == "terraform-plan-${{ matrix.cluster }}"
+
+
+def test_drift_is_scheduled_and_the_comment_labels_destruction() -> None:
+    files = rendered()
+    drift = load(files[DRIFT])
+    assert drift["on"]["schedule"] and "workflow_dispatch" in drift["on"]
+    assert "hubfleet terraform drift" in drift["jobs"]["drift"]["steps"][-1]["run"]
+    comment = load(files[COMMENT])
+    assert comment["on"]["workflow_run"]["workflows"] == ["hubfleet terraform"]
+    assert any(
+        "terraform-destroys" in s.get("run", "") for s in comment["jobs"]["comment"]["steps"]
+    )

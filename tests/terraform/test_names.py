@@ -1,0 +1,83 @@
+"""Every name hubfleet computes fits its cloud's length and character limits."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hubfleet.terraform import names as n
+
+# The clouds' documented rules, written independently of names.py's patterns.
+LIMITS = {
+    "gcs_bucket": (3, 63, r"[a-z0-9][a-z0-9_.-]*[a-z0-9]"),
+    "gcp_service_account": (6, 30, r"[a-z][a-z0-9-]*[a-z0-9]"),
+    "gcp_pool": (4, 32, r"[a-z][a-z0-9-]*[a-z0-9]"),
+    "s3_bucket": (3, 63, r"[a-z0-9][a-z0-9.-]*[a-z0-9]"),
+    "iam_role": (1, 64, r"[A-Za-z0-9+=,.@_-]+"),
+    "azure_storage_account": (3, 24, r"[a-z0-9]+"),
+    "azure_container": (3, 63, r"[a-z0-9](?!.*--)[a-z0-9-]*[a-z0-9]"),
+    "azure_identity": (3, 128, r"[A-Za-z0-9][A-Za-z0-9_-]*"),
+    "azure_federated": (3, 120, r"[A-Za-z0-9][A-Za-z0-9_-]*"),
+}
+CLUSTERS = ["a", "pilot-gcp", "x" * 63, "a-" * 31 + "b", "9lives"]
+HUBS = ["s", "staging", "h" * 53, "prod-1"]
+BUCKETS = ["b", "scratch", "c" * 40, "home-dirs"]
+
+
+def ok(kind: str, name: str) -> bool:
+    low, high, pattern = LIMITS[kind]
+    return low <= len(name) <= high and re.fullmatch(pattern, name) is not None
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+@pytest.mark.parametrize("provider", ["gcp", "aws", "azure"])
+def test_every_name_within_the_cloud_limits(provider: str, cluster: str) -> None:
+    scope = {"gcp": "my-project-123456", "aws": "111122223333", "azure": "0" * 8 + "-" + "0" * 27}
+    names = n.cluster_names(provider, cluster, scope[provider], BUCKETS, HUBS)
+    bucket_kind = {"gcp": "gcs_bucket", "aws": "s3_bucket", "azure": "azure_container"}[provider]
+    identity_kind = {"gcp": "gcp_service_account", "aws": "iam_role", "azure": "azure_identity"}[
+        provider
+    ]
+    for name in names.buckets.values():
+        assert ok(bucket_kind, name), name
+    for hub in names.hubs.values():
+        assert ok(identity_kind, hub.identity), hub.identity
+        if provider == "azure":
+            assert ok("azure_federated", hub.federated), hub.federated
+    if provider == "gcp":
+        assert ok("gcp_pool", names.deployer["pool_id"])
+        assert ok("gcp_service_account", names.deployer["service_account_id"])
+        assert ok("gcp_service_account", names.deployer["plan_service_account_id"])
+    if provider == "aws":
+        assert all(ok("iam_role", names.deployer[k]) for k in ("role_name", "plan_role_name"))
+    if provider == "azure":
+        assert names.storage_account is not None and ok(
+            "azure_storage_account", names.storage_account
+        )
+        assert ok("azure_identity", names.deployer["identity_name"])
+        assert ok("azure_federated", names.deployer["federated_name"])
+    # distinct inputs give distinct names, even when cut to fit
+    assert len(set(names.buckets.values())) == len(BUCKETS)
+    assert len({h.identity for h in names.hubs.values()}) == len(HUBS)
+
+
+def test_names_are_deterministic_and_readable() -> None:
+    one = n.cluster_names("aws", "research", "111122223333", ["scratch"], ["staging"])
+    two = n.cluster_names("aws", "research", "111122223333", ["scratch"], ["staging"])
+    assert one == two
+    assert one.buckets == {"scratch": "111122223333-research-scratch"}
+    assert one.hubs["staging"].identity == "hubfleet-research-staging"
+
+
+def test_a_cut_name_keeps_a_digest_of_the_whole() -> None:
+    long_a = n.fit(n.GCP_SERVICE_ACCOUNT, "hf", "cluster-with-a-long-name", "hub-one")
+    long_b = n.fit(n.GCP_SERVICE_ACCOUNT, "hf", "cluster-with-a-long-name", "hub-two")
+    assert len(long_a) <= 30 and long_a != long_b
+    assert long_a.startswith("hf-cluster-with-a-long")
+
+
+def test_storage_accounts_differ_by_subscription() -> None:
+    a = n.cluster_names("azure", "teaching", "sub-a", [], []).storage_account
+    b = n.cluster_names("azure", "teaching", "sub-b", [], []).storage_account
+    assert a != b
