@@ -498,3 +498,26 @@ def test_a_file_dependency_cycle_is_an_error_not_a_hang(tmp_path: Path) -> None:
         ChartResolver(cache_dir=tmp_path / "cache").resolve(
             ChartSource("a", local_dir=tmp_path / "a")
         )
+
+
+def test_chart_override_written_for_another_chart_is_an_error_at_its_name(
+    fleet_copy: Path,
+    run_cli,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replacement Chart.yaml naming another chart (a basehub override laid over a
+    daskhub folder) would render the wrong chart: refused at its `name:` line."""
+    monkeypatch.setenv("HUBFLEET_CHART_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(AGE_KEY))
+    where = fleet_copy / "config/clusters/delta/lis-chart.yaml"
+    _override_fleet(fleet_copy, "lis-chart.yaml", where)
+    text = where.read_text()
+    where.write_text(text.replace("\nname: testhub", "\nname: otherhub", 1))
+    line = where.read_text().splitlines().index("name: otherhub") + 1
+    for command in (["validate", "delta", "prod"], ["render", "delta", "prod"]):
+        result = run_cli("--repo", fleet_copy, *command)
+        assert result.exit_code == 2, result.output
+        assert f"config/clusters/delta/lis-chart.yaml:{line}:" in result.output
+        assert "chart_override names chart 'otherhub'" in result.output
+        assert "Traceback" not in result.output

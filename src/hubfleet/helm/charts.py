@@ -262,6 +262,8 @@ class ChartResolver:
                 ]
             )
         chart = self._chart_yaml(chart_file)
+        if source.chart_yaml is not None:
+            self._check_override_name(chart, folder)
         dependencies = self._dependencies(chart, folder)
         schema_yaml = _schema_yaml(folder)
         missing = [dep for dep in dependencies if not dep.present]
@@ -273,6 +275,25 @@ class ChartResolver:
         if (target / "Chart.yaml").is_file():
             return target
         return self._build(source, folder, chart, missing, built, target)
+
+    def _check_override_name(self, override: _ChartFile, folder: Path) -> None:
+        """A replacement Chart.yaml names the chart it is laid over: one written for
+        another chart (basehub's laid over daskhub) would render the wrong chart."""
+        base = self._chart_yaml(folder / "Chart.yaml")
+        if override.name != base.name:
+            line = override.doc.lines.line(("name",))
+            raise ConfigError(
+                [
+                    Problem(
+                        override.display,
+                        line,
+                        f"chart_override names chart {override.name!r}, but it is laid over "
+                        f"{self._show(folder)}, chart {base.name!r}",
+                        f"a replacement Chart.yaml keeps the name of the chart it replaces "
+                        f"({base.name!r}), or the hub's helm_chart names the chart it is for",
+                    )
+                ]
+            )
 
     def _build(
         self,
