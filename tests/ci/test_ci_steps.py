@@ -145,6 +145,46 @@ def test_summary_step_fails_when_one_cluster_failed(tmp_path: Path, deploy: dict
     assert "- `beta`: no report" in summary
 
 
+def _fake_gh(folder: Path, pulls: str) -> Path:
+    """A `gh` that answers the commit's pull requests with `pulls` and records its argv."""
+    folder.mkdir()
+    gh = folder / "gh"
+    gh.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> "{folder}/calls"\n'
+        f'if [ "$1" = api ]; then printf %s "{pulls}"; fi\n'
+    )
+    gh.chmod(0o755)
+    return folder
+
+
+@pytest.mark.parametrize(("pulls", "commented"), [("42", True), ("", False)])
+def test_the_summary_is_posted_on_the_merged_pull_request(
+    tmp_path: Path, deploy: dict[str, Any], pulls: str, commented: bool
+) -> None:
+    """After a merge the summary (upgrades, rollbacks after a failed check) goes to the
+    pull request the pushed commit came from; a commit without one posts nothing."""
+    reports = tmp_path / "hubfleet-reports"
+    reports.mkdir()
+    (reports / "alpha.json").write_text(json.dumps(_report("alpha", ("x", "prod", "failed"))))
+    merged, _ = _summary(tmp_path, deploy, "success", MATRIX)
+    assert merged.returncode == 1  # a failed cluster still fails the job, after the file is written
+    assert (tmp_path / "hubfleet-summary.md").read_text().strip()
+    report = step(deploy["jobs"]["summary"], name="Report on the merged pull request")
+    assert report["if"] == "always() && hashFiles('hubfleet-summary.md') != ''"
+    fake = _fake_gh(tmp_path / "fakegh", pulls)
+    env = {"GH_TOKEN": "t", "REPOSITORY": "org/fleet", "COMMIT": "abc123"}
+    result = bash(report["run"], cwd=tmp_path, env=env, path_first=[fake])
+    assert result.returncode == 0, result.stderr
+    calls = (fake / "calls").read_text().splitlines()
+    assert calls[0].startswith("api repos/org/fleet/commits/abc123/pulls")
+    if commented:
+        assert calls[1:] == ["pr comment 42 --repo org/fleet --body-file hubfleet-summary.md"]
+    else:
+        assert calls[1:] == []
+        assert "no pull request for abc123" in result.stdout
+
+
 def test_summary_step_when_nothing_to_deploy(tmp_path: Path, deploy: dict[str, Any]) -> None:
     result, summary = _summary(tmp_path, deploy, "success", '{"include":[]}')
     assert result.returncode == 0, result.stderr

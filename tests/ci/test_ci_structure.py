@@ -127,7 +127,7 @@ def test_secrets_reach_only_the_deploy_step() -> None:
 def test_summary_job(deploy: dict) -> None:
     job = deploy["jobs"]["summary"]
     assert job["if"].startswith("always()")
-    assert job["permissions"] == {"contents": "read"}
+    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
     download = step(job, name="Download the reports")
     assert download["with"]["pattern"] == "hubfleet-report-*"
     assert download["with"]["merge-multiple"] is True
@@ -187,8 +187,12 @@ def test_least_privilege_everywhere() -> None:
             )
             assert ("id-token" in perms) == logs_in, (path, name)
             writes = {k for k, v in perms.items() if v == "write"} - {"id-token"}
-            # auto-merge: turns on GitHub's auto-merge of a community-only pull request
-            expected = {"contents", "pull-requests"} if name == "auto-merge" else set()
+            # auto-merge: turns on GitHub's auto-merge of a community-only pull request;
+            # summary: posts the deploy's summary (upgrades, rollbacks) on the merged pull request
+            expected = {
+                "auto-merge": {"contents", "pull-requests"},
+                "summary": {"pull-requests"},
+            }.get(name, set())
             assert writes == ({"pull-requests"} if path == COMMENT else expected), (path, name)
 
 
