@@ -44,6 +44,11 @@ TEMPLATES = (
     ("actions/hubfleet-setup/action.yaml", ".github/actions/hubfleet-setup/action.yaml"),
     ("workflows/hubfleet-deploy.yaml", ".github/workflows/hubfleet-deploy.yaml"),
     ("workflows/hubfleet-plan-comment.yaml", ".github/workflows/hubfleet-plan-comment.yaml"),
+    # A later approval by a hub's owners: plan again, auto-merge if community-only.
+    (
+        "workflows/hubfleet-community-review.yaml",
+        ".github/workflows/hubfleet-community-review.yaml",
+    ),
     # The clusters' Terraform (docs/terraform.md): plans, saved-plan applies, drift.
     ("workflows/hubfleet-terraform.yaml", ".github/workflows/hubfleet-terraform.yaml"),
     (
