@@ -44,8 +44,8 @@ def test_upgrade_argv() -> None:
         "helm", "upgrade", "--install", "--create-namespace", "--namespace=hub",
         "--repo=https://hub.jupyter.org/helm-chart/", "--version=4.2.0",
         "--kubeconfig=/k", "--values=/dev/fd/5", "--values=/dev/fd/6",
-        "--atomic", "--cleanup-on-fail", "--wait", "--timeout=5m", "--", "hub", "jupyterhub",
-    ]  # fmt: skip
+        "--cleanup-on-fail", "--timeout=5m", "--", "hub", "jupyterhub",
+    ]  # fmt: skip  (no --wait/--atomic: the deploy watches the rollout, docs/deploy.md)
     oci = helm.chart_ref(
         local_dir=None, name="c", repository="oci://ghcr.io/o/charts/", version="1"
     )
