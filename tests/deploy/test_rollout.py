@@ -5,9 +5,11 @@ are not touched. The fake kubectl plays the states (tests/deploy/rollout_states.
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import pytest
+from tests.adversarial import test_signals as signals
 from tests.deploy.conftest import DeployEnv, deployer, release_of
 from tests.deploy.rollout_states import POD, fast_watch, rollout_rules
 
@@ -106,4 +108,26 @@ def test_first_install_that_fails_is_not_rolled_back(denv: DeployEnv) -> None:
     canary = {r.job.label: r for r in report.records}["alpha/staging"]
     assert canary.status == "failed" and "CrashLoopBackOff" in canary.message
     assert canary.message.endswith("not rolled back: it had no earlier revision (first install)")
+    assert _rollbacks(denv) == []
+
+
+def test_sigint_during_the_watch_exits_130_and_leaves_the_release(denv: DeployEnv) -> None:
+    """A real `hubfleet deploy` child process, interrupted while it polls a rollout that
+    never finishes: exit 130, no process left, the release not rolled back."""
+    fast_watch(denv.fleet)
+    denv.fakes.script(rollout_rules("delta", "staging-a", ["pending"]))
+    report_path = denv.out / "report.json"
+    process = signals._start(
+        denv, "deploy", "delta", "--report", str(report_path), "--progress", "plain",
+    )  # fmt: skip
+    signals._until(lambda: len(_gets(denv, "delta", "staging-a")) >= 2, process, "two polls")
+    process.send_signal(signal.SIGINT)
+    _text, report = signals._ended(denv, process)
+    jobs = {j["hub_name"] or "support": j for j in report["jobs"]}
+    assert jobs["staging-a"]["status"] == "cancelled"
+    assert jobs["staging-a"]["message"] == (
+        "stopped watching the rollout (interrupt): the release is left as helm left it, "
+        "not rolled back"
+    )
+    assert jobs["prod"]["status"] == "cancelled"
     assert _rollbacks(denv) == []

@@ -37,11 +37,13 @@ first rule that matches decides:
      "forward": "127.0.0.1:PORT",    a real port-forward (below)
      "states": ["...", "..."],       stdout of the 1st, 2nd, ... matching call; the
                                      last one repeats (a rollout played step by step)
+     "steps": [{"exit": 1, "stderr": "..."}, {}],  the keys of the 1st, 2nd, ...
+                                     matching call laid over the rule; the last repeats
      "name": "watch-a"}              names the rule's call counter (default: its index)
 
-`states` keeps a counter per rule in `<record dir>/<tool>.state-<name>` (under a
-lock), so successive calls of the same rule see successive documents; each call
-records its `state` index.
+`states` and `steps` keep a counter per rule in `<record dir>/<tool>.state-<name>`
+(under a lock), so successive calls of the same rule see successive answers; each
+such call records its `state` index.
 
 `forward` makes the call a working `kubectl port-forward`: it listens on a free
 port of 127.0.0.1, prints `Forwarding from 127.0.0.1:N -> 8000` (after the rule's
@@ -235,6 +237,13 @@ def main() -> int:
             {"tool": tool, "argv": args, "pid": os.getpid(), "start": start},
         )
     rule = _rule(script_path, tool, args)
+    if rule.get("states") or rule.get("steps"):
+        index = _next_state(record_dir, tool, str(rule["name"]))
+        record["state"] = index
+        if rule.get("states"):
+            rule["stdout"] = rule["states"][min(index, len(rule["states"]) - 1)]
+        if rule.get("steps"):
+            rule.update(rule["steps"][min(index, len(rule["steps"]) - 1)])
 
     def finish(code: int, sig: str | None = None) -> None:
         record["end"] = time.time()
@@ -257,11 +266,6 @@ def main() -> int:
     record["stdin"] = binascii.b2a_base64(data, newline=False).decode() if data else None
 
     stdout = rule.get("stdout")
-    states = rule.get("states")
-    if states:
-        index = _next_state(record_dir, tool, str(rule["name"]))
-        record["state"] = index
-        stdout = states[min(index, len(states) - 1)]
     if stdout is None:
         stdout = DEFAULT_OUTPUT.get((tool, args[0] if args else ""), "")
     sys.stdout.write(stdout)
