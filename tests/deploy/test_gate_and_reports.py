@@ -29,7 +29,8 @@ def test_health_check_failure_skips_production(denv: DeployEnv) -> None:
 
     report = deployer(denv, ["alpha", "beta"], health_checks={"gcp": check, "aws": check}).run()
     jobs = {r.job.label: r for r in report.records}
-    assert sorted(seen) == ["alpha/staging", "beta/staging"]
+    # The canaries, then beta's production hub after its upgrade (alpha's was skipped).
+    assert sorted(seen) == ["alpha/staging", "beta/research", "beta/staging"]
     assert jobs["alpha/staging"].status == "failed"
     assert "503" in jobs["alpha/staging"].message
     assert jobs["alpha/staging"].gate == "health-check"
@@ -97,7 +98,7 @@ def test_switched_off_canary_is_gated_on_its_upgrade(denv: DeployEnv) -> None:
 
     report = deployer(denv, ["delta"], health_checks={"kubeconfig": check}).run()
     jobs = {r.job.label: r for r in report.records}
-    assert checked == ["staging-a"]
+    assert checked == ["staging-a", "prod"]  # the production hub after its upgrade
     off = jobs["delta/staging-b"]
     assert off.status == "succeeded" and off.gate == "helm"
     assert off.message.startswith("health check switched off (config/clusters/delta/")
@@ -181,7 +182,7 @@ def test_pending_release_reported_with_fix(run_cli: Any, denv: DeployEnv) -> Non
     denv.fakes.reset()
     result = run_cli(
         "--repo", denv.fleet, "deploy", "gamma", "--recover", "--report", report_path,
-        "--progress", "plain",
+        "--progress", "plain", "--no-health-check",  # no hub answers here after the upgrade
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     verbs = [

@@ -25,7 +25,12 @@ from tests.health.kube import (
 
 from hubfleet.base import runner
 
-STAGING = {"alpha": ["staging"], "beta": ["staging"], "delta": ["staging-a", "staging-b"]}
+# Every hub is checked after its upgrade (production too, docs/deploy.md).
+CHECKED = {
+    "alpha": ["staging", "prod1", "prod2"],
+    "beta": ["staging", "research"],
+    "delta": ["staging-a", "staging-b", "prod"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +41,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeHub]:
 
 @pytest.fixture
 def kenv(denv: DeployEnv, hub: KubeHub) -> DeployEnv:
-    """The deploy environment; the Kubernetes staging hubs served under the hub's base URL."""
-    for cluster, hubs in STAGING.items():
+    """The deploy environment; the Kubernetes hubs served under the hub's base URL."""
+    for cluster, hubs in CHECKED.items():
         for name in hubs:
             with_base_url(denv.fleet, cluster, name)
     denv.fakes.script(kubectl_rules(hub))
@@ -78,11 +83,13 @@ def test_passing_checks_open_the_gate(run_cli: Any, kenv: DeployEnv, hub: KubeHu
     assert report["health_check"] == "kubeconfig: health check"
     assert "canary gate: kubeconfig: health check" in result.stdout
     gets = [c for c in kenv.fakes.calls("kubectl") if c["argv"][0] == "get"]
-    assert sorted(namespace_of(c) for c in gets) == ["staging-a", "staging-b"]
+    # The canaries' checks, then the production hub's own after its upgrade.
+    assert sorted(namespace_of(c) for c in gets) == ["prod", "staging-a", "staging-b"]
     assert all("hubfleet-creds-delta-" in c["env"]["KUBECONFIG"] for c in gets)
-    # The production hub was upgraded after both checks ended.
+    # The production hub was upgraded after both canaries' checks ended.
     [prod] = [c for c in kenv.upgrades() if release_of(c) == "prod"]
-    assert prod["start"] > max(c["end"] for c in kenv.fakes.calls("kubectl"))
+    canaries = [c for c in kenv.fakes.calls("kubectl") if namespace_of(c) != "prod"]
+    assert prod["start"] > max(c["end"] for c in canaries)
     assert hub.token not in result.output + json.dumps(report)
     _forwards_all_stopped(kenv)
 
@@ -164,4 +171,4 @@ def test_switched_off_hub_is_gated_on_helm(run_cli: Any, kenv: DeployEnv) -> Non
     assert jobs["delta/staging-b"]["gate"] == "health-check"
     assert jobs["delta/prod"]["status"] == "succeeded"
     gets = [c for c in kenv.fakes.calls("kubectl") if c["argv"][0] == "get"]
-    assert [namespace_of(c) for c in gets] == ["staging-b"]
+    assert sorted(namespace_of(c) for c in gets) == ["prod", "staging-b"]

@@ -75,7 +75,7 @@ class FakeTools:
         return base64.b64decode(data) if data else b""
 
     def reset(self) -> None:
-        for record in self.record_dir.glob("*.jsonl"):
+        for record in [*self.record_dir.glob("*.jsonl"), *self.record_dir.glob("*.state-*")]:
             record.unlink()
 
 

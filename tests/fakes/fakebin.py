@@ -34,7 +34,16 @@ first rule that matches decides:
      "sleep": 2.5,                   seconds before exiting
      "hang": true,                   sleep until killed
      "ignore_sigterm": true,         only SIGKILL stops it
-     "forward": "127.0.0.1:PORT"}    a real port-forward (below)
+     "forward": "127.0.0.1:PORT",    a real port-forward (below)
+     "states": ["...", "..."],       stdout of the 1st, 2nd, ... matching call; the
+                                     last one repeats (a rollout played step by step)
+     "steps": [{"exit": 1, "stderr": "..."}, {}],  the keys of the 1st, 2nd, ...
+                                     matching call laid over the rule; the last repeats
+     "name": "watch-a"}              names the rule's call counter (default: its index)
+
+`states` and `steps` keep a counter per rule in `<record dir>/<tool>.state-<name>`
+(under a lock), so successive calls of the same rule see successive answers; each
+such call records its `state` index.
 
 `forward` makes the call a working `kubectl port-forward`: it listens on a free
 port of 127.0.0.1, prints `Forwarding from 127.0.0.1:N -> 8000` (after the rule's
@@ -177,15 +186,32 @@ def _rule(script_path: str, tool: str, args: list[str]) -> dict[str, Any]:
     rules = script if isinstance(script, list) else script.get("rules", [])
     default = {} if isinstance(script, list) else script.get("default", {})
     joined = " ".join(args)
-    for rule in rules:
+    for index, rule in enumerate(rules):
         if rule.get("tool") not in (None, tool):
             continue
         if not all(arg in args for arg in rule.get("args", [])):
             continue
         if rule.get("contains") and rule["contains"] not in joined:
             continue
-        return dict(rule)
+        chosen = dict(rule)
+        chosen.setdefault("name", str(index))
+        return chosen
     return dict(default)
+
+
+def _next_state(record_dir: str, tool: str, name: str) -> int:
+    """The number of earlier calls of the rule `name` (then counts this one)."""
+    path = os.path.join(record_dir, f"{tool}.state-{name}")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        seen = int(os.read(fd, 32) or b"0")
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(seen + 1).encode())
+    finally:
+        os.close(fd)
+    return seen
 
 
 def main() -> int:
@@ -214,6 +240,13 @@ def main() -> int:
             {"tool": tool, "argv": args, "pid": os.getpid(), "start": start},
         )
     rule = _rule(script_path, tool, args)
+    if rule.get("states") or rule.get("steps"):
+        index = _next_state(record_dir, tool, str(rule["name"]))
+        record["state"] = index
+        if rule.get("states"):
+            rule["stdout"] = rule["states"][min(index, len(rule["states"]) - 1)]
+        if rule.get("steps"):
+            rule.update(rule["steps"][min(index, len(rule["steps"]) - 1)])
 
     def finish(code: int, sig: str | None = None) -> None:
         record["end"] = time.time()

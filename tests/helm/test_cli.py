@@ -40,11 +40,12 @@ def test_upgrade_argv() -> None:
         release="hub", namespace="hub", chart=chart, values_paths=["/dev/fd/5", "/dev/fd/6"],
         flags=flags, helm_timeout="5m", dry_run=False, kubeconfig="/k",
     )  # fmt: skip
+    # No --wait (so no --atomic): the deploy watches the rollout itself (docs/deploy.md).
     assert argv == [
         "helm", "upgrade", "--install", "--create-namespace", "--namespace=hub",
         "--repo=https://hub.jupyter.org/helm-chart/", "--version=4.2.0",
         "--kubeconfig=/k", "--values=/dev/fd/5", "--values=/dev/fd/6",
-        "--atomic", "--cleanup-on-fail", "--wait", "--timeout=5m", "--", "hub", "jupyterhub",
+        "--cleanup-on-fail", "--timeout=5m", "--", "hub", "jupyterhub",
     ]  # fmt: skip
     oci = helm.chart_ref(
         local_dir=None, name="c", repository="oci://ghcr.io/o/charts/", version="1"

@@ -348,6 +348,14 @@ class TerraformBlock(_Strict):
         return self
 
 
+class ClusterDeployBlock(_Strict):
+    """Per-cluster deploy settings (docs/deploy.md)."""
+
+    parallelism: int | None = Field(
+        None, ge=1, le=256, description="helm upgrades at once on this cluster"
+    )
+
+
 class ClusterFile(_Strict):
     """`config/clusters/<name>/cluster.yaml`."""
 
@@ -362,6 +370,9 @@ class ClusterFile(_Strict):
     kubeconfig: KubeconfigBlock | None = None
     local: LocalBlock | None = None
     support: SupportBlock | None = None
+    deploy: ClusterDeployBlock | None = Field(
+        None, description="deploy settings of this cluster (override hubfleet.yaml's deploy)"
+    )
     hubs: list[HubEntry] = Field(default_factory=list)
     terraform: TerraformBlock | None = Field(None, description="the cluster's infrastructure")
 
@@ -394,6 +405,30 @@ class DeploySettings(_Strict):
     concurrency: int | None = Field(None, ge=1, le=256, description="helm processes at once")
     cluster_concurrency: int | None = Field(None, ge=1, le=256, description="clusters at once")
     health_check: bool = Field(True, description="health-check staging hubs before production")
+    cluster_parallelism: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="helm upgrades at once on one cluster (cluster.yaml may override)",
+    )
+    rollout_poll_s: float = Field(
+        2.0, gt=0, le=60, description="seconds between kubectl polls while watching a rollout"
+    )
+    unschedulable_grace_s: float = Field(
+        60.0, ge=0, le=3600, description="seconds a new pod may stay unschedulable before failing"
+    )
+    rate_limit_retries: int = Field(
+        3, ge=0, le=20, description="retries of an upgrade refused by the API's rate limit"
+    )
+    rate_limit_backoff_s: float = Field(
+        2.0, ge=0, le=300, description="first wait before such a retry (doubled each time)"
+    )
+    check_production: bool = Field(
+        True, description="health-check production hubs after their upgrade too"
+    )
+    rollback_on_failed_check: bool = Field(
+        False, description="roll a hub whose check failed after its upgrade back to its revision"
+    )
 
 
 class JsonnetSettings(_Strict):

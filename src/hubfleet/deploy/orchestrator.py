@@ -30,7 +30,7 @@ from hubfleet.base.redact import Redactor
 from hubfleet.base.runner import Cancelled
 from hubfleet.config.fleet import Cluster, Fleet
 from hubfleet.config.providers import Target, target_of
-from hubfleet.deploy import local
+from hubfleet.deploy import local, rollout
 from hubfleet.deploy.backend import DeployHook
 from hubfleet.deploy.model import (
     FINAL,
@@ -59,6 +59,7 @@ from hubfleet.secrets.sops import Sops
 
 DEFAULT_CONCURRENCY = 8
 DEFAULT_CLUSTER_CONCURRENCY = 8
+DEFAULT_CLUSTER_PARALLELISM = 8
 _POLL_S = 0.1
 
 Observer = Callable[[JobRecord], None]
@@ -106,6 +107,10 @@ class _ClusterRun:
     creds: Credentials
     releases: Mapping[Job, Release]
     states: Mapping[tuple[str, str], helm.ReleaseState]
+    # At most `parallelism` upgrades (with their rollout watch) at once on this cluster.
+    slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(DEFAULT_CLUSTER_PARALLELISM)
+    )
 
 
 class Deployer:
@@ -285,7 +290,8 @@ class Deployer:
                 releases = self._releases(cluster, jobs)
                 backend = self._backend(cluster.provider)
                 states = self._states(backend, creds, releases.values())
-                run = _ClusterRun(context, provider, backend, creds, releases, states)
+                slots = threading.BoundedSemaphore(self._parallelism(cluster))
+                run = _ClusterRun(context, provider, backend, creds, releases, states, slots)
                 if not self._stage(run, support):
                     self._skip(staging + prod, f"support release of {name} failed")
                     return
@@ -299,7 +305,7 @@ class Deployer:
                     self._skip(prod, f"health check of {self._failed_hubs(staging)} failed")
                     return
                 self._stage(run, prod)
-                self._check_or_roll_back(run, prod)
+                self._check_after_upgrade(run, prod)
         except (Cancelled, _Stop):
             self._not_started(jobs)
         except HubfleetError as exc:
@@ -359,21 +365,41 @@ class Deployer:
                     future.result()
         return all(self.record(job).status in ("succeeded", "unchanged") for job in jobs)
 
-    def _acquire_slot(self) -> None:
-        while not self._helm_slots.acquire(timeout=_POLL_S):
+    def _parallelism(self, cluster: Cluster) -> int:
+        """Upgrades at once on the cluster: its cluster.yaml's, else hubfleet.yaml's."""
+        block = cluster.spec.deploy
+        if block is not None and block.parallelism is not None:
+            return block.parallelism
+        return self.fleet.settings.deploy.cluster_parallelism
+
+    def _acquire_slot(self, slots: threading.BoundedSemaphore | None = None) -> None:
+        chosen = self._helm_slots if slots is None else slots
+        while not chosen.acquire(timeout=_POLL_S):
             if self._stopping():
                 raise _Stop
         if self._stopping():
-            self._helm_slots.release()
+            chosen.release()
             raise _Stop
 
     def _job(self, run: _ClusterRun, job: Job) -> None:
+        try:
+            self._acquire_slot(run.slots)  # the cluster's first, so no fleet slot idles
+        except _Stop:
+            self._not_started([job])
+            return
+        try:
+            self._job_in_slot(run, job)
+        finally:
+            run.slots.release()
+
+    def _job_in_slot(self, run: _ClusterRun, job: Job) -> None:
         try:
             self._acquire_slot()
         except _Stop:
             self._not_started([job])
             return
         started = time.monotonic()
+        release: Release | None = None
         try:
             self._set(job, status="running", started=now_iso())
             release = run.releases.get(job) or self._release(run.context.cluster, job)
@@ -388,25 +414,47 @@ class Deployer:
                     duration_s=time.monotonic() - started,
                 )
                 return
-            result = self._helm_upgrade(
-                release, run.creds, run.states.get((release.name, release.namespace))
-            )
+            state = run.states.get((release.name, release.namespace))
+            result, retried = self._helm_upgrade_retrying(release, run.creds, state)
+            notes = [f"recovered from {result.recovered.status} first" if result.recovered else ""]
+            notes.append(f"retried {retried} time(s) after the API's rate limit" if retried else "")
             self._set(
                 job,
-                status="succeeded",
                 helm_revision=result.revision,
                 output_tail=result.output_tail,
                 command=result.command.replace(f"{self.fleet.root}/", ""),
-                message=(
-                    f"recovered from {result.recovered.status} first" if result.recovered else ""
-                ),
+                message=_joined(*notes),
+            )
+            if not self.options.dry_run:
+                self._set(job, message=_joined(*notes, "watching the rollout"))
+                watched = self._watch(release, run.creds, result.revision)
+                notes.append(watched)
+            self._set(
+                job,
+                status="succeeded",
+                message=_joined(*notes),
+                duration_s=time.monotonic() - started,
+            )
+        except rollout.RolloutFailed as exc:
+            assert release is not None
+            why = self._roll_back(run, release, job)
+            self._failed(
+                job,
+                _joined(f"rollout failed: {exc}", why),
+                output_tail=exc.logs,
                 duration_s=time.monotonic() - started,
             )
         except Cancelled:
+            upgraded = self.record(job).helm_revision is not None or bool(self.record(job).command)
             self._set(
                 job,
                 status="cancelled",
-                message="stopped by an interrupt",
+                message=(
+                    "stopped watching the rollout (interrupt): the release is left as helm "
+                    "left it, not rolled back"
+                    if upgraded and not self.options.dry_run
+                    else "stopped by an interrupt"
+                ),
                 duration_s=time.monotonic() - started,
             )
         except HubfleetError as exc:
@@ -446,6 +494,60 @@ class Deployer:
                 item = helm.ValuesInput(path, values_bytes(self.fleet, path, sops=self.sops))
                 self._values_read[path] = item
         return item
+
+    def _helm_upgrade_retrying(
+        self, release: Release, creds: Credentials, state: helm.ReleaseState | None
+    ) -> tuple[helm.UpgradeResult, int]:
+        """The upgrade, retried with a doubling backoff while the API's rate limit refuses
+        it (at most `deploy.rate_limit_retries` times); (result, retries)."""
+        settings = self.fleet.settings.deploy
+        delay = settings.rate_limit_backoff_s
+        for attempt in range(settings.rate_limit_retries + 1):
+            try:
+                return self._helm_upgrade(release, creds, state), attempt
+            except helm.ProgramFailed as exc:
+                if not helm.rate_limited(exc.stderr or exc.message):
+                    raise
+                if attempt == settings.rate_limit_retries:
+                    raise HubfleetError(
+                        f"rate-limited by the Kubernetes API {attempt + 1} time(s), "
+                        f"gave up: {exc.message}",
+                        hint="lower deploy.cluster_parallelism (hubfleet.yaml or cluster.yaml)",
+                    ) from None
+                if self.cancel.wait(delay):
+                    raise Cancelled(
+                        "cancelled while waiting to retry a rate-limited upgrade"
+                    ) from None
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def _watch(self, release: Release, creds: Credentials, revision: int | None) -> str:
+        """Watch the rollout of the revision just applied; its summary, or `RolloutFailed`."""
+        settings = self.fleet.settings.deploy
+        env = {**self.options.extra_env, **creds.env}
+        text = rollout.manifest(
+            release.name,
+            release.namespace,
+            revision,
+            env=env,
+            redactor=self.redactor,
+            cancel=self.cancel,
+        )
+        workloads = rollout.workloads_of(text, release.namespace)
+        if not workloads:
+            return ""  # nothing to watch (e.g. a chart of ConfigMaps only)
+        result = rollout.watch(
+            workloads,
+            env=env,
+            redactor=self.redactor,
+            settings=rollout.WatchSettings(
+                poll_s=settings.rollout_poll_s,
+                unschedulable_grace_s=settings.unschedulable_grace_s,
+            ),
+            deadline_s=helm.duration_seconds(self.options.helm_timeout),
+            cancel=self.cancel,
+        )
+        return f"rolled out ({result.workloads} workload(s), {result.duration_s:.1f} s)"
 
     def _helm_upgrade(
         self, release: Release, creds: Credentials, state: helm.ReleaseState | None
@@ -497,11 +599,21 @@ class Deployer:
             raise Cancelled("cancelled during the health check")
         return all(results)
 
-    def _check_or_roll_back(self, run: _ClusterRun, jobs: list[Job]) -> None:
-        """Jobs with `rollback_on_failed_check` (community-only changes): the health
-        check after the upgrade, and a rollback of those whose check failed."""
-        flagged = [j for j in jobs if j.rollback_on_failed_check and j.hub is not None]
-        upgraded = [j for j in flagged if self.record(j).status == "succeeded"]
+    def _rolls_back(self, job: Job) -> bool:
+        """Whether a failed check rolls the job back: a community-only change always,
+        any hub with `deploy.rollback_on_failed_check`."""
+        return job.rollback_on_failed_check or self.fleet.settings.deploy.rollback_on_failed_check
+
+    def _check_after_upgrade(self, run: _ClusterRun, jobs: list[Job]) -> None:
+        """The health check of the production hubs after their upgrade (all of them with
+        `deploy.check_production` on helm targets, else those of community-only changes);
+        a hub whose check fails is failed, and rolled back per `_rolls_back`."""
+        # Local hubs (no kubectl, no rollout) keep their deploy's own result.
+        production = self.fleet.settings.deploy.check_production and run.backend is None
+        chosen = [
+            j for j in jobs if j.hub is not None and (production or j.rollback_on_failed_check)
+        ]
+        upgraded = [j for j in chosen if self.record(j).status == "succeeded"]
         if not upgraded or self._gate_off() is not None:
             return
         check = self.health_checks.get(run.context.cluster.provider)
@@ -509,39 +621,51 @@ class Deployer:
             return
         env = {**self.options.extra_env, **run.creds.env}
         creds = dataclasses.replace(run.creds, env=env)
-        for job in upgraded:
-            self._check(check, run.context.cluster, creds, job)
+        with ThreadPoolExecutor(
+            max_workers=min(len(upgraded), self._parallelism(run.context.cluster)),
+            thread_name_prefix="check",
+        ) as pool:
+            list(
+                pool.map(lambda job: self._check(check, run.context.cluster, creds, job), upgraded)
+            )
+        if self.cancel.is_set():
+            raise Cancelled("cancelled during the health checks")
         self._roll_back_failed(run, upgraded)
 
     def _roll_back_failed(self, run: _ClusterRun, jobs: list[Job]) -> None:
         """Roll each flagged job whose check failed back to the revision it had before."""
         for job in jobs:
             record = self.record(job)
-            if not job.rollback_on_failed_check or record.status != "failed" or not record.gate:
+            if not self._rolls_back(job) or record.status != "failed" or not record.gate:
                 continue
             release = run.releases.get(job)
-            state = run.states.get((release.name, release.namespace)) if release else None
             if release is None or run.backend is not None:
                 why = "not rolled back: this provider keeps no helm revisions"
-            elif state is None or state.revision < 1:
-                why = "not rolled back: it had no earlier revision (first install)"
             else:
-                try:
-                    helm.rollback_to(
-                        release.name,
-                        release.namespace,
-                        state.revision,
-                        env={**self.options.extra_env, **run.creds.env},
-                        redactor=self.redactor,
-                        helm_timeout=self.options.helm_timeout,
-                        cancel=self.cancel,
-                    )
-                except HubfleetError as exc:
-                    why = f"rollback to revision {state.revision} failed: {exc}"
-                else:
-                    why = f"rolled back to revision {state.revision}"
-                    self._set(job, rolled_back=state.revision)
+                why = self._roll_back(run, release, job)
             self._set(job, message=_joined(record.message, why))
+
+    def _roll_back(self, run: _ClusterRun, release: Release, job: Job | None = None) -> str:
+        """`helm rollback` of a helm release to the revision it had before this deploy
+        (from the cluster's `helm list`); what happened, for the job's message."""
+        state = run.states.get((release.name, release.namespace))
+        if state is None or state.revision < 1:
+            return "not rolled back: it had no earlier revision (first install)"
+        try:
+            helm.rollback_to(
+                release.name,
+                release.namespace,
+                state.revision,
+                env={**self.options.extra_env, **run.creds.env},
+                redactor=self.redactor,
+                helm_timeout=self.options.helm_timeout,
+                cancel=self.cancel,
+            )
+        except HubfleetError as exc:
+            return f"rollback to revision {state.revision} failed: {exc}"
+        if job is not None:
+            self._set(job, rolled_back=state.revision)
+        return f"rolled back to revision {state.revision}"
 
     def _check(self, check: HealthCheck, cluster: Cluster, creds: Credentials, job: Job) -> bool:
         """One canary's health check; the job shows `checking` while it runs."""

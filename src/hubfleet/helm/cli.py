@@ -1,9 +1,10 @@
 """The helm CLI runner: `helm upgrade --install` for one release, values through pipes.
 
 - The helm version is detected once per deploy (`detect_version`) and selects the
-  flags that changed between helm 3 and 4 (`HelmFlags`): roll back on failure is
-  `--atomic` in helm 3 and `--rollback-on-failure` in helm 4; `--cleanup-on-fail`
-  is the same in both; server-side dry run needs helm 3.13 or later.
+  flags that changed between helm 3 and 4 (`HelmFlags`); server-side dry run needs
+  helm 3.13 or later. `upgrade` runs without `--wait` (so without `--atomic` /
+  `--rollback-on-failure`): the deploy watches the rollout and rolls back itself
+  (`hubfleet.deploy.rollout`, docs/deploy.md).
 - Every values file reaches helm as `--values /dev/fd/N`, the read end of a pipe a
   writer thread fills from memory: decrypted secrets never touch the disk, and
   plain files take the same path, so the argv is the same for both.
@@ -173,13 +174,15 @@ def upgrade_argv(
         HELM, "upgrade", "--install", "--create-namespace", argv.flag("--namespace", where),
         *chart.flags,
     ]  # fmt: skip
-    words += _kubeconfig_args(kubeconfig)
+    words += kubeconfig_args(kubeconfig)
     for path in values_paths:
         words.append(argv.flag("--values", argv.path(path, "a values file")))
     if dry_run:
         words.append(flags.dry_run)
     else:
-        words += [flags.rollback_on_failure, flags.cleanup_on_fail, "--wait"]
+        # No --wait (and so no --atomic/--rollback-on-failure): hubfleet watches the
+        # rollout itself and rolls back on failure (`hubfleet.deploy.rollout`).
+        words.append(flags.cleanup_on_fail)
     words.append(argv.flag("--timeout", _timeout(helm_timeout)))
     words += ["--", argv.release_name(release), chart.chart]
     return words
@@ -300,7 +303,7 @@ def _list(
         argv.flag("--filter", "^(" + "|".join(re.escape(name) for name in names) + ")$"),
         # helm lists 256 releases unless told otherwise; 0 means the server's default.
         argv.flag("--max", str(max(256, 4 * len(releases)))),
-        *_kubeconfig_args(env.get("KUBECONFIG")),
+        *kubeconfig_args(env.get("KUBECONFIG")),
     ]  # fmt: skip
     text = run(words, redactor=redactor, env=env, timeout=timeout, cancel=cancel).stdout.strip()
     try:
@@ -343,7 +346,7 @@ def rollback(
         HELM, "rollback",
         argv.flag("--namespace", argv.dns_label(state.namespace, "the namespace")),
         "--wait", argv.flag("--timeout", _timeout(helm_timeout)),
-        *_kubeconfig_args(env.get("KUBECONFIG")), "--", argv.release_name(state.name),
+        *kubeconfig_args(env.get("KUBECONFIG")), "--", argv.release_name(state.name),
     ]  # fmt: skip
     run(
         words,
@@ -370,7 +373,7 @@ def rollback_to(
         HELM, "rollback",
         argv.flag("--namespace", argv.dns_label(namespace, "the namespace")),
         "--wait", argv.flag("--timeout", _timeout(helm_timeout)),
-        *_kubeconfig_args(env.get("KUBECONFIG")),
+        *kubeconfig_args(env.get("KUBECONFIG")),
         "--", argv.release_name(release), str(int(revision)),
     ]  # fmt: skip
     run(
@@ -457,7 +460,17 @@ def _masked_failure(exc: ProgramFailed) -> ProgramFailed:
     )
 
 
-def _kubeconfig_args(kubeconfig: str | None) -> list[str]:
+_RATE_LIMITED = re.compile(
+    r"client rate limiter Wait returned an error|\b429\b|Too Many Requests", re.IGNORECASE
+)
+
+
+def rate_limited(text: str) -> bool:
+    """Whether helm's error is the Kubernetes API's (or client's) rate limit."""
+    return _RATE_LIMITED.search(text) is not None
+
+
+def kubeconfig_args(kubeconfig: str | None) -> list[str]:
     """The cluster's kubeconfig named on the command line too (it is also in KUBECONFIG)."""
     return (
         [argv.flag("--kubeconfig", argv.path(kubeconfig, "the kubeconfig"))] if kubeconfig else []
@@ -476,6 +489,8 @@ __all__ = [
     "chart_ref",
     "detect_version",
     "flags_for",
+    "kubeconfig_args",
+    "rate_limited",
     "release_states",
     "rollback_to",
     "tail",
