@@ -63,3 +63,28 @@ def test_production_checks_can_be_switched_off(denv: DeployEnv) -> None:
 
     report = deployer(denv, ["alpha"], health_checks={"gcp": check}).run()
     assert report.exit_code == 0 and checked == ["staging"]
+
+
+def _depths(denv: DeployEnv) -> dict[str, bool]:
+    seen: dict[str, bool] = {}
+
+    def check(request: HealthRequest) -> HealthResult:
+        seen[request.hub.name] = request.user_server
+        return HealthResult(True, "healthy (test)")
+
+    denv.fakes.script([{"tool": "helm", "args": ["list"], "stdout": json.dumps(LISTED)}])
+    report = deployer(denv, ["alpha"], health_checks={"gcp": check}).run()
+    assert report.exit_code == 0
+    return seen
+
+
+def test_production_hubs_are_checked_without_the_user_server_part(denv: DeployEnv) -> None:
+    """Canaries get the whole check; production hubs only that the hub answers its API
+    (no user, no server: they need no health-check service in their values)."""
+    fast_watch(denv.fleet)
+    assert _depths(denv) == {"staging": True, "prod1": False, "prod2": False}
+
+
+def test_production_user_server_checks_production_hubs_whole(denv: DeployEnv) -> None:
+    fast_watch(denv.fleet, production_user_server=True)
+    assert _depths(denv) == {"staging": True, "prod1": True, "prod2": True}

@@ -333,3 +333,43 @@ def test_a_forward_that_ends_is_named_in_the_failed_step(
     assert "step create_user failed" in result.stdout
     assert "(kubectl port-forward had ended: error: lost connection to pod)" in result.stdout
     assert runner.live_children() == []
+
+
+def _api_only_request(fleet_root: Path, tmp_path: Path, cluster: str, name: str) -> HealthRequest:
+    fleet = load_fleet(fleet_root).fleet_or_raise()
+    return HealthRequest(
+        fleet=fleet,
+        hub=fleet.cluster(cluster).hub(name),
+        credentials=Credentials(cluster, tmp_path, tmp_path / "kubeconfig", {}),
+        redactor=Redactor(),
+        user_server=False,
+    )
+
+
+def test_a_production_check_asks_the_hub_api_only(
+    hub: KubeHub, kube_fleet: Path, fake_tools: FakeTools, tmp_path: Path
+) -> None:
+    """Without the user-server part: no token read from the hub's Secret (production hubs
+    need no health-check service), no user made, the hub's API through the forward."""
+    fake_tools.script(kubectl_rules(hub))
+    result = health_check(_api_only_request(kube_fleet, tmp_path, "delta", "staging-a"))
+    assert result.ok, result.message
+    assert result.message.endswith("answers, no user server"), result.message
+    assert "JupyterHub " in result.message
+    assert [c["argv"][0] for c in fake_tools.calls("kubectl")] == ["port-forward"]
+    _no_forward_left(fake_tools)
+
+
+def test_a_production_check_fails_when_the_hub_api_does_not_answer(
+    hub: KubeHub, kube_fleet: Path, fake_tools: FakeTools, tmp_path: Path
+) -> None:
+    """A forward that reaches something that is not the hub (its pod not ready behind
+    the proxy): the check fails naming the hub API step."""
+    other = socket.create_server(("127.0.0.1", 0))
+    port = other.getsockname()[1]
+    other.close()  # nothing listens there now: the forward leads nowhere
+    fake_tools.script(kubectl_rules(hub, forward_to=port))
+    result = health_check(_api_only_request(kube_fleet, tmp_path, "delta", "staging-a"))
+    assert not result.ok
+    assert "hub_api" in result.message
+    _no_forward_left(fake_tools)

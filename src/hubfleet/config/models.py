@@ -426,6 +426,11 @@ class DeploySettings(_Strict):
     check_production: bool = Field(
         True, description="health-check production hubs after their upgrade too"
     )
+    production_user_server: bool = Field(
+        False,
+        description="production hubs' check starts a user server too, as the canaries' does "
+        "(off: the hub answers its API through the proxy)",
+    )
     rollback_on_failed_check: bool = Field(
         False, description="roll a hub whose check failed after its upgrade back to its revision"
     )

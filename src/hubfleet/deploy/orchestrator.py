@@ -625,12 +625,18 @@ class Deployer:
             max_workers=min(len(upgraded), self._parallelism(run.context.cluster)),
             thread_name_prefix="check",
         ) as pool:
-            list(
-                pool.map(lambda job: self._check(check, run.context.cluster, creds, job), upgraded)
-            )
+            list(pool.map(lambda job: self._check_one(check, run, creds, job), upgraded))
         if self.cancel.is_set():
             raise Cancelled("cancelled during the health checks")
         self._roll_back_failed(run, upgraded)
+
+    def _check_one(
+        self, check: HealthCheck, run: _ClusterRun, creds: Credentials, job: Job
+    ) -> bool:
+        """A production hub's check after its upgrade: the hub's API, or the whole check
+        (user server too) for a community-only change or `deploy.production_user_server`."""
+        whole = job.rollback_on_failed_check or self.fleet.settings.deploy.production_user_server
+        return self._check(check, run.context.cluster, creds, job, user_server=whole)
 
     def _roll_back_failed(self, run: _ClusterRun, jobs: list[Job]) -> None:
         """Roll each flagged job whose check failed back to the revision it had before."""
@@ -667,8 +673,17 @@ class Deployer:
             self._set(job, rolled_back=state.revision)
         return f"rolled back to revision {state.revision}"
 
-    def _check(self, check: HealthCheck, cluster: Cluster, creds: Credentials, job: Job) -> bool:
-        """One canary's health check; the job shows `checking` while it runs."""
+    def _check(
+        self,
+        check: HealthCheck,
+        cluster: Cluster,
+        creds: Credentials,
+        job: Job,
+        *,
+        user_server: bool = True,
+    ) -> bool:
+        """One hub's health check (without `user_server`: only that the hub answers its
+        API); the job shows `checking` while it runs."""
         assert job.hub is not None
         hub = cluster.hub(job.hub)
         upgraded = self.record(job)
@@ -686,6 +701,7 @@ class Deployer:
             credentials=creds,
             redactor=self.redactor,
             cancel=self.cancel,
+            user_server=user_server,
         )
         try:
             result = check(request)

@@ -47,6 +47,10 @@ STEPS = (
     "stop_server",
     "delete_user",
 )
+# The check of a hub without its user-server part (production hubs after their upgrade):
+# the hub answers its API through the proxy, so hub pod, proxy and routing all work. It
+# needs no token: `GET /hub/api/` is public.
+API_STEPS = ("hub_api",)
 # The notebook the check runs: its output must contain EXPECTED.
 NOTEBOOK_CELLS = ("answer = 6 * 7", "print(answer)")
 EXPECTED = "42"
@@ -102,7 +106,8 @@ class _Api:
     def request(self, method: str, url: str, body: Any = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode("utf-8")
         req = urllib.request.Request(url, data=data, method=method)
-        req.add_header("Authorization", f"token {self.token}")
+        if self.token:
+            req.add_header("Authorization", f"token {self.token}")
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
@@ -328,7 +333,16 @@ def _delete_user(api: _Api, user: str) -> str:
     raise StepFailed(f"cannot delete user {user!r}: {_why(status, body)}")
 
 
+def _hub_api(api: _Api, user: str) -> str:
+    status, body = api.hub("GET", "")
+    version = body.get("version") if isinstance(body, dict) else None
+    if status != 200 or not isinstance(version, str):
+        raise StepFailed(f"GET {_path(api.url)}hub/api/: {_why(status, body)}")
+    return f"JupyterHub {version} answers"
+
+
 _ACTIONS: dict[str, Callable[[_Api, str], str]] = {
+    "hub_api": _hub_api,
     "create_user": _create_user,
     "start_server": _start_server,
     "wait_ready": _wait_ready,
@@ -356,10 +370,11 @@ def _attempt(
     timeout: float,
     scrub: Callable[[str], str],
     default_url: str | None = None,
+    steps: tuple[str, ...] = STEPS,
 ) -> list[StepResult]:
     api = _Api(url, token, time.monotonic() + timeout, default_url)
     results = []
-    for name in STEPS:
+    for name in steps:
         began = time.monotonic()
         try:
             message = _ACTIONS[name](api, user)
@@ -384,28 +399,31 @@ def check_hub(
     retry_delay: float = 2.0,
     redactor: Redactor | None = None,
     default_url: str | None = None,
+    steps: tuple[str, ...] = STEPS,
 ) -> CheckResult:
     """Run the health check against the hub at `url` (its public URL, with base URL).
 
     `token` is a service token with the scopes the local provider grants
     (`hubfleet.local.hubconfig.health_scopes`): admin:users, servers and
     access:servers, each filtered to the check user. `default_url` is the hub's
-    `singleuser.defaultUrl` (None: the server's own default page is opened).
+    `singleuser.defaultUrl` (None: the server's own default page is opened). `steps`:
+    `API_STEPS` checks only that the hub answers its API (no token needed, no user made).
     """
-    if redactor is not None:
+    if redactor is not None and token:
         redactor.add(token)
     scrub = redactor.scrub if redactor is not None else (lambda text: text)
     started = time.monotonic()
     attempts = max(1, attempts)
     for attempt in range(1, attempts + 1):
-        steps = _attempt(url, token, user, attempt_timeout, scrub, default_url)
-        failed = next((s.name for s in steps if not s.ok), None)
+        done = _attempt(url, token, user, attempt_timeout, scrub, default_url, steps)
+        failed = next((s.name for s in done if not s.ok), None)
         if failed is None:
-            return CheckResult(True, tuple(steps), None, attempt, time.monotonic() - started)
-        _cleanup(url, token, user)
+            return CheckResult(True, tuple(done), None, attempt, time.monotonic() - started)
+        if token:
+            _cleanup(url, token, user)
         if attempt < attempts:
             time.sleep(retry_delay)
-    return CheckResult(False, tuple(steps), failed, attempts, time.monotonic() - started)
+    return CheckResult(False, tuple(done), failed, attempts, time.monotonic() - started)
 
 
 def base_url_of(values: Mapping[str, Any]) -> str:

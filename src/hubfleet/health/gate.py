@@ -34,6 +34,9 @@ class HealthRequest:
     credentials: Credentials
     redactor: Redactor
     cancel: threading.Event | None = None
+    # False: only that the hub answers its API (production hubs after their upgrade),
+    # without the user-server part (a user, a server, a notebook cell).
+    user_server: bool = True
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,15 @@ from typing import TYPE_CHECKING, Any
 from hubfleet.base import argv
 from hubfleet.base.errors import DeployError, HubfleetError, ProgramError
 from hubfleet.base.runner import Background, Cancelled, ProgramFailed, background, run_bytes
-from hubfleet.health.check import DEFAULT_USER, CheckResult, base_url_of, check_hub, health_scopes
+from hubfleet.health.check import (
+    API_STEPS,
+    DEFAULT_USER,
+    STEPS,
+    CheckResult,
+    base_url_of,
+    check_hub,
+    health_scopes,
+)
 from hubfleet.health.gate import HealthRequest, HealthResult
 from hubfleet.helm.charts import jupyterhub_values_key
 from hubfleet.helm.values import at_key
@@ -254,14 +262,16 @@ def check_kubernetes_hub(
     cancel: threading.Event | None = None,
     attempts: int = GATE_ATTEMPTS,
     attempt_timeout: float = GATE_ATTEMPT_TIMEOUT,
+    user_server: bool = True,
 ) -> tuple[str, CheckResult]:
     """(URL checked, result) of the REST API check of one Kubernetes hub, inside its
     cluster's credentials (`env`: the provider's KUBECONFIG and cloud variables).
 
-    Raises `DeployError` when the check cannot start: no token, no forward.
+    Raises `DeployError` when the check cannot start: no token, no forward. Without
+    `user_server`, only the hub's API is asked (no token read, no user made).
     """
     target = kube_target(fleet, hub)
-    token = read_token(target, env=env, redactor=redactor, cancel=cancel)
+    token = read_token(target, env=env, redactor=redactor, cancel=cancel) if user_server else ""
     started = time.monotonic()
     attempts = max(1, attempts)
     for attempt in range(1, attempts + 1):
@@ -275,6 +285,7 @@ def check_kubernetes_hub(
                 attempts=1,
                 attempt_timeout=attempt_timeout,
                 redactor=redactor,
+                steps=STEPS if user_server else API_STEPS,
             )
             # A failure may be the forward's: it dies with the connection to the pod.
             ended = None if result.ok else forward.ended(wait=FORWARD_GRACE)
@@ -310,9 +321,12 @@ def health_check(request: HealthRequest) -> HealthResult:
             env=request.credentials.env,
             redactor=request.redactor,
             cancel=request.cancel,
+            user_server=request.user_server,
         )
     except Cancelled:
         return HealthResult(False, "cancelled during the health check")
     except HubfleetError as exc:
         return HealthResult(False, str(exc))
+    if result.ok and not request.user_server:  # say what was (and was not) checked
+        return HealthResult(True, f"{result.message}: {result.steps[-1].message}, no user server")
     return HealthResult(result.ok, result.message)
