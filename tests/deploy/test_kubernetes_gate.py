@@ -83,8 +83,11 @@ def test_passing_checks_open_the_gate(run_cli: Any, kenv: DeployEnv, hub: KubeHu
     assert report["health_check"] == "kubeconfig: health check"
     assert "canary gate: kubeconfig: health check" in result.stdout
     gets = [c for c in kenv.fakes.calls("kubectl") if c["argv"][0] == "get"]
-    # The canaries' checks, then the production hub's own after its upgrade.
-    assert sorted(namespace_of(c) for c in gets) == ["prod", "staging-a", "staging-b"]
+    # The canaries' checks read their token; the production hub's own check after its
+    # upgrade asks only its API (no token), through its own port-forward.
+    assert sorted(namespace_of(c) for c in gets) == ["staging-a", "staging-b"]
+    forwards = [c for c in kenv.fakes.calls("kubectl") if c["argv"][0] == "port-forward"]
+    assert {namespace_of(c) for c in forwards} == {"prod", "staging-a", "staging-b"}
     assert all("hubfleet-creds-delta-" in c["env"]["KUBECONFIG"] for c in gets)
     # The production hub was upgraded after both canaries' checks ended.
     [prod] = [c for c in kenv.upgrades() if release_of(c) == "prod"]
@@ -171,4 +174,4 @@ def test_switched_off_hub_is_gated_on_helm(run_cli: Any, kenv: DeployEnv) -> Non
     assert jobs["delta/staging-b"]["gate"] == "health-check"
     assert jobs["delta/prod"]["status"] == "succeeded"
     gets = [c for c in kenv.fakes.calls("kubectl") if c["argv"][0] == "get"]
-    assert sorted(namespace_of(c) for c in gets) == ["prod", "staging-b"]
+    assert sorted(namespace_of(c) for c in gets) == ["staging-b"]  # prod: its API, no token
