@@ -285,7 +285,7 @@ def test_unknown_hub_in_stop(state_dir: Path) -> None:
 def test_env_of_hub_has_no_cloud_credentials(
     state_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hubfleet.local.runtime import _hub_env
+    from hubfleet.local.processes import _hub_env
 
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t")
     monkeypatch.setenv("KUBECONFIG", "/somewhere")

@@ -46,10 +46,9 @@ def command(
     (a change stays visible). Files written with --output-dir hold the same text.
     --show-secrets shows everything, to a person on a terminal only.
     """
-    from hubfleet.helm.charts import resolve_chart
-    from hubfleet.helm.engine import render
     from hubfleet.helm.masking import mask_manifests
-    from hubfleet.release.pipeline import hub_release, merged_values, support_release
+    from hubfleet.release.pipeline import hub_release, support_release
+    from hubfleet.release.values import ReleaseValues
 
     if show_secrets and output_dir is not None:
         raise HubfleetError(
@@ -67,13 +66,7 @@ def command(
     release = support or hub_release(fleet, target.hub(hub))
     decrypter = sops(ctx, fleet.root)
     use_sops = decrypter if decrypter.key_available() and not placeholders else None
-    values = merged_values(fleet, release, sops=use_sops)
-    manifests = render(
-        resolve_chart(release.chart, root=fleet.root),
-        values,
-        release=release.name,
-        namespace=release.namespace,
-    )
+    manifests = ReleaseValues(fleet, sops=use_sops).render_release(release)
     if show_secrets:
         _show(output, release.label, manifests)
         return

@@ -2,8 +2,9 @@
 exactly as the export's README says, must give the same manifests.
 
 hubfleet's side is what `hubfleet deploy` would install: the hub's values files
-read by `hubfleet.release.pipeline.values_documents`, merged by
-`hubfleet.helm.values.merge_values`, rendered by `hubfleet.helm.engine.render`.
+read, merged and rendered by the command's values pipeline
+(`hubfleet.release.values.ReleaseValues.render_release`: helm's merge rule, the
+embedded Helm engine).
 
 The export's side uses no hubfleet code to read or merge values. It parses the
 README's `helm upgrade --install` command; reads each `--values` file with helm's
@@ -45,7 +46,10 @@ from hubfleet.base.errors import ChartError, HubfleetError
 from hubfleet.config.fleet import Fleet, Hub
 from hubfleet.export.compare import Difference, differences
 from hubfleet.export.layout import README, DeployCommand, ExportError, parse_command
+from hubfleet.helm.charts import ChartResolver
 from hubfleet.helm.stability import compare_renders, ignored_note
+from hubfleet.release.pipeline import hub_release
+from hubfleet.release.values import ReleaseValues
 
 if TYPE_CHECKING:
     from hubfleet.secrets.sops import Sops
@@ -107,10 +111,6 @@ def verify_export(
     and compare. `sops`: decrypt both sides (the export's encrypted files with
     `export_sops` if given, e.g. the key of re-encryption recipients); None:
     placeholders on both sides."""
-    from hubfleet.helm import engine
-    from hubfleet.helm.charts import resolve_chart
-    from hubfleet.helm.values import merge_values
-    from hubfleet.release.pipeline import hub_release, values_documents
 
     label = f"{hub.cluster}/{hub.name}"
     readme = folder / README
@@ -118,7 +118,10 @@ def verify_export(
         raise ExportError(f"{folder} is not an export: it has no {README}")
     command = parse_command(readme.read_text(encoding="utf-8"))
     release = hub_release(fleet, hub)
-    documents = values_documents(fleet, release, sops=sops)
+    pipeline = ReleaseValues(
+        fleet, sops=sops, charts=ChartResolver(cache_dir=cache_dir, allow_pull=False)
+    )
+    documents = pipeline.documents(release)
     has_secrets = any(doc.encrypted for doc in documents) or any(
         entry.decrypt for entry in command.values
     )
@@ -126,7 +129,7 @@ def verify_export(
         "none" if not has_secrets else "decrypted" if sops is not None else "placeholders"
     )
     try:
-        fleet_chart = resolve_chart(release.chart, cache_dir=cache_dir, allow_pull=False)
+        pipeline.chart(release)
         export_chart = _export_chart(folder, command, cache_dir)
     except ChartError as exc:
         return RoundTrip(label, "skipped", secrets, reason=f"chart not available offline: {exc}")
@@ -136,10 +139,9 @@ def verify_export(
             for entry in command.values
         ]
     )
-    merged = merge_values([doc.data for doc in documents])
 
     def hubfleet_render() -> dict[str, str]:
-        return engine.render(fleet_chart, merged, release=release.name, namespace=release.namespace)
+        return pipeline.render_release(release)
 
     def export_render() -> dict[str, str]:
         return _render_export(export_chart, values, command)

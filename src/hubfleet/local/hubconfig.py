@@ -24,7 +24,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from hubfleet.health.check import health_scopes
 from hubfleet.local import z2jh
@@ -132,7 +132,39 @@ def _env_str(value: Any) -> str:
     return str(value)
 
 
-def read_payload() -> dict[str, Any]:
+class HubRuntime(TypedDict):
+    """hubfleet's runtime settings of a hub: where it lives, its ports, its check service."""
+
+    cluster: str
+    hub: str
+    hub_dir: str
+    port: int
+    hub_port: int
+    proxy_api_port: int
+    proxy_command: list[str]
+    service_token: str
+    check_user: str
+
+
+class HubPayload(TypedDict):
+    """What crosses the process boundary: the hub's z2jh values and its runtime settings."""
+
+    values: dict[str, Any]
+    runtime: HubRuntime
+
+
+def encode_payload(payload: HubPayload) -> bytes:
+    """hubfleet's side of the pipe (the only place the payload is serialised)."""
+    return json.dumps(payload).encode("utf-8")
+
+
+def decode_payload(data: bytes) -> HubPayload:
+    """The hub's side of the pipe (the only place the payload is parsed)."""
+    payload: HubPayload = json.loads(data.decode("utf-8"))
+    return payload
+
+
+def read_payload() -> HubPayload:
     """The payload hubfleet wrote to the pipe named by $HUBFLEET_LOCAL_CONFIG_FD."""
     fd_text = os.environ.pop(CONFIG_FD_ENV, None)
     if fd_text is None:
@@ -141,8 +173,7 @@ def read_payload() -> dict[str, Any]:
             "started by hubfleet's local provider"
         )
     with os.fdopen(int(fd_text), "rb") as pipe:
-        payload: dict[str, Any] = json.loads(pipe.read().decode("utf-8"))
-    return payload
+        return decode_payload(pipe.read())
 
 
 def _camel(name: str) -> str:
@@ -154,12 +185,12 @@ def _url_join(*parts: str) -> str:
     return "/" + joined + ("/" if parts and parts[-1].endswith("/") else "")
 
 
-def configure(c: Any, payload: dict[str, Any] | None = None) -> None:
+def configure(c: Any, payload: HubPayload | None = None) -> None:
     """Fill the traitlets config `c` of a local hub (called from jupyterhub_config.py)."""
     if payload is None:
         payload = read_payload()
     values: dict[str, Any] = payload["values"]
-    runtime: dict[str, Any] = payload["runtime"]
+    runtime = payload["runtime"]
     z2jh.load(values)
     sys.modules["z2jh"] = z2jh  # for `from z2jh import get_config` in hub.extraConfig
     get = z2jh.get_config
@@ -235,7 +266,7 @@ def configure(c: Any, payload: dict[str, Any] | None = None) -> None:
     _add_health_service(c, runtime)
 
 
-def _add_culler(c: Any, cull: dict[str, Any], runtime: dict[str, Any]) -> None:
+def _add_culler(c: Any, cull: dict[str, Any], runtime: HubRuntime) -> None:
     base_url = str(c.JupyterHub.get("base_url", "/") or "/")
     api_url = f"http://127.0.0.1:{runtime['hub_port']}" + _url_join(base_url, "hub/api")
     cmd = [sys.executable, "-m", "jupyterhub_idle_culler", f"--url={api_url}"]
@@ -261,7 +292,7 @@ def _add_culler(c: Any, cull: dict[str, Any], runtime: dict[str, Any]) -> None:
     )
 
 
-def _enforce_local(c: Any, runtime: dict[str, Any]) -> None:
+def _enforce_local(c: Any, runtime: HubRuntime) -> None:
     hub_dir = runtime["hub_dir"]
     c.JupyterHub.ip = "127.0.0.1"
     c.JupyterHub.port = int(runtime["port"])
@@ -290,7 +321,7 @@ def _enforce_local(c: Any, runtime: dict[str, Any]) -> None:
             c.Spawner.args = [*args, "--allow-root"]
 
 
-def _add_health_service(c: Any, runtime: dict[str, Any]) -> None:
+def _add_health_service(c: Any, runtime: HubRuntime) -> None:
     token = runtime.get("service_token")
     if not token:
         return

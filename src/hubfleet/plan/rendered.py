@@ -1,7 +1,7 @@
 """`--rendered`: render hubs selected only by a chart change at base and at head.
 
 Both sides use the embedded Helm engine with encrypted values replaced by
-stable placeholders (`values_documents(..., sops=None)`), so no key is needed
+stable placeholders (`ReleaseValues(fleet, sops=None)`), so no key is needed
 and nothing is decrypted. The base side reads only what it needs from git (the
 hubs' values files, chart folders and `hubfleet.yaml`) into a temporary folder;
 encrypted files stay encrypted there.
@@ -23,22 +23,23 @@ from pathlib import Path
 from hubfleet.base.errors import HubfleetError
 from hubfleet.config.fleet import Fleet, Hub
 from hubfleet.config.models import FleetFile
+from hubfleet.helm.charts import ChartResolver
 from hubfleet.helm.stability import compare_renders, randomised
 from hubfleet.plan.changes import GitRepo
 from hubfleet.plan.graph import UnitKey, build_graph
 from hubfleet.plan.plan import IDENTICAL, SETTINGS_FILE, RenderCheck
+from hubfleet.release.pipeline import hub_release
+from hubfleet.release.values import ReleaseValues
 
 
-def render_hub(fleet: Fleet, hub: Hub, *, allow_pull: bool = True) -> dict[str, str]:
-    """The hub's manifests (template -> text), secrets as placeholders."""
-    from hubfleet.helm.charts import resolve_chart
-    from hubfleet.helm.engine import render
-    from hubfleet.release.pipeline import hub_release, merged_values
-
-    release = hub_release(fleet, hub)
-    values = merged_values(fleet, release, sops=None)
-    chart = resolve_chart(release.chart, allow_pull=allow_pull)
-    return render(chart, values, release=release.name, namespace=release.namespace)
+def render_hub(
+    fleet: Fleet, hub: Hub, *, allow_pull: bool = True, values: ReleaseValues | None = None
+) -> dict[str, str]:
+    """The hub's manifests (template -> text), secrets as placeholders; `values`: the
+    side's pipeline (its files read once however often the hub is rendered)."""
+    if values is None:
+        values = ReleaseValues(fleet, sops=None, charts=ChartResolver(allow_pull=allow_pull))
+    return values.render_release(hub_release(fleet, hub))
 
 
 def _base_settings(root: Path, fallback: FleetFile) -> FleetFile:
@@ -77,23 +78,29 @@ def make_render_check(repo: GitRepo, base: str, head_fleet: Fleet, workdir: Path
         base_fleet = dataclasses.replace(
             head_fleet, root=base_root, settings=_base_settings(base_root, head_fleet.settings)
         )
+        # One pipeline per side for the whole check: a file read once for every hub.
+        sides = (_placeholders(base_fleet), _placeholders(head_fleet))
         verdicts: dict[UnitKey, str] = {}
         for hub in hubs:
-            verdicts[(hub.cluster, hub.name)] = _verdict(base, base_fleet, head_fleet, hub)
+            verdicts[(hub.cluster, hub.name)] = _verdict(base, sides, hub)
         return verdicts
 
     return check
 
 
-def _verdict(base: str, base_fleet: Fleet, head_fleet: Fleet, hub: Hub) -> str:
+def _placeholders(fleet: Fleet) -> ReleaseValues:
+    return ReleaseValues(fleet, sops=None, charts=ChartResolver())
+
+
+def _verdict(base: str, sides: tuple[ReleaseValues, ReleaseValues], hub: Hub) -> str:
     """The hub's verdict: `identical` (or `identical except N field(s) the chart
     randomises ...`), `different`, or why its renders could not be compared."""
     failed: list[str] = []
 
-    def side(fleet: Fleet, revision: str) -> Callable[[], dict[str, str]]:
+    def side(values: ReleaseValues, revision: str) -> Callable[[], dict[str, str]]:
         def render() -> dict[str, str]:
             try:
-                return render_hub(fleet, hub)
+                return render_hub(values.fleet, hub, values=values)
             except HubfleetError as exc:
                 failed.append(f"rendering at {revision} failed: {exc.message}")
                 raise
@@ -101,7 +108,7 @@ def _verdict(base: str, base_fleet: Fleet, head_fleet: Fleet, hub: Hub) -> str:
         return render
 
     try:
-        comparison = compare_renders(side(base_fleet, base), side(head_fleet, "head"))
+        comparison = compare_renders(side(sides[0], base), side(sides[1], "head"))
     except HubfleetError as exc:  # a render failed, or rendered invalid YAML
         return failed[0] if failed else f"cannot compare the renders: {exc.message}"
     if not comparison.same:

@@ -26,13 +26,8 @@ from hubfleet.community.check import community_problems
 from hubfleet.config.fleet import Cluster, Fleet, Hub, Support
 from hubfleet.config.load import load_fleet
 from hubfleet.helm.charts import ChartResolver
-from hubfleet.release.pipeline import (
-    Release,
-    ValuesDocument,
-    hub_release,
-    support_release,
-    values_documents,
-)
+from hubfleet.release.pipeline import Release, ValuesDocument, hub_release, support_release
+from hubfleet.release.values import ReleaseValues
 from hubfleet.terraform.check import terraform_problems
 
 if TYPE_CHECKING:
@@ -76,6 +71,9 @@ class _Run:
     sops: Sops | None
     strict: bool
     kube_version: str | None
+    # The run's values pipeline: each file read once; its resolver pulls or builds
+    # each chart once and remembers failures.
+    values: ReleaseValues
     problems: list[Problem] = field(default_factory=list)
     notes: set[str] = field(default_factory=set)
     bad_files: set[str] = field(default_factory=set)
@@ -83,9 +81,6 @@ class _Run:
     encrypted: set[str] = field(default_factory=set)
     line_maps: dict[str, Document] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
-    values: dict[str, ValuesDocument] = field(default_factory=dict)
-    # One resolver for the run: each chart pulled or built once, failures remembered.
-    charts: ChartResolver = field(default_factory=ChartResolver)
     # A chart that cannot be had: its error and the releases it skipped (said once).
     chart_failures: dict[str, tuple[ChartError, list[Release]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -111,7 +106,7 @@ def validate(
         sops,
         strict,
         kube_version or fleet.settings.kubernetes_version,
-        charts=ChartResolver(root=fleet.root),
+        ReleaseValues(fleet, sops=sops, charts=ChartResolver(root=fleet.root)),
     )
     run.problems.extend(loaded.problems)
     run.bad_files.update(loaded.refused)  # reported by the loader, and never read
@@ -245,7 +240,7 @@ def _check_plain_values(run: _Run, path: str, text: str) -> None:
     if data is not None and not isinstance(data, dict):
         _bad(run, Problem(path, 1, "a values file must be a mapping of keys"))
         return
-    run.values[path] = ValuesDocument(path, data or {}, encrypted=False, decrypted=False)
+    run.values.add(ValuesDocument(path, data or {}, encrypted=False, decrypted=False))
     problems = lint_plaintext(Document(path, data, LineMap()), text)
     if problems:
         problems = lint_plaintext(_line_doc(run, path), text)
@@ -348,9 +343,8 @@ def _bad(run: _Run, problem: Problem) -> None:
 
 def _check_release(run: _Run, release: Release) -> str | None:
     """Schema-check, render and check one release; its label if it rendered."""
-    from hubfleet.helm.engine import ValuesSchemaError, render
+    from hubfleet.helm.engine import ValuesSchemaError
     from hubfleet.helm.manifests import check_manifests
-    from hubfleet.helm.values import merge_values
 
     fleet = run.fleet
     cluster = fleet.cluster(release.cluster)
@@ -358,7 +352,7 @@ def _check_release(run: _Run, release: Release) -> str | None:
     if any(path in run.bad_files for path in release.values_files):
         return None
     try:
-        chart_path = run.charts.resolve(release.chart)
+        run.values.chart(release)  # resolved (and a failure told) before the values are read
     except ConfigError as exc:  # a broken local chart: an error at its file and line
         run.problems.extend(exc.problems)
         return None
@@ -367,13 +361,12 @@ def _check_release(run: _Run, release: Release) -> str | None:
             run.chart_failures.setdefault(str(exc), (exc, []))[1].append(release)
         return None
     try:
-        docs = values_documents(fleet, release, sops=run.sops, cache=run.values)
+        run.values.documents(release)
     except HubfleetError as exc:
         run.problems.append(Problem(exc.path or where[0], exc.line or 1, exc.message, exc.hint))
         return None
-    values = merge_values([doc.data for doc in docs])
     try:
-        manifests = render(chart_path, values, release=release.name, namespace=release.namespace)
+        manifests = run.values.render_release(release)
     except ValuesSchemaError as exc:
         for found in exc.problems:
             path, line = _locate(run, release, found.path)

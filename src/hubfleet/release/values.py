@@ -1,0 +1,122 @@
+"""One command's values pipeline: the only cache of values bytes and parsed documents.
+
+A command makes one `ReleaseValues` for its fleet (with its `Sops`, or None for
+placeholders, and its `ChartResolver`) and asks it for every release's values:
+
+- `documents(release)`: the release's values files parsed, each file read once for
+  the whole command (a cluster's common file is shared by its hubs); a `.jsonnet`
+  file depends on the release, so its result is cached per release;
+- `merged(release)`: those documents merged by helm's rule (a fresh dict each call);
+- `hub_values(release)`: the hub's z2jh values (under the wrapper chart's key);
+- `render_release(release)`: the chart resolved through the command's resolver,
+  the values merged, the manifests rendered by the embedded Helm engine;
+- `values_bytes(release)`: what `helm -f` gets, each file's bytes (decrypted in
+  memory) read once.
+
+It sits above the sops decrypt cache (`Sops` keeps decrypted bytes per file): a
+file is decrypted at most once, parsed at most once. Nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from hubfleet.config.fleet import Fleet
+from hubfleet.helm import engine
+from hubfleet.helm.charts import ChartResolver, jupyterhub_values_key
+from hubfleet.helm.jsonnet import is_jsonnet
+from hubfleet.helm.values import at_key, merge_values
+from hubfleet.release.pipeline import Release, ValuesDocument, read_values_file, values_bytes
+
+if TYPE_CHECKING:
+    from hubfleet.secrets.sops import Sops
+
+# A cache key: the file, and the release it was evaluated for (jsonnet only).
+_Key = tuple[str, str | None]
+_T = TypeVar("_T")
+
+
+class ReleaseValues:
+    """The values of every release of one command (thread-safe; see the module)."""
+
+    def __init__(
+        self, fleet: Fleet, *, sops: Sops | None, charts: ChartResolver | None = None
+    ) -> None:
+        self.fleet = fleet
+        self.sops = sops
+        self.charts = charts if charts is not None else ChartResolver(root=fleet.root)
+        self._documents: dict[_Key, ValuesDocument] = {}
+        self._bytes: dict[_Key, bytes] = {}
+        self._lock = threading.Lock()
+        self.reads = 0  # files read and parsed (or evaluated): for tests and figures
+
+    @staticmethod
+    def _key(path: str, release: Release) -> _Key:
+        return (path, release.label if is_jsonnet(path) else None)
+
+    def _cached(self, cache: dict[_Key, _T], key: _Key, make: Callable[[], _T]) -> _T:
+        with self._lock:
+            if key in cache:
+                return cache[key]
+        made = make()  # outside the lock: a slow decrypt does not hold up other files
+        with self._lock:
+            self.reads += 1
+            return cache.setdefault(key, made)
+
+    def add(self, document: ValuesDocument) -> None:
+        """A plain (not jsonnet) values file the command has parsed already (validate's
+        file checks): later reads of it use this document."""
+        with self._lock:
+            self._documents.setdefault((document.path, None), document)
+
+    def documents(self, release: Release) -> list[ValuesDocument]:
+        """The release's values files, parsed in memory, in order."""
+
+        def reader(path: str) -> Callable[[], ValuesDocument]:
+            jsonnet_release = release if is_jsonnet(path) else None
+            return lambda: read_values_file(
+                self.fleet, path, sops=self.sops, release=jsonnet_release
+            )
+
+        return [
+            self._cached(self._documents, self._key(path, release), reader(path))
+            for path in release.values_files
+        ]
+
+    def merged(self, release: Release) -> dict[str, Any]:
+        """The release's values merged by helm's rule (later files win, null kept)."""
+        return merge_values([doc.data for doc in self.documents(release)])
+
+    def hub_values(self, release: Release) -> Mapping[str, Any]:
+        """The hub's z2jh values: the merged values under the key of the JupyterHub
+        chart inside a wrapper chart (all of them when the chart is z2jh itself)."""
+        return at_key(self.merged(release), jupyterhub_values_key(release.chart))
+
+    def chart(self, release: Release) -> Path:
+        """The release's chart, through the command's resolver (pulled or built once)."""
+        return self.charts.resolve(release.chart)
+
+    def render_release(self, release: Release) -> dict[str, str]:
+        """The release's manifests (template -> text): its chart, its merged values."""
+        chart = self.chart(release)
+        values = self.merged(release)
+        return engine.render(chart, values, release=release.name, namespace=release.namespace)
+
+    def values_bytes(self, release: Release) -> list[tuple[str, bytes]]:
+        """(path, bytes) of each values file as `helm -f` gets it, in order; needs a
+        `Sops` (encrypted files are decrypted in memory)."""
+        sops = self.sops
+        if sops is None:
+            raise ValueError("values bytes for helm need a Sops (encrypted files)")
+
+        def reader(path: str) -> Callable[[], bytes]:
+            jsonnet_release = release if is_jsonnet(path) else None
+            return lambda: values_bytes(self.fleet, path, sops=sops, release=jsonnet_release)
+
+        return [
+            (path, self._cached(self._bytes, self._key(path, release), reader(path)))
+            for path in release.values_files
+        ]

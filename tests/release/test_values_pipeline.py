@@ -1,0 +1,109 @@
+"""The values pipeline of one command (hubfleet.release.values.ReleaseValues)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.conftest import FIXTURES
+
+from hubfleet.base.redact import Redactor
+from hubfleet.config.load import load_fleet
+from hubfleet.helm.charts import resolve_chart
+from hubfleet.helm.engine import render
+from hubfleet.release.pipeline import hub_release, merged_values
+from hubfleet.release.values import ReleaseValues
+from hubfleet.secrets.sops import Sops
+
+LAYOUT = FIXTURES / "layout2i2c" / "fleet"
+BASEHUB_JSONNET = "helm-charts/basehub/values.jsonnet"
+COMMON = "config/clusters/alpha/common.values.yaml"
+
+
+def test_a_shared_file_is_read_once_for_every_release() -> None:
+    fleet = load_fleet(FIXTURES / "fleet").fleet_or_raise()
+    pipeline = ReleaseValues(fleet, sops=None)
+    alpha = fleet.cluster("alpha")
+    releases = [hub_release(fleet, hub) for hub in alpha.hubs]
+    files = {path for release in releases for path in release.values_files}
+    assert sum(COMMON in release.values_files for release in releases) == 3
+    docs = [pipeline.documents(release) for release in releases]
+    assert pipeline.reads == len(files)  # the common file once, not three times
+    common = [doc for hub_docs in docs for doc in hub_docs if doc.path == COMMON]
+    assert common[0] is common[1] is common[2]
+    for release in releases:  # asking again reads nothing
+        assert pipeline.merged(release) == merged_values(fleet, release, sops=None)
+    assert pipeline.reads == len(files)
+
+
+def test_jsonnet_values_are_cached_per_release() -> None:
+    fleet = load_fleet(LAYOUT).fleet_or_raise()
+    aws = fleet.cluster("aws-two")
+    staging, lis = (hub_release(fleet, aws.hub(name)) for name in ("staging", "lis"))
+    pipeline = ReleaseValues(fleet, sops=None)
+    first, second = pipeline.documents(staging)[0], pipeline.documents(lis)[0]
+    assert first.path == second.path == BASEHUB_JSONNET
+    role = "eks.amazonaws.com/role-arn"
+    assert first.data["userServiceAccount"]["annotations"][role].endswith("aws-two-eks-staging")
+    assert second.data["userServiceAccount"]["annotations"][role].endswith("aws-two-eks-lis")
+    reads = pipeline.reads
+    assert pipeline.documents(staging)[0] is first  # cached for its own release
+    assert pipeline.reads == reads
+
+
+def test_the_hubs_z2jh_values_are_under_the_wrapper_key() -> None:
+    fleet = load_fleet(LAYOUT).fleet_or_raise()
+    release = hub_release(fleet, fleet.cluster("aws-two").hub("staging"))
+    pipeline = ReleaseValues(fleet, sops=None)
+    merged = pipeline.merged(release)
+    assert dict(pipeline.hub_values(release)) == merged["jupyterhub"]
+    assert merged["jupyterhub"]["ingress"] == {"hosts": ["staging.aws-two.example.org"]}
+
+
+def test_render_release_is_the_chart_rendered_with_the_merged_values() -> None:
+    fleet = load_fleet(FIXTURES / "fleet").fleet_or_raise()
+    release = hub_release(fleet, fleet.cluster("alpha").hub("prod2"))
+    pipeline = ReleaseValues(fleet, sops=None)
+    expected = render(
+        resolve_chart(release.chart, root=fleet.root),
+        merged_values(fleet, release, sops=None),
+        release=release.name,
+        namespace=release.namespace,
+    )
+    assert expected
+    assert pipeline.render_release(release) == expected
+
+
+def test_values_bytes_are_decrypted_once_and_shared(age_key: Path) -> None:
+    fleet = load_fleet(FIXTURES / "fleet").fleet_or_raise()
+    redactor = Redactor()
+    pipeline = ReleaseValues(fleet, sops=Sops(redactor, cwd=fleet.root))
+    staging = hub_release(fleet, fleet.cluster("alpha").hub("staging"))
+    prod1 = hub_release(fleet, fleet.cluster("alpha").hub("prod1"))
+    first = dict(pipeline.values_bytes(staging))
+    reads = pipeline.reads
+    again = dict(pipeline.values_bytes(prod1))
+    assert again[COMMON] is first[COMMON]
+    assert pipeline.reads == reads + len(prod1.values_files) - 1
+    secret = first["config/clusters/alpha/enc-staging.secret.values.yaml"]
+    assert b"ENC[" not in secret and b"sops" not in secret
+
+
+def test_values_bytes_need_a_key() -> None:
+    fleet = load_fleet(FIXTURES / "fleet").fleet_or_raise()
+    release = hub_release(fleet, fleet.cluster("alpha").hub("prod2"))
+    with pytest.raises(ValueError, match="need a Sops"):
+        ReleaseValues(fleet, sops=None).values_bytes(release)
+
+
+def test_a_document_parsed_by_the_command_is_not_read_again() -> None:
+    fleet = load_fleet(FIXTURES / "fleet").fleet_or_raise()
+    release = hub_release(fleet, fleet.cluster("alpha").hub("prod2"))
+    pipeline = ReleaseValues(fleet, sops=None)
+    own = pipeline.documents(release)[0]
+    seeded = ReleaseValues(fleet, sops=None)
+    seeded.add(own)
+    assert seeded.documents(release)[0] is own
+    assert seeded.reads == len(release.values_files) - 1
+    assert json.dumps(seeded.merged(release)) == json.dumps(pipeline.merged(release))
