@@ -342,17 +342,13 @@ def rollback(
     """Roll a pending release back to its previous revision (`--recover`)."""
     if state.status == "pending-install" or state.revision <= 1:
         raise pending_error(state)
-    words = [
-        HELM, "rollback",
-        argv.flag("--namespace", argv.dns_label(state.namespace, "the namespace")),
-        "--wait", argv.flag("--timeout", _timeout(helm_timeout)),
-        *kubeconfig_args(env.get("KUBECONFIG")), "--", argv.release_name(state.name),
-    ]  # fmt: skip
-    run(
-        words,
-        redactor=redactor,
+    rollback_to(
+        state.name,
+        state.namespace,
+        None,
         env=env,
-        timeout=duration_seconds(helm_timeout) + TIMEOUT_SLACK_S,
+        redactor=redactor,
+        helm_timeout=helm_timeout,
         cancel=cancel,
     )
 
@@ -360,21 +356,22 @@ def rollback(
 def rollback_to(
     release: str,
     namespace: str,
-    revision: int,
+    revision: int | None,
     *,
     env: Mapping[str, str],
     redactor: Redactor,
     helm_timeout: str,
     cancel: threading.Event | None = None,
 ) -> None:
-    """`helm rollback <release> <revision>`: back to an earlier revision (a community
-    hub whose health check failed after its upgrade, docs/community.md)."""
+    """`helm rollback <release> [<revision>]`: back to an earlier revision (a hub whose
+    rollout or health check failed after its upgrade), or with None to the previous one."""
     words = [
         HELM, "rollback",
         argv.flag("--namespace", argv.dns_label(namespace, "the namespace")),
         "--wait", argv.flag("--timeout", _timeout(helm_timeout)),
         *kubeconfig_args(env.get("KUBECONFIG")),
-        "--", argv.release_name(release), str(int(revision)),
+        "--", argv.release_name(release),
+        *([] if revision is None else [str(int(revision))]),
     ]  # fmt: skip
     run(
         words,
