@@ -12,6 +12,7 @@ import yaml
 from traitlets.config import Config
 
 from hubfleet.config.charts import ChartSource
+from hubfleet.helm.charts import ChartResolver
 from hubfleet.local import LocalHubSpec, hub_status, hubconfig
 from hubfleet.local.fleet import over_chart_defaults
 from hubfleet.local.runtime import values_for_hub
@@ -127,3 +128,21 @@ def test_without_the_chart_the_hub_runs_on_its_values_and_says_so(
         assert "warning: chart unreachable not available" in result.output
         [status] = hub_status(state)
         assert status.running
+
+
+def test_a_deploys_resolver_tries_an_unavailable_chart_once_for_all_its_hubs(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The deploy hands its one ChartResolver to the local backend: the second hub on
+    the same unreachable chart gets the same warning without another pull."""
+    monkeypatch.setenv("HUBFLEET_CHART_CACHE", str(tmp_path / "empty-cache"))
+    port = free_base_port(1)
+    source = ChartSource(
+        "unreachable", repository=f"http://127.0.0.1:{port}/charts/", version="9.9.9"
+    )
+    charts = ChartResolver()
+    first = over_chart_defaults(source, {}, charts=charts)
+    second = over_chart_defaults(source, {"hub": {}}, charts=charts)
+    assert first[0] is None and second[0] is None
+    assert second[1] == first[1] and first[1].startswith("warning: chart unreachable not available")
+    assert charts.pull_attempts == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hubfleet.helm.charts import ChartResolver
 from hubfleet.providers.base import Credentials, ProviderContext
 from hubfleet.release.pipeline import Release
 
@@ -26,5 +27,6 @@ class ReleaseOutcome:
     output_tail: str = ""
 
 
-# Deploys one release: (context, creds, release, dry_run) -> outcome.
-DeployHook = Callable[[ProviderContext, Credentials, Release, bool], ReleaseOutcome]
+# Deploys one release: (context, creds, release, dry_run, the deploy's chart resolver)
+# -> outcome.
+DeployHook = Callable[[ProviderContext, Credentials, Release, bool, ChartResolver], ReleaseOutcome]

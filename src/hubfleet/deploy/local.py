@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from hubfleet.config.models import LocalBlock
 from hubfleet.deploy.backend import ReleaseOutcome
-from hubfleet.helm.charts import jupyterhub_values_key
+from hubfleet.helm.charts import ChartResolver, jupyterhub_values_key
 from hubfleet.local.fleet import over_chart_defaults, state_dir
 from hubfleet.local.runtime import LocalHubSpec, deploy_hub
 from hubfleet.providers.base import Credentials, ProviderContext
@@ -23,7 +23,11 @@ DEPLOY_TIMEOUT = 180.0
 
 
 def deploy_release(
-    context: ProviderContext, creds: Credentials, release: Release, dry_run: bool
+    context: ProviderContext,
+    creds: Credentials,
+    release: Release,
+    dry_run: bool,
+    charts: ChartResolver,
 ) -> ReleaseOutcome:
     """Start (or restart, or leave unchanged) one hub of a local cluster."""
     cluster = context.cluster
@@ -33,7 +37,7 @@ def deploy_release(
     if dry_run:
         return ReleaseOutcome("succeeded", f"dry run: would run JupyterHub for {release.label}")
     values = merged_values(context.fleet, release, sops=context.sops, cache=context.values_cache)
-    chart_values, warning = over_chart_defaults(release.chart, values)
+    chart_values, warning = over_chart_defaults(release.chart, values, charts=charts)
     block = cluster.spec.local or LocalBlock()
     result = deploy_hub(
         LocalHubSpec(

@@ -404,7 +404,9 @@ class Deployer:
             self._set(job, status="running", started=now_iso())
             release = run.releases.get(job) or self._release(run.context.cluster, job)
             if run.backend is not None:
-                outcome = run.backend(run.context, run.creds, release, self.options.dry_run)
+                outcome = run.backend(
+                    run.context, run.creds, release, self.options.dry_run, self._charts
+                )
                 self._set(
                     job,
                     status=outcome.status,
