@@ -20,6 +20,7 @@ TEST_FLEET = ROOT / "tests" / "fixtures" / "fleet"
 EXAMPLE_FLEET = ROOT / "examples" / "fleet"
 
 DEPLOY = ".github/workflows/hubfleet-deploy.yaml"
+CLUSTER = ".github/workflows/hubfleet-cluster.yaml"  # called by DEPLOY once per cluster
 COMMENT = ".github/workflows/hubfleet-plan-comment.yaml"
 ACTION = ".github/actions/hubfleet-setup/action.yaml"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.ci.ci_helpers import COMMENT, DEPLOY, load, rendered
+from tests.ci.ci_helpers import CLUSTER, COMMENT, DEPLOY, load, rendered
 
 
 @pytest.fixture(scope="module")
@@ -17,3 +17,8 @@ def deploy() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def comment() -> dict[str, Any]:
     return load(rendered()[COMMENT])
+
+
+@pytest.fixture(scope="module")
+def cluster() -> dict[str, Any]:
+    return load(rendered()[CLUSTER])

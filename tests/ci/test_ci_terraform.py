@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci.ci_helpers import BIN, VARIANTS, load, rendered, write_repo
+from tests.ci.ci_helpers import BIN, CLUSTER, VARIANTS, load, rendered, write_repo
 
 TERRAFORM = ".github/workflows/hubfleet-terraform.yaml"
 COMMENT = ".github/workflows/hubfleet-terraform-comment.yaml"
 DRIFT = ".github/workflows/hubfleet-terraform-drift.yaml"
-FILES = (TERRAFORM, COMMENT, DRIFT)
+FILES = (TERRAFORM, COMMENT, DRIFT, CLUSTER)
 
 
 @pytest.mark.parametrize("providers", VARIANTS, ids=lambda p: "-".join(p) or "none")
@@ -61,14 +61,18 @@ def test_no_expression_in_a_run_script_and_no_names() -> None:
 
 
 def test_apply_runs_the_saved_plan_behind_an_environment_per_cluster() -> None:
-    data = load(rendered()[TERRAFORM])
-    jobs = data["jobs"]
-    assert jobs["plan"]["needs"] == "clusters" and jobs["apply"]["needs"] == ["clusters", "plan"]
+    # The apply moved from hubfleet-terraform.yaml (pull requests only now) into the
+    # cluster workflow, where it comes before the cluster's deploy (test_ci_order.py).
+    assert "push" not in load(rendered()[TERRAFORM])["on"]
+    assert "apply" not in load(rendered()[TERRAFORM])["jobs"]
+    jobs = load(rendered()[CLUSTER])["jobs"]
+    assert jobs["terraform-plan"]["if"] == "inputs.terraform"
+    assert jobs["apply"]["needs"] == "terraform-plan"
     apply = jobs["apply"]
-    assert "github.event_name != 'pull_request'" in apply["if"]
-    assert apply["environment"] == "terraform-${{ matrix.cluster }}"
+    assert apply["if"] == "inputs.terraform"
+    assert apply["environment"] == "terraform-${{ inputs.cluster }}"
     assert apply["concurrency"] == {
-        "group": "hubfleet-terraform-apply-${{ matrix.cluster }}",
+        "group": "hubfleet-terraform-apply-${{ inputs.cluster }}",
         "cancel-in-progress": False,
     }
     script = next(
@@ -76,17 +80,26 @@ def test_apply_runs_the_saved_plan_behind_an_environment_per_cluster() -> None:
     )
     assert 'hubfleet terraform apply "$CLUSTER" --plan' in script
     download = next(s for s in apply["steps"] if s.get("name") == "Download the saved plan")
-    assert download["with"]["name"] == "hubfleet-terraform-plan-${{ matrix.cluster }}"
-    # the matrix comes from the plan's terraform_jobs
-    assert ".terraform_jobs" in jobs["clusters"]["steps"][-1]["run"]
-    assert jobs["plan"]["strategy"]["matrix"] == "${{ fromJSON(needs.clusters.outputs.matrix) }}"
+    assert download["with"]["name"] == "hubfleet-terraform-plan-${{ inputs.cluster }}"
+    upload = next(
+        s for s in jobs["terraform-plan"]["steps"] if s.get("name") == "Upload the saved plan"
+    )
+    assert upload["with"]["name"] == download["with"]["name"]
+    assert jobs["terraform-plan"]["environment"] == "terraform-plan-${{ inputs.cluster }}"
+    # the pull request's matrix comes from the plan's terraform_jobs
+    pr = load(rendered()[TERRAFORM])["jobs"]
+    assert ".terraform_jobs" in pr["clusters"]["steps"][-1]["run"]
+    assert pr["plan"]["strategy"]["matrix"] == "${{ fromJSON(needs.clusters.outputs.matrix) }}"
 
 
 def test_a_pull_request_plan_gets_no_secret() -> None:
-    plan = load(rendered()[TERRAFORM])["jobs"]["plan"]
+    text = rendered()[TERRAFORM]
+    assert "secrets." not in text
+    plan = load(text)["jobs"]["plan"]
     step = next(s for s in plan["steps"] if s.get("name") == "Terraform plan")
-    assert step["env"]["SOPS_AGE_KEY"].startswith("${{ github.event_name != 'pull_request' && ")
+    assert set(step["env"]) == {"CLUSTER"}
     assert plan["environment"] == "terraform-plan-${{ matrix.cluster }}"
+    assert load(text)["on"] == {"pull_request": None}
 
 
 def test_drift_is_scheduled_and_the_comment_labels_destruction() -> None:

@@ -43,13 +43,15 @@ TERRAFORM_VERSION = "1.11.4"
 TEMPLATES = (
     ("actions/hubfleet-setup/action.yaml", ".github/actions/hubfleet-setup/action.yaml"),
     ("workflows/hubfleet-deploy.yaml", ".github/workflows/hubfleet-deploy.yaml"),
+    # Called by the deploy workflow per cluster: terraform apply, then that cluster's deploy.
+    ("workflows/hubfleet-cluster.yaml", ".github/workflows/hubfleet-cluster.yaml"),
     ("workflows/hubfleet-plan-comment.yaml", ".github/workflows/hubfleet-plan-comment.yaml"),
     # A later approval by a hub's owners: plan again, auto-merge if community-only.
     (
         "workflows/hubfleet-community-review.yaml",
         ".github/workflows/hubfleet-community-review.yaml",
     ),
-    # The clusters' Terraform (docs/terraform.md): plans, saved-plan applies, drift.
+    # The clusters' Terraform (docs/terraform.md): pull-request plans, their comment, drift.
     ("workflows/hubfleet-terraform.yaml", ".github/workflows/hubfleet-terraform.yaml"),
     (
         "workflows/hubfleet-terraform-comment.yaml",
@@ -351,13 +353,20 @@ FAILED_STATUSES = frozenset({"failed", "cancelled"})
 STATUS_COLUMNS = ("succeeded", "unchanged", "failed", "skipped", "cancelled")
 
 
+# The jobs of the cluster workflow (hubfleet-cluster.yaml) its outcome file reports.
+TERRAFORM_JOBS = (("terraform_plan", "plan"), ("apply", "apply"), ("values", "values pull request"))
+OUTCOME_SUFFIX = ".outcome.json"
+
+
 @dataclass(frozen=True)
 class ClusterOutcome:
     cluster: str
     provider: str
     counts: tuple[tuple[str, int], ...]
     failed_jobs: tuple[str, ...]
-    problem: str | None = None  # no report, or an unreadable one
+    problem: str | None = None  # no report, an unreadable one, or a failed terraform job
+    # job -> result of the cluster's terraform jobs; empty without a terraform job
+    terraform: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -371,9 +380,15 @@ class Summary:
 
 
 def summarize(plan_result: str, matrix: Mapping[str, Any] | None, reports: Path) -> Summary:
-    """Merge the per-cluster deploy reports (`<reports>/<cluster>.json`) into one
-    markdown summary; not ok when the plan failed or any cluster failed or left
-    no report (its job failed early or was cancelled)."""
+    """Merge the per-cluster deploy reports (`<reports>/<cluster>.json`) and the cluster
+    workflow's outcomes (`<reports>/<cluster>.outcome.json`) into one markdown summary.
+
+    A matrix entry may say `"terraform": true` (the cluster has a terraform job: plan,
+    apply, values pull request) and `"deploy": false` (no helm job). Not ok when the
+    plan failed, a cluster failed, a cluster to deploy left no report (its job failed
+    early, was cancelled, or did not run because its terraform apply did not succeed:
+    the outcome says which), or a cluster's terraform job failed.
+    """
     lines = ["## hubfleet deploy", ""]
     if plan_result != "success":
         lines.append(f"The plan job did not succeed (result: {plan_result or 'unknown'}):")
@@ -386,7 +401,13 @@ def summarize(plan_result: str, matrix: Mapping[str, Any] | None, reports: Path)
         lines.append("Nothing to deploy: the plan touches no cluster.")
         return Summary("\n".join(lines) + "\n", ok=True)
     outcomes = [
-        _outcome(str(entry.get("cluster")), str(entry.get("provider")), reports)
+        _outcome(
+            str(entry.get("cluster")),
+            str(entry.get("provider")),
+            reports,
+            deploy=entry.get("deploy", True) is not False,
+            terraform=entry.get("terraform", False) is True,
+        )
         for entry in sorted(include, key=lambda e: str(e.get("cluster")))
     ]
     failed = [o for o in outcomes if not o.ok]
@@ -404,6 +425,16 @@ def summarize(plan_result: str, matrix: Mapping[str, Any] | None, reports: Path)
         cells = [_cell(o.cluster), _cell(o.provider), result]
         cells += [str(counts.get(s, 0)) for s in STATUS_COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
+    with_terraform = [o for o in outcomes if o.terraform]
+    if with_terraform:
+        lines += ["", "### Terraform", ""]
+        titles = [title for _, title in TERRAFORM_JOBS]
+        lines.append("| " + " | ".join(["cluster", *titles]) + " |")
+        lines.append("|" + "---|" * (len(titles) + 1))
+        for o in with_terraform:
+            results = dict(o.terraform)
+            cells = [_cell(o.cluster)] + [_cell(results.get(k, "")) for k, _ in TERRAFORM_JOBS]
+            lines.append("| " + " | ".join(cells) + " |")
     if failed:
         lines += ["", "### Failures", ""]
         for o in failed:
@@ -413,18 +444,61 @@ def summarize(plan_result: str, matrix: Mapping[str, Any] | None, reports: Path)
     return Summary("\n".join(lines) + "\n", ok=not failed)
 
 
-def _outcome(cluster: str, provider: str, reports: Path) -> ClusterOutcome:
+def _terraform_results(cluster: str, reports: Path) -> dict[str, str] | None:
+    """The results of the cluster's terraform jobs from its outcome file (None when
+    absent or unreadable: the cluster workflow did not get to record them)."""
+    path = reports / f"{cluster}{OUTCOME_SUFFIX}"
+    if not path.is_file():
+        return None
+    try:
+        data = load_json(path)
+    except HubfleetError:
+        return None
+    results = data.get("results") if isinstance(data, Mapping) else None
+    if not isinstance(results, Mapping):
+        return None
+    return {key: str(results.get(key) or "unknown") for key, _ in TERRAFORM_JOBS}
+
+
+def _terraform_problem(results: dict[str, str] | None) -> str | None:
+    """Why the cluster's terraform did not succeed, or None."""
+    if results is None:
+        return "no outcome of its terraform jobs: its workflow failed early or was cancelled"
+    plan, apply, values = (results[key] for key, _ in TERRAFORM_JOBS)
+    if plan != "success":
+        return f"its terraform plan did not succeed (result: {plan})"
+    if apply != "success":
+        # a rejected review (required reviewers) ends the job as a failure
+        return f"its terraform apply did not succeed (result: {apply}; a rejected review fails)"
+    if values not in ("success", "skipped"):
+        return f"the pull request of its regenerated values failed (result: {values})"
+    return None
+
+
+def _outcome(
+    cluster: str, provider: str, reports: Path, *, deploy: bool = True, terraform: bool = False
+) -> ClusterOutcome:
+    results = _terraform_results(cluster, reports) if terraform else None
+    shown = tuple((key, results[key]) for key, _ in TERRAFORM_JOBS) if results else ()
+    if terraform and not shown:
+        shown = tuple((key, "unknown") for key, _ in TERRAFORM_JOBS)
+    tf_problem = _terraform_problem(results) if terraform else None
+    if not deploy:
+        return ClusterOutcome(cluster, provider, (), (), tf_problem, shown)
     path = reports / f"{cluster}.json"
     if not path.is_file():
-        return ClusterOutcome(
-            cluster, provider, (), (), "no report: the job failed before deploying or was cancelled"
-        )
+        blocked = tf_problem is not None and results is not None and results["apply"] != "success"
+        if blocked:
+            problem = f"not deployed: {tf_problem}, so its helm jobs did not run"
+        else:
+            problem = "no report: the job failed before deploying or was cancelled"
+        return ClusterOutcome(cluster, provider, (), (), problem, shown)
     try:
         jobs = load_json(path).get("jobs")
         if not isinstance(jobs, list):
             raise HubfleetError("no jobs list")
     except (HubfleetError, AttributeError) as exc:
-        return ClusterOutcome(cluster, provider, (), (), f"unreadable report: {exc}")
+        return ClusterOutcome(cluster, provider, (), (), f"unreadable report: {exc}", shown)
     counts: dict[str, int] = {}
     failed: list[str] = []
     for job in sorted(jobs, key=_job_key):
@@ -436,7 +510,9 @@ def _outcome(cluster: str, provider: str, reports: Path) -> ClusterOutcome:
             why = "; ".join(str(r) for r in reasons) if isinstance(reasons, list) else ""
             text = f"`{name}` ({job.get('kind')}): {status}"
             failed.append(text + (f": {_cell(why)}" if why else ""))
-    return ClusterOutcome(cluster, provider, tuple(sorted(counts.items())), tuple(failed))
+    return ClusterOutcome(
+        cluster, provider, tuple(sorted(counts.items())), tuple(failed), tf_problem, shown
+    )
 
 
 def _job_key(job: Any) -> tuple[str, str]:
