@@ -59,8 +59,9 @@ from tests.fakes import install_fakes  # noqa: E402
 
 from hubfleet.base.redact import Redactor  # noqa: E402
 from hubfleet.config.load import load_fleet  # noqa: E402
-from hubfleet.deploy.model import Job, JobRecord  # noqa: E402
+from hubfleet.deploy.model import JobRecord  # noqa: E402
 from hubfleet.deploy.orchestrator import Deployer, DeployOptions  # noqa: E402
+from hubfleet.plan.job import Job  # noqa: E402
 from hubfleet.secrets.sops import Sops, encrypt  # noqa: E402
 
 SEED = 20240611

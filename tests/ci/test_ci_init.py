@@ -20,6 +20,7 @@ from hubfleet.ci.workflows import (
     render,
     render_workflows,
 )
+from hubfleet.plan.plan import Plan
 from tests.ci.ci_helpers import ALL, DEPLOY, EXAMPLE_FLEET, PLAN, load, rendered
 
 
@@ -162,7 +163,10 @@ def test_init_without_clusters_defaults_to_every_cloud(tmp_path: Path, run_cli) 
 def test_matrix_command(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     result = run_cli("ci", "matrix", "--plan", PLAN)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == build_matrix(json.loads(PLAN.read_text())).as_json()
+    assert (
+        json.loads(result.stdout)
+        == build_matrix(Plan.from_json(json.loads(PLAN.read_text()))).as_json()
+    )
     assert "cluster local uses the local provider: not deployed from CI" in result.stderr
 
 
@@ -170,7 +174,10 @@ def test_matrix_command_reads_the_plan_from_stdin(run_cli, monkeypatch: pytest.M
     monkeypatch.setattr(sys, "stdin", io.StringIO(PLAN.read_text()))
     result = run_cli("ci", "matrix", "--plan", "-")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == build_matrix(json.loads(PLAN.read_text())).as_json()
+    assert (
+        json.loads(result.stdout)
+        == build_matrix(Plan.from_json(json.loads(PLAN.read_text()))).as_json()
+    )
 
     monkeypatch.setattr(sys, "stdin", io.StringIO("not json"))
     bad = run_cli("ci", "matrix", "--plan", "-")
@@ -182,7 +189,7 @@ def test_matrix_command_reads_the_plan_from_stdin(run_cli, monkeypatch: pytest.M
 
 
 def test_build_matrix_one_entry_per_cluster_sorted() -> None:
-    plan = json.loads(PLAN.read_text())
+    plan = Plan.from_json(json.loads(PLAN.read_text()))
     matrix = build_matrix(plan)
     assert [(e.cluster, e.provider) for e in matrix.include] == [
         ("alpha", "gcp"),
@@ -208,7 +215,7 @@ def test_build_matrix_one_entry_per_cluster_sorted() -> None:
 )
 def test_build_matrix_rejects_a_malformed_plan(plan: object) -> None:
     with pytest.raises(HubfleetError):
-        build_matrix(plan)  # type: ignore[arg-type]
+        build_matrix(Plan.from_json(plan))
 
 
 # ---------------------------------------------------------------- the example fleet

@@ -12,9 +12,9 @@ from tests.deploy.rollout_states import fast_watch
 
 from hubfleet.base.redact import Redactor
 from hubfleet.config.load import load_fleet
-from hubfleet.deploy.model import Job
 from hubfleet.deploy.orchestrator import Deployer, DeployOptions
 from hubfleet.deploy.targets import from_cli
+from hubfleet.plan.job import Job
 from hubfleet.secrets.sops import Sops
 
 HUBS = 95

@@ -12,10 +12,11 @@ from tests.deploy.conftest import DeployEnv, by_job, cluster_rule, deployer, rel
 from tests.health.kube import set_health_check
 
 from hubfleet.base.redact import Redactor
-from hubfleet.deploy.model import Job, JobRecord
+from hubfleet.deploy.model import JobRecord
 from hubfleet.deploy.orchestrator import DeployOptions
 from hubfleet.deploy.output import PlainLines
 from hubfleet.health.gate import HealthRequest, HealthResult
+from hubfleet.plan.job import Job
 
 
 def test_health_check_failure_skips_production(denv: DeployEnv) -> None:

@@ -66,9 +66,9 @@ def git_fleet(fleet_copy: Path) -> GitFleet:
 def units(plan: Plan) -> dict[str, list[str]]:
     """Jobs as `cluster/hub` labels per kind, in plan order."""
     return {
-        "support": [j.cluster_name for j in plan.support_jobs],
-        "staging": [f"{j.cluster_name}/{j.hub_name}" for j in plan.staging_jobs],
-        "prod": [f"{j.cluster_name}/{j.hub_name}" for j in plan.prod_jobs],
+        "support": [j.cluster for j in plan.support_jobs],
+        "staging": [f"{j.cluster}/{j.hub}" for j in plan.staging_jobs],
+        "prod": [f"{j.cluster}/{j.hub}" for j in plan.prod_jobs],
     }
 
 
@@ -76,7 +76,7 @@ def job(plan: Plan, label: str) -> tuple[str, ...]:
     """The reasons of the job `cluster/hub` (or `cluster` for support)."""
     cluster, _, hub = label.partition("/")
     for candidate in (*plan.support_jobs, *plan.staging_jobs, *plan.prod_jobs):
-        if candidate.cluster_name == cluster and (candidate.hub_name or "") == hub:
+        if candidate.cluster == cluster and (candidate.hub or "") == hub:
             return candidate.reasons
     raise AssertionError(f"no job {label}")
 

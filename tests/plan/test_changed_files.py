@@ -73,7 +73,7 @@ def test_support_values_file_only(fleet: Fleet) -> None:
     result = plan(fleet, f"{C}/beta/support.values.yaml")
     assert units(result) == {"support": ["beta"], "staging": [], "prod": []}
     assert job(result, "beta") == (f"values file {C}/beta/support.values.yaml changed",)
-    assert result.support_jobs[0].hub_name is None
+    assert result.support_jobs[0].hub is None
 
 
 @pytest.mark.parametrize(
@@ -214,7 +214,7 @@ def test_cluster_without_staging_hub_says_so(fleet: Fleet) -> None:
 def test_label_skip_deploy_deploys_nothing(fleet: Fleet) -> None:
     result = plan(fleet, f"{C}/alpha/prod1.values.yaml", labels=Labels(("deployer:skip-deploy",)))
     assert result.empty
-    skipped = {(j.cluster_name, j.hub_name): j.reasons for j in result.skipped}
+    skipped = {(j.cluster, j.hub): j.reasons for j in result.skipped}
     assert skipped[("alpha", "prod1")][0] == "label deployer:skip-deploy"
     assert set(skipped) == {("alpha", "prod1"), ("alpha", "staging")}
 
@@ -226,7 +226,7 @@ def test_label_skip_deploy_hubs_keeps_support(fleet: Fleet) -> None:
         labels=Labels(("deployer:skip-deploy-hubs",)),
     )
     assert units(result) == {"support": ["alpha"], "staging": [], "prod": []}
-    assert {j.hub_name for j in result.skipped} == {"staging", "prod1", "prod2"}
+    assert {j.hub for j in result.skipped} == {"staging", "prod1", "prod2"}
 
 
 def test_label_deploy_hubs_selects_every_hub(fleet: Fleet) -> None:

@@ -75,7 +75,7 @@ def test_billing_and_display_name_deploy_nothing_but_are_noted(git_fleet: GitFle
     git_fleet.commit("information only")
     result = git_plan(git_fleet, head="HEAD")
     assert result.empty
-    skipped = {(j.cluster_name, j.hub_name, j.kind): j.reasons for j in result.skipped}
+    skipped = {(j.cluster, j.hub, j.kind): j.reasons for j in result.skipped}
     assert skipped[("alpha", None, "cluster")] == (
         f"{ALPHA}: only free information changed (gcp.billing)",
     )
@@ -90,7 +90,7 @@ def test_health_check_settings_deploy_nothing(git_fleet: GitFleet) -> None:
     git_fleet.commit("check through another port")
     result = git_plan(git_fleet, head="HEAD")
     assert result.empty
-    skipped = {(j.cluster_name, j.hub_name): j.reasons for j in result.skipped}
+    skipped = {(j.cluster, j.hub): j.reasons for j in result.skipped}
     assert skipped[("alpha", "staging")] == (
         f"{ALPHA}: hub staging: only free information changed (health_check)",
     )
@@ -111,7 +111,7 @@ def test_removed_hub_is_listed_never_planned(git_fleet: GitFleet) -> None:
     git_fleet.commit("remove prod2")
     result = git_plan(git_fleet, head="HEAD")
     assert result.empty
-    assert [(j.cluster_name, j.hub_name, j.provider) for j in result.removed_hubs] == [
+    assert [(j.cluster, j.hub, j.provider) for j in result.removed_hubs] == [
         ("alpha", "prod2", "gcp")
     ]
     assert result.removed_hubs[0].reasons == (
@@ -126,7 +126,7 @@ def test_removed_cluster_lists_its_hubs(git_fleet: GitFleet) -> None:
     git_fleet.commit("remove gamma")
     result = git_plan(git_fleet, head="HEAD")
     assert result.empty
-    assert [(j.cluster_name, j.hub_name, j.provider) for j in result.removed_hubs] == [
+    assert [(j.cluster, j.hub, j.provider) for j in result.removed_hubs] == [
         ("gamma", "prod", "azure")
     ]
 

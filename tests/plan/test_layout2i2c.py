@@ -44,7 +44,7 @@ def own_reasons(plan: Plan) -> dict[str, tuple[str, ...]]:
     for job in (*plan.support_jobs, *plan.staging_jobs, *plan.prod_jobs):
         reasons = tuple(r for r in job.reasons if not r.startswith("canary:"))
         if reasons:
-            found[f"{job.cluster_name}/{job.hub_name or 'support'}"] = reasons
+            found[f"{job.cluster}/{job.hub or 'support'}"] = reasons
     return found
 
 
@@ -191,7 +191,7 @@ def test_plan_table(changed: str, expected: dict[str, tuple[str, ...]]) -> None:
 
 def test_canaries_follow_daskhub_hubs() -> None:
     plan = plan_for(LAYOUT, "helm-charts/daskhub/values.yaml")
-    labels = [f"{j.cluster_name}/{j.hub_name}" for j in plan.staging_jobs]
+    labels = [f"{j.cluster}/{j.hub}" for j in plan.staging_jobs]
     # gcp-one's canaries (staging, dask-staging) guard its daskhub hub; aws-two's staging its own.
     assert labels == ["aws-two/staging", "gcp-one/dask-staging", "gcp-one/staging"]
 

@@ -28,7 +28,7 @@ def test_chart_change_with_identical_manifests_is_skipped(git_fleet: GitFleet) -
     git_fleet.commit("cosmetic chart change")
     result = rendered_plan(git_fleet)
     assert result.empty, result.to_json()
-    skipped = {f"{j.cluster_name}/{j.hub_name}": j.reasons for j in result.skipped}
+    skipped = {f"{j.cluster}/{j.hub}": j.reasons for j in result.skipped}
     assert set(skipped) == {
         "alpha/staging",
         "alpha/prod1",

@@ -99,7 +99,7 @@ def test_a_comment_only_chart_commit_selects_no_hub_and_says_why(wrapped_fleet: 
     assert result.empty, result.to_json()
     assert result.warnings == ()
     [skipped] = result.skipped
-    assert (skipped.cluster_name, skipped.hub_name) == ("onprem", "wrapped")
+    assert (skipped.cluster, skipped.hub) == ("onprem", "wrapped")
     reason = skipped.reasons[-1]
     assert reason.startswith(f"{RENDERED_IDENTICAL} except ")
     assert "field(s) the chart randomises" in reason

@@ -148,7 +148,7 @@ def test_terraform_jobs_table(
     git(tf_fleet, "add", "-A")
     git(tf_fleet, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "change")
     plan = plan_from_git(tf_fleet, base="HEAD~1", head=None, labels=Labels(), redactor=Redactor())
-    got = {job.cluster_name: list(job.reasons) for job in plan.terraform_jobs}
+    got = {job.cluster: list(job.reasons) for job in plan.terraform_jobs}
     assert got == expected
     assert all(job.provider for job in plan.terraform_jobs)
 
@@ -157,7 +157,7 @@ def test_a_terraform_only_change_deploys_no_release(tf_fleet: Path) -> None:
     edit(BETA, "lifecycle_days: 7", "lifecycle_days: 30")(tf_fleet)
     git(tf_fleet, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qam", "change")
     plan = plan_from_git(tf_fleet, base="HEAD~1", head=None, labels=Labels(), redactor=Redactor())
-    assert plan.empty and [j.cluster_name for j in plan.terraform_jobs] == ["beta"]
+    assert plan.empty and [j.cluster for j in plan.terraform_jobs] == ["beta"]
 
 
 def test_without_history_a_changed_cluster_yaml_gives_a_job(tf_fleet: Path) -> None:
@@ -165,7 +165,7 @@ def test_without_history_a_changed_cluster_yaml_gives_a_job(tf_fleet: Path) -> N
     plan = plan_from_files(
         fleet, [Change(BETA), Change(f"{CLUSTERS}/delta/cluster.yaml")], labels=Labels()
     )
-    assert [(j.cluster_name, j.reasons) for j in plan.terraform_jobs] == [
+    assert [(j.cluster, j.reasons) for j in plan.terraform_jobs] == [
         ("beta", (f"{BETA} changed (compared without git history)",))
     ]
 

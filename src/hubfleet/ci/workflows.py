@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING, Any
 from hubfleet import __version__
 from hubfleet.base.errors import HubfleetError
 from hubfleet.config.providers import CI_PROVIDERS, CLOUD_PROVIDERS, PROVIDERS
+from hubfleet.deploy.model import read_report
+from hubfleet.plan.job import read_json
+from hubfleet.plan.plan import Plan
 from hubfleet.plan.schema import JOB_LISTS
 
 if TYPE_CHECKING:
@@ -301,50 +304,27 @@ class Matrix:
         return {"include": [{"cluster": e.cluster, "provider": e.provider} for e in self.include]}
 
 
-def build_matrix(plan: Mapping[str, Any]) -> Matrix:
-    """`{"include": [{"cluster", "provider"}]}` from a plan (DESIGN.md section 3).
+def build_matrix(plan: Plan) -> Matrix:
+    """`{"include": [{"cluster", "provider"}]}` from a plan (DESIGN.md section 3), as
+    `hubfleet.plan.plan.read_plan` read it (which checked its structure).
 
     Sorted by cluster name; clusters of the `local` provider are left out (they
     run hubs on one machine, not from CI) and reported in `not_deployed`.
     """
-    if not isinstance(plan, Mapping):
-        raise HubfleetError("the plan is not a JSON object")
     providers: dict[str, str] = {}
     for key, _ in JOB_LISTS:
-        jobs = plan.get(key, [])
-        if not isinstance(jobs, list):
-            raise HubfleetError(f"the plan's {key} is not a list")
-        for index, job in enumerate(jobs):
-            where = f"{key}[{index}]"
-            if not isinstance(job, Mapping):
-                raise HubfleetError(f"the plan's {where} is not an object")
-            cluster, provider = job.get("cluster_name"), job.get("provider")
-            if not isinstance(cluster, str) or not cluster:
-                raise HubfleetError(f"the plan's {where} has no cluster_name")
-            if provider not in PROVIDERS:
-                raise HubfleetError(f"the plan's {where} has an unknown provider {provider!r}")
-            seen = providers.setdefault(cluster, provider)
-            if seen != provider:
+        for index, job in enumerate(getattr(plan, key)):
+            if not job.provider:
                 raise HubfleetError(
-                    f"the plan gives cluster {cluster!r} two providers: {seen} and {provider}"
+                    f"the plan's {key}[{index}] has no provider",
+                    hint="write it with `hubfleet plan --output json`",
                 )
+            providers.setdefault(job.cluster, job.provider)
     entries = [MatrixEntry(c, p) for c, p in sorted(providers.items())]
     return Matrix(
         include=tuple(e for e in entries if e.provider in CI_PROVIDERS),
         not_deployed=tuple(e for e in entries if e.provider not in CI_PROVIDERS),
     )
-
-
-def load_json(path: Path, *, stdin_text: str | None = None) -> Any:
-    """The JSON in file `path` (`-`: in `stdin_text`); a HubfleetError when unreadable."""
-    from_stdin = str(path) == "-"
-    try:
-        return json.loads((stdin_text or "") if from_stdin else path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise HubfleetError(f"cannot read {path}: {exc.strerror}") from exc
-    except ValueError as exc:
-        where = "stdin" if from_stdin else str(path)
-        raise HubfleetError(f"not JSON: {exc}", path=where) from exc
 
 
 # ---------------------------------------------------------------- the summary
@@ -451,7 +431,7 @@ def _terraform_results(cluster: str, reports: Path) -> dict[str, str] | None:
     if not path.is_file():
         return None
     try:
-        data = load_json(path)
+        data = read_json(path, "outcome").data
     except HubfleetError:
         return None
     results = data.get("results") if isinstance(data, Mapping) else None
@@ -494,31 +474,21 @@ def _outcome(
             problem = "no report: the job failed before deploying or was cancelled"
         return ClusterOutcome(cluster, provider, (), (), problem, shown)
     try:
-        jobs = load_json(path).get("jobs")
-        if not isinstance(jobs, list):
-            raise HubfleetError("no jobs list")
-    except (HubfleetError, AttributeError) as exc:
+        report = read_report(path)
+    except HubfleetError as exc:
         return ClusterOutcome(cluster, provider, (), (), f"unreadable report: {exc}", shown)
     counts: dict[str, int] = {}
     failed: list[str] = []
-    for job in sorted(jobs, key=_job_key):
-        status = str(job.get("status"))
+    for record in sorted(report.records, key=lambda r: (r.job.kind, r.job.hub or "")):
+        status, job = record.status, record.job
         counts[status] = counts.get(status, 0) + 1
         if status in FAILED_STATUSES or status not in STATUS_COLUMNS:
-            name = job.get("hub_name") or "support"
-            reasons = job.get("reasons") or []
-            why = "; ".join(str(r) for r in reasons) if isinstance(reasons, list) else ""
-            text = f"`{name}` ({job.get('kind')}): {status}"
+            text = f"`{job.hub or 'support'}` ({job.kind}): {status}"
+            why = job.choice_reason
             failed.append(text + (f": {_cell(why)}" if why else ""))
     return ClusterOutcome(
         cluster, provider, tuple(sorted(counts.items())), tuple(failed), tf_problem, shown
     )
-
-
-def _job_key(job: Any) -> tuple[str, str]:
-    if not isinstance(job, Mapping):
-        return ("", "")
-    return (str(job.get("kind")), str(job.get("hub_name") or ""))
 
 
 def _cell(text: str) -> str:

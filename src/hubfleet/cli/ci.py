@@ -160,10 +160,11 @@ def matrix(
     import json
     import sys
 
-    from hubfleet.ci.workflows import build_matrix, load_json
+    from hubfleet.ci.workflows import build_matrix
+    from hubfleet.plan.plan import read_plan
 
     stdin_text = sys.stdin.read() if str(plan) == "-" else None
-    result = build_matrix(load_json(plan, stdin_text=stdin_text))
+    result = build_matrix(read_plan(plan, stdin_text=stdin_text))
     for entry in result.not_deployed:
         echo(
             ctx,

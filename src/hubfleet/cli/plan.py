@@ -176,19 +176,6 @@ def _make(
 
 
 def _saved_plan(path: Path) -> Plan:
-    import json
+    from hubfleet.plan.plan import read_plan
 
-    from hubfleet.base.errors import ConfigError, HubfleetError
-    from hubfleet.plan.plan import Plan
-    from hubfleet.plan.schema import check_plan_json
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise HubfleetError(f"--from-json {path}: cannot read: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"not JSON: {exc.msg}", path=str(path), line=exc.lineno) from None
-    problems = check_plan_json(data, str(path))
-    if problems:
-        raise ConfigError(problems)
-    return Plan.from_json(data)
+    return read_plan(path, schema=True)

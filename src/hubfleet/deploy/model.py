@@ -1,4 +1,6 @@
-"""What a deploy works on and what it reports: jobs, their records, the report."""
+"""What a deploy reports: each job's record, the report, and the report JSON's one
+reader (`read_report`: `deploy --retry-failed` and `ci summary`). The jobs
+themselves are the plan's (`hubfleet.plan.job`)."""
 
 from __future__ import annotations
 
@@ -7,40 +9,18 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, get_args
 
-from hubfleet.config.fleet import JobKind
+from hubfleet.plan.job import DEPLOY_KINDS, Job, JsonFile, read_job, read_json
 
 # `checking`: a canary whose upgrade succeeded, while its health check runs (never final).
 Status = Literal[
     "pending", "running", "checking", "succeeded", "failed", "skipped", "cancelled", "unchanged"
 ]
+STATUSES: tuple[Status, ...] = get_args(Status)
 FINAL: frozenset[str] = frozenset({"succeeded", "failed", "skipped", "cancelled", "unchanged"})
 RETRY: frozenset[str] = frozenset({"failed", "skipped", "cancelled"})
-KIND_ORDER: dict[str, int] = {"support": 0, "staging": 1, "prod": 2}
-
-
-@dataclass(frozen=True)
-class Job:
-    """One release to upgrade: a cluster's support release (hub None) or a hub."""
-
-    cluster: str
-    hub: str | None
-    kind: JobKind
-    provider: str
-    reasons: tuple[str, ...] = ()
-    choice_reason: str = ""
-    # A community-only change (docs/community.md): health-check the hub after its
-    # upgrade and roll it back to its previous revision when the check fails.
-    rollback_on_failed_check: bool = False
-
-    @property
-    def label(self) -> str:
-        return f"{self.cluster}/{self.hub or 'support'}"
-
-    @property
-    def sort_key(self) -> tuple[str, int, str]:
-        return (self.cluster, KIND_ORDER[self.kind], self.hub or "")
 
 
 @dataclass(frozen=True)
@@ -134,3 +114,71 @@ def sorted_records(records: Iterable[JobRecord]) -> tuple[JobRecord, ...]:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def read_report(path: Path) -> Report:
+    """The deploy report in file `path` (written by `deploy --report`/`--output json`)."""
+    return report_from_file(read_json(path, "report"))
+
+
+def report_from_file(file: JsonFile) -> Report:
+    """The report in a read JSON document: its jobs with their kind, hub and status
+    checked (errors name the entry and its line, exit 2); the rest as written."""
+    data = file.data
+    if not isinstance(data, dict) or not isinstance(data.get("jobs"), list):
+        raise file.error("not a deploy report: no jobs list")
+    records = tuple(_record(file, entry, index) for index, entry in enumerate(data["jobs"]))
+    failures = data.get("cluster_failures") or []
+    if not isinstance(failures, list):
+        raise file.error("cluster_failures must be a list", "cluster_failures")
+    options = data.get("options") or {}
+    return Report(
+        records=records,
+        cluster_failures=tuple(
+            ClusterFailure(str(f.get("cluster_name")), str(f.get("message", "")))
+            for f in failures
+            if isinstance(f, dict)
+        ),
+        dry_run=data.get("dry_run") is True,
+        interrupted=data.get("interrupted") is True,
+        helm_version=_optional(file, data, str, "helm_version"),
+        health_check=str(data.get("health_check") or ""),
+        options=dict(options) if isinstance(options, dict) else {},
+    )
+
+
+def _record(file: JsonFile, entry: Any, index: int) -> JobRecord:
+    where = ("jobs", index)
+    job = read_job(file, entry, where, DEPLOY_KINDS, None)  # each entry names its kind
+    status = entry.get("status")
+    if status not in STATUSES:
+        raise file.error(f"jobs[{index}]: unknown status {status!r}", *where)
+    duration = _optional(file, entry, (int, float), "duration_s", index)
+    return JobRecord(
+        job,
+        status=status,
+        started=_optional(file, entry, str, "started", index),
+        duration_s=None if duration is None else float(duration),
+        message=str(entry.get("message") or ""),
+        helm_revision=_optional(file, entry, int, "helm_revision", index),
+        output_tail=str(entry.get("output_tail") or ""),
+        command=_optional(file, entry, str, "command", index),
+        gate=_optional(file, entry, str, "gate", index),
+        rolled_back=_optional(file, entry, int, "rolled_back", index),
+    )
+
+
+def _optional(
+    file: JsonFile,
+    data: dict[str, Any],
+    kind: type | tuple[type, ...],
+    key: str,
+    index: int | None = None,
+) -> Any:
+    """`data[key]` when it is of type `kind`, None when absent or null."""
+    value = data.get(key)
+    if value is None or (isinstance(value, kind) and not isinstance(value, bool)):
+        return value
+    steps = ("jobs", index, key) if index is not None else (key,)
+    where = f"jobs[{index}].{key}" if index is not None else key
+    raise file.error(f"{where}: unexpected value {value!r}", *steps)

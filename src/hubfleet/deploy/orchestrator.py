@@ -35,7 +35,6 @@ from hubfleet.deploy.backend import DeployHook
 from hubfleet.deploy.model import (
     FINAL,
     ClusterFailure,
-    Job,
     JobRecord,
     Report,
     now_iso,
@@ -53,6 +52,7 @@ from hubfleet.health.gate import (
 from hubfleet.helm import cli as helm
 from hubfleet.helm.charts import ChartResolver
 from hubfleet.helm.jsonnet import is_jsonnet
+from hubfleet.plan.job import Job
 from hubfleet.providers import Credentials, Provider, ProviderContext, get_provider
 from hubfleet.release.pipeline import Release, hub_release, support_release, values_bytes
 from hubfleet.secrets.sops import Sops

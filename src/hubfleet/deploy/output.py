@@ -20,8 +20,9 @@ from xml.sax.saxutils import escape, quoteattr
 
 from hubfleet.base.atomic import write_atomic
 from hubfleet.base.redact import Redactor
-from hubfleet.deploy.model import Job, JobRecord, Report
+from hubfleet.deploy.model import JobRecord, Report
 from hubfleet.helm.masking import mask_text
+from hubfleet.plan.job import Job
 
 ICONS = {
     "succeeded": "✅",

@@ -13,12 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any
 
+from hubfleet.base.errors import ConfigError
 from hubfleet.config.fleet import Fleet
 from hubfleet.plan.changes import Change
 from hubfleet.plan.diff import ClusterDiff, FleetDiff
 from hubfleet.plan.graph import Category, Graph, UnitKey, build_graph, sort_key
+from hubfleet.plan.job import Job, JsonFile, Kind, read_job, read_json
 from hubfleet.plan.labels import (
     DEPLOY_HUBS,
     DEPLOY_SUPPORT,
@@ -26,7 +29,7 @@ from hubfleet.plan.labels import (
     SKIP_DEPLOY_HUBS,
     Labels,
 )
-from hubfleet.plan.schema import JOB_LISTS
+from hubfleet.plan.schema import JOB_LISTS, check_plan_json
 from hubfleet.plan.terraform import terraform_needs
 
 SETTINGS_FILE = "hubfleet.yaml"
@@ -37,39 +40,6 @@ RENDERED_IDENTICAL = f"chart changed, rendered manifests {IDENTICAL}"
 # except ...", naming the fields the chart randomises), "different", or a
 # sentence saying why it could not be compared (the hub is then kept).
 RenderCheck = Callable[[Sequence[UnitKey]], Mapping[UnitKey, str]]
-
-
-@dataclass(frozen=True)
-class Job:
-    kind: str  # support | staging | prod (| cluster, in `skipped` only)
-    cluster_name: str
-    provider: str
-    hub_name: str | None
-    reasons: tuple[str, ...]
-
-    @property
-    def choice_reason(self) -> str:
-        return "; ".join(self.reasons)
-
-    def to_json(self, *, with_kind: bool = False) -> dict[str, Any]:
-        data: dict[str, Any] = {"cluster_name": self.cluster_name, "provider": self.provider}
-        if self.hub_name is not None:
-            data["hub_name"] = self.hub_name
-        if with_kind:
-            data["kind"] = self.kind
-        data["reasons"] = list(self.reasons)
-        data["choice_reason"] = self.choice_reason
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], kind: str | None = None) -> Job:
-        return cls(
-            kind=str(kind or data.get("kind") or ("prod" if data.get("hub_name") else "support")),
-            cluster_name=data["cluster_name"],
-            provider=data["provider"],
-            hub_name=data.get("hub_name"),
-            reasons=tuple(data.get("reasons", ())),
-        )
 
 
 @dataclass(frozen=True)
@@ -103,21 +73,104 @@ class Plan:
             data["community"] = dict(self.community)
         return data
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Plan:
-        return cls(
-            support_jobs=tuple(Job.from_json(j, "support") for j in data["support_jobs"]),
-            staging_jobs=tuple(Job.from_json(j, "staging") for j in data["staging_jobs"]),
-            prod_jobs=tuple(Job.from_json(j, "prod") for j in data["prod_jobs"]),
-            removed_hubs=tuple(Job.from_json(j) for j in data.get("removed_hubs", ())),
-            skipped=tuple(Job.from_json(j) for j in data.get("skipped", ())),
-            warnings=tuple(data.get("warnings", ())),
-            unmatched_files=tuple(data.get("unmatched_files", ())),
-            community=data.get("community"),
-            terraform_jobs=tuple(
-                Job.from_json(j, "terraform") for j in data.get("terraform_jobs", ())
-            ),
+    @property
+    def community_hubs(self) -> frozenset[tuple[str, str]] | None:
+        """A change inside community files and their policy (`plan --event`,
+        docs/community.md): the hubs it may deploy, each health-checked and rolled
+        back if it fails; None for any other plan."""
+        community = self.community
+        if community is None or community.get("files_only") is not True:
+            return None
+        hubs = community.get("hubs")
+        return frozenset(
+            (str(h.get("cluster_name")), str(h.get("hub_name")))
+            for h in (hubs if isinstance(hubs, list) else [])
+            if isinstance(h, Mapping)
         )
+
+    @classmethod
+    def from_json(cls, data: Any) -> Plan:
+        """The plan in a JSON document already parsed (errors without a line)."""
+        return plan_from_file(JsonFile("plan", "", data))
+
+
+def read_plan(path: Path, *, stdin_text: str | None = None, schema: bool = False) -> Plan:
+    """The plan in file `path` (`-`: `stdin_text`), the one reader of the plan JSON
+    (DESIGN.md section 3): `deploy --plan`, `ci matrix` and `plan --from-json`, which
+    also checks it against the plan's JSON Schema (`schema`). Errors exit 2."""
+    file = read_json(path, "plan", stdin_text=stdin_text)
+    if schema:
+        problems = check_plan_json(file.data, file.path)
+        if problems:
+            raise ConfigError(problems)
+    return plan_from_file(file)
+
+
+def plan_from_file(file: JsonFile) -> Plan:
+    """The plan in a read JSON document: every structural check, with the entry and
+    its line; what the plan says is checked against a fleet by its user."""
+    data = file.data
+    if not isinstance(data, Mapping) or not any(key in data for key, _ in JOB_LISTS):
+        raise file.error(
+            "not a plan: expected support_jobs, staging_jobs and prod_jobs",
+            hint="write it with `hubfleet plan --output json`",
+        )
+    lists = {key: _jobs(file, key, kind) for key, kind in JOB_LISTS}
+    _one_provider_per_cluster(file, lists)
+    community = data.get("community")
+    if community is not None and not isinstance(community, Mapping):
+        raise file.error("community must be a JSON object", "community")
+    return Plan(
+        support_jobs=lists["support_jobs"],
+        staging_jobs=lists["staging_jobs"],
+        prod_jobs=lists["prod_jobs"],
+        removed_hubs=_jobs(file, "removed_hubs", "removed"),
+        skipped=_jobs(file, "skipped", "support", "staging", "prod", "cluster"),
+        warnings=_strings(file, "warnings"),
+        unmatched_files=_strings(file, "unmatched_files"),
+        community=community,
+        terraform_jobs=_jobs(file, "terraform_jobs", "terraform"),
+    )
+
+
+def _list(file: JsonFile, key: str) -> list[Any]:
+    value = file.data.get(key)
+    if value is None and key not in file.data:
+        return []
+    if not isinstance(value, list):
+        raise file.error(f"{key} must be a list", key)
+    return value
+
+
+def _jobs(file: JsonFile, key: str, *kinds: Kind) -> tuple[Job, ...]:
+    """The jobs of list `key`: of its one kind, or (`skipped`) of the kind each names."""
+    jobs = []
+    for index, entry in enumerate(_list(file, key)):
+        # a `skipped` entry without a kind (an older plan): by its hub_name
+        hub = isinstance(entry, Mapping) and entry.get("hub_name")
+        jobs.append(read_job(file, entry, (key, index), kinds, "prod" if hub else "support"))
+    return tuple(jobs)
+
+
+def _one_provider_per_cluster(file: JsonFile, lists: Mapping[str, tuple[Job, ...]]) -> None:
+    providers: dict[str, str] = {}
+    for key, _ in JOB_LISTS:
+        for index, job in enumerate(lists[key]):
+            if not job.provider:
+                continue
+            seen = providers.setdefault(job.cluster, job.provider)
+            if seen != job.provider:
+                raise file.error(
+                    f"{key}[{index}]: the plan gives cluster {job.cluster!r} two providers: "
+                    f"{seen} and {job.provider}",
+                    key,
+                    index,
+                    hint="regenerate the plan from this repository",
+                )
+
+
+def _strings(file: JsonFile, key: str) -> tuple[str, ...]:
+    return tuple(str(item) for item in _list(file, key))
 
 
 @dataclass
@@ -178,7 +231,7 @@ def make_plan(
     graph = build_graph(fleet)
     labels = labels or Labels()
     selection = _Selection()
-    skipped: dict[UnitKey | tuple[str, None, str], tuple[str, list[str]]] = {}
+    skipped: dict[UnitKey | tuple[str, None, str], tuple[Kind, list[str]]] = {}
     removed: dict[tuple[str, str], list[str]] = {}
     warnings: list[str] = []
     unmatched: list[str] = []
@@ -263,7 +316,7 @@ def make_plan(
 
     plan = _assemble(fleet, graph, selection, skipped, removed, warnings, unmatched, history)
     needs = terraform_needs(fleet, changes, history.base_data if history is not None else None)
-    jobs = tuple(Job("terraform", n.cluster, n.provider, None, n.reasons) for n in needs)
+    jobs = tuple(Job(n.cluster, None, "terraform", n.provider, n.reasons) for n in needs)
     return replace(plan, terraform_jobs=jobs)
 
 
@@ -272,7 +325,7 @@ def _apply_cluster_diff(
     diff: ClusterDiff,
     selection: _Selection,
     removed: dict[tuple[str, str], list[str]],
-    skipped: dict[Any, tuple[str, list[str]]],
+    skipped: dict[Any, tuple[Kind, list[str]]],
 ) -> None:
     name = diff.cluster
     for reason in diff.whole:
@@ -310,7 +363,7 @@ def _apply_fleet_diff(graph: Graph, diff: FleetDiff, selection: _Selection) -> N
 def _drop_identical(
     graph: Graph,
     selection: _Selection,
-    skipped: dict[Any, tuple[str, list[str]]],
+    skipped: dict[Any, tuple[Kind, list[str]]],
     warnings: list[str],
     render_check: RenderCheck,
 ) -> None:
@@ -363,7 +416,7 @@ def _assemble(
     fleet: Fleet,
     graph: Graph,
     selection: _Selection,
-    skipped: dict[Any, tuple[str, list[str]]],
+    skipped: dict[Any, tuple[Kind, list[str]]],
     removed: dict[tuple[str, str], list[str]],
     warnings: list[str],
     unmatched: list[str],
@@ -373,7 +426,7 @@ def _assemble(
     for key in sorted(selection.reasons, key=sort_key):
         unit = graph.units[key]
         jobs[unit.kind].append(
-            Job(unit.kind, unit.cluster, unit.provider, unit.hub, tuple(selection.reasons[key]))
+            Job(unit.cluster, unit.hub, unit.kind, unit.provider, tuple(selection.reasons[key]))
         )
     skipped_jobs = []
     for skey in sorted(skipped, key=lambda k: (k[0], k[1] or "", len(k))):
@@ -381,13 +434,13 @@ def _assemble(
             continue  # deployed for another reason
         kind, reasons = skipped[skey]
         provider = graph.units[skey].provider if skey in graph.units else _provider(fleet, skey[0])
-        skipped_jobs.append(Job(kind, skey[0], provider, skey[1], tuple(reasons)))
+        skipped_jobs.append(Job(skey[0], skey[1], kind, provider, tuple(reasons)))
     removed_jobs = []
     for (cluster_name, hub), reasons in sorted(removed.items()):
         provider = _provider(fleet, cluster_name) or (
             history.removed_providers.get(cluster_name, "") if history else ""
         )
-        removed_jobs.append(Job("removed", cluster_name, provider, hub, tuple(reasons)))
+        removed_jobs.append(Job(cluster_name, hub, "removed", provider, tuple(reasons)))
     return Plan(
         support_jobs=tuple(jobs["support"]),
         staging_jobs=tuple(jobs["staging"]),

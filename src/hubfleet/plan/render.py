@@ -10,7 +10,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hubfleet.plan.plan import Job, Plan
+from hubfleet.plan.job import Job
+from hubfleet.plan.plan import Plan
 
 MARKER = "<!-- hubfleet-plan -->"
 NOTHING = "Nothing will be deployed: no support release or hub depends on the changed files."
@@ -59,9 +60,9 @@ def _md_table(jobs: Sequence[Job], *, hubs: bool, kind: bool = False) -> list[st
         "|" + "---|" * (len(header) + 1),
     ]
     for job in jobs:
-        cells = [job.cluster_name]
+        cells = [job.cluster]
         if hubs:
-            cells.append(job.hub_name or "support")
+            cells.append(job.hub or "support")
         if kind:
             cells.append(job.kind)
         cells.append(job.provider)
@@ -144,9 +145,9 @@ def to_table(plan: Plan, *, width: int = 120, color: bool = False) -> str:
         table.add_column("provider", no_wrap=True)
         table.add_column("reasons")
         for job in jobs:
-            row = [job.cluster_name]
+            row = [job.cluster]
             if hubs:
-                row.append(job.hub_name or "support")
+                row.append(job.hub or "support")
             row += [job.provider, "\n".join(job.reasons)]
             table.add_row(*row)
         console.print(table)

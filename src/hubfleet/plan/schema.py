@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from hubfleet.base.errors import Problem
+from hubfleet.config.fleet import JobKind
 
 # The plan's job lists (DESIGN.md section 3) and the kind of job each holds, in
 # deploy order: what `hubfleet plan` writes and `hubfleet deploy --plan` and
 # `hubfleet ci matrix` read.
-JOB_LISTS = (("support_jobs", "support"), ("staging_jobs", "staging"), ("prod_jobs", "prod"))
+JOB_LISTS: tuple[tuple[str, JobKind], ...] = (
+    ("support_jobs", "support"),
+    ("staging_jobs", "staging"),
+    ("prod_jobs", "prod"),
+)
 
 SCHEMA_ID = "https://hubfleet.dev/schemas/plan.json"
 
