@@ -374,3 +374,37 @@ def test_a_failing_plan_never_shows_the_credentials(
     assert result.exit_code == 1
     assert "terraform plan failed" in result.stderr and "Error: bad key" in result.stderr
     assert SECRET_MARKER not in result.output
+
+
+def test_plan_of_many_clusters_reports_every_failure(
+    tf_fleet: Path, fake_tools: FakeTools, age_key: Path, run_cli
+) -> None:  # type: ignore[no-untyped-def]
+    fails = [
+        {"tool": "terraform", "contains": f"terraform/{module} plan", "exit": 1, "stderr": text}
+        for module, text in (("aws", "Error: beta is broken"), ("azure", "Error: gamma too"))
+    ]
+    script(fake_tools, rules=fails)
+    args = ("--repo", tf_fleet, "terraform", "plan", "alpha", "beta", "gamma")
+    result = run_cli(*args, "-o", "json")
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert [p["cluster_name"] for p in data["plans"]] == ["alpha"]
+    failed = {f["cluster_name"]: f["error"] for f in data["failed"]}
+    assert sorted(failed) == ["beta", "gamma"]
+    assert "Error: beta is broken" in failed["beta"] and "Error: gamma too" in failed["gamma"]
+    assert Path(data["plans"][0]["plan_file"]).is_file()
+    text = run_cli(*args)
+    assert text.exit_code == 1
+    assert "beta: the plan failed" in text.stderr and "gamma: the plan failed" in text.stderr
+    assert "saved: " in text.stdout
+
+
+def test_plan_of_many_clusters_succeeds_when_each_does(
+    tf_fleet: Path, fake_tools: FakeTools, age_key: Path, run_cli
+) -> None:  # type: ignore[no-untyped-def]
+    script(fake_tools)
+    result = run_cli("--repo", tf_fleet, "terraform", "plan", "alpha", "beta", "-o", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [p["cluster_name"] for p in data["plans"]] == ["alpha", "beta"]
+    assert data["failed"] == []
