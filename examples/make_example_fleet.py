@@ -3,8 +3,10 @@
 Run from the repository root: `.venv/bin/python examples/make_example_fleet.py`.
 `--terraform-only` adds (or refreshes) just the Terraform part: the terraform:
 blocks of the gcp, aws and azure clusters, the hub values file each hub with
-hub_access lists, the generated `<hub>.terraform.values.yaml` files and the
-scaffolded modules under terraform/, leaving every encrypted file as it is.
+hub_access lists, the support values file the support release lists (the hubs'
+service accounts), the generated `*.terraform.values.yaml` files, the scaffolded
+modules under terraform/ and the support chart's service-account template,
+leaving every encrypted file as it is.
 The age key used is examples/fleet/DEMO-ONLY.age-key.txt: a demo key, public on
 purpose, never to protect real secrets.
 """
@@ -23,7 +25,8 @@ from hubfleet.health.kubernetes import values_snippet
 from hubfleet.helm.values import merge_values
 from hubfleet.secrets.sops import encrypt as encrypt_bytes
 from hubfleet.terraform.inputs import compute
-from hubfleet.terraform.scaffold import scaffold
+from hubfleet.terraform.scaffold import scaffold, scaffold_support_template
+from hubfleet.terraform.values import SUPPORT_VALUES
 from hubfleet.terraform.values import render as render_terraform_values
 
 FLEET = Path(__file__).parent / "fleet"
@@ -286,11 +289,15 @@ TERRAFORM: dict[str, dict[str, object]] = {
 
 
 def add_terraform(doc: dict[str, object]) -> None:
-    """The cluster's terraform: block, and each hub_access hub lists its generated file."""
+    """The cluster's terraform: block, each hub_access hub lists its generated file, and
+    the support release the generated file of the hubs' service accounts."""
     block = TERRAFORM.get(str(doc["name"]))
     if block is None:
         return
     doc["terraform"] = json.loads(json.dumps(block))
+    support = doc["support"]["helm_chart_values_files"]  # type: ignore[index]
+    if SUPPORT_VALUES not in support:
+        support.insert(support.index("support.values.yaml") + 1, SUPPORT_VALUES)
     for hub in doc["hubs"]:  # type: ignore[attr-defined]
         generated = f"{hub['name']}.terraform.values.yaml"
         files = hub["helm_chart_values_files"]
@@ -328,9 +335,11 @@ def terraform_files() -> None:
     """The scaffolded modules and the generated values files (from cluster.yaml)."""
     for provider in ("gcp", "aws", "azure"):
         scaffold(FLEET, provider, force=True)
-    for name, block in TERRAFORM.items():  # listed by their hubs: present before loading
-        for hub in block["hub_access"]:  # type: ignore[attr-defined]
-            generated = FLEET / "config" / "clusters" / name / f"{hub}.terraform.values.yaml"
+    scaffold_support_template(FLEET, force=True)
+    for name, block in TERRAFORM.items():  # listed by their releases: present before loading
+        files = [f"{hub}.terraform.values.yaml" for hub in block["hub_access"]]  # type: ignore[attr-defined]
+        for filename in [*files, SUPPORT_VALUES]:
+            generated = FLEET / "config" / "clusters" / name / filename
             if not generated.exists():
                 generated.write_text("{}\n")
     fleet = load_fleet(FLEET).fleet_or_raise()

@@ -98,3 +98,19 @@ def test_local_chart_is_copied_whole_with_dependencies(fleet: Fleet, tmp_path: P
     moved = tmp_path / "moved"
     shutil.copytree(result.directory, moved)
     assert (moved / "chart" / "values.yaml").is_file()
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fleet"
+
+
+def test_readme_says_the_support_release_made_the_hubs_service_account(tmp_path: Path) -> None:
+    example = load_fleet(EXAMPLE).fleet_or_raise()
+    hub = example.cluster("research-aws").hub("research")
+    readme = (export_hub(example, hub, tmp_path / "e").directory / "README.md").read_text()
+    assert "run as the Kubernetes service account `user-sa`" in readme
+    assert "config/clusters/research-aws/support.terraform.values.yaml" in readme
+    assert "kubectl create serviceaccount user-sa --namespace NAMESPACE" in readme
+    assert "arn:aws:iam::111122223333:role/hubfleet-research-aws-research" in readme
+    other = example.cluster("research-aws").hub("teaching")
+    text = (export_hub(example, other, tmp_path / "t").directory / "README.md").read_text()
+    assert "service account `user-sa`" not in text

@@ -14,6 +14,7 @@ from hubfleet.config.load import load_fleet
 from hubfleet.new.names import InvalidNameError
 from hubfleet.new.scaffold import new_cluster, new_hub
 from hubfleet.secrets.sops import is_encrypted
+from hubfleet.terraform.scaffold import SUPPORT_TEMPLATE, shipped, support_template
 
 from .conftest import KEY_ENV
 
@@ -131,3 +132,47 @@ def test_cli_clash_is_a_clear_error(repo: Path) -> None:
     done = _cli(repo, "cluster", "theta", "-p", "gcp", "--no-input")
     assert done.returncode == 2
     assert "gcp needs 'project'" in done.stderr
+
+
+def test_new_cloud_cluster_writes_the_shipped_module_once(repo: Path) -> None:
+    assert not (repo / "terraform").exists()
+    created = new_cluster(
+        repo, "epsilon", "aws", {"clusterName": "eks1", "region": "us-west-2"}, env=KEY_ENV
+    )
+    assert created.ok, [p.render() for p in created.problems]
+    for name, text in shipped("aws").items():
+        assert (repo / "terraform" / "aws" / name).read_text() == text
+        assert f"terraform/aws/{name}" in created.files
+    template = f"helm-charts/support/templates/{SUPPORT_TEMPLATE}"
+    assert (repo / template).read_text() == support_template() and template in created.files
+    assert any("wrote the shipped Terraform module terraform/aws/" in n for n in created.notes)
+    # a second aws cluster keeps the fleet's module (it is the fleet's own now)
+    main_tf = repo / "terraform" / "aws" / "main.tf"
+    main_tf.write_text("# adapted by the fleet\n")
+    again = new_cluster(
+        repo, "zeta", "aws", {"clusterName": "eks2", "region": "us-west-2"}, env=KEY_ENV
+    )
+    assert again.ok, [p.render() for p in again.problems]
+    assert main_tf.read_text() == "# adapted by the fleet\n"
+    assert not any(path.startswith(("terraform/", "helm-charts/")) for path in again.files)
+    assert any("terraform/aws/ exists: kept" in n for n in again.notes)
+
+
+def test_new_kubeconfig_or_local_cluster_writes_no_module(repo: Path) -> None:
+    created = new_cluster(repo, "epsilon", "local", {}, env=KEY_ENV)
+    assert created.ok and not (repo / "terraform").exists()
+    assert all(path.startswith("config/") for path in created.files)
+
+
+def test_cli_says_it_wrote_the_module(repo: Path) -> None:
+    result = subprocess.run(
+        [HUBFLEET, "--repo", str(repo), "new", "cluster", "epsilon", "--provider", "gcp",
+         "--set", "project=p", "--set", "cluster=c", "--set", "zone=europe-west1-b", "--no-input"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **KEY_ENV},
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "  + terraform/gcp/main.tf" in result.stdout
+    assert "note: wrote the shipped Terraform module terraform/gcp/" in result.stdout

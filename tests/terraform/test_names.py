@@ -25,8 +25,15 @@ HUBS = ["s", "staging", "h" * 53, "prod-1"]
 BUCKETS = ["b", "scratch", "c" * 40, "home-dirs"]
 
 
+# GCS also refuses a bucket name that starts with "goog" or contains "google" or a
+# close misspelling of it, such as "g00gle".
+GCS_REFUSED = re.compile(r"^goog|g[o0]{1,3}g[l1][e3]")
+
+
 def ok(kind: str, name: str) -> bool:
     low, high, pattern = LIMITS[kind]
+    if kind == "gcs_bucket" and GCS_REFUSED.search(name):
+        return False
     return low <= len(name) <= high and re.fullmatch(pattern, name) is not None
 
 
@@ -81,3 +88,31 @@ def test_storage_accounts_differ_by_subscription() -> None:
     a = n.cluster_names("azure", "teaching", "sub-a", [], []).storage_account
     b = n.cluster_names("azure", "teaching", "sub-b", [], []).storage_account
     assert a != b
+
+
+@pytest.mark.parametrize(
+    ("cluster", "bucket"),
+    [
+        ("google", "scratch"),
+        ("goog-lab", "scratch"),
+        ("lab", "googly"),
+        ("research", "google-data"),
+        ("g00gle", "scratch"),
+        ("research", "my-gogle-files"),
+        ("x" * 50, "google"),
+    ],
+)
+def test_gcs_bucket_names_avoid_google(cluster: str, bucket: str) -> None:
+    names = n.cluster_names("gcp", cluster, "my-project-123456", [bucket, "other"], [])
+    assert ok("gcs_bucket", names.buckets[bucket]), names.buckets[bucket]
+    # the same bucket of a project starting with "goog" is refused too
+    first = n.cluster_names("gcp", cluster, "googolplex-1", [bucket], []).buckets[bucket]
+    assert ok("gcs_bucket", first), first
+
+
+def test_gcs_names_that_differ_only_in_google_stay_distinct() -> None:
+    names = n.cluster_names("gcp", "c", "p-1", ["google", "g00gle", "g-gle"], [])
+    assert len(set(names.buckets.values())) == 3, names.buckets
+    assert n.cluster_names("gcp", "c", "p-1", ["scratch"], []).buckets == {
+        "scratch": "p-1-c-scratch"
+    }

@@ -46,26 +46,37 @@ def plan(
     ] = None,
     output: OutputOption = Output.text,
 ) -> None:
-    """Plan each cluster into a saved plan file, with a summary of its changes."""
+    """Plan each cluster into a saved plan file, with a summary of its changes; every
+    cluster's result is reported, and the exit code is non-zero when one failed."""
     from hubfleet.base.atomic import write_atomic
-    from hubfleet.terraform.commands import plan_all, terraform_clusters
+    from hubfleet.terraform.commands import PlanFailure, PlanResult, plan_all, terraform_clusters
 
     context = _context(ctx)
     chosen = terraform_clusters(context.fleet, clusters or [])
     target = out_dir if out_dir.is_absolute() else context.fleet.root / out_dir
-    results = plan_all(context, chosen, target)
+    outcomes = plan_all(context, chosen, target)
+    results = [r for r in outcomes if isinstance(r, PlanResult)]
+    failures = [r for r in outcomes if isinstance(r, PlanFailure)]
     if markdown is not None:
         text = "\n".join(r.summary.markdown() for r in results) or "No Terraform changes.\n"
+        text += "".join(f"\n**{f.cluster}: the plan failed**\n" for f in failures)
         write_atomic(markdown, context.redactor.scrub(text).encode())
     data = {
         "destructive": any(r.summary.destructive for r in results),
         "plans": [{**r.summary.to_json(), "plan_file": r.plan_file} for r in results],
+        "failed": [f.to_json(context.redactor) for f in failures],
     }
     if output is Output.json:
         echo_json(ctx, data)
-        return
-    for result in results:
-        echo(ctx, result.summary.markdown() + f"saved: {result.plan_file}\n")
+    else:
+        for outcome in outcomes:
+            if isinstance(outcome, PlanResult):
+                echo(ctx, outcome.summary.markdown() + f"saved: {outcome.plan_file}\n")
+            else:
+                message = context.redactor.scrub(str(outcome.error))
+                echo(ctx, f"{outcome.cluster}: the plan failed: {message}", err=True)
+    if failures:
+        raise typer.Exit(max(f.error.exit_code for f in failures))
 
 
 @app.command("apply")
@@ -137,12 +148,24 @@ def scaffold(
     force: Annotated[bool, typer.Option("--force", help="overwrite existing files")] = False,
     output: OutputOption = Output.text,
 ) -> None:
-    """Write the shipped root module for PROVIDER (gcp, aws, azure) into terraform/."""
+    """Write the shipped root module for PROVIDER (gcp, aws, azure) into terraform/, and
+    the support chart's template for the hubs' service accounts into helm-charts/support/."""
+    from hubfleet.terraform.scaffold import SUPPORT_CHART, scaffold_support_template
     from hubfleet.terraform.scaffold import scaffold as write_module
 
-    written = write_module(repo_root(ctx), provider, force=force)
+    root = repo_root(ctx)
+    written = write_module(root, provider, force=force)
+    template = scaffold_support_template(root, force=force)
+    if template is not None:
+        written.append(template)
     if output is Output.json:
         echo_json(ctx, {"written": written})
         return
     for path in written:
         echo(ctx, f"wrote {path}")
+    if not (root / SUPPORT_CHART).is_dir():
+        echo(
+            ctx,
+            f"note: no {SUPPORT_CHART}/: the support chart you use must render "
+            "hubServiceAccounts (docs/terraform.md, hub identities)",
+        )

@@ -165,7 +165,10 @@ def _dependencies(fleet: Fleet, cluster: Cluster, hub: Hub) -> str:
         )
     lines.append("")
     lines.append("### Cloud identities\n")
-    identities = sorted(set(_identities(fleet, hub)))
+    accounts = list(_support_accounts(fleet, cluster, hub))
+    identities = sorted(
+        set(_identities(fleet, hub)) | {i for _, _, found in accounts for i in found}
+    )
     if identities:
         lines.append(
             "The hub's values name these cloud identities; they belong to the fleet's "
@@ -174,6 +177,16 @@ def _dependencies(fleet: Fleet, cluster: Cluster, hub: Hub) -> str:
         lines.extend(f"- {item}" for item in identities)
     else:
         lines.append("The hub's plain values files name no cloud identity (service account, role).")
+    for path, name, _ in accounts:
+        lines.append(
+            f"\nThe hub's user pods run as the Kubernetes service account `{name}`, which "
+            f"the fleet's support release creates in namespace `{hub.namespace}` "
+            f"(`hubServiceAccounts` in `{path}`), bound to the fleet's cloud identity by its "
+            "annotations. Plain helm of this folder does not create it: create it in your "
+            f"namespace (`kubectl create serviceaccount {name} --namespace NAMESPACE`), "
+            "annotated for your own cloud identity, or remove `singleuser.serviceAccountName` "
+            "(and the bucket variables) from the values."
+        )
     extras = []
     if hub.staging:
         extras.append("it was a staging hub: the fleet upgraded it before production hubs")
@@ -217,6 +230,24 @@ def _identities(fleet: Fleet, hub: Hub) -> Iterator[str]:
         if document is None or document.encrypted:
             continue  # never read secret values into a README
         yield from (f"`{found}` (in `{path}`)" for found in _scan(document.data))
+
+
+def _support_accounts(
+    fleet: Fleet, cluster: Cluster, hub: Hub
+) -> Iterator[tuple[str, str, list[str]]]:
+    """(file, name, identities) of each service account the cluster's support release
+    creates for the hub (`hubServiceAccounts` entries in the hub's namespace)."""
+    if cluster.support is None:
+        return
+    for path in cluster.support.values_files:
+        document = _read(fleet, path)
+        if document is None or document.encrypted:
+            continue
+        entries = document.data.get("hubServiceAccounts")
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and entry.get("namespace") == hub.namespace:
+                found = [f"`{item}` (in `{path}`)" for item in _scan(entry.get("annotations"))]
+                yield path, str(entry.get("name")), found
 
 
 def _scan(data: Any) -> Iterator[str]:

@@ -18,6 +18,7 @@ from hubfleet.config.fleet import CLUSTERS_DIR, Cluster
 from hubfleet.config.load import load_fleet
 from hubfleet.new import names, providers
 from hubfleet.new.clusteryaml import append_hub, write_atomic
+from hubfleet.terraform import scaffold as terraform_scaffold
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ def new_cluster(
             "or hubfleet.yaml charts)"
         )
     spec["hubs"] = []
+    to_write.update(_terraform_files(fleet.root, provider, notes))
     header = (
         f"# Cluster {name}, created by `hubfleet new cluster`.\n"
         "# Add hubs with `hubfleet new hub " + name + " HUB --domain DOMAIN`.\n"
@@ -99,16 +101,49 @@ def new_cluster(
     body = dump_yaml(spec)
     to_write[f"{folder}/cluster.yaml"] = (header + body).encode()
     (fleet.root / folder).mkdir(parents=True)
+    made: list[Path] = []  # folders made for the files below, deepest last
     try:
         for path, content in sorted(to_write.items()):
-            (fleet.root / path).write_bytes(content)
+            target = fleet.root / path
+            for parent in reversed(target.relative_to(fleet.root).parents[:-1]):
+                if not (fleet.root / parent).exists():
+                    (fleet.root / parent).mkdir()
+                    made.append(fleet.root / parent)
+            target.write_bytes(content)
     except BaseException:
         for path in to_write:
             (fleet.root / path).unlink(missing_ok=True)
+        for created in reversed(made):
+            created.rmdir()
         (fleet.root / folder).rmdir()
         raise
     problems = validate_result(fleet.root, name, env=env)
     return Created(tuple(sorted(to_write)), (), problems, tuple(notes))
+
+
+def _terraform_files(root: Path, provider: str, notes: list[str]) -> dict[str, bytes]:
+    """The shipped Terraform module of a gcp, aws or azure cluster (`terraform/<provider>/`)
+    and the support chart's service-account template, as `hubfleet terraform scaffold`
+    writes them, when the fleet has neither yet; never over an existing folder or file."""
+    if provider not in terraform_scaffold.PROVIDERS:
+        return {}
+    files: dict[str, bytes] = {}
+    module = terraform_scaffold.module_folder(provider)
+    if (root / module).exists():
+        notes.append(f"{module}/ exists: kept as it is (the shipped module was not written)")
+    else:
+        for filename, text in terraform_scaffold.shipped(provider).items():
+            files[f"{module}/{filename}"] = text.encode()
+        notes.append(
+            f"wrote the shipped Terraform module {module}/ (as `hubfleet terraform scaffold "
+            f"{provider}`): add a terraform: block to cluster.yaml (docs/terraform.md)"
+        )
+    chart = terraform_scaffold.SUPPORT_CHART
+    template = f"{chart}/templates/{terraform_scaffold.SUPPORT_TEMPLATE}"
+    if (root / chart / "Chart.yaml").is_file() and not (root / template).exists():
+        files[template] = terraform_scaffold.support_template().encode()
+        notes.append(f"wrote {template}: the support release creates the hubs' service accounts")
+    return files
 
 
 def _provider_block(provider: str, settings: Mapping[str, str]) -> dict[str, Any]:

@@ -3,6 +3,10 @@
 - each generated `<hub>.terraform.values.yaml` still matches cluster.yaml (its
   deterministic part is derived again): a stale one is an error at its line;
 - each hub in `hub_access` lists its generated file (a warning otherwise);
+- a cluster with `hub_access` has a support release that lists the generated
+  `support.terraform.values.yaml` (an error at the `hub_access` line otherwise):
+  that release creates the hubs' service accounts, without which user pods
+  cannot start;
 - a bucket URL (gs://, s3://, an Azure blob URL) in a hand-written plaintext
   values file of the cluster that is not one of its `terraform.buckets` is a
   warning at its line: the name was probably copied by hand.
@@ -17,7 +21,14 @@ from hubfleet.base.errors import ConfigError, Problem
 from hubfleet.base.yamlio import decode_text, read_fleet_file
 from hubfleet.config.fleet import Cluster, Fleet
 from hubfleet.terraform.inputs import compute
-from hubfleet.terraform.values import bucket_url, stale, values_file
+from hubfleet.terraform.scaffold import SUPPORT_CHART, SUPPORT_TEMPLATE
+from hubfleet.terraform.values import (
+    SUPPORT_VALUES,
+    bucket_url,
+    stale,
+    support_values_file,
+    values_file,
+)
 
 _BUCKET_URL = re.compile(
     r"(?:gs|s3)://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]"
@@ -33,7 +44,9 @@ def terraform_problems(fleet: Fleet, clusters: Sequence[Cluster]) -> list[Proble
             continue
         inputs = compute(cluster)
         problems += stale(fleet, cluster, inputs)
+        problems += _support_lists_accounts(cluster)
         generated = {values_file(cluster, hub) for hub in tf.hub_access}
+        generated.add(support_values_file(cluster))
         for hub_name in sorted(tf.hub_access):
             if not any(h.name == hub_name for h in cluster.hubs):
                 continue  # the loader said so
@@ -61,6 +74,34 @@ def terraform_problems(fleet: Fleet, clusters: Sequence[Cluster]) -> list[Proble
                 continue
             problems += _undeclared(fleet, path, declared)
     return problems
+
+
+def _support_lists_accounts(cluster: Cluster) -> list[Problem]:
+    """The problem of a cluster whose hubs have cloud identities but whose support
+    release would not create their service accounts."""
+    tf = cluster.spec.terraform
+    if tf is None or not tf.hub_access:
+        return []
+    support = cluster.support
+    if support is not None and support_values_file(cluster) in support.values_files:
+        return []
+    what = (
+        "has no support release"
+        if support is None
+        else f"has a support release that does not list {SUPPORT_VALUES}"
+    )
+    return [
+        Problem(
+            cluster.file,
+            cluster.lines.line(("terraform", "hub_access")),
+            f"cluster {cluster.name} {what}: nothing creates the service accounts of the "
+            f"hubs in hub_access (their user pods would not start)",
+            f"run `hubfleet terraform values {cluster.name}`, list {SUPPORT_VALUES} in "
+            f"support.helm_chart_values_files, and give the support chart the template "
+            f"{SUPPORT_CHART}/templates/{SUPPORT_TEMPLATE} (`hubfleet terraform scaffold "
+            f"{cluster.provider}` writes it)",
+        )
+    ]
 
 
 def _undeclared(fleet: Fleet, path: str, declared: set[str]) -> list[Problem]:

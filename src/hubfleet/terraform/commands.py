@@ -128,13 +128,36 @@ def plan_cluster(ctx: Context, cluster: Cluster, out_dir: Path, git: GitState) -
     return PlanResult(cluster.name, str(plan_file), summary)
 
 
+@dataclass(frozen=True)
+class PlanFailure:
+    cluster: str
+    error: HubfleetError
+
+    def to_json(self, redactor: Redactor) -> dict[str, Any]:
+        return {
+            "cluster_name": self.cluster,
+            "error": redactor.scrub(str(self.error)),
+            "exit_code": self.error.exit_code,
+        }
+
+
+def _plan_or_failure(
+    ctx: Context, cluster: Cluster, out_dir: Path, git: GitState
+) -> PlanResult | PlanFailure:
+    try:
+        return plan_cluster(ctx, cluster, out_dir, git)
+    except HubfleetError as exc:
+        return PlanFailure(cluster.name, exc)
+
+
 def plan_all(
     ctx: Context, clusters: Sequence[Cluster], out_dir: Path, concurrency: int = 4
-) -> list[PlanResult]:
-    """Plan each cluster, in parallel (each in its own data dir)."""
+) -> list[PlanResult | PlanFailure]:
+    """Plan each cluster, in parallel (each in its own data dir): every cluster's
+    result, in the given order, a failure of one never hiding another's."""
     git = git_state(ctx.fleet.root, ctx.redactor)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = [pool.submit(plan_cluster, ctx, c, out_dir, git) for c in clusters]
+        futures = [pool.submit(_plan_or_failure, ctx, c, out_dir, git) for c in clusters]
         return [f.result() for f in futures]
 
 

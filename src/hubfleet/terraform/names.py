@@ -27,11 +27,21 @@ class Rule:
     invalid: re.Pattern[str]  # characters replaced by `separator`
     separator: str = "-"
     lower: bool = True  # the cloud allows lowercase only
+    # A part the cloud refuses anywhere in the name (with its vowels made separators).
+    forbidden: re.Pattern[str] | None = None
 
 
-# Google Cloud Storage buckets: 3-63 of a-z 0-9 - _ (and .), start and end alphanumeric.
+# Google Cloud Storage buckets: 3-63 of a-z 0-9 - _ (and .), start and end alphanumeric;
+# never starting with "goog", never containing "google" or a close misspelling ("g00gle").
+GCS_FORBIDDEN = re.compile(r"^g[o0]{2}g|g[o0]{1,3}g(?:[l1][e3]|[e3][l1])")
 GCS_BUCKET = Rule(
-    63, 3, re.compile(r"[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]"), re.compile(r"[^a-z0-9_-]")
+    63,
+    3,
+    re.compile(
+        r"(?!g[o0]{2}g)(?!.*g[o0]{1,3}g(?:[l1][e3]|[e3][l1]))[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]"
+    ),
+    re.compile(r"[^a-z0-9_-]"),
+    forbidden=GCS_FORBIDDEN,
 )
 # GCP service account ids: 6-30, lowercase letters, digits, '-', start with a letter.
 GCP_SERVICE_ACCOUNT = Rule(
@@ -82,6 +92,11 @@ def fit(rule: Rule, *parts: str) -> str:
     name = rule.invalid.sub(sep, joined.lower() if rule.lower else joined)
     if sep:
         name = re.sub(f"{re.escape(sep)}+", sep, name).strip(sep)
+    if rule.forbidden is not None and rule.forbidden.search(name):
+        # Break every refused part ("google" -> "g-gle"); the digest keeps names distinct
+        # that differ only there ("google" and "g00gle").
+        name = rule.forbidden.sub(lambda m: re.sub("[o0]+", sep, m.group(0)), name)
+        name = re.sub(f"{re.escape(sep)}+", sep, name).strip(sep) + sep + digest(joined)
     if len(name) > rule.max_len:
         keep = rule.max_len - DIGEST_LEN - len(sep)
         name = name[:keep].rstrip(sep + "_") + sep + digest(joined)

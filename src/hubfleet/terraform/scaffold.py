@@ -1,4 +1,6 @@
-"""The root modules shipped with hubfleet (package data) written into a fleet."""
+"""What hubfleet ships for a fleet's Terraform (package data), written into the fleet:
+the root modules (`terraform/<provider>/`), and the support chart's template that
+creates each hub's user service account (`helm-charts/support/templates/`)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,12 @@ from pathlib import Path
 
 from hubfleet.base.atomic import write_atomic
 from hubfleet.base.errors import ConfigError
+from hubfleet.config.fleet import CHARTS_DIR
 from hubfleet.terraform.inputs import MODULES_DIR
 
 PROVIDERS = ("gcp", "aws", "azure")
+SUPPORT_TEMPLATE = "hubfleet-hub-service-accounts.yaml"
+SUPPORT_CHART = f"{CHARTS_DIR}/support"
 
 
 def shipped(provider: str) -> dict[str, str]:
@@ -26,9 +31,14 @@ def shipped(provider: str) -> dict[str, str]:
     }
 
 
+def module_folder(provider: str) -> str:
+    """Where the shipped module of `provider` goes in a fleet (repository-relative)."""
+    return f"{MODULES_DIR}/{provider}"
+
+
 def scaffold(root: Path, provider: str, *, force: bool = False) -> list[str]:
     """Write terraform/<provider>/*.tf into the fleet; never overwrite without `force`."""
-    target = f"{MODULES_DIR}/{provider}"
+    target = module_folder(provider)
     files = shipped(provider)
     existing = [name for name in files if (root / target / name).exists()]
     if existing and not force:
@@ -39,3 +49,23 @@ def scaffold(root: Path, provider: str, *, force: bool = False) -> list[str]:
     for name, text in files.items():
         write_atomic(root / target / name, text.encode())
     return [f"{target}/{name}" for name in files]
+
+
+def support_template() -> str:
+    """The support chart's template rendering `hubServiceAccounts` (namespaces, service
+    accounts with their identity annotations)."""
+    entry = resources.files("hubfleet.terraform").joinpath("support", SUPPORT_TEMPLATE)
+    return entry.read_text(encoding="utf-8")
+
+
+def scaffold_support_template(root: Path, *, force: bool = False) -> str | None:
+    """Write the template into the fleet's local support chart (helm-charts/support/),
+    never over an existing file without `force`; the path written, or None (no local
+    support chart, or the template is there)."""
+    if not (root / SUPPORT_CHART / "Chart.yaml").is_file():
+        return None
+    target = f"{SUPPORT_CHART}/templates/{SUPPORT_TEMPLATE}"
+    if (root / target).exists() and not force:
+        return None
+    write_atomic(root / target, support_template().encode())
+    return target

@@ -1,21 +1,23 @@
-"""The generated hub values: `config/clusters/<c>/<hub>.terraform.values.yaml`.
+"""The generated values files of a cluster's Terraform.
 
-One file per hub in `hub_access`, marked generated, which the hub lists in its
-`helm_chart_values_files` like any other file (so export and plain helm keep
-working). It holds what the hub needs from Terraform:
+- `config/clusters/<c>/<hub>.terraform.values.yaml`, one per hub in `hub_access`,
+  which the hub lists in its `helm_chart_values_files` like any other file (so
+  export and plain helm keep working):
+  - `singleuser.serviceAccountName`: the Kubernetes service account the hub's cloud
+    identity is bound to;
+  - `singleuser.extraEnv`: each bucket the hub may use, under the environment
+    variable cluster.yaml names (`hub_access`);
+  - `singleuser.extraLabels`: pod labels the cloud's workload identity needs (Azure).
+- `config/clusters/<c>/support.terraform.values.yaml`, which the cluster's support
+  release lists: `hubServiceAccounts`, every hub's service account (namespace,
+  name, the identity annotations: IAM role ARN, GCP service account, Azure client
+  id; labels). z2jh creates no user service account, so the support chart does
+  (the template `hubfleet terraform scaffold` writes, `SUPPORT_TEMPLATE`), and the
+  hub's namespace when it does not exist yet: support deploys before the hubs.
 
-- `singleuser.serviceAccountName`: the Kubernetes service account the hub's cloud
-  identity is bound to;
-- `singleuser.extraEnv`: each bucket the hub may use, under the environment
-  variable cluster.yaml names (`hub_access`);
-- `singleuser.extraLabels`: pod labels the cloud's workload identity needs (Azure);
-- `custom.hubfleet.userServiceAccount.annotations`: the service account's
-  annotations (IAM role ARN, GCP service account, Azure client id), for the chart
-  that creates that service account (z2jh itself creates none).
-
-The env variable names and the service account name are derived from cluster.yaml
-(`expected`), the rest from `terraform output -json`. Sensitive outputs
-(`hub_secrets`: hub -> {env var: value}) go to
+The env variable names, namespaces and service account names are derived from
+cluster.yaml (`expected`, `expected_support`), the rest from `terraform output
+-json`. Sensitive outputs (`hub_secrets`: hub -> {env var: value}) go to
 `enc-<hub>.terraform.secret.values.yaml` through `sops encrypt` on stdin, never as
 plaintext on disk.
 """
@@ -30,7 +32,7 @@ import yaml
 from hubfleet.base.atomic import write_atomic
 from hubfleet.base.errors import ConfigError, Problem, ProgramError
 from hubfleet.base.redact import Redactor
-from hubfleet.base.yamlio import decode_text, load_yaml, read_fleet_file
+from hubfleet.base.yamlio import LineMap, decode_text, load_yaml, read_fleet_file
 from hubfleet.config.fleet import Cluster, Fleet
 from hubfleet.secrets.sops import encrypt
 from hubfleet.terraform.inputs import Inputs, block
@@ -41,8 +43,17 @@ HEADER = (
 )
 
 
+SUPPORT_VALUES = "support.terraform.values.yaml"
+# The label that names the hub a support-created service account belongs to.
+HUB_LABEL = "app.kubernetes.io/instance"
+
+
 def values_file(cluster: Cluster, hub: str) -> str:
     return cluster.path(f"{hub}.terraform.values.yaml")
+
+
+def support_values_file(cluster: Cluster) -> str:
+    return cluster.path(SUPPORT_VALUES)
 
 
 def secret_values_file(cluster: Cluster, hub: str) -> str:
@@ -73,6 +84,19 @@ def expected(cluster: Cluster, inputs: Inputs, hub: str) -> dict[str, Any]:
     }
 
 
+def expected_support(cluster: Cluster, inputs: Inputs) -> list[dict[str, Any]]:
+    """The deterministic part of the support file: each hub's service account
+    (namespace, name, labels), in the order of `hub_access`' sorted hub names."""
+    return [
+        {
+            "namespace": inputs.names.hubs[hub].namespace,
+            "name": inputs.names.hubs[hub].service_account,
+            "labels": {HUB_LABEL: hub},
+        }
+        for hub in sorted(block(cluster).hub_access)
+    ]
+
+
 def _output(outputs: dict[str, Any], name: str) -> Any:
     entry = outputs.get(name)
     return entry.get("value") if isinstance(entry, dict) else None
@@ -84,28 +108,32 @@ class Written:
     encrypted: bool
 
 
+def _from_terraform(outputs: dict[str, Any], hub: str) -> dict[str, Any]:
+    hub_values = _output(outputs, "hub_values")
+    found = hub_values.get(hub) if isinstance(hub_values, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
 def render(cluster: Cluster, inputs: Inputs, outputs: dict[str, Any]) -> dict[str, str]:
-    """Repository path -> YAML text of every generated (plaintext) values file."""
-    hub_values = _output(outputs, "hub_values") or {}
+    """Repository path -> YAML text of every generated (plaintext) values file: each
+    hub's, and the support release's (the hubs' service accounts)."""
+    header = HEADER.format(cluster=cluster.name)
     files: dict[str, str] = {}
-    for hub in sorted(block(cluster).hub_access):
+    accounts = []
+    for hub, account in zip(
+        sorted(block(cluster).hub_access), expected_support(cluster, inputs), strict=True
+    ):
         data = expected(cluster, inputs, hub)
-        from_tf = hub_values.get(hub) if isinstance(hub_values, dict) else None
-        from_tf = from_tf if isinstance(from_tf, dict) else {}
+        from_tf = _from_terraform(outputs, hub)
         labels = from_tf.get("pod_labels") or {}
         if labels:
             data["singleuser"]["extraLabels"] = dict(sorted(labels.items()))
+        files[values_file(cluster, hub)] = header + yaml.safe_dump(data, sort_keys=True)
         annotations = from_tf.get("service_account_annotations") or {}
-        data["custom"] = {
-            "hubfleet": {
-                "userServiceAccount": {
-                    "name": inputs.names.hubs[hub].service_account,
-                    "annotations": dict(sorted(annotations.items())),
-                }
-            }
-        }
-        text = HEADER.format(cluster=cluster.name) + yaml.safe_dump(data, sort_keys=True)
-        files[values_file(cluster, hub)] = text
+        accounts.append({**account, "annotations": dict(sorted(annotations.items()))})
+    files[support_values_file(cluster)] = header + yaml.safe_dump(
+        {"hubServiceAccounts": accounts}, sort_keys=True
+    )
     return files
 
 
@@ -136,31 +164,59 @@ def write(
     return written
 
 
+def _generated_doc(fleet: Fleet, path: str) -> tuple[Any, LineMap] | list[Problem] | None:
+    """A generated file's data and lines; its problems if unreadable; None if absent."""
+    if not fleet.abspath(path).is_file():
+        return None
+    try:
+        doc = load_yaml(decode_text(read_fleet_file(fleet.root, path), path), path)
+    except ConfigError as exc:
+        return list(exc.problems)
+    return doc.data, doc.lines
+
+
+def _stale(cluster: Cluster, path: str, line: int, key: str) -> Problem:
+    return Problem(
+        path,
+        line,
+        f"{key} is stale (cluster.yaml's terraform block changed)",
+        f"run `hubfleet terraform values {cluster.name}` and commit the file",
+    )
+
+
 def stale(fleet: Fleet, cluster: Cluster, inputs: Inputs) -> list[Problem]:
     """A problem at its line for each generated file whose deterministic part (the
-    service account name, the bucket variables) no longer matches cluster.yaml."""
+    service account names and namespaces, the bucket variables) no longer matches
+    cluster.yaml."""
     found: list[Problem] = []
     for hub in sorted(block(cluster).hub_access):
         path = values_file(cluster, hub)
-        if not fleet.abspath(path).is_file():
+        doc = _generated_doc(fleet, path)
+        if doc is None or isinstance(doc, list):
+            found.extend(doc or [])
             continue
-        try:
-            doc = load_yaml(decode_text(read_fleet_file(fleet.root, path), path), path)
-        except ConfigError as exc:
-            found.extend(exc.problems)
-            continue
-        data = doc.data if isinstance(doc.data, dict) else {}
-        singleuser = data.get("singleuser")
+        data, lines = doc
+        singleuser = data.get("singleuser") if isinstance(data, dict) else None
         have = singleuser if isinstance(singleuser, dict) else {}
         want = expected(cluster, inputs, hub)["singleuser"]
         for key in ("serviceAccountName", "extraEnv"):
             if have.get(key) != want[key]:
                 found.append(
-                    Problem(
-                        path,
-                        doc.lines.line(("singleuser", key)),
-                        f"singleuser.{key} is stale (cluster.yaml's terraform block changed)",
-                        f"run `hubfleet terraform values {cluster.name}` and commit the file",
-                    )
+                    _stale(cluster, path, lines.line(("singleuser", key)), f"singleuser.{key}")
                 )
+    path = support_values_file(cluster)
+    doc = _generated_doc(fleet, path)
+    if doc is None or isinstance(doc, list):
+        return found + (doc or [])
+    data, lines = doc
+    accounts = data.get("hubServiceAccounts") if isinstance(data, dict) else None
+    have_accounts = [
+        {key: entry.get(key) for key in ("namespace", "name", "labels")}
+        for entry in (accounts if isinstance(accounts, list) else [])
+        if isinstance(entry, dict)
+    ]
+    if have_accounts != expected_support(cluster, inputs):
+        found.append(
+            _stale(cluster, path, lines.line(("hubServiceAccounts",)), "hubServiceAccounts")
+        )
     return found
