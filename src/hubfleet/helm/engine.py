@@ -199,7 +199,7 @@ def _fingerprint(path: Path) -> tuple[int, int, int]:
 
 def _loaded(chart_path: Path) -> _Loaded:
     """The chart read once per process (re-read when a file of it changes)."""
-    import helm_python
+    import helm_python  # lazy: the native engine; every command imports this module (cli root)
 
     resolved = Path(chart_path).resolve()
     key = str(resolved)
@@ -238,7 +238,7 @@ def load_chart(chart_path: Path) -> Chart:
 
 def _fresh_chart(chart_path: Path) -> tuple[Chart, Chart]:
     """(pristine cached chart, a private copy to render)."""
-    import helm_python
+    import helm_python  # lazy: the native engine; every command imports this module (cli root)
 
     entry = _loaded(chart_path)
     try:
@@ -307,7 +307,7 @@ def render(
     Empty manifests and NOTES.txt are dropped. Raises `ChartError` naming the
     template (render failure) or the values key paths (schema violation).
     """
-    import helm_python
+    import helm_python  # lazy: the native engine; every command imports this module (cli root)
 
     chart, private = _fresh_chart(chart_path)
     try:
@@ -346,7 +346,7 @@ def coalesced_values(chart_path: Path, values: Mapping[str, Any]) -> dict[str, A
     """`values` over the chart's default values (its subcharts' under their keys), as
     an install coalesces them: mappings merge, the user's value wins, an explicit
     `null` removes the default."""
-    import helm_python
+    import helm_python  # lazy: the native engine; every command imports this module (cli root)
 
     _, private = _fresh_chart(chart_path)
     try:
