@@ -78,7 +78,7 @@ def root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
-    from hubfleet.helm.engine import show_library_logs
+    from hubfleet.helm.liblog import show_library_logs
 
     obj = ctx.obj if isinstance(ctx.obj, Options) else Options()
     obj.repo, obj.debug = repo, debug
