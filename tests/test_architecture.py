@@ -16,6 +16,15 @@ PACKAGE = ROOT / "src" / "hubfleet"
 DOC = ROOT / "docs" / "architecture.md"
 # The package's own files outside every room (the version; `python -m hubfleet`).
 OUTSIDE = {"__init__.py": set[str](), "__main__.py": {"cli"}}
+# The only modules the core (everything outside cli/) may import inside a function, and
+# why: each would slow `hubfleet --help` or a light command if imported at the top. A
+# hubfleet module is never among them: a cycle is broken by moving code, not hidden.
+LAZY_ALLOWED = {
+    "jsonschema": "~1 s to import (its format checkers): only the plan and manifest checks",
+    "referencing": "jsonschema's schema registry, imported with it for the manifest check",
+    "rich": "the plan's terminal table only: json and github output need none",
+    "tornado": "the user server's kernel check only: `local status` imports health.check",
+}
 
 
 def allowed_table(text: str) -> dict[str, set[str]]:
@@ -115,6 +124,54 @@ def cycles(graph: Mapping[str, Mapping[str, object]]) -> list[list[str]]:
     return found
 
 
+def function_level_imports(path: Path, text: str) -> Iterator[tuple[int, str, bool]]:
+    """(line, module, has a `# lazy:` reason) of every import inside a function body;
+    a relative import is named `hubfleet.` plus its dots and module."""
+    lines = text.splitlines()
+    seen: set[int] = set()
+    for fn in ast.walk(ast.parse(text, str(path))):
+        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(fn):
+            if not isinstance(node, ast.Import | ast.ImportFrom) or node.lineno in seen:
+                continue
+            seen.add(node.lineno)  # a nested function's import is walked once per function
+            if isinstance(node, ast.ImportFrom):
+                names = [
+                    f"hubfleet.{'.' * node.level}{node.module or ''}"
+                    if node.level
+                    else node.module or ""
+                ]
+            else:
+                names = [alias.name for alias in node.names]
+            written = lines[node.lineno - 1 : node.end_lineno]
+            above = lines[node.lineno - 2] if node.lineno > 1 else ""
+            reason = any("# lazy:" in line for line in [above, *written])
+            for name in names:
+                yield node.lineno, name, reason
+
+
+def lazy_import_problems(path: Path, text: str) -> list[str]:
+    """Why each function-level import of a core file is not allowed (none: all fine)."""
+    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    problems: list[str] = []
+    for line, name, reason in function_level_imports(path, text):
+        top = name.split(".")[0]
+        if top == "hubfleet":
+            problems.append(
+                f"{where}:{line}: {name} imported inside a function: import it at the top"
+            )
+        elif top not in LAZY_ALLOWED:
+            problems.append(
+                f"{where}:{line}: {name} imported inside a function, not in LAZY_ALLOWED"
+            )
+        elif not reason:
+            problems.append(
+                f"{where}:{line}: lazy import of {name} without a `# lazy: why` comment"
+            )
+    return problems
+
+
 def test_every_module_is_in_a_room() -> None:
     loose = sorted(p.name for p in PACKAGE.glob("*.py") if p.name not in OUTSIDE)
     assert loose == [], f"modules outside every room: {loose} (DESIGN.md section 4)"
@@ -160,6 +217,46 @@ def test_the_walk_sees_function_level_and_type_checking_imports(tmp_path: Path) 
     lazy = [t for line, t in imports(PACKAGE / "cli" / "check.py") if t == "hubfleet.deploy.checks"]
     assert lazy, "cli/check.py's function-level import of deploy.checks was not seen"
     assert cycles({"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1}}) == [["a", "b", "c", "a"]]
+
+
+def test_the_core_imports_at_the_top() -> None:
+    """Outside cli/ (whose commands import lazily for `--help`), every import is at the top
+    of its module, but the few heavy third-party ones of LAZY_ALLOWED, each with its reason."""
+    bad = [
+        problem
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.relative_to(PACKAGE).parts[0] != "cli"
+        for problem in lazy_import_problems(path, path.read_text(encoding="utf-8"))
+    ]
+    assert bad == [], "\n".join(bad)
+
+
+def test_the_lazy_import_check_finds_each_kind(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    text = (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from hubfleet.secrets.sops import Sops\n"
+        "def f() -> None:\n"
+        "    from hubfleet.config.load import load_fleet\n"
+        "    from . import sibling\n"
+        "    import yaml\n"
+        "    import tornado\n"
+        "    # lazy: a reason above\n"
+        "    import jsonschema\n"
+        "    import rich  # lazy: a reason beside\n"
+    )
+    found = lazy_import_problems(sample, text)
+    assert [problem.split(": ", 1)[0].rsplit(":", 1)[1] for problem in found] == [
+        "5",
+        "6",
+        "7",
+        "8",
+    ]
+    assert "hubfleet.config.load imported inside a function" in found[0]
+    assert "hubfleet.. imported inside a function" in found[1]
+    assert "yaml imported inside a function, not in LAZY_ALLOWED" in found[2]
+    assert "lazy import of tornado without a `# lazy: why` comment" in found[3]
 
 
 @pytest.mark.parametrize("text", ["no table here", "| room | x |\n|---|---|\n| a | b |"])

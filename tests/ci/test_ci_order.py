@@ -273,7 +273,10 @@ def test_the_matrix_has_every_cluster_with_helm_or_terraform_jobs(
     plan = {
         "support_jobs": [job("both", "gcp")],
         "staging_jobs": [],
-        "prod_jobs": [job("helm-only", "kubeconfig", hub_name="h"), job("here", "local", hub_name="h")],
+        "prod_jobs": [
+            job("helm-only", "kubeconfig", hub_name="h"),
+            job("here", "local", hub_name="h"),
+        ],
         "terraform_jobs": [job("both", "gcp"), job("infra-only", "aws")],
     }
     (tmp_path / "plan.json").write_text(json.dumps(plan))

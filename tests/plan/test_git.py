@@ -7,10 +7,10 @@ import shutil
 import pytest
 
 from hubfleet.base.redact import Redactor
-from hubfleet.plan.build import plan_from_git
 from hubfleet.plan.changes import GitError, GitRepo
 from hubfleet.plan.labels import Labels
 from hubfleet.plan.plan import Plan
+from hubfleet.plan.revisions import plan_from_git
 from tests.plan.conftest import GitFleet, job, units
 
 C = "config/clusters"

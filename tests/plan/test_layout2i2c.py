@@ -10,11 +10,11 @@ import pytest
 
 from hubfleet.base.redact import Redactor
 from hubfleet.config.load import load_fleet
-from hubfleet.plan.build import plan_from_git
 from hubfleet.plan.changes import Change
 from hubfleet.plan.labels import Labels
 from hubfleet.plan.plan import Plan, make_plan
 from hubfleet.plan.rendered import needed_paths
+from hubfleet.plan.revisions import plan_from_git
 from tests.plan.conftest import GitFleet
 
 LAYOUT = Path(__file__).parents[1] / "fixtures" / "layout2i2c" / "fleet"

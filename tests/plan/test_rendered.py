@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 
 from hubfleet.base.redact import Redactor
 from hubfleet.config.fleet import Fleet
-from hubfleet.plan.build import plan_from_git
 from hubfleet.plan.changes import parse_changed_files
 from hubfleet.plan.graph import UnitKey
 from hubfleet.plan.labels import Labels
 from hubfleet.plan.plan import RENDERED_IDENTICAL, Plan, make_plan
+from hubfleet.plan.revisions import plan_from_git
 from tests.plan.conftest import GitFleet, units
 
 CONFIGMAP = "helm-charts/testhub/templates/configmap.yaml"

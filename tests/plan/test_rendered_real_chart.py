@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from hubfleet.base.redact import Redactor
-from hubfleet.plan.build import plan_from_git
 from hubfleet.plan.labels import Labels
 from hubfleet.plan.plan import RENDERED_IDENTICAL, Plan
+from hubfleet.plan.revisions import plan_from_git
 from tests.conftest import SHARED_CHARTS, TESTS, CliResult
 from tests.plan.conftest import GitFleet, units
 

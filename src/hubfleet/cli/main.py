@@ -6,6 +6,7 @@ import errno
 import importlib
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -77,7 +78,7 @@ def root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
-    from hubfleet.helm.engine import show_library_logs
+    from hubfleet.helm.liblog import show_library_logs
 
     obj = ctx.obj if isinstance(ctx.obj, Options) else Options()
     obj.repo, obj.debug = repo, debug
@@ -89,21 +90,18 @@ def root(
         interrupt.raising()
 
 
-def _register() -> None:
-    for name, module_name in COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # command not built yet
-            raise
+def register(target: typer.Typer, commands: Sequence[tuple[str, str]]) -> None:
+    """Add every command to `target`; a command whose module is missing or fails to
+    import is an error (ModuleNotFoundError, ImportError), never a command left out."""
+    for name, module_name in commands:
+        module = importlib.import_module(module_name)
         if hasattr(module, "app"):
-            app.add_typer(module.app, name=name)
+            target.add_typer(module.app, name=name)
         else:
-            app.command(name)(module.command)
+            target.command(name)(module.command)
 
 
-_register()
+register(app, COMMANDS)
 
 
 def main() -> None:

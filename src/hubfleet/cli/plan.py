@@ -154,13 +154,15 @@ def _make(
     labels_text: str | None,
     rendered: bool,
 ) -> Plan:
-    from hubfleet.plan.build import plan_from_files, plan_from_git, require_one_input
+    from hubfleet.plan.build import plan_from_files, require_one_input
     from hubfleet.plan.changes import read_changed_files
     from hubfleet.plan.labels import parse_labels
 
     require_one_input(changed_files, base, head, rendered=rendered)
     labels = parse_labels(labels_text)
     if base is not None:
+        from hubfleet.plan.revisions import plan_from_git  # only here: it loads the charts
+
         return plan_from_git(
             repo_root(ctx),
             base=base,

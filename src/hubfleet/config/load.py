@@ -156,6 +156,38 @@ def _read(root: Path, relative: str, problems: list[Problem]) -> Document | None
         return None
 
 
+@dataclass(frozen=True)
+class _ClusterDoc:
+    """One cluster.yaml being loaded: its folder, its parsed mapping, and where its
+    problems go (with the line of a key) and its named files are checked."""
+
+    folder: Path
+    rel_folder: str
+    rel_file: str
+    doc: Document
+    data: dict[str, Any]
+    paths: _PathChecker
+    problems: list[Problem]
+
+    def line(self, *key: str | int) -> int:
+        return self.doc.lines.line(key)
+
+    def check_file(
+        self, relative: str, key: PathKey, *, folder_ok: bool = False, resolved: str | None = None
+    ) -> str:
+        """The repository-relative path of a file cluster.yaml names at `key` (a problem
+        at that key when it may not be read)."""
+        resolved = resolved or normalize(f"{self.rel_folder}/{relative}")
+        problem = self.paths.check(relative, resolved, folder_ok=folder_ok)
+        if problem:
+            message, hint = problem
+            self.problems.append(Problem(self.rel_file, self.doc.lines.line(key), message, hint))
+        return resolved
+
+
+_Entries = list[tuple[int, HubEntry | None]]
+
+
 def _load_cluster(
     folder: Path,
     settings: FleetFile,
@@ -163,6 +195,38 @@ def _load_cluster(
     paths: _PathChecker,
     problems: list[Problem],
 ) -> Cluster | None:
+    """The cluster of `folder`, or None when its cluster.yaml cannot be read or its top
+    is invalid; every problem found (also of a cluster returned) goes to `problems`."""
+    cluster = _read_cluster(folder, paths, problems)
+    if cluster is None:
+        return None
+    spec, entries = _validate_cluster(cluster)
+    support = None
+    if spec is not None:
+        _check_spec(spec, cluster)
+        support = _load_support(spec, charts, cluster)
+    hubs, names = _load_hubs(entries, settings, charts, cluster)
+    if spec is None:
+        return None
+    problems += terraform_problems(
+        spec, cluster.rel_file, cluster.doc.lines, names, cluster.check_file
+    )
+    return Cluster(
+        name=spec.name,
+        provider=spec.provider,
+        folder=cluster.rel_folder,
+        file=cluster.rel_file,
+        spec=spec,
+        hubs=tuple(hubs),
+        support=support,
+        lines=cluster.doc.lines,
+        data=cluster.data,
+    )
+
+
+def _read_cluster(folder: Path, paths: _PathChecker, problems: list[Problem]) -> _ClusterDoc | None:
+    """The folder's cluster.yaml read and parsed, checking the folder's name; None when
+    it cannot be read or is not a mapping."""
     rel_folder = f"{CLUSTERS_DIR}/{folder.name}"
     rel_file = f"{rel_folder}/cluster.yaml"
     doc = _read(paths.root, rel_file, problems)
@@ -177,12 +241,18 @@ def _load_cluster(
                 NAME_HINT.format(max=MAX_LABEL),
             )
         )
-    data = doc.data
-    if not isinstance(data, dict):
+    if not isinstance(doc.data, dict):
         problems.append(Problem(rel_file, 1, "cluster.yaml must be a mapping of keys"))
         return None
-    raw_hubs = data.get("hubs", [])
-    top = {k: v for k, v in data.items() if k != "hubs"}
+    return _ClusterDoc(folder, rel_folder, rel_file, doc, doc.data, paths, problems)
+
+
+def _validate_cluster(cluster: _ClusterDoc) -> tuple[ClusterFile | None, _Entries]:
+    """The top of the file and each hub entry validated apart (None where invalid), so
+    that one bad hub hides neither the others nor the cluster."""
+    doc, problems = cluster.doc, cluster.problems
+    raw_hubs = cluster.data.get("hubs", [])
+    top = {k: v for k, v in cluster.data.items() if k != "hubs"}
     spec = _validate(ClusterFile, top, doc, (), problems)
     if not isinstance(raw_hubs, list):
         problems.append(_at(doc, ("hubs",), "hubs must be a list of hub entries"))
@@ -191,141 +261,154 @@ def _load_cluster(
         (index, _validate(HubEntry, entry, doc, ("hubs", index), problems))
         for index, entry in enumerate(raw_hubs)
     ]
+    return spec, entries
 
-    def here(*key: str | int) -> int:
-        return doc.lines.line(key)
 
-    def check_file(
-        relative: str, key: PathKey, *, folder_ok: bool = False, resolved: str | None = None
-    ) -> str:
-        resolved = resolved or normalize(f"{rel_folder}/{relative}")
-        problem = paths.check(relative, resolved, folder_ok=folder_ok)
-        if problem:
-            message, hint = problem
-            problems.append(Problem(rel_file, doc.lines.line(key), message, hint))
-        return resolved
-
-    if spec is not None and spec.name != folder.name:
-        problems.append(
+def _check_spec(spec: ClusterFile, cluster: _ClusterDoc) -> None:
+    """The cluster's own keys: its name, its provider's block, state_dir, and the
+    credentials files its provider block names."""
+    if spec.name != cluster.folder.name:
+        cluster.problems.append(
             Problem(
-                rel_file,
-                here("name"),
-                f"name {spec.name!r} does not match its folder {folder.name!r}",
+                cluster.rel_file,
+                cluster.line("name"),
+                f"name {spec.name!r} does not match its folder {cluster.folder.name!r}",
                 "a cluster's name must equal the name of its folder under config/clusters/",
             )
         )
-    support = None
-    if spec is not None:
-        _check_provider_blocks(spec, doc, rel_file, problems)
-        _check_state_dir(spec, doc, problems)
-        block = getattr(spec, spec.provider)
-        for key_name in ("key", "file"):
-            value = getattr(block, key_name, None)
-            if value:
-                check_file(value, (spec.provider, key_name))
-    if spec is not None and spec.support is not None:
-        files = tuple(
-            check_file(name, ("support", "helm_chart_values_files", i))
-            for i, name in enumerate(spec.support.helm_chart_values_files)
-        )
-        _check_chart(spec.support.helm_chart, charts, doc, ("support",), problems)
-        support = Support(spec.name, spec.support.helm_chart, files, here("support"))
+    _check_provider_blocks(spec, cluster.doc, cluster.rel_file, cluster.problems)
+    _check_state_dir(spec, cluster.doc, cluster.problems)
+    block = getattr(spec, spec.provider)
+    for key_name in ("key", "file"):
+        value = getattr(block, key_name, None)
+        if value:
+            cluster.check_file(value, (spec.provider, key_name))
 
+
+def _load_support(spec: ClusterFile, charts: set[str], cluster: _ClusterDoc) -> Support | None:
+    if spec.support is None:
+        return None
+    files = tuple(
+        cluster.check_file(name, ("support", "helm_chart_values_files", i))
+        for i, name in enumerate(spec.support.helm_chart_values_files)
+    )
+    _check_chart(spec.support.helm_chart, charts, cluster.doc, ("support",), cluster.problems)
+    return Support(spec.name, spec.support.helm_chart, files, cluster.line("support"))
+
+
+def _load_hubs(
+    entries: _Entries, settings: FleetFile, charts: set[str], cluster: _ClusterDoc
+) -> tuple[list[Hub], set[str]]:
+    """The hubs of the valid entries, and the names of every entry with a usable,
+    unique name (also of a hub left out for naming no chart)."""
     hubs: list[Hub] = []
     seen: dict[str, int] = {}
     for index, entry in entries:
-        if entry is None:
+        if entry is None or not _hub_name_usable(entry, index, seen, cluster):
             continue
-        key: PathKey = ("hubs", index)
-        line = here("hubs", index)
-        name_problem = _hub_name_problem(entry.name)
-        if name_problem is not None:
-            problems.append(_at(doc, (*key, "name"), *name_problem))
-            continue
-        if entry.name in seen:
-            problems.append(
-                _at(
-                    doc,
-                    (*key, "name"),
-                    f"duplicate hub name {entry.name!r}",
-                    f"first defined at line {seen[entry.name]}",
-                )
-            )
-            continue
-        seen[entry.name] = line
-        if not _valid_domain(entry.domain):
-            problems.append(
-                _at(
-                    doc,
-                    (*key, "domain"),
-                    f"invalid domain {entry.domain!r}",
-                    "a DNS name: dot-separated labels of lowercase letters, digits and '-'",
-                )
-            )
-        chart = entry.helm_chart or settings.default_chart
-        if chart is None:
-            problems.append(
-                _at(
-                    doc,
-                    key,
-                    f"hub {entry.name!r} names no helm_chart",
-                    "set helm_chart, or default_chart in hubfleet.yaml",
-                )
-            )
-            continue
-        override = (
-            check_file(
-                entry.chart_override,
-                (*key, "chart_override"),
-                folder_ok=True,
-                resolved=chart_override_path(paths.root, rel_folder, entry.chart_override),
-            )
-            if entry.chart_override
-            else None
-        )
-        if override is None or is_chart_yaml_override(paths.root / override):
-            _check_chart(chart, charts, doc, (*key, "helm_chart"), problems)
-        files = tuple(
-            check_file(name, (*key, "helm_chart_values_files", i))
-            for i, name in enumerate(entry.helm_chart_values_files)
-        )
-        domain_file = (
-            check_file(entry.domain_override_file, (*key, "domain_override_file"))
-            if entry.domain_override_file
-            else None
-        )
-        staging = entry.staging if entry.staging is not None else "staging" in entry.name
-        hubs.append(
-            Hub(
-                cluster=folder.name,
-                name=entry.name,
-                domain=entry.domain,
-                helm_chart=chart,
-                values_files=files,
-                staging=staging,
-                line=line,
-                display_name=entry.display_name,
-                chart_override=override,
-                domain_override_file=domain_file,
-                uptime_check=entry.uptime_check,
-                health_check=entry.health_check,
-                community=entry.community,
+        seen[entry.name] = cluster.line("hubs", index)
+        hub = _load_hub(entry, index, settings, charts, cluster)
+        if hub is not None:
+            hubs.append(hub)
+    return hubs, set(seen)
+
+
+def _hub_name_usable(
+    entry: HubEntry, index: int, seen: Mapping[str, int], cluster: _ClusterDoc
+) -> bool:
+    key: PathKey = ("hubs", index, "name")
+    name_problem = _hub_name_problem(entry.name)
+    if name_problem is not None:
+        cluster.problems.append(_at(cluster.doc, key, *name_problem))
+        return False
+    if entry.name in seen:
+        cluster.problems.append(
+            _at(
+                cluster.doc,
+                key,
+                f"duplicate hub name {entry.name!r}",
+                f"first defined at line {seen[entry.name]}",
             )
         )
-    if spec is None:
+        return False
+    return True
+
+
+def _load_hub(
+    entry: HubEntry, index: int, settings: FleetFile, charts: set[str], cluster: _ClusterDoc
+) -> Hub | None:
+    """The hub of a named entry; None when it names no chart."""
+    key: PathKey = ("hubs", index)
+    if not _valid_domain(entry.domain):
+        cluster.problems.append(
+            _at(
+                cluster.doc,
+                (*key, "domain"),
+                f"invalid domain {entry.domain!r}",
+                "a DNS name: dot-separated labels of lowercase letters, digits and '-'",
+            )
+        )
+    chart = _hub_chart(entry, key, settings, charts, cluster)
+    if chart is None:
         return None
-    problems += terraform_problems(spec, rel_file, doc.lines, set(seen), check_file)
-    return Cluster(
-        name=spec.name,
-        provider=spec.provider,
-        folder=rel_folder,
-        file=rel_file,
-        spec=spec,
-        hubs=tuple(hubs),
-        support=support,
-        lines=doc.lines,
-        data=data,
+    helm_chart, override = chart
+    files = tuple(
+        cluster.check_file(name, (*key, "helm_chart_values_files", i))
+        for i, name in enumerate(entry.helm_chart_values_files)
     )
+    domain_file = (
+        cluster.check_file(entry.domain_override_file, (*key, "domain_override_file"))
+        if entry.domain_override_file
+        else None
+    )
+    return Hub(
+        cluster=cluster.folder.name,
+        name=entry.name,
+        domain=entry.domain,
+        helm_chart=helm_chart,
+        values_files=files,
+        staging=entry.staging if entry.staging is not None else "staging" in entry.name,
+        line=cluster.line(*key),
+        display_name=entry.display_name,
+        chart_override=override,
+        domain_override_file=domain_file,
+        uptime_check=entry.uptime_check,
+        health_check=entry.health_check,
+        community=entry.community,
+    )
+
+
+def _hub_chart(
+    entry: HubEntry, key: PathKey, settings: FleetFile, charts: set[str], cluster: _ClusterDoc
+) -> tuple[str, str | None] | None:
+    """(the hub's chart, its chart_override path), or None when it names no chart. The
+    chart must be known unless an override replaces the chart (not only its Chart.yaml)."""
+    chart = entry.helm_chart or settings.default_chart
+    if chart is None:
+        cluster.problems.append(
+            _at(
+                cluster.doc,
+                key,
+                f"hub {entry.name!r} names no helm_chart",
+                "set helm_chart, or default_chart in hubfleet.yaml",
+            )
+        )
+        return None
+    override = (
+        cluster.check_file(
+            entry.chart_override,
+            (*key, "chart_override"),
+            folder_ok=True,
+            resolved=chart_override_path(
+                cluster.paths.root, cluster.rel_folder, entry.chart_override
+            ),
+        )
+        if entry.chart_override
+        else None
+    )
+    if override is None or is_chart_yaml_override(cluster.paths.root / override):
+        _check_chart(chart, charts, cluster.doc, (*key, "helm_chart"), cluster.problems)
+    return chart, override
 
 
 def _hub_name_problem(name: str) -> tuple[str, str] | None:

@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import IO, Any
 from xml.sax.saxutils import escape, quoteattr
 
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
 from hubfleet.base.atomic import write_atomic
 from hubfleet.base.redact import Redactor
 from hubfleet.deploy.model import JobRecord, Report
@@ -191,9 +195,6 @@ class LiveView:
     """A rich live table: per cluster, per job, state and elapsed time."""
 
     def __init__(self, jobs: Sequence[Job], redactor: Redactor) -> None:
-        from rich.console import Console
-        from rich.live import Live
-
         self.redactor = redactor
         self._lock = threading.Lock()
         self._records: dict[Job, JobRecord] = {job: JobRecord(job) for job in jobs}
@@ -219,8 +220,6 @@ class LiveView:
                 self._since.pop(record.job, None)
 
     def _table(self) -> Any:
-        from rich.table import Table
-
         table = Table(title="hubfleet deploy", expand=False)
         for column in ("cluster", "job", "kind", "state", "elapsed", "note"):
             table.add_column(column)

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import helm_python
 import yaml
@@ -28,12 +28,11 @@ from hubfleet.export.layout import (
     ValuesEntry,
     values_name,
 )
+from hubfleet.export.readme import readme_text
 from hubfleet.helm.charts import resolve_chart
 from hubfleet.helm.jsonnet import is_jsonnet
 from hubfleet.release.pipeline import hub_release, release_jsonnet
-
-if TYPE_CHECKING:
-    from hubfleet.secrets.sops import Sops
+from hubfleet.secrets.sops import Sops, encrypt, file_format, is_encrypted, parse
 
 SecretsMode = Literal["none", "encrypted", "reencrypted", "decrypted"]
 FileKind = Literal["readme", "chart", "defaults", "values", "encrypted", "plaintext", "sops-config"]
@@ -126,9 +125,6 @@ def _check_options(options: ExportOptions, sops: Sops | None) -> None:
 def _write(
     fleet: Fleet, hub: Hub, folder: Path, options: ExportOptions, sops: Sops | None
 ) -> ExportResult:
-    from hubfleet.export.readme import readme_text
-    from hubfleet.secrets.sops import encrypt, is_encrypted
-
     release = hub_release(fleet, hub)
     files: list[ExportedFile] = []
     chart = release.chart
@@ -257,8 +253,6 @@ def sops_config_text(recipients: Sequence[str]) -> str:
 
 def sops_recipients(content: bytes, path: str) -> list[str]:
     """Who can decrypt a sops file, from its metadata: `age age1...`, `aws kms ARN`, ..."""
-    from hubfleet.secrets.sops import file_format, parse
-
     try:
         data = parse(content, file_format(path))
     except (ValueError, yaml.YAMLError):

@@ -42,12 +42,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import helm_python
+
 from hubfleet.base.errors import ChartError, HubfleetError
+from hubfleet.config.charts import ChartSource
 from hubfleet.config.fleet import Fleet, Hub
 from hubfleet.export.compare import Difference, differences
 from hubfleet.export.layout import README, DeployCommand, ExportError, parse_command
-from hubfleet.helm.charts import ChartResolver
+from hubfleet.helm.charts import ChartResolver, resolve_chart
 from hubfleet.helm.stability import compare_renders, ignored_note
+from hubfleet.helm.values import placeholder_secrets
 from hubfleet.release.pipeline import hub_release
 from hubfleet.release.values import ReleaseValues
 
@@ -160,9 +164,6 @@ def verify_export(
 
 
 def _export_chart(folder: Path, command: DeployCommand, cache_dir: Path | None) -> Path:
-    from hubfleet.config.charts import ChartSource
-    from hubfleet.helm.charts import resolve_chart
-
     if command.local_chart:
         chart = (folder / command.chart).resolve()
         if not chart.is_relative_to(folder.resolve()) or not (chart / "Chart.yaml").is_file():
@@ -176,10 +177,6 @@ def _read_export_values(
     folder: Path, relative: str, decrypt: bool, sops: Sops | None
 ) -> dict[str, Any]:
     """One `--values` file as helm reads it; decrypted in memory, or placeholders."""
-    import helm_python
-
-    from hubfleet.helm.values import placeholder_secrets
-
     path = (folder / relative).resolve()
     if not path.is_relative_to(folder.resolve()) or not path.is_file():
         raise ExportError(f"README names values file {relative!r}, which is not in {folder}")
@@ -219,8 +216,6 @@ def _merge_two(base: Mapping[str, Any], later: Mapping[str, Any]) -> dict[str, A
 def _render_export(
     chart_path: Path, values: dict[str, Any], command: DeployCommand
 ) -> dict[str, str]:
-    import helm_python
-
     try:
         with helm_python.Chart.load(chart_path) as chart:
             rendered = chart.render(values, name=command.release, namespace=command.namespace)

@@ -269,8 +269,8 @@ def _message(code: str, session: str) -> dict[str, Any]:
 
 
 async def _execute(ws_url: str, token: str, cells: tuple[str, ...], timeout: float) -> str:
-    from tornado.httpclient import HTTPRequest
-    from tornado.websocket import websocket_connect
+    from tornado.httpclient import HTTPRequest  # lazy: kernel check only; `local status` needs none
+    from tornado.websocket import websocket_connect  # lazy: as above
 
     request = HTTPRequest(
         ws_url,

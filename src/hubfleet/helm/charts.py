@@ -50,7 +50,7 @@ from hubfleet.base.errors import ChartError, ConfigError, HubfleetError, Problem
 from hubfleet.base.yamlio import Document, load_data, load_yaml
 from hubfleet.config.charts import ChartSource
 from hubfleet.helm import semver
-from hubfleet.helm.engine import library_output
+from hubfleet.helm.liblog import library_output
 
 CACHE_ENV = "HUBFLEET_CHART_CACHE"
 TIMEOUT_ENV = "HUBFLEET_PULL_TIMEOUT"

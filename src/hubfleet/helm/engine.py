@@ -14,30 +14,29 @@ Findings about helm_python 0.2.x that shape this module:
 - An explicit `null` in the values removes the chart default (coalescing).
 - The library logs through Go's default logger, straight to file descriptor 2
   (`2026/01/01 10:00:00 INFO found symbolic link in path ...`), whatever
-  `helm_python.enable_logging` says. `library_output()` holds fd 2 around native
-  calls and drops those lines unless `show_library_logs(True)` (`--debug`).
+  `helm_python.enable_logging` says: `hubfleet.helm.liblog` holds fd 2 around
+  native calls and drops those lines unless shown (`--debug`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
 import re
-import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import helm_python
+from helm_python import Chart
 
 from hubfleet.base.errors import ChartError
 from hubfleet.base.redact import MIN_LENGTH, text_forms
 from hubfleet.base.yamlio import format_key_path
-
-if TYPE_CHECKING:
-    from helm_python import Chart
+from hubfleet.helm.liblog import library_output
 
 KeyPath = tuple[str | int, ...]
 
@@ -82,91 +81,6 @@ class ValuesProblem:
         return f"{where}: {self.message}"
 
 
-# ---------------------------------------------------------------- library logs
-
-_LIBRARY_LOG_LINE = re.compile(
-    rb"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)? (?:DEBUG|INFO|WARN|ERROR) "
-)
-DEBUG_ENV = "HUBFLEET_DEBUG"
-
-
-class _LibraryStderr:
-    """File descriptor 2 while native calls run: captured into an unnamed temporary
-    file, then the library's log lines dropped and everything else (what other
-    threads wrote meanwhile) passed on. Nested and concurrent calls share one
-    capture; it ends when the last of them does."""
-
-    def __init__(self) -> None:
-        self.show = bool(os.environ.get(DEBUG_ENV))
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._saved: int | None = None
-        self._capture: Any = None
-
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        if self.show or not self._enter():
-            yield
-            return
-        try:
-            yield
-        finally:
-            self._exit()
-
-    def _enter(self) -> bool:
-        with self._lock:
-            if self._depth == 0:
-                try:
-                    sys.stderr.flush()
-                    # Closed by _exit, when the last holder leaves.
-                    capture = tempfile.TemporaryFile(prefix="hubfleet-stderr-")  # noqa: SIM115
-                except (OSError, ValueError):
-                    return False
-                try:
-                    saved = os.dup(2)
-                    os.dup2(capture.fileno(), 2)
-                except OSError:
-                    capture.close()
-                    return False  # no usable fd 2: nothing to hold
-                self._saved, self._capture = saved, capture
-            self._depth += 1
-            return True
-
-    def _exit(self) -> None:
-        with self._lock:
-            self._depth -= 1
-            if self._depth > 0 or self._saved is None:
-                return
-            with contextlib.suppress(OSError, ValueError):
-                sys.stderr.flush()
-            os.dup2(self._saved, 2)
-            os.close(self._saved)
-            capture, self._saved, self._capture = self._capture, None, None
-        capture.seek(0)
-        kept = b"".join(
-            line
-            for line in capture.read().splitlines(keepends=True)
-            if not _LIBRARY_LOG_LINE.match(line)
-        )
-        capture.close()
-        if kept:
-            with contextlib.suppress(OSError):
-                os.write(2, kept)
-
-
-_library_stderr = _LibraryStderr()
-
-
-def show_library_logs(show: bool) -> None:
-    """Let the Helm library's own log lines through to stderr (`--debug`), or not."""
-    _library_stderr.show = show or bool(os.environ.get(DEBUG_ENV))
-
-
-def library_output() -> contextlib.AbstractContextManager[None]:
-    """Hold fd 2 around a native call: its log lines are dropped unless shown."""
-    return _library_stderr.held()
-
-
 # ---------------------------------------------------------------- chart cache
 
 
@@ -199,8 +113,6 @@ def _fingerprint(path: Path) -> tuple[int, int, int]:
 
 def _loaded(chart_path: Path) -> _Loaded:
     """The chart read once per process (re-read when a file of it changes)."""
-    import helm_python
-
     resolved = Path(chart_path).resolve()
     key = str(resolved)
     if not resolved.exists():
@@ -238,8 +150,6 @@ def load_chart(chart_path: Path) -> Chart:
 
 def _fresh_chart(chart_path: Path) -> tuple[Chart, Chart]:
     """(pristine cached chart, a private copy to render)."""
-    import helm_python
-
     entry = _loaded(chart_path)
     try:
         with library_output():
@@ -307,8 +217,6 @@ def render(
     Empty manifests and NOTES.txt are dropped. Raises `ChartError` naming the
     template (render failure) or the values key paths (schema violation).
     """
-    import helm_python
-
     chart, private = _fresh_chart(chart_path)
     try:
         with library_output():
@@ -346,8 +254,6 @@ def coalesced_values(chart_path: Path, values: Mapping[str, Any]) -> dict[str, A
     """`values` over the chart's default values (its subcharts' under their keys), as
     an install coalesces them: mappings merge, the user's value wins, an explicit
     `null` removes the default."""
-    import helm_python
-
     _, private = _fresh_chart(chart_path)
     try:
         merged: dict[str, Any] = private.merge_values(_jsonable(values))

@@ -10,6 +10,7 @@ validator, exactly as the library builds it (Draft 2020-12, same registry).
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import re
 from collections.abc import Mapping
@@ -80,9 +81,10 @@ def split_documents(manifests: Mapping[str, str]) -> list[dict[str, Any]]:
 
 
 def _schema_root() -> Path:
-    import kubernetes_validate
-
-    return Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+    # Found, not imported: importing kubernetes_validate imports jsonschema (~1 s).
+    spec = importlib.util.find_spec("kubernetes_validate")
+    assert spec is not None and spec.origin is not None, "kubernetes-validate is a dependency"
+    return Path(spec.origin).parent / "kubernetes-json-schema"
 
 
 @functools.lru_cache(maxsize=1)
@@ -121,7 +123,7 @@ def schema_version(kube_version: str | None = None) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _registry(version: str) -> Any:
-    from referencing import Registry, Resource
+    from referencing import Registry, Resource  # lazy: with jsonschema, for the check only
 
     folder = _schema_root() / f"v{version}-local-strict"
     definitions = json.loads((folder / "_definitions.json").read_text())
@@ -131,10 +133,11 @@ def _registry(version: str) -> Any:
 @functools.lru_cache(maxsize=1024)
 def _validator(version: str, kind: str, api_version: str) -> Any | None:
     """A compiled validator for one kind, or None when no schema is shipped."""
+    # lazy: jsonschema's format checkers take ~1 s to import; only this check uses them
     from jsonschema.validators import (  # type: ignore[import-untyped,unused-ignore]
         Draft202012Validator,
     )
-    from referencing import Resource
+    from referencing import Resource  # lazy: with jsonschema
 
     slug = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     file = _schema_root() / f"v{version}-local-strict" / f"{kind.lower()}-{slug}.json"

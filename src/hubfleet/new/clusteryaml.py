@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
 from hubfleet.base.errors import ConfigError
 
 
 def _yaml(offset: int) -> Any:
-    from ruamel.yaml import YAML
-
     yaml = YAML()  # round-trip mode
     yaml.preserve_quotes = True
     yaml.width = 4096
@@ -32,8 +33,6 @@ def _list_offset(text: str) -> int:
 
 def append_hub(cluster_yaml: Path, entry: Mapping[str, Any]) -> None:
     """Add `entry` at the end of `hubs:` (created if absent), atomically."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
     text = cluster_yaml.read_text(encoding="utf-8")
     yaml = _yaml(_list_offset(text))
     data = yaml.load(text)

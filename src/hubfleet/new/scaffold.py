@@ -13,12 +13,19 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hubfleet.base.errors import ConfigError, Problem
+from hubfleet.base.redact import Redactor
 from hubfleet.base.yamlio import dump_yaml
 from hubfleet.config.fleet import CLUSTERS_DIR, Cluster
 from hubfleet.config.load import load_fleet
+from hubfleet.health.kubernetes import SERVICE as HEALTH_SERVICE
+from hubfleet.health.kubernetes import values_snippet
+from hubfleet.helm.charts import jupyterhub_values_key
+from hubfleet.helm.values import nest
 from hubfleet.new import names, providers
 from hubfleet.new.clusteryaml import append_hub, write_atomic
+from hubfleet.secrets.sops import Sops, encrypt, is_encrypted
 from hubfleet.terraform import scaffold as terraform_scaffold
+from hubfleet.validate.run import Selection, validate
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,6 @@ def new_cluster(
     `credentials`: the content of a deploy credentials file (service-account JSON,
     kubeconfig, ...), encrypted in memory with sops into the cluster folder.
     """
-    from hubfleet.secrets.sops import encrypt
-
     fleet = load_fleet(root).fleet
     names.check_cluster_name(fleet, name)
     providers.check_provider(provider)
@@ -199,10 +204,6 @@ def new_hub(
     with every other hub of the cluster are referenced, its own are copied with
     its domain replaced by `domain`.
     """
-    from hubfleet.health.kubernetes import SERVICE as HEALTH_SERVICE
-    from hubfleet.helm.charts import jupyterhub_values_key
-    from hubfleet.secrets.sops import encrypt, is_encrypted
-
     fleet = load_fleet(root).fleet_or_raise()
     target = fleet.cluster(cluster)
     names.check_hub_name(fleet, cluster, name)
@@ -286,14 +287,10 @@ def _hub_values(
     name: str, domain: str, *, health_check: bool = False, values_key: str | None = None
 ) -> str:
     """A new hub's own values; under `values_key` when its chart wraps z2jh."""
-    from hubfleet.helm.values import nest
-
     where = f" (under {values_key}: its chart wraps the JupyterHub chart)" if values_key else ""
     text = f"# Values of hub {name}{where} (helm values of its chart; later files win).\n"
     values: dict[str, Any] = {"ingress": {"hosts": [domain]}}
     if health_check:
-        from hubfleet.health.kubernetes import values_snippet
-
         text += (
             "# The health check of this canary (docs/health-check.md): a JupyterHub service\n"
             "# whose token z2jh keeps in the hub's Secret, a role limited to the check user,\n"
@@ -350,10 +347,6 @@ def validate_result(
     env: Mapping[str, str] | None = None,
 ) -> tuple[Problem, ...]:
     """`hubfleet validate CLUSTER [HUB]` on the result (structure, files, render)."""
-    from hubfleet.base.redact import Redactor
-    from hubfleet.secrets.sops import Sops
-    from hubfleet.validate.run import Selection, validate
-
     sops = Sops(Redactor(), cwd=root, env=env)
     result = validate(
         root,

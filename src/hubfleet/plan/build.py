@@ -1,15 +1,13 @@
-"""Making a plan from the command's inputs: a list of changed files, or two revisions."""
+"""Making a plan from the command's inputs: a list of changed files (two revisions:
+`hubfleet.plan.revisions`, kept apart so that `--changed-files` loads no chart code)."""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 from hubfleet.base.errors import HubfleetError
-from hubfleet.base.redact import Redactor
 from hubfleet.config.fleet import Fleet
-from hubfleet.plan.changes import Change, GitRepo
+from hubfleet.plan.changes import Change
 from hubfleet.plan.labels import Labels
 from hubfleet.plan.plan import Plan, make_plan
 
@@ -17,43 +15,6 @@ from hubfleet.plan.plan import Plan, make_plan
 def plan_from_files(fleet: Fleet, changes: Sequence[Change], *, labels: Labels) -> Plan:
     """`--changed-files`: no history, so a changed cluster.yaml selects its whole cluster."""
     return make_plan(fleet, changes, labels=labels)
-
-
-def plan_from_git(
-    root: Path,
-    *,
-    base: str,
-    head: str | None,
-    labels: Labels,
-    redactor: Redactor,
-    rendered: bool = False,
-) -> Plan:
-    """`--base REF [--head REF]`: git lists the changes (renames detected) and the
-    `cluster.yaml`/`hubfleet.yaml` files are compared at both revisions.
-
-    Head defaults to the working tree; a `--head` other than the checked-out
-    commit is read from git into a temporary folder and loaded from there.
-    """
-    from hubfleet.config.load import load_fleet
-    from hubfleet.plan.history import load_history
-    from hubfleet.plan.rendered import make_render_check
-
-    repo = GitRepo(root, redactor)
-    base_commit = repo.commit(base)
-    head_commit = repo.commit(head) if head is not None else None
-    use_worktree = head_commit is None or head_commit == repo.head_commit()
-    with tempfile.TemporaryDirectory(prefix="hubfleet-plan-") as tmp:
-        workdir = Path(tmp)
-        if use_worktree:
-            head_fleet = load_fleet(root).fleet_or_raise()
-        else:
-            assert head_commit is not None
-            head_root = repo.extract_all(head_commit, workdir / "head")
-            head_fleet = load_fleet(head_root).fleet_or_raise()
-        changes = repo.diff(base_commit, None if use_worktree and head is None else head_commit)
-        history = load_history(repo, head_fleet, changes, base_commit)
-        check = make_render_check(repo, base_commit, head_fleet, workdir) if rendered else None
-        return make_plan(head_fleet, changes, labels=labels, history=history, render_check=check)
 
 
 def require_one_input(

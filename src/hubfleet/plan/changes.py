@@ -20,8 +20,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hubfleet.base.errors import HubfleetError
+from hubfleet.base.errors import HubfleetError, ProgramError
 from hubfleet.base.redact import Redactor
+from hubfleet.base.runner import run, run_bytes
 
 _STATUS = re.compile(r"^([ACDMRTUX])(\d{0,3})$")
 GIT_TIMEOUT = 120.0
@@ -104,9 +105,6 @@ class GitRepo:
         self.prefix = lines[1].strip() if len(lines) > 1 else ""
 
     def _git(self, args: Sequence[str], *, what: str, cwd: Path | None = None) -> str:
-        from hubfleet.base.errors import ProgramError
-        from hubfleet.base.runner import run
-
         try:
             result = run(
                 ["git", *args], redactor=self.redactor, cwd=cwd or self.root, timeout=GIT_TIMEOUT
@@ -121,9 +119,6 @@ class GitRepo:
         return result.stdout
 
     def _git_bytes(self, args: Sequence[str], *, what: str, stdin: bytes | None = None) -> bytes:
-        from hubfleet.base.errors import ProgramError
-        from hubfleet.base.runner import run_bytes
-
         try:
             result = run_bytes(
                 ["git", *args],

@@ -121,8 +121,8 @@ def _community_markdown(community: Mapping[str, Any]) -> list[str]:
 
 def to_table(plan: Plan, *, width: int = 120, color: bool = False) -> str:
     """The plan as rich tables, rendered to text."""
-    from rich.console import Console
-    from rich.table import Table
+    from rich.console import Console  # lazy: only the terminal table; json/github need no rich
+    from rich.table import Table  # lazy: as above
 
     buffer = io.StringIO()
     console = Console(

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from hubfleet.base.errors import HubfleetError
+from hubfleet.base.yamlio import load_yaml
 from hubfleet.config.fleet import Fleet, Hub
 from hubfleet.config.models import FleetFile
 from hubfleet.helm.charts import ChartResolver
@@ -43,8 +44,6 @@ def render_hub(
 
 
 def _base_settings(root: Path, fallback: FleetFile) -> FleetFile:
-    from hubfleet.base.yamlio import load_yaml
-
     file = root / SETTINGS_FILE
     if not file.is_file():
         return FleetFile()

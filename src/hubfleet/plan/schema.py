@@ -93,6 +93,7 @@ def plan_json_schema() -> dict[str, Any]:
 
 def check_plan_json(data: Any, path: str) -> list[Problem]:
     """Problems of a saved plan against the schema, one per violation."""
+    # lazy: jsonschema takes ~1 s to import; the plan, ci and deploy import this module
     import jsonschema  # type: ignore[import-untyped,unused-ignore]
 
     validator = jsonschema.Draft202012Validator(plan_json_schema())

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hubfleet.base.errors import ConfigError, Problem, SecretsError
 from hubfleet.base.yamlio import decode_text, load_data, read_fleet_file
+from hubfleet.config.charts import ChartSource
 from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind
 from hubfleet.helm.jsonnet import JsonnetFacts, is_jsonnet, render_jsonnet, render_jsonnet_data
-
-if TYPE_CHECKING:
-    from hubfleet.config.charts import ChartSource
-    from hubfleet.secrets.sops import Sops
+from hubfleet.helm.values import merge_values, placeholder_secrets
+from hubfleet.secrets.sops import Sops, is_encrypted
 
 
 @dataclass(frozen=True)
@@ -153,8 +152,6 @@ def values_bytes(fleet: Fleet, path: str, *, sops: Sops, release: Release | None
     What helm gets: the bytes, not data re-serialised by hubfleet, so that helm
     parses them exactly as plain `helm -f` would.
     """
-    from hubfleet.secrets.sops import is_encrypted
-
     if is_jsonnet(path):
         return release_jsonnet(fleet, release, path)
     full = fleet.abspath(path)
@@ -171,8 +168,6 @@ def values_bytes(fleet: Fleet, path: str, *, sops: Sops, release: Release | None
 def read_values_file(
     fleet: Fleet, path: str, *, sops: Sops | None, release: Release | None = None
 ) -> ValuesDocument:
-    from hubfleet.secrets.sops import is_encrypted
-
     if is_jsonnet(path):
         data = render_jsonnet_data(fleet.root, path, _jsonnet_vars(fleet, path, release))
         return ValuesDocument(path, data, False, False)
@@ -181,8 +176,6 @@ def read_values_file(
     require_encrypted(path, text)
     if is_encrypted(text, path):
         if sops is None:
-            from hubfleet.helm.values import placeholder_secrets
-
             data = _parse(text, path)
             data.pop("sops", None)
             return ValuesDocument(path, placeholder_secrets(data), True, False)
@@ -203,8 +196,6 @@ def require_encrypted(path: str, text: str, *, always: bool = False) -> None:
     name contains `secret` (or, `always`, a credentials file whatever its name) must be
     sops-encrypted (its `text` carries sops metadata). A plaintext one is refused
     (exit 2) before anything uses it."""
-    from hubfleet.secrets.sops import is_encrypted
-
     if (always or secret_named(path)) and not is_encrypted(text, path):
         raise SecretsError(
             "file name says it holds secrets, but it is not sops-encrypted",
@@ -222,8 +213,6 @@ def merged_values(
     cache: dict[str, ValuesDocument] | None = None,
 ) -> dict[str, Any]:
     """The release's values merged by helm's rule (later files win, null kept)."""
-    from hubfleet.helm.values import merge_values
-
     documents = values_documents(fleet, release, sops=sops, cache=cache)
     return merge_values([doc.data for doc in documents])
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hubfleet.base.errors import ChartError, ConfigError, HubfleetError, Problem
 from hubfleet.base.yamlio import Document, LineMap, load_data, load_yaml, read_fleet_text
@@ -26,12 +26,13 @@ from hubfleet.community.check import community_problems
 from hubfleet.config.fleet import Cluster, Fleet, Hub, Support
 from hubfleet.config.load import load_fleet
 from hubfleet.helm.charts import ChartResolver
+from hubfleet.helm.engine import ValuesSchemaError
+from hubfleet.helm.manifests import check_manifests
 from hubfleet.release.pipeline import Release, ValuesDocument, hub_release, support_release
 from hubfleet.release.values import ReleaseValues
+from hubfleet.secrets.lint import lint_plaintext
+from hubfleet.secrets.sops import Sops, file_format, is_encrypted, parse
 from hubfleet.terraform.check import terraform_problems
-
-if TYPE_CHECKING:
-    from hubfleet.secrets.sops import Sops
 
 NO_KEY_NOTE = (
     "no sops key available: encrypted files were checked for structure only "
@@ -199,8 +200,6 @@ def _check_file(run: _Run, path: str) -> None:
         for problem in exc.problems:
             _bad(run, problem)
         return
-    from hubfleet.secrets.sops import is_encrypted
-
     secret_named = "secret" in PurePosixPath(path).name
     if is_encrypted(text, path):
         if path.endswith((".yaml", ".yml")):
@@ -222,8 +221,6 @@ def _check_file(run: _Run, path: str) -> None:
 
 def _check_plain_values(run: _Run, path: str, text: str) -> None:
     """Parse with the C loader; build the (slower) line map only when a problem needs it."""
-    from hubfleet.secrets.lint import lint_plaintext
-
     run.texts[path] = text
     try:
         data = load_data(text, path)
@@ -286,8 +283,6 @@ def _check_encrypted(run: _Run, path: str, full: Path, text: str) -> None:
         return
     # Without a key: check the structure sops leaves, so that a hand-edited value
     # (plaintext pasted into an encrypted file) is caught.
-    from hubfleet.secrets.sops import file_format, parse
-
     kind = file_format(path)
     if kind not in ("yaml", "json"):
         return
@@ -343,9 +338,6 @@ def _bad(run: _Run, problem: Problem) -> None:
 
 def _check_release(run: _Run, release: Release) -> str | None:
     """Schema-check, render and check one release; its label if it rendered."""
-    from hubfleet.helm.engine import ValuesSchemaError
-    from hubfleet.helm.manifests import check_manifests
-
     fleet = run.fleet
     cluster = fleet.cluster(release.cluster)
     where = _release_location(cluster, release)
