@@ -2,7 +2,10 @@
 
 Per cluster: credentials once, the support release, the staging hubs in
 parallel, the canary gate (a health check of each staging hub where one exists,
-else helm's result), then the production hubs in parallel. Clusters run in
+else the deploy's own result), then the production hubs in parallel. Releases
+reach their cluster through the release backend of its provider's target kind
+(`deploy/backend.py`, looked up in `deploy/kinds.py`); every backend of a deploy
+shares its one values pipeline (`ReleaseValues`) and chart resolver. Clusters run in
 parallel (at most `cluster_concurrency` at once) and never wait for each other:
 there is no global barrier. At most `concurrency` helm processes run at once in
 the whole deploy.
@@ -27,11 +30,18 @@ from typing import Any
 
 from hubfleet.base.errors import HubfleetError
 from hubfleet.base.redact import Redactor
-from hubfleet.base.runner import Cancelled
+from hubfleet.base.runner import Cancelled, tail
 from hubfleet.config.fleet import Cluster, Fleet
 from hubfleet.config.providers import Target, target_of
-from hubfleet.deploy import local, rollout
-from hubfleet.deploy.backend import DeployHook
+from hubfleet.deploy.backend import (
+    BackendFactory,
+    ClusterBackend,
+    ReleaseBackend,
+    ReleaseOutcome,
+    Session,
+    joined,
+)
+from hubfleet.deploy.kinds import BACKENDS
 from hubfleet.deploy.model import (
     FINAL,
     ClusterFailure,
@@ -50,11 +60,11 @@ from hubfleet.health.gate import (
     HealthResult,
     switched_off,
 )
-from hubfleet.helm import cli as helm
 from hubfleet.helm.charts import ChartResolver
-from hubfleet.helm.jsonnet import is_jsonnet
-from hubfleet.providers import Credentials, Provider, ProviderContext, get_provider
-from hubfleet.release.pipeline import Release, hub_release, support_release, values_bytes
+from hubfleet.helm.cli import DEFAULT_HELM_TIMEOUT
+from hubfleet.providers import Credentials, ProviderContext, get_provider
+from hubfleet.release.pipeline import Release, hub_release, support_release
+from hubfleet.release.values import ReleaseValues
 from hubfleet.secrets.sops import Sops
 
 DEFAULT_CONCURRENCY = 8
@@ -64,9 +74,6 @@ _POLL_S = 0.1
 
 Observer = Callable[[JobRecord], None]
 
-# The release backends by target kind other than helm's (`hubfleet.deploy.backend`).
-BACKENDS: Mapping[Target, DeployHook] = {"local": local.deploy_release}
-
 
 @dataclass(frozen=True)
 class DeployOptions:
@@ -74,7 +81,7 @@ class DeployOptions:
     concurrency: int = DEFAULT_CONCURRENCY
     cluster_concurrency: int = DEFAULT_CLUSTER_CONCURRENCY
     fail_fast: bool = False
-    helm_timeout: str = helm.DEFAULT_HELM_TIMEOUT
+    helm_timeout: str = DEFAULT_HELM_TIMEOUT
     health_check: bool = True
     recover: bool = False
     # Variables for every process (tests: PATH with the fake tools).
@@ -99,14 +106,13 @@ class _Stop(Exception):
 @dataclass(frozen=True)
 class _ClusterRun:
     """What every job of one cluster's pipeline shares: credentials, the releases
-    (built once), and for helm deploys their states from the cluster's one `helm list`."""
+    (built once), its kind's backend and the cluster's (with the releases' states)."""
 
     context: ProviderContext
-    provider: Provider
-    backend: DeployHook | None  # None: helm
+    kind: ReleaseBackend
+    backend: ClusterBackend
     creds: Credentials
     releases: Mapping[Job, Release]
-    states: Mapping[tuple[str, str], helm.ReleaseState]
     # At most `parallelism` upgrades (with their rollout watch) at once on this cluster.
     slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(DEFAULT_CLUSTER_PARALLELISM)
@@ -126,6 +132,7 @@ class Deployer:
         observer: Observer | None = None,
         cancel: threading.Event | None = None,
         carried: Iterable[JobRecord] = (),
+        backends: Mapping[Target, BackendFactory] = BACKENDS,
     ) -> None:
         self.fleet = fleet
         self.jobs = tuple(jobs)
@@ -142,13 +149,11 @@ class Deployer:
         self._records: dict[Job, JobRecord] = {job: JobRecord(job) for job in self.jobs}
         self._cluster_failures: list[ClusterFailure] = []
         self._helm_slots = threading.BoundedSemaphore(max(1, options.concurrency))
-        self._flags: helm.HelmFlags | None = None
-        # Each values file is read (and decrypted) once per deploy, however many
-        # releases list it; one lock per path, so that different files load in parallel.
-        self._values_read: dict[str, helm.ValuesInput] = {}
-        self._values_locks: dict[str, threading.Lock] = {}
-        # Local charts as helm gets them (built in the chart cache when they need it), once.
-        self._charts = ChartResolver(root=fleet.root)
+        # The deploy's one values pipeline: each values file read (and decrypted) once,
+        # however many releases list it; charts resolved (pulled, built) once.
+        self.values = ReleaseValues(fleet, sops=sops, charts=ChartResolver(root=fleet.root))
+        self._factories = backends
+        self._backends: dict[Target, ReleaseBackend] = {}
 
     # --- records ---------------------------------------------------------------
 
@@ -198,11 +203,21 @@ class Deployer:
 
     def run(self) -> Report:
         """Run every job; returns the report (also when cancelled)."""
-        helm_version = None
         health_mode = self._health_mode()
-        if self._needs_helm():
-            self._flags = helm.detect_version(redactor=self.redactor, env=self.options.extra_env)
-            helm_version = str(self._flags.version)
+        session = Session(
+            fleet=self.fleet,
+            values=self.values,
+            redactor=self.redactor,
+            cancel=self.cancel,
+            dry_run=self.options.dry_run,
+            recover=self.options.recover,
+            helm_timeout=self.options.helm_timeout,
+            extra_env=self.options.extra_env,
+        )
+        for kind in sorted({target_of(job.provider) for job in self.jobs}):
+            self._backends[kind] = self._factories[kind](session)  # helm: its version, once
+        versions = [b.helm_version for b in self._backends.values() if b.helm_version]
+        helm_version = versions[0] if versions else None
         by_cluster: dict[str, list[Job]] = {}
         for job in sorted(self.jobs, key=lambda j: j.sort_key):
             by_cluster.setdefault(job.cluster, []).append(job)
@@ -229,13 +244,9 @@ class Deployer:
             options=self.options.to_json(),
         )
 
-    def _needs_helm(self) -> bool:
-        return any(self._backend(job.provider) is None for job in self.jobs)
-
-    @staticmethod
-    def _backend(provider: str) -> DeployHook | None:
-        """The release backend of the provider's target; None for helm."""
-        return BACKENDS.get(target_of(provider))
+    def _backend(self, provider: str) -> ReleaseBackend:
+        """The release backend of the provider's target kind."""
+        return self._backends[target_of(provider)]
 
     def _gate_off(self) -> str | None:
         """Why no canary is gated at all (dry run, --no-health-check); None when they are."""
@@ -283,15 +294,15 @@ class Deployer:
         support = [j for j in jobs if j.kind == "support"]
         staging = [j for j in jobs if j.kind == "staging"]
         prod = [j for j in jobs if j.kind == "prod"]
+        kind = self._backend(cluster.provider)
         step = "credentials"
         try:
             with provider.credentials(context) as creds:
-                step = "helm list"
+                step = kind.listing
                 releases = self._releases(cluster, jobs)
-                backend = self._backend(cluster.provider)
-                states = self._states(backend, creds, releases.values())
+                backend = self._for_cluster(kind, context, creds, list(releases.values()))
                 slots = threading.BoundedSemaphore(self._parallelism(cluster))
-                run = _ClusterRun(context, provider, backend, creds, releases, states, slots)
+                run = _ClusterRun(context, kind, backend, creds, releases, slots)
                 if not self._stage(run, support):
                     self._skip(staging + prod, f"support release of {name} failed")
                     return
@@ -300,7 +311,7 @@ class Deployer:
                     why = f"canary {failed} of {name} failed"
                     self._skip(prod, why if failed else f"canaries of {name} did not finish")
                     return
-                if not self._gate(cluster, creds, staging):
+                if not self._gate(run, staging):
                     self._roll_back_failed(run, staging)
                     self._skip(prod, f"health check of {self._failed_hubs(staging)} failed")
                     return
@@ -336,20 +347,17 @@ class Deployer:
                 releases[job] = self._release(cluster, job)
         return releases
 
-    def _states(
-        self, backend: DeployHook | None, creds: Credentials, releases: Iterable[Release]
-    ) -> Mapping[tuple[str, str], helm.ReleaseState]:
-        """The states of the cluster's releases, from one `helm list` (in a helm slot)."""
-        if backend is not None:
-            return {}
+    def _for_cluster(
+        self,
+        kind: ReleaseBackend,
+        context: ProviderContext,
+        creds: Credentials,
+        releases: Sequence[Release],
+    ) -> ClusterBackend:
+        """The cluster's backend with its releases' states (one `helm list`, in a slot)."""
         self._acquire_slot()
         try:
-            return helm.release_states(
-                [(r.name, r.namespace) for r in releases],
-                env={**self.options.extra_env, **creds.env},
-                redactor=self.redactor,
-                cancel=self.cancel,
-            )
+            return kind.for_cluster(context, creds, releases)
         finally:
             self._helm_slots.release()
 
@@ -399,53 +407,19 @@ class Deployer:
             self._not_started([job])
             return
         started = time.monotonic()
-        release: Release | None = None
         try:
             self._set(job, status="running", started=now_iso())
             release = run.releases.get(job) or self._release(run.context.cluster, job)
-            if run.backend is not None:
-                outcome = run.backend(
-                    run.context, run.creds, release, self.options.dry_run, self._charts
-                )
+            outcome = run.backend.deploy(release, lambda done: self._progress(job, done))
+            if outcome.status == "failed":
+                self._failed(job, **self._outcome(outcome), duration_s=time.monotonic() - started)
+            else:
                 self._set(
                     job,
                     status=outcome.status,
-                    message=outcome.message,
-                    helm_revision=outcome.revision,
-                    output_tail=self.redactor.scrub(outcome.output_tail),
+                    **self._outcome(outcome),
                     duration_s=time.monotonic() - started,
                 )
-                return
-            state = run.states.get((release.name, release.namespace))
-            result, retried = self._helm_upgrade_retrying(release, run.creds, state)
-            notes = [f"recovered from {result.recovered.status} first" if result.recovered else ""]
-            notes.append(f"retried {retried} time(s) after the API's rate limit" if retried else "")
-            self._set(
-                job,
-                helm_revision=result.revision,
-                output_tail=result.output_tail,
-                command=result.command.replace(f"{self.fleet.root}/", ""),
-                message=_joined(*notes),
-            )
-            if not self.options.dry_run:
-                self._set(job, message=_joined(*notes, "watching the rollout"))
-                watched = self._watch(release, run.creds, result.revision)
-                notes.append(watched)
-            self._set(
-                job,
-                status="succeeded",
-                message=_joined(*notes),
-                duration_s=time.monotonic() - started,
-            )
-        except rollout.RolloutFailed as exc:
-            assert release is not None
-            why = self._roll_back(run, release, job)
-            self._failed(
-                job,
-                _joined(f"rollout failed: {exc}", why),
-                output_tail=exc.logs,
-                duration_s=time.monotonic() - started,
-            )
         except Cancelled:
             upgraded = self.record(job).helm_revision is not None or bool(self.record(job).command)
             self._set(
@@ -460,12 +434,26 @@ class Deployer:
                 duration_s=time.monotonic() - started,
             )
         except HubfleetError as exc:
-            tail = helm.tail(getattr(exc, "stderr", "") or getattr(exc, "stdout", "") or "")
-            self._failed(job, str(exc), output_tail=tail, duration_s=time.monotonic() - started)
+            output = tail(getattr(exc, "stderr", "") or getattr(exc, "stdout", "") or "")
+            self._failed(job, str(exc), output_tail=output, duration_s=time.monotonic() - started)
         except Exception as exc:
             self._failed(job, f"internal error: {exc!r}", duration_s=time.monotonic() - started)
         finally:
             self._helm_slots.release()
+
+    def _outcome(self, outcome: ReleaseOutcome) -> dict[str, Any]:
+        """The record's fields from a backend's outcome (status aside)."""
+        return {
+            "message": outcome.message,
+            "helm_revision": outcome.revision,
+            "output_tail": self.redactor.scrub(outcome.output_tail),
+            "command": outcome.command,
+            "rolled_back": outcome.rolled_back,
+        }
+
+    def _progress(self, job: Job, done: ReleaseOutcome) -> None:
+        """What a running release's backend has done so far (the job stays running)."""
+        self._set(job, **self._outcome(done))
 
     def _release(self, cluster: Cluster, job: Job) -> Release:
         if job.hub is None:
@@ -475,109 +463,7 @@ class Deployer:
             return release
         return hub_release(self.fleet, cluster.hub(job.hub))
 
-    def _values(self, release: Release) -> list[helm.ValuesInput]:
-        return [
-            helm.ValuesInput(path, values_bytes(self.fleet, path, sops=self.sops, release=release))
-            if is_jsonnet(path)  # evaluated for this release, so not shared
-            else self._values_file(path)
-            for path in release.values_files
-        ]
-
-    def _values_file(self, path: str) -> helm.ValuesInput:
-        """The file's own bytes (decrypted in memory when sops-encrypted), read once per deploy.
-
-        helm gets the bytes, not re-serialised data, so it parses them as plain helm would.
-        """
-        with self._lock:
-            path_lock = self._values_locks.setdefault(path, threading.Lock())
-        with path_lock:
-            item = self._values_read.get(path)
-            if item is None:
-                item = helm.ValuesInput(path, values_bytes(self.fleet, path, sops=self.sops))
-                self._values_read[path] = item
-        return item
-
-    def _helm_upgrade_retrying(
-        self, release: Release, creds: Credentials, state: helm.ReleaseState | None
-    ) -> tuple[helm.UpgradeResult, int]:
-        """The upgrade, retried with a doubling backoff while the API's rate limit refuses
-        it (at most `deploy.rate_limit_retries` times); (result, retries)."""
-        settings = self.fleet.settings.deploy
-        delay = settings.rate_limit_backoff_s
-        for attempt in range(settings.rate_limit_retries + 1):
-            try:
-                return self._helm_upgrade(release, creds, state), attempt
-            except helm.ProgramFailed as exc:
-                if not helm.rate_limited(exc.stderr or exc.message):
-                    raise
-                if attempt == settings.rate_limit_retries:
-                    raise HubfleetError(
-                        f"rate-limited by the Kubernetes API {attempt + 1} time(s), "
-                        f"gave up: {exc.message}",
-                        hint="lower deploy.cluster_parallelism (hubfleet.yaml or cluster.yaml)",
-                    ) from None
-                if self.cancel.wait(delay):
-                    raise Cancelled(
-                        "cancelled while waiting to retry a rate-limited upgrade"
-                    ) from None
-                delay *= 2
-        raise AssertionError("unreachable")
-
-    def _watch(self, release: Release, creds: Credentials, revision: int | None) -> str:
-        """Watch the rollout of the revision just applied; its summary, or `RolloutFailed`."""
-        settings = self.fleet.settings.deploy
-        env = {**self.options.extra_env, **creds.env}
-        text = rollout.manifest(
-            release.name,
-            release.namespace,
-            revision,
-            env=env,
-            redactor=self.redactor,
-            cancel=self.cancel,
-        )
-        workloads = rollout.workloads_of(text, release.namespace)
-        if not workloads:
-            return ""  # nothing to watch (e.g. a chart of ConfigMaps only)
-        result = rollout.watch(
-            workloads,
-            env=env,
-            redactor=self.redactor,
-            settings=rollout.WatchSettings(
-                poll_s=settings.rollout_poll_s,
-                unschedulable_grace_s=settings.unschedulable_grace_s,
-            ),
-            deadline_s=helm.duration_seconds(self.options.helm_timeout),
-            cancel=self.cancel,
-        )
-        return f"rolled out ({result.workloads} workload(s), {result.duration_s:.1f} s)"
-
-    def _helm_upgrade(
-        self, release: Release, creds: Credentials, state: helm.ReleaseState | None
-    ) -> helm.UpgradeResult:
-        assert self._flags is not None
-        source = release.chart
-        chart = helm.chart_ref(
-            local_dir=self._charts.local_chart(source),
-            name=source.name,
-            repository=source.repository,
-            version=source.version,
-        )
-        return helm.upgrade(
-            release=release.name,
-            namespace=release.namespace,
-            chart=chart,
-            values=self._values(release),
-            flags=self._flags,
-            env={**self.options.extra_env, **creds.env},
-            redactor=self.redactor,
-            helm_timeout=self.options.helm_timeout,
-            dry_run=self.options.dry_run,
-            recover=self.options.recover,
-            state=state,
-            cancel=self.cancel,
-        )
-
-    def _gate(self, cluster: Cluster, creds: Credentials, staging: list[Job]) -> bool:
+    def _gate(self, run: _ClusterRun, staging: list[Job]) -> bool:
         """The canary gate after the staging hubs succeeded; records which gate was used."""
         if not staging:
             return True
@@ -586,20 +472,14 @@ class Deployer:
             for job in staging:
                 self._set(job, gate=off)
             return True
-        check = self.health_checks.get(cluster.provider)
+        check = self.health_checks.get(run.context.cluster.provider)
         if check is None:
             for job in staging:
                 self._set(job, gate=GATE_HELM)
             return True
         if self.cancel.is_set():
             raise Cancelled("cancelled before the health check")
-        env = {**self.options.extra_env, **creds.env}  # the check's kubectl runs as helm does
-        checked = dataclasses.replace(creds, env=env)
-        with ThreadPoolExecutor(max_workers=len(staging), thread_name_prefix="check") as pool:
-            results = list(pool.map(lambda job: self._check(check, cluster, checked, job), staging))
-        if self.cancel.is_set():
-            raise Cancelled("cancelled during the health check")
-        return all(results)
+        return all(self._checks(check, run, staging, len(staging), lambda job: True))
 
     def _rolls_back(self, job: Job) -> bool:
         """Whether a failed check rolls the job back: a community-only change always,
@@ -608,10 +488,12 @@ class Deployer:
 
     def _check_after_upgrade(self, run: _ClusterRun, jobs: list[Job]) -> None:
         """The health check of the production hubs after their upgrade (all of them with
-        `deploy.check_production` on helm targets, else those of community-only changes);
-        a hub whose check fails is failed, and rolled back per `_rolls_back`."""
-        # Local hubs (no kubectl, no rollout) keep their deploy's own result.
-        production = self.fleet.settings.deploy.check_production and run.backend is None
+        `deploy.check_production` where the backend's production check applies, else
+        those of community-only changes); a hub whose check fails is failed, and rolled
+        back per `_rolls_back`. A production hub's check is its API only, or the whole
+        check (user server too) for a community-only change or `deploy.production_user_server`."""
+        settings = self.fleet.settings.deploy
+        production = settings.check_production and run.kind.production_check
         chosen = [
             j for j in jobs if j.hub is not None and (production or j.rollback_on_failed_check)
         ]
@@ -621,80 +503,58 @@ class Deployer:
         check = self.health_checks.get(run.context.cluster.provider)
         if check is None:
             return
-        env = {**self.options.extra_env, **run.creds.env}
-        creds = dataclasses.replace(run.creds, env=env)
-        with ThreadPoolExecutor(
-            max_workers=min(len(upgraded), self._parallelism(run.context.cluster)),
-            thread_name_prefix="check",
-        ) as pool:
-            list(pool.map(lambda job: self._check_one(check, run, creds, job), upgraded))
-        if self.cancel.is_set():
-            raise Cancelled("cancelled during the health checks")
+
+        def whole(job: Job) -> bool:
+            return job.rollback_on_failed_check or settings.production_user_server
+
+        workers = min(len(upgraded), self._parallelism(run.context.cluster))
+        self._checks(check, run, upgraded, workers, whole)
         self._roll_back_failed(run, upgraded)
 
-    def _check_one(
-        self, check: HealthCheck, run: _ClusterRun, creds: Credentials, job: Job
-    ) -> bool:
-        """A production hub's check after its upgrade: the hub's API, or the whole check
-        (user server too) for a community-only change or `deploy.production_user_server`."""
-        whole = job.rollback_on_failed_check or self.fleet.settings.deploy.production_user_server
-        return self._check(check, run.context.cluster, creds, job, user_server=whole)
+    def _checks(
+        self,
+        check: HealthCheck,
+        run: _ClusterRun,
+        jobs: list[Job],
+        workers: int,
+        user_server: Callable[[Job], bool],
+    ) -> list[bool]:
+        """The jobs' health checks in parallel (their kubectl runs as helm does)."""
+        env = {**self.options.extra_env, **run.creds.env}
+        creds = dataclasses.replace(run.creds, env=env)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check") as pool:
+            results = list(
+                pool.map(lambda job: self._check(check, run, creds, job, user_server(job)), jobs)
+            )
+        if self.cancel.is_set():
+            raise Cancelled("cancelled during the health checks")
+        return results
 
     def _roll_back_failed(self, run: _ClusterRun, jobs: list[Job]) -> None:
-        """Roll each flagged job whose check failed back to the revision it had before."""
+        """Roll each flagged job whose check failed back to the state it had before."""
         for job in jobs:
             record = self.record(job)
             if not self._rolls_back(job) or record.status != "failed" or not record.gate:
                 continue
             release = run.releases.get(job)
-            if release is None or run.backend is not None:
-                why = "not rolled back: this provider keeps no helm revisions"
-            else:
-                why = self._roll_back(run, release, job)
-            self._set(job, message=_joined(record.message, why))
-
-    def _roll_back(self, run: _ClusterRun, release: Release, job: Job | None = None) -> str:
-        """`helm rollback` of a helm release to the revision it had before this deploy
-        (from the cluster's `helm list`); what happened, for the job's message."""
-        state = run.states.get((release.name, release.namespace))
-        if state is None or state.revision < 1:
-            return "not rolled back: it had no earlier revision (first install)"
-        try:
-            helm.rollback_to(
-                release.name,
-                release.namespace,
-                state.revision,
-                env={**self.options.extra_env, **run.creds.env},
-                redactor=self.redactor,
-                helm_timeout=self.options.helm_timeout,
-                cancel=self.cancel,
-            )
-        except HubfleetError as exc:
-            return f"rollback to revision {state.revision} failed: {exc}"
-        if job is not None:
-            self._set(job, rolled_back=state.revision)
-        return f"rolled back to revision {state.revision}"
+            if release is None:
+                continue  # (unreachable: a job without its release fails before any gate)
+            back = run.backend.roll_back(release)
+            rolled_back = record.rolled_back if back.revision is None else back.revision
+            self._set(job, message=joined(record.message, back.message), rolled_back=rolled_back)
 
     def _check(
-        self,
-        check: HealthCheck,
-        cluster: Cluster,
-        creds: Credentials,
-        job: Job,
-        *,
-        user_server: bool = True,
+        self, check: HealthCheck, run: _ClusterRun, creds: Credentials, job: Job, whole: bool
     ) -> bool:
-        """One hub's health check (without `user_server`: only that the hub answers its
-        API); the job shows `checking` while it runs."""
+        """One hub's health check (without `whole`: only that the hub answers its API);
+        the job shows `checking` while it runs."""
         assert job.hub is not None
-        hub = cluster.hub(job.hub)
+        hub = run.context.cluster.hub(job.hub)
         upgraded = self.record(job)
         off = switched_off(self.fleet, hub)
         if off is not None:
-            helm_deploys = self._backend(cluster.provider) is None
-            result_of = "helm's result" if helm_deploys else "the deploy's result"
-            gated = f"{off}; gated on {result_of}"
-            self._set(job, message=_joined(upgraded.message, gated), gate=GATE_HELM)
+            gated = f"{off}; gated on {run.kind.result_name}"
+            self._set(job, message=joined(upgraded.message, gated), gate=GATE_HELM)
             return True
         self._set(job, status="checking", message="health check running")
         request = HealthRequest(
@@ -703,7 +563,8 @@ class Deployer:
             credentials=creds,
             redactor=self.redactor,
             cancel=self.cancel,
-            user_server=user_server,
+            user_server=whole,
+            values=self.values,
         )
         try:
             result = check(request)
@@ -715,10 +576,6 @@ class Deployer:
         if not result.ok:
             self._failed(job, f"health check failed: {result.message}", gate=GATE_HEALTH)
             return False
-        message = _joined(upgraded.message, result.message)
+        message = joined(upgraded.message, result.message)
         self._set(job, status=upgraded.status, message=message, gate=GATE_HEALTH)
         return True
-
-
-def _joined(*messages: str) -> str:
-    return "; ".join(m for m in messages if m)
