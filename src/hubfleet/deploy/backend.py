@@ -24,6 +24,7 @@ from typing import Protocol
 
 from hubfleet.base.redact import Redactor
 from hubfleet.config.fleet import Fleet
+from hubfleet.deploy.model import Job
 from hubfleet.providers.base import Credentials, ProviderContext
 from hubfleet.release.pipeline import Release
 from hubfleet.release.values import ReleaseValues
@@ -113,6 +114,20 @@ class ReleaseBackend(Protocol):
 
 # Makes a kind's backend once per deploy (helm's detects helm's version).
 BackendFactory = Callable[[Session], ReleaseBackend]
+
+
+@dataclass(frozen=True)
+class ClusterRun:
+    """What every job of one cluster's pipeline shares: its context and credentials,
+    the releases (built once), its kind's backend and the cluster's (with the
+    releases' states), and how many upgrades may run on it at once."""
+
+    context: ProviderContext
+    kind: ReleaseBackend
+    backend: ClusterBackend
+    creds: Credentials
+    releases: Mapping[Job, Release]
+    parallelism: int
 
 
 def joined(*messages: str) -> str:
