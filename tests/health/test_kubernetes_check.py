@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from hubfleet.base import runner
+from hubfleet.base.errors import DeployError
 from hubfleet.base.redact import Redactor
 from hubfleet.config.load import load_fleet
 from hubfleet.health import DEFAULT_USER, STEPS
@@ -24,7 +25,9 @@ from hubfleet.health.check import health_scopes
 from hubfleet.health.gate import HealthRequest
 from hubfleet.health.kubernetes import SERVICE, health_check, kube_target, values_snippet
 from hubfleet.providers import Credentials
-from tests.conftest import SECRET_MARKER, alive
+from hubfleet.release.values import ReleaseValues
+from hubfleet.secrets.sops import Sops, encrypt
+from tests.conftest import AGE_KEY, SECRET_MARKER, alive
 from tests.fakes import FakeTools
 from tests.fakes import fake_tools as fake_tools  # fixture
 from tests.health.kube import (
@@ -373,3 +376,43 @@ def test_a_production_check_fails_when_the_hub_api_does_not_answer(
     assert not result.ok
     assert "hub_api" in result.message
     _no_forward_left(fake_tools)
+
+
+def _encrypted_base_url(fleet_copy: Path) -> None:
+    """delta/staging-a's base URL set in a sops-encrypted values file of its own."""
+    folder = fleet_copy / "config/clusters/delta"
+    name = "enc-staging-a.secret.values.yaml"
+    encrypted = encrypt(
+        yaml.safe_dump({"hub": {"baseUrl": "/hidden/"}}).encode(),
+        filename=f"config/clusters/delta/{name}",
+        cwd=fleet_copy,
+        env={"SOPS_AGE_KEY_FILE": str(AGE_KEY)},
+    )
+    (folder / name).write_bytes(encrypted)
+    cluster = yaml.safe_load((folder / "cluster.yaml").read_text())
+    for entry in cluster["hubs"]:
+        if entry["name"] == "staging-a":
+            entry["helm_chart_values_files"].append(name)
+    (folder / "cluster.yaml").write_text(yaml.safe_dump(cluster, sort_keys=False))
+
+
+def test_target_base_url_through_the_deploys_pipeline(fleet_copy: Path, age_key: Path) -> None:
+    """A deploy hands the check its one values pipeline (secrets decrypted): the base
+    URL comes from it, and one in an encrypted file is still refused, not decrypted
+    into the check's URL."""
+    with_base_url(fleet_copy, "delta", "staging-a")
+    fleet = load_fleet(fleet_copy).fleet_or_raise()
+    hub = fleet.cluster("delta").hub("staging-a")
+    pipeline = ReleaseValues(fleet, sops=Sops(Redactor(), cwd=fleet.root))
+    assert kube_target(fleet, hub, pipeline).base_url == BASE_URL
+    reads = pipeline.reads
+    assert kube_target(fleet, hub, pipeline).base_url == BASE_URL
+    assert pipeline.reads == reads  # the deploy's files, read once for it
+
+    _encrypted_base_url(fleet_copy)
+    fleet = load_fleet(fleet_copy).fleet_or_raise()
+    hub = fleet.cluster("delta").hub("staging-a")
+    decrypting = ReleaseValues(fleet, sops=Sops(Redactor(), cwd=fleet.root))
+    for pipeline in (decrypting, None):
+        with pytest.raises(DeployError, match=r"hub\.baseUrl is set in an encrypted values file"):
+            kube_target(fleet, hub, pipeline)

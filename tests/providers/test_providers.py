@@ -14,7 +14,7 @@ from tests.providers.conftest import context, load
 
 from hubfleet.config.providers import target_of
 from hubfleet.deploy import local
-from hubfleet.deploy.orchestrator import BACKENDS
+from hubfleet.deploy.kinds import BACKENDS
 from hubfleet.providers import get_provider, open_private_folders
 
 PARENT_CLOUD = {
@@ -215,7 +215,7 @@ def test_local_has_no_cloud_credentials(
     fleet = load(fleet_copy)
     provider = get_provider("local")
     # Its releases are not deployed with helm: the provider table sends them to the local backend.
-    assert target_of("local") == "local" and BACKENDS[target_of("local")] is local.deploy_release
+    assert target_of("local") == "local" and BACKENDS[target_of("local")] is local.backend
     with provider.credentials(context(fleet, "local")) as creds:
         assert set(creds.env) == {"KUBECONFIG"}
         assert creds.kubeconfig.read_text() == ""

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, SECRET_MARKER
 
 from hubfleet.base.redact import Redactor
 from hubfleet.config.load import load_fleet
 from hubfleet.helm.charts import resolve_chart
 from hubfleet.helm.engine import render
+from hubfleet.release import values as values_module
 from hubfleet.release.pipeline import hub_release, merged_values
 from hubfleet.release.values import ReleaseValues
 from hubfleet.secrets.sops import Sops
@@ -107,3 +110,53 @@ def test_a_document_parsed_by_the_command_is_not_read_again() -> None:
     assert seeded.documents(release)[0] is own
     assert seeded.reads == len(release.values_files) - 1
     assert json.dumps(seeded.merged(release)) == json.dumps(pipeline.merged(release))
+
+
+def test_a_file_asked_for_by_two_threads_at_once_is_read_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Parallel pipelines (a deploy's clusters, a cluster's hubs) share a file: the
+    second thread waits for the first one's read instead of reading it too."""
+    fleet = load_fleet(FIXTURES / "fleet").fleet_or_raise()
+    staging, prod1 = (
+        hub_release(fleet, fleet.cluster("alpha").hub(h)) for h in ("staging", "prod1")
+    )
+    pipeline = ReleaseValues(fleet, sops=None)
+    first_in, second_in, let_go = threading.Event(), threading.Event(), threading.Event()
+    reads: list[str] = []
+    read_file = values_module.read_values_file
+
+    def slow_read(*args: Any, **kwargs: Any) -> Any:
+        path = args[1]
+        if path == COMMON:
+            (second_in if first_in.is_set() else first_in).set()
+            if not second_in.is_set():
+                let_go.wait(10)  # the first reader holds the file until the second asked
+        reads.append(path)
+        return read_file(*args, **kwargs)
+
+    monkeypatch.setattr(values_module, "read_values_file", slow_read)
+    one = threading.Thread(target=pipeline.documents, args=(staging,))
+    one.start()
+    assert first_in.wait(10)
+    two = threading.Thread(target=pipeline.documents, args=(prod1,))
+    two.start()
+    # Without a lock per file the second thread reads the file itself at once.
+    second_in.wait(1)
+    let_go.set()
+    one.join()
+    two.join()
+    assert reads.count(COMMON) == 1
+    assert pipeline.documents(staging)[0] is pipeline.documents(prod1)[0]
+
+
+def test_placeholders_hide_a_decrypted_files_strings(age_key: Path) -> None:
+    """`placeholders`: what must not depend on a secret reads an encrypted file's
+    strings as placeholders, also from a pipeline that decrypts."""
+    fleet = load_fleet(FIXTURES / "fleet").fleet_or_raise()
+    release = hub_release(fleet, fleet.cluster("alpha").hub("staging"))
+    decrypting = ReleaseValues(fleet, sops=Sops(Redactor(), cwd=fleet.root))
+    assert SECRET_MARKER in json.dumps(decrypting.merged(release))
+    hidden = decrypting.merged(release, placeholders=True)
+    assert SECRET_MARKER not in json.dumps(hidden)
+    assert hidden == ReleaseValues(fleet, sops=None).merged(release)

@@ -1,32 +1,135 @@
-"""How a release reaches its target: one backend per target kind of the provider table.
+"""How a release reaches its target: one release backend per target kind.
 
-`kubernetes`: `helm upgrade` on the cluster (the orchestrator's helm path,
-`hubfleet.helm.cli`); `local`: `hubfleet.deploy.local`, a JupyterHub process. A
-backend other than helm is a `DeployHook`; the orchestrator's `BACKENDS` names it by target kind
-(`hubfleet.config.providers.TABLE`), so the orchestrator asks the table, not the
-provider's name.
+The orchestrator calls every kind through this small interface, never asking which
+it has:
+
+- a `ReleaseBackend` per deploy (made once by its factory in `deploy/kinds.py`'s
+  `BACKENDS`, from the deploy's `Session`): its facts (does the production check
+  apply, what its result is called in gate messages, the helm version the report
+  shows) and, per cluster, `for_cluster()`: the releases' states before the deploy
+  (one `helm list`), inside the cluster's credentials;
+- a `ClusterBackend` per cluster: `deploy()` one release (-> `ReleaseOutcome`),
+  `roll_back()` one to the state it had before this deploy (or say it cannot).
+
+`deploy/kubernetes.py` is helm's (`helm upgrade` and its rollout watch),
+`deploy/local.py` the local runtime's (a JupyterHub process).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from hubfleet.helm.charts import ChartResolver
+from hubfleet.base.redact import Redactor
+from hubfleet.config.fleet import Fleet
+from hubfleet.plan.job import Job
 from hubfleet.providers.base import Credentials, ProviderContext
 from hubfleet.release.pipeline import Release
+from hubfleet.release.values import ReleaseValues
+
+
+@dataclass(frozen=True)
+class Session:
+    """What every backend of one deploy shares: the fleet, its one values pipeline
+    (with the deploy's `Sops` and its one `ChartResolver`), and the deploy's options."""
+
+    fleet: Fleet
+    values: ReleaseValues
+    redactor: Redactor
+    cancel: threading.Event
+    dry_run: bool
+    recover: bool
+    helm_timeout: str
+    # Variables for every process (tests: PATH with the fake tools).
+    extra_env: Mapping[str, str]
 
 
 @dataclass(frozen=True)
 class ReleaseOutcome:
-    """What a provider's own deploy hook did with one release."""
+    """What a backend did with one release (also its progress while it works)."""
 
-    status: str  # "succeeded" or "unchanged"
+    status: str  # "succeeded", "unchanged", "failed"; "running" as progress
     message: str = ""
     revision: int | None = None
     output_tail: str = ""
+    command: str | None = None  # the command shown in the report (helm's argv)
+    rolled_back: int | None = None  # the revision a failure rolled the release back to
 
 
-# Deploys one release: (context, creds, release, dry_run, the deploy's chart resolver)
-# -> outcome.
-DeployHook = Callable[[ProviderContext, Credentials, Release, bool, ChartResolver], ReleaseOutcome]
+@dataclass(frozen=True)
+class Rollback:
+    """What `roll_back` did, for the job's message; `revision`: the one it went back to."""
+
+    message: str
+    revision: int | None = None
+
+
+# Called with what a release's deploy has done so far (the record shows it at once).
+Progress = Callable[[ReleaseOutcome], None]
+
+
+class ClusterBackend(Protocol):
+    """One cluster's releases, inside its credentials."""
+
+    def deploy(self, release: Release, progress: Progress) -> ReleaseOutcome:
+        """Deploy one release; raises `HubfleetError` (or `Cancelled`) when it cannot."""
+        ...
+
+    def roll_back(self, release: Release) -> Rollback:
+        """Back to the state the release had before this deploy, or say why not."""
+        ...
+
+
+class ReleaseBackend(Protocol):
+    """One target kind's backend for a whole deploy."""
+
+    @property
+    def production_check(self) -> bool:
+        """Whether `deploy.check_production` applies to its production hubs."""
+        ...
+
+    @property
+    def result_name(self) -> str:
+        """What the deploy's own result is called in gate messages ("helm's result")."""
+        ...
+
+    @property
+    def listing(self) -> str:
+        """The step `for_cluster` is, in a cluster's failure message ("helm list")."""
+        ...
+
+    @property
+    def helm_version(self) -> str | None:
+        """The helm version the report shows (None: this kind runs no helm)."""
+        ...
+
+    def for_cluster(
+        self, context: ProviderContext, creds: Credentials, releases: Sequence[Release]
+    ) -> ClusterBackend:
+        """The cluster's backend, with its releases' states before the deploy."""
+        ...
+
+
+# Makes a kind's backend once per deploy (helm's detects helm's version).
+BackendFactory = Callable[[Session], ReleaseBackend]
+
+
+@dataclass(frozen=True)
+class ClusterRun:
+    """What every job of one cluster's pipeline shares: its context and credentials,
+    the releases (built once), its kind's backend and the cluster's (with the
+    releases' states), and how many upgrades may run on it at once."""
+
+    context: ProviderContext
+    kind: ReleaseBackend
+    backend: ClusterBackend
+    creds: Credentials
+    releases: Mapping[Job, Release]
+    parallelism: int
+
+
+def joined(*messages: str) -> str:
+    """Messages of one job, in order, the empty ones left out."""
+    return "; ".join(m for m in messages if m)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from hubfleet.base.redact import Redactor
     from hubfleet.config.fleet import Fleet, Hub
     from hubfleet.providers import Credentials
+    from hubfleet.release.values import ReleaseValues
 
 
 GATE_HEALTH = "health-check"
@@ -37,6 +38,9 @@ class HealthRequest:
     # False: only that the hub answers its API (production hubs after their upgrade),
     # without the user-server part (a user, a server, a notebook cell).
     user_server: bool = True
+    # The command's values pipeline (a deploy's one), for what a check reads from the
+    # hub's values; None: the check reads them itself (placeholders for secrets).
+    values: ReleaseValues | None = None
 
 
 @dataclass(frozen=True)

@@ -43,9 +43,8 @@ from hubfleet.health.check import (
     health_scopes,
 )
 from hubfleet.health.gate import HealthRequest, HealthResult
-from hubfleet.helm.charts import jupyterhub_values_key
-from hubfleet.helm.values import at_key
-from hubfleet.release.pipeline import hub_release, merged_values
+from hubfleet.release.pipeline import hub_release
+from hubfleet.release.values import ReleaseValues
 
 if TYPE_CHECKING:
     from hubfleet.base.redact import Redactor
@@ -79,12 +78,15 @@ class KubeTarget:
     base_url: str  # starts and ends with "/"
 
 
-def kube_target(fleet: Fleet, hub: Hub) -> KubeTarget:
-    """The hub's check settings, its base URL from its merged values (plain files:
-    the base URL is no secret, so nothing is decrypted for it)."""
+def kube_target(fleet: Fleet, hub: Hub, pipeline: ReleaseValues | None = None) -> KubeTarget:
+    """The hub's check settings, its base URL from its z2jh values through the command's
+    values `pipeline` (plain files only: the base URL is no secret, so an encrypted
+    file's strings read as placeholders for it)."""
 
     release = hub_release(fleet, hub)
-    values = at_key(merged_values(fleet, release, sops=None), jupyterhub_values_key(release.chart))
+    if pipeline is None:
+        pipeline = ReleaseValues(fleet, sops=None)
+    values = pipeline.hub_values(release, placeholders=True)
     section = values.get("hub")
     raw = section.get("baseUrl") if isinstance(section, Mapping) else None
     if isinstance(raw, str) and raw.startswith("<secret:"):
@@ -263,14 +265,16 @@ def check_kubernetes_hub(
     attempts: int = GATE_ATTEMPTS,
     attempt_timeout: float = GATE_ATTEMPT_TIMEOUT,
     user_server: bool = True,
+    pipeline: ReleaseValues | None = None,
 ) -> tuple[str, CheckResult]:
     """(URL checked, result) of the REST API check of one Kubernetes hub, inside its
     cluster's credentials (`env`: the provider's KUBECONFIG and cloud variables).
 
     Raises `DeployError` when the check cannot start: no token, no forward. Without
     `user_server`, only the hub's API is asked (no token read, no user made).
+    `pipeline`: the command's values pipeline (None: one of its own, no secrets).
     """
-    target = kube_target(fleet, hub)
+    target = kube_target(fleet, hub, pipeline)
     token = read_token(target, env=env, redactor=redactor, cancel=cancel) if user_server else ""
     started = time.monotonic()
     attempts = max(1, attempts)
@@ -322,6 +326,7 @@ def health_check(request: HealthRequest) -> HealthResult:
             redactor=request.redactor,
             cancel=request.cancel,
             user_server=request.user_server,
+            pipeline=request.values,
         )
     except Cancelled:
         return HealthResult(False, "cancelled during the health check")

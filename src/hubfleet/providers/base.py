@@ -35,7 +35,6 @@ from hubfleet.base.runner import run
 
 if TYPE_CHECKING:
     from hubfleet.config.fleet import Cluster, Fleet
-    from hubfleet.release.pipeline import ValuesDocument
     from hubfleet.secrets.sops import Sops
 
 PREFIX = "hubfleet-creds-"
@@ -66,9 +65,6 @@ class ProviderContext:
     timeout: float = CLI_TIMEOUT
     # Variables added to every process of the cluster (tests: PATH with the fakes).
     extra_env: Mapping[str, str] = field(default_factory=dict)
-    # Values files read for this cluster's deploy, each once (a provider that merges
-    # values itself, like `local`, shares the cluster's common files across hubs).
-    values_cache: dict[str, ValuesDocument] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

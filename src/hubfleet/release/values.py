@@ -7,6 +7,8 @@ placeholders, and its `ChartResolver`) and asks it for every release's values:
   the whole command (a cluster's common file is shared by its hubs); a `.jsonnet`
   file depends on the release, so its result is cached per release;
 - `merged(release)`: those documents merged by helm's rule (a fresh dict each call);
+  with `placeholders`, an encrypted file's strings read as placeholders, even when
+  the command decrypts (for what must not depend on a secret);
 - `hub_values(release)`: the hub's z2jh values (under the wrapper chart's key);
 - `render_release(release)`: the chart resolved through the command's resolver,
   the values merged, the manifests rendered by the embedded Helm engine;
@@ -14,7 +16,8 @@ placeholders, and its `ChartResolver`) and asks it for every release's values:
   memory) read once.
 
 It sits above the sops decrypt cache (`Sops` keeps decrypted bytes per file): a
-file is decrypted at most once, parsed at most once. Nothing is written to disk.
+file is decrypted at most once, parsed at most once, also when parallel threads
+ask for it (one lock per file). Nothing is written to disk.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from hubfleet.config.fleet import Fleet
 from hubfleet.helm import engine
 from hubfleet.helm.charts import ChartResolver, jupyterhub_values_key
 from hubfleet.helm.jsonnet import is_jsonnet
-from hubfleet.helm.values import at_key, merge_values
+from hubfleet.helm.values import at_key, merge_values, placeholder_secrets
 from hubfleet.release.pipeline import Release, ValuesDocument, read_values_file, values_bytes
 
 if TYPE_CHECKING:
@@ -51,6 +54,7 @@ class ReleaseValues:
         self._documents: dict[_Key, ValuesDocument] = {}
         self._bytes: dict[_Key, bytes] = {}
         self._lock = threading.Lock()
+        self._key_locks: dict[_Key, threading.Lock] = {}  # one per file: read once
         self.reads = 0  # files read and parsed (or evaluated): for tests and figures
 
     @staticmethod
@@ -61,10 +65,17 @@ class ReleaseValues:
         with self._lock:
             if key in cache:
                 return cache[key]
-        made = make()  # outside the lock: a slow decrypt does not hold up other files
-        with self._lock:
-            self.reads += 1
-            return cache.setdefault(key, made)
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        # The file's own lock: a slow decrypt holds up only the threads that want it.
+        with key_lock:
+            with self._lock:
+                if key in cache:
+                    return cache[key]
+            made = make()
+            with self._lock:
+                self.reads += 1
+                cache[key] = made
+                return made
 
     def add(self, document: ValuesDocument) -> None:
         """A plain (not jsonnet) values file the command has parsed already (validate's
@@ -86,14 +97,21 @@ class ReleaseValues:
             for path in release.values_files
         ]
 
-    def merged(self, release: Release) -> dict[str, Any]:
-        """The release's values merged by helm's rule (later files win, null kept)."""
-        return merge_values([doc.data for doc in self.documents(release)])
+    def merged(self, release: Release, *, placeholders: bool = False) -> dict[str, Any]:
+        """The release's values merged by helm's rule (later files win, null kept);
+        `placeholders`: every encrypted file's strings as placeholders."""
+        return merge_values(
+            [
+                placeholder_secrets(doc.data) if placeholders and doc.decrypted else doc.data
+                for doc in self.documents(release)
+            ]
+        )
 
-    def hub_values(self, release: Release) -> Mapping[str, Any]:
+    def hub_values(self, release: Release, *, placeholders: bool = False) -> Mapping[str, Any]:
         """The hub's z2jh values: the merged values under the key of the JupyterHub
         chart inside a wrapper chart (all of them when the chart is z2jh itself)."""
-        return at_key(self.merged(release), jupyterhub_values_key(release.chart))
+        merged = self.merged(release, placeholders=placeholders)
+        return at_key(merged, jupyterhub_values_key(release.chart))
 
     def chart(self, release: Release) -> Path:
         """The release's chart, through the command's resolver (pulled or built once)."""
