@@ -68,7 +68,11 @@ def test_every_name_within_the_cloud_limits(provider: str, cluster: str) -> None
             "plan_service_account_id": "gcp_service_account",
             "helm_service_account_id": "gcp_service_account",
         },
-        "aws": {"role_name": "iam_role", "plan_role_name": "iam_role", "helm_role_name": "iam_role"},
+        "aws": {
+            "role_name": "iam_role",
+            "plan_role_name": "iam_role",
+            "helm_role_name": "iam_role",
+        },
         "azure": {
             "identity_name": "azure_identity",
             "plan_identity_name": "azure_identity",
