@@ -70,7 +70,7 @@ def test_apply_runs_the_saved_plan_behind_an_environment_per_cluster() -> None:
     assert jobs["apply"]["needs"] == "terraform-plan"
     apply = jobs["apply"]
     assert apply["if"] == "inputs.terraform"
-    assert apply["environment"] == "terraform-${{ inputs.cluster }}"
+    assert apply["environment"] == "terraform-apply-${{ inputs.cluster }}"
     assert apply["concurrency"] == {
         "group": "hubfleet-terraform-apply-${{ inputs.cluster }}",
         "cancel-in-progress": False,
