@@ -70,7 +70,7 @@ def test_apply_runs_the_saved_plan_behind_an_environment_per_cluster() -> None:
     assert jobs["apply"]["needs"] == "terraform-plan"
     apply = jobs["apply"]
     assert apply["if"] == "inputs.terraform"
-    assert apply["environment"] == "terraform-${{ inputs.cluster }}"
+    assert apply["environment"] == "terraform-apply-${{ inputs.cluster }}"
     assert apply["concurrency"] == {
         "group": "hubfleet-terraform-apply-${{ inputs.cluster }}",
         "cancel-in-progress": False,
@@ -107,8 +107,30 @@ def test_drift_is_scheduled_and_the_comment_labels_destruction() -> None:
     drift = load(files[DRIFT])
     assert drift["on"]["schedule"] and "workflow_dispatch" in drift["on"]
     assert "hubfleet terraform drift" in drift["jobs"]["drift"]["steps"][-1]["run"]
+    # one job per cluster with a terraform: block, in that cluster's plan environment
+    job = drift["jobs"]["drift"]
+    assert job["strategy"]["matrix"] == "${{ fromJSON(needs.clusters.outputs.matrix) }}"
+    assert job["environment"] == "terraform-plan-${{ matrix.cluster }}"
+    assert job["steps"][-1]["env"]["CLUSTER"] == "${{ matrix.cluster }}"
+    assert 'hubfleet terraform drift "$CLUSTER"' in job["steps"][-1]["run"]
+    assert ".terraform_jobs" in drift["jobs"]["clusters"]["steps"][-1]["run"]
     comment = load(files[COMMENT])
     assert comment["on"]["workflow_run"]["workflows"] == ["hubfleet terraform"]
     assert any(
         "terraform-destroys" in s.get("run", "") for s in comment["jobs"]["comment"]["steps"]
     )
+
+
+def test_every_job_with_a_cloud_identity_runs_in_an_environment_of_its_cluster() -> None:
+    """The environment is the OIDC subject each identity trusts (tests/terraform/
+    test_ci_identities.py): apply, helm deploy and plans each in their own."""
+    jobs = load(rendered()[CLUSTER])["jobs"]
+    assert jobs["deploy"]["environment"] == "hubfleet-deploy-${{ inputs.cluster }}"
+    assert jobs["apply"]["environment"] == "terraform-apply-${{ inputs.cluster }}"
+    for path, data in ((p, load(t)) for p, t in rendered().items() if p.endswith(".yaml")):
+        for name, job in data.get("jobs", {}).items():
+            if "id-token" in job.get("permissions", {}) and "uses" not in job:
+                assert re.search(r"-\$\{\{ (inputs|matrix)\.cluster \}\}$", job["environment"]), (
+                    path,
+                    name,
+                )

@@ -155,7 +155,13 @@ def _tftest(cluster_yaml: dict[str, object]) -> str:
         "length(aws_s3_bucket_policy.public) == "
         + str(sum(1 for b in tf["buckets"].values() if b.get("public_read"))),
         "length(aws_eks_node_group.pool) == " + str(len(tf["node_pools"])),
-        "length(aws_iam_role.deployer) == 1",
+        # the CI identities: planner, terraform deployer and helm deployer; only the
+        # helm role has access to the cluster, and no managed policy
+        'toset(keys(aws_iam_role.ci)) == toset(["deployer", "helm", "planner"])',
+        'aws_iam_role.ci["helm"].name == var.deployer.helm_role_name',
+        'toset(keys(aws_iam_role_policy_attachment.ci)) == toset(["deployer", "planner"])',
+        'aws_eks_access_entry.helm[0].principal_arn == aws_iam_role.ci["helm"].arn',
+        "length(aws_eks_access_policy_association.helm) == 1",
     ]
     for hub, access in sorted(tf["hub_access"].items()):
         arns = ", ".join(

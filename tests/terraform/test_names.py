@@ -30,9 +30,17 @@ BUCKETS = ["b", "scratch", "c" * 40, "home-dirs"]
 GCS_REFUSED = re.compile(r"^goog|g[o0]{1,3}g[l1][e3]")
 
 
+# S3 reserves these prefixes and suffixes (access point and Object Lambda aliases,
+# Multi-Region Access Points, directory and table buckets).
+S3_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+S3_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
 def ok(kind: str, name: str) -> bool:
     low, high, pattern = LIMITS[kind]
     if kind == "gcs_bucket" and GCS_REFUSED.search(name):
+        return False
+    if kind == "s3_bucket" and (name.startswith(S3_PREFIXES) or name.endswith(S3_SUFFIXES)):
         return False
     return low <= len(name) <= high and re.fullmatch(pattern, name) is not None
 
@@ -52,18 +60,37 @@ def test_every_name_within_the_cloud_limits(provider: str, cluster: str) -> None
         assert ok(identity_kind, hub.identity), hub.identity
         if provider == "azure":
             assert ok("azure_federated", hub.federated), hub.federated
-    if provider == "gcp":
-        assert ok("gcp_pool", names.deployer["pool_id"])
-        assert ok("gcp_service_account", names.deployer["service_account_id"])
-        assert ok("gcp_service_account", names.deployer["plan_service_account_id"])
-    if provider == "aws":
-        assert all(ok("iam_role", names.deployer[k]) for k in ("role_name", "plan_role_name"))
+    # the CI identities: planner, terraform deployer, helm deployer
+    ci = {
+        "gcp": {
+            "pool_id": "gcp_pool",
+            "service_account_id": "gcp_service_account",
+            "plan_service_account_id": "gcp_service_account",
+            "helm_service_account_id": "gcp_service_account",
+        },
+        "aws": {
+            "role_name": "iam_role",
+            "plan_role_name": "iam_role",
+            "helm_role_name": "iam_role",
+        },
+        "azure": {
+            "identity_name": "azure_identity",
+            "plan_identity_name": "azure_identity",
+            "helm_identity_name": "azure_identity",
+            "federated_name": "azure_federated",
+            "plan_federated_name": "azure_federated",
+            "helm_federated_name": "azure_federated",
+        },
+    }[provider]
+    assert set(names.deployer) == set(ci)
+    for key, kind in ci.items():
+        assert ok(kind, names.deployer[key]), (key, names.deployer[key])
+    identities = [names.deployer[k] for k, kind in ci.items() if kind != "gcp_pool"]
+    assert len(set(identities)) == len(identities), identities
     if provider == "azure":
         assert names.storage_account is not None and ok(
             "azure_storage_account", names.storage_account
         )
-        assert ok("azure_identity", names.deployer["identity_name"])
-        assert ok("azure_federated", names.deployer["federated_name"])
     # distinct inputs give distinct names, even when cut to fit
     assert len(set(names.buckets.values())) == len(BUCKETS)
     assert len({h.identity for h in names.hubs.values()}) == len(HUBS)
@@ -115,4 +142,38 @@ def test_gcs_names_that_differ_only_in_google_stay_distinct() -> None:
     assert len(set(names.buckets.values())) == 3, names.buckets
     assert n.cluster_names("gcp", "c", "p-1", ["scratch"], []).buckets == {
         "scratch": "p-1-c-scratch"
+    }
+
+
+@pytest.mark.parametrize(
+    ("account", "cluster", "bucket"),
+    [
+        ("sthree-lab", "c", "scratch"),  # no account: the cluster name is the scope
+        ("sthree", "configurator", "scratch"),
+        ("amzn-s3-demo", "c", "data"),
+        ("xn", "lab", "data"),  # "xn-lab": not the reserved "xn--"
+        ("111122223333", "c", "s3alias"),
+        ("111122223333", "c", "ol-s3"),
+        ("111122223333", "c", "x-s3"),
+        ("111122223333", "c", "table-s3"),
+        ("111122223333", "c", "mrap"),
+        ("111122223333", "x" * 50, "s3alias"),  # cut to fit, then still not reserved
+        ("sthree-" + "x" * 60, "c", "s3alias"),
+    ],
+)
+def test_s3_bucket_names_avoid_the_reserved_prefixes_and_suffixes(
+    account: str, cluster: str, bucket: str
+) -> None:
+    names = n.cluster_names("aws", cluster, account, [bucket, "other"], [])
+    assert ok("s3_bucket", names.buckets[bucket]), names.buckets[bucket]
+    assert ok("s3_bucket", names.buckets["other"]), names.buckets["other"]
+
+
+def test_s3_names_that_differ_only_in_a_reserved_part_stay_distinct() -> None:
+    a = n.cluster_names("aws", "c", "sthree-lab", ["data"], []).buckets["data"]
+    b = n.cluster_names("aws", "c", "sthreelab", ["data"], []).buckets["data"]
+    assert a != b and ok("s3_bucket", a) and ok("s3_bucket", b)
+    # an ordinary name is left as it was
+    assert n.cluster_names("aws", "lab", "111122223333", ["s3"], []).buckets == {
+        "s3": "111122223333-lab-s3"
     }

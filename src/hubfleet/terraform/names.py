@@ -29,6 +29,8 @@ class Rule:
     lower: bool = True  # the cloud allows lowercase only
     # A part the cloud refuses anywhere in the name (with its vowels made separators).
     forbidden: re.Pattern[str] | None = None
+    # A prefix or suffix the cloud reserves (with its separators taken out).
+    reserved: re.Pattern[str] | None = None
 
 
 # Google Cloud Storage buckets: 3-63 of a-z 0-9 - _ (and .), start and end alphanumeric;
@@ -49,8 +51,23 @@ GCP_SERVICE_ACCOUNT = Rule(
 )
 # Workload identity pool ids: 4-32, lowercase letters, digits, '-', start with a letter.
 GCP_POOL = Rule(32, 4, re.compile(r"[a-z][a-z0-9-]{2,30}[a-z0-9]"), re.compile(r"[^a-z0-9-]"))
-# S3 buckets: 3-63 of a-z 0-9 . -, start and end alphanumeric (no dots here: TLS).
-S3_BUCKET = Rule(63, 3, re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]"), re.compile(r"[^a-z0-9-]"))
+# S3 buckets: 3-63 of a-z 0-9 . -, start and end alphanumeric (no dots here: TLS); never
+# starting with a prefix nor ending with a suffix S3 reserves (access point aliases,
+# Multi-Region Access Points, directory and table buckets). Separators never repeat
+# here, so only sthree-, amzn-s3-demo- and -s3alias can arise; all are listed.
+S3_RESERVED = re.compile(
+    r"^(?:xn--|sthree-|amzn-s3-demo-)|(?:-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$"
+)
+S3_BUCKET = Rule(
+    63,
+    3,
+    re.compile(
+        r"(?!xn--|sthree-|amzn-s3-demo-)(?!.*(?:-s3alias|--ol-s3|--x-s3|--table-s3)$)"
+        r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]"
+    ),
+    re.compile(r"[^a-z0-9-]"),
+    reserved=S3_RESERVED,
+)
 # IAM role names: 1-64 of letters, digits and + = , . @ _ -.
 IAM_ROLE = Rule(
     64, 1, re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}"), re.compile(r"[^A-Za-z0-9+=,.@_-]"), lower=False
@@ -97,6 +114,11 @@ def fit(rule: Rule, *parts: str) -> str:
         # that differ only there ("google" and "g00gle").
         name = rule.forbidden.sub(lambda m: re.sub("[o0]+", sep, m.group(0)), name)
         name = re.sub(f"{re.escape(sep)}+", sep, name).strip(sep) + sep + digest(joined)
+    if rule.reserved is not None and rule.reserved.search(name):
+        # "sthree-lab" -> "sthreelab-<digest>", "x-s3alias" -> "xs3alias-<digest>": the
+        # digest keeps it distinct from a name that was "sthreelab" to begin with.
+        name = rule.reserved.sub(lambda m: re.sub(r"[^A-Za-z0-9]", "", m.group(0)), name)
+        name = name.strip(sep) + sep + digest(joined)
     if len(name) > rule.max_len:
         keep = rule.max_len - DIGEST_LEN - len(sep)
         name = name[:keep].rstrip(sep + "_") + sep + digest(joined)
@@ -135,6 +157,7 @@ def cluster_names(
             deployer={
                 "service_account_id": fit(GCP_SERVICE_ACCOUNT, "hf", cluster, "deployer"),
                 "plan_service_account_id": fit(GCP_SERVICE_ACCOUNT, "hf", cluster, "planner"),
+                "helm_service_account_id": fit(GCP_SERVICE_ACCOUNT, "hf", cluster, "helm"),
                 "pool_id": fit(GCP_POOL, "hubfleet", cluster),
             },
         )
@@ -145,6 +168,7 @@ def cluster_names(
             deployer={
                 "role_name": fit(IAM_ROLE, "hubfleet", cluster, "deployer"),
                 "plan_role_name": fit(IAM_ROLE, "hubfleet", cluster, "planner"),
+                "helm_role_name": fit(IAM_ROLE, "hubfleet", cluster, "helm"),
             },
         )
     if provider == "azure":
@@ -165,6 +189,8 @@ def cluster_names(
                 "plan_federated_name": fit(
                     AZURE_FEDERATED, "hubfleet", cluster, "planner", "github"
                 ),
+                "helm_identity_name": fit(AZURE_IDENTITY, "hubfleet", cluster, "helm"),
+                "helm_federated_name": fit(AZURE_FEDERATED, "hubfleet", cluster, "helm", "github"),
             },
             storage_account=fit(
                 AZURE_STORAGE_ACCOUNT, "hf", cluster[:10], digest(f"{scope}/{cluster}", 8)

@@ -19,10 +19,17 @@ output "cluster_endpoint" {
   value = aws_eks_cluster.this.endpoint
 }
 
-output "deployer_role_arn" {
-  value = one(aws_iam_role.deployer[*].arn)
+# The CI identities: set each as the variable AWS_ROLE_ARN of its GitHub environment
+# (docs/ci.md): planner_role_arn in terraform-plan-<cluster>, deployer_role_arn in
+# terraform-apply-<cluster>, helm_role_arn in hubfleet-deploy-<cluster>.
+output "planner_role_arn" {
+  value = try(aws_iam_role.ci["planner"].arn, null)
 }
 
-output "planner_role_arn" {
-  value = one(aws_iam_role.planner[*].arn)
+output "deployer_role_arn" {
+  value = try(aws_iam_role.ci["deployer"].arn, null)
+}
+
+output "helm_role_arn" {
+  value = try(aws_iam_role.ci["helm"].arn, null)
 }

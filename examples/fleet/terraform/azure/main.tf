@@ -32,6 +32,12 @@ resource "azurerm_kubernetes_cluster" "this" {
   identity {
     type = "SystemAssigned"
   }
+
+  # Kubernetes authorization by Azure RBAC: the CI helm identity's "Azure Kubernetes
+  # Service RBAC Cluster Admin" (ci.tf) is what lets it deploy.
+  azure_active_directory_role_based_access_control {
+    azure_rbac_enabled = true
+  }
 }
 
 resource "azurerm_kubernetes_cluster_node_pool" "pool" {

@@ -18,6 +18,7 @@ variable "location" {
 variable "deployer" {
   description = "Names of the CI identities, computed by hubfleet."
   type = object({
+    helm_service_account_id = string
     pool_id                 = string
     plan_service_account_id = string
     service_account_id      = string

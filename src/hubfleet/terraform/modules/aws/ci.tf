@@ -1,5 +1,26 @@
-# The keyless CI identities: GitHub's OIDC tokens trusted by IAM. The deployer
-# (applies, behind a GitHub environment) and the planner (read-only, pull requests).
+# The keyless CI identities: GitHub's OIDC tokens trusted by IAM. One role per job
+# kind, each trusting exactly one subject: the GitHub environment of the jobs that
+# use it (hubfleet's generated workflows; docs/ci.md, "Which identity each job gets").
+#   planner  (read-only): terraform plan on pull requests and pushes, drift
+#   deployer (admin):     terraform apply of a saved plan, behind required reviewers
+#   helm     (cluster):   the helm deploy of the cluster's hubs (EKS access entry only)
+
+locals {
+  ci = {
+    planner = {
+      role_name = var.deployer.plan_role_name
+      subject   = "repo:${var.github_repository}:environment:terraform-plan-${var.hubfleet_cluster}"
+    }
+    deployer = {
+      role_name = var.deployer.role_name
+      subject   = "repo:${var.github_repository}:environment:terraform-apply-${var.hubfleet_cluster}"
+    }
+    helm = {
+      role_name = var.deployer.helm_role_name
+      subject   = "repo:${var.github_repository}:environment:hubfleet-deploy-${var.hubfleet_cluster}"
+    }
+  }
+}
 
 resource "aws_iam_openid_connect_provider" "github" {
   count          = var.github_repository == "" ? 0 : 1
@@ -8,10 +29,7 @@ resource "aws_iam_openid_connect_provider" "github" {
 }
 
 data "aws_iam_policy_document" "ci_assume" {
-  for_each = var.github_repository == "" ? {} : {
-    deployer = "repo:${var.github_repository}:environment:*"
-    planner  = "repo:${var.github_repository}:*"
-  }
+  for_each = var.github_repository == "" ? {} : local.ci
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
     principals {
@@ -23,55 +41,63 @@ data "aws_iam_policy_document" "ci_assume" {
       variable = "token.actions.githubusercontent.com:aud"
       values   = ["sts.amazonaws.com"]
     }
+    # An exact subject, never a pattern.
     condition {
-      test     = "StringLike"
+      test     = "StringEquals"
       variable = "token.actions.githubusercontent.com:sub"
-      values   = [each.value]
+      values   = [each.value.subject]
     }
   }
 }
 
-resource "aws_iam_role" "deployer" {
-  count              = var.github_repository == "" ? 0 : 1
-  name               = var.deployer.role_name
-  assume_role_policy = data.aws_iam_policy_document.ci_assume["deployer"].json
+resource "aws_iam_role" "ci" {
+  for_each           = var.github_repository == "" ? {} : local.ci
+  name               = each.value.role_name
+  assume_role_policy = data.aws_iam_policy_document.ci_assume[each.key].json
 }
 
-resource "aws_iam_role_policy_attachment" "deployer" {
-  count      = var.github_repository == "" ? 0 : 1
-  role       = aws_iam_role.deployer[0].name
-  policy_arn = "arn:aws:iam::aws:policy/AdministratorAccess"
+resource "aws_iam_role_policy_attachment" "ci" {
+  for_each = var.github_repository == "" ? {} : {
+    planner  = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    deployer = "arn:aws:iam::aws:policy/AdministratorAccess"
+  }
+  role       = aws_iam_role.ci[each.key].name
+  policy_arn = each.value
 }
 
-resource "aws_iam_role" "planner" {
-  count              = var.github_repository == "" ? 0 : 1
-  name               = var.deployer.plan_role_name
-  assume_role_policy = data.aws_iam_policy_document.ci_assume["planner"].json
+# The helm role: only what `aws eks update-kubeconfig` needs, and cluster admin
+# inside this cluster through its EKS access entry.
+data "aws_iam_policy_document" "helm" {
+  statement {
+    actions   = ["eks:DescribeCluster"]
+    resources = [aws_eks_cluster.this.arn]
+  }
 }
 
-resource "aws_iam_role_policy_attachment" "planner" {
-  count      = var.github_repository == "" ? 0 : 1
-  role       = aws_iam_role.planner[0].name
-  policy_arn = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+resource "aws_iam_role_policy" "helm" {
+  count  = var.github_repository == "" ? 0 : 1
+  name   = "describe-cluster"
+  role   = aws_iam_role.ci["helm"].name
+  policy = data.aws_iam_policy_document.helm.json
 }
 
-resource "aws_eks_access_entry" "deployer" {
+resource "aws_eks_access_entry" "helm" {
   count         = var.github_repository == "" ? 0 : 1
   cluster_name  = aws_eks_cluster.this.name
-  principal_arn = aws_iam_role.deployer[0].arn
+  principal_arn = aws_iam_role.ci["helm"].arn
 }
 
-resource "aws_eks_access_policy_association" "deployer" {
+resource "aws_eks_access_policy_association" "helm" {
   count         = var.github_repository == "" ? 0 : 1
   cluster_name  = aws_eks_cluster.this.name
-  principal_arn = aws_iam_role.deployer[0].arn
+  principal_arn = aws_iam_role.ci["helm"].arn
   policy_arn    = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 
   access_scope {
     type = "cluster"
   }
 
-  depends_on = [aws_eks_access_entry.deployer]
+  depends_on = [aws_eks_access_entry.helm]
 }
 
 resource "aws_budgets_budget" "monthly" {

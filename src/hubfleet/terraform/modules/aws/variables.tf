@@ -20,6 +20,7 @@ variable "deployer" {
   type = object({
     role_name      = string
     plan_role_name = string
+    helm_role_name = string
   })
 }
 

@@ -18,6 +18,9 @@ output "hub_values" {
   }
 }
 
+# The CI identities: set as AZURE_CLIENT_ID of each GitHub environment (docs/ci.md),
+# ci_client_ids.planner in terraform-plan-<cluster>, .deployer in
+# terraform-apply-<cluster>, .helm in hubfleet-deploy-<cluster>.
 output "ci_client_ids" {
   value = { for key, identity in azurerm_user_assigned_identity.ci : key => identity.client_id }
 }

@@ -29,6 +29,8 @@ variable "deployer" {
   description = "Names of the CI identities, computed by hubfleet."
   type = object({
     federated_name      = string
+    helm_federated_name = string
+    helm_identity_name  = string
     identity_name       = string
     plan_federated_name = string
     plan_identity_name  = string

@@ -24,6 +24,10 @@ output "ci_workload_identity_provider" {
   value = one(google_iam_workload_identity_pool_provider.github[*].name)
 }
 
+# The CI identities: set GCP_WORKLOAD_IDENTITY_PROVIDER (the same for all three) and, as
+# GCP_SERVICE_ACCOUNT of each GitHub environment (docs/ci.md), ci_service_accounts.planner
+# in terraform-plan-<cluster>, .deployer in terraform-apply-<cluster>, .helm in
+# hubfleet-deploy-<cluster>.
 output "ci_service_accounts" {
   value = { for key, sa in google_service_account.ci : key => sa.email }
 }
