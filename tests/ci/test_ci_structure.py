@@ -191,6 +191,22 @@ def test_cloud_login_per_provider(providers: tuple[str, ...]) -> None:
         assert job["permissions"] == {"contents": "read", "id-token": "write"}
 
 
+@pytest.mark.parametrize("providers", VARIANTS, ids=lambda p: "-".join(p) or "none")
+def test_azure_deploys_get_kubelogin_before_the_deploy(providers: tuple[str, ...]) -> None:
+    """The shipped AKS module turns on Azure RBAC: its kubeconfig needs kubelogin."""
+    steps = load(rendered(providers)[CLUSTER])["jobs"]["deploy"]["steps"]
+    uses = [s.get("uses", "") for s in steps]
+    found = [i for i, u in enumerate(uses) if u.startswith("azure/use-kubelogin@")]
+    if "azure" not in providers:
+        assert found == []
+        return
+    (index,) = found
+    deploy = next(i for i, s in enumerate(steps) if s.get("name") == "Deploy")
+    assert index < deploy
+    assert steps[index]["if"] == "inputs.provider == 'azure'"
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", steps[index]["with"]["kubelogin-version"])
+
+
 def test_identities_come_from_repository_variables(deploy: dict) -> None:
     assert re.findall(r"vars\.(\w+)", rendered()[DEPLOY]) == []  # it logs in nowhere
     text = rendered()[CLUSTER]
