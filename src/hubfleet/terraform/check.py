@@ -7,6 +7,10 @@
   `support.terraform.values.yaml` (an error at the `hub_access` line otherwise):
   that release creates the hubs' service accounts, without which user pods
   cannot start;
+- every cloud name hubfleet derives (buckets, hub identities, CI identities) is
+  unique within its scope (project, account or subscription) across the fleet: a
+  hub `deployer` would get its cluster's CI deployer's name, cluster `lab` hub
+  `x-dev` the name of cluster `lab-x` hub `dev` (an error at both clusters' lines);
 - a bucket URL (gs://, s3://, an Azure blob URL) in a hand-written plaintext
   values file of the cluster that is not one of its `terraform.buckets` is a
   warning at its line: the name was probably copied by hand.
@@ -20,7 +24,7 @@ from collections.abc import Sequence
 from hubfleet.base.errors import ConfigError, Problem
 from hubfleet.base.yamlio import decode_text, read_fleet_file
 from hubfleet.config.fleet import Cluster, Fleet
-from hubfleet.terraform.inputs import compute
+from hubfleet.terraform.inputs import Inputs, compute, scope
 from hubfleet.terraform.scaffold import SUPPORT_CHART, SUPPORT_TEMPLATE
 from hubfleet.terraform.values import (
     SUPPORT_VALUES,
@@ -38,11 +42,13 @@ _BUCKET_URL = re.compile(
 
 def terraform_problems(fleet: Fleet, clusters: Sequence[Cluster]) -> list[Problem]:
     problems: list[Problem] = []
+    computed: list[tuple[Cluster, Inputs]] = []
     for cluster in clusters:
         tf = cluster.spec.terraform
         if tf is None or cluster.provider not in ("gcp", "aws", "azure"):
             continue
         inputs = compute(cluster)
+        computed.append((cluster, inputs))
         problems += stale(fleet, cluster, inputs)
         problems += _support_lists_accounts(cluster)
         generated = {values_file(cluster, hub) for hub in tf.hub_access}
@@ -73,6 +79,49 @@ def terraform_problems(fleet: Fleet, clusters: Sequence[Cluster]) -> list[Proble
             if "secret" in path.rsplit("/", 1)[-1] or not fleet.abspath(path).is_file():
                 continue
             problems += _undeclared(fleet, path, declared)
+    return problems + _name_clashes(computed)
+
+
+def _cloud_names(cluster: Cluster, inputs: Inputs) -> list[tuple[str, str]]:
+    """(cloud name, what it names) for every name of the cluster that must be unique in
+    its scope. Azure containers live in the cluster's own storage account."""
+    names = inputs.names
+    owned: list[tuple[str, str]] = []
+    if cluster.provider != "azure":
+        owned += [(name, f"bucket {key}") for key, name in names.buckets.items()]
+    owned += [(h.identity, f"the identity of hub {hub}") for hub, h in names.hubs.items()]
+    owned += [
+        (name, f"the CI identity {key}")
+        for key, name in names.deployer.items()
+        if not key.endswith("federated_name")
+    ]
+    if names.storage_account is not None:
+        owned.append((names.storage_account, "the storage account"))
+    return owned
+
+
+def _name_clashes(computed: Sequence[tuple[Cluster, Inputs]]) -> list[Problem]:
+    """Two things that would get one cloud name (Terraform would fail, or worse, share)."""
+    seen: dict[tuple[str, str, str], tuple[Cluster, str]] = {}
+    problems: list[Problem] = []
+    for cluster, inputs in computed:
+        where = cluster.lines.line(("terraform",))
+        for name, what in sorted(_cloud_names(cluster, inputs)):
+            key = (cluster.provider, scope(cluster), name)
+            first = seen.setdefault(key, (cluster, what))
+            if first == (cluster, what):
+                continue
+            other, other_what = first
+            problems.append(
+                Problem(
+                    cluster.file,
+                    where,
+                    f"cluster {cluster.name}: {what} and {other_what} of cluster "
+                    f"{other.name} ({other.file}:{other.lines.line(('terraform',))}) "
+                    f"would both be named {name!r}",
+                    "rename the hub or the cluster: hubfleet derives every cloud name from them",
+                )
+            )
     return problems
 
 
