@@ -93,6 +93,22 @@ terraform:
 }
 
 
+EXAMPLE_FLEET = Path(__file__).resolve().parents[2] / "examples" / "fleet"
+
+
+def copy_example(tmp_path: Path) -> Path:
+    """A copy of examples/fleet to edit."""
+    target = tmp_path / "fleet"
+    shutil.copytree(EXAMPLE_FLEET, target)
+    return target
+
+
+def line_of(path: Path, text: str) -> int:
+    """The number of the first line of `path` that is `text` once stripped."""
+    lines = path.read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if line.strip() == text)
+
+
 def git(root: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-C", str(root), *args], check=True, capture_output=True, text=True

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from hubfleet.config.load import load_fleet
 from hubfleet.terraform.check import terraform_problems
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fleet"
+from tests.terraform.conftest import copy_example, line_of
 
 
 def _clashes(root: Path) -> list[str]:
@@ -17,30 +16,19 @@ def _clashes(root: Path) -> list[str]:
     return [p.render() for p in problems if "would both be named" in p.message]
 
 
-def _copy(tmp_path: Path) -> Path:
-    target = tmp_path / "fleet"
-    shutil.copytree(EXAMPLE, target)
-    return target
-
-
-def _terraform_line(cluster_yaml: Path) -> int:
-    lines = cluster_yaml.read_text().splitlines()
-    return next(i for i, line in enumerate(lines, 1) if line == "terraform:")
-
-
 def test_the_example_fleet_has_no_clash(tmp_path: Path) -> None:
-    assert _clashes(_copy(tmp_path)) == []
+    assert _clashes(copy_example(tmp_path)) == []
 
 
 def test_a_hub_named_like_a_ci_identity_clashes(tmp_path: Path) -> None:
-    root = _copy(tmp_path)
+    root = copy_example(tmp_path)
     cluster_yaml = root / "config" / "clusters" / "research-aws" / "cluster.yaml"
     text = cluster_yaml.read_text()
     text = text.replace("- name: research\n", "- name: deployer\n")
     text = text.replace("\n    research:\n", "\n    deployer:\n")  # its hub_access key
     cluster_yaml.write_text(text)
     [problem] = _clashes(root)
-    line = _terraform_line(cluster_yaml)
+    line = line_of(cluster_yaml, "terraform:")
     assert problem.startswith(f"config/clusters/research-aws/cluster.yaml:{line}: ")
     assert "'hubfleet-research-aws-deployer'" in problem
     assert "the identity of hub deployer" in problem and "role_name" in problem
@@ -49,7 +37,7 @@ def test_a_hub_named_like_a_ci_identity_clashes(tmp_path: Path) -> None:
 def test_two_clusters_whose_names_run_together_clash(tmp_path: Path) -> None:
     """Cluster `research-aws` hub `research` and cluster `research` hub `aws-research`
     in one AWS account would share the IAM role `hubfleet-research-aws-research`."""
-    root = _copy(tmp_path)
+    root = copy_example(tmp_path)
     source = root / "config" / "clusters" / "research-aws"
     target = root / "config" / "clusters" / "research"
     shutil.copytree(source, target)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from hubfleet.terraform.inputs import compute
 from hubfleet.terraform.scaffold import SUPPORT_TEMPLATE, support_template
 from hubfleet.terraform.values import render, stale, support_values_file, values_file
 from hubfleet.validate.run import validate
+from tests.terraform.conftest import copy_example, line_of
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fleet"
 SUPPORT_CHART = EXAMPLE / "helm-charts" / "support"
@@ -168,14 +168,11 @@ def _problems(root: Path) -> list[str]:
 
 
 def _copy(tmp_path: Path) -> Path:
-    target = tmp_path / "fleet"
-    shutil.copytree(EXAMPLE, target)
-    return target
+    return copy_example(tmp_path)
 
 
 def _hub_access_line(cluster_yaml: Path) -> int:
-    lines = cluster_yaml.read_text().splitlines()
-    return next(i for i, line in enumerate(lines, 1) if line.strip() == "hub_access:")
+    return line_of(cluster_yaml, "hub_access:")
 
 
 def test_validate_requires_the_support_release_to_list_the_accounts(tmp_path: Path) -> None:
