@@ -125,9 +125,9 @@ def test_the_commands_help_names_the_tables_providers() -> None:
         return str(typing.get_args(hints[name])[1].help)
 
     provider_help = option_help(new_cluster, "provider")
-    assert provider_help == "gcp, aws, azure, kubeconfig or local."
-    assert all(name in provider_help for name in providers.PROVIDERS)
-    assert "else gcp, aws and azure)" in option_help(ci_init, "provider")
+    assert all(name in provider_help for name in providers.PROVIDERS), provider_help
+    ci_help = option_help(ci_init, "provider")
+    assert all(name in ci_help for name in providers.CLOUD_PROVIDERS), ci_help
 
 
 def test_the_templates_branch_on_keyless_logins_only_each_with_its_step() -> None:
