@@ -11,6 +11,8 @@ import pytest
 
 from hubfleet.base.errors import ConfigError
 from hubfleet.config.load import load_fleet
+from hubfleet.config.providers import PROVIDERS
+from hubfleet.new import providers
 from hubfleet.new.names import InvalidNameError
 from hubfleet.new.scaffold import new_cluster, new_hub
 from hubfleet.secrets.sops import is_encrypted
@@ -54,6 +56,24 @@ def test_kubeconfig_cluster_encrypts_its_credentials(repo: Path) -> None:
     )
     with pytest.raises(ConfigError, match="needs its kubeconfig"):
         new_cluster(repo, "onprem2", "kubeconfig", {}, env=KEY_ENV)
+
+
+def test_a_plain_token_as_credentials_is_encrypted_as_a_plain_file(repo: Path) -> None:
+    """A credentials file that is neither JSON nor a YAML mapping (an API token) is
+    stored as a sops binary file, not as YAML that sops cannot parse."""
+    created = new_cluster(repo, "onprem", "kubeconfig", {}, credentials=b"tok-123\n", env=KEY_ENV)
+    assert created.ok, [p.render() for p in created.problems]
+    path = repo / "config/clusters/onprem/enc-deployer-credentials.secret.txt"
+    cluster = load_fleet(repo).fleet_or_raise().cluster("onprem")
+    assert cluster.credential_files == (str(path.relative_to(repo)),)
+    assert is_encrypted(path.read_text(), path.name)
+    assert "tok-123" not in path.read_text()
+
+
+def test_which_providers_require_their_credentials_file() -> None:
+    """Derived from the block models (a required credentials key), not a provider name."""
+    required = {p: providers.credentials_required(p) for p in PROVIDERS}
+    assert required == {p: p == "kubeconfig" for p in PROVIDERS}
 
 
 def test_missing_and_unknown_settings_are_refused(repo: Path) -> None:

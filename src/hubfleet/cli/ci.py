@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hubfleet.cli.common import echo, repo_root
+from hubfleet.config.providers import CLOUD_PROVIDERS
 
 if TYPE_CHECKING:
     from hubfleet.ci.workflows import CiSettings
@@ -96,7 +97,7 @@ def init(
             "--provider",
             "-p",
             help="A provider to log in to (repeat; default: the providers of the fleet's "
-            "clusters, else gcp, aws and azure).",
+            f"clusters, else {', '.join(CLOUD_PROVIDERS[:-1])} and {CLOUD_PROVIDERS[-1]}).",
         ),
     ] = None,
     hubfleet_version: Annotated[

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hubfleet.cli.common import Output, echo, echo_json, load_fleet, repo_root
+from hubfleet.config.providers import target_of
 
 if TYPE_CHECKING:
     from hubfleet.local import LocalHubStatus
@@ -37,7 +38,8 @@ def cluster_state_dirs(ctx: typer.Context) -> dict[str, Path]:
     except Exception:  # a broken fleet: the default folder is enough
         return dict(sorted(found.items()))
     for cluster in fleet.clusters:  # a cluster's own `local.state_dir` wins
-        if cluster.provider == "local" and (folder := state_dir(fleet, cluster)).is_dir():
+        local = target_of(cluster.provider) == "local"
+        if local and (folder := state_dir(fleet, cluster)).is_dir():
             found[cluster.name] = folder
     return dict(sorted(found.items()))
 

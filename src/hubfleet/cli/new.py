@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hubfleet.cli.common import Output, echo, echo_json, repo_root
+from hubfleet.config.providers import PROVIDERS
 
 if TYPE_CHECKING:
     from hubfleet.new.scaffold import Created
 
+# The provider table's names: "gcp, aws, azure, kubeconfig or local."
+_PROVIDER_HELP = f"{', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]}."
 app = typer.Typer(help="Create a cluster or a hub (files, cluster.yaml entry), then validate.")
 
 
@@ -19,9 +22,7 @@ app = typer.Typer(help="Create a cluster or a hub (files, cluster.yaml entry), t
 def cluster(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The new cluster's name (a DNS label).")],
-    provider: Annotated[
-        str, typer.Option("--provider", "-p", help="gcp, aws, azure, kubeconfig or local.")
-    ],
+    provider: Annotated[str, typer.Option("--provider", "-p", help=_PROVIDER_HELP)],
     setting: Annotated[
         list[str] | None,
         typer.Option(

@@ -17,6 +17,7 @@ from hubfleet.base.yamlio import LineMap
 from hubfleet.config.charts import ChartSource
 from hubfleet.config.community import CommunityBlock
 from hubfleet.config.models import ClusterFile, FleetFile, HealthCheckBlock
+from hubfleet.config.providers import CREDENTIALS_KEY
 
 CLUSTERS_DIR = "config/clusters"
 CHARTS_DIR = "helm-charts"
@@ -92,9 +93,9 @@ class Cluster:
     @property
     def credential_files(self) -> tuple[str, ...]:
         """Repository-relative sops files holding this cluster's deploy credentials."""
-        block = self.provider_block
-        found = [getattr(block, name, None) for name in ("key", "file")]
-        return tuple(self.path(name) for name in found if name)
+        key = CREDENTIALS_KEY.get(self.provider)
+        name = getattr(self.provider_block, key, None) if key is not None else None
+        return (self.path(name),) if isinstance(name, str) and name else ()
 
     @property
     def staging_hubs(self) -> tuple[Hub, ...]:

@@ -40,8 +40,14 @@ from hubfleet.config.fleet import (
     local_chart_names,
     normalize,
 )
-from hubfleet.config.models import DNS_LABEL, ClusterFile, FleetFile, HubEntry
-from hubfleet.config.providers import PROVIDERS
+from hubfleet.config.models import (
+    DNS_LABEL,
+    ClusterFile,
+    FleetFile,
+    HubEntry,
+    provider_block_model,
+)
+from hubfleet.config.providers import CREDENTIALS_KEY, PROVIDERS
 from hubfleet.config.terraform import terraform_problems
 
 SETTINGS_FILE = "hubfleet.yaml"
@@ -278,10 +284,10 @@ def _check_spec(spec: ClusterFile, cluster: _ClusterDoc) -> None:
         )
     _check_provider_blocks(spec, cluster.doc, cluster.rel_file, cluster.problems)
     _check_state_dir(spec, cluster.doc, cluster.problems)
-    block = getattr(spec, spec.provider)
-    for key_name in ("key", "file"):
-        value = getattr(block, key_name, None)
-        if value:
+    key_name = CREDENTIALS_KEY.get(spec.provider)
+    if key_name is not None:
+        value = getattr(getattr(spec, spec.provider), key_name, None)
+        if isinstance(value, str) and value:
             cluster.check_file(value, (spec.provider, key_name))
 
 
@@ -454,7 +460,8 @@ def _check_state_dir(spec: ClusterFile, doc: Document, problems: list[Problem]) 
 def _check_provider_blocks(
     spec: ClusterFile, doc: Document, rel_file: str, problems: list[Problem]
 ) -> None:
-    if getattr(spec, spec.provider) is None and spec.provider != "local":
+    block_model = provider_block_model(spec.provider)
+    if getattr(spec, spec.provider) is None and not block_model.may_be_absent():
         problems.append(
             _at(
                 doc,

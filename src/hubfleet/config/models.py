@@ -9,7 +9,9 @@ key is an error.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+import typing
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -106,8 +108,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-class GcpBlock(_Strict):
+class ProviderBlock(_Strict):
+    """The block of a provider (a field of `ClusterFile` named after it)."""
+
+    # Optional keys `hubfleet new cluster` asks for although the model cannot mark
+    # them required (one of two is), each with the key that may stand for it.
+    ASKED_ALTERNATIVES: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def may_be_absent(cls) -> bool:
+        """A block with no required key may be left out of cluster.yaml (`local:`)."""
+        return not any(field.is_required() for field in cls.model_fields.values())
+
+
+class GcpBlock(ProviderBlock):
     """Google Kubernetes Engine."""
+
+    ASKED_ALTERNATIVES: ClassVar[Mapping[str, str]] = {"zone": "region"}
 
     project: ArgvToken = Field(description="GCP project id holding the cluster")
     cluster: ArgvToken = Field(description="GKE cluster name")
@@ -127,7 +144,7 @@ class GcpBlock(_Strict):
         return self
 
 
-class AwsBlock(_Strict):
+class AwsBlock(ProviderBlock):
     """Amazon EKS."""
 
     account: str | int | None = Field(None, description="AWS account id")
@@ -141,7 +158,7 @@ class AwsBlock(_Strict):
     billing: dict[str, Any] | None = Field(None, description="free information")
 
 
-class AzureBlock(_Strict):
+class AzureBlock(ProviderBlock):
     """Azure Kubernetes Service."""
 
     resource_group: ArgvToken = Field(description="resource group holding the cluster")
@@ -154,13 +171,13 @@ class AzureBlock(_Strict):
     )
 
 
-class KubeconfigBlock(_Strict):
+class KubeconfigBlock(ProviderBlock):
     """Any cluster reachable with a kubeconfig."""
 
     file: str = Field(description="sops-encrypted kubeconfig, relative to cluster.yaml")
 
 
-class LocalBlock(_Strict):
+class LocalBlock(ProviderBlock):
     """The local provider: each hub as a JupyterHub process on 127.0.0.1."""
 
     state_dir: StateDir | None = Field(
@@ -375,6 +392,14 @@ class ClusterFile(_Strict):
     )
     hubs: list[HubEntry] = Field(default_factory=list)
     terraform: TerraformBlock | None = Field(None, description="the cluster's infrastructure")
+
+
+def provider_block_model(provider: str) -> type[ProviderBlock]:
+    """The model of a provider's block: the type of `ClusterFile`'s field of that name."""
+    annotation = ClusterFile.model_fields[provider].annotation
+    block = next(t for t in typing.get_args(annotation) if t is not type(None))
+    assert isinstance(block, type) and issubclass(block, ProviderBlock)
+    return block
 
 
 class RemoteChart(_Strict):

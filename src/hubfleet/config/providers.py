@@ -4,7 +4,8 @@ A provider is credentials for a cluster (`hubfleet.providers.<name>`); `target`
 says how its releases get there: `kubernetes` (helm upgrade, the Kubernetes health
 check) or `local` (a JupyterHub process on this machine, `hubfleet.local`).
 Adding a provider: a row here, its name in `Provider`, its module in
-`hubfleet/providers/`, its block model in `config/models.py` and its tests.
+`hubfleet/providers/`, its block model in `config/models.py` and its tests, nothing
+else in the code (docs/architecture.md, `tests/providers/test_provider_touch.py`).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from hubfleet.base.errors import HubfleetError
 from hubfleet.base.redact import Redactor
 from hubfleet.base.runner import terminate_all
 from hubfleet.config.fleet import Fleet
-from hubfleet.config.providers import CREDENTIALS_KEY, KUBERNETES, target_of
+from hubfleet.config.providers import CREDENTIALS_KEY, target_of
 from hubfleet.deploy.model import JobRecord, Report, sorted_records
 from hubfleet.deploy.orchestrator import Deployer, DeployOptions
 from hubfleet.deploy.output import (
@@ -155,10 +155,10 @@ def check_arguments(fleet: Fleet, targets: Targets, options: DeployOptions) -> N
             release = (
                 hub_release(fleet, hub) if hub is not None else support_release(fleet, cluster)
             )
-            if release is not None and target_of(cluster.provider) == "kubernetes":
+            kube = target_of(cluster.provider) == "kubernetes"
+            if release is not None and kube:
                 _check_release(release, options)
             gated = options.health_check and not options.dry_run
-            kube = cluster.provider in KUBERNETES
             if hub is not None and job.kind == "staging" and gated and kube:
                 kubernetes.check_arguments(hub)
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from hubfleet import __version__
 from hubfleet.base.errors import ConfigError
 from hubfleet.config.fleet import Cluster, Fleet, Hub
+from hubfleet.config.providers import CREDENTIALS_KEY
 from hubfleet.export.layout import COMMAND_MARK, SOPS_CONFIG
 from hubfleet.release.pipeline import ValuesDocument, read_values_file
 
@@ -26,8 +27,9 @@ _IDENTITY_KEYS = (
 _IDENTITY_VALUES = re.compile(
     r"(arn:aws:iam::\d*:role/[\w+=,.@/-]+|[\w-]+@[\w-]+\.iam\.gserviceaccount\.com)"
 )
-# Provider-block keys worth naming (credentials and free billing data are not).
-_HIDDEN_PROVIDER_KEYS = {"key", "billing", "file"}
+# Provider-block keys not worth naming: free billing data, and the credentials file
+# (its key in the provider table), said apart below.
+_HIDDEN_PROVIDER_KEYS = {"billing"}
 
 
 def readme_text(fleet: Fleet, hub: Hub, result: ExportResult) -> str:
@@ -127,7 +129,7 @@ def _dependencies(fleet: Fleet, cluster: Cluster, hub: Hub) -> str:
     if block is not None:
         settings = block.model_dump(exclude_none=True)
         for key in sorted(settings):
-            if key not in _HIDDEN_PROVIDER_KEYS:
+            if key not in _HIDDEN_PROVIDER_KEYS and key != CREDENTIALS_KEY.get(cluster.provider):
                 lines.append(f"- `{cluster.provider}.{key}`: `{settings[key]}`")
     if cluster.credential_files:
         lines.append(

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import typing
 from dataclasses import dataclass
 
-from pydantic import BaseModel
-
 from hubfleet.base.errors import ConfigError, did_you_mean
-from hubfleet.config.models import ClusterFile
+from hubfleet.config.models import ProviderBlock, provider_block_model
 from hubfleet.config.providers import CREDENTIALS_KEY, PROVIDERS
 
-
-def _block(provider: str) -> type[BaseModel]:
-    """The model of the provider's block: the type of ClusterFile's field of that name."""
-    annotation = ClusterFile.model_fields[provider].annotation
-    block = next(t for t in typing.get_args(annotation) if t is not type(None))
-    assert isinstance(block, type) and issubclass(block, BaseModel)
-    return block
-
-
-BLOCKS: dict[str, type[BaseModel]] = {provider: _block(provider) for provider in PROVIDERS}
-# Keys the models cannot mark required: gcp needs a zone or a region (zone asked).
-_ALSO_ASKED = {"gcp": ("zone",)}
+BLOCKS: dict[str, type[ProviderBlock]] = {p: provider_block_model(p) for p in PROVIDERS}
 # Keys naming a sops-encrypted credentials file (filled by `credentials_from`).
 CREDENTIAL_KEY = CREDENTIALS_KEY
-_ALTERNATIVES = {("gcp", "zone"): "region"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +35,7 @@ def required_keys(provider: str) -> list[ProviderKey]:
     for name, field in model.model_fields.items():
         if name == CREDENTIAL_KEY.get(provider):
             continue
-        if field.is_required() or name in _ALSO_ASKED.get(provider, ()):
+        if field.is_required() or name in model.ASKED_ALTERNATIVES:
             keys.append(ProviderKey(name, field.description or name))
     return keys
 
@@ -60,7 +45,14 @@ def known_keys(provider: str) -> list[str]:
     return list(BLOCKS[provider].model_fields)
 
 
+def credentials_required(provider: str) -> bool:
+    """Does the provider's block require its credentials file (a kubeconfig's `file`)?"""
+    key = CREDENTIAL_KEY.get(provider)
+    return key is not None and BLOCKS[provider].model_fields[key].is_required()
+
+
 def satisfied(provider: str, key: str, settings: dict[str, str]) -> bool:
-    """Is `key` given, or its alternative (gcp: region instead of zone)?"""
-    alternative = _ALTERNATIVES.get((provider, key))
+    """Is `key` given, or its alternative (the block's `ASKED_ALTERNATIVES`: gcp's
+    region instead of zone)?"""
+    alternative = BLOCKS[provider].ASKED_ALTERNATIVES.get(key)
     return bool(settings.get(key)) or bool(alternative and settings.get(alternative))

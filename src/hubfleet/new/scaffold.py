@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import yaml
+
 from hubfleet.base.errors import ConfigError, Problem
 from hubfleet.base.redact import Redactor
 from hubfleet.base.yamlio import dump_yaml
 from hubfleet.config.fleet import CLUSTERS_DIR, Cluster
 from hubfleet.config.load import load_fleet
+from hubfleet.config.providers import target_of
 from hubfleet.health.kubernetes import SERVICE as HEALTH_SERVICE
 from hubfleet.health.kubernetes import values_snippet
 from hubfleet.helm.charts import jupyterhub_values_key
@@ -77,10 +80,11 @@ def new_cluster(
             credentials, filename=f"{folder}/{filename}", cwd=fleet.root, env=env
         )
         block[credential_key] = filename
-    elif provider == "kubeconfig":
+    elif providers.credentials_required(provider):
         raise ConfigError(
-            "a kubeconfig cluster needs its kubeconfig",
-            hint="pass --credentials-from KUBECONFIG: it is encrypted with sops into the "
+            f"a {provider} cluster needs its {provider} credentials file "
+            f"({provider}.{credential_key})",
+            hint="pass --credentials-from FILE: it is encrypted with sops into the "
             "cluster folder (the file you name is only read)",
         )
     spec: dict[str, Any] = {"name": name, "provider": provider, provider: block}
@@ -178,9 +182,18 @@ def _scalar(value: str) -> Any:
 
 
 def _credentials_file_name(content: bytes) -> str:
+    """JSON, a YAML mapping (a kubeconfig), or else a plain file (a token: sops binary)."""
     stripped = content.lstrip()
-    suffix = "json" if stripped.startswith(b"{") else "yaml"
+    suffix = "json" if stripped.startswith(b"{") else "yaml" if _is_mapping(content) else "txt"
     return f"enc-deployer-credentials.secret.{suffix}"
+
+
+def _is_mapping(content: bytes) -> bool:
+    """Is `content` a YAML mapping? (The error, which could quote it, is dropped.)"""
+    try:
+        return isinstance(yaml.safe_load(content), dict)
+    except yaml.YAMLError:
+        return False
 
 
 # ---------------------------------------------------------------- hubs
@@ -214,7 +227,7 @@ def new_hub(
     source = target.hub(from_hub) if from_hub else None
     shared = _shared_files(target)
     # A canary on Kubernetes carries its health check in its own values.
-    checked = target.provider != "local" and (staging or "staging" in name)
+    checked = target_of(target.provider) == "kubernetes" and (staging or "staging" in name)
     notes: list[str] = []
     if source is not None:
         plain: list[str] = []  # what the new hub's plain values files hold

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from hubfleet.config.fleet import Cluster
 
 SESSION_SECONDS = 3600
+# The CLI this provider runs, when it is missing (`run_cli`).
+INSTALL_HINT = "install the AWS CLI v2: https://aws.amazon.com/cli/"
 
 
 def update_kubeconfig_argv(cluster: str, region: str, kubeconfig: str) -> list[str]:
@@ -114,7 +116,8 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
         env |= region
         env["KUBECONFIG"] = str(kubeconfig)
         if block.role_arn:
-            out = run_cli(context, assume_role_argv(block.role_arn, session_name(cluster)), env)
+            assume = assume_role_argv(block.role_arn, session_name(cluster))
+            out = run_cli(context, assume, env, install_hint=INSTALL_HINT)
             try:
                 assumed = json.loads(out)["Credentials"]
                 temporary = {
@@ -132,7 +135,10 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
             env = {k: v for k, v in env.items() if k != "AWS_PROFILE"}
             env |= own_files | temporary
         run_cli(
-            context, update_kubeconfig_argv(block.clusterName, block.region, str(kubeconfig)), env
+            context,
+            update_kubeconfig_argv(block.clusterName, block.region, str(kubeconfig)),
+            env,
+            install_hint=INSTALL_HINT,
         )
         yield Credentials(cluster.name, folder, kubeconfig, env)
 

@@ -42,6 +42,8 @@ from hubfleet.providers.base import (
 if TYPE_CHECKING:
     from hubfleet.config.fleet import Cluster
 
+# The CLI this provider runs, when it is missing (`run_cli`); kubelogin is optional.
+INSTALL_HINT = "install the Azure CLI: https://learn.microsoft.com/cli/azure/install-azure-cli"
 KEY_FORMATS = (
     "the azure key file needs appId, tenant and password (or certificate), as "
     "`az ad sp create-for-rbac` prints them, or service_principal_id, "
@@ -157,7 +159,7 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
                 principal.app_id, principal.tenant,
                 password=principal.password, certificate=certificate,
             )  # fmt: skip
-            run_cli(context, login, env)
+            run_cli(context, login, env, install_hint=INSTALL_HINT)
         else:
             env |= ambient(("AZURE_",))
         run_cli(
@@ -166,6 +168,7 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
                 block.cluster, block.resource_group, subscription, str(kubeconfig)
             ),
             env,
+            install_hint=INSTALL_HINT,
         )
         if shutil.which("kubelogin", path=context.extra_env.get("PATH")) is not None:
             run_cli(context, convert_argv(str(kubeconfig)), env)

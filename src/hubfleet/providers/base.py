@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from hubfleet.base.errors import DeployError, ProgramError
 from hubfleet.base.redact import Redactor
-from hubfleet.base.runner import run
+from hubfleet.base.runner import ProgramNotFound, run
 
 if TYPE_CHECKING:
     from hubfleet.config.fleet import Cluster, Fleet
@@ -148,8 +148,15 @@ def credentials_error(cluster: Cluster, message: str, hint: str | None = None) -
     )
 
 
-def run_cli(context: ProviderContext, argv: list[str], env: Mapping[str, str]) -> str:
-    """Run one cloud CLI call for the cluster; a failure names the cluster."""
+def run_cli(
+    context: ProviderContext,
+    argv: list[str],
+    env: Mapping[str, str],
+    *,
+    install_hint: str | None = None,
+) -> str:
+    """Run one cloud CLI call for the cluster; a failure names the cluster, and a
+    missing CLI gets the provider's `install_hint` (its module names its CLI)."""
     try:
         result = run(
             argv,
@@ -160,5 +167,7 @@ def run_cli(context: ProviderContext, argv: list[str], env: Mapping[str, str]) -
         )
     except ProgramError as exc:
         exc.message = f"cluster {context.cluster.name}: {exc.message}"
+        if isinstance(exc, ProgramNotFound) and install_hint is not None:
+            exc.hint = install_hint
         raise
     return result.stdout

@@ -35,6 +35,11 @@ if TYPE_CHECKING:
     from hubfleet.config.fleet import Cluster
 
 KEY_NAME = "gcp-service-account.json"
+# The CLI this provider runs, when it is missing (`run_cli`).
+INSTALL_HINT = (
+    "install the Google Cloud CLI with gke-gcloud-auth-plugin: "
+    "https://cloud.google.com/sdk/docs/install"
+)
 
 
 def check_key(key: bytes) -> None:
@@ -107,7 +112,7 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
         else:
             env = {**ambient(("GOOGLE_", "CLOUDSDK_")), **env}
         argv = get_credentials_argv(block.project, block.cluster, block.zone, block.region)
-        run_cli(context, argv, env)
+        run_cli(context, argv, env, install_hint=INSTALL_HINT)
         yield Credentials(cluster.name, folder, kubeconfig, env)
 
 
