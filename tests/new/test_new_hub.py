@@ -141,6 +141,9 @@ def test_from_keeps_the_chart_only_when_the_source_names_one(repo: Path) -> None
         ("Bad_Name", "invalid hub name"),
         ("-leading", "invalid hub name"),
         ("a" * 54, "at most 53"),
+        ("support", "support release"),
+        ("default", "namespace Kubernetes keeps"),
+        ("kube-extra", "namespace Kubernetes keeps"),
     ],
 )
 def test_bad_or_taken_hub_names_are_refused(repo: Path, name: str, message: str) -> None:

@@ -323,7 +323,7 @@ def _hub_name_usable(
     entry: HubEntry, index: int, seen: Mapping[str, int], cluster: _ClusterDoc
 ) -> bool:
     key: PathKey = ("hubs", index, "name")
-    name_problem = _hub_name_problem(entry.name)
+    name_problem = hub_name_problem(entry.name)
     if name_problem is not None:
         cluster.problems.append(_at(cluster.doc, key, *name_problem))
         return False
@@ -417,7 +417,7 @@ def _hub_chart(
     return chart, override
 
 
-def _hub_name_problem(name: str) -> tuple[str, str] | None:
+def hub_name_problem(name: str) -> tuple[str, str] | None:
     """Why `name` cannot be a hub's release and namespace name (message, hint), or None."""
     if not HUB_NAME.fullmatch(name):
         return (

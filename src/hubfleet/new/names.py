@@ -6,7 +6,7 @@ import re
 
 from hubfleet.base.errors import ConfigError
 from hubfleet.config.fleet import CLUSTERS_DIR, Fleet
-from hubfleet.config.load import DOMAIN, HUB_NAME
+from hubfleet.config.load import DOMAIN, HUB_NAME, hub_name_problem
 
 # Cluster names are folder names and appear in labels: DNS labels too.
 CLUSTER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -46,6 +46,10 @@ def check_hub_name(fleet: Fleet, cluster: str, name: str) -> None:
             hint="a DNS label (it is the hub's namespace and helm release): lowercase "
             "letters, digits and '-', starting and ending with a letter or digit",
         )
+    reserved = hub_name_problem(name)  # the loader's rule, refused before anything is written
+    if reserved is not None:
+        message, hint = reserved
+        raise InvalidNameError(message, hint=hint)
     target = fleet.cluster(cluster)
     for hub in target.hubs:
         if hub.name == name:
