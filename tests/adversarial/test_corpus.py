@@ -99,6 +99,18 @@ def link_outside(relative: str) -> Callable[[Path], None]:
     return build
 
 
+def jsonnet_values(source: str) -> Callable[[Path], None]:
+    """The staging hub gets a `.jsonnet` values file (after its own values file)."""
+
+    def build(fleet: Path) -> None:
+        edit(
+            CLUSTER_YAML, "  - staging.values.yaml\n", f"  - staging.values.yaml\n  - {JSONNET}\n"
+        )(fleet)
+        (fleet / ALPHA / JSONNET).write_text(source, encoding="utf-8")
+
+    return build
+
+
 def rename_cluster(old: str, new: str) -> Callable[[Path], None]:
     def build(fleet: Path) -> None:
         folder = fleet / "config/clusters" / old
@@ -130,6 +142,11 @@ CLUSTER_YAML = f"{ALPHA}/cluster.yaml"
 STAGING_VALUES = f"{ALPHA}/staging.values.yaml"
 CY = re.escape(CLUSTER_YAML)
 SV = re.escape(STAGING_VALUES)
+JSONNET = "staging.jsonnet"
+SJ = re.escape(f"{ALPHA}/{JSONNET}")
+# Each jsonnet evaluation runs in a child under these limits (hubfleet.helm.jsonnet),
+# lowered from 30 s and 1 GiB so that a hostile file's case takes seconds.
+JSONNET_LIMITS = {"HUBFLEET_JSONNET_TIMEOUT": "3", "HUBFLEET_JSONNET_MEMORY_MIB": "256"}
 
 CASES: tuple[Case, ...] = (
     # 1. a hub that would take the support release, or a system namespace
@@ -272,6 +289,34 @@ CASES: tuple[Case, ...] = (
         f"{CY}:\\d+",
         changed=STAGING_VALUES,
     ),
+    # jsonnet evaluation is bounded in time and memory (a child process per file)
+    Case(
+        "jsonnet-huge-range",
+        jsonnet_values("{ a: std.length(std.range(1, 100000000)) }\n"),
+        "jsonnet evaluation stopped",
+        f"{SJ}:1",
+        changed=f"{ALPHA}/{JSONNET}",
+        outcomes=VALUES_CONTENT,
+    ),
+    Case(
+        "jsonnet-endless-tail-call",
+        jsonnet_values("local f(x) = f(x + 1) tailstrict;\nf(0)\n"),
+        "jsonnet evaluation stopped",
+        f"{SJ}:1",
+        changed=f"{ALPHA}/{JSONNET}",
+        outcomes=VALUES_CONTENT,
+    ),
+    Case(
+        "jsonnet-endless-loop-timeout",
+        jsonnet_values(
+            "{ a: std.foldl(function(x, i) x + std.foldl(function(y, j) y + j,"
+            " std.range(1, 10000), 0), std.range(1, 10000), 0) }\n"
+        ),
+        "jsonnet evaluation stopped after 3 s",
+        f"{SJ}:1",
+        changed=f"{ALPHA}/{JSONNET}",
+        outcomes=VALUES_CONTENT,
+    ),
     # 4. only regular files inside the repository are read
     Case(
         "values-link-dev-zero",
@@ -390,6 +435,7 @@ def run_case(case: Case, tmp_path: Path) -> list[dict[str, object]]:
         "HUBFLEET_CHART_CACHE": str(tmp_path / "chart-cache"),
         "NO_COLOR": "1",
         "COLUMNS": "200",
+        **JSONNET_LIMITS,
     }
     done = subprocess.run(
         [sys.executable, "-m", "tests.adversarial.child", str(spec)],
@@ -451,6 +497,7 @@ def test_corpus_covers_every_kind() -> None:
         "link-outside",
         "timeout",
         "state-dir",
+        "jsonnet",
     ):
         assert kind in names, kind
     assert len({case.name for case in CASES}) == len(CASES)

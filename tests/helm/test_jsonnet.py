@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from hubfleet.base.errors import ChartError, ConfigError
 from hubfleet.base.redact import Redactor
+from hubfleet.base.runner import live_children
 from hubfleet.config.load import load_fleet
 from hubfleet.helm.jsonnet import (
+    CHILD_ARGV,
+    MAX_FILE_BYTES,
+    MAX_IMPORTS,
+    MAX_OUTPUT_BYTES,
+    MAX_STACK,
     JsonnetFacts,
+    JsonnetLimits,
     jsonnet_dependencies,
     render_jsonnet,
     render_jsonnet_data,
@@ -150,6 +159,129 @@ def test_bounded_stack_and_no_reading_outside_the_repository(tmp_path: Path) -> 
     # A link out of the repository is a dependency, but what it points at is not read.
     (tmp_path / "outside.libsonnet").write_text("import 'escape.jsonnet'\n")
     assert jsonnet_dependencies(repo, "link.jsonnet") == ["link.jsonnet"]
+
+
+# A loop that allocates little (a 10,000-element range at a time) and runs for minutes.
+ENDLESS_LOOP = (
+    "{ a: std.foldl(function(x, i) x + std.foldl(function(y, j) y + j, std.range(1, 10000), 0),"
+    " std.range(1, 10000), 0) }\n"
+)
+HUGE_RANGE = "{ a: std.length(std.range(1, 100000000)) }\n"
+ENDLESS_TAIL_CALL = "local f(x) = f(x + 1) tailstrict;\nf(0)\n"  # MAX_STACK does not stop it
+SMALL = JsonnetLimits(timeout_s=60.0, memory_bytes=256 * 1024 * 1024)
+
+
+def child_request(root: Path, path: str, **changes: object) -> dict[str, object]:
+    request: dict[str, object] = {
+        "root": str(root),
+        "path": path,
+        "ext_vars": {"X": "x-value"},
+        "search": [str(root)],
+        "max_stack": MAX_STACK,
+        "max_file_bytes": MAX_FILE_BYTES,
+        "max_output_bytes": MAX_OUTPUT_BYTES,
+        "max_imports": MAX_IMPORTS,
+        "memory_bytes": SMALL.memory_bytes,
+    }
+    return {**request, **changes}
+
+
+def ask_child(request: dict[str, object], cwd: Path) -> dict[str, object]:
+    done = subprocess.run(
+        CHILD_ARGV,
+        input=json.dumps(request).encode(),
+        capture_output=True,
+        cwd=cwd,
+        timeout=120,
+        check=True,
+    )
+    answer: dict[str, object] = json.loads(done.stdout)
+    return answer
+
+
+def test_the_child_answers_with_the_json_or_the_error(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonnet").write_text("{ x: std.extVar('X'), y: importstr 'b.txt' }\n")
+    (tmp_path / "b.txt").write_text("b")
+    (tmp_path / "bad.jsonnet").write_text("{\n  a: error 'no',\n}\n")
+    (tmp_path / "big.jsonnet").write_text("std.repeat('x', 100)\n")
+    answer = ask_child(child_request(tmp_path, "a.jsonnet"), tmp_path)
+    assert json.loads(str(answer["json"])) == {"x": "x-value", "y": "b"}
+    error = ask_child(child_request(tmp_path, "bad.jsonnet"), tmp_path)
+    assert f"{tmp_path}/bad.jsonnet:2" in str(error["runtime_error"])
+    big = ask_child(child_request(tmp_path, "big.jsonnet", max_output_bytes=50), tmp_path)
+    assert big == {
+        "refused": {"path": "big.jsonnet", "message": "jsonnet result too large (103 bytes)"}
+    }
+    absent = ask_child(child_request(tmp_path, "nope.jsonnet"), tmp_path)
+    assert absent == {"refused": {"path": "nope.jsonnet", "message": "jsonnet file does not exist"}}
+
+
+def test_the_child_imports_nothing_from_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child starts isolated (-I): a fleet repository holding a `hubfleet` package
+    (or a `json.py`) is never imported by it, whatever folder hubfleet runs in."""
+    marker = tmp_path / "imported"
+    hostile = tmp_path / "hubfleet" / "helm"
+    hostile.mkdir(parents=True)
+    for folder in (tmp_path / "hubfleet", hostile):
+        (folder / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (tmp_path / "json.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (tmp_path / "a.jsonnet").write_text("{ a: 1 }\n")
+    monkeypatch.chdir(tmp_path)
+    assert render_jsonnet_data(tmp_path, "a.jsonnet", {}) == {"a": 1}
+    assert not marker.exists()
+
+
+def test_an_endless_loop_is_stopped_at_the_timeout(tmp_path: Path) -> None:
+    (tmp_path / "loop.jsonnet").write_text(ENDLESS_LOOP)
+    with pytest.raises(ConfigError) as caught:
+        render_jsonnet(tmp_path, "loop.jsonnet", {}, limits=JsonnetLimits(timeout_s=1.0))
+    problem = caught.value.problems[0]
+    assert (problem.path, problem.line) == ("loop.jsonnet", 1)
+    assert problem.message == "jsonnet evaluation stopped after 1 s"
+    assert problem.hint is not None
+    assert "took more than 1 s: an endless loop or a very large result?" in problem.hint
+    assert "HUBFLEET_JSONNET_TIMEOUT" in problem.hint
+    assert live_children() == []  # the child and its group are gone
+
+
+@pytest.mark.parametrize("source", [HUGE_RANGE, ENDLESS_TAIL_CALL], ids=["range", "tail-call"])
+def test_memory_is_limited(tmp_path: Path, source: str) -> None:
+    """A huge range and an endless tail call (which MAX_STACK does not stop) grow the
+    child's memory until its limit: the child aborts, the file is reported."""
+    (tmp_path / "big.jsonnet").write_text(source)
+    with pytest.raises(ConfigError) as caught:
+        render_jsonnet(tmp_path, "big.jsonnet", {}, limits=SMALL)
+    problem = caught.value.problems[0]
+    assert (problem.path, problem.line) == ("big.jsonnet", 1)
+    assert problem.message in (
+        "jsonnet evaluation stopped: it needed more than 256 MiB of memory",
+        "jsonnet evaluation stopped: the evaluator's stack overflowed",
+    )
+    assert problem.hint is not None and "endless recursion" in problem.hint
+    assert "Traceback" not in problem.message
+
+
+def test_limits_come_from_the_environment() -> None:
+    assert JsonnetLimits.from_environment({}) == JsonnetLimits(30.0, 1024 * 1024 * 1024)
+    found = JsonnetLimits.from_environment(
+        {"HUBFLEET_JSONNET_TIMEOUT": "2.5", "HUBFLEET_JSONNET_MEMORY_MIB": "300"}
+    )
+    assert found == JsonnetLimits(2.5, 300 * 1024 * 1024)
+    for bad in ("0", "-1", "banana", "inf", "nan"):
+        with pytest.raises(ConfigError, match="not a positive number") as caught:
+            JsonnetLimits.from_environment({"HUBFLEET_JSONNET_TIMEOUT": bad})
+        assert caught.value.problems[0].path == "HUBFLEET_JSONNET_TIMEOUT"
+
+
+def test_the_environment_lowers_the_timeout_of_a_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "loop.jsonnet").write_text(ENDLESS_LOOP)
+    monkeypatch.setitem(os.environ, "HUBFLEET_JSONNET_TIMEOUT", "0.5")
+    with pytest.raises(ConfigError, match=r"stopped after 0\.5 s"):
+        render_jsonnet_data(tmp_path, "loop.jsonnet", {})
 
 
 def test_values_must_be_an_object(tmp_path: Path) -> None:

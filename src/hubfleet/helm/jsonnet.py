@@ -1,4 +1,4 @@
-"""Jsonnet values files, evaluated in-process with the Go implementation (`gojsonnet`).
+"""Jsonnet values files, evaluated with the Go implementation (`gojsonnet`) in a child.
 
 A `.jsonnet` values file is evaluated with the facts of the release it is for as
 external string variables (`<prefix>CLUSTER_NAME`, `<prefix>PROVIDER`,
@@ -15,6 +15,16 @@ inside the repository and at most `MAX_FILE_BYTES`; the evaluator's stack is
 limited (`MAX_STACK`), and so is the size of the result. Errors name the
 repository-relative file and line where the evaluator stopped.
 
+The Go evaluator cannot be interrupted, so each evaluation runs in a child process
+(`hubfleet.helm.jsonnet_child`, started by the runner: explicit argv, scrubbed
+environment) with a wall-clock timeout (`DEFAULT_TIMEOUT_S`) and a memory limit
+(RLIMIT_DATA, `DEFAULT_MEMORY_BYTES`): a hostile file (an endless loop, a huge
+range, an endless tail call) is stopped and reported at the file, line 1, like any
+other jsonnet error (exit 2; a deploy's job fails). The environment variables
+`HUBFLEET_JSONNET_TIMEOUT` (seconds) and `HUBFLEET_JSONNET_MEMORY_MIB` change the
+limits (tests lower them). A child costs tens of milliseconds, mostly Python's
+start (benchmarks/bench_jsonnet.py prints the figures).
+
 `jsonnet_dependencies` finds, without evaluating, the files a jsonnet file may
 read (imports followed statically, link targets included): the plan treats them
 as dependencies of every release the file is evaluated for.
@@ -25,20 +35,34 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import _gojsonnet
-
 from hubfleet.base.errors import ConfigError, Problem
+from hubfleet.base.redact import Redactor
+from hubfleet.base.runner import ProgramTimeout, run_bytes, tail
+from hubfleet.helm.jsonnet_reader import Reader
 
 DEFAULT_EXT_VAR_PREFIX = "VARS_2I2C_"
 MAX_STACK = 500
 MAX_FILE_BYTES = 1024 * 1024
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024
 MAX_IMPORTS = 1000
+MIB = 1024 * 1024
+# Per evaluation (each in its own child process): wall-clock seconds, RLIMIT_DATA bytes.
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_MEMORY_BYTES = 1024 * MIB
+TIMEOUT_VARIABLE = "HUBFLEET_JSONNET_TIMEOUT"
+MEMORY_VARIABLE = "HUBFLEET_JSONNET_MEMORY_MIB"
+CHILD_GRACE_S = 1.0  # SIGTERM to SIGKILL of a child past its timeout
+# Isolated (-I): no PYTHON* variables, no user site, no current folder on sys.path
+# (the fleet repository's files are never importable by the child).
+CHILD_ARGV = (sys.executable, "-I", "-m", "hubfleet.helm.jsonnet_child")
+# Exit code of a child that ran out of memory in Python (hubfleet.helm.jsonnet_child).
+EXIT_MEMORY = 3
 HINT = "the values of a .jsonnet file are what it evaluates to; check it with these variables set"
 
 _IMPORT = re.compile(
@@ -73,86 +97,113 @@ class JsonnetFacts:
         return found
 
 
-class _Reader:
-    """Reads files for the evaluator: regular files inside `root`, size-bounded."""
+@dataclass(frozen=True)
+class JsonnetLimits:
+    """How long one evaluation may run and how much memory its child may take."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(os.path.abspath(root))
-        self.real_root = self.root.resolve()
-        self.count = 0
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    memory_bytes: int = DEFAULT_MEMORY_BYTES
 
-    def relative(self, full: str) -> str:
-        try:
-            return Path(full).relative_to(self.root).as_posix()
-        except ValueError:
-            return full
-
-    def read(self, full: Path) -> bytes | None:
-        """The file's bytes; None when absent. Refused (ConfigError) outside the repository."""
-        if not full.exists():
-            return None
-        real = full.resolve()
-        if not real.is_relative_to(self.real_root) or not real.is_file():
-            raise ConfigError(
-                [Problem(self.relative(str(full)), 1, "jsonnet reads only files in the repository")]
-            )
-        size = real.stat().st_size
-        self.count += 1
-        if size > MAX_FILE_BYTES or self.count > MAX_IMPORTS:
-            raise ConfigError(
-                [Problem(self.relative(str(full)), 1, f"jsonnet input too large ({size} bytes)")]
-            )
-        return real.read_bytes()
-
-    def find(self, folder: str, name: str, search: tuple[Path, ...]) -> Path | None:
-        """Where an import of `name` from a file in `folder` is: beside it, else on the path."""
-        for base in (Path(folder), *search):
-            candidate = Path(os.path.normpath(base / name))
-            if candidate.exists():
-                return candidate
-        return None
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> JsonnetLimits:
+        """The defaults, or `HUBFLEET_JSONNET_TIMEOUT` (seconds) and
+        `HUBFLEET_JSONNET_MEMORY_MIB` when set (tests lower them)."""
+        environ = os.environ if environ is None else environ
+        timeout = _positive(environ, TIMEOUT_VARIABLE, DEFAULT_TIMEOUT_S)
+        memory = _positive(environ, MEMORY_VARIABLE, DEFAULT_MEMORY_BYTES / MIB)
+        return cls(timeout_s=timeout, memory_bytes=int(memory * MIB))
 
 
-def render_jsonnet(root: Path, path: str, ext_vars: Mapping[str, str]) -> bytes:
-    """Evaluate the repository-relative `path` under `root`; the JSON result as bytes."""
-    reader = _Reader(root)
-    top = reader.root / path
-    source = reader.read(top)
-    if source is None:
-        raise ConfigError([Problem(path, 1, "jsonnet file does not exist")])
-    search = (top.parent,)
-
-    def import_callback(folder: str, name: str) -> tuple[str, bytes]:
-        # Never raise and never return None here: the binding then reports garbage.
-        # A file that cannot be read becomes a file that fails with the reason, so
-        # the evaluator's trace names the import's file and line.
-        found = reader.find(folder, name, search)
-        if found is None:
-            return _failing(name, f"import {name!r}: no such file beside it or in its chart")
-        try:
-            content = reader.read(found)
-        except ConfigError as exc:
-            return _failing(name, f"import {name!r}: {exc.message}")
-        return str(found), content or b""
-
+def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
     try:
-        text: str = _gojsonnet.evaluate_snippet(
-            str(top),
-            source.decode("utf-8", errors="replace"),
-            max_stack=MAX_STACK,
-            ext_vars=dict(ext_vars),
-            import_callback=import_callback,
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(
+            [Problem(name, 0, f"{text!r} is not a positive number", "unset it for the default")]
         )
-    except RuntimeError as exc:
-        raise _error(reader, path, str(exc)) from None
-    data = text.encode()
-    if len(data) > MAX_OUTPUT_BYTES:
-        raise ConfigError([Problem(path, 1, f"jsonnet result too large ({len(data)} bytes)")])
-    return data
+    return value
 
 
-def _failing(name: str, reason: str) -> tuple[str, bytes]:
-    return f"<{name}>", f"error {json.dumps(reason)}\n".encode()
+def render_jsonnet(
+    root: Path, path: str, ext_vars: Mapping[str, str], *, limits: JsonnetLimits | None = None
+) -> bytes:
+    """Evaluate the repository-relative `path` under `root`; the JSON result as bytes.
+
+    In a child process (`hubfleet.helm.jsonnet_child`) with `limits` (default: from the
+    environment): an evaluation that runs too long or needs too much memory is stopped
+    and reported at the file, like any other jsonnet error."""
+    limits = JsonnetLimits.from_environment() if limits is None else limits
+    reader = _reader(root)
+    top = reader.root / path
+    request = {
+        "root": str(reader.root),
+        "path": path,
+        "ext_vars": dict(ext_vars),
+        "search": [str(top.parent)],
+        "max_stack": MAX_STACK,
+        "max_file_bytes": MAX_FILE_BYTES,
+        "max_output_bytes": MAX_OUTPUT_BYTES,
+        "max_imports": MAX_IMPORTS,
+        "memory_bytes": limits.memory_bytes,
+    }
+    try:
+        done = run_bytes(
+            CHILD_ARGV,
+            redactor=Redactor(),  # the child gets facts, never secrets
+            check=False,
+            stdin=json.dumps(request).encode(),
+            timeout=limits.timeout_s,
+            grace=CHILD_GRACE_S,
+            # The Go collector works harder as the heap nears the limit, before it aborts.
+            env={"GOMEMLIMIT": str(int(limits.memory_bytes * 0.9))},
+        )
+    except ProgramTimeout:
+        raise ConfigError(
+            [
+                Problem(
+                    path,
+                    1,
+                    f"jsonnet evaluation stopped after {limits.timeout_s:g} s",
+                    f"the evaluation took more than {limits.timeout_s:g} s: an endless loop or "
+                    f"a very large result? ({TIMEOUT_VARIABLE} sets the limit in seconds)",
+                )
+            ]
+        ) from None
+    if done.returncode != 0:
+        raise _crashed(path, done.returncode, done.stderr, limits)
+    answer = json.loads(done.stdout)
+    if "runtime_error" in answer:
+        raise _error(reader, path, str(answer["runtime_error"]))
+    if "refused" in answer:
+        refused = answer["refused"]
+        raise ConfigError([Problem(str(refused["path"]), 1, str(refused["message"]))])
+    return str(answer["json"]).encode()
+
+
+def _crashed(path: str, returncode: int, stderr: str, limits: JsonnetLimits) -> ConfigError:
+    """The child ended without an answer: out of memory, the Go stack overflowed, or else."""
+    fatal = next(
+        (line.strip() for line in stderr.splitlines() if line.startswith("fatal error:")), ""
+    )
+    mib = limits.memory_bytes // MIB
+    if returncode == EXIT_MEMORY or "out of memory" in fatal or "cannot allocate" in fatal:
+        message = f"jsonnet evaluation stopped: it needed more than {mib} MiB of memory"
+        hint = (
+            "an endless recursion or a very large result? "
+            f"({MEMORY_VARIABLE} sets the limit in MiB)"
+        )
+    elif "stack overflow" in fatal:
+        message = "jsonnet evaluation stopped: the evaluator's stack overflowed"
+        hint = "an endless recursion (tail calls too)?"
+    else:
+        message = f"jsonnet evaluation failed (exit {returncode}): {fatal or tail(stderr, 1)}"
+        hint = HINT
+    return ConfigError([Problem(path, 1, message, hint)])
 
 
 def render_jsonnet_data(root: Path, path: str, ext_vars: Mapping[str, str]) -> dict[str, Any]:
@@ -167,7 +218,7 @@ def render_jsonnet_data(root: Path, path: str, ext_vars: Mapping[str, str]) -> d
     return data
 
 
-def _error(reader: _Reader, path: str, message: str) -> ConfigError:
+def _error(reader: Reader, path: str, message: str) -> ConfigError:
     """The evaluator's message as a problem at the file and line it names."""
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     where, line = path, 1
@@ -181,10 +232,14 @@ def _error(reader: _Reader, path: str, message: str) -> ConfigError:
     return ConfigError([Problem(where, line, f"jsonnet: {first}", HINT)])
 
 
+def _reader(root: Path) -> Reader:
+    return Reader(root, max_file_bytes=MAX_FILE_BYTES, max_imports=MAX_IMPORTS)
+
+
 def jsonnet_dependencies(root: Path, path: str) -> list[str]:
     """The repository-relative files `path` may read: itself, what it imports
     (found statically, transitively), and the targets of links among them."""
-    reader = _Reader(root)
+    reader = _reader(root)
     top = reader.root / path
     search = (top.parent,)
     seen: dict[str, None] = {}

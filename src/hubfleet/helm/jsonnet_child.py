@@ -1,0 +1,111 @@
+"""The child process that evaluates one jsonnet file, under a memory limit.
+
+    python -I -m hubfleet.helm.jsonnet_child < REQUEST.json
+
+`hubfleet.helm.jsonnet` starts it through the runner (explicit argv, scrubbed
+environment, a wall-clock timeout after which its process group is killed): the Go
+evaluator runs in-process and cannot be interrupted, a child can. The request
+(stdin, JSON) carries all the child gets: the repository root, the file's path,
+the external variables (release facts, never secrets), the import search folders
+and the limits. The data limit (RLIMIT_DATA; the Go runtime reserves address space
+it never touches, so RLIMIT_AS would refuse the runtime itself) is set before the
+evaluator is loaded: past it the Go runtime aborts ("fatal error: runtime: cannot
+allocate memory") and the parent reports the file.
+
+The answer (stdout, JSON, exit 0) is one of `{"json": TEXT}` (the result),
+`{"runtime_error": MESSAGE}` (the evaluator's message, with file:line as absolute
+paths) or `{"refused": {"path": RELATIVE, "message": ...}}` (a file the bounded
+reader refused, or a result over the size limit).
+
+Only the standard library and `_gojsonnet` are imported, so that a child starts fast;
+the bounded reader (`hubfleet.helm.jsonnet_reader`) is shared with the parent.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import _gojsonnet
+
+from hubfleet.helm.jsonnet_reader import Reader, Refused
+
+# Exit code of a child that ran out of memory in Python (the Go runtime aborts by itself).
+EXIT_MEMORY = 3
+
+
+def _failing(name: str, reason: str) -> tuple[str, bytes]:
+    return f"<{name}>", f"error {json.dumps(reason)}\n".encode()
+
+
+def _import_callback(
+    reader: Reader, search: tuple[Path, ...]
+) -> Callable[[str, str], tuple[str, bytes]]:
+    def import_callback(folder: str, name: str) -> tuple[str, bytes]:
+        # Never raise and never return None here: the binding then reports garbage.
+        # A file that cannot be read becomes a file that fails with the reason, so
+        # the evaluator's trace names the import's file and line.
+        found = reader.find(folder, name, search)
+        if found is None:
+            return _failing(name, f"import {name!r}: no such file beside it or in its chart")
+        try:
+            content = reader.read(found)
+        except Refused as exc:
+            return _failing(name, f"import {name!r}: {exc.message}")
+        return str(found), content or b""
+
+    return import_callback
+
+
+def evaluate(request: dict[str, Any]) -> dict[str, Any]:
+    """The answer to one request (see the module docstring)."""
+    path = str(request["path"])
+    reader = Reader(
+        Path(request["root"]),
+        max_file_bytes=int(request["max_file_bytes"]),
+        max_imports=int(request["max_imports"]),
+    )
+    top = reader.root / path
+    try:
+        source = reader.read(top)
+    except Refused as exc:
+        return {"refused": {"path": exc.path, "message": exc.message}}
+    if source is None:
+        return {"refused": {"path": path, "message": "jsonnet file does not exist"}}
+    search = tuple(Path(folder) for folder in request["search"])
+    try:
+        text: str = _gojsonnet.evaluate_snippet(
+            str(top),
+            source.decode("utf-8", errors="replace"),
+            max_stack=int(request["max_stack"]),
+            ext_vars={str(k): str(v) for k, v in request["ext_vars"].items()},
+            import_callback=_import_callback(reader, search),
+        )
+    except RuntimeError as exc:
+        return {"runtime_error": str(exc)}
+    size = len(text.encode())
+    if size > int(request["max_output_bytes"]):
+        return {"refused": {"path": path, "message": f"jsonnet result too large ({size} bytes)"}}
+    return {"json": text}
+
+
+def main() -> None:
+    request = json.loads(sys.stdin.buffer.read())
+    limit = int(request["memory_bytes"])
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)  # never above what this process may have
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    try:
+        answer = json.dumps(evaluate(request))
+    except MemoryError:
+        sys.exit(EXIT_MEMORY)
+    sys.stdout.write(answer)
+
+
+if __name__ == "__main__":
+    main()
