@@ -70,7 +70,7 @@ def command(
     if show_secrets:
         _show(output, release.label, manifests)
         return
-    manifests = mask_manifests(manifests)
+    manifests = mask_manifests(manifests, options(ctx).redactor.mask_key)
     if output is Output.json:
         echo_json(ctx, {"release": release.label, "manifests": manifests})
         return
