@@ -17,7 +17,9 @@ import pytest
 
 from hubfleet.base.errors import SecretsError
 from hubfleet.base.redact import MASK_KEY_ENV, MIN_MASK_KEY_CHARS, MaskKey, Redactor
+from hubfleet.base.runner import base_environment
 from hubfleet.helm.masking import MASK_PREFIX, mask_value
+from hubfleet.secrets.environment import sops_environment
 from tests.fakes import install_fakes
 from tests.secretscan import find_secrets, scan_tree, snapshot
 
@@ -87,6 +89,13 @@ def test_the_key_is_not_in_its_repr_and_a_set_key_is_scrubbed() -> None:
     assert redactor.mask_key is key
     assert STABLE_KEY not in redactor.scrub(f"key={STABLE_KEY} b64={_b64(STABLE_KEY)}")
     assert len(Redactor()) == 0  # a random key registers nothing
+
+
+def test_no_program_is_given_the_env_key() -> None:
+    """Not helm, kubectl, the cloud CLIs (the runner's environment), nor sops."""
+    parent = {"PATH": "/bin", "HUBFLEET_CHART_CACHE": "/c", MASK_KEY_ENV: STABLE_KEY}
+    assert base_environment(parent) == {"PATH": "/bin", "HUBFLEET_CHART_CACHE": "/c"}
+    assert MASK_KEY_ENV not in sops_environment(source=parent)
 
 
 def test_the_digest_confirms_no_guess_without_the_key() -> None:
