@@ -78,3 +78,13 @@ def test_secret_data_fields_of_a_difference() -> None:
     assert is_secret_data("Secret/ns/hub", "stringData")
     assert not is_secret_data("Secret/ns/hub", "metadata.labels")
     assert not is_secret_data("ConfigMap/ns/hub", "data.values.yaml")
+
+
+def test_masking_twice_shows_the_digest_of_the_value() -> None:
+    """Helm's output is masked, then the report holding it again: one digest per value."""
+    once = mask_text(SECRET_DOC, KEY)
+    assert mask_text(once, KEY) == once
+    assert mask_value(mask_value("a", KEY), KEY) == mask_value("a", KEY)
+    # Only an exact marker is left alone: a value that merely starts like one is masked.
+    posing = MASK_PREFIX + "hunter2-s3cr3t]"
+    assert mask_value(posing, KEY) != posing and "hunter2" not in mask_value(posing, KEY)

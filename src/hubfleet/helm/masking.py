@@ -34,6 +34,7 @@ from hubfleet.helm.manifests import load_documents
 MASK_PREFIX = "[MASKED hmac:"
 SECRET_FIELDS = ("data", "stringData")
 _DIGEST_CHARS = 8
+_MARKER = re.compile(re.escape(MASK_PREFIX) + f"[0-9a-f]{{{_DIGEST_CHARS}}}\\]")
 
 _SEPARATOR = re.compile(r"^---(?:[ \t].*)?$|^\.\.\.[ \t]*$", re.MULTILINE)
 _KIND_SECRET = re.compile(r"""^["']?kind["']?[ \t]*:[ \t]*["']?Secret["']?[ \t]*(?:#.*)?$""", re.M)
@@ -42,12 +43,17 @@ _ENTRY = re.compile(r"""^([ \t]+)("[^"]*"|'[^']*'|[^\s#'"][^:#]*?)[ \t]*:(?:[ \t
 
 
 def mask_value(value: object, key: MaskKey) -> str:
-    """The marker that replaces one value: its keyed digest, so a change shows."""
+    """The marker that replaces one value: its keyed digest, so a change shows. A
+    marker stays as it is: text masked twice (helm's output, then the report that
+    holds it) shows the digest of the value, as text masked once does."""
+    if is_masked(value):
+        return str(value)
     return f"{MASK_PREFIX}{key.digest(str(value))[:_DIGEST_CHARS]}]"
 
 
 def is_masked(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(MASK_PREFIX)
+    """Whether `value` is exactly a marker (nothing of a value can hide in one)."""
+    return isinstance(value, str) and _MARKER.fullmatch(value) is not None
 
 
 def is_secret_data(resource: str, field: str) -> bool:
