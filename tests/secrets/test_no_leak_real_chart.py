@@ -21,11 +21,12 @@ from typing import Any
 import pytest
 import yaml
 
-from hubfleet.base.redact import Redactor
+from hubfleet.base.redact import MASK_KEY_ENV, Redactor
 from hubfleet.config.load import load_fleet
 from hubfleet.helm.charts import resolve_chart
 from hubfleet.helm.engine import render
 from hubfleet.helm.manifests import split_documents
+from hubfleet.helm.masking import MASK_PREFIX
 from hubfleet.release.pipeline import hub_release, merged_values
 from hubfleet.secrets.sops import Sops
 from tests.conftest import CliResult
@@ -138,7 +139,7 @@ def assert_secret_data_masked(text: str) -> None:
         if isinstance(document, dict) and document.get("kind") == "Secret":
             for field in ("data", "stringData"):
                 for key, value in (document.get(field) or {}).items():
-                    assert str(value).startswith("[MASKED sha256:"), (key, str(value)[:20])
+                    assert str(value).startswith(MASK_PREFIX), (key, str(value)[:20])
 
 
 def _hits(results: list[CliResult], secrets: set[str]) -> list[Hit]:
@@ -162,9 +163,9 @@ def test_render_in_every_form_shows_no_secret(world: dict[str, Any], run_cli) ->
     )
     assert [r.exit_code for r in results] == [0] * len(results), [r.stderr for r in results]
     text = results[0].stdout
-    assert 'values.yaml: "[MASKED sha256:' in text  # the hub Secret is there, masked
+    assert f'values.yaml: "{MASK_PREFIX}' in text  # the hub Secret is there, masked
     manifests = json.loads(results[1].stdout)["manifests"]
-    assert "[MASKED sha256:" in manifests["jupyterhub/templates/hub/secret.yaml"]
+    assert MASK_PREFIX in manifests["jupyterhub/templates/hub/secret.yaml"]
     assert (out_dir / "jupyterhub/templates/hub/secret.yaml").is_file()
     shown = [r.stdout for r in results[:-1]]
     shown += [p.read_text() for p in out_dir.rglob("*.yaml")]
@@ -174,13 +175,22 @@ def test_render_in_every_form_shows_no_secret(world: dict[str, Any], run_cli) ->
     assert scan_tree(work, secrets, since=before) == []
 
 
-def test_render_masks_the_same_values_with_the_same_digest(world: dict[str, Any], run_cli) -> None:  # type: ignore[no-untyped-def]
-    """Deterministic output: the values document's digest is stable across renders."""
+def test_render_masks_the_same_values_with_the_same_digest(
+    world: dict[str, Any],
+    run_cli,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """Deterministic output with a stable mask key: the values document's digest is
+    the same across renders (without one, each run has its own random key)."""
     fleet = world["fleet"]
+    monkeypatch.setenv(MASK_KEY_ENV, "a-stable-mask-key-for-this-test-0123456789")
     first = run_cli("--repo", fleet, "render", "pilot-gcp", "staging").stdout
     second = run_cli("--repo", fleet, "render", "pilot-gcp", "staging").stdout
     line = next(x for x in first.splitlines() if x.strip().startswith("values.yaml:"))
     assert line in second.splitlines()
+    monkeypatch.delenv(MASK_KEY_ENV)
+    third = run_cli("--repo", fleet, "render", "pilot-gcp", "staging").stdout
+    assert line not in third.splitlines()
 
 
 def test_deploy_dry_run_and_failing_helm_show_no_secret(world: dict[str, Any], run_cli) -> None:  # type: ignore[no-untyped-def]
@@ -231,7 +241,7 @@ def test_deploy_dry_run_and_failing_helm_show_no_secret(world: dict[str, Any], r
     failed = [job for job in report["jobs"] if job["status"] == "failed"]
     assert failed and failed[0]["output_tail"], failed  # the tail is reported ...
     dry = json.loads((out / "dry.json").read_text())
-    assert any("[MASKED sha256:" in job["output_tail"] for job in dry["jobs"])  # ... masked
+    assert any(MASK_PREFIX in job["output_tail"] for job in dry["jobs"])  # ... masked
     assert _hits(results, secrets) == []
     assert scan_tree(work, secrets, since=before) == []
 

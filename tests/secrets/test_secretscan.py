@@ -44,7 +44,7 @@ def test_each_form_is_found(name: str) -> None:
 def test_clean_text_gives_no_hit() -> None:
     clean = "\n".join(
         [
-            'apiVersion: v1\nkind: Secret\ndata:\n  values.yaml: "[MASKED sha256:1a2b3c4d]"',
+            'apiVersion: v1\nkind: Secret\ndata:\n  values.yaml: "[MASKED hmac:1a2b3c4d]"',
             base64.b64encode(b"an unrelated document with password: [REDACTED]\n" * 3).decode(),
             "pa ss word s3cr3t value",
         ]

@@ -25,6 +25,8 @@ from tests.config.bad_input import (
 from tests.config.test_load import LOAD_CASES
 from tests.conftest import FIXTURES, SECRET_MARKER
 
+from hubfleet.helm.masking import MASK_PREFIX
+
 
 def tamper(rel: str) -> Edit:
     """Change one character of an encrypted value's ciphertext (the MAC no longer matches)."""
@@ -224,7 +226,7 @@ def test_decrypting_for_validation_writes_and_prints_no_secret(
     ]
     assert [r.exit_code for r in outputs] == [0, 0, 0, 0], [r.output for r in outputs]
     # the hub's proxy token was decrypted, then masked in its Secret
-    assert 'proxy.secretToken: "[MASKED sha256:' in outputs[1].stdout
+    assert f'proxy.secretToken: "{MASK_PREFIX}' in outputs[1].stdout
     for result in outputs:
         assert SECRET_MARKER not in result.output
     after = _snapshot(tmp_path)

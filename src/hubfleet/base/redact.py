@@ -14,17 +14,30 @@ trie of the literals, built again only when the set changed.
 
 Structured data is scrubbed before it is encoded (`scrub_data`), so JSON output
 never depends on the encoder's escaping matching a registered form.
+
+The Redactor also carries the command's `MaskKey`, the key of the digests that
+masked Secret data shows (`hubfleet.helm.masking`): every output path already
+gets the Redactor, so the key needs no global. It is random per command unless
+`HUBFLEET_MASK_KEY` sets a stable one (`MaskKey.from_environment`), which is then
+registered as a secret like any decrypted value.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import os
 import re
+import secrets
 import threading
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+
+from hubfleet.base.errors import SecretsError
 
 MARKER = "[REDACTED]"
 # Values shorter than this are not registered: scrubbing "1" or "true" from every
@@ -176,13 +189,65 @@ def _node_pattern(node: dict[str, Any]) -> str:
     return prefix + body
 
 
+MASK_KEY_ENV = "HUBFLEET_MASK_KEY"
+MIN_MASK_KEY_CHARS = 32
+_RANDOM_KEY_BYTES = 32
+
+
+@dataclass(frozen=True)
+class MaskKey:
+    """The HMAC-SHA256 key of masked values' digests: without it a digest confirms no
+    guess of the value (an unkeyed hash of a weak password can be checked offline).
+
+    `stable` keys come from `HUBFLEET_MASK_KEY` (digests comparable across runs);
+    the default is random, so digests compare only within one command.
+    """
+
+    secret: bytes = field(repr=False)
+    stable: bool = False
+
+    @classmethod
+    def random(cls) -> MaskKey:
+        return cls(secrets.token_bytes(_RANDOM_KEY_BYTES))
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> MaskKey:
+        """`HUBFLEET_MASK_KEY` when set (at least 32 characters), else a random key."""
+        environ = os.environ if environ is None else environ
+        text = environ.get(MASK_KEY_ENV, "")
+        if not text:
+            return cls.random()
+        if len(text) < MIN_MASK_KEY_CHARS:
+            raise SecretsError(
+                f"{MASK_KEY_ENV} is shorter than {MIN_MASK_KEY_CHARS} characters",
+                hint="set it to a long random value (e.g. the output of `python3 -c "
+                "'import secrets; print(secrets.token_urlsafe(32))'`), kept as a secret, "
+                "or unset it for a key of this run only",
+            )
+        return cls(text.encode("utf-8", "surrogateescape"), stable=True)
+
+    def digest(self, value: str) -> str:
+        """The hex HMAC-SHA256 of `value` under this key."""
+        data = value.encode("utf-8", "surrogateescape")
+        return hmac.new(self.secret, data, hashlib.sha256).hexdigest()
+
+
 class Redactor:
-    def __init__(self) -> None:
+    def __init__(self, mask_key: MaskKey | None = None) -> None:
         self._lock = threading.Lock()
         self._values: set[str] = set()
         self._forms: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
         self._stale = False
+        # Made once, never replaced: the digests of one command stay comparable.
+        self._mask_key = mask_key if mask_key is not None else MaskKey.random()
+        if self._mask_key.stable:  # a key the user chose is a secret like any other
+            self.add(self._mask_key.secret.decode("utf-8", "surrogateescape"))
+
+    @property
+    def mask_key(self) -> MaskKey:
+        """The command's key of masked values' digests (`hubfleet.helm.masking`)."""
+        return self._mask_key
 
     def add(self, value: str) -> None:
         """Register one secret value: each of its lines (multi-line keys) too, in

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from hubfleet.base.redact import Redactor
+from hubfleet.base.redact import MaskKey, Redactor
 
 if TYPE_CHECKING:
     from hubfleet.config.fleet import Fleet
@@ -27,13 +27,19 @@ class Output(StrEnum):
     json = "json"
 
 
+def command_redactor() -> Redactor:
+    """The command's redactor, with its key of masked digests: `HUBFLEET_MASK_KEY`
+    or a random one (raises SecretsError, exit 2, for a key too short)."""
+    return Redactor(MaskKey.from_environment())
+
+
 @dataclass
 class Options:
     """Global options, kept on the typer context (`ctx.obj`)."""
 
     repo: Path | None = None
     debug: bool = False
-    redactor: Redactor = field(default_factory=Redactor)
+    redactor: Redactor = field(default_factory=command_redactor)
 
 
 def options(ctx: typer.Context) -> Options:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hubfleet.cli.common import Output, echo, echo_json, load_fleet, sops
+from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options, sops
 
 
 def command(
@@ -67,11 +67,13 @@ def command(
         # Re-encrypted files open only with the recipients' keys: compare placeholders.
         verify_sops = None if export_options.recipients else keyed
         round_trip = verify_export(fleet, target, result.directory, sops=verify_sops)
-        # A Secret's data is shown masked, with a digest (a difference stays visible).
+        # A Secret's data is shown masked, with a digest (a difference stays visible):
+        # both sides under the command's one key, so equal values have equal digests.
+        key = options(ctx).redactor.mask_key
         round_trip = replace(
             round_trip,
             differences=tuple(
-                replace(d, expected=mask_value(d.expected), actual=mask_value(d.actual))
+                replace(d, expected=mask_value(d.expected, key), actual=mask_value(d.actual, key))
                 if is_secret_data(d.resource, d.field)
                 else d
                 for d in round_trip.differences

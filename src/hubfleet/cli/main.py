@@ -106,7 +106,11 @@ register(app, COMMANDS)
 
 def main() -> None:
     """Run the CLI; `HubfleetError`s become one line each and their exit code."""
-    options = Options()
+    try:
+        options = Options()  # reads HUBFLEET_MASK_KEY
+    except HubfleetError as exc:
+        _print_error(str(exc))
+        sys.exit(exc.exit_code)
     scrub = options.redactor.scrub
     try:
         code = app(standalone_mode=False, obj=options)

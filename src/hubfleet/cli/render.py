@@ -42,8 +42,9 @@ def command(
     """Render the manifests a hub (or the support release) would get, offline.
 
     Secret values are decrypted in memory when a key is available; the output shows
-    them redacted, and the data of every `kind: Secret` masked with a short digest
-    (a change stays visible). Files written with --output-dir hold the same text.
+    them redacted, and the data of every `kind: Secret` masked with a short keyed
+    digest (a change stays visible; the key is random per run unless
+    HUBFLEET_MASK_KEY sets one). Files written with --output-dir hold the same text.
     --show-secrets shows everything, to a person on a terminal only.
     """
     from hubfleet.helm.masking import mask_manifests
@@ -70,7 +71,7 @@ def command(
     if show_secrets:
         _show(output, release.label, manifests)
         return
-    manifests = mask_manifests(manifests)
+    manifests = mask_manifests(manifests, options(ctx).redactor.mask_key)
     if output is Output.json:
         echo_json(ctx, {"release": release.label, "manifests": manifests})
         return

@@ -42,7 +42,7 @@ ICONS = {
 
 def shown(text: str, redactor: Redactor) -> str:
     """Text as it may be shown or written: Secret data masked, known values scrubbed."""
-    return redactor.scrub(mask_text(text))
+    return redactor.scrub(mask_text(text, redactor.mask_key))
 
 
 def shown_data(data: Any, redactor: Redactor) -> Any:

@@ -369,4 +369,4 @@ def _logs(
         result = run(words, redactor=redactor, env=env, timeout=CALL_TIMEOUT)
     except HubfleetError:
         return ""
-    return redactor.scrub(tail(mask_text(result.stdout), settings.log_lines))
+    return redactor.scrub(tail(mask_text(result.stdout, redactor.mask_key), settings.log_lines))

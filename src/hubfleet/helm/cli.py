@@ -29,7 +29,7 @@ from typing import Any
 
 from hubfleet.base import argv
 from hubfleet.base.errors import DeployError, HubfleetError
-from hubfleet.base.redact import Redactor
+from hubfleet.base.redact import MaskKey, Redactor
 from hubfleet.base.runner import ProgramFailed, run, tail
 from hubfleet.helm.masking import mask_text
 
@@ -432,22 +432,23 @@ def upgrade(
                 cancel=cancel,
             )
         except ProgramFailed as exc:
-            raise _masked_failure(exc) from None
+            raise _masked_failure(exc, redactor.mask_key) from None
     found = _REVISION.search(result.stdout)
+    key = redactor.mask_key
     return UpgradeResult(
         command=shown,
         revision=int(found.group(1)) if found else None,
         # Masked before the tail is cut: a tail may start inside a Secret.
-        output_tail=tail(mask_text(result.stdout) + mask_text(result.stderr)),
+        output_tail=tail(mask_text(result.stdout, key) + mask_text(result.stderr, key)),
         duration_s=result.duration_s,
         recovered=recovered,
     )
 
 
-def _masked_failure(exc: ProgramFailed) -> ProgramFailed:
+def _masked_failure(exc: ProgramFailed, key: MaskKey) -> ProgramFailed:
     """The failure with the data of any Secret in helm's output masked (helm prints
     the manifests of a failed dry run), its message's tail cut again after masking."""
-    stdout, stderr = mask_text(exc.stdout), mask_text(exc.stderr)
+    stdout, stderr = mask_text(exc.stdout, key), mask_text(exc.stderr, key)
     message = first_line = exc.message.split("\n", 1)[0]
     detail = tail(stderr) or tail(stdout)
     if detail:

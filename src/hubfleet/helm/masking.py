@@ -6,28 +6,35 @@ and generates tokens of its own), so whatever shows or writes manifests replaces
 each value under a Secret's `data` and `stringData` with a marker and a short
 digest of the value, as helmfile's `--suppress-secrets` and Argo CD's diffs do:
 
-    values.yaml: "[MASKED sha256:1a2b3c4d]"
+    values.yaml: "[MASKED hmac:1a2b3c4d]"
 
-The digest keeps a change visible. Only those values change: every other byte of
-the text stays as it was (the value's lines are rewritten in place; a Secret
-whose layout is unusual, e.g. flow style or JSON, is written again as YAML). Text
-that is not whole YAML (the tail of helm's output) is masked line by line.
+The digest keeps a change visible. It is keyed (HMAC-SHA256 under the command's
+`MaskKey`, cut to 8 hex digits): an unkeyed hash of a weak value could be
+confirmed offline by hashing guesses. The key is random per command, so the same
+value has the same digest within one command only; `HUBFLEET_MASK_KEY` sets a
+stable key for comparing the output of different runs.
+
+Only those values change: every other byte of the text stays as it was (the
+value's lines are rewritten in place; a Secret whose layout is unusual, e.g. flow
+style or JSON, is written again as YAML). Text that is not whole YAML (the tail
+of helm's output) is masked line by line.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
+from hubfleet.base.redact import MaskKey
 from hubfleet.helm.manifests import load_documents
 
-MASK_PREFIX = "[MASKED sha256:"
+MASK_PREFIX = "[MASKED hmac:"
 SECRET_FIELDS = ("data", "stringData")
 _DIGEST_CHARS = 8
+_MARKER = re.compile(re.escape(MASK_PREFIX) + f"[0-9a-f]{{{_DIGEST_CHARS}}}\\]")
 
 _SEPARATOR = re.compile(r"^---(?:[ \t].*)?$|^\.\.\.[ \t]*$", re.MULTILINE)
 _KIND_SECRET = re.compile(r"""^["']?kind["']?[ \t]*:[ \t]*["']?Secret["']?[ \t]*(?:#.*)?$""", re.M)
@@ -35,14 +42,18 @@ _FIELD = re.compile(r"""^(["']?)(data|stringData)\1[ \t]*:[ \t]*(.*?)[ \t]*$""")
 _ENTRY = re.compile(r"""^([ \t]+)("[^"]*"|'[^']*'|[^\s#'"][^:#]*?)[ \t]*:(?:[ \t]+(.*))?$""")
 
 
-def mask_value(value: object) -> str:
-    """The marker that replaces one value: a digest of it, so a change shows."""
-    digest = hashlib.sha256(str(value).encode()).hexdigest()[:_DIGEST_CHARS]
-    return f"{MASK_PREFIX}{digest}]"
+def mask_value(value: object, key: MaskKey) -> str:
+    """The marker that replaces one value: its keyed digest, so a change shows. A
+    marker stays as it is: text masked twice (helm's output, then the report that
+    holds it) shows the digest of the value, as text masked once does."""
+    if is_masked(value):
+        return str(value)
+    return f"{MASK_PREFIX}{key.digest(str(value))[:_DIGEST_CHARS]}]"
 
 
 def is_masked(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(MASK_PREFIX)
+    """Whether `value` is exactly a marker (nothing of a value can hide in one)."""
+    return isinstance(value, str) and _MARKER.fullmatch(value) is not None
 
 
 def is_secret_data(resource: str, field: str) -> bool:
@@ -52,7 +63,7 @@ def is_secret_data(resource: str, field: str) -> bool:
     return resource.split("/", 1)[0] == "Secret" and top in SECRET_FIELDS
 
 
-def masked_object(document: Any) -> Any:
+def masked_object(document: Any, key: MaskKey) -> Any:
     """A parsed document with its Secret data masked (other documents unchanged)."""
     if not isinstance(document, dict) or document.get("kind") != "Secret":
         return document
@@ -60,18 +71,18 @@ def masked_object(document: Any) -> Any:
     for name in SECRET_FIELDS:
         values = masked.get(name)
         if isinstance(values, dict):
-            masked[name] = {key: mask_value(value) for key, value in values.items()}
+            masked[name] = {entry: mask_value(value, key) for entry, value in values.items()}
         elif values is not None:
-            masked[name] = mask_value(values)
+            masked[name] = mask_value(values, key)
     return masked
 
 
-def mask_manifests(manifests: Mapping[str, str]) -> dict[str, str]:
+def mask_manifests(manifests: Mapping[str, str], key: MaskKey) -> dict[str, str]:
     """Template -> text, with the data of every Secret masked (`mask_text`)."""
-    return {template: mask_text(text) for template, text in manifests.items()}
+    return {template: mask_text(text, key) for template, text in manifests.items()}
 
 
-def mask_text(text: str) -> str:
+def mask_text(text: str, key: MaskKey) -> str:
     """`text` (YAML documents, or any output that may hold some) with the data of
     every Secret document masked; text without a Secret is returned as it is."""
     if "Secret" not in text:
@@ -79,14 +90,14 @@ def mask_text(text: str) -> str:
     pieces: list[str] = []
     position = 0
     for separator in _SEPARATOR.finditer(text):
-        pieces.append(_mask_document(text[position : separator.start()]))
+        pieces.append(_mask_document(text[position : separator.start()], key))
         pieces.append(separator.group(0))
         position = separator.end()
-    pieces.append(_mask_document(text[position:]))
+    pieces.append(_mask_document(text[position:], key))
     return "".join(pieces)
 
 
-def _mask_document(chunk: str) -> str:
+def _mask_document(chunk: str, key: MaskKey) -> str:
     if "Secret" not in chunk:
         return chunk
     try:
@@ -94,11 +105,11 @@ def _mask_document(chunk: str) -> str:
     except yaml.YAMLError:
         documents = None
     if documents is None:  # not YAML as a whole (a tail of helm's output): by lines
-        return _mask_lines(chunk) if _KIND_SECRET.search(chunk) else chunk
+        return _mask_lines(chunk, key) if _KIND_SECRET.search(chunk) else chunk
     if not any(isinstance(d, dict) and d.get("kind") == "Secret" for d in documents):
         return chunk
-    wanted = [masked_object(d) for d in documents]
-    masked = _mask_lines(chunk)
+    wanted = [masked_object(d, key) for d in documents]
+    masked = _mask_lines(chunk, key)
     try:
         if load_documents(masked) == wanted:
             return masked
@@ -124,7 +135,7 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
-def _mask_lines(chunk: str) -> str:
+def _mask_lines(chunk: str, key: MaskKey) -> str:
     """Each entry of a top-level `data:`/`stringData:` block replaced by its marker,
     the entry's continuation lines (block scalars, folded quotes) dropped."""
     lines = chunk.splitlines(keepends=True)
@@ -138,11 +149,11 @@ def _mask_lines(chunk: str) -> str:
             out.append(line)
             continue
         out.append(line)
-        index = _mask_block(lines, index, out)
+        index = _mask_block(lines, index, out, key)
     return "".join(out)
 
 
-def _mask_block(lines: list[str], index: int, out: list[str]) -> int:
+def _mask_block(lines: list[str], index: int, out: list[str], key: MaskKey) -> int:
     """Mask the entries of the block that starts at `lines[index]`; the index after it."""
     entry_indent: int | None = None
     while index < len(lines):
@@ -165,7 +176,8 @@ def _mask_block(lines: list[str], index: int, out: list[str]) -> int:
         end = _entry_end(lines, index + 1, entry_indent)
         value = "".join(lines[index:end])
         newline = "\n" if line.endswith("\n") else ""
-        out.append(f'{entry.group(1)}{entry.group(2)}: "{mask_value(_scalar(value))}"{newline}')
+        marker = mask_value(_scalar(value), key)
+        out.append(f'{entry.group(1)}{entry.group(2)}: "{marker}"{newline}')
         index = _give_back_blank(lines, index + 1, end)
         out.extend(lines[index:end])
         index = end
