@@ -49,8 +49,8 @@ def command(
     (encrypted as they are by default), and a README with the helm command that
     deploys it and what the hub depended on in the fleet."""
     from hubfleet.export.build import ExportOptions, export_hub
+    from hubfleet.export.compare import masked
     from hubfleet.export.verify import verify_export
-    from hubfleet.helm.masking import is_secret_data, mask_value
 
     fleet = load_fleet(ctx)
     target = fleet.cluster(cluster).hub(hub)
@@ -67,18 +67,9 @@ def command(
         # Re-encrypted files open only with the recipients' keys: compare placeholders.
         verify_sops = None if export_options.recipients else keyed
         round_trip = verify_export(fleet, target, result.directory, sops=verify_sops)
-        # A Secret's data is shown masked, with a digest (a difference stays visible):
-        # both sides under the command's one key, so equal values have equal digests.
+        # A Secret's data is shown masked, with a digest under the command's one key.
         key = options(ctx).redactor.mask_key
-        round_trip = replace(
-            round_trip,
-            differences=tuple(
-                replace(d, expected=mask_value(d.expected, key), actual=mask_value(d.actual, key))
-                if is_secret_data(d.resource, d.field)
-                else d
-                for d in round_trip.differences
-            ),
-        )
+        round_trip = replace(round_trip, differences=masked(round_trip.differences, key))
     if output == Output.json:
         data: dict[str, object] = {
             "cluster": cluster,

@@ -6,9 +6,12 @@ Which renders are compared, and which fields the chart randomises (ignored), is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
+from hubfleet.base.redact import MaskKey
+from hubfleet.helm.masking import is_secret_data, mask_value
 from hubfleet.helm.stability import MISSING, Comparison, FieldDiff
 
 _SHOWN = 80
@@ -35,6 +38,10 @@ class Difference:
         return f"{text} ({self.note})" if self.note else text
 
 
+# A field one side does not have (shown as it is: it holds no value, so nothing to mask).
+ABSENT = "(absent)"
+
+
 def differences(comparison: Comparison) -> list[Difference]:
     """The comparison's differences (hubfleet's render left, the export's right), sorted."""
     return sorted(_difference(diff) for diff in comparison.differences)
@@ -51,5 +58,23 @@ def _difference(diff: FieldDiff) -> Difference:
 
 
 def _show(value: Any) -> str:
+    if value is MISSING:
+        return ABSENT
     text = repr(value)
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
+def masked(found: Iterable[Difference], key: MaskKey) -> tuple[Difference, ...]:
+    """The differences as they may be shown: a Secret's data as its keyed digest (both
+    sides under one key, so a change stays visible); a side that lacks the field
+    stays `(absent)`, which says which side lacks it."""
+
+    def shown(value: str) -> str:
+        return value if value == ABSENT else mask_value(value, key)
+
+    return tuple(
+        replace(d, expected=shown(d.expected), actual=shown(d.actual))
+        if is_secret_data(d.resource, d.field)
+        else d
+        for d in found
+    )
