@@ -12,6 +12,7 @@ from tests.conftest import FIXTURES, SECRET_MARKER
 
 from hubfleet.base.redact import Redactor
 from hubfleet.config.load import load_fleet
+from hubfleet.helm import jsonnet as jsonnet_module
 from hubfleet.helm.charts import resolve_chart
 from hubfleet.helm.engine import render
 from hubfleet.release import values as values_module
@@ -160,3 +161,29 @@ def test_placeholders_hide_a_decrypted_files_strings(age_key: Path) -> None:
     hidden = decrypting.merged(release, placeholders=True)
     assert SECRET_MARKER not in json.dumps(hidden)
     assert hidden == ReleaseValues(fleet, sops=None).merged(release)
+
+
+def test_a_jsonnet_file_is_evaluated_once_for_helm_and_for_its_values(
+    monkeypatch: pytest.MonkeyPatch, age_key: Path
+) -> None:
+    """A deploy asks for a release's bytes (helm -f) and its documents (the health
+    check): one evaluation of each jsonnet file serves both."""
+    fleet = load_fleet(LAYOUT).fleet_or_raise()
+    release = hub_release(fleet, fleet.cluster("aws-two").hub("staging"))
+    evaluated: list[str] = []
+    original = jsonnet_module.run_bytes
+
+    def counting(argv: Any, **kwargs: Any) -> Any:  # each evaluation's child process
+        evaluated.append(json.loads(kwargs["stdin"])["path"])
+        return original(argv, **kwargs)
+
+    monkeypatch.setattr(jsonnet_module, "run_bytes", counting)
+    pipeline = ReleaseValues(fleet, sops=Sops(Redactor(), cwd=fleet.root))
+    jsonnet = [p for p in release.values_files if p.endswith(".jsonnet")]
+    assert jsonnet
+    documents = pipeline.documents(release)
+    given = dict(pipeline.values_bytes(release))
+    assert sorted(evaluated) == sorted(jsonnet)  # once each, not once per cache
+    for doc in documents:
+        if doc.path in jsonnet:
+            assert json.loads(given[doc.path]) == doc.data

@@ -208,7 +208,12 @@ def _crashed(path: str, returncode: int, stderr: str, limits: JsonnetLimits) -> 
 
 def render_jsonnet_data(root: Path, path: str, ext_vars: Mapping[str, str]) -> dict[str, Any]:
     """Like `render_jsonnet`, parsed; the result must be an object (a values mapping)."""
-    data = json.loads(render_jsonnet(root, path, ext_vars))
+    return jsonnet_values(path, render_jsonnet(root, path, ext_vars))
+
+
+def jsonnet_values(path: str, result: bytes) -> dict[str, Any]:
+    """The values mapping of `path`'s evaluated JSON `result` (null: no values)."""
+    data = json.loads(result)
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -30,9 +30,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from hubfleet.config.fleet import Fleet
 from hubfleet.helm import engine
 from hubfleet.helm.charts import ChartResolver, jupyterhub_values_key
-from hubfleet.helm.jsonnet import is_jsonnet
+from hubfleet.helm.jsonnet import is_jsonnet, jsonnet_values
 from hubfleet.helm.values import at_key, merge_values, placeholder_secrets
-from hubfleet.release.pipeline import Release, ValuesDocument, read_values_file, values_bytes
+from hubfleet.release.pipeline import (
+    Release,
+    ValuesDocument,
+    read_values_file,
+    release_jsonnet,
+    values_bytes,
+)
 
 if TYPE_CHECKING:
     from hubfleet.secrets.sops import Sops
@@ -54,7 +60,10 @@ class ReleaseValues:
         self._documents: dict[_Key, ValuesDocument] = {}
         self._bytes: dict[_Key, bytes] = {}
         self._lock = threading.Lock()
-        self._key_locks: dict[_Key, threading.Lock] = {}  # one per file: read once
+        # One lock per file and cache: read once. Documents of a .jsonnet file are made
+        # from its bytes (one evaluation for helm and for the parsed values), so a
+        # document's lock may be held while its bytes are made, never the other way.
+        self._key_locks: dict[tuple[int, _Key], threading.Lock] = {}
         self.reads = 0  # files read and parsed (or evaluated): for tests and figures
 
     @staticmethod
@@ -65,7 +74,7 @@ class ReleaseValues:
         with self._lock:
             if key in cache:
                 return cache[key]
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
+            key_lock = self._key_locks.setdefault((id(cache), key), threading.Lock())
         # The file's own lock: a slow decrypt holds up only the threads that want it.
         with key_lock:
             with self._lock:
@@ -87,10 +96,11 @@ class ReleaseValues:
         """The release's values files, parsed in memory, in order."""
 
         def reader(path: str) -> Callable[[], ValuesDocument]:
-            jsonnet_release = release if is_jsonnet(path) else None
-            return lambda: read_values_file(
-                self.fleet, path, sops=self.sops, release=jsonnet_release
-            )
+            if is_jsonnet(path):
+                return lambda: ValuesDocument(
+                    path, jsonnet_values(path, self._jsonnet(path, release)), False, False
+                )
+            return lambda: read_values_file(self.fleet, path, sops=self.sops)
 
         return [
             self._cached(self._documents, self._key(path, release), reader(path))
@@ -130,11 +140,19 @@ class ReleaseValues:
         if sops is None:
             raise ValueError("values bytes for helm need a Sops (encrypted files)")
 
-        def reader(path: str) -> Callable[[], bytes]:
-            jsonnet_release = release if is_jsonnet(path) else None
-            return lambda: values_bytes(self.fleet, path, sops=sops, release=jsonnet_release)
+        def read(path: str) -> bytes:
+            if is_jsonnet(path):
+                return self._jsonnet(path, release)
+            return self._cached(
+                self._bytes, (path, None), lambda: values_bytes(self.fleet, path, sops=sops)
+            )
 
-        return [
-            (path, self._cached(self._bytes, self._key(path, release), reader(path)))
-            for path in release.values_files
-        ]
+        return [(path, read(path)) for path in release.values_files]
+
+    def _jsonnet(self, path: str, release: Release) -> bytes:
+        """The JSON `path` evaluates to for `release`: evaluated once per release."""
+        return self._cached(
+            self._bytes,
+            self._key(path, release),
+            lambda: release_jsonnet(self.fleet, release, path),
+        )
