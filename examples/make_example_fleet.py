@@ -430,21 +430,24 @@ def main() -> None:
         {"creation_rules": [{"path_regex": r".*secret.*", "age": recipient}]},
         header="# Files whose name contains 'secret' are encrypted for the demo age key.\n",
     )
-    # The deployer credentials below are FAKE: they have the shape of a GCP service
-    # account key, an AWS access key, an Azure service principal and a kubeconfig so
-    # that the demo has something realistic to encrypt and decrypt, but hold no key
-    # material ("DEMO", "AKIAEXAMPLEDEMO...", "demo-..."). They open nothing.
+    # The deployer credentials below are FAKE: they have the shape of a GCP credential
+    # file (a workload identity federation configuration, as `gcloud iam
+    # workload-identity-pools create-cred-config` writes it: no key inside), an AWS
+    # access key, an Azure service principal and a kubeconfig, so that the demo has
+    # something realistic to encrypt and decrypt, but hold no key material and no
+    # string shaped like one ("DEMO-...", "demo-..."). They open nothing.
     kube_cluster(
         "pilot-gcp",
         "gcp",
         {"project": "example-pilot", "cluster": "pilot", "region": "us-central1", "key": "x"},
         recipient,
         {
-            "type": "service_account",
-            "project_id": "example-pilot",
-            "client_email": "deployer@example-pilot.iam.gserviceaccount.com",
-            # FAKE, demo only: the shape of a PEM key around the word DEMO, no key material.
-            "private_key": "-----BEGIN PRIVATE KEY-----\nDEMO\n-----END PRIVATE KEY-----\n",
+            "type": "external_account",
+            "audience": "//iam.googleapis.com/projects/000000000000/locations/global/"
+            "workloadIdentityPools/demo-pool/providers/demo-provider",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": "https://sts.googleapis.com/v1/token",
+            "credential_source": {"file": "/var/run/demo/oidc-token"},
         },
         "enc-deployer-credentials.secret.json",
     )
@@ -455,8 +458,8 @@ def main() -> None:
         recipient,
         {
             "AccessKey": {
-                # FAKE, demo only: AWS's documented example shape, not an issued key id.
-                "AccessKeyId": "AKIAEXAMPLEDEMO00000",
+                # FAKE, demo only: not even shaped like an issued key id.
+                "AccessKeyId": "DEMO-NOT-AN-ACCESS-KEY",
                 "SecretAccessKey": "demo-secret-access-key",
             }
         },
