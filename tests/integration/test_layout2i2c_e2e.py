@@ -135,11 +135,7 @@ def test_validate_reports_a_schema_error_at_the_file_and_line(run_cli: Any, layo
 
 @pytest.fixture
 def git_layout(layout: Path) -> GitFleet:
-    repo = GitFleet(layout)
-    repo.git("init", "-q", "-b", "main")
-    repo.commit("base")
-    repo.git("tag", "base")
-    return repo
+    return GitFleet.started(layout)
 
 
 def rendered_plan(run_cli: Any, repo: GitFleet) -> dict[str, Any]:

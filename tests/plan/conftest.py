@@ -33,6 +33,15 @@ def fleet() -> Fleet:
 class GitFleet:
     root: Path
 
+    @classmethod
+    def started(cls, root: Path) -> GitFleet:
+        """A git repository of `root`, its files committed and tagged `base`."""
+        repo = cls(root)
+        repo.git("init", "-q", "-b", "main")
+        repo.commit("base")
+        repo.git("tag", "base")
+        return repo
+
     def git(self, *args: str) -> str:
         env = {**os.environ, **GIT_ENV, "HOME": str(self.root.parent)}
         return subprocess.run(
@@ -56,11 +65,7 @@ class GitFleet:
 
 @pytest.fixture
 def git_fleet(fleet_copy: Path) -> GitFleet:
-    repo = GitFleet(fleet_copy)
-    repo.git("init", "-q", "-b", "main")
-    repo.commit("base")
-    repo.git("tag", "base")
-    return repo
+    return GitFleet.started(fleet_copy)
 
 
 def units(plan: Plan) -> dict[str, list[str]]:

@@ -292,11 +292,7 @@ def test_rendered_reads_every_dependency_at_base() -> None:
 
 @pytest.fixture
 def git_layout(layout: Path) -> GitFleet:
-    repo = GitFleet(layout)
-    repo.git("init", "-q", "-b", "main")
-    repo.commit("base")
-    repo.git("tag", "base")
-    return repo
+    return GitFleet.started(layout)
 
 
 def test_base_mode_follows_local_dependencies(git_layout: GitFleet) -> None:

@@ -78,11 +78,7 @@ def wrapped_fleet(tmp_path: Path) -> GitFleet:
     (root / "config/clusters/onprem/wrapped.values.yaml").write_text(HUB_VALUES)
     with (root / CLUSTER).open("a") as handle:
         handle.write(HUB_ENTRY)
-    repo = GitFleet(root)
-    repo.git("init", "-q", "-b", "main")
-    repo.commit("base")
-    repo.git("tag", "base")
-    return repo
+    return GitFleet.started(root)
 
 
 def rendered_plan(repo: GitFleet) -> Plan:
