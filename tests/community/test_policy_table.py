@@ -658,6 +658,56 @@ singleuser:
     container.apparmor.security.beta.kubernetes.io/notebook: unconfined  #!
 """,
     ),
+    "a uid the user fills in through an unlisted choice": (
+        "pod.user-root",
+        """
+singleuser:
+  profileList:
+  - display_name: Any user
+    profile_options:
+      uid:
+        display_name: User id
+        unlisted_choice:
+          enabled: true
+          kubespawner_override:
+            uid: '{value}'  #!
+""",
+    ),
+    "privileged the user fills in": (
+        "pod.privileged",
+        """
+singleuser:
+  profileList:
+  - display_name: P
+    profile_options:
+      mode:
+        display_name: Mode
+        unlisted_choice:
+          enabled: true
+          kubespawner_override:
+            container_security_context:
+              privileged: '{value}'  #!
+""",
+    ),
+    "image_spec, KubeSpawner's older name": (
+        "pod.image-registry",
+        """
+singleuser:
+  profileList:
+  - display_name: Old
+    kubespawner_override:
+      image_spec: docker.io/evil/miner:1  #!
+""",
+    ),
+    "runAsNonRoot false": (
+        "pod.user-root",
+        """
+singleuser:
+  extraPodConfig:
+    securityContext:
+      runAsNonRoot: 'false'  #!
+""",
+    ),
     "a key outside the allow list": (
         "policy.not-allowed",
         """

@@ -192,12 +192,17 @@ class _Walk:
             self.refuse(
                 "pod.user-root", key, "null leaves the user to the image, which may be root"
             )
-        elif as_int(value) == 0:
-            self.refuse("pod.user-root", key, f"{value!r} is user 0 (root)")
+        else:
+            self.group(value, key, what="user")
 
-    def group(self, value: Any, key: PathKey) -> None:
-        if as_int(value) == 0:
-            self.refuse("pod.user-root", key, f"{value!r} is group 0 (root)")
+    def group(self, value: Any, key: PathKey, what: str = "group") -> None:
+        """A user or group id must be a number other than 0: a string that is not one
+        (`"{value}"` of an unlisted choice, `root`) is refused too."""
+        number = as_int(value)
+        if number == 0:
+            self.refuse("pod.user-root", key, f"{value!r} is {what} 0 (root)")
+        elif number is None and value is not None:
+            self.refuse("pod.user-root", key, f"{value!r} is not a {what} id (a number)")
 
     def groups(self, value: Any, key: PathKey) -> None:
         for here, item in self.items(value, key):
@@ -206,7 +211,7 @@ class _Walk:
             self.group(value, key)
 
     def non_root(self, value: Any, key: PathKey) -> None:
-        if falsy(value):
+        if value is not None and not truthy(value):
             self.refuse("pod.user-root", key, f"{value!r} lets the container run as root")
 
     def capabilities(self, value: Any, key: PathKey) -> None:
@@ -478,10 +483,11 @@ Handler = Callable[[_Walk, Any, PathKey], None]
 
 
 def _flag(rule: str, what: str) -> Handler:
-    """Refuse a true value (`true`, `"True"`, `1`)."""
+    """Refuse every value but an explicit false or null (`true`, `"True"`, `1`, and a
+    `"{value}"` an unlisted choice fills in)."""
 
     def check(walk: _Walk, value: Any, key: PathKey) -> None:
-        if truthy(value):
+        if value is not None and not falsy(value):
             walk.refuse(rule, key, f"{value!r}: {what}")
 
     return check
@@ -607,6 +613,7 @@ _HANDLERS: dict[str, Handler] = {
     "extraresourceguarantees": _resource,
     # images
     "image": _Walk.image,
+    "imagespec": _Walk.image,
 }
 
 
