@@ -237,3 +237,39 @@ def test_bad_owner_is_a_schema_error(example_fleet: Path) -> None:
     cluster.write_text(cluster.read_text().replace("'@alice-research'", "alice research"))
     result = validate(example_fleet, render=False)
     assert any("is not a GitHub owner" in p.message for p in result.errors), result.errors
+
+
+def test_a_community_file_is_plain_yaml(example_fleet: Path) -> None:
+    """A .jsonnet community file is code: the policy cannot judge what it evaluates to."""
+    from hubfleet.community.decision import ChangedPath, decide
+
+    cluster = example_fleet / "config/clusters/pilot-gcp/cluster.yaml"
+    text = cluster.read_text().replace(
+        "  - research.community.values.yaml\n",
+        "  - research.community.values.yaml\n  - research.community.jsonnet\n",
+        1,
+    )
+    text = text.replace(
+        "    - '@alice-research'\n",
+        "    - '@alice-research'\n    files: [research.community.values.yaml, "
+        "research.community.jsonnet]\n",
+        1,
+    )
+    cluster.write_text(text)
+    jsonnet = "config/clusters/pilot-gcp/research.community.jsonnet"
+    (example_fleet / jsonnet).write_text('{ singleuser: { image: { tag: "x" } } }\n')
+    result = validate(example_fleet, render=False)
+    assert any(
+        "research.community.jsonnet of hub pilot-gcp/research is not a YAML file" in p.message
+        for p in result.errors
+    ), result.errors
+    fleet = load_fleet(example_fleet).fleet_or_raise()
+    decision = decide(
+        fleet,
+        [ChangedPath(jsonnet)],
+        read_base=lambda _p: None,
+        read_head=lambda p: (example_fleet / p).read_bytes(),
+        pull=None,
+    )
+    assert not decision.files_only
+    assert any("is not a YAML file" in r for r in decision.reasons), decision.reasons

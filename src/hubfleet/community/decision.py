@@ -272,6 +272,9 @@ def decide(
         if not communities_of:
             reasons.append(f"{path} is not a community file")
             continue
+        if not path.endswith((".yaml", ".yml")):
+            reasons.append(f"{path} is not a YAML file: the policy judges only plain values")
+            continue
         labels = {c.label for c in communities_of}
         shared = sorted(set(readers.get(path, [])) - labels)
         if shared:
