@@ -19,10 +19,11 @@ checks (`hubfleet.community.pod`) then judge what the file makes of a user pod.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
+from functools import cached_property, lru_cache
 from typing import Any
 
 from hubfleet.base.yamlio import PathKey
@@ -50,12 +51,12 @@ class Entry:
     pattern: str
     origin: str  # e.g. "hubfleet.yaml:12" or "built-in default"
 
-    @property
+    @cached_property
     def absolute(self) -> bool:
         """Matched from the top of the values file, not at the chart's z2jh nesting."""
         return self.pattern.startswith("/")
 
-    @property
+    @cached_property
     def segments(self) -> tuple[str, ...]:
         return tuple(self.pattern.removeprefix("/").split("."))
 
@@ -116,6 +117,33 @@ class Policy:
         text = ".".join("*" if isinstance(k, int) else str(k) for k in shown)
         return text if rel else f"/{text}"
 
+    @cached_property
+    def _deny_index(self) -> tuple[re.Pattern[str] | None, tuple[Entry, ...]]:
+        """The deny entries `**.<one glob>` (most of them) as one regex over a key's last
+        name, and the others: a key is matched against every entry only when one may match."""
+        tails = [
+            e
+            for e in self.deny
+            if not e.absolute
+            and len(e.segments) == 2
+            and e.segments[0] == "**"
+            and "**" not in e.segments[1]
+        ]
+        others = tuple(e for e in self.deny if e not in tails)
+        if not tails:
+            return None, others
+        joined = "|".join(f"(?:{fnmatch.translate(e.segments[1])})" for e in tails)
+        return re.compile(joined, re.IGNORECASE), others
+
+    def denied(self, key: PathKey) -> Entry | None:
+        """The first deny entry that matches `key` itself, without regard to case."""
+        tails, others = self._deny_index
+        rel = self.relative(key)
+        maybe = bool(rel) and tails is not None and tails.match(str(key[-1])) is not None
+        if maybe or _first(self, others, key, fold=True) is not None:
+            return _first(self, self.deny, key, fold=True)
+        return None
+
     def limits(self) -> Limits:
         registries = [*self.pod.registries]
         for constraint in self.constraints:
@@ -141,10 +169,14 @@ def suggested_pattern(key: PathKey) -> str:
     return ".".join("*" if isinstance(k, int) else str(k) for k in key)
 
 
+@lru_cache(maxsize=4096)
+def _glob_regex(pattern: str, fold: bool) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(pattern), re.IGNORECASE if fold else 0)
+
+
 def _glob(name: Any, pattern: str, fold: bool) -> bool:
-    if fold:
-        return fnmatchcase(str(name).lower(), pattern.lower())
-    return fnmatchcase(str(name), pattern)
+    """Whether a key matches a glob segment (`fold`: without regard to case)."""
+    return _glob_regex(pattern, fold).match(str(name)) is not None
 
 
 def matches(segments: Sequence[str], key: PathKey, *, fold: bool = False) -> bool:
@@ -153,6 +185,9 @@ def matches(segments: Sequence[str], key: PathKey, *, fold: bool = False) -> boo
         return not key
     head, rest = segments[0], segments[1:]
     if head == "**":
+        if "**" not in rest:  # the rest matches exactly len(rest) keys: one place to try
+            start = len(key) - len(rest)
+            return start >= 0 and matches(rest, key[start:], fold=fold)
         return any(matches(rest, key[i:], fold=fold) for i in range(len(key) + 1))
     return bool(key) and _glob(key[0], head, fold) and matches(rest, key[1:], fold=fold)
 
@@ -170,11 +205,11 @@ def could_match_below(segments: Sequence[str], key: PathKey) -> bool:
 
 
 def _first(policy: Policy, entries: Sequence[Entry], key: PathKey, *, fold: bool) -> Entry | None:
-    """The first entry matching `key` or one of its parents."""
+    """The first entry matching `key` itself (the walk has judged its parents already)."""
+    rel = policy.relative(key)
     for entry in entries:
-        if any(
-            policy.entry_matches(entry, key[:depth], fold=fold) for depth in range(1, len(key) + 1)
-        ):
+        target = key if entry.absolute else rel
+        if target and matches(entry.segments, target, fold=fold):
             return entry
     return None
 
@@ -186,7 +221,7 @@ def check_data(policy: Policy, data: Any) -> list[Finding]:
     findings: list[Finding] = []
     if isinstance(data, Mapping):
         for name, value in data.items():
-            _walk(policy, (name,), value, findings)
+            _walk(policy, (name,), value, findings, None)
     elif data is not None:
         findings.append(
             Finding(
@@ -208,8 +243,13 @@ def _children(value: Any, key: PathKey) -> Iterator[tuple[PathKey, Any]]:
             yield (*key, index), child
 
 
-def _walk(policy: Policy, key: PathKey, value: Any, findings: list[Finding]) -> None:
-    denied = _first(policy, policy.deny, key, fold=True)
+def _walk(
+    policy: Policy, key: PathKey, value: Any, findings: list[Finding], allowed: Entry | None
+) -> None:
+    """Judge `key` and what is under it; `allowed`: the entry that allowed a parent.
+    A parent that a deny entry refused is not walked into, so only `key` itself is
+    matched against the entries here."""
+    denied = policy.denied(key)
     if denied is not None:
         findings.append(
             Finding(
@@ -222,7 +262,7 @@ def _walk(policy: Policy, key: PathKey, value: Any, findings: list[Finding]) -> 
             )
         )
         return
-    allowed = _first(policy, policy.allow, key, fold=False)
+    allowed = allowed or _first(policy, policy.allow, key, fold=False)
     if allowed is None:
         if (
             isinstance(value, Mapping | list)
@@ -230,7 +270,7 @@ def _walk(policy: Policy, key: PathKey, value: Any, findings: list[Finding]) -> 
             and any(policy.could_allow_below(e, key) for e in policy.allow)
         ):
             for child_key, child in _children(value, key):
-                _walk(policy, child_key, child, findings)
+                _walk(policy, child_key, child, findings, None)
             return
         findings.append(
             Finding(
@@ -256,7 +296,7 @@ def _walk(policy: Policy, key: PathKey, value: Any, findings: list[Finding]) -> 
                     )
                 )
     for child_key, child in _children(value, key):
-        _walk(policy, child_key, child, findings)
+        _walk(policy, child_key, child, findings, allowed)
 
 
 # ------------------------------------------------------------------- values
