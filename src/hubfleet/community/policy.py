@@ -164,11 +164,6 @@ class Policy:
         )
 
 
-def suggested_pattern(key: PathKey) -> str:
-    """The allow entry that would allow `key` at the top: its path with list indexes as `*`."""
-    return ".".join("*" if isinstance(k, int) else str(k) for k in key)
-
-
 @lru_cache(maxsize=4096)
 def _glob_regex(pattern: str, fold: bool) -> re.Pattern[str]:
     return re.compile(fnmatch.translate(pattern), re.IGNORECASE if fold else 0)

@@ -78,7 +78,8 @@ def _owner(value: str) -> str:
 def _key_pattern(value: str) -> str:
     if len(value) > 256 or not _KEY_PATTERN.fullmatch(value):
         raise ValueError(
-            f"{value!r} is not a key path: dot-separated keys, '*' for one key, '**' for any"
+            f"{value!r} is not a key path: dot-separated keys, '*' for one key, '**' for any, "
+            "a leading '/' from the top of the file"
         )
     return value
 
