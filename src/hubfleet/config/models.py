@@ -483,12 +483,26 @@ class FleetFile(_Strict):
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     jsonnet: JsonnetSettings = Field(default_factory=JsonnetSettings)
     community: CommunitySettings = Field(default_factory=CommunitySettings)
+    z2jh_values_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="chart -> where its values for the JupyterHub chart (z2jh) sit: a dotted "
+        "key (jupyterhub for a basehub-like chart, basehub.jupyterhub for a daskhub-like one), "
+        "'' at the top; wins over what hubfleet reads from the chart's dependencies",
+    )
 
-    @field_validator("charts")
+    @field_validator("charts", "z2jh_values_keys")
     @classmethod
-    def _chart_names(cls, value: dict[str, RemoteChart]) -> dict[str, RemoteChart]:
+    def _chart_names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
             _chart_name(name)
+        return value
+
+    @field_validator("z2jh_values_keys")
+    @classmethod
+    def _z2jh_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value.values():
+            if key and not re.fullmatch(r"[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63}){0,7}", key):
+                raise ValueError(f"{key!r} is not a dotted values key (e.g. basehub.jupyterhub)")
         return value
 
     @field_validator("kubernetes_version")
