@@ -105,8 +105,14 @@ def _yaml_double_quoted(value: str) -> str:
     return "".join(out)
 
 
+# Characters that no escaping below changes (URL encoding keeps only these).
+_UNESCAPED = re.compile(r"[A-Za-z0-9._~-]*")
+
+
 def text_forms(value: str) -> set[str]:
     """The value as text shows it: plain and escaped (JSON, YAML, Go, repr, URL)."""
+    if _UNESCAPED.fullmatch(value):  # most tokens: every escaping leaves them as they are
+        return {value}
     json_ascii = json.dumps(value)[1:-1]
     json_utf8 = json.dumps(value, ensure_ascii=False)[1:-1]
     forms = {
@@ -369,9 +375,10 @@ class Redactor:
     Thread-safe without making a reader wait: `add_all` (a batch, e.g. one decrypted
     file) computes its forms outside any lock and appends them, unindexed, to the
     current state; the first scrub after it indexes them into one new chunk and
-    publishes the state with that chunk (a pointer swap under a lock held for nothing
-    else). Chunks are merged geometrically. A scrub reads one state: every secret
-    whose `add_all` returned before the scrub started is in it.
+    publishes the state with that chunk (a pointer swap, skipped when a writer holds
+    the lock: the next scrub publishes). Chunks are merged geometrically, by one
+    thread at a time. A scrub never waits for a lock, and reads one state: every
+    secret whose `add_all` returned before the scrub started is in it.
     """
 
     def __init__(self, mask_key: MaskKey | None = None) -> None:
@@ -434,12 +441,15 @@ class Redactor:
         )
         self.builds.append(chunk.size)
         built = _State((*state.chunks, chunk))
-        with self._lock:
-            now = self._state
-            done = len(state.pending)
-            if now.chunks is state.chunks and now.pending[:done] == state.pending:
-                self._state = _State(built.chunks, now.pending[done:])
-        self._merge()
+        if self._lock.acquire(blocking=False):  # publish it, unless a writer is busy
+            try:
+                now = self._state
+                done = len(state.pending)
+                if now.chunks is state.chunks and now.pending[:done] == state.pending:
+                    self._state = _State(built.chunks, now.pending[done:])
+            finally:
+                self._lock.release()
+            self._merge()
         return built
 
     def _merge(self) -> None:
@@ -451,10 +461,13 @@ class Redactor:
             if merged is None:
                 return
             self.builds.append(merged[-1].size)
-            with self._lock:
-                now = self._state
-                if now.chunks[: len(chunks)] == chunks:
-                    self._state = _State((*merged, *now.chunks[len(chunks) :]), now.pending)
+            if self._lock.acquire(blocking=False):
+                try:
+                    now = self._state
+                    if now.chunks[: len(chunks)] == chunks:
+                        self._state = _State((*merged, *now.chunks[len(chunks) :]), now.pending)
+                finally:
+                    self._lock.release()
         finally:
             self._merging.release()
 
