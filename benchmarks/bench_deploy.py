@@ -63,6 +63,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -352,9 +353,12 @@ def secret_values(rng: random.Random, nested: bool) -> tuple[str, list[str]]:
     return text, values
 
 
-def make_secret_fleet(root: Path, clusters: dict[str, list[tuple[str, bool]]]) -> int:
+def make_secret_fleet(
+    root: Path, clusters: dict[str, list[tuple[str, bool]]], *, with_secrets: bool = True
+) -> int:
     """The fleet of `make_fleet`, each hub and support release with one encrypted values
-    file of five values, every 10th hub on `daskhub`; returns how many values."""
+    file of five values (unless not `with_secrets`), every 10th hub on `daskhub`;
+    returns how many encrypted values."""
     make_fleet(root, clusters)
     set_parallelism(root, 8)
     (root / "helm-charts/daskhub").mkdir()
@@ -362,30 +366,31 @@ def make_secret_fleet(root: Path, clusters: dict[str, list[tuple[str, bool]]]) -
     (root / "helm-charts/daskhub/values.yaml").write_text("testhub: {}\n")
     rng = random.Random(SEED)
     count, number = 0, 0
+
+    def encrypted(folder: Path, name: str, text: str) -> str:
+        nonlocal count
+        if not with_secrets:
+            return ""
+        (folder / name).write_bytes(encrypt(text.encode(), filename=name, cwd=root))
+        count += SECRET_VALUES
+        return f", {name}"
+
     for name, hubs in clusters.items():
         folder = root / "config/clusters" / name
         cluster = (folder / "cluster.yaml").read_text()
         support, _ = secret_values(rng, nested=False)
-        (folder / "enc-support.secret.values.yaml").write_bytes(
-            encrypt(support.encode(), filename="enc-support.secret.values.yaml", cwd=root)
-        )
-        cluster = cluster.replace(
-            "[support.values.yaml]", "[support.values.yaml, enc-support.secret.values.yaml]"
-        )
-        count += SECRET_VALUES
+        enc = encrypted(folder, "enc-support.secret.values.yaml", support)
+        cluster = cluster.replace("[support.values.yaml]", f"[support.values.yaml{enc}]")
         for hub, _staging in hubs:
             number += 1
             daskhub = number % DASKHUB_SHARE == 0
             text, _ = secret_values(rng, nested=daskhub)
-            enc = f"enc-{hub}.secret.values.yaml"
-            (folder / enc).write_bytes(encrypt(text.encode(), filename=enc, cwd=root))
-            count += SECRET_VALUES
-            files = f"[{hub}.values.yaml]"
-            replacement = f"[{hub}.values.yaml, {enc}]"
+            enc = encrypted(folder, f"enc-{hub}.secret.values.yaml", text)
+            replacement = f"[{hub}.values.yaml{enc}]"
             if daskhub:
                 (folder / f"{hub}.values.yaml").write_text(f"testhub:\n  hubName: {hub}\n")
                 replacement += "\n  helm_chart: daskhub"
-            cluster = cluster.replace(files, replacement)
+            cluster = cluster.replace(f"[{hub}.values.yaml]", replacement)
         (folder / "cluster.yaml").write_text(cluster)
     return count
 
@@ -414,25 +419,50 @@ def secrets(
     root: Path, clusters: dict[str, list[tuple[str, bool]]], tmp: Path, python: str
 ) -> None:
     """`hubfleet deploy` of the fleet with per-hub secret files through the instant fake
-    helm, in a child process of `python` (whose hubfleet is measured)."""
-    fleet = tmp / "secret-fleet"
-    fleet.mkdir()
-    values = make_secret_fleet(fleet, clusters)
+    helm, in a child process of `python` (whose hubfleet is measured); then the same
+    fleet without the secret files, for hubfleet's cost without decryption."""
     jobs = all_jobs(clusters)
-    fakes = install_fakes(tmp / "secrets")
     plan = plan_file(clusters, tmp / "secret-plan.json")
-    home, private = tmp / "home", tmp / "private"
-    home.mkdir(exist_ok=True)
-    private.mkdir(exist_ok=True)
-    stats = tmp / "stats.json"
+    daskhubs = sum(1 for n in range(1, 172) if n % DASKHUB_SHARE == 0)
+    print(f"[secrets] `hubfleet deploy --plan` ({python}): {len(jobs)} jobs, {daskhubs} hubs "
+          f"on daskhub, instant fake helm, concurrency 8, cluster concurrency 8")  # fmt: skip
+    for with_secrets in (True, False):
+        label = "secret-fleet" if with_secrets else "plain-fleet"
+        fleet = tmp / label
+        fleet.mkdir()
+        values = make_secret_fleet(fleet, clusters, with_secrets=with_secrets)
+        data, wall, bad = deploy_child(python, fleet, plan, tmp / label)
+        print(f"  -- {values} encrypted values ({SECRET_VALUES} per hub and support release)"
+              if with_secrets else "  -- the same fleet without its secret files")  # fmt: skip
+        print(f"  exit {data['exit']}, jobs not succeeded: {bad}")
+        print(f"  wall time                       {wall:6.2f} s (in-process {data['wall']:.2f} s)")
+        print(f"  hubfleet's own CPU              {data['cpu']:6.2f} s = "
+              f"{1000 * data['cpu'] / len(jobs):.1f} ms per job (start-up included)")  # fmt: skip
+        print(f"  peak RSS                        {data['rss_kib'] / 1024:6.0f} MiB")
+        print(f"  peak threads                    {data['threads']:6d} (concurrency 8)")
+        print(f"  pattern compiles (regex tries)  {data['compiles']:6d}")
+        print(f"  index chunks built              {data['chunks']:6d} "
+              f"({data['forms']} forms registered)")  # fmt: skip
+
+
+def deploy_child(
+    python: str, fleet: Path, plan: Path, work: Path
+) -> tuple[dict[str, Any], float, int]:
+    """Run `hubfleet deploy --plan` in a child (DRIVER); its figures, wall time, and the
+    number of jobs that did not succeed."""
+    fakes = install_fakes(work / "fakes")
+    home, private = work / "home", work / "private"
+    home.mkdir(parents=True)
+    private.mkdir()
+    stats, report = work / "stats.json", work / "report.json"
     argv = ["--repo", str(fleet), "deploy", "--plan", str(plan), "--no-health-check",
-            "--progress", "plain", "--report", str(tmp / "secret-report.json")]  # fmt: skip
+            "--progress", "plain", "--report", str(report)]  # fmt: skip
     env = {**os.environ, "PATH": fakes.path, "HOME": str(home), "TMPDIR": str(private)}
     env.pop("GITHUB_STEP_SUMMARY", None)
     started = time.monotonic()
     done = subprocess.run(
         [python, "-c", DRIVER, json.dumps(argv), str(stats)],
-        cwd=tmp, env=env, capture_output=True, text=True, check=False,
+        cwd=work, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     wall = time.monotonic() - started
     if done.returncode != 0 or not stats.exists():
@@ -440,23 +470,9 @@ def secrets(
             f"hubfleet deploy failed ({done.returncode}):\n"
             f"{done.stdout[-2000:]}{done.stderr[-2000:]}"
         )
-    data = json.loads(stats.read_text())
-    report = json.loads((tmp / "secret-report.json").read_text())
-    bad = [j for j in report["jobs"] if j["status"] not in ("succeeded", "unchanged")]
-    daskhubs = sum(1 for n in range(1, 172) if n % DASKHUB_SHARE == 0)
-    print(f"[secrets] `hubfleet deploy` ({python}): {len(jobs)} jobs, {values} encrypted values "
-          f"({SECRET_VALUES} per hub and per support release), {daskhubs} hubs on daskhub, "
-          f"instant fake helm, concurrency 8, cluster concurrency 8")  # fmt: skip
-    print(f"  exit {data['exit']}, jobs not succeeded: {len(bad)}")
-    print(f"  wall time                       {wall:6.2f} s (in-process {data['wall']:.2f} s)")
-    print(f"  hubfleet's own CPU              {data['cpu']:6.2f} s = "
-          f"{1000 * data['cpu'] / len(jobs):.1f} ms per job (start-up included)")  # fmt: skip
-    print(f"  peak RSS                        {data['rss_kib'] / 1024:6.0f} MiB")
-    print(f"  peak threads                    {data['threads']:6d} (concurrency 8)")
-    print(f"  pattern compiles (regex tries)  {data['compiles']:6d}")
-    print(
-        f"  index chunks built              {data['chunks']:6d} ({data['forms']} forms registered)"
-    )
+    jobs = json.loads(report.read_text())["jobs"]
+    bad = sum(1 for j in jobs if j["status"] not in ("succeeded", "unchanged"))
+    return json.loads(stats.read_text()), wall, bad
 
 
 def main() -> None:

@@ -267,14 +267,14 @@ class MaskKey:
 # --- matching ----------------------------------------------------------------------
 #
 # Forms of MIN_CASELESS characters or more are matched without regard to case, through
-# an index of their 4-character pieces ("grams"): text is sampled every `_STEP`
+# an index of their 6-character pieces ("grams"): text is sampled every `_STEP`
 # characters, and each form is indexed under the gram at each of its first `_STEP`
 # offsets, so every occurrence of a form contains exactly one sampled gram that leads
 # to it. Building costs a few dictionary inserts per form (no regex to compile), and a
 # scrub costs a slice per `_STEP` characters plus set intersections in C. Shorter forms
 # (of values of 4 to 7 characters) are few and matched exactly, by a regex trie.
 
-_GRAM = 4
+_GRAM = 6
 _STEP = MIN_CASELESS - _GRAM + 1
 
 
