@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -326,22 +327,27 @@ def test_sweep_keeps_live_owners_and_removes_dead_and_reused_pids(
     here = sweep.current_owner()
     start = sweep.start_time(sleeper.pid)
     assert start
-    live = _owned_folder(tmp_path, sweep.Owner(sleeper.pid, start, here.boot, here.pidns))
+
+    def owner(pid: int, start: int, **changes: Any) -> sweep.Owner:
+        return replace(here, pid=pid, start=start, **changes)
+
+    live = _owned_folder(tmp_path, owner(sleeper.pid, start))
     mine = _owned_folder(tmp_path, here, "mine")
-    reused = _owned_folder(tmp_path, sweep.Owner(sleeper.pid, start + 1, here.boot, here.pidns))
-    other_boot = _owned_folder(tmp_path, sweep.Owner(sleeper.pid, start, "deadbeef", here.pidns))
-    other_ns = _owned_folder(tmp_path, sweep.Owner(999_999_999, 1, here.boot, here.pidns + 1))
+    reused = _owned_folder(tmp_path, owner(sleeper.pid, start + 1), "reused")
+    other_boot = _owned_folder(tmp_path, owner(999_999_999, 1, boot="deadbeef"), "boot")
+    other_ns = _owned_folder(tmp_path, owner(999_999_999, 1, pidns=here.pidns + 1), "ns")
+    other_host = _owned_folder(tmp_path, owner(999_999_999, 1, host="0badc0de"), "host")
     removed = sweep.sweep_stale(tmp_path)
     assert sorted(removed) == sorted([reused.name, other_boot.name])
-    assert live.exists() and mine.exists() and other_ns.exists()
+    assert live.exists() and mine.exists() and other_ns.exists() and other_host.exists()
     sleeper.kill()
     sleeper.wait()
     assert sweep.sweep_stale(tmp_path) == [live.name]
-    assert mine.exists() and other_ns.exists()
+    assert mine.exists() and other_ns.exists() and other_host.exists()
 
 
 def test_sweep_never_touches_what_is_not_ours(tmp_path: Path) -> None:
-    dead = sweep.Owner(999_999_999, 5, sweep.current_owner().boot, sweep.current_owner().pidns)
+    dead = replace(sweep.current_owner(), pid=999_999_999, start=5)
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "keep").write_text("keep me")

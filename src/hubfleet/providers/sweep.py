@@ -7,18 +7,20 @@ it, and the first private folder a process makes sweeps the stale ones first
 (`sweep_stale`).
 
 The name: `hubfleet-creds-<cluster>-<owner>-XXXXXXXX`, `<owner>` being
-`<pid>.<start>.<boot>.<pidns>`: the owner's pid, its start time (clock ticks
-after boot, /proc/PID/stat field 22), the first 8 hex digits of the boot id and
-the inode of its pid namespace. A pid reused by another process has another
-start time; a folder of a previous boot is stale whatever its pid. A folder is
-swept only when all of this holds:
+`<pid>.<start>.<boot>.<pidns>.<host>`: the owner's pid, its start time (clock
+ticks after boot, /proc/PID/stat field 22), the first 8 hex digits of the boot
+id, the inode of its pid namespace and 8 hex digits of the SHA-256 of the host
+name. A pid reused by another process has another start time; a folder of a
+previous boot of this host is stale whatever its pid. A folder is swept only
+when all of this holds:
 
 - it is in TMPDIR, matches the prefix and the owner pattern exactly;
 - it is a folder (lstat: a link is never followed nor removed), of this user,
   mode 0700 (what `private_folder` makes);
-- its owner is gone: another boot, or (same boot and pid namespace) no process
-  with that pid and start time. A folder of another pid namespace of this boot
-  (a container sharing TMPDIR) is left alone: its owner cannot be seen from here.
+- its owner is gone: this host in another boot, or (same boot and pid namespace)
+  no process with that pid and start time. A folder of another host (a TMPDIR on
+  a shared file system) or of another pid namespace of this boot (a container
+  sharing TMPDIR) is left alone: its owner cannot be seen from here.
 
 Removal uses `shutil.rmtree` on a descriptor of TMPDIR (it never follows a link
 inside, and refuses a top that was swapped for a link). Without /proc (macOS) the
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import re
 import shutil
@@ -38,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PREFIX = "hubfleet-creds-"
-_OWNER = re.compile(r"-(\d+)\.(\d+)\.([0-9a-f]{8})\.(\d+)-[A-Za-z0-9_]+\Z")
+_OWNER = re.compile(r"-(\d+)\.(\d+)\.([0-9a-f]{8})\.(\d+)\.([0-9a-f]{8})-[A-Za-z0-9_]+\Z")
 _PRIVATE_MODE = 0o700
 
 
@@ -50,9 +53,10 @@ class Owner:
     start: int  # clock ticks after boot; 0 where unknown
     boot: str  # 8 hex digits of the boot id; "00000000" where unknown
     pidns: int  # inode of the pid namespace; 0 where unknown
+    host: str  # 8 hex digits of the SHA-256 of the host name
 
     def token(self) -> str:
-        return f"{self.pid}.{self.start}.{self.boot}.{self.pidns}"
+        return f"{self.pid}.{self.start}.{self.boot}.{self.pidns}.{self.host}"
 
 
 def start_time(pid: int) -> int | None:
@@ -90,6 +94,11 @@ def _boot() -> str:
         return "0" * 8
 
 
+@functools.cache
+def _host() -> str:
+    return hashlib.sha256(os.uname().nodename.encode()).hexdigest()[:8]
+
+
 def _pidns() -> int:
     try:
         return os.stat("/proc/self/ns/pid").st_ino
@@ -100,7 +109,7 @@ def _pidns() -> int:
 def current_owner() -> Owner:
     """This process, as a private folder's name records it."""
     pid = os.getpid()
-    return Owner(pid, start_time(pid) or 0, _boot(), _pidns())
+    return Owner(pid, start_time(pid) or 0, _boot(), _pidns(), _host())
 
 
 def owner_of(name: str) -> Owner | None:
@@ -110,13 +119,15 @@ def owner_of(name: str) -> Owner | None:
     found = _OWNER.search(name)
     if found is None:
         return None
-    pid, start, boot, pidns = found.groups()
-    return Owner(int(pid), int(start), boot, int(pidns))
+    pid, start, boot, pidns, host = found.groups()
+    return Owner(int(pid), int(start), boot, int(pidns), host)
 
 
 def is_gone(owner: Owner, here: Owner | None = None) -> bool:
     """Whether the folder's owner has ended (False when it cannot be told)."""
     here = here or current_owner()
+    if owner.host != here.host:
+        return False
     if owner.boot != here.boot:
         return owner.boot != "0" * 8 and here.boot != "0" * 8
     if owner.pidns != here.pidns:
