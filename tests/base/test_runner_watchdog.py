@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hubfleet.base import watchdog
 from tests.conftest import alive
+
+from hubfleet.base import watchdog
 
 CHILD = r"""
 import json, sys, threading
@@ -65,9 +66,11 @@ def test_sigkill_of_hubfleet_stops_its_programs_and_removes_its_folders(tmp_path
     process = subprocess.Popen([sys.executable, "-c", CHILD, str(out), str(folder)])
     try:
         _until(
-            lambda: all((out / n).exists() for n in ("pids.json", "run-grandchild", "bg-grandchild"))
-            and bool((out / "run-grandchild").read_text().strip())
-            and bool((out / "bg-grandchild").read_text().strip()),
+            lambda: (
+                all((out / n).exists() for n in ("pids.json", "run-grandchild", "bg-grandchild"))
+                and bool((out / "run-grandchild").read_text().strip())
+                and bool((out / "bg-grandchild").read_text().strip())
+            ),
             "the programs",
         )
         programs = _pids(out)
