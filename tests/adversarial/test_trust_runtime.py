@@ -167,13 +167,16 @@ def test_key_material_of_the_environment(tmp_path: Path) -> None:
         "AZURE_CLIENT_SECRET": "azure-client-secret-value",
         "GOOGLE_APPLICATION_CREDENTIALS": str(google),
         "AZURE_FEDERATED_TOKEN_FILE": str(token),
+        "GOOGLE_CREDENTIALS": json.dumps(
+            {"type": "authorized_user", "refresh_token": "1//0refresh"}
+        ),
         "HOME": str(tmp_path),
     }
     found = set(key_material(env))
     assert AGE_LINE in found
     assert not any(value.startswith("# ") for value in found)  # comments: the public key
     for secret in ("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "FwoGZXIvYXdzEXAMPLESESSIONTOKEN",
-                   "azure-client-secret-value", "abcdef0123456789", *pem_body,
+                   "azure-client-secret-value", "abcdef0123456789", *pem_body, "1//0refresh",
                    "eyJhbGciOiJSUzI1NiJ9.federated-token-body"):  # fmt: skip
         assert secret in found, secret
     for public in ("AKIAEXAMPLEKEYID0001", str(AGE_KEY), "11111111-1111-1111-1111-111111111111",

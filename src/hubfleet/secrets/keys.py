@@ -14,7 +14,8 @@ form the redactor knows:
   of each PEM private key (each line and the whole body);
 - `GOOGLE_APPLICATION_CREDENTIALS` (and gcloud's credential file override): the
   JSON's `private_key` (as above), `private_key_id`, `client_secret` and
-  `refresh_token`;
+  `refresh_token`; the same of the JSON in `GOOGLE_CREDENTIALS` (terraform's
+  google provider takes the key itself there);
 - files holding a federation token (`AWS_WEB_IDENTITY_TOKEN_FILE`,
   `AZURE_FEDERATED_TOKEN_FILE`, `CLOUDSDK_AUTH_ACCESS_TOKEN_FILE`): their content;
 - every variable of sops' and the clouds' families (`SOPS_`, `AWS_`, `AZURE_`,
@@ -69,6 +70,7 @@ _TOKEN_FILES = (
     "AZURE_FEDERATED_TOKEN_FILE",
     "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE",
 )
+_GOOGLE_JSON_VARIABLES = ("GOOGLE_CREDENTIALS", "GOOGLE_CLOUD_KEYFILE_JSON")
 _GOOGLE_SECRET_KEYS = ("private_key", "private_key_id", "client_secret", "refresh_token")
 
 
@@ -83,6 +85,8 @@ def key_material(environ: Mapping[str, str]) -> list[str]:
     for name, value in environ.items():
         if name == "SOPS_AGE_KEY":
             found += age_identities(value)
+        elif name in _GOOGLE_JSON_VARIABLES:
+            found += google_secrets(value)
         elif _secret_name(name) and value.strip():
             found.append(value)
     for path in _age_key_files(environ):
