@@ -8,7 +8,10 @@ its private folders (`atexit`). When it is killed outright (SIGKILL, the OOM
 killer), nothing of hubfleet runs any more: this module's watchdog does it.
 
 The watchdog is one small process per hubfleet process, started with the first
-program or private folder (`python -I -S watchdog.py`, standard library only).
+private folder (`python -I -S watchdog.py`, standard library only): a command
+that makes none (render, validate: only short sops calls) pays nothing for it.
+Until then the process groups of the programs running are only noted here; the
+watchdog is told every one still running when it starts.
 Its stdin is a pipe whose only writer is hubfleet (the write end is
 close-on-exec: no program inherits it). hubfleet tells it, one line each:
 
@@ -67,6 +70,7 @@ class _Link:
         self.process: subprocess.Popen[bytes] | None = None
         self.pid = 0  # the process that started it (a forked child must start its own)
         self.failed = False
+        self.groups: set[int] = set()  # live process groups (told at start)
 
 
 _link = _Link()
@@ -96,37 +100,54 @@ def _start() -> int | None:
     finally:
         os.close(read_end)
     _link.fd, _link.process, _link.pid = write_end, process, os.getpid()
+    for pgid in sorted(_link.groups):  # running before the watchdog was
+        _write(f"+{pgid}")
     return write_end
 
 
-def _tell(line: str) -> None:
-    with _link.lock:
-        fd = _start()
-        if fd is None:
-            return
-        try:
-            os.write(fd, line.encode("ascii") + b"\n")  # one write, < PIPE_BUF: atomic
-        except OSError:  # the watchdog is gone: nothing to tell any more
-            os.close(fd)
-            _link.fd, _link.failed = None, True
+def _running() -> bool:
+    return _link.fd is not None and _link.pid == os.getpid()
+
+
+def _write(line: str) -> None:
+    """One line to the watchdog (lock held, watchdog started)."""
+    fd = _link.fd
+    if fd is None:
+        return
+    try:
+        os.write(fd, line.encode("ascii") + b"\n")  # one write, < PIPE_BUF: atomic
+    except OSError:  # the watchdog is gone: nothing to tell any more
+        os.close(fd)
+        _link.fd, _link.failed = None, True
 
 
 def watch_group(pgid: int) -> None:
     """Stop process group `pgid` if hubfleet dies before `release_group(pgid)`."""
-    _tell(f"+{pgid}")
+    with _link.lock:
+        _link.groups.add(pgid)
+        if _running():
+            _write(f"+{pgid}")
 
 
 def release_group(pgid: int) -> None:
-    _tell(f"-{pgid}")
+    with _link.lock:
+        _link.groups.discard(pgid)
+        if _running():
+            _write(f"-{pgid}")
 
 
 def watch_folder(path: str | os.PathLike[str]) -> None:
-    """Remove folder `path` if hubfleet dies before `release_folder(path)`."""
-    _tell("d" + os.fsencode(path).hex())
+    """Remove folder `path` if hubfleet dies before `release_folder(path)` (starts the
+    watchdog: a private folder holds credentials)."""
+    with _link.lock:
+        if _start() is not None:
+            _write("d" + os.fsencode(path).hex())
 
 
 def release_folder(path: str | os.PathLike[str]) -> None:
-    _tell("k" + os.fsencode(path).hex())
+    with _link.lock:
+        if _running():
+            _write("k" + os.fsencode(path).hex())
 
 
 def watchdog_pid() -> int | None:
