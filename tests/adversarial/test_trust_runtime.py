@@ -318,7 +318,7 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
 
 
 def _owned_folder(tmp: Path, owner: sweep.Owner, cluster: str = "c1") -> Path:
-    folder = tmp / f"{sweep.PREFIX}{cluster}-{owner.token()}-abc123_x"
+    folder = tmp / f"{sweep.PREFIX}{cluster}-abc123_x.{owner.token()}"
     folder.mkdir(mode=0o700)
     (folder / "kubeconfig").write_text("token: s3cr3t\n")
     return folder
@@ -356,15 +356,15 @@ def test_sweep_never_touches_what_is_not_ours(tmp_path: Path) -> None:
     (outside / "keep").write_text("keep me")
     where = tmp_path / "tmp"
     where.mkdir()
-    link = where / f"{sweep.PREFIX}c1-{dead.token()}-linklink"
+    link = where / f"{sweep.PREFIX}c1-linklink.{dead.token()}"
     link.symlink_to(outside)
-    other_prefix = where / f"hubfleet-cache-c1-{dead.token()}-abcdefgh"
+    other_prefix = where / f"hubfleet-cache-c1-abcdefgh.{dead.token()}"
     other_prefix.mkdir(mode=0o700)
     no_owner = where / f"{sweep.PREFIX}c1-abcdefgh"  # a folder of an older hubfleet
     no_owner.mkdir(mode=0o700)
-    wide = where / f"{sweep.PREFIX}c2-{dead.token()}-abcdefgh"
+    wide = where / f"{sweep.PREFIX}c2-abcdefgh.{dead.token()}"
     wide.mkdir(mode=0o755)
-    a_file = where / f"{sweep.PREFIX}c3-{dead.token()}-abcdefgh"
+    a_file = where / f"{sweep.PREFIX}c3-abcdefgh.{dead.token()}"
     a_file.write_text("a file, not a folder")
     stale = _owned_folder(where, dead, "c4")
     inner_link = stale / "escape"

@@ -127,7 +127,7 @@ def private_folder(cluster: str) -> Iterator[Path]:
     leaves nothing a later run does not sweep."""
     sweep_once()
     owner = current_owner().token()
-    folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{_safe(cluster)}-{owner}-"))
+    folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{_safe(cluster)}-", suffix=f".{owner}"))
     os.chmod(folder, 0o700)
     watchdog.watch_folder(folder)  # removed at once if this process is killed
     with _open_lock:

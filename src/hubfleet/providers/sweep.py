@@ -6,7 +6,9 @@ kubeconfig or cloud key in TMPDIR. So each folder's name says which process owns
 it, and the first private folder a process makes sweeps the stale ones first
 (`sweep_stale`).
 
-The name: `hubfleet-creds-<cluster>-<owner>-XXXXXXXX`, `<owner>` being
+The name: `hubfleet-creds-<cluster>-XXXXXXXX.<owner>` (the owner last, so that
+the name still reads `hubfleet-creds-<cluster>-<random>` up to its first dot),
+`<owner>` being
 `<pid>.<start>.<boot>.<pidns>.<host>`: the owner's pid, its start time (clock
 ticks after boot, /proc/PID/stat field 22), the first 8 hex digits of the boot
 id, the inode of its pid namespace and 8 hex digits of the SHA-256 of the host
@@ -41,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PREFIX = "hubfleet-creds-"
-_OWNER = re.compile(r"-(\d+)\.(\d+)\.([0-9a-f]{8})\.(\d+)\.([0-9a-f]{8})-[A-Za-z0-9_]+\Z")
+_OWNER = re.compile(r"-[A-Za-z0-9_]+\.(\d+)\.(\d+)\.([0-9a-f]{8})\.(\d+)\.([0-9a-f]{8})\Z")
 _PRIVATE_MODE = 0o700
 
 
