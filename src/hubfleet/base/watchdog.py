@@ -136,6 +136,13 @@ def release_group(pgid: int) -> None:
             _write(f"-{pgid}")
 
 
+def start() -> bool:
+    """Start the watchdog now if it is not running (whether one runs): before making a
+    folder, so that registering it is one write."""
+    with _link.lock:
+        return _start() is not None
+
+
 def watch_folder(path: str | os.PathLike[str]) -> None:
     """Remove folder `path` if hubfleet dies before `release_folder(path)` (starts the
     watchdog: a private folder holds credentials)."""

@@ -126,6 +126,7 @@ def private_folder(cluster: str) -> Iterator[Path]:
     its name records this process (pid, start time), so that a run that was killed
     leaves nothing a later run does not sweep."""
     sweep_once()
+    watchdog.start()  # before the folder exists: registering it is then one write
     owner = current_owner().token()
     folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{_safe(cluster)}-", suffix=f".{owner}"))
     os.chmod(folder, 0o700)
