@@ -23,6 +23,7 @@ Standard library only: the jsonnet evaluating child imports it and must start fa
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -372,3 +373,57 @@ def read_bounded(path: Path | str, *, limit: int, shown: str | None = None) -> b
         return read_fd(fd, shown, limit)
     finally:
         os.close(fd)
+
+
+def write_beneath(folder: Path, relative: str, content: bytes, *, mode: int = 0o644) -> None:
+    """Write `content` to `folder`/`relative` without following a link on the way.
+
+    `folder` itself must not be a link (it is created when absent); each folder under
+    it is opened with `O_NOFOLLOW`, and the file is written under a temporary name and
+    renamed over the target (a link planted at the target is replaced, never followed).
+    `relative` may not leave `folder` (`..`, absolute). Raises `Confinement` or OSError.
+    """
+    shown = os.path.join(str(folder), relative)
+    parts = [part for part in relative.split("/") if part not in ("", ".")]
+    if "\0" in relative or "\0" in str(folder):
+        raise Confinement("nul", f"{shown!r} contains a NUL byte", "paths are plain text")
+    if not parts or ".." in parts or os.path.isabs(relative):
+        raise Confinement(
+            "outside", f"{relative!r} leaves the folder {folder}", "name a file in it"
+        )
+    if os.path.islink(folder):
+        raise Confinement("link", f"{folder} is a link", "name the folder itself, not a link to it")
+    os.makedirs(folder, exist_ok=True)
+    fds = [_open_folder(str(folder), None, str(folder))]
+    try:
+        for index, part in enumerate(parts[:-1]):
+            where = os.path.join(str(folder), *parts[: index + 1])
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=fds[-1])
+            fds.append(_open_folder(part, fds[-1], where))
+        name = parts[-1]
+        temporary = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+        fd = os.open(temporary, flags, mode, dir_fd=fds[-1])
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+            os.rename(temporary, name, src_dir_fd=fds[-1], dst_dir_fd=fds[-1])
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary, dir_fd=fds[-1])
+            raise
+    finally:
+        for descriptor in fds:
+            os.close(descriptor)
+
+
+def _open_folder(name: str, dir_fd: int | None, shown: str) -> int:
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(shown):
+            raise Confinement(
+                "link", f"{shown} is a link", "an output folder is never written through a link"
+            ) from None
+        raise

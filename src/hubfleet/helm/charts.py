@@ -235,7 +235,8 @@ class ChartResolver:
         with self._lock:
             self.pull_attempts += 1
         try:
-            _pull(source, archive, timeout=self.timeout, seed_hint=seed_hint)
+            with self._cache_errors():
+                _pull(source, archive, timeout=self.timeout, seed_hint=seed_hint)
         except ChartError as exc:
             raise ChartError(
                 exc.message, path=source.origin, line=source.origin_line or None, hint=exc.hint
