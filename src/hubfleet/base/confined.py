@@ -427,3 +427,28 @@ def _open_folder(name: str, dir_fd: int | None, shown: str) -> int:
                 "link", f"{shown} is a link", "an output folder is never written through a link"
             ) from None
         raise
+
+
+# A file handed from one command (or the CI runner) to another: a plan, a report, an
+# event payload, a list of changed files.
+MAX_HANDOFF_BYTES = 32 * 1024 * 1024
+
+
+class HandoffError(OSError):
+    """A handed-over file refused by `read_handoff`: an OSError whose `strerror` says why,
+    so that a caller's existing `except OSError` reports it."""
+
+
+def read_handoff(path: Path | str, *, limit: int = MAX_HANDOFF_BYTES) -> bytes:
+    """`read_bounded`, its refusals raised as `HandoffError` (an OSError)."""
+    try:
+        return read_bounded(path, limit=limit)
+    except Confinement as exc:
+        error = HandoffError(errno.EINVAL, f"{exc.message} ({exc.hint})")
+        error.filename = str(path)
+        raise error from None
+
+
+def read_handoff_text(path: Path | str, *, limit: int = MAX_HANDOFF_BYTES) -> str:
+    """`read_handoff` decoded as UTF-8 (UnicodeDecodeError as `str.decode` raises it)."""
+    return read_handoff(path, limit=limit).decode("utf-8")
