@@ -333,12 +333,17 @@ class ChartResolver:
         try:
             yield
         except OSError as exc:
-            raise ChartError(
+            # A ConfigError (the environment's configuration), not a ChartError (a chart
+            # not to be had, which validate only warns about): every command exits 2.
+            problem = Problem(
+                CACHE_ENV,
+                0,
                 f"the chart cache {self.cache_dir} cannot be used: "
                 f"{exc.strerror or type(exc).__name__}",
-                hint=f"set {CACHE_ENV} to a writable folder with free space (hubfleet builds "
+                f"set {CACHE_ENV} to a writable folder with free space (hubfleet builds "
                 "and pulls charts there)",
-            ) from None
+            )
+            raise ConfigError([problem]) from None
 
     def _prepare(
         self,
