@@ -223,7 +223,7 @@ def terminate_all(grace: float = DEFAULT_GRACE) -> int:
 
 
 def _scrub_argv(argv: Sequence[str], redactor: Redactor) -> str:
-    return shlex.join(redactor.scrub(arg) for arg in argv)
+    return shlex.join(redactor.scrub_all(argv))
 
 
 def tail(text: str, lines: int = TAIL_LINES) -> str:
