@@ -473,10 +473,24 @@ def test_an_unanswering_repository_is_tried_once_per_run(
 
 
 def test_helm_library_logs_only_with_debug(tmp_path: Path, fleet_copy: Path) -> None:
-    chart = fleet_copy / "helm-charts/testhub"
+    # A local chart reaches the library only as its build (no links in it): a chart
+    # in the cache, where hubfleet does not look inside, still makes it log one.
+    chart = tmp_path / "cache/example.org_charts/linked-0.1.0"
+    shutil.copytree(fleet_copy / "helm-charts/testhub", chart)
+    text = (chart / "Chart.yaml").read_text()
+    (chart / "Chart.yaml").write_text(text.replace("name: testhub", "name: linked"))
     (chart / "real-values.yaml").write_text((chart / "values.yaml").read_text())
     (chart / "values.yaml").unlink()
     (chart / "values.yaml").symlink_to("real-values.yaml")
+    settings = fleet_copy / "hubfleet.yaml"
+    settings.write_text(
+        settings.read_text()
+        .replace("default_chart: testhub", "default_chart: linked")
+        .replace(
+            "charts:\n",
+            "charts:\n  linked:\n    repository: https://example.org/charts\n    version: 0.1.0\n",
+        )
+    )
     env = child_env(HUBFLEET_CHART_CACHE=str(tmp_path / "cache"), SOPS_AGE_KEY_FILE=str(AGE_KEY))
     quiet = hubfleet("--repo", fleet_copy, "validate", "local", env=env)
     assert quiet.returncode == 0, quiet.stdout + quiet.stderr

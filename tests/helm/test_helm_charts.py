@@ -24,9 +24,14 @@ CHARTS = Path(__file__).parents[1] / "fixtures" / "charts"
 UNREACHABLE = "http://127.0.0.1:9/charts"
 
 
-def test_local_chart_resolves_to_its_folder() -> None:
+def test_local_chart_resolves_to_its_build_of_the_files_read(tmp_path: Path) -> None:
+    """A local chart reaches the engine (and helm) only as its build in the cache,
+    written from the files read confined to the repository, never the working tree."""
     source = ChartSource("testhub", local_dir=CHARTS / "testhub")
-    assert resolve_chart(source) == CHARTS / "testhub"
+    built = resolve_chart(source, cache_dir=tmp_path)
+    assert built.parent == tmp_path / "built"
+    assert (built / "Chart.yaml").read_bytes() == (CHARTS / "testhub/Chart.yaml").read_bytes()
+    assert not any(path.is_symlink() for path in built.rglob("*"))
 
 
 def test_local_chart_missing_folder_or_chart_yaml(tmp_path: Path) -> None:

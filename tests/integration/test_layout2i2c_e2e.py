@@ -266,8 +266,12 @@ def test_deploy_hands_helm_the_built_charts_and_jsonnet_values_through_pipes(
     for label, call in upgrades.items():
         chart = chart_of(call)
         if label.endswith("/support"):
-            # No dependencies and no YAML schema: complete as committed, used in place.
-            assert chart == (layout / "helm-charts/support").resolve()
+            # Complete as committed, yet built too: helm gets only the files hubfleet read
+            # confined to the repository, never the working tree (issue 21).
+            assert chart.is_relative_to(cache), chart
+            assert (chart / "Chart.yaml").read_bytes() == (
+                layout / "helm-charts/support/Chart.yaml"
+            ).read_bytes()
         else:
             # The build in the chart cache, with its dependencies; never the working tree.
             assert chart.is_relative_to(cache), chart

@@ -3,11 +3,12 @@
 Fleet files come from untrusted pull requests (the CI plan job loads them), so
 everything here is bounded:
 
-- `read_fleet_file` is the one way a fleet file is read: it resolves the path,
-  refuses what is outside the repository, not a regular file (a FIFO, a device,
-  a folder) or larger than `MAX_FILE_BYTES`, and only then reads it (opened
-  non-blocking and checked again with fstat, so a file swapped for a FIFO after
-  the check cannot hang the reader). `read_fleet_text` adds strict UTF-8.
+- `read_fleet_file` is the one way a fleet file is read: it opens the path
+  component by component from the repository's root without following a link
+  that leaves it (`hubfleet.base.confined`), never under `.git/`, and checks the
+  opened file (a regular file, not a FIFO, device or folder, at most
+  `MAX_FILE_BYTES`) before reading it: the file checked is the file read.
+  `read_fleet_text` adds strict UTF-8.
 - `load_yaml` and `load_data` refuse a document larger than `MAX_FILE_BYTES`,
   with more than `MAX_ALIASES` alias uses, whose aliases expand to more than
   `MAX_NODES` nodes (a "billion laughs" bomb), with a recursive alias, or with a
@@ -21,9 +22,7 @@ the file and line.
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from hubfleet.base.confined import OUTSIDE_HINT, Confinement, Root, size_text
 from hubfleet.base.errors import ConfigError, Problem
 
 try:
@@ -49,7 +49,7 @@ MAX_ALIASES = 10_000
 MAX_NODES = 250_000
 LIMIT_ENV = "HUBFLEET_MAX_FILE_BYTES"
 
-_OUTSIDE_HINT = "only regular files inside the repository are read"
+_OUTSIDE_HINT = OUTSIDE_HINT
 
 
 def max_file_bytes() -> int:
@@ -59,97 +59,42 @@ def max_file_bytes() -> int:
 
 
 def _size(count: int) -> str:
-    if count >= 1024 * 1024 and count % (1024 * 1024) == 0:
-        return f"{count // (1024 * 1024)} MiB"
-    if count >= 1024 and count % 1024 == 0:
-        return f"{count // 1024} KiB"
-    return f"{count} bytes"
+    return size_text(count)
+
+
+def _problem_of(exc: Confinement, relative: str) -> ConfigError:
+    hint = exc.hint
+    if exc.kind == "large":
+        limit = _size(max_file_bytes())
+        hint = f"fleet files are at most {limit} (set {LIMIT_ENV} to change the limit)"
+        if "grew over" in exc.message:
+            hint = f"fleet files are at most {limit}"
+    return ConfigError([Problem(relative, 1, exc.message, hint)])
 
 
 def fleet_file_problem(root: Path, relative: str) -> tuple[str, str] | None:
     """Why the repository-relative `relative` may not be read (message, hint), or None.
 
-    Checks without opening: inside the repository once links are resolved, a
-    regular file, not larger than the limit.
+    Opens it as `read_fleet_file` does (confined, see `hubfleet.base.confined`) and
+    checks the opened file, without reading it.
     """
-    if os.path.isabs(relative) or relative.startswith("~"):
-        return f"{relative!r} is an absolute path", _OUTSIDE_HINT
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(os.path.join(real_root, relative))
-    if real != real_root and not real.startswith(real_root + os.sep):
-        return f"{relative!r} points outside the repository (to {real})", _OUTSIDE_HINT
     try:
-        info = os.stat(real)
-    except FileNotFoundError:
-        return f"file {relative!r} does not exist", "check the path"
-    except OSError as exc:
-        return f"cannot read {relative!r}: {exc.strerror}", "check the file's permissions"
-    return _kind_problem(relative, info)
-
-
-def _kind_problem(relative: str, info: os.stat_result) -> tuple[str, str] | None:
-    if stat.S_ISDIR(info.st_mode):
-        return f"{relative!r} is a folder, not a file", "name a file"
-    if not stat.S_ISREG(info.st_mode):
-        kind = (
-            "a FIFO"
-            if stat.S_ISFIFO(info.st_mode)
-            else "a socket"
-            if stat.S_ISSOCK(info.st_mode)
-            else "a device"
-        )
-        return f"{relative!r} is {kind}, not a regular file", _OUTSIDE_HINT
-    limit = max_file_bytes()
-    if info.st_size > limit:
-        return (
-            f"{relative!r} is {info.st_size} bytes, over the limit of {_size(limit)}",
-            f"fleet files are at most {_size(limit)} (set {LIMIT_ENV} to change the limit)",
-        )
+        opened = Root(root).open_file(relative, limit=max_file_bytes())
+    except Confinement as exc:
+        problem = _problem_of(exc, relative).problems[0]
+        return problem.message, problem.hint or _OUTSIDE_HINT
+    os.close(opened.fd)
     return None
 
 
 def read_fleet_file(root: Path, relative: str) -> bytes:
-    """The bytes of the fleet file `relative` (repository-relative), read only after
-    `fleet_file_problem` found nothing; a refused file raises ConfigError and is never read."""
-    problem = fleet_file_problem(root, relative)
-    if problem is not None:
-        raise ConfigError([Problem(relative, 1, problem[0], problem[1])])
-    real = os.path.realpath(os.path.join(os.path.realpath(root), relative))
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    """The bytes of the fleet file `relative` (repository-relative), opened confined to the
+    repository (no link leaving it, never under .git/) and checked as opened: a regular
+    file within the size limit. A refused file raises ConfigError and is never read."""
     try:
-        fd = os.open(real, flags | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        reason = "it changed while being read" if exc.errno == errno.ELOOP else exc.strerror
-        raise ConfigError(
-            [Problem(relative, 1, f"cannot read {relative!r}: {reason}", _OUTSIDE_HINT)]
-        ) from None
-    try:
-        kind = _kind_problem(relative, os.fstat(fd))  # the file opened, not the one checked
-        if kind is not None:
-            raise ConfigError([Problem(relative, 1, kind[0], kind[1])])
-        limit = max_file_bytes()
-        chunks: list[bytes] = []
-        total = 0
-        while total <= limit:
-            chunk = os.read(fd, min(1024 * 1024, limit + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        if total > limit:
-            raise ConfigError(
-                [
-                    Problem(
-                        relative,
-                        1,
-                        f"{relative!r} grew over the limit of {_size(limit)}",
-                        f"fleet files are at most {_size(limit)}",
-                    )
-                ]
-            )
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+        return Root(root).read_file(relative, limit=max_file_bytes())
+    except Confinement as exc:
+        raise _problem_of(exc, relative) from None
 
 
 def decode_text(content: bytes, path: str) -> str:

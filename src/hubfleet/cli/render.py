@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from hubfleet.base.confined import Confinement, write_beneath
 from hubfleet.base.errors import HubfleetError
 from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options, sops
 
@@ -81,9 +82,16 @@ def command(
         return
     scrub = options(ctx).redactor.scrub
     for template, text in manifests.items():
-        target_file = output_dir / template
-        target_file.parent.mkdir(parents=True, exist_ok=True)
-        target_file.write_text(scrub(text))
+        try:
+            # Never through a link planted in the folder, never outside it.
+            write_beneath(output_dir, template, scrub(text).encode("utf-8"))
+        except Confinement as exc:
+            raise HubfleetError(exc.message, hint=exc.hint) from None
+        except OSError as exc:
+            raise HubfleetError(
+                f"cannot write {output_dir / template}: {exc.strerror}",
+                hint="--output-dir names a folder you can write, outside the repository's links",
+            ) from None
     echo(ctx, f"wrote {len(manifests)} manifest(s) to {output_dir}", err=True)
 
 

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hubfleet.base.confined import read_handoff
 from hubfleet.base.errors import HubfleetError
 from hubfleet.community.decision import PullRequest, parse_reviews, pull_request_from_event
 
@@ -17,8 +18,7 @@ EVENT_ENV = "GITHUB_EVENT_PATH"
 
 def _read_json(path: Path, what: str) -> Any:
     try:
-        with path.open("rb") as handle:
-            content = handle.read(MAX_EVENT_BYTES + 1)
+        content = read_handoff(path, limit=MAX_EVENT_BYTES)
     except OSError as exc:
         raise HubfleetError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
     if len(content) > MAX_EVENT_BYTES:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,14 +20,16 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from hubfleet.base import kubenames
+from hubfleet.base.confined import Confinement, Root, check_kind, size_text
 from hubfleet.base.errors import ConfigError, Problem, did_you_mean
 from hubfleet.base.yamlio import (
+    LIMIT_ENV,
     Document,
     LineMap,
     PathKey,
     decode_text,
-    fleet_file_problem,
     load_yaml,
+    max_file_bytes,
     read_fleet_file,
 )
 from hubfleet.config.fleet import (
@@ -519,6 +522,7 @@ class _PathChecker:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.confined = Root(root)
         self.refused: set[str] = set()
         self._cache: dict[tuple[str, str, bool], tuple[str, str | None] | None] = {}
 
@@ -534,25 +538,37 @@ class _PathChecker:
 
     def _check(self, written: str, resolved: str, folder_ok: bool) -> tuple[str, str | None] | None:
         hint = "paths in cluster.yaml are relative to its folder and stay inside the repository"
+        if "\0" in written:
+            return f"{written!r} contains a NUL byte", "a path is plain text"
         if os.path.isabs(written) or written.startswith("~"):
             return f"{written!r} is an absolute path", hint
         if resolved == ".." or resolved.startswith("../"):
             return f"{written!r} points outside the repository", hint
-        full = self.root / resolved
-        real = os.path.realpath(full)
-        real_root = os.path.realpath(self.root)
-        if real != real_root and not real.startswith(real_root + os.sep):
-            return f"{written!r} is a link pointing outside the repository", hint
-        if not os.path.lexists(full):
+        try:
+            opened = self.confined.open(resolved, shown=written)
+        except Confinement as exc:
+            return exc.message, hint if exc.kind in ("link", "outside") else exc.hint
+        except FileNotFoundError:
+            full = self.root / resolved
             parent = full.parent
             siblings = [p.name for p in parent.iterdir()] if parent.is_dir() else []
             return f"file {written!r} does not exist", did_you_mean(full.name, siblings)
-        if folder_ok and os.path.isdir(real):
-            return None
-        problem = fleet_file_problem(self.root, resolved)
-        if problem is not None:
-            message, reason = problem
-            return message.replace(repr(resolved), repr(written), 1), reason
+        except OSError as exc:
+            return f"cannot read {written!r}: {exc.strerror}", "check the file's permissions"
+        try:
+            if folder_ok and stat.S_ISDIR(opened.info.st_mode):
+                return None
+            check_kind(written, opened.info, max_file_bytes())
+        except Confinement as exc:
+            if exc.kind == "large":
+                limit = size_text(max_file_bytes())
+                return (
+                    exc.message,
+                    f"fleet files are at most {limit} (set {LIMIT_ENV} to change the limit)",
+                )
+            return exc.message, exc.hint
+        finally:
+            os.close(opened.fd)
         return None
 
 

@@ -33,7 +33,7 @@ from hubfleet.export.layout import (
 from hubfleet.export.readme import readme_text
 from hubfleet.helm.charts import resolve_chart
 from hubfleet.helm.jsonnet import is_jsonnet
-from hubfleet.release.pipeline import hub_release, release_jsonnet
+from hubfleet.release.pipeline import hub_release, release_jsonnet, require_encrypted
 from hubfleet.secrets.sops import Sops, encrypt, file_format, is_encrypted, parse
 
 PLAINTEXT_MODE = 0o600
@@ -63,7 +63,7 @@ def export_hub(
     the end, so a failure leaves nothing half-written.
     """
     _check_options(options, sops)
-    destination = destination.resolve()
+    destination = _checked_destination(fleet, destination, options)
     if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
         raise ExportError(
             f"{destination} exists and is not an empty folder",
@@ -81,6 +81,43 @@ def export_hub(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return ExportResult(destination, result.command, result.files, result.secrets_mode)
+
+
+def _checked_destination(fleet: Fleet, destination: Path, options: ExportOptions) -> Path:
+    """The destination, resolved: never a link, never inside the fleet repository, and
+    with `--decrypt` never inside any git working tree (plaintext must not be committed)."""
+    shown = str(destination)
+    if "\0" in shown:
+        raise ExportError(f"{shown!r} contains a NUL byte", hint="name a folder")
+    if os.path.islink(destination):
+        raise ExportError(
+            f"{shown} is a link",
+            hint="name the folder itself: an export never writes through a link",
+        )
+    resolved = Path(os.path.realpath(destination))
+    root = Path(os.path.realpath(fleet.root))
+    if resolved == root or root in resolved.parents:
+        raise ExportError(
+            f"{shown} is inside the fleet repository ({root})",
+            hint="export to a folder outside the repository: an export is for another place",
+        )
+    if options.decrypt:
+        tree = _git_working_tree(resolved)
+        if tree is not None:
+            raise ExportError(
+                f"{shown} is inside the git working tree {tree}: --decrypt would leave "
+                "plaintext secrets where they can be committed",
+                hint="export with --decrypt to a folder outside any git repository",
+            )
+    return resolved
+
+
+def _git_working_tree(path: Path) -> Path | None:
+    """The nearest folder at or above `path` holding `.git` (a folder or a file), or None."""
+    for folder in (path, *path.parents):
+        if os.path.lexists(folder / ".git"):
+            return folder
+    return None
 
 
 def _check_options(options: ExportOptions, sops: Sops | None) -> None:
@@ -138,9 +175,11 @@ def _write(
             continue
         content = read_fleet_file(fleet.root, source)
         text = decode_text(content, source)
+        # What render checks, export checks: a plaintext file named secret is refused,
+        # the file parses (bounded), an encrypted one decrypts in memory when a key is
+        # here (its MAC checked by sops; the plaintext is dropped at once).
+        _check_values(fleet, source, text, sops)
         if not is_encrypted(text, source):
-            if source.endswith((".yaml", ".yml", ".json")):
-                load_data(text, source)  # bounded: a hostile file is refused, not exported
             target = values_name(index, source)
             _write_bytes(folder / target, content)
             files.append(ExportedFile(target, "values", source))
@@ -186,6 +225,14 @@ def _write(
     result = ExportResult(folder, command, tuple(files), secrets_mode)
     _write_text(folder / README, readme_text(fleet, hub, result))
     return ExportResult(folder, command, (ExportedFile(README, "readme"), *files), secrets_mode)
+
+
+def _check_values(fleet: Fleet, source: str, text: str, sops: Sops | None) -> None:
+    require_encrypted(source, text)
+    if source.endswith((".yaml", ".yml", ".json")):
+        load_data(text, source)  # bounded: a hostile file is refused, not exported
+    if sops is not None and is_encrypted(text, source):
+        sops.decrypt(fleet.abspath(source))  # raises on a broken MAC; the result is dropped
 
 
 def _copy_chart(chart: Path, target: Path) -> None:

@@ -30,6 +30,7 @@ or `<user cache dir>/hubfleet/charts`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -38,7 +39,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,9 +47,12 @@ from typing import Any, TypeVar
 import helm_python
 import platformdirs
 
+from hubfleet.base.confined import Confinement, Root
 from hubfleet.base.errors import ChartError, ConfigError, HubfleetError, Problem
-from hubfleet.base.yamlio import Document, load_data, load_yaml
+from hubfleet.base.yamlio import Document, decode_text, load_data, load_yaml, max_file_bytes
 from hubfleet.config.charts import ChartSource
+from hubfleet.config.fleet import normalize
+from hubfleet.config.repo import is_fleet_root
 from hubfleet.helm import semver
 from hubfleet.helm.liblog import library_output
 
@@ -60,6 +64,14 @@ _BUILD_FORMAT = "hubfleet-chart-build-1"  # part of every build's key
 _OK_DEPENDENCY_STATUSES = frozenset({"ok", "unpacked"})
 _ARCHIVE_SUFFIXES = (".tgz", ".tar.gz")
 _MAX_DEPTH = 8  # file:// chains deeper than this are refused (a cycle)
+# A local chart's files are read into memory (confined to the repository) and its
+# build written from them: limits of one file and of the whole chart.
+MAX_CHART_FILE_BYTES = 16 * 1024 * 1024
+MAX_CHART_BYTES = 64 * 1024 * 1024
+_CONFINED_HINT = (
+    "a local chart is read only from inside the repository: replace the link by the "
+    "files, or name a chart from a helm repository in hubfleet.yaml"
+)
 
 T = TypeVar("T")
 
@@ -223,7 +235,8 @@ class ChartResolver:
         with self._lock:
             self.pull_attempts += 1
         try:
-            _pull(source, archive, timeout=self.timeout, seed_hint=seed_hint)
+            with self._cache_errors():
+                _pull(source, archive, timeout=self.timeout, seed_hint=seed_hint)
         except ChartError as exc:
             raise ChartError(
                 exc.message, path=source.origin, line=source.origin_line or None, hint=exc.hint
@@ -232,54 +245,153 @@ class ChartResolver:
 
     # ------------------------------------------------------------- local
 
-    def _local(self, source: ChartSource, *, depth: int) -> Path:
+    def _local(
+        self, source: ChartSource, *, depth: int, no_chart: HubfleetError | None = None
+    ) -> Path:
         folder = source.local_dir
         assert folder is not None
-        if folder.is_file() and folder.name.endswith(_ARCHIVE_SUFFIXES):
-            return folder  # a packaged chart (a chart_override archive)
-        if not folder.is_dir():
-            raise ChartError(
-                f"chart {source.name!r}: folder {self._show(folder)} does not exist",
-                hint="a hub's helm_chart names a folder under helm-charts/ or a chart in "
-                "hubfleet.yaml",
-            )
-        chart_file = source.chart_yaml or folder / "Chart.yaml"
-        if not chart_file.is_file():
-            raise ChartError(f"chart {source.name!r}: {self._show(folder)} has no Chart.yaml")
-        key = ("local", str(folder.resolve()), str(chart_file.resolve()))
-        return self._once(key, lambda: self._prepare(source, folder, chart_file, depth))
+        place = self._place(folder)
+        if folder.name.endswith(_ARCHIVE_SUFFIXES) and not place.confined.is_folder(place.relative):
+            archive_key: tuple[object, ...] = ("archive", place.confined.path, place.relative)
+            return self._once(archive_key, lambda: self._archive(source, place))
+        override = None if source.chart_yaml is None else self._place(source.chart_yaml)
+        key = (
+            "local",
+            place.confined.path,
+            place.relative,
+            None if override is None else override.relative,
+        )
+        return self._once(key, lambda: self._prepare(source, place, override, depth, no_chart))
 
-    def _prepare(self, source: ChartSource, folder: Path, chart_file: Path, depth: int) -> Path:
+    def _place(self, path: Path) -> _Place:
+        """Where `path` is in the repository it is confined to (the resolver's root, or the
+        fleet repository holding it), by name: links are resolved only when reading."""
+        base = self.root if self.root is not None else _fleet_root(path)
+        confined = Root(base)
+        full = os.path.abspath(path)
+        relative = None
+        for start in dict.fromkeys((os.path.abspath(base), confined.path)):
+            if full == start or full.startswith(start + os.sep):
+                relative = os.path.relpath(full, start)
+                break
+        if relative is None:
+            raise ChartError(
+                f"chart folder {full} is outside the repository ({confined.path})",
+                hint=_CONFINED_HINT,
+            )
+        relative = "" if relative == "." else relative
+        display = relative if self.root is not None else full
+        return _Place(confined, relative, display)
+
+    def _snapshot(self, source: ChartSource, place: _Place) -> dict[str, bytes]:
+        """Every file of the chart folder, read confined to the repository."""
+        try:
+            return place.confined.read_tree(
+                place.relative,
+                file_limit=MAX_CHART_FILE_BYTES,
+                total_limit=MAX_CHART_BYTES,
+                shown=place.display,
+            )
+        except Confinement as exc:
+            if exc.kind == "missing":
+                raise ChartError(
+                    f"chart {source.name!r}: folder {place.display} does not exist",
+                    hint="a hub's helm_chart names a folder under helm-charts/ or a chart in "
+                    "hubfleet.yaml",
+                ) from None
+            raise _confinement_error(exc) from None
+
+    def _read_file(self, place: _Place, limit: int = MAX_CHART_FILE_BYTES) -> bytes:
+        try:
+            return place.confined.read_file(place.relative, limit=limit, shown=place.display)
+        except Confinement as exc:
+            raise _confinement_error(exc) from None
+
+    def _archive(self, source: ChartSource, place: _Place) -> Path:
+        """A packaged chart (a chart_override archive), copied into the cache as read."""
+        content = self._read_file(place, MAX_CHART_BYTES)
+        digest = hashlib.sha256(content).hexdigest()
+        target = self.cache_dir / BUILT_DIR / f"{source.name}-{digest[:20]}.tgz"
+        with self._cache_errors():
+            if not target.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                handle, temporary = tempfile.mkstemp(prefix=".archive-", dir=target.parent)
+                try:
+                    with os.fdopen(handle, "wb") as out:
+                        out.write(content)
+                    os.replace(temporary, target)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(temporary)
+                    raise
+        return target
+
+    @contextlib.contextmanager
+    def _cache_errors(self) -> Iterator[None]:
+        """An unusable chart cache (not a folder, read-only, full) is bad input: said with
+        its path and what to do, never an internal error."""
+        try:
+            yield
+        except OSError as exc:
+            # A ConfigError (the environment's configuration), not a ChartError (a chart
+            # not to be had, which validate only warns about): every command exits 2.
+            problem = Problem(
+                CACHE_ENV,
+                0,
+                f"the chart cache {self.cache_dir} cannot be used: "
+                f"{exc.strerror or type(exc).__name__}",
+                f"set {CACHE_ENV} to a writable folder with free space (hubfleet builds "
+                "and pulls charts there)",
+            )
+            raise ConfigError([problem]) from None
+
+    def _prepare(
+        self,
+        source: ChartSource,
+        place: _Place,
+        override: _Place | None,
+        depth: int,
+        no_chart: HubfleetError | None,
+    ) -> Path:
+        files = self._snapshot(source, place)
         if depth > _MAX_DEPTH:
             raise ConfigError(
                 [
                     Problem(
-                        self._show(chart_file),
+                        _join(place.display, "Chart.yaml"),
                         1,
                         f"chart {source.name!r}: file:// dependencies nested more than "
                         f"{_MAX_DEPTH} deep (a cycle?)",
                     )
                 ]
             )
-        chart = self._chart_yaml(chart_file)
-        if source.chart_yaml is not None:
-            self._check_override_name(chart, folder)
-        dependencies = self._dependencies(chart, folder)
-        schema_yaml = _schema_yaml(folder)
+        if "Chart.yaml" not in files and (override is None or no_chart is not None):
+            if no_chart is not None:
+                raise no_chart
+            raise ChartError(f"chart {source.name!r}: {place.display} has no Chart.yaml")
+        if override is None:
+            chart_text = files["Chart.yaml"]
+            chart = self._chart_yaml(chart_text, _join(place.display, "Chart.yaml"))
+        else:
+            chart = self._chart_yaml(self._read_file(override, max_file_bytes()), override.display)
+            if "Chart.yaml" not in files:
+                raise ChartError(f"chart {source.name!r}: {place.display} has no Chart.yaml")
+            self._check_override_name(chart, place, files["Chart.yaml"])
+        dependencies = self._dependencies(chart, place, files)
         missing = [dep for dep in dependencies if not dep.present]
-        if source.chart_yaml is None and not missing and schema_yaml is None:
-            return folder  # complete as it is: used in place
         built = {dep.name: self._dependency(source, chart, dep, depth) for dep in missing}
-        digest = self._digest(folder, chart_file, built)
+        digest = self._digest(files, chart.text.encode("utf-8"), built)
         target = self.cache_dir / BUILT_DIR / f"{chart.name}-{digest[:20]}"
-        if (target / "Chart.yaml").is_file():
-            return target
-        return self._build(source, folder, chart, missing, built, target)
+        with self._cache_errors():
+            if (target / "Chart.yaml").is_file():
+                return target
+            return self._build(source, files, chart, missing, built, target)
 
-    def _check_override_name(self, override: _ChartFile, folder: Path) -> None:
+    def _check_override_name(self, override: _ChartFile, place: _Place, text: bytes) -> None:
         """A replacement Chart.yaml names the chart it is laid over: one written for
         another chart (basehub's laid over daskhub) would render the wrong chart."""
-        base = self._chart_yaml(folder / "Chart.yaml")
+        folder = place.display
+        base = self._chart_yaml(text, _join(folder, "Chart.yaml"))
         if override.name != base.name:
             line = override.doc.lines.line(("name",))
             raise ConfigError(
@@ -288,7 +400,7 @@ class ChartResolver:
                         override.display,
                         line,
                         f"chart_override names chart {override.name!r}, but it is laid over "
-                        f"{self._show(folder)}, chart {base.name!r}",
+                        f"{folder}, chart {base.name!r}",
                         f"a replacement Chart.yaml keeps the name of the chart it replaces "
                         f"({base.name!r}), or the hub's helm_chart names the chart it is for",
                     )
@@ -298,19 +410,20 @@ class ChartResolver:
     def _build(
         self,
         source: ChartSource,
-        folder: Path,
+        files: Mapping[str, bytes],
         chart: _ChartFile,
         missing: list[_Dependency],
         built: Mapping[str, Path],
         target: Path,
     ) -> Path:
+        """The build, written from the files read (never copied from the working tree)."""
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".build-{chart.name}-", dir=target.parent))
         try:
             copy = staging / chart.name
-            shutil.copytree(folder, copy, symlinks=False)
+            _write_files(copy, files)
             (copy / "Chart.yaml").write_text(chart.text, encoding="utf-8")
-            _write_schema_json(copy, chart.display)
+            _write_schema_json(copy, files, chart.display)
             charts_dir = copy / "charts"
             charts_dir.mkdir(exist_ok=True)
             for dep in missing:
@@ -361,19 +474,33 @@ class ChartResolver:
         where = f"chart {source.name!r}: dependency {dep.name} {dep.version}"
         if repository.startswith("file://"):
             assert dep.folder is not None
-            if not (dep.folder / "Chart.yaml").is_file():
+            if dep.folder.startswith("../") or dep.folder == "..":
                 raise ConfigError(
                     [
                         Problem(
                             chart.display,
                             dep.line,
-                            f"{where}: {repository} is not a chart folder "
-                            f"({self._show(dep.folder)} has no Chart.yaml)",
-                            "file:// paths are relative to the chart's folder",
+                            f"{where}: {repository} points outside the repository",
+                            "a file:// dependency names a chart folder inside the repository "
+                            "(file:// paths are relative to the chart's folder)",
                         )
                     ]
                 )
-            return self._local(ChartSource(dep.name, local_dir=dep.folder), depth=depth + 1)
+            folder = self._root_path(dep.root, dep.folder)
+            no_chart = ConfigError(
+                [
+                    Problem(
+                        chart.display,
+                        dep.line,
+                        f"{where}: {repository} is not a chart folder "
+                        f"({self._display(dep.root, dep.folder)} has no Chart.yaml)",
+                        "file:// paths are relative to the chart's folder",
+                    )
+                ]
+            )
+            return self._local(
+                ChartSource(dep.name, local_dir=folder), depth=depth + 1, no_chart=no_chart
+            )
         if not repository or repository.startswith(("@", "alias:")):
             raise ConfigError(
                 [
@@ -399,13 +526,15 @@ class ChartResolver:
                 hint=exc.hint,
             ) from None
 
-    def _dependencies(self, chart: _ChartFile, folder: Path) -> list[_Dependency]:
+    def _dependencies(
+        self, chart: _ChartFile, place: _Place, files: Mapping[str, bytes]
+    ) -> list[_Dependency]:
         """The declared dependencies, each marked present (in charts/) or not, with the
         version a remote one is built from."""
         if not chart.dependencies:
             return []
-        status = self._statuses(chart, folder)
-        lock = _lock_versions(folder)
+        status = self._statuses(chart, files)
+        lock = _lock_versions(files, _join(place.display, "Chart.lock"))
         found: list[_Dependency] = []
         for index, entry in enumerate(chart.dependencies):
             name = str(entry["name"])
@@ -418,22 +547,26 @@ class ChartResolver:
                 found.append(dep)
                 continue
             if repository.startswith("file://"):
-                dep_folder = (folder / repository.removeprefix("file://")).resolve()
-                found.append(dataclasses.replace(dep, folder=dep_folder))
+                written = repository.removeprefix("file://")
+                dep_folder = normalize(f"{place.relative}/{written}")
+                if written.startswith("/"):
+                    dep_folder = "../" + written  # absolute: outside, whatever it names
+                found.append(dataclasses.replace(dep, folder=dep_folder, root=place.confined.path))
                 continue
             chosen = self._choose(chart, dep, lock.get(name))
             found.append(dataclasses.replace(dep, chosen=chosen))
         return found
 
-    def _statuses(self, chart: _ChartFile, folder: Path) -> dict[str, str]:
-        """Each dependency's status in the folder's charts/ (for the effective Chart.yaml)."""
-        if not (folder / "charts").is_dir():
+    def _statuses(self, chart: _ChartFile, files: Mapping[str, bytes]) -> dict[str, str]:
+        """Each dependency's status in the chart's charts/ (for the effective Chart.yaml),
+        from a probe holding the files read: helm never reads the working tree."""
+        inside = {name: content for name, content in files.items() if name.startswith("charts/")}
+        if not inside:
             return {}
         with tempfile.TemporaryDirectory(prefix="hubfleet-deps-") as scratch:
             probe = Path(scratch) / chart.name
-            probe.mkdir()
+            _write_files(probe, inside)
             (probe / "Chart.yaml").write_text(chart.text, encoding="utf-8")
-            os.symlink(folder / "charts", probe / "charts")
             try:
                 with library_output():
                     listed = helm_python.dependency_list(probe)
@@ -473,14 +606,9 @@ class ChartResolver:
             )
         return best
 
-    def _chart_yaml(self, chart_file: Path) -> _ChartFile:
+    def _chart_yaml(self, content: bytes, display: str) -> _ChartFile:
         """The Chart.yaml, checked: broken is an error at its file and line."""
-        display = self._show(chart_file)
-        try:
-            text = chart_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problem = Problem(display, 1, f"cannot read the chart's Chart.yaml: {exc}")
-            raise ConfigError([problem]) from None
+        text = decode_text(content, display)
         doc = load_yaml(text, display)
         data = doc.data
         if not isinstance(data, dict):
@@ -526,31 +654,78 @@ class ChartResolver:
             raise ConfigError(problems)
         return _ChartFile(str(data["name"]), display, text, doc, tuple(dependencies))
 
-    def _digest(self, folder: Path, chart_file: Path, built: Mapping[str, Path]) -> str:
+    def _digest(
+        self, files: Mapping[str, bytes], chart_text: bytes, built: Mapping[str, Path]
+    ) -> str:
         """The build's key: the chart's files, its Chart.yaml, and what each missing
         dependency is built from (a build's own key names its content)."""
         digest = hashlib.sha256(_BUILD_FORMAT.encode())
-        _hash_tree(digest, folder)
-        digest.update(b"\0Chart.yaml\0" + chart_file.read_bytes())
+        for name in sorted(files):
+            digest.update(b"\0file\0" + name.encode() + b"\0")
+            digest.update(hashlib.sha256(files[name]).digest())
+        digest.update(b"\0Chart.yaml\0" + chart_text)
         for name in sorted(built):
             path = built[name]
             digest.update(f"\0dependency\0{name}\0".encode())
-            if path.is_dir():
-                _hash_tree(digest, path)
-            else:
-                digest.update(path.name.encode() + b"\0" + _file_digest(path))
+            with self._cache_errors():
+                if path.is_dir():
+                    _hash_tree(digest, path)
+                else:
+                    digest.update(path.name.encode() + b"\0" + _file_digest(path))
         return digest.hexdigest()
 
-    def _show(self, path: Path) -> str:
-        if self.root is not None:
-            try:
-                return path.resolve().relative_to(self.root.resolve()).as_posix()
-            except ValueError:
-                pass
-        return str(path)
+    def _root_path(self, root: str, relative: str) -> Path:
+        return Path(root) / relative if self.root is None else self.root / relative
+
+    def _display(self, root: str, relative: str) -> str:
+        return relative if self.root is not None else os.path.join(root, relative)
 
 
 # ------------------------------------------------------------------ helpers
+
+
+@dataclass(frozen=True)
+class _Place:
+    """A path in the repository a chart is confined to: its root, the repository-relative
+    path (links not resolved) and how messages show it."""
+
+    confined: Root
+    relative: str
+    display: str
+
+
+def _join(folder: str, name: str) -> str:
+    return f"{folder}/{name}" if folder else name
+
+
+def _fleet_root(path: Path) -> Path:
+    """The fleet repository holding `path` (by name, links not followed), else its folder."""
+    full = Path(os.path.abspath(path))
+    for candidate in full.parents:
+        if is_fleet_root(candidate):
+            return candidate
+    return full.parent
+
+
+def _confinement_error(exc: Confinement) -> ConfigError:
+    """A refused chart file: an error at its path (a link's own path), line 1."""
+    path = exc.message.split("'", 2)[1] if exc.message.startswith("'") else ""
+    hint = exc.hint
+    if exc.kind == "link":
+        hint = _CONFINED_HINT
+    return ConfigError([Problem(path or "(chart)", 1, exc.message, hint)])
+
+
+def _write_files(folder: Path, files: Mapping[str, bytes]) -> None:
+    """Write the files read (POSIX paths inside `folder`); never through a link."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in sorted(files):
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(target, flags, 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(files[name])
 
 
 @dataclass(frozen=True)
@@ -569,25 +744,18 @@ class _Dependency:
     version: str
     line: int
     present: bool
-    folder: Path | None = None  # file:// dependencies
+    folder: str | None = None  # file:// dependencies: repository-relative, links unresolved
+    root: str = ""  # file:// dependencies: the repository they are confined to
     chosen: str | None = None  # remote dependencies: the version built from
 
 
-def _schema_yaml(folder: Path) -> Path | None:
-    """`values.schema.yaml` when the chart has no `values.schema.json` beside it."""
-    yaml_file = folder / "values.schema.yaml"
-    if yaml_file.is_file() and not (folder / "values.schema.json").exists():
-        return yaml_file
-    return None
-
-
-def _write_schema_json(chart_dir: Path, display: str) -> None:
+def _write_schema_json(chart_dir: Path, files: Mapping[str, bytes], display: str) -> None:
     """The chart's `values.schema.json`, made from its `values.schema.yaml` (if only that)."""
-    source = _schema_yaml(chart_dir)
-    if source is None:
+    source = files.get("values.schema.yaml")
+    if source is None or "values.schema.json" in files:
         return
-    shown = f"{display.rsplit('/', 1)[0]}/values.schema.yaml" if "/" in display else str(source)
-    schema = load_data(source.read_text(encoding="utf-8"), shown)
+    shown = f"{display.rsplit('/', 1)[0]}/values.schema.yaml" if "/" in display else display
+    schema = load_data(decode_text(source, shown), shown)
     if not isinstance(schema, dict):
         raise ConfigError([Problem(shown, 1, "a values schema must be a mapping")])
     (chart_dir / "values.schema.json").write_text(
@@ -605,13 +773,13 @@ def _remove_stale(charts_dir: Path, name: str) -> None:
                 path.unlink()
 
 
-def _lock_versions(folder: Path) -> dict[str, str]:
-    lock = folder / "Chart.lock"
-    if not lock.is_file():
+def _lock_versions(files: Mapping[str, bytes], shown: str) -> dict[str, str]:
+    content = files.get("Chart.lock")
+    if content is None:
         return {}
     try:
-        data = load_data(lock.read_text(encoding="utf-8"), str(lock))
-    except (OSError, UnicodeDecodeError, ConfigError):
+        data = load_data(decode_text(content, shown), shown)
+    except ConfigError:
         return {}
     entries = data.get("dependencies") if isinstance(data, dict) else None
     return {
@@ -724,15 +892,27 @@ def jupyterhub_values_key(source: ChartSource) -> str | None:
     Read from the local chart's Chart.yaml: a dependency named `jupyterhub` (its
     alias if it has one), or one found the same way inside a dependency kept in the
     repository (`repository: file://...`) or unpacked in `charts/<name>/`. Remote
-    charts other than jupyterhub are taken as z2jh-shaped.
+    charts other than jupyterhub are taken as z2jh-shaped. Every Chart.yaml is read
+    confined to the fleet repository holding the chart (a link leaving it is not
+    followed: the chart's resolution refuses it with its path).
     """
-    if source.local_dir is None or not source.local_dir.is_dir():
+    if source.local_dir is None:
         return None
-    return _values_key_in(source.local_dir, depth=0, chart_file=source.chart_yaml)
+    root = _fleet_root(source.local_dir)
+    confined = Root(root)
+    folder = os.path.relpath(os.path.abspath(source.local_dir), os.path.abspath(root))
+    if not confined.is_folder(folder):
+        return None
+    chart_file = None
+    if source.chart_yaml is not None:
+        chart_file = os.path.relpath(os.path.abspath(source.chart_yaml), os.path.abspath(root))
+    return _values_key_in(confined, folder, depth=0, chart_file=chart_file)
 
 
-def _values_key_in(folder: Path, *, depth: int, chart_file: Path | None = None) -> str | None:
-    chart = _chart_yaml(chart_file or folder / "Chart.yaml")
+def _values_key_in(
+    confined: Root, folder: str, *, depth: int, chart_file: str | None = None
+) -> str | None:
+    chart = _chart_yaml(confined, chart_file or f"{folder}/Chart.yaml")
     if depth > 5 or chart.get("name") == JUPYTERHUB_CHART:
         return None
     dependencies = chart.get("dependencies")
@@ -742,25 +922,26 @@ def _values_key_in(folder: Path, *, depth: int, chart_file: Path | None = None) 
         key = str(dep.get("alias") or dep["name"])
         if dep["name"] == JUPYTERHUB_CHART:
             return key
-        inner = _dependency_folder(folder, dep)
+        inner = _dependency_folder(confined, folder, dep)
         if inner is not None:
-            found = _values_key_in(inner, depth=depth + 1)
+            found = _values_key_in(confined, inner, depth=depth + 1)
             if found is not None:
                 return f"{key}.{found}"
     return None
 
 
-def _dependency_folder(folder: Path, dep: dict[str, Any]) -> Path | None:
+def _dependency_folder(confined: Root, folder: str, dep: dict[str, Any]) -> str | None:
     repository = str(dep.get("repository") or "")
-    candidates = [folder / "charts" / str(dep["name"])]
+    candidates = [f"{folder}/charts/{dep['name']}"]
     if repository.startswith("file://"):
-        candidates.insert(0, (folder / repository.removeprefix("file://")).resolve())
-    return next((c for c in candidates if (c / "Chart.yaml").is_file()), None)
+        candidates.insert(0, normalize(f"{folder}/{repository.removeprefix('file://')}"))
+    return next((c for c in candidates if _chart_yaml(confined, f"{c}/Chart.yaml")), None)
 
 
-def _chart_yaml(path: Path) -> dict[str, Any]:
+def _chart_yaml(confined: Root, relative: str) -> dict[str, Any]:
     try:
-        data = load_data(path.read_text(), str(path))
-    except (OSError, ConfigError):
+        content = confined.read_file(relative, limit=max_file_bytes())
+        data = load_data(decode_text(content, relative), relative)
+    except (Confinement, OSError, ConfigError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -11,7 +11,10 @@ The file's path is given to the evaluator as written, not resolved: a chart's
 relative imports then see the link's path (as the Go `jsonnet` command does).
 
 Bounded: every file read (the top file and each import) must be a regular file
-inside the repository and at most `MAX_FILE_BYTES`; the evaluator's stack is
+inside the repository, reached without a link leaving it (opened confined, see
+`hubfleet.base.confined`) and at most `MAX_FILE_BYTES`; an import that fails
+(missing or refused; `importstr` and `importbin` too) is an error at the importing
+file and line; the evaluator's stack is
 limited (`MAX_STACK`), and so is the size of the result. Errors name the
 repository-relative file and line where the evaluator stopped.
 
@@ -41,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hubfleet.base.confined import Confinement
 from hubfleet.base.errors import ConfigError, Problem
 from hubfleet.base.redact import Redactor
 from hubfleet.base.runner import ProgramTimeout, run_bytes, tail
@@ -177,6 +181,19 @@ def render_jsonnet(
     if done.returncode != 0:
         raise _crashed(path, done.returncode, done.stderr, limits)
     answer = json.loads(done.stdout)
+    if "import_error" in answer:
+        failed = answer["import_error"]
+        raise ConfigError(
+            [
+                Problem(
+                    str(failed["path"]),
+                    int(failed["line"]),
+                    f"jsonnet: {failed['message']}",
+                    "a jsonnet file imports only files inside the repository that exist "
+                    "(beside it or in its chart)",
+                )
+            ]
+        )
     if "runtime_error" in answer:
         raise _error(reader, path, str(answer["runtime_error"]))
     if "refused" in answer:
@@ -262,9 +279,11 @@ def jsonnet_dependencies(root: Path, path: str) -> list[str]:
         real = full.resolve()
         if not follow or not real.is_relative_to(reader.real_root) or not real.is_file():
             continue  # never read outside the repository
-        if real.stat().st_size > MAX_FILE_BYTES:
-            continue
-        text = full.read_text(encoding="utf-8", errors="replace")
+        try:
+            content = reader.confined.read_file(relative, limit=MAX_FILE_BYTES)
+        except (Confinement, OSError):
+            continue  # refused: the evaluation says why
+        text = content.decode("utf-8", errors="replace")
         for match in _IMPORT.finditer(text):
             name = match.group(2) if match.group(2) is not None else match.group(3)
             found = reader.find(str(full.parent), name, search)

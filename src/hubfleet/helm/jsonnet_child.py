@@ -14,8 +14,11 @@ allocate memory") and the parent reports the file.
 
 The answer (stdout, JSON, exit 0) is one of `{"json": TEXT}` (the result),
 `{"runtime_error": MESSAGE}` (the evaluator's message, with file:line as absolute
-paths) or `{"refused": {"path": RELATIVE, "message": ...}}` (a file the bounded
-reader refused, or a result over the size limit).
+paths), `{"import_error": {"path": RELATIVE, "line": N, "message": ...}}` (an
+`import`, `importstr` or `importbin` that failed: missing, or refused by the
+bounded reader; at the importing file and line, whatever the evaluator made of
+it) or `{"refused": {"path": RELATIVE, "message": ...}}` (the top file refused,
+or a result over the size limit).
 
 Only the standard library and `_gojsonnet` are imported, so that a child starts fast;
 the bounded reader (`hubfleet.helm.jsonnet_reader`) is shared with the parent.
@@ -24,6 +27,8 @@ the bounded reader (`hubfleet.helm.jsonnet_reader`) is shared with the parent.
 from __future__ import annotations
 
 import json
+import os
+import re
 import resource
 import sys
 from collections.abc import Callable
@@ -38,27 +43,53 @@ from hubfleet.helm.jsonnet_reader import Reader, Refused
 EXIT_MEMORY = 3
 
 
+_IMPORT = r"""\b(?:import|importstr|importbin)\s*(?:'{0}'|"{0}")"""
+
+
 def _failing(name: str, reason: str) -> tuple[str, bytes]:
     return f"<{name}>", f"error {json.dumps(reason)}\n".encode()
 
 
 def _import_callback(
-    reader: Reader, search: tuple[Path, ...]
+    reader: Reader, search: tuple[Path, ...], failures: list[tuple[str, str, str]]
 ) -> Callable[[str, str], tuple[str, bytes]]:
     def import_callback(folder: str, name: str) -> tuple[str, bytes]:
         # Never raise and never return None here: the binding then reports garbage.
-        # A file that cannot be read becomes a file that fails with the reason, so
-        # the evaluator's trace names the import's file and line.
+        # A file that cannot be read is remembered (the evaluation fails with it, at
+        # the importing file, whatever the evaluator made of it: an `importstr`
+        # would take the stand-in below as text) and becomes a file that fails.
         found = reader.find(folder, name, search)
         if found is None:
-            return _failing(name, f"import {name!r}: no such file beside it or in its chart")
+            reason = f"import {name!r}: no such file beside it or in its chart"
+            failures.append((folder, name, reason))
+            return _failing(name, reason)
         try:
             content = reader.read(found)
         except Refused as exc:
-            return _failing(name, f"import {name!r}: {exc.message}")
-        return str(found), content or b""
+            reason = f"import {name!r}: {exc.message}"
+            failures.append((folder, name, reason))
+            return _failing(name, reason)
+        if content is None:
+            reason = f"import {name!r}: no such file beside it or in its chart"
+            failures.append((folder, name, reason))
+            return _failing(name, reason)
+        return str(found), content
 
     return import_callback
+
+
+def _importer(reader: Reader, folder: str, name: str) -> tuple[str, int]:
+    """The file (repository-relative) and line of the first import of `name` among the
+    files read, those in `folder` first."""
+    pattern = re.compile(_IMPORT.format(re.escape(name)))
+    where = reader.relative(os.path.normpath(folder))
+    where = "" if where == "." else where
+    texts = sorted(reader.texts.items(), key=lambda item: os.path.dirname(item[0]) != where)
+    for path, text in texts:
+        match = pattern.search(text)
+        if match is not None:
+            return path, text.count("\n", 0, match.start()) + 1
+    return next(iter(reader.texts), where), 1
 
 
 def evaluate(request: dict[str, Any]) -> dict[str, Any]:
@@ -77,20 +108,31 @@ def evaluate(request: dict[str, Any]) -> dict[str, Any]:
     if source is None:
         return {"refused": {"path": path, "message": "jsonnet file does not exist"}}
     search = tuple(Path(folder) for folder in request["search"])
+    failures: list[tuple[str, str, str]] = []
     try:
         text: str = _gojsonnet.evaluate_snippet(
             str(top),
             source.decode("utf-8", errors="replace"),
             max_stack=int(request["max_stack"]),
             ext_vars={str(k): str(v) for k, v in request["ext_vars"].items()},
-            import_callback=_import_callback(reader, search),
+            import_callback=_import_callback(reader, search, failures),
         )
     except RuntimeError as exc:
+        if failures:
+            return _import_failure(reader, failures[0])
         return {"runtime_error": str(exc)}
+    if failures:
+        return _import_failure(reader, failures[0])
     size = len(text.encode())
     if size > int(request["max_output_bytes"]):
         return {"refused": {"path": path, "message": f"jsonnet result too large ({size} bytes)"}}
     return {"json": text}
+
+
+def _import_failure(reader: Reader, failure: tuple[str, str, str]) -> dict[str, Any]:
+    folder, name, reason = failure
+    where, line = _importer(reader, folder, name)
+    return {"import_error": {"path": where, "line": line, "message": reason}}
 
 
 def main() -> None:

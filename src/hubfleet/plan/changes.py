@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hubfleet.base.confined import read_handoff_text
 from hubfleet.base.errors import HubfleetError, ProgramError
 from hubfleet.base.redact import Redactor
 from hubfleet.base.runner import run, run_bytes
@@ -84,7 +85,7 @@ def read_changed_files(source: str, *, stdin_text: str | None = None) -> list[Ch
     if source == "-":
         return parse_changed_files(stdin_text or "")
     try:
-        text = Path(source).read_text(encoding="utf-8")
+        text = read_handoff_text(source)
     except OSError as exc:
         raise HubfleetError(
             f"--changed-files {source}: cannot read: {exc.strerror or exc}",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from hubfleet.base.confined import read_handoff_text
 from hubfleet.base.errors import HubfleetError
 from hubfleet.config.providers import PROVIDERS
 
@@ -89,7 +90,7 @@ def read_json(path: Path, what: str, *, stdin_text: str | None = None) -> JsonFi
     from_stdin = str(path) == "-"
     where = "stdin" if from_stdin else str(path)
     try:
-        text = (stdin_text or "") if from_stdin else path.read_text(encoding="utf-8")
+        text = (stdin_text or "") if from_stdin else read_handoff_text(path)
     except OSError as exc:
         raise InputError(f"cannot read the {what}: {exc.strerror or exc}", path=where) from None
     except UnicodeDecodeError as exc:
