@@ -90,7 +90,32 @@ def test_decrypts_once_per_instance(
     sops = Sops(Redactor(), cwd=tmp_path)
     first = sops.decrypt(path)
     assert sops.decrypt(Path("a.yaml")) is first  # relative to cwd: same file, cached
-    assert caplog.text.count("--decrypt") == 2  # one "run:" line and one "exit" line
+    assert caplog.text.count("sops decrypt") == 2  # one "run:" line and one "exit" line
+
+
+def test_sops_decrypts_the_bytes_read_not_the_path(
+    tmp_path: Path, with_key: AgeKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The file is read once, confined to the repository, and its bytes reach sops on
+    stdin: a link leaving the repository is refused before sops runs, and sops's argv
+    names no file to open (so a link swapped in after the check is never read)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    outside = _write_encrypted(
+        tmp_path, "outside.yaml", b"k: " + _secret().encode() + b"\n", with_key
+    )
+    (repo / "enc-a.secret.yaml").symlink_to(outside)
+    caplog.set_level(logging.DEBUG, logger="hubfleet.base.runner")
+    sops = Sops(Redactor(), cwd=repo)
+    with pytest.raises(SecretsError) as info:
+        sops.decrypt(repo / "enc-a.secret.yaml")
+    assert "outside the repository" in info.value.message
+    assert "sops decrypt" not in caplog.text  # refused before sops ran
+    (repo / "enc-a.secret.yaml").unlink()
+    (repo / "enc-a.secret.yaml").write_bytes(outside.read_bytes())
+    assert sops.decrypt_data(repo / "enc-a.secret.yaml")["k"]
+    ran = [line for line in caplog.text.splitlines() if "run:" in line and "sops" in line]
+    assert ran and all(str(repo) not in line and "--filename-override" in line for line in ran)
 
 
 def test_encrypt_follows_creation_rules(tmp_path: Path, with_key: AgeKey) -> None:

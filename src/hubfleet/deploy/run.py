@@ -16,6 +16,7 @@ from hubfleet.base.atomic import check_writable
 from hubfleet.base.errors import HubfleetError
 from hubfleet.base.redact import Redactor
 from hubfleet.base.runner import terminate_all
+from hubfleet.base.yamlio import read_fleet_file
 from hubfleet.config.fleet import Fleet
 from hubfleet.config.providers import CREDENTIALS_KEY, target_of
 from hubfleet.deploy.backend import Preflight
@@ -193,10 +194,8 @@ def check_secret_files(fleet: Fleet, releases: Mapping[Job, Release | None]) -> 
             if path in seen:
                 continue
             seen.add(path)
-            try:
-                text = fleet.abspath(path).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue  # a missing file is the loader's error, or the deploy's
+            # Confined like every fleet file (a refused one is exit 2 here, at its path).
+            text = read_fleet_file(fleet.root, path).decode("utf-8", errors="replace")
             require_encrypted(path, text, always=always)
 
 

@@ -27,10 +27,11 @@ from typing import Any
 
 import yaml
 
+from hubfleet.base.confined import Confinement, Root, read_bounded
 from hubfleet.base.errors import SecretsError
 from hubfleet.base.redact import Redactor, leaf_strings
 from hubfleet.base.runner import ProgramFailed, run_bytes, tail
-from hubfleet.base.yamlio import FAST_LOADER
+from hubfleet.base.yamlio import FAST_LOADER, max_file_bytes
 from hubfleet.secrets.environment import sops_environment
 from hubfleet.secrets.keys import default_age_key_files, register_key_material
 
@@ -225,7 +226,7 @@ class Sops:
                 cached = self._cache.get(key)
             if cached is not None:
                 return cached
-            content = self._decrypt(key)
+            content = self._decrypt(full)  # the path as named: confined, links checked
             with self._lock:
                 self._cache[key] = content
             return content
@@ -244,14 +245,29 @@ class Sops:
                 hint="check the file's format matches its extension",
             ) from None
 
+    def _read(self, path: Path, shown: str) -> bytes:
+        """The encrypted file's bytes, read once: confined to the repository (`cwd`) when
+        inside it (no link leaving it, never `.git/`), else as the file given; a regular
+        file within the size limit, checked as opened. sops gets these bytes on stdin, so
+        what was checked is what is decrypted (no second open by name)."""
+        inside: Path | None = None
+        for root in (self.cwd, self.cwd.resolve()):
+            if path.is_relative_to(root):
+                inside = path.relative_to(root)
+                break
+        try:
+            if inside is not None:
+                return Root(self.cwd).read_file(inside.as_posix(), limit=max_file_bytes())
+            return read_bounded(path, limit=max_file_bytes(), shown=shown)
+        except Confinement as exc:
+            raise SecretsError(exc.message, path=shown, line=1, hint=exc.hint) from None
+
     def _decrypt(self, path: Path) -> bytes:
         kind = file_format(path)
         shown = self._shown(path)
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            text = None  # sops says why (not found, a folder, ...)
-        if text is not None and not is_encrypted(text, str(path)):
+        encrypted = self._read(path, shown)
+        text = encrypted.decode("utf-8", errors="replace")
+        if not is_encrypted(text, str(path)):
             # Never "decrypt" a plaintext file (credentials, kubeconfig): it is a secret
             # that was committed in the clear, refused like any secret-named plaintext file.
             raise SecretsError(
@@ -260,7 +276,16 @@ class Sops:
                 line=1,
                 hint=f"encrypt it in place: sops encrypt --in-place {shown}",
             )
-        argv = [sops_program(), "--decrypt", "--input-type", kind, "--output-type", kind, str(path)]
+        argv = [
+            sops_program(),
+            "decrypt",
+            "--input-type",
+            kind,
+            "--output-type",
+            kind,
+            "--filename-override",
+            shown,
+        ]
         try:
             result = run_bytes(
                 argv,
@@ -268,6 +293,7 @@ class Sops:
                 env=self.environment_for(path),
                 timeout=self._timeout,
                 cwd=self.cwd,
+                stdin=encrypted,
             )
         except ProgramFailed as exc:
             raise _decrypt_error(exc, shown, path) from None
