@@ -41,6 +41,9 @@ from tests.health.kube import (
 )
 from tests.local.hubs import wrapper_chart
 
+# One running hub for the module: its tests run on one pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group("kube-check")
+
 Cli = Callable[..., Any]
 
 

@@ -40,6 +40,9 @@ from tests.local.hubs import (
     rich_values,
 )
 
+# One local cluster for the module, its tests in order: on one pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group("local-cluster")
+
 TIMEOUT = 60.0
 
 
