@@ -81,6 +81,13 @@ class GitFleet:
         file.write_text(text.replace(old, new, 1))
 
 
+def empty_fleet(tmp_path: Path) -> Path:
+    """A fleet folder with no cluster yet (`config/clusters/` empty)."""
+    root = tmp_path / "fleet"
+    (root / "config" / "clusters").mkdir(parents=True)
+    return root
+
+
 def copy_layout(tmp_path: Path) -> Path:
     """A writable copy of the layout2i2c fixture fleet, its links kept as links."""
     target = tmp_path / "fleet"

@@ -31,6 +31,9 @@ from hubfleet.local import hub_status
 from tests.helpers import hubfleet
 from tests.local.hubs import free_base_port, kill_everything
 
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "fleet"
 CHROMIUM = Path("/usr/bin/chromium")

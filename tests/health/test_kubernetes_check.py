@@ -41,8 +41,8 @@ from tests.health.kube import (
 )
 from tests.local.hubs import wrapper_chart
 
-# One running hub for the module: its tests run on one pytest-xdist worker.
-pytestmark = pytest.mark.xdist_group("kube-check")
+# One running hub for the module: its tests run on one pytest-xdist worker. Among the slowest files.
+pytestmark = [pytest.mark.xdist_group("kube-check"), pytest.mark.slow]
 
 Cli = Callable[..., Any]
 

@@ -27,6 +27,9 @@ from tests.fakes import FakeTools, install_fakes
 from tests.helpers import copy_layout
 from tests.plan.conftest import GitFleet
 
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 LAYOUT = FIXTURES / "layout2i2c" / "fleet"
 BASEHUB_TEMPLATE = "helm-charts/basehub/templates/serviceaccount-user.yaml"
 

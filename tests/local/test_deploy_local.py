@@ -24,6 +24,9 @@ from tests.conftest import AGE_KEY, SECRET_MARKER
 from tests.helpers import hubfleet
 from tests.local.hubs import free_base_port, kill_everything
 
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 ADMIN_TOKEN = f"e2e-admin-token-{SECRET_MARKER}-0123456789"
 
 
