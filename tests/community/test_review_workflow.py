@@ -16,6 +16,9 @@ from tests.community.conftest import RESEARCH
 from tests.community.test_plan_community import EVENT, NEW_TAG, _edit
 from tests.helpers import git
 
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 WORKFLOW = ".github/workflows/hubfleet-community-review.yaml"
 
 

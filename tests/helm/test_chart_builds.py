@@ -29,6 +29,9 @@ from hubfleet.helm.charts import BUILT_DIR, ChartResolver, resolve_chart
 from hubfleet.helm.engine import render
 from hubfleet.secrets.sops import encrypt
 
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 Z2JH = "https://hub.jupyter.org/helm-chart/"
 DASK = "https://helm.dask.org/"
 CLUSTER = "config/clusters/c1"
