@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import GitFleet, copy_layout
+
 TESTS = Path(__file__).parent
 FIXTURES = TESTS / "fixtures"
 TEST_FLEET = FIXTURES / "fleet"
@@ -45,6 +47,25 @@ def fleet_copy(tmp_path: Path) -> Path:
     target = tmp_path / "fleet"
     shutil.copytree(TEST_FLEET, target, symlinks=False)
     return target
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Path:
+    """A writable copy of the layout2i2c fixture fleet, its links kept as links."""
+    return copy_layout(tmp_path)
+
+
+@pytest.fixture
+def git_fleet(fleet_copy: Path) -> GitFleet:
+    """A copy of the test fleet in a git repository, committed and tagged `base`."""
+    return GitFleet.started(fleet_copy)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _chart_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A chart cache of this session (of this pytest-xdist worker), never the user's: a
+    test that sets none shares no cache with another run or worker."""
+    os.environ["HUBFLEET_CHART_CACHE"] = str(tmp_path_factory.mktemp("chart-cache"))
 
 
 @pytest.fixture

@@ -28,6 +28,9 @@ import pytest
 from tests.conftest import AGE_KEY, TEST_FLEET
 from tests.fakes import install_fakes
 
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 # RLIMIT_DATA of the child (its private writable memory; see child.py for why not
 # RLIMIT_AS); the tighter bound asserted is on resident memory (MAX_RSS_MIB).

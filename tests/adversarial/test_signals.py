@@ -30,6 +30,9 @@ import pytest
 from tests.conftest import AGE_KEY, SECRET_MARKER, alive
 from tests.deploy.conftest import DeployEnv, denv
 
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 __all__ = ["denv"]
 
 ALL = ["alpha", "beta", "delta", "gamma"]

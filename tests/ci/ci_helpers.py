@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 
 from hubfleet.ci.workflows import PROVIDERS, render_workflows
+from tests.helpers import git as git  # the CI tests import them from here
+from tests.helpers import hubfleet as hubfleet
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -54,35 +56,11 @@ def run_steps(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for job in data["jobs"].values() for s in job.get("steps", [])]
 
 
-def git(repo: Path, *args: str) -> str:
-    """git in `repo` with a throwaway identity; its stdout, stripped."""
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
 def write_repo(root: Path, files: dict[str, str]) -> None:
     for relative, content in files.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
-
-
-def hubfleet(*args: str, cwd: Path, check: bool = False) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run(
-        [sys.executable, "-m", "hubfleet", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=120,
-    )
 
 
 def bash(

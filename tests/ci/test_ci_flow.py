@@ -15,6 +15,9 @@ import pytest
 
 from tests.ci.ci_helpers import COMMENT, EXAMPLE_FLEET, bash, git, load, rendered, step
 
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 MARKER = "<!-- hubfleet-plan -->"
 
 # `python -m pip install ...` is the only step part that needs the network.

@@ -22,12 +22,7 @@ from hubfleet.ci.workflows import (
 )
 from hubfleet.plan.plan import Plan
 from tests.ci.ci_helpers import ALL, DEPLOY, EXAMPLE_FLEET, PLAN, load, rendered
-
-
-def _repo(tmp_path: Path) -> Path:
-    repo = tmp_path / "fleet"
-    (repo / "config" / "clusters").mkdir(parents=True)
-    return repo
+from tests.helpers import empty_fleet
 
 
 def test_rendering_is_deterministic() -> None:
@@ -86,7 +81,7 @@ def test_check_up_to_date(tmp_path: Path) -> None:
 
 
 def test_init_writes_then_is_idempotent(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
-    repo = _repo(tmp_path)
+    repo = empty_fleet(tmp_path)
     first = run_cli(
         "--repo", repo, "ci", "init", "--provider", "aws", "--hubfleet-version", "0.1.0"
     )
@@ -117,7 +112,7 @@ def test_init_writes_then_is_idempotent(tmp_path: Path, run_cli) -> None:  # typ
 
 
 def test_init_refuses_to_overwrite_changed_files(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
-    repo = _repo(tmp_path)
+    repo = empty_fleet(tmp_path)
     assert run_cli("--repo", repo, "ci", "init", "-p", "gcp").exit_code == 0
     deploy = repo / DEPLOY
     deploy.write_text(deploy.read_text() + "# my edit\n")
@@ -142,7 +137,7 @@ def test_init_refuses_to_overwrite_changed_files(tmp_path: Path, run_cli) -> Non
 
 
 def test_init_rejects_an_unknown_provider(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
-    result = run_cli("--repo", _repo(tmp_path), "ci", "init", "-p", "openstack")
+    result = run_cli("--repo", empty_fleet(tmp_path), "ci", "init", "-p", "openstack")
     assert result.exit_code == 2
     assert "unknown provider 'openstack'" in result.stderr
 
@@ -155,7 +150,7 @@ def test_init_defaults_to_the_fleets_providers(fleet_copy: Path, run_cli) -> Non
 
 
 def test_init_without_clusters_defaults_to_every_cloud(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
-    result = run_cli("--repo", _repo(tmp_path), "ci", "init")  # a fleet without clusters
+    result = run_cli("--repo", empty_fleet(tmp_path), "ci", "init")  # a fleet without clusters
     assert result.exit_code == 0, result.output
     assert "providers: gcp, aws, azure (default: every cloud provider)" in result.stdout
 

@@ -21,6 +21,9 @@ from tests.ci.ci_helpers import (
     write_repo,
 )
 
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 ACTIONLINT = BIN / "actionlint"
 CHECK_JSONSCHEMA = BIN / "check-jsonschema"
 

@@ -14,6 +14,9 @@ import pytest
 
 from tests.ci.ci_helpers import PLAN, bash, git, hubfleet, step
 
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 
 def _outputs(path: Path) -> dict[str, str]:
     lines = path.read_text().splitlines()

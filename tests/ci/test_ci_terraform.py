@@ -12,6 +12,9 @@ import pytest
 
 from tests.ci.ci_helpers import BIN, CLUSTER, VARIANTS, load, rendered, write_repo
 
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 TERRAFORM = ".github/workflows/hubfleet-terraform.yaml"
 COMMENT = ".github/workflows/hubfleet-terraform-comment.yaml"
 DRIFT = ".github/workflows/hubfleet-terraform-drift.yaml"

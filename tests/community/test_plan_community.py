@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.community.conftest import CLUSTER, RESEARCH, TEACHING
+from tests.helpers import GitFleet, git
 
 EVENT = Path(__file__).parent / "events" / "pull_request.json"
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.org",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.org",
-}
-
-
-def _git(root: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", *args], cwd=root, check=True, capture_output=True, env={**os.environ, **GIT_ENV}
-    )
 
 
 @pytest.fixture
 def repo(example_fleet: Path) -> Path:
-    _git(example_fleet, "init", "-q", "-b", "main")
-    _git(example_fleet, "add", "-A")
-    _git(example_fleet, "commit", "-q", "-m", "base")
-    return example_fleet
+    return GitFleet.started(example_fleet).root
 
 
 def _event(tmp: Path, author: str, reviews: list[tuple[str, str]] = ()) -> Path:  # type: ignore[assignment]
@@ -83,7 +67,7 @@ def _shared_community_file(repo: Path) -> None:
         "  - enc-staging.secret.values.yaml\n",
         "  - enc-staging.secret.values.yaml\n  - research.community.values.yaml\n",
     )
-    _git(repo, "commit", "-qam", "staging reads research's file")  # base has the sharing
+    git(repo, "commit", "-qam", "staging reads research's file")  # base has the sharing
     _inside(repo)
 
 
@@ -169,7 +153,7 @@ def test_an_unchanged_key_outside_the_policy_does_not_count(
     """Only changed keys are decided: a key the platform team set earlier stays theirs."""
     with (repo / RESEARCH).open("a") as handle:
         handle.write("debug:\n  enabled: true\n")
-    _git(repo, "commit", "-qam", "platform: debug on")
+    git(repo, "commit", "-qam", "platform: debug on")
     _inside(repo)
     community = _plan(run_cli, repo, _event(tmp_path, "alice-research"))["community"]
     assert community["community_only"] is True, community["reasons"]

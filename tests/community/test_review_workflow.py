@@ -13,7 +13,11 @@ import pytest
 
 from tests.ci.ci_helpers import BIN, bash, load, rendered, step
 from tests.community.conftest import RESEARCH
-from tests.community.test_plan_community import EVENT, NEW_TAG, _edit, _git
+from tests.community.test_plan_community import EVENT, NEW_TAG, _edit
+from tests.helpers import git
+
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
 
 WORKFLOW = ".github/workflows/hubfleet-community-review.yaml"
 
@@ -58,12 +62,12 @@ def test_a_later_owner_approval_turns_on_auto_merge(
     example_fleet: Path, tmp_path: Path, workflow: dict[str, Any], approver: str, merges: bool
 ) -> None:
     repo = example_fleet
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "base")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
     base = os.popen(f"git -C {repo} rev-parse HEAD").read().strip()
     _edit(repo, RESEARCH, *NEW_TAG)  # inside the research hub's policy
-    _git(repo, "commit", "-q", "-am", "research: newer image")
+    git(repo, "commit", "-q", "-am", "research: newer image")
     payload = json.loads(EVENT.read_text())
     payload["action"] = "submitted"
     payload["pull_request"]["user"]["login"] = "not-an-owner"  # planned "no" when opened

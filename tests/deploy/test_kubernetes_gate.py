@@ -25,6 +25,9 @@ from tests.health.kube import (
 
 from hubfleet.base import runner
 
+# One running hub for the module: its tests run on one pytest-xdist worker. Among the slowest files.
+pytestmark = [pytest.mark.xdist_group("kube-hub"), pytest.mark.slow]
+
 # Every hub is checked after its upgrade (production too, docs/deploy.md).
 CHECKED = {
     "alpha": ["staging", "prod1", "prod2"],

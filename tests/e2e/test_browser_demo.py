@@ -16,8 +16,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -30,7 +28,11 @@ import pytest
 import yaml
 
 from hubfleet.local import hub_status
+from tests.helpers import hubfleet
 from tests.local.hubs import free_base_port, kill_everything
+
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "fleet"
@@ -56,23 +58,6 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def hubfleet(repo: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    bin_dirs = [str(Path(sys.executable).parent), str(ROOT / "node_modules" / ".bin")]
-    env = {
-        **os.environ,
-        "PATH": os.pathsep.join([*bin_dirs, os.environ.get("PATH", "")]),
-        "SOPS_AGE_KEY_FILE": str(repo / "DEMO-ONLY.age-key.txt"),
-        "SOPS_DISABLE_VERSION_CHECK": "1",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "hubfleet", "--repo", str(repo), *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-
-
 @pytest.fixture
 def demo(tmp_path: Path, real_chart_cache: Path) -> Iterator[tuple[Path, str]]:
     """(fleet copy, URL) of the example fleet's staging hub, deployed by `hubfleet deploy`."""
@@ -90,7 +75,10 @@ def demo(tmp_path: Path, real_chart_cache: Path) -> Iterator[tuple[Path, str]]:
     state = repo / ".hubfleet/local/local-demo"
     try:
         report = tmp_path / "report.json"
-        result = hubfleet(repo, "deploy", "local-demo", "staging", "--report", report)
+        key = {**os.environ, "SOPS_AGE_KEY_FILE": str(repo / "DEMO-ONLY.age-key.txt")}
+        result = hubfleet(
+            "--repo", repo, "deploy", "local-demo", "staging", "--report", report, env=key
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         [job] = json.loads(report.read_text())["jobs"]
         assert job["status"] == "succeeded" and job["gate"] == "health-check", job

@@ -24,6 +24,9 @@ from hubfleet.export.verify import RoundTrip, RoundTripError, verify_export
 from ..conftest import CliResult
 from .conftest import EXAMPLE_FLEET, make_sops
 
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 DEMO_KEY = EXAMPLE_FLEET / "DEMO-ONLY.age-key.txt"
 EXAMPLE_HUBS = [
     (hub.cluster, hub.name) for hub in load_fleet(EXAMPLE_FLEET).fleet_or_raise().hubs()

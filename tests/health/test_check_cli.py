@@ -7,8 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hubfleet.local import LocalHubSpec, cluster_state_dir, deploy_hub
 from tests.local.hubs import cleaned, free_base_port
+
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
 
 
 def test_check_command_on_a_local_hub(fleet_copy: Path, run_cli: Callable[..., Any]) -> None:

@@ -17,6 +17,9 @@ from hubfleet.health.check import _in_new_loop
 from hubfleet.local import LocalDeployResult, LocalHubSpec, deploy_hub, local_check_token
 from tests.local.hubs import ADMIN_TOKEN, cleaned, free_base_port, rich_values
 
+# Two running hubs for the module: its tests run on one pytest-xdist worker. Among the slowest files.
+pytestmark = [pytest.mark.xdist_group("health-hubs"), pytest.mark.slow]
+
 
 class Hubs:
     def __init__(self, state_dir: Path, good: LocalDeployResult, bad: LocalDeployResult) -> None:

@@ -41,6 +41,9 @@ from tests.health.kube import (
 )
 from tests.local.hubs import wrapper_chart
 
+# One running hub for the module: its tests run on one pytest-xdist worker. Among the slowest files.
+pytestmark = [pytest.mark.xdist_group("kube-check"), pytest.mark.slow]
+
 Cli = Callable[..., Any]
 
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,12 +21,16 @@ import pytest
 import yaml
 from tests.conftest import AGE_KEY, SHARED_CHARTS, public_key
 from tests.fakes import install_fakes
+from tests.helpers import hubfleet, silent_server
 
 from hubfleet.base.errors import ChartError, ConfigError
 from hubfleet.config.charts import ChartSource
 from hubfleet.helm.charts import BUILT_DIR, ChartResolver, resolve_chart
 from hubfleet.helm.engine import render
 from hubfleet.secrets.sops import encrypt
+
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
 
 Z2JH = "https://hub.jupyter.org/helm-chart/"
 DASK = "https://helm.dask.org/"
@@ -116,16 +118,6 @@ def child_env(**extra: str) -> dict[str, str]:
         env.pop(name, None)
     env.update(extra)
     return env
-
-
-def hubfleet(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hubfleet", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
 
 
 # ------------------------------------------------------------------ E: dependencies
@@ -415,30 +407,8 @@ def test_broken_chart_yaml_from_the_resolver(tmp_path: Path) -> None:
 @pytest.fixture
 def silent_repository() -> Iterator[tuple[str, list[socket.socket]]]:
     """A repository on 127.0.0.1 that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    acceptor = threading.Thread(target=accept, daemon=True)
-    acceptor.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}/helm-chart/", held
-    finally:
-        stop.set()
-        acceptor.join()
-        for connection in held:
-            connection.close()
-        server.close()
+    with silent_server() as (port, held):
+        yield f"http://127.0.0.1:{port}/helm-chart/", held
 
 
 def test_an_unanswering_repository_is_tried_once_per_run(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from tests.helpers import silent_server
 
 from hubfleet.base.errors import ChartError
 from hubfleet.helm.charts import (
@@ -142,34 +141,11 @@ def test_unreachable_oci_registry_fails_clearly(tmp_path: Path) -> None:
 
 def test_hanging_repository_times_out(tmp_path: Path) -> None:
     """A local server that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    acceptor = threading.Thread(target=accept, daemon=True)
-    acceptor.start()
-    port = server.getsockname()[1]
-    source = ChartSource("jupyterhub", repository=f"http://127.0.0.1:{port}/", version="4.0.0")
-    started = time.monotonic()
-    try:
+    with silent_server() as (port, _held):
+        source = ChartSource("jupyterhub", repository=f"http://127.0.0.1:{port}/", version="4.0.0")
+        started = time.monotonic()
         with pytest.raises(ChartError) as caught:
             resolve_chart(source, cache_dir=tmp_path, timeout=0.5)
-    finally:
-        stop.set()
-        acceptor.join()
-        for connection in held:
-            connection.close()
-        server.close()
     assert time.monotonic() - started < 5
     assert "pull timed out after 0.5s" in caught.value.message
     assert caught.value.hint is not None and "jupyterhub-4.0.0.tgz" in caught.value.hint

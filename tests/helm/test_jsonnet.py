@@ -35,14 +35,6 @@ BASEHUB_JSONNET = "helm-charts/basehub/values.jsonnet"
 DASKHUB_JSONNET = "helm-charts/daskhub/values.jsonnet"
 
 
-@pytest.fixture
-def layout(tmp_path: Path) -> Path:
-    """A writable copy of the layout fixture fleet, links kept as links."""
-    target = tmp_path / "fleet"
-    shutil.copytree(LAYOUT, target, symlinks=True)
-    return target
-
-
 def facts_vars(provider: str, account: str | None, prefix: str = "VARS_2I2C_") -> dict[str, str]:
     facts = JsonnetFacts("c1", provider, account, hub_name="h1", hub_domain="h1.example.org")
     return facts.ext_vars(prefix)

@@ -24,7 +24,11 @@ import yaml
 
 from tests.conftest import AGE_KEY, FIXTURES, SECRET_MARKER, CliResult
 from tests.fakes import FakeTools, install_fakes
+from tests.helpers import copy_layout
 from tests.plan.conftest import GitFleet
+
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
 
 LAYOUT = FIXTURES / "layout2i2c" / "fleet"
 BASEHUB_TEMPLATE = "helm-charts/basehub/templates/serviceaccount-user.yaml"
@@ -73,8 +77,7 @@ def snapshot(root: Path) -> dict[str, tuple[str, int, bytes]]:
 @pytest.fixture
 def layout(tmp_path: Path, real_dask_chart_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the fixture fleet (its link kept a link), the test age key, the real charts."""
-    target = tmp_path / "fleet"
-    shutil.copytree(LAYOUT, target, symlinks=True)
+    target = copy_layout(tmp_path)
     assert (target / "helm-charts/daskhub/values.jsonnet").is_symlink()
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(AGE_KEY))
     return target

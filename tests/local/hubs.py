@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import random
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,19 +12,10 @@ import yaml
 
 from hubfleet.local import stop_hubs
 from hubfleet.local.processes import processes_in
-from hubfleet.local.runtime import port_is_free
+from tests.helpers import free_base_port as free_base_port  # the local tests import it here
 
 ADMIN_TOKEN = "s3cr3t-admin-token-0123456789abcdef"
 DEMO_PASSWORD = "s3cr3t-demo-password"
-
-
-def free_base_port(count: int = 8) -> int:
-    """A base port with `count` free ports after it, below the ephemeral range."""
-    for _ in range(200):
-        base = random.randrange(20000, 32000 - count)
-        if all(port_is_free(base + n) for n in range(count)):
-            return base
-    raise RuntimeError("no free port range")
 
 
 def kill_everything(state_dir: Path) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from traitlets.config import Config
 
@@ -17,6 +18,9 @@ from hubfleet.local import LocalHubSpec, hub_status, hubconfig
 from hubfleet.local.fleet import over_chart_defaults
 from hubfleet.local.runtime import values_for_hub
 from tests.local.hubs import cleaned, free_base_port
+
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
 
 Z2JH = ChartSource("jupyterhub", repository="https://hub.jupyter.org/helm-chart/", version="4.2.0")
 RUNTIME = {

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,30 +21,17 @@ import yaml
 from hubfleet.local import hub_status
 from hubfleet.secrets.sops import encrypt
 from tests.conftest import AGE_KEY, SECRET_MARKER
+from tests.helpers import hubfleet
 from tests.local.hubs import free_base_port, kill_everything
 
-ROOT = Path(__file__).resolve().parents[2]
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 ADMIN_TOKEN = f"e2e-admin-token-{SECRET_MARKER}-0123456789"
 
 
 def _env() -> dict[str, str]:
-    bin_dirs = [str(Path(sys.executable).parent), str(ROOT / "node_modules" / ".bin")]
-    return {
-        **os.environ,
-        "PATH": os.pathsep.join([*bin_dirs, os.environ.get("PATH", "")]),
-        "SOPS_AGE_KEY_FILE": str(AGE_KEY),
-        "SOPS_DISABLE_VERSION_CHECK": "1",
-    }
-
-
-def hubfleet(repo: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hubfleet", "--repo", str(repo), *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=600,
-    )
+    return {**os.environ, "SOPS_AGE_KEY_FILE": str(AGE_KEY), "SOPS_DISABLE_VERSION_CHECK": "1"}
 
 
 def add_local_cluster(repo: Path, name: str, base_port: int) -> None:
@@ -124,7 +109,7 @@ def pids(repo: Path, cluster: str) -> dict[str, int | None]:
 
 def test_deploy_checks_redeploys_and_upgrades_a_local_cluster(repo: Path, tmp_path: Path) -> None:
     report = tmp_path / "report.json"
-    first = hubfleet(repo, "deploy", "local", "--report", report)
+    first = hubfleet("--repo", repo, "deploy", "local", "--report", report, env=_env())
     assert first.returncode == 0, first.stdout + first.stderr
     jobs = report_of(report)
     assert {hub: job["status"] for (_, hub), job in jobs.items()} == {
@@ -143,14 +128,14 @@ def test_deploy_checks_redeploys_and_upgrades_a_local_cluster(repo: Path, tmp_pa
     assert SECRET_MARKER not in first.stdout + first.stderr + report.read_text()
     before = pids(repo, "local")
 
-    again = hubfleet(repo, "deploy", "local", "--report", report)
+    again = hubfleet("--repo", repo, "deploy", "local", "--report", report, env=_env())
     assert again.returncode == 0, again.stdout + again.stderr
     assert {job["status"] for job in report_of(report).values()} == {"unchanged"}
     assert pids(repo, "local") == before
 
     values = repo / "config/clusters/local/prod1.values.yaml"
     values.write_text(values.read_text() + "custom:\n  changed: true\n")
-    upgrade = hubfleet(repo, "deploy", "local", "--report", report)
+    upgrade = hubfleet("--repo", repo, "deploy", "local", "--report", report, env=_env())
     assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
     statuses_after = {hub: job["status"] for (_, hub), job in report_of(report).items()}
     assert statuses_after == {"staging": "unchanged", "prod1": "succeeded", "prod2": "unchanged"}
@@ -160,7 +145,7 @@ def test_deploy_checks_redeploys_and_upgrades_a_local_cluster(repo: Path, tmp_pa
     url = {s.hub: s for s in hub_status(repo / ".hubfleet/local/local")}["prod1"].url
     assert api(url, "users/alice") == 200  # users survive the upgrade
 
-    stopped = hubfleet(repo, "local", "stop", "local")
+    stopped = hubfleet("--repo", repo, "local", "stop", "local", env=_env())
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert not any(s.running for s in hub_status(repo / ".hubfleet/local/local"))
 
@@ -200,7 +185,7 @@ def test_failing_canary_skips_production_while_another_cluster_deploys(
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(json.dumps(plan))
     report = tmp_path / "report.json"
-    result = hubfleet(repo, "deploy", "--plan", plan_file, "--report", report)
+    result = hubfleet("--repo", repo, "deploy", "--plan", plan_file, "--report", report, env=_env())
     assert result.returncode == 1, result.stdout + result.stderr
     jobs = report_of(report)
     assert jobs[("local", "staging")]["status"] == "failed"
@@ -216,7 +201,7 @@ def test_canary_whose_default_url_is_no_page_fails_the_gate(repo: Path, tmp_path
     staging = repo / "config/clusters/local/staging.values.yaml"
     staging.write_text(staging.read_text() + "singleuser:\n  defaultUrl: /tree\n")
     report = tmp_path / "report.json"
-    result = hubfleet(repo, "deploy", "local", "--report", report)
+    result = hubfleet("--repo", repo, "deploy", "local", "--report", report, env=_env())
     assert result.returncode == 1, result.stdout + result.stderr
     jobs = report_of(report)
     canary = jobs[("local", "staging")]

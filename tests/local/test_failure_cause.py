@@ -14,6 +14,9 @@ import yaml
 from hubfleet.local import LocalDeployError, LocalHubSpec, deploy_hub
 from tests.local.hubs import cleaned, free_base_port
 
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 CILOGON = "'cilogon' could not be imported"
 
 

@@ -16,13 +16,16 @@ import pytest
 from hubfleet.local import LocalHubSpec, deploy_hub
 from hubfleet.local.processes import processes_in
 from hubfleet.local.runtime import port_is_free
+from tests.helpers import empty_fleet
 from tests.local.hubs import cleaned, free_base_port
+
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Iterator[Path]:
-    root = tmp_path / "fleet"
-    (root / "config" / "clusters").mkdir(parents=True)
+    root = empty_fleet(tmp_path)
     (root / "hubfleet.yaml").write_text("{}\n")
     with cleaned(root / ".hubfleet" / "local"):
         yield root

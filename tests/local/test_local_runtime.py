@@ -40,6 +40,9 @@ from tests.local.hubs import (
     rich_values,
 )
 
+# One local cluster for the module, its tests in order: on one pytest-xdist worker. Among the slowest files.
+pytestmark = [pytest.mark.xdist_group("local-cluster"), pytest.mark.slow]
+
 TIMEOUT = 60.0
 
 

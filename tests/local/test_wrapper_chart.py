@@ -7,10 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from hubfleet.local import hub_status
 from tests.local.hubs import cleaned, free_base_port, wrapper_chart
+
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
 
 
 def test_local_hub_on_a_wrapper_chart_reads_the_nested_values(

@@ -20,6 +20,9 @@ from hubfleet.terraform.scaffold import SUPPORT_TEMPLATE, shipped, support_templ
 
 from .conftest import KEY_ENV
 
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 HUBFLEET = str(Path(sys.executable).parent / "hubfleet")
 
 

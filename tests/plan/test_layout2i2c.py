@@ -3,7 +3,6 @@ a chart_override replacement Chart.yaml, jsonnet values and what they import."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -23,13 +22,6 @@ BASEHUB = "helm-charts/basehub"
 BASEHUB_HUBS = ("aws-two/staging", "aws-two/lis", "azure-three/staging", "azure-three/ai")
 BASEHUB_HUBS += ("gcp-one/staging", "gcp-one/research")
 DASKHUB_HUBS = ("aws-two/dask-prod", "gcp-one/dask-staging", "gcp-one/dask-prod")
-
-
-@pytest.fixture
-def layout(tmp_path: Path) -> Path:
-    target = tmp_path / "fleet"
-    shutil.copytree(LAYOUT, target, symlinks=True)
-    return target
 
 
 def plan_for(root: Path, *paths: str) -> Plan:

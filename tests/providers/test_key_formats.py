@@ -4,7 +4,6 @@ layout fixture fleet) as well as hubfleet's own, for gcp, aws and azure."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,7 @@ from hubfleet.providers.azure import ServicePrincipal, service_principal
 from hubfleet.providers.gcp import check_key
 from hubfleet.secrets.sops import encrypt
 
-LAYOUT = Path(__file__).parents[1] / "fixtures" / "layout2i2c" / "fleet"
 KEY = "enc-deployer-credentials.secret.json"
-
-
-@pytest.fixture
-def layout(tmp_path: Path) -> Path:
-    target = tmp_path / "fleet"
-    shutil.copytree(LAYOUT, target, symlinks=True)
-    return target
 
 
 def replace_key(root: Path, cluster: str, data: Any) -> None:

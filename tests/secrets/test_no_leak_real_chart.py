@@ -33,6 +33,9 @@ from tests.conftest import CliResult
 from tests.fakes import FakeTools, install_fakes
 from tests.secretscan import Hit, find_secrets, scan_tree, snapshot
 
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "fleet"
 KEY_NAME = "DEMO-ONLY.age-key.txt"

@@ -16,6 +16,9 @@ from hubfleet.base.redact import Redactor
 from hubfleet.secrets.sops import Sops, encrypt
 from tests.secrets.conftest import AgeKey
 
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache"}
 MAX_SIZE = 5_000_000

@@ -4,13 +4,13 @@ have terraform: blocks and the scaffolded modules, committed in a git repository
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from hubfleet.terraform.scaffold import scaffold
 from tests.fakes import fake_tools  # noqa: F401 (fixture)
+from tests.helpers import git
 
 TERRAFORM_BLOCKS = {
     "alpha": """
@@ -109,12 +109,6 @@ def line_of(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(lines, 1) if line.strip() == text)
 
 
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True
-    ).stdout
-
-
 @pytest.fixture
 def tf_fleet(fleet_copy: Path) -> Path:
     return make_tf_fleet(fleet_copy)
@@ -130,7 +124,7 @@ def make_tf_fleet(fleet_copy: Path) -> Path:
     (fleet_copy / ".gitignore").write_text(".hubfleet/\n")
     git(fleet_copy, "init", "-q", "-b", "main")
     git(fleet_copy, "add", "-A")
-    git(fleet_copy, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "fleet")
+    git(fleet_copy, "commit", "-qm", "fleet")
     return fleet_copy
 
 

@@ -16,6 +16,9 @@ from hubfleet.config.load import load_fleet
 from hubfleet.terraform.inputs import compute, tfvars_json
 from tests.terraform.conftest import terraform_or_skip
 
+# Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
+pytestmark = pytest.mark.slow
+
 MODULES = Path(__file__).parents[2] / "src" / "hubfleet" / "terraform" / "modules"
 CLUSTERS = {"gcp": "alpha", "aws": "beta", "azure": "gamma"}
 MIRROR = Path("/opt/tf-plugins")
