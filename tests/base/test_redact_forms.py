@@ -6,6 +6,7 @@ never waits and never misses a secret registered before it started."""
 from __future__ import annotations
 
 import base64
+import json
 import math
 import threading
 import time
@@ -158,3 +159,13 @@ def test_concurrent_adds_and_scrubs_never_miss_a_registered_secret() -> None:
     assert scrubs[0] > 10
     everything = " ".join(registered)
     assert set(redactor.scrub(everything).split()) == {MARKER}
+
+
+def test_a_value_with_a_lone_surrogate_is_registered_and_scrubbed() -> None:
+    """Decrypted JSON may hold "\\ud800": registering it must not fail (it did, at
+    `.encode()`), and its forms are scrubbed like any other."""
+    redactor = Redactor()
+    for value in ("abc\ud800defghij", "p\udcffqrstuvw"):
+        redactor.add(value)
+        assert value not in redactor.scrub(f"x {value} y")
+        assert redactor.scrub(json.dumps(value)) == '"[REDACTED]"'

@@ -58,6 +58,10 @@ MIN_FRAGMENT = 8
 # would be.
 MIN_CASELESS = 8
 
+# Encoding of a value's text to bytes: a lone surrogate (from JSON's "\\ud800", which
+# decrypted JSON may hold) is encoded as it is instead of failing the registration.
+_SURROGATES = "surrogatepass"
+
 _B64_URL = str.maketrans("+/", "-_")
 # Characters Go's encoding/json escapes in strings by default (HTML safety).
 _GO_HTML = {
@@ -125,13 +129,15 @@ def text_forms(value: str) -> set[str]:
         _go_quote(value),
         repr(value)[1:-1],
         ascii(value)[1:-1],
-        repr(value.encode())[2:-1],
-        urllib.parse.quote(value, safe=""),
-        urllib.parse.quote(value),
-        urllib.parse.quote_plus(value),
+        repr(value.encode("utf-8", _SURROGATES))[2:-1],
+        urllib.parse.quote(value, safe="", errors=_SURROGATES),
+        urllib.parse.quote(value, errors=_SURROGATES),
+        urllib.parse.quote_plus(value, errors=_SURROGATES),
     }
     lower = re.sub(
-        r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), urllib.parse.quote(value, safe="")
+        r"%[0-9A-F]{2}",
+        lambda m: m.group(0).lower(),
+        urllib.parse.quote(value, safe="", errors=_SURROGATES),
     )
     forms.add(lower)
     # A quote inside a repr'd container can be escaped either way.
@@ -163,7 +169,7 @@ def transformed_forms(value: str) -> set[str]:
     of its UTF-8 bytes; `%X` is the same text in upper case, which caseless matching
     finds). A short, purely alphabetic value gets no case variants: its upper case is
     an ordinary word ("ADMIN") that scrubbing would destroy without protecting much."""
-    forms = {value.encode("utf-8", "surrogateescape").hex()}
+    forms = {value.encode("utf-8", _SURROGATES).hex()}
     if len(value) >= MIN_CASELESS or not value.isalpha():
         forms |= {value.upper(), value.lower()}
     return forms
@@ -174,12 +180,12 @@ def encoded_forms(value: str) -> set[str]:
     texts = text_forms(value)
     forms = set(texts)
     for text in texts:
-        forms |= base64_fragments(text.encode("utf-8", "surrogateescape"))
+        forms |= base64_fragments(text.encode("utf-8", _SURROGATES))
     # A chart's `b64enc` of the value, inside a document that is itself base64-encoded.
-    forms |= base64_fragments(base64.b64encode(value.encode("utf-8", "surrogateescape")))
+    forms |= base64_fragments(base64.b64encode(value.encode("utf-8", _SURROGATES)))
     for variant in transformed_forms(value):  # `upper`, `lower`, `printf "%x"`, then `b64enc`
         forms.add(variant)
-        forms |= base64_fragments(variant.encode("utf-8", "surrogateescape"))
+        forms |= base64_fragments(variant.encode("utf-8", _SURROGATES))
     return {form for form in forms if len(form) >= MIN_LENGTH}
 
 
