@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubfleet import __version__
 from hubfleet.base.errors import HubfleetError
+from hubfleet.base.markdown import md_cell, md_code, md_text
 from hubfleet.config.providers import CI_PROVIDERS, CLOUD_PROVIDERS, PROVIDERS
 from hubfleet.deploy.model import read_report
 from hubfleet.plan.job import read_json
@@ -402,7 +403,7 @@ def summarize(plan_result: str, matrix: Mapping[str, Any] | None, reports: Path)
     for o in outcomes:
         result = "ok" if o.ok else "**failed**"
         counts = dict(o.counts)
-        cells = [_cell(o.cluster), _cell(o.provider), result]
+        cells = [md_cell(o.cluster), md_cell(o.provider), result]
         cells += [str(counts.get(s, 0)) for s in STATUS_COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     with_terraform = [o for o in outcomes if o.terraform]
@@ -413,14 +414,14 @@ def summarize(plan_result: str, matrix: Mapping[str, Any] | None, reports: Path)
         lines.append("|" + "---|" * (len(titles) + 1))
         for o in with_terraform:
             results = dict(o.terraform)
-            cells = [_cell(o.cluster)] + [_cell(results.get(k, "")) for k, _ in TERRAFORM_JOBS]
+            cells = [md_cell(o.cluster)] + [md_cell(results.get(k, "")) for k, _ in TERRAFORM_JOBS]
             lines.append("| " + " | ".join(cells) + " |")
     if failed:
         lines += ["", "### Failures", ""]
         for o in failed:
             if o.problem:
-                lines.append(f"- `{o.cluster}`: {o.problem}")
-            lines += [f"- `{o.cluster}` {job}" for job in o.failed_jobs]
+                lines.append(f"- {md_code(o.cluster)}: {md_text(o.problem)}")
+            lines += [f"- {md_code(o.cluster)} {job}" for job in o.failed_jobs]
     return Summary("\n".join(lines) + "\n", ok=not failed)
 
 
@@ -483,16 +484,12 @@ def _outcome(
         status, job = record.status, record.job
         counts[status] = counts.get(status, 0) + 1
         if status in FAILED_STATUSES or status not in STATUS_COLUMNS:
-            text = f"`{job.hub or 'support'}` ({job.kind}): {status}"
+            text = f"{md_code(job.hub or 'support')} ({md_text(job.kind)}): {md_text(status)}"
             why = job.choice_reason
-            failed.append(text + (f": {_cell(why)}" if why else ""))
+            failed.append(text + (f": {md_text(why)}" if why else ""))
     return ClusterOutcome(
         cluster, provider, tuple(sorted(counts.items())), tuple(failed), tf_problem, shown
     )
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def parse_matrix(text: str) -> Mapping[str, Any] | None:
