@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubfleet import __version__
 from hubfleet.base.errors import HubfleetError
+from hubfleet.base.jsonio import parse_json
 from hubfleet.base.markdown import md_cell, md_code, md_text
 from hubfleet.config.providers import CI_PROVIDERS, CLOUD_PROVIDERS, PROVIDERS
 from hubfleet.deploy.model import read_report
@@ -214,16 +215,16 @@ def read_settings(repo: Path) -> CiSettings | None:
             if not line.startswith(SETTINGS_PREFIX):
                 continue
             try:
-                data = json.loads(line[len(SETTINGS_PREFIX) :])
+                data = parse_json(line[len(SETTINGS_PREFIX) :], relative, "settings").data
                 return CiSettings(
                     providers=tuple(data["providers"]),
                     hubfleet_version=str(data["hubfleet_version"]),
                     branch=str(data["branch"]),
                 )
-            except (ValueError, KeyError, TypeError) as exc:
+            except (HubfleetError, KeyError, TypeError) as exc:
                 raise HubfleetError(
                     f"unreadable hubfleet CI settings: {exc}", path=relative
-                ) from exc
+                ) from None
     return None
 
 
@@ -496,10 +497,7 @@ def parse_matrix(text: str) -> Mapping[str, Any] | None:
     """The matrix as the plan job printed it (empty when the plan job failed)."""
     if not text.strip():
         return None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise HubfleetError(f"the matrix is not JSON: {exc}") from exc
+    data = parse_json(text, "--matrix", "matrix").data
     if not isinstance(data, Mapping):
         raise HubfleetError("the matrix is not a JSON object")
     return data

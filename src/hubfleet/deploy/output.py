@@ -121,8 +121,7 @@ def markdown_summary(report: Report, redactor: Redactor) -> str:
     lines = [
         f"## hubfleet deploy {title}{' (dry run)' if report.dry_run else ''}",
         "",
-        " · ".join(f"{ICONS.get(s, '')} {n} {md_text(s)}" for s, n in counts.items())
-        or "no jobs",
+        " · ".join(f"{ICONS.get(s, '')} {n} {md_text(s)}" for s, n in counts.items()) or "no jobs",
         "",
         f"Canary gate: {md_text(shown(report.health_check, redactor))}",
         "",
