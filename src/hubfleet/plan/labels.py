@@ -50,7 +50,8 @@ def parse_labels(text: str | None) -> Labels:
     try:
         data = parse_json(text, "--labels", "label list").data
     except InputError as exc:
-        raise HubfleetError(f"--labels: {exc.message}", hint=exc.hint or hint) from None
+        message = exc.message.replace("the label list is ", "")  # "not JSON: ..."
+        raise HubfleetError(f"--labels: {message}", hint=hint) from None
     if not isinstance(data, list):
         raise HubfleetError("--labels: must be a JSON list", hint=hint)
     names: list[str] = []
