@@ -171,8 +171,7 @@ def matrix(
         cluster = entry.cluster.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         echo(
             ctx,
-            f"::notice::cluster {cluster} uses the {entry.provider} provider: "
-            "not deployed from CI",
+            f"::notice::cluster {cluster} uses the {entry.provider} provider: not deployed from CI",
             err=True,
         )
     text = json.dumps(result.as_json(), separators=(",", ":"))
