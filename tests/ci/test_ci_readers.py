@@ -54,7 +54,7 @@ def test_summary_of_a_report_read_by_the_deploy_s_reader(tmp_path: Path) -> None
     result = summarize("success", MATRIX, reports)
     assert not result.ok
     assert "| alpha | gcp | **failed** | 1 | 0 | 1 | 0 | 0 |" in result.markdown
-    assert "- `alpha` `prod1` (prod): failed: a; b" in result.markdown
+    assert "- **alpha** prod1 (prod): failed: a; b" in result.markdown
 
 
 def test_summary_of_a_broken_report_says_where(tmp_path: Path) -> None:
@@ -63,4 +63,4 @@ def test_summary_of_a_broken_report_says_where(tmp_path: Path) -> None:
     result = summarize("success", MATRIX, reports)
     assert not result.ok
     message = f"unreadable report: {reports / 'alpha.json'}:2: jobs[0]: unknown status 'great'"
-    assert f"- `alpha`: {md_text(message)}" in result.markdown
+    assert f"- **alpha**: {md_text(message)}" in result.markdown

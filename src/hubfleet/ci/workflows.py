@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from hubfleet import __version__
 from hubfleet.base.errors import HubfleetError
 from hubfleet.base.jsonio import parse_json
-from hubfleet.base.markdown import md_cell, md_code, md_text
+from hubfleet.base.markdown import md_cell, md_text
 from hubfleet.config.providers import CI_PROVIDERS, CLOUD_PROVIDERS, PROVIDERS
 from hubfleet.deploy.model import read_report
 from hubfleet.plan.job import read_json
@@ -421,8 +421,8 @@ def summarize(plan_result: str, matrix: Mapping[str, Any] | None, reports: Path)
         lines += ["", "### Failures", ""]
         for o in failed:
             if o.problem:
-                lines.append(f"- {md_code(o.cluster)}: {md_text(o.problem)}")
-            lines += [f"- {md_code(o.cluster)} {job}" for job in o.failed_jobs]
+                lines.append(f"- **{md_text(o.cluster)}**: {md_text(o.problem)}")
+            lines += [f"- **{md_text(o.cluster)}** {job}" for job in o.failed_jobs]
     return Summary("\n".join(lines) + "\n", ok=not failed)
 
 
@@ -485,7 +485,7 @@ def _outcome(
         status, job = record.status, record.job
         counts[status] = counts.get(status, 0) + 1
         if status in FAILED_STATUSES or status not in STATUS_COLUMNS:
-            text = f"{md_code(job.hub or 'support')} ({md_text(job.kind)}): {md_text(status)}"
+            text = f"{md_text(job.hub or 'support')} ({md_text(job.kind)}): {md_text(status)}"
             why = job.choice_reason
             failed.append(text + (f": {md_text(why)}" if why else ""))
     return ClusterOutcome(

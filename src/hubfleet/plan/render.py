@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from hubfleet.base.markdown import md_cell, md_code, md_text
+from hubfleet.base.markdown import md_cell, md_text
 from hubfleet.plan.job import Job
 from hubfleet.plan.plan import Plan
 
@@ -108,7 +108,7 @@ def to_markdown(plan: Plan, scrub: Scrub = _same) -> str:
             f"{len(plan.unmatched_files)}</summary>",
             "",
         ]
-        lines += [f"- {md_code(scrub(path))}" for path in plan.unmatched_files]
+        lines += [f"- {md_text(scrub(path))}" for path in plan.unmatched_files]
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
 
