@@ -213,11 +213,12 @@ def _change(file: JsonFile, entry: Any, index: int) -> Change:
 
 
 def _clean_path(path: Any) -> bool:
-    """A repository-relative path without control characters (NUL cannot reach a stat)."""
+    """A repository-relative path as git names one: no NUL (it cannot reach a stat), not
+    absolute, no `..` (any other character is a possible file name)."""
     return (
         isinstance(path, str)
         and bool(path)
-        and path.isprintable()
+        and "\0" not in path
         and not path.startswith("/")
         and ".." not in path.split("/")
     )
