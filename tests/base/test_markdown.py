@@ -85,3 +85,16 @@ def test_md_code_is_one_code_span_of_the_content(content: str) -> None:
     assert html == f"<p><code>{expected}</code></p>\n" or (not content.strip()), html
     cell = RENDER.render(f"| a |\n|---|\n| {md_code(content, in_table=True)} |\n")
     assert cell.count("<td>") == 1
+
+
+def test_one_escaper_in_src() -> None:
+    """Markdown table cells have one definition (issue 22): no pipe-escaping elsewhere."""
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[2] / "src" / "hubfleet"
+    found = [
+        str(path.relative_to(src))
+        for path in sorted(src.rglob("*.py"))
+        if 'replace("|"' in path.read_text(encoding="utf-8")
+    ]
+    assert found == ["base/markdown.py"]

@@ -128,7 +128,7 @@ def markdown_summary(report: Report, redactor: Redactor) -> str:
     ]
     for failure in report.cluster_failures:
         cluster = md_text(shown(failure.cluster, redactor))
-        lines.append(f"- ❌ **{cluster}**: {_cell(shown(failure.message, redactor))}")
+        lines.append(f"- ❌ **{cluster}**: {_note(shown(failure.message, redactor))}")
     if report.cluster_failures:
         lines.append("")
     lines += ["| cluster | hub | kind | status | duration | note |", "|---|---|---|---|---|---|"]
@@ -139,7 +139,7 @@ def markdown_summary(report: Report, redactor: Redactor) -> str:
             "| "
             + " | ".join(md_cell(shown(c, redactor)) for c in cells)
             + f" | {ICONS.get(r.status, '')} {md_cell(r.status)} | {duration} | "
-            f"{_cell(shown(r.message, redactor))} |"
+            f"{_note(shown(r.message, redactor))} |"
         )
     return redactor.scrub("\n".join(lines) + "\n")
 
@@ -150,7 +150,7 @@ def first_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
-def _cell(text: str) -> str:
+def _note(text: str) -> str:
     """A message's first line, cut to 200 characters, as one table cell."""
     return md_cell(first_line(text)[:200])
 
