@@ -36,20 +36,34 @@ once (default 8). The figures above are measured with the limit out of the way
 the rollout watch on (default poll 2 s): the time from its upgrade's end until its
 failure is reported, against the helm timeout that `helm upgrade --wait` waited out.
 
-Run: .venv/bin/python benchmarks/bench_deploy.py [realistic|stress|broken ...]
+`secrets`: the real fleet's shape (issue 23): each hub and support release with one
+sops-encrypted values file of five values (encrypted with the real sops and the test
+age key), every 10th hub on a daskhub-like chart that wraps testhub through
+`file://`; `hubfleet deploy --plan` of the 201 jobs runs through its real entry point
+in a child process, the fake helm answering at once. Printed: wall time, hubfleet's
+own CPU per job, peak RSS, peak thread count, and the redactor's builds (regex
+compiles, index chunks). `--python` picks the hubfleet measured: e.g.
+/work/main/.venv/bin/python for main's code, to compare.
+
+Run: .venv/bin/python benchmarks/bench_deploy.py [realistic|stress|broken|secrets ...]
+     [--python PATH]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import random
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -264,11 +278,211 @@ def broken(root: Path, clusters: dict[str, list[tuple[str, bool]]], tmp: Path) -
     print(f"  makespan (others unaffected)    {makespan:6.2f} s")
 
 
+# ------------------------------------------------------------------ secrets: `hubfleet deploy`
+
+SECRET_VALUES = 5  # per hub (and per support release): one encrypted values file each
+DASKHUB_SHARE = 10  # every 10th hub on a daskhub-like chart wrapping testhub (file://)
+DASKHUB = """apiVersion: v2
+name: daskhub
+version: 0.1.0
+dependencies:
+  - name: testhub
+    version: 0.1.0
+    repository: file://../testhub
+"""
+
+# Run in a child by the python of the hubfleet measured (`--python`): it counts the
+# redactor's builds (pattern compiles on main's code, index chunks on this one),
+# samples the thread count, and runs the real entry point.
+DRIVER = r"""
+import json, resource, sys, threading, time
+started = time.monotonic()
+import hubfleet.base.redact as redact
+compiles = [0]
+trie = redact.trie_pattern
+def counting(words):
+    compiles[0] += 1
+    return trie(words)
+redact.trie_pattern = counting
+made = []
+init = redact.Redactor.__init__
+def keep(self, *args, **kwargs):
+    made.append(self)
+    init(self, *args, **kwargs)
+redact.Redactor.__init__ = keep
+peak = [threading.active_count()]
+done = threading.Event()
+def sample():
+    while not done.wait(0.002):
+        peak[0] = max(peak[0], threading.active_count() - 1)
+threading.Thread(target=sample, daemon=True).start()
+from hubfleet.cli.entry import main
+out = sys.argv[2]
+sys.argv = ["hubfleet", *json.loads(sys.argv[1])]
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code if isinstance(exc.code, int) else 0
+done.set()
+usage = resource.getrusage(resource.RUSAGE_SELF)
+chunks = sum(len(getattr(r, "builds", ())) for r in made)
+forms = max((len(r) for r in made), default=0)
+json.dump({"exit": code, "wall": time.monotonic() - started,
+           "cpu": usage.ru_utime + usage.ru_stime, "rss_kib": usage.ru_maxrss,
+           "threads": peak[0], "compiles": compiles[0], "chunks": chunks, "forms": forms},
+          open(out, "w"))
+"""
+
+
+def token(rng: random.Random) -> str:
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(24, 48)))
+
+
+def secret_values(rng: random.Random, nested: bool) -> tuple[str, list[str]]:
+    """A hub's encrypted values file (YAML) of five values, and the values."""
+    values = [token(rng) for _ in range(SECRET_VALUES)]
+    text = (
+        f"proxy:\n  secretToken: {values[0]}\n"
+        f"hub:\n  cookieSecret: {values[1]}\n  extraEnv:\n"
+        f"    API_KEY: {values[2]}\n    DB_PASSWORD: {values[3]}\n    OAUTH_SECRET: {values[4]}\n"
+    )
+    if nested:
+        text = "testhub:\n" + "".join(f"  {line}\n" for line in text.splitlines())
+    return text, values
+
+
+def make_secret_fleet(
+    root: Path, clusters: dict[str, list[tuple[str, bool]]], *, with_secrets: bool = True
+) -> int:
+    """The fleet of `make_fleet`, each hub and support release with one encrypted values
+    file of five values (unless not `with_secrets`), every 10th hub on `daskhub`;
+    returns how many encrypted values."""
+    make_fleet(root, clusters)
+    set_parallelism(root, 8)
+    (root / "helm-charts/daskhub").mkdir()
+    (root / "helm-charts/daskhub/Chart.yaml").write_text(DASKHUB)
+    (root / "helm-charts/daskhub/values.yaml").write_text("testhub: {}\n")
+    rng = random.Random(SEED)
+    count, number = 0, 0
+
+    def encrypted(folder: Path, name: str, text: str) -> str:
+        nonlocal count
+        if not with_secrets:
+            return ""
+        (folder / name).write_bytes(encrypt(text.encode(), filename=name, cwd=root))
+        count += SECRET_VALUES
+        return f", {name}"
+
+    for name, hubs in clusters.items():
+        folder = root / "config/clusters" / name
+        cluster = (folder / "cluster.yaml").read_text()
+        support, _ = secret_values(rng, nested=False)
+        enc = encrypted(folder, "enc-support.secret.values.yaml", support)
+        cluster = cluster.replace("[support.values.yaml]", f"[support.values.yaml{enc}]")
+        for hub, _staging in hubs:
+            number += 1
+            daskhub = number % DASKHUB_SHARE == 0
+            text, _ = secret_values(rng, nested=daskhub)
+            enc = encrypted(folder, f"enc-{hub}.secret.values.yaml", text)
+            replacement = f"[{hub}.values.yaml{enc}]"
+            if daskhub:
+                (folder / f"{hub}.values.yaml").write_text(f"testhub:\n  hubName: {hub}\n")
+                replacement += "\n  helm_chart: daskhub"
+            cluster = cluster.replace(f"[{hub}.values.yaml]", replacement)
+        (folder / "cluster.yaml").write_text(cluster)
+    return count
+
+
+def plan_file(clusters: dict[str, list[tuple[str, bool]]], target: Path) -> Path:
+    plan: dict[str, list[dict[str, object]]] = {
+        "support_jobs": [],
+        "staging_jobs": [],
+        "prod_jobs": [],
+    }
+    for job in all_jobs(clusters):
+        entry: dict[str, object] = {
+            "cluster_name": job.cluster,
+            "provider": job.provider,
+            "reasons": ["bench"],
+            "choice_reason": "bench",
+        }
+        if job.hub is not None:
+            entry["hub_name"] = job.hub
+        plan[f"{job.kind}_jobs"].append(entry)
+    target.write_text(json.dumps(plan))
+    return target
+
+
+def secrets(
+    root: Path, clusters: dict[str, list[tuple[str, bool]]], tmp: Path, python: str
+) -> None:
+    """`hubfleet deploy` of the fleet with per-hub secret files through the instant fake
+    helm, in a child process of `python` (whose hubfleet is measured); then the same
+    fleet without the secret files, for hubfleet's cost without decryption."""
+    jobs = all_jobs(clusters)
+    plan = plan_file(clusters, tmp / "secret-plan.json")
+    daskhubs = sum(1 for n in range(1, 172) if n % DASKHUB_SHARE == 0)
+    print(f"[secrets] `hubfleet deploy --plan` ({python}): {len(jobs)} jobs, {daskhubs} hubs "
+          f"on daskhub, instant fake helm, concurrency 8, cluster concurrency 8")  # fmt: skip
+    for with_secrets in (True, False):
+        label = "secret-fleet" if with_secrets else "plain-fleet"
+        fleet = tmp / label
+        fleet.mkdir()
+        values = make_secret_fleet(fleet, clusters, with_secrets=with_secrets)
+        data, wall, bad = deploy_child(python, fleet, plan, tmp / label)
+        print(f"  -- {values} encrypted values ({SECRET_VALUES} per hub and support release)"
+              if with_secrets else "  -- the same fleet without its secret files")  # fmt: skip
+        print(f"  exit {data['exit']}, jobs not succeeded: {bad}")
+        print(f"  wall time                       {wall:6.2f} s (in-process {data['wall']:.2f} s)")
+        print(f"  hubfleet's own CPU              {data['cpu']:6.2f} s = "
+              f"{1000 * data['cpu'] / len(jobs):.1f} ms per job (start-up included)")  # fmt: skip
+        print(f"  peak RSS                        {data['rss_kib'] / 1024:6.0f} MiB")
+        print(f"  peak threads                    {data['threads']:6d} (concurrency 8)")
+        print(f"  pattern compiles (regex tries)  {data['compiles']:6d}")
+        print(f"  index chunks built              {data['chunks']:6d} "
+              f"({data['forms']} forms registered)")  # fmt: skip
+
+
+def deploy_child(
+    python: str, fleet: Path, plan: Path, work: Path
+) -> tuple[dict[str, Any], float, int]:
+    """Run `hubfleet deploy --plan` in a child (DRIVER); its figures, wall time, and the
+    number of jobs that did not succeed."""
+    fakes = install_fakes(work / "fakes")
+    home, private = work / "home", work / "private"
+    home.mkdir(parents=True)
+    private.mkdir()
+    stats, report = work / "stats.json", work / "report.json"
+    argv = ["--repo", str(fleet), "deploy", "--plan", str(plan), "--no-health-check",
+            "--progress", "plain", "--report", str(report)]  # fmt: skip
+    env = {**os.environ, "PATH": fakes.path, "HOME": str(home), "TMPDIR": str(private)}
+    env.pop("GITHUB_STEP_SUMMARY", None)
+    started = time.monotonic()
+    done = subprocess.run(
+        [python, "-c", DRIVER, json.dumps(argv), str(stats)],
+        cwd=work, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    wall = time.monotonic() - started
+    if done.returncode != 0 or not stats.exists():
+        sys.exit(
+            f"hubfleet deploy failed ({done.returncode}):\n"
+            f"{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
+    jobs = json.loads(report.read_text())["jobs"]
+    bad = sum(1 for j in jobs if j["status"] not in ("succeeded", "unchanged"))
+    return json.loads(stats.read_text()), wall, bad
+
+
 def main() -> None:
-    names = sys.argv[1:] or [*SCALES, "broken"]
-    unknown = [n for n in names if n not in [*SCALES, "broken"]]
-    if unknown:
-        sys.exit(f"unknown scale {unknown[0]!r}: choose from {', '.join(SCALES)}, broken")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("scales", nargs="*", default=[*SCALES, "broken", "secrets"],
+                        choices=[*SCALES, "broken", "secrets"])  # fmt: skip
+    parser.add_argument(
+        "--python", default=sys.executable, help="secrets: the python whose hubfleet runs"
+    )
+    args = parser.parse_args()
     os.environ["SOPS_AGE_KEY_FILE"] = str(AGE_KEY)
     os.environ["SOPS_DISABLE_VERSION_CHECK"] = "1"
     clusters = shape()
@@ -278,9 +492,11 @@ def main() -> None:
         root = Path(tmp) / "fleet"
         root.mkdir()
         make_fleet(root, clusters)
-        for name in names:
+        for name in args.scales:
             if name == "broken":
                 broken(root, clusters, Path(tmp))
+            elif name == "secrets":
+                secrets(root, clusters, Path(tmp), args.python)
             else:
                 scenario(root, clusters, Path(tmp), name)
 

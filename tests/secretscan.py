@@ -4,6 +4,10 @@ Written independently of `hubfleet.base.redact` (a scanner that shared the redac
 list of forms would miss what the redactor misses). A value is looked for:
 
 - plain, JSON-, YAML- and Go-escaped, as Python repr, URL-encoded;
+- as a chart's functions change it: upper case, lower case (sprig `upper`, `lower`)
+  and the hex of its UTF-8 bytes in either case (Go's `printf "%x"` and `"%X"` of a
+  string); not for a short (under 8 characters) purely alphabetic value, whose case
+  variants are ordinary words;
 - base64 (standard and URL alphabets), standalone or at any alignment inside a
   larger blob (the characters that encode only the value's bytes);
 - inside base64 blobs: every run of 16+ base64 characters is decoded and the
@@ -68,9 +72,17 @@ def _base64_forms(raw: bytes) -> dict[str, bytes]:
     return forms
 
 
+def _transformed(secret: str) -> dict[str, str]:
+    raw = secret.encode()
+    forms = {"hex (printf %x)": raw.hex(), "hex (printf %X)": raw.hex().upper()}
+    if len(secret) >= 8 or not secret.isalpha():
+        forms |= {"upper-case": secret.upper(), "lower-case": secret.lower()}
+    return forms
+
+
 def _forms(secret: str) -> dict[bytes, str]:
     found: dict[bytes, str] = {}
-    for name, text in _escaped(secret).items():
+    for name, text in (_escaped(secret) | _transformed(secret)).items():
         found.setdefault(text.encode(), name)
         for b64_name, form in _base64_forms(text.encode()).items():
             suffix = "" if name == "plain" else f" of the {name} form"

@@ -197,6 +197,28 @@ def test_every_room_imports_only_what_its_row_allows() -> None:
     assert bad == [], "\n".join(bad)
 
 
+def file_graph() -> dict[str, dict[str, list[str]]]:
+    """Module -> imported module of the same room -> where, for every import inside a room."""
+    graph: dict[str, dict[str, list[str]]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = _module_name(path)
+        for line, target in imports(path):
+            # A module's own package is imported before it by Python itself (`from
+            # hubfleet.local import state` names the package too): not an edge.
+            inherent = source.startswith(target + ".")
+            if target != source and not inherent and room_of(target) == room_of(source):
+                where = f"{path.relative_to(ROOT)}:{line}"
+                graph.setdefault(source, {}).setdefault(target, []).append(where)
+    return graph
+
+
+def test_no_cycle_between_files_inside_a_room() -> None:
+    """A cycle inside a room (a TYPE_CHECKING import too) is broken by moving the shared
+    part to the module both use, as export's result types live in `export/layout.py`."""
+    found = cycles(file_graph())
+    assert found == [], "cycles between files: " + "; ".join(" -> ".join(c) for c in found)
+
+
 def test_the_table_itself_points_one_way() -> None:
     table = allowed_table(DOC.read_text(encoding="utf-8"))
     order = list(table)

@@ -195,7 +195,7 @@ def test_guard_holds_where_the_preflight_is_skipped(denv: DeployEnv) -> None:
         lambda: aws.update_kubeconfig_argv("c", "eu-west-1\n", "/k"),
         lambda: aws.assume_role_argv("--debug", "s"),
         lambda: azure.get_credentials_argv("c", "rg x", None, "/k"),
-        lambda: azure.login_argv("--x", "t.example.org", password="p", certificate=None),
+        lambda: azure.login_argv("--x", "t.example.org", certificate=None),
         lambda: helm.upgrade_argv(
             release="--set=x", namespace="ns", chart=helm.ChartRef("/c"), values_paths=[],
             flags=helm.flags_for(helm.HelmVersion(3, 16, 0)), helm_timeout="5m", dry_run=True,

@@ -90,15 +90,17 @@ def test_scrub_data_scrubs_before_encoding() -> None:
     assert "s3cr3t" not in json.dumps(clean)
 
 
-def test_the_pattern_is_built_once_per_change_and_matches_the_longest() -> None:
+def test_the_index_is_built_once_per_change_and_matches_the_longest() -> None:
     redactor = Redactor()
     redactor.add_all(["token-abc-123", "token-abc-123-longer"])
     assert redactor.scrub("x token-abc-123-longer y") == f"x {MARKER} y"
-    pattern = redactor._compiled()
+    assert len(redactor.builds) == 1
     redactor.add("token-abc-123")  # nothing new
-    assert redactor._compiled() is pattern
+    redactor.scrub("x")
+    assert len(redactor.builds) == 1
     redactor.add("another-value")
-    assert redactor._compiled() is not pattern
+    assert redactor.scrub("another-value") == MARKER
+    assert len(redactor.builds) >= 2
 
 
 def test_plain_text_is_left_alone() -> None:

@@ -69,15 +69,22 @@ def test_allowed_key_allows_everything_under_it_and_deny_wins() -> None:
         }
     }
     findings = check_data(policy, data)
-    assert [f.key for f in findings] == [
+    denied = [f for f in findings if f.rule == "policy.denied"]
+    assert [f.key for f in denied] == [
         ("singleuser", "profileList", 1, "kubespawner_override", "node_selector")
     ]
-    assert "deny entry '**.node_selector'" in findings[0].message
+    assert "deny entry '**.node_selector'" in denied[0].message
+    # the pod checks judge what the allowed profile makes of a pod: no CPU bound is stated
+    assert [(f.rule, f.key[-1]) for f in findings if f.rule.startswith("pod.")] == [
+        ("pod.resources", "cpu_limit"),
+        ("pod.node-placement", "gpu"),
+    ]
 
 
 def test_refused_key_names_the_entry_that_would_allow_it() -> None:
     policy = _policy(["singleuser.image"])
     findings = check_data(policy, {"singleuser": {"image": {"tag": "1"}, "cmd": ["x"]}})
+    assert findings[0].rule == "policy.not-allowed"
     assert [f.key for f in findings] == [("singleuser", "cmd")]
     assert "'singleuser.cmd'" in findings[0].hint
 
@@ -104,7 +111,8 @@ def test_values_registries_ranges_choices() -> None:
             "defaultUrl": "/rstudio",
         }
     }
-    messages = sorted(f.message for f in check_data(policy, bad))
+    found = check_data(policy, bad)
+    messages = sorted(f.message for f in found if f.rule == "policy.constraint")
     assert len(messages) == 3
     assert "not one of '/lab', '/tree'" in messages[0]
     assert "not from an allowed registry" in messages[1]
@@ -152,7 +160,8 @@ def test_validate_reports_keys_and_values_outside_the_policy_at_their_line(
     result = validate(example_fleet, render=False)
     rendered = sorted(p.render() for p in result.errors)
     where = {(p.path, p.line): p.message for p in result.errors}
-    assert len(result.errors) == 6, rendered
+    # 6 key paths and values, and the pod checks' node placement and image registry
+    assert len(result.errors) == 8, rendered
     research_proxy = (RESEARCH, line_of(example_fleet, RESEARCH, "proxy:"))
     assert "deny entry 'proxy'" in where[research_proxy]
     assert (
@@ -160,9 +169,10 @@ def test_validate_reports_keys_and_values_outside_the_policy_at_their_line(
         in where[(RESEARCH, line_of(example_fleet, RESEARCH, "scheduling:"))]
     )
     assert (
-        "deny entry '**.nodeSelector'"
+        "policy.not-allowed: singleuser.nodeSelector is outside the community policy"
         in where[(RESEARCH, line_of(example_fleet, RESEARCH, "nodeSelector:"))]
     )
+    assert "pod.node-placement" in where[(RESEARCH, line_of(example_fleet, RESEARCH, "pool: gpu"))]
     assert (
         "not from an allowed registry"
         in where[(RESEARCH, line_of(example_fleet, RESEARCH, "image:"))]
@@ -187,9 +197,13 @@ def test_hub_addition_allows_only_for_that_hub(example_fleet: Path) -> None:
     )
     (example_fleet / RESEARCH).write_text(text)
     result = validate(example_fleet, render=False)
-    assert [(p.path, p.line) for p in result.errors] == [
-        (RESEARCH, line_of(example_fleet, RESEARCH, "memory:"))
+    assert [(p.path, p.line, p.message.split(":")[0]) for p in result.errors] == [
+        (RESEARCH, line_of(example_fleet, RESEARCH, "memory:"), "hub pilot-gcp/research"),
+        # and no memory bound is stated for research (teaching's is its constraint)
+        (RESEARCH, line_of(example_fleet, RESEARCH, "limit: 4G"), "hub pilot-gcp/research"),
     ]
+    assert "policy.not-allowed" in result.errors[0].message
+    assert "pod.resources" in result.errors[1].message
 
 
 def test_community_file_must_be_a_values_file(example_fleet: Path) -> None:
@@ -223,3 +237,39 @@ def test_bad_owner_is_a_schema_error(example_fleet: Path) -> None:
     cluster.write_text(cluster.read_text().replace("'@alice-research'", "alice research"))
     result = validate(example_fleet, render=False)
     assert any("is not a GitHub owner" in p.message for p in result.errors), result.errors
+
+
+def test_a_community_file_is_plain_yaml(example_fleet: Path) -> None:
+    """A .jsonnet community file is code: the policy cannot judge what it evaluates to."""
+    from hubfleet.community.decision import ChangedPath, decide
+
+    cluster = example_fleet / "config/clusters/pilot-gcp/cluster.yaml"
+    text = cluster.read_text().replace(
+        "  - research.community.values.yaml\n",
+        "  - research.community.values.yaml\n  - research.community.jsonnet\n",
+        1,
+    )
+    text = text.replace(
+        "    - '@alice-research'\n",
+        "    - '@alice-research'\n    files: [research.community.values.yaml, "
+        "research.community.jsonnet]\n",
+        1,
+    )
+    cluster.write_text(text)
+    jsonnet = "config/clusters/pilot-gcp/research.community.jsonnet"
+    (example_fleet / jsonnet).write_text('{ singleuser: { image: { tag: "x" } } }\n')
+    result = validate(example_fleet, render=False)
+    assert any(
+        "research.community.jsonnet of hub pilot-gcp/research is not a YAML file" in p.message
+        for p in result.errors
+    ), result.errors
+    fleet = load_fleet(example_fleet).fleet_or_raise()
+    decision = decide(
+        fleet,
+        [ChangedPath(jsonnet)],
+        read_base=lambda _p: None,
+        read_head=lambda p: (example_fleet / p).read_bytes(),
+        pull=None,
+    )
+    assert not decision.files_only
+    assert any("is not a YAML file" in r for r in decision.reasons), decision.reasons

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from hubfleet.base.duration import seconds as duration_seconds
 from hubfleet.base.errors import ConfigError
 from hubfleet.base.yamlio import MAX_NODES, load_data, load_yaml, read_fleet_file, read_fleet_text
 from hubfleet.config.load import load_fleet
-from hubfleet.config.models import DeploySettings, duration_seconds
+from hubfleet.config.models import DeploySettings
 
 BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)

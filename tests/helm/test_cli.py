@@ -62,9 +62,10 @@ def test_upgrade_argv() -> None:
 def test_durations() -> None:
     assert helm.duration_seconds("10m") == 600
     assert helm.duration_seconds("1h30m") == 5400
-    assert helm.duration_seconds("90") == 90
-    with pytest.raises(HubfleetError):
-        helm.duration_seconds("10 minutes")
+    assert helm.duration_seconds("1.5h") == 5400
+    for text in ("10 minutes", "90", " 10m", "10m\n", "-5m"):  # helm refuses a bare number too
+        with pytest.raises(HubfleetError):
+            helm.duration_seconds(text)
 
 
 def test_upgrade_values_through_pipes(fake_tools: FakeTools) -> None:  # noqa: F811

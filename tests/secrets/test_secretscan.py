@@ -28,6 +28,11 @@ for _shift in range(3):
     _blob = base64.b64encode(b"x" * _shift + b"key: " + SECRET.encode() + b"\nmore: 1\n").decode()
     FORMS[f"inside a base64 blob, offset {_shift}"] = f'values.yaml: "{_blob}"'
     FORMS[f"base64url blob, offset {_shift}"] = _blob.translate(str.maketrans("+/", "-_"))
+FORMS["upper-case (sprig upper)"] = "x: " + SECRET.upper()
+FORMS["lower-case (sprig lower)"] = "x: " + SECRET.lower()
+FORMS["hex (printf %x)"] = "x: " + SECRET.encode().hex()
+FORMS["hex (printf %X)"] = "x: " + SECRET.encode().hex().upper()
+FORMS["base64 of the upper case"] = base64.b64encode(SECRET.upper().encode()).decode()
 _inner = base64.b64encode(SECRET.encode())
 FORMS["base64 of a document holding its base64"] = base64.b64encode(
     b"token: " + _inner + b"\n"
@@ -64,3 +69,10 @@ def test_scan_tree_reports_new_files_only(tmp_path: Path) -> None:
         str(tmp_path / "old.txt"),
         str(tmp_path / "sub" / "new.json"),
     }
+
+
+def test_a_short_word_is_not_looked_for_in_other_cases() -> None:
+    """A short alphabetic secret's upper case is an ordinary word: not a hit; its hex is."""
+    assert find_secrets(b"ADMIN Admin", ["admin"]) == []
+    assert find_secrets(b"x: 61646d696e", ["admin"])
+    assert find_secrets(b"AB12", ["ab12"])  # not a word: its upper case is looked for

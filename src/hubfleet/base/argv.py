@@ -21,13 +21,12 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from hubfleet.base import kubenames
 from hubfleet.base.errors import HubfleetError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# Kubernetes' own rules (apimachinery validation): DNS-1123 label and subdomain.
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_PORT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # IANA_SVC_NAME, <= 15
+# Kubernetes' own rules (DNS-1123 label and subdomain) are `kubenames`'; a port name
+# (IANA_SVC_NAME, at most 15) is a label with a letter.
 _REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+|[a-z]+[0-9]*")  # us-central1, eu-west-1, westeurope
 _ZONE = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")  # us-central1-b
 # GKE, EKS and AKS cluster names: letters, digits, '-', '_' (EKS, AKS), 1-100 long.
@@ -73,25 +72,29 @@ def _refuse(text: str, what: str, kind: str, why: str) -> ArgvError:
 
 def dns_label(value: str, what: str) -> str:
     """A Kubernetes DNS-1123 label (namespaces): lowercase, digits, '-', at most 63."""
-    text = _check(value, what, "DNS-1123 label", _DNS_LABEL)
-    if len(text) > 63:
-        raise _refuse(text, what, "DNS-1123 label", "it is longer than 63 characters")
+    text = _check(value, what, "DNS-1123 label", kubenames.DNS_LABEL)
+    if len(text) > kubenames.MAX_LABEL:
+        raise _refuse(
+            text, what, "DNS-1123 label", f"it is longer than {kubenames.MAX_LABEL} characters"
+        )
     return text
 
 
 def release_name(value: str, what: str = "the helm release name") -> str:
     """A helm release name: a DNS-1123 label of at most 53 characters."""
-    text = _check(value, what, "helm release name", _DNS_LABEL)
-    if len(text) > 53:
-        raise _refuse(text, what, "helm release name", "it is longer than 53 characters")
+    text = _check(value, what, "helm release name", kubenames.DNS_LABEL)
+    if len(text) > kubenames.MAX_RELEASE_NAME:
+        limit = kubenames.MAX_RELEASE_NAME
+        raise _refuse(text, what, "helm release name", f"it is longer than {limit} characters")
     return text
 
 
 def k8s_name(value: str, what: str) -> str:
     """A Kubernetes object name (Secret, Service): a DNS-1123 subdomain, at most 253."""
-    text = _check(value, what, "Kubernetes object name", _DNS_SUBDOMAIN)
-    if len(text) > 253:
-        raise _refuse(text, what, "Kubernetes object name", "it is longer than 253 characters")
+    text = _check(value, what, "Kubernetes object name", kubenames.DNS_SUBDOMAIN)
+    if len(text) > kubenames.MAX_SUBDOMAIN:
+        limit = kubenames.MAX_SUBDOMAIN
+        raise _refuse(text, what, "Kubernetes object name", f"it is longer than {limit} characters")
     return text
 
 
@@ -106,7 +109,7 @@ def port(value: int | str, what: str) -> str:
     text = _check(value, what, "port", None)
     if text.isdigit():
         return port(int(text), what)
-    if len(text) > 15 or not _PORT_NAME.fullmatch(text) or not re.search("[a-z]", text):
+    if not kubenames.is_label(text, 15) or not re.search("[a-z]", text):
         raise _refuse(text, what, "port", "it is neither a port number nor a port name")
     return text
 

@@ -14,6 +14,9 @@ Rules (DESIGN.md section 5):
   (SIGTERM, a grace period, then SIGKILL); the same happens when the caller's
   `cancel` event is set (`Cancelled`) or when `terminate_all` is called from a
   signal handler;
+- children die with hubfleet: each program runs in its own session and process
+  group, which `hubfleet.base.watchdog` stops if hubfleet is killed outright
+  (SIGKILL), when no code of hubfleet's can run any more;
 - output captured and scrubbed by the redactor before anyone sees it, logged
   (logger ``hubfleet.base.runner``, DEBUG) as argv, duration and return code only:
   never stdin, never stdout of `run_bytes` (decrypted secrets).
@@ -39,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypedDict, Unpack
 
-from hubfleet.base import interrupt
+from hubfleet.base import interrupt, watchdog
 from hubfleet.base.errors import ProgramError
 from hubfleet.base.redact import Redactor
 
@@ -223,7 +226,7 @@ def terminate_all(grace: float = DEFAULT_GRACE) -> int:
 
 
 def _scrub_argv(argv: Sequence[str], redactor: Redactor) -> str:
-    return shlex.join(redactor.scrub(arg) for arg in argv)
+    return shlex.join(redactor.scrub_all(argv))
 
 
 def tail(text: str, lines: int = TAIL_LINES) -> str:
@@ -281,6 +284,7 @@ def _start(
             f"{name} could not be started: {exc.strerror or exc}",
             hint=_INSTALL_HINTS.get(name),
         ) from None
+    watchdog.watch_group(process.pid)  # its own session: pgid == pid
     return process, shown
 
 
@@ -326,6 +330,7 @@ def _execute(
     finally:
         with _children_lock:
             _children.pop(process.pid, None)
+        watchdog.release_group(process.pid)
     duration = time.monotonic() - started
     err_text = redactor.scrub(_decode(stderr))
     returncode = process.returncode
@@ -584,6 +589,7 @@ def background(
         finally:
             with _children_lock:
                 _children.pop(process.pid, None)
+            watchdog.release_group(process.pid)
         log.debug(
             "stopped after %.2fs (exit %s): %s",
             time.monotonic() - started,

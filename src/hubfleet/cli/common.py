@@ -29,8 +29,14 @@ class Output(StrEnum):
 
 def command_redactor() -> Redactor:
     """The command's redactor, with its key of masked digests: `HUBFLEET_MASK_KEY`
-    or a random one (raises SecretsError, exit 2, for a key too short)."""
-    return Redactor(MaskKey.from_environment())
+    or a random one (raises SecretsError, exit 2, for a key too short). The key
+    material hubfleet is given (SOPS_AGE_KEY, the age key file, cloud secrets in the
+    environment: `hubfleet.secrets.keys`) is registered before anything is read."""
+    from hubfleet.secrets.keys import register_key_material
+
+    redactor = Redactor(MaskKey.from_environment())
+    register_key_material(redactor)
+    return redactor
 
 
 @dataclass

@@ -48,6 +48,16 @@ def community_problems(
                         "helm read only helm_chart_values_files",
                     )
                 )
+            elif not path.endswith((".yaml", ".yml")):
+                problems.append(
+                    Problem(
+                        community.cluster_file,
+                        line,
+                        f"community file {path} of hub {community.label} is not a YAML file",
+                        "a community file is plain YAML (a .jsonnet file is code the policy "
+                        "cannot judge)",
+                    )
+                )
             elif "secret" in PurePosixPath(path).name:
                 problems.append(
                     Problem(

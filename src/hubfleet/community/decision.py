@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubfleet.base.errors import ConfigError, HubfleetError
-from hubfleet.base.yamlio import PathKey, load_data
+from hubfleet.base.yamlio import Document, PathKey, load_data, load_yaml
 from hubfleet.community.model import HubCommunity, community_files
 from hubfleet.community.policy import Finding, Policy, check_data, dotted
 from hubfleet.config.fleet import Fleet
@@ -195,6 +195,13 @@ def _parse(data: bytes | None, path: str) -> Any:
     return load_data(data.decode("utf-8"), path)
 
 
+def _parse_lines(data: bytes | None, path: str) -> Document | None:
+    """The file at head with its lines, so that each refusal names its line."""
+    if data is None:
+        return None
+    return load_yaml(data.decode("utf-8"), path)
+
+
 def _keys_problems(policy: Policy, head: Any, keys: Iterable[PathKey]) -> list[Finding]:
     """Findings of the policy on the head document that concern one of the changed keys;
     a key removed at head is checked as if set."""
@@ -265,6 +272,9 @@ def decide(
         if not communities_of:
             reasons.append(f"{path} is not a community file")
             continue
+        if not path.endswith((".yaml", ".yml")):
+            reasons.append(f"{path} is not a YAML file: the policy judges only plain values")
+            continue
         labels = {c.label for c in communities_of}
         shared = sorted(set(readers.get(path, [])) - labels)
         if shared:
@@ -274,18 +284,20 @@ def decide(
             continue
         try:
             old = _parse(read_base(path), path)
-            new = _parse(read_head(path), path)
+            doc = _parse_lines(read_head(path), path)
         except (ConfigError, UnicodeDecodeError, HubfleetError) as exc:
             reasons.append(f"{path} cannot be compared: {str(exc).splitlines()[0]}")
             continue
+        new = doc.data if doc is not None else None
         keys = changed_keys(old if old is not None else {}, new if new is not None else {})
-        problems: list[str] = []
+        found: set[tuple[int, str]] = set()
         for community in communities_of:
             selected[community.label] = community
             for finding in _keys_problems(community.policy, new or {}, keys):
-                problems.append(f"{community.label}: {finding.message}")
-        problems = sorted(set(problems))
-        reasons += [f"{path}: {p}" for p in problems]
+                line = doc.lines.line(finding.key) if doc is not None else 1
+                found.add((line, f"hub {community.label}: {finding.message}"))
+        problems = [f"{path}:{line}: {text}" for line, text in sorted(found)]
+        reasons += problems
         verdicts.append(
             FileVerdict(
                 path,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hubfleet.base.yamlio import PathKey
+from hubfleet.community.nesting import z2jh_values_key
 from hubfleet.community.policy import Constraint, Entry, Policy
 from hubfleet.config.community import DEFAULT_ALLOW, DEFAULT_DENY
 from hubfleet.config.fleet import Cluster, Fleet, Hub
@@ -124,7 +125,13 @@ def hub_community(fleet: Fleet, cluster: Cluster, hub: Hub) -> HubCommunity | No
         hub=hub.name,
         owners=tuple(block.owners),
         files=files,
-        policy=Policy(allow, deny, constraints),
+        policy=Policy(
+            allow,
+            deny,
+            constraints,
+            nesting=z2jh_values_key(fleet, hub),
+            pod=fleet.settings.community.policy.pod,
+        ),
         cluster_file=cluster.file,
         line=line(),
         file_lines=file_lines,

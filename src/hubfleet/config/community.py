@@ -14,8 +14,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 # A GitHub user (`@login`) or team (`@org/team`), as CODEOWNERS writes them.
 _OWNER = re.compile(r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9][A-Za-z0-9_.-]{0,99})?")
-# A key path pattern: dot-separated segments; `*` one segment, `**` any number.
-_KEY_PATTERN = re.compile(r"[^.\s]+(\.[^.\s]+)*")
+# A key path pattern: dot-separated segments; `*` one segment, `**` any number; a leading
+# `/` matches from the top of the values file instead of at the chart's z2jh nesting.
+_KEY_PATTERN = re.compile(r"/?[^./\s][^.\s]*(\.[^.\s]+)*")
 
 DEFAULT_ALLOW: tuple[str, ...] = (
     "singleuser.image",
@@ -28,31 +29,24 @@ DEFAULT_ALLOW: tuple[str, ...] = (
 """What a community file may set when hubfleet.yaml names no `community.policy.allow`."""
 
 DEFAULT_DENY: tuple[str, ...] = (
-    # secrets
-    "**.*[Ss]ecret*",
-    "**.*[Tt]oken*",
-    "**.*[Pp]assword*",
-    "**.*[Cc]redential*",
+    # secrets (matched without regard to case, as every deny entry is)
+    "**.*secret*",
+    "**.*token*",
+    "**.*password*",
+    "**.*passwd*",
+    "**.*credential*",
     "**.*_key",
-    "**.*[Kk]ey[Ff]ile*",
-    # where the hub runs
-    "**.nodeSelector",
-    "**.node_selector",
-    "**.tolerations",
-    "**.affinity",
-    "**.extraNodeAffinity",
-    "**.schedulerName",
-    "**.priorityClassName",
-    "scheduling",
+    "**.*keyfile*",
     # who can reach what
     "**.networkPolicy",
     "**.serviceAccountName",
     "**.serviceAccount",
     "**.service_account",
     "**.rbac",
+    "scheduling",
     "proxy",
     "ingress",
-    # code run by the hub
+    # code run by the hub or beside the user's server
     "hub.extraConfig",
     "**.extraConfig",
     "**.extraFiles",
@@ -69,8 +63,10 @@ DEFAULT_DENY: tuple[str, ...] = (
     "**.extraVolumeMounts",
     "**.storage",
 )
-"""What no community file may set unless hubfleet.yaml's `community.policy.deny` says otherwise:
-nothing secret, nothing that changes where the hub runs or who can reach other hubs."""
+"""What no community file may set unless hubfleet.yaml's `community.policy.deny` says otherwise,
+even inside an allowed key: nothing secret, nothing that changes who can reach what, no code
+beside the user's server. Where a user pod may run (node selectors, tolerations, affinity) and
+its resources are not here: the built-in pod checks hold them to `community.policy.pod`."""
 
 
 def _owner(value: str) -> str:
@@ -82,7 +78,8 @@ def _owner(value: str) -> str:
 def _key_pattern(value: str) -> str:
     if len(value) > 256 or not _KEY_PATTERN.fullmatch(value):
         raise ValueError(
-            f"{value!r} is not a key path: dot-separated keys, '*' for one key, '**' for any"
+            f"{value!r} is not a key path: dot-separated keys, '*' for one key, '**' for any, "
+            "a leading '/' from the top of the file"
         )
     return value
 
@@ -111,6 +108,42 @@ class ValueConstraint(_Strict):
     pattern: str | None = Field(None, description="a string value must fully match this regex")
 
 
+class AllowedToleration(_Strict):
+    """A toleration a community may give its pods: each field given must be equal."""
+
+    key: str | None = None
+    operator: str | None = Field(None, description="Equal (the default) or Exists")
+    value: str | None = None
+    effect: str | None = Field(None, description="NoSchedule, PreferNoSchedule or NoExecute")
+
+
+class PodBounds(_Strict):
+    """What the built-in pod checks allow a community's user pods: what is not stated
+    here is refused (docs/community.md)."""
+
+    registries: list[str] = Field(
+        default_factory=list,
+        description="image prefixes (e.g. quay.io/jupyter) user pods' images may come from, "
+        "besides those the policy's constraints list; registry hosts ignore case",
+    )
+    node_selectors: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="node label -> the values a community may select (node_selector, "
+        "nodeSelector, node affinity `In` expressions); '*' any value",
+    )
+    tolerations: list[AllowedToleration] = Field(
+        default_factory=list, description="tolerations a community may give its pods"
+    )
+    max_memory: int | float | str | None = Field(
+        None,
+        description="largest memory limit or guarantee (a quantity, e.g. 16G); unstated: "
+        "a memory setting needs a constraint with a maximum on its key",
+    )
+    max_cpu: int | float | str | None = Field(
+        None, description="largest CPU limit or guarantee (e.g. 4, 500m); unstated: as memory"
+    )
+
+
 class PolicyBlock(_Strict):
     """Keys a community file may set, keys it never may, and constraints on values."""
 
@@ -124,6 +157,10 @@ class PolicyBlock(_Strict):
     )
     constraints: dict[KeyPattern, ValueConstraint] = Field(
         default_factory=dict, description="key path pattern -> constraint on its values"
+    )
+    pod: PodBounds = Field(
+        default_factory=PodBounds,
+        description="bounds of the built-in checks of what a user pod can become",
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from hubfleet.base import kubenames
 from hubfleet.base.errors import ConfigError, Problem, did_you_mean
 from hubfleet.base.yamlio import (
     Document,
@@ -41,7 +42,6 @@ from hubfleet.config.fleet import (
     normalize,
 )
 from hubfleet.config.models import (
-    DNS_LABEL,
     ClusterFile,
     FleetFile,
     HubEntry,
@@ -54,14 +54,7 @@ SETTINGS_FILE = "hubfleet.yaml"
 # Hub names become helm release and namespace names: DNS-1123 labels, and helm
 # allows release names of at most 53 characters. Cluster names (and folders) are
 # DNS-1123 labels of at most 63. Every pattern is matched against the whole string.
-MAX_RELEASE_NAME = 53
-MAX_LABEL = 63
-# `\Z`, not `$` (which also matches before a final newline), so that `.match` users
-# (hubfleet new) match whole strings too.
-HUB_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?\Z")
-DOMAIN = re.compile(
-    r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*\Z"
-)
+# (The rules themselves: `hubfleet.base.kubenames`.)
 # Namespaces Kubernetes keeps for itself, and the support release's own name and
 # namespace: no hub may take them.
 SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
@@ -238,13 +231,13 @@ def _read_cluster(folder: Path, paths: _PathChecker, problems: list[Problem]) ->
     doc = _read(paths.root, rel_file, problems)
     if doc is None:
         return None
-    if not DNS_LABEL.fullmatch(folder.name) or len(folder.name) > MAX_LABEL:
+    if not kubenames.is_label(folder.name):
         problems.append(
             Problem(
                 rel_file,
                 doc.lines.line(("name",)),
                 f"cluster folder name {folder.name!r} is not a valid cluster name",
-                NAME_HINT.format(max=MAX_LABEL),
+                NAME_HINT.format(max=kubenames.MAX_LABEL),
             )
         )
     if not isinstance(doc.data, dict):
@@ -419,10 +412,10 @@ def _hub_chart(
 
 def hub_name_problem(name: str) -> tuple[str, str] | None:
     """Why `name` cannot be a hub's release and namespace name (message, hint), or None."""
-    if not HUB_NAME.fullmatch(name):
+    if not kubenames.is_release_name(name):
         return (
             f"hub name {name!r} is not a valid release and namespace name",
-            NAME_HINT.format(max=MAX_RELEASE_NAME),
+            NAME_HINT.format(max=kubenames.MAX_RELEASE_NAME),
         )
     if name == SUPPORT_NAMESPACE:
         return (
@@ -439,7 +432,7 @@ def hub_name_problem(name: str) -> tuple[str, str] | None:
 
 def _valid_domain(domain: str) -> bool:
     """A DNS name: dot-separated labels of lowercase letters, digits and '-', 253 at most."""
-    return DOMAIN.fullmatch(domain) is not None
+    return kubenames.is_domain(domain)
 
 
 def _check_state_dir(spec: ClusterFile, doc: Document, problems: list[Problem]) -> None:

@@ -15,13 +15,12 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hubfleet.base import duration, kubenames
 from hubfleet.config.community import CommunityBlock, CommunitySettings
 from hubfleet.config.providers import Provider
 
 # Whole-string patterns (always used with fullmatch: `$` also matches before a final
 # newline). Kubernetes' DNS-1123 label, and its subdomain (dot-separated labels).
-DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 # A value that reaches an external program's argv: no option look-alike, no space,
 # no control character.
 _ARGV_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@=+,-]*")
@@ -29,9 +28,6 @@ _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 _CHART_NAME = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_.]*")
 _CHART_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]*")
 _KUBE_VERSION = re.compile(r"v?\d+\.\d+(\.\d+)?")
-_GO_DURATION = re.compile(r"((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 MAX_HELM_TIMEOUT_S = 24 * 3600.0
 
 
@@ -45,7 +41,7 @@ def _argv_token(value: str) -> str:
 
 
 def _dns_subdomain(value: str) -> str:
-    if len(value) > 253 or not DNS_SUBDOMAIN.fullmatch(value):
+    if not kubenames.is_subdomain(value):
         raise ValueError(
             f"{value!r} is not a Kubernetes object name (lowercase letters, digits, '-' and '.')"
         )
@@ -53,7 +49,11 @@ def _dns_subdomain(value: str) -> str:
 
 
 def _secret_key(value: str) -> str:
-    if len(value) > 253 or not _SECRET_KEY.fullmatch(value) or value.startswith("-"):
+    if (
+        len(value) > kubenames.MAX_SUBDOMAIN
+        or not _SECRET_KEY.fullmatch(value)
+        or value.startswith("-")
+    ):
         raise ValueError(f"{value!r} is not a Secret key (letters, digits, '-', '_' and '.')")
     return value
 
@@ -66,15 +66,8 @@ def _chart_name(value: str) -> str:
     return value
 
 
-def duration_seconds(value: str) -> float:
-    """A helm (Go) duration such as `10m`, `300s` or `1h30m`, in seconds; ValueError if not one."""
-    if not _GO_DURATION.fullmatch(value):
-        raise ValueError(f"{value!r} is not a duration (write e.g. 10m, 300s or 1h30m)")
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(value))
-
-
 def _helm_timeout(value: str) -> str:
-    seconds = duration_seconds(value)
+    seconds = duration.seconds(value)
     if not 1.0 <= seconds <= MAX_HELM_TIMEOUT_S:
         raise ValueError(f"{value!r} is out of range: between 1s and 24h")
     return value
@@ -490,12 +483,26 @@ class FleetFile(_Strict):
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     jsonnet: JsonnetSettings = Field(default_factory=JsonnetSettings)
     community: CommunitySettings = Field(default_factory=CommunitySettings)
+    z2jh_values_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="chart -> where its values for the JupyterHub chart (z2jh) sit: a dotted "
+        "key (jupyterhub for a basehub-like chart, basehub.jupyterhub for a daskhub-like one), "
+        "'' at the top; wins over what hubfleet reads from the chart's dependencies",
+    )
 
-    @field_validator("charts")
+    @field_validator("charts", "z2jh_values_keys")
     @classmethod
-    def _chart_names(cls, value: dict[str, RemoteChart]) -> dict[str, RemoteChart]:
+    def _chart_names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
             _chart_name(name)
+        return value
+
+    @field_validator("z2jh_values_keys")
+    @classmethod
+    def _z2jh_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value.values():
+            if key and not re.fullmatch(r"[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63}){0,7}", key):
+                raise ValueError(f"{key!r} is not a dotted values key (e.g. basehub.jupyterhub)")
         return value
 
     @field_validator("kubernetes_version")

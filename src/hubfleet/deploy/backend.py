@@ -9,7 +9,10 @@ it has:
   shows) and, per cluster, `for_cluster()`: the releases' states before the deploy
   (one `helm list`), inside the cluster's credentials;
 - a `ClusterBackend` per cluster: `deploy()` one release (-> `ReleaseOutcome`),
-  `roll_back()` one to the state it had before this deploy (or say it cannot).
+  `roll_back()` one to the state it had before this deploy (or say it cannot);
+- a `PreflightCheck` per kind (`deploy/kinds.py`'s `PREFLIGHTS`): what a job would
+  hand its programs, checked before anything runs (`Preflight`), so that a value
+  that cannot reach them is exit 2 at its file, not a failure half-way.
 
 `deploy/kubernetes.py` is helm's (`helm upgrade` and its rollout watch),
 `deploy/local.py` the local runtime's (a JupyterHub process).
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hubfleet.base.redact import Redactor
-from hubfleet.config.fleet import Fleet
+from hubfleet.config.fleet import Fleet, Hub
 from hubfleet.plan.job import Job
 from hubfleet.providers.base import Credentials, ProviderContext
 from hubfleet.release.pipeline import Release
@@ -64,6 +67,23 @@ class Rollback:
 
     message: str
     revision: int | None = None
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """One job as its backend would run it, for the check before the deploy starts:
+    its release, its hub (None for a support release), whether the canary gate's
+    health check runs for it, and the deploy's options that reach the programs."""
+
+    release: Release
+    hub: Hub | None
+    gated: bool  # a staging hub whose health check runs (not a dry-run)
+    dry_run: bool
+    helm_timeout: str
+
+
+# Raises `HubfleetError` (exit 2, located by the caller) when the job cannot run.
+PreflightCheck = Callable[[Preflight], None]
 
 
 # Called with what a release's deploy has done so far (the record shows it at once).

@@ -18,10 +18,41 @@ from dataclasses import dataclass
 from hubfleet.base.errors import HubfleetError
 from hubfleet.base.runner import Cancelled
 from hubfleet.deploy import rollout
-from hubfleet.deploy.backend import Progress, ReleaseOutcome, Rollback, Session, joined
+from hubfleet.deploy.backend import (
+    Preflight,
+    Progress,
+    ReleaseOutcome,
+    Rollback,
+    Session,
+    joined,
+)
+from hubfleet.health import kubernetes as health
 from hubfleet.helm import cli as helm
 from hubfleet.providers.base import Credentials, ProviderContext
 from hubfleet.release.pipeline import Release
+
+
+def preflight(job: Preflight) -> None:
+    """What the job hands helm (and kubectl, for a canary's check), built now: a value
+    that would be read as an option, or is not of its kind, raises `ArgvError`."""
+    source = job.release.chart
+    chart = helm.chart_ref(
+        local_dir=source.local_dir,
+        name=source.name,
+        repository=source.repository,
+        version=source.version,
+    )
+    helm.upgrade_argv(
+        release=job.release.name,
+        namespace=job.release.namespace,
+        chart=chart,
+        values_paths=(),
+        flags=helm.flags_for(helm.HelmVersion(3, 0, 0)),
+        helm_timeout=job.helm_timeout,
+        dry_run=job.dry_run,
+    )
+    if job.hub is not None and job.gated:
+        health.check_arguments(job.hub)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ provider's target kind (`deploy/backend.py`, looked up in `deploy/kinds.py`); ev
 backend of a deploy shares its one values pipeline (`ReleaseValues`) and chart
 resolver. Clusters run in parallel (at most `cluster_concurrency` at once) and
 never wait for each other: there is no global barrier. At most `concurrency`
-helm processes run at once in the whole deploy.
+helm processes run at once in the whole deploy, each on a thread of one job pool
+of that size: a job's slots are taken before it gets a thread, so the deploy's
+threads are bounded by `concurrency` and `cluster_concurrency`, not by its jobs.
 
 A support or canary failure skips that cluster's later jobs; other clusters are
 not touched. `fail_fast` stops starting new work anywhere after the first
@@ -130,6 +132,7 @@ class Deployer:
         )
         self._factories = backends
         self._backends: dict[Target, ReleaseBackend] = {}
+        self._job_pool: ThreadPoolExecutor  # set by `run`: at most `concurrency` threads
 
     def record(self, job: Job) -> JobRecord:
         return self.records.get(job)
@@ -154,7 +157,12 @@ class Deployer:
         for job in sorted(self.jobs, key=lambda j: j.sort_key):
             by_cluster.setdefault(job.cluster, []).append(job)
         workers = max(1, min(self.options.cluster_concurrency, len(by_cluster) or 1))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cluster") as pool:
+        job_workers = max(1, min(self.options.concurrency, len(self.jobs) or 1))
+        with (
+            ThreadPoolExecutor(max_workers=job_workers, thread_name_prefix="job") as job_pool,
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cluster") as pool,
+        ):
+            self._job_pool = job_pool
             futures: list[Future[None]] = [
                 pool.submit(self._cluster_pipeline, name, jobs) for name, jobs in by_cluster.items()
             ]
@@ -264,14 +272,42 @@ class Deployer:
         return self.fleet.settings.deploy.cluster_parallelism
 
     def _stage(self, run: ClusterRun, slots: threading.BoundedSemaphore, jobs: list[Job]) -> bool:
-        """Run the jobs of one stage in parallel; True when every one succeeded."""
-        if len(jobs) == 1:
-            self._job(run, slots, jobs[0])
-        elif jobs:
-            with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="job") as pool:
-                for future in [pool.submit(self._job, run, slots, job) for job in jobs]:
-                    future.result()
+        """Run the jobs of one stage in parallel; True when every one succeeded.
+
+        Each job's slots (its cluster's, then the deploy's) are taken here, before it is
+        handed to the deploy's job pool: a job holds a thread only while it runs, so a
+        deploy's threads are bounded by its concurrency settings, not by its jobs."""
+        started: list[Future[None]] = []
+        try:
+            for job in jobs:
+                if self._take_slots(slots, job):
+                    try:
+                        started.append(self._job_pool.submit(self._job, run, slots, job))
+                    except BaseException:
+                        self._helm_slots.release()
+                        slots.release()
+                        raise
+        finally:
+            wait(started)  # never leave a stage with its jobs still running
+        for future in started:
+            future.result()
         return all(self.records.get(job).status in ("succeeded", "unchanged") for job in jobs)
+
+    def _take_slots(self, slots: threading.BoundedSemaphore, job: Job) -> bool:
+        """One of the cluster's slots, then one of the deploy's (so no fleet slot idles);
+        False, with the job marked not started, when the deploy is stopping."""
+        try:
+            self._acquire_slot(slots)
+        except _Stop:
+            self.records.not_started([job])
+            return False
+        try:
+            self._acquire_slot(self._helm_slots)
+        except _Stop:
+            slots.release()
+            self.records.not_started([job])
+            return False
+        return True
 
     def _acquire_slot(self, slots: threading.BoundedSemaphore) -> None:
         while not slots.acquire(timeout=_POLL_S):
@@ -282,19 +318,8 @@ class Deployer:
             raise _Stop
 
     def _job(self, run: ClusterRun, slots: threading.BoundedSemaphore, job: Job) -> None:
-        """One job, in one of its cluster's slots first (so no fleet slot idles), then in
-        one of the deploy's."""
-        try:
-            self._acquire_slot(slots)
-        except _Stop:
-            self.records.not_started([job])
-            return
-        try:
-            self._acquire_slot(self._helm_slots)
-        except _Stop:
-            slots.release()
-            self.records.not_started([job])
-            return
+        """One job, holding one of its cluster's slots and one of the deploy's (taken by
+        `_stage`, released here)."""
         try:
             self._deploy(run, job)
         finally:

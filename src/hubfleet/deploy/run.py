@@ -18,6 +18,8 @@ from hubfleet.base.redact import Redactor
 from hubfleet.base.runner import terminate_all
 from hubfleet.config.fleet import Fleet
 from hubfleet.config.providers import CREDENTIALS_KEY, target_of
+from hubfleet.deploy.backend import Preflight
+from hubfleet.deploy.kinds import PREFLIGHTS
 from hubfleet.deploy.model import JobRecord, Report, sorted_records
 from hubfleet.deploy.orchestrator import Deployer, DeployOptions
 from hubfleet.deploy.output import (
@@ -29,9 +31,8 @@ from hubfleet.deploy.output import (
     write_text,
 )
 from hubfleet.deploy.targets import Targets
-from hubfleet.health import kubernetes
 from hubfleet.health.gate import HealthCheck
-from hubfleet.helm import cli as helm
+from hubfleet.plan.job import Job
 from hubfleet.providers import get_provider, remove_all_private_folders
 from hubfleet.release.pipeline import Release, hub_release, require_encrypted, support_release
 from hubfleet.secrets.sops import Sops
@@ -102,8 +103,9 @@ def deploy(
     )
     check_outputs(outputs)
     try:
-        check_arguments(fleet, targets, options)
-        check_secret_files(fleet, targets)
+        releases = job_releases(fleet, targets)
+        check_arguments(fleet, releases, options)
+        check_secret_files(fleet, releases)
         with interrupts(cancel), context:
             report = deployer.run()
     except HubfleetError as exc:  # before any job started (helm missing): still a report
@@ -137,44 +139,55 @@ def not_started(targets: Targets, options: DeployOptions, why: str | None) -> Re
     )
 
 
-def check_arguments(fleet: Fleet, targets: Targets, options: DeployOptions) -> None:
+def job_releases(fleet: Fleet, targets: Targets) -> dict[Job, Release | None]:
+    """Each job's release, built once for the checks before the deploy (None: a
+    cluster without a support release)."""
+    releases: dict[Job, Release | None] = {}
+    for job in targets.jobs:
+        cluster = fleet.cluster(job.cluster)
+        hub = cluster.hub(job.hub) if job.hub is not None else None
+        releases[job] = (
+            hub_release(fleet, hub) if hub is not None else support_release(fleet, cluster)
+        )
+    return releases
+
+
+def check_arguments(
+    fleet: Fleet, releases: Mapping[Job, Release | None], options: DeployOptions
+) -> None:
     """Every configuration value the jobs would pass to helm, kubectl or a cloud CLI,
     checked before anything runs (`hubfleet.base.argv`): a value that would be read as an
-    option, or is not of its kind, is exit 2 at its cluster file."""
+    option, or is not of its kind, is exit 2 at its cluster file. What a job hands its
+    programs is its release backend's to check (`deploy/kinds.py`'s `PREFLIGHTS`)."""
     checked: set[str] = set()
-    for job in targets.jobs:
+    for job, release in releases.items():
         cluster = fleet.cluster(job.cluster)
         provider = get_provider(cluster.provider)
         if cluster.name not in checked and provider.check_arguments is not None:
             with argv.located(cluster.file, cluster.lines.line((cluster.provider,)), cluster.name):
                 provider.check_arguments(cluster)
         checked.add(cluster.name)
+        if release is None:
+            continue
         hub = cluster.hub(job.hub) if job.hub is not None else None
         line = hub.line if hub is not None else cluster.lines.line(("support",))
+        gated = options.health_check and not options.dry_run and job.kind == "staging"
         with argv.located(cluster.file, line, job.label):
-            release = (
-                hub_release(fleet, hub) if hub is not None else support_release(fleet, cluster)
+            PREFLIGHTS[target_of(cluster.provider)](
+                Preflight(release, hub, gated, options.dry_run, options.helm_timeout)
             )
-            kube = target_of(cluster.provider) == "kubernetes"
-            if release is not None and kube:
-                _check_release(release, options)
-            gated = options.health_check and not options.dry_run
-            if hub is not None and job.kind == "staging" and gated and kube:
-                kubernetes.check_arguments(hub)
 
 
-def check_secret_files(fleet: Fleet, targets: Targets) -> None:
+def check_secret_files(fleet: Fleet, releases: Mapping[Job, Release | None]) -> None:
     """The secret policy before anything runs: every values file of the jobs' releases
     and every cluster's credentials file that must be sops-encrypted is (exit 2 at it)."""
     seen: set[str] = set()
-    for job in targets.jobs:
+    for job, release in releases.items():
         cluster = fleet.cluster(job.cluster)
         block = getattr(cluster.spec, cluster.provider, None)
         key = getattr(block, CREDENTIALS_KEY.get(cluster.provider, ""), None)
         # (file, checked whatever its name): a credentials file always is a secret.
         files = [(cluster.path(key), True)] if isinstance(key, str) and key else []
-        hub = cluster.hub(job.hub) if job.hub is not None else None
-        release = support_release(fleet, cluster) if hub is None else hub_release(fleet, hub)
         files += [(path, False) for path in (release.values_files if release else ())]
         for path, always in files:
             if path in seen:
@@ -185,25 +198,6 @@ def check_secret_files(fleet: Fleet, targets: Targets) -> None:
             except OSError:
                 continue  # a missing file is the loader's error, or the deploy's
             require_encrypted(path, text, always=always)
-
-
-def _check_release(release: Release, options: DeployOptions) -> None:
-    source = release.chart
-    chart = helm.chart_ref(
-        local_dir=source.local_dir,
-        name=source.name,
-        repository=source.repository,
-        version=source.version,
-    )
-    helm.upgrade_argv(
-        release=release.name,
-        namespace=release.namespace,
-        chart=chart,
-        values_paths=(),
-        flags=helm.flags_for(helm.HelmVersion(3, 0, 0)),
-        helm_timeout=options.helm_timeout,
-        dry_run=options.dry_run,
-    )
 
 
 def check_outputs(outputs: Outputs) -> None:

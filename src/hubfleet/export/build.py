@@ -8,7 +8,6 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import helm_python
 import yaml
@@ -24,7 +23,10 @@ from hubfleet.export.layout import (
     SOPS_CONFIG,
     VALUES_DIR,
     DeployCommand,
+    ExportedFile,
     ExportError,
+    ExportResult,
+    SecretsMode,
     ValuesEntry,
     values_name,
 )
@@ -33,9 +35,6 @@ from hubfleet.helm.charts import resolve_chart
 from hubfleet.helm.jsonnet import is_jsonnet
 from hubfleet.release.pipeline import hub_release, release_jsonnet
 from hubfleet.secrets.sops import Sops, encrypt, file_format, is_encrypted, parse
-
-SecretsMode = Literal["none", "encrypted", "reencrypted", "decrypted"]
-FileKind = Literal["readme", "chart", "defaults", "values", "encrypted", "plaintext", "sops-config"]
 
 PLAINTEXT_MODE = 0o600
 
@@ -48,22 +47,6 @@ class ExportOptions:
     recipients: tuple[str, ...] = ()
     decrypt: bool = False
     i_understand_plaintext: bool = False
-
-
-@dataclass(frozen=True)
-class ExportedFile:
-    path: str  # relative to the export folder
-    kind: FileKind
-    source: str | None = None  # repository-relative
-    recipients: tuple[str, ...] = ()  # who can decrypt it (encrypted files)
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    directory: Path
-    command: DeployCommand
-    files: tuple[ExportedFile, ...]
-    secrets_mode: SecretsMode
 
 
 def export_hub(

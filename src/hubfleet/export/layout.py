@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from hubfleet.base.errors import HubfleetError
 
@@ -135,3 +136,27 @@ def _command_block(readme: str) -> str:
     if match is None:
         raise ExportError("README deploy command block is not closed", path=README)
     return match.group(1).strip()
+
+
+SecretsMode = Literal["none", "encrypted", "reencrypted", "decrypted"]
+FileKind = Literal["readme", "chart", "defaults", "values", "encrypted", "plaintext", "sops-config"]
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    """One file of an export, and where it came from."""
+
+    path: str  # relative to the export folder
+    kind: FileKind
+    source: str | None = None  # repository-relative
+    recipients: tuple[str, ...] = ()  # who can decrypt it (encrypted files)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote: its folder, its deploy command, its files, how secrets left."""
+
+    directory: Path
+    command: DeployCommand
+    files: tuple[ExportedFile, ...]
+    secrets_mode: SecretsMode

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hubfleet import __version__
 from hubfleet.base.errors import ConfigError
 from hubfleet.config.fleet import Cluster, Fleet, Hub
 from hubfleet.config.providers import CREDENTIALS_KEY
-from hubfleet.export.layout import COMMAND_MARK, SOPS_CONFIG
+from hubfleet.export.layout import COMMAND_MARK, SOPS_CONFIG, ExportResult
 from hubfleet.release.pipeline import ValuesDocument, read_values_file
-
-if TYPE_CHECKING:
-    from hubfleet.export.build import ExportResult
 
 # Keys and values in a hub's values that tie it to a cloud identity.
 _IDENTITY_KEYS = (

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hubfleet.base import argv
+from hubfleet.base import argv, duration
 from hubfleet.base.errors import DeployError, HubfleetError
 from hubfleet.base.redact import MaskKey, Redactor
 from hubfleet.base.runner import ProgramFailed, run, tail
@@ -39,7 +39,6 @@ DEFAULT_HELM_TIMEOUT = "10m"
 TIMEOUT_SLACK_S = 60.0
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 _REVISION = re.compile(r"^REVISION:\s*(\d+)", re.MULTILINE)
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 
 
 @dataclass(frozen=True, order=True)
@@ -145,15 +144,12 @@ def chart_ref(
 
 
 def duration_seconds(text: str) -> float:
-    """helm's duration (`10m`, `1h30m`, `90s`) in seconds; a bare number is seconds."""
-    text = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise HubfleetError(f"invalid helm timeout {text!r}", hint="write e.g. 10m, 90s or 1h30m")
-    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-    return sum(float(n) * scale[u] for n, u in parts)
+    """helm's `--timeout` (a Go duration: `10m`, `1h30m`, `90s`) in seconds; anything
+    helm would refuse (a bare `90` too) is a HubfleetError."""
+    try:
+        return duration.seconds(text)
+    except ValueError:
+        raise HubfleetError(f"invalid helm timeout {text!r}", hint=duration.HINT) from None
 
 
 def upgrade_argv(

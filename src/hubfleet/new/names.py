@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
+from hubfleet.base import kubenames
 from hubfleet.base.errors import ConfigError
 from hubfleet.config.fleet import CLUSTERS_DIR, Fleet
-from hubfleet.config.load import DOMAIN, HUB_NAME, hub_name_problem
+from hubfleet.config.load import hub_name_problem
 
-# Cluster names are folder names and appear in labels: DNS labels too.
-CLUSTER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-HUB_NAME_MAX = 53
+# Cluster names are folder names and appear in labels: DNS labels too
+# (`hubfleet.base.kubenames` holds the rules).
+HUB_NAME_MAX = kubenames.MAX_RELEASE_NAME
 
 
 class InvalidNameError(ConfigError):
@@ -18,11 +17,11 @@ class InvalidNameError(ConfigError):
 
 
 def check_cluster_name(fleet: Fleet, name: str) -> None:
-    if not CLUSTER_NAME.match(name):
+    if not kubenames.is_label(name):
         raise InvalidNameError(
             f"invalid cluster name {name!r}",
             hint="a DNS label: lowercase letters, digits and '-', starting and ending "
-            "with a letter or digit, at most 63 characters",
+            f"with a letter or digit, at most {kubenames.MAX_LABEL} characters",
         )
     existing = [cluster.name for cluster in fleet.clusters]
     folder = f"{CLUSTERS_DIR}/{name}"
@@ -38,9 +37,9 @@ def check_hub_name(fleet: Fleet, cluster: str, name: str) -> None:
     if len(name) > HUB_NAME_MAX:
         raise InvalidNameError(
             f"invalid hub name {name!r}: {len(name)} characters, at most {HUB_NAME_MAX}",
-            hint="the hub name is its helm release name, limited to 53 characters",
+            hint=f"the hub name is its helm release name, limited to {HUB_NAME_MAX} characters",
         )
-    if not HUB_NAME.match(name):
+    if not kubenames.is_label(name, HUB_NAME_MAX):
         raise InvalidNameError(
             f"invalid hub name {name!r}",
             hint="a DNS label (it is the hub's namespace and helm release): lowercase "
@@ -62,7 +61,7 @@ def check_hub_name(fleet: Fleet, cluster: str, name: str) -> None:
 
 
 def check_domain(fleet: Fleet, domain: str) -> None:
-    if not DOMAIN.match(domain):
+    if not kubenames.is_domain(domain):
         raise InvalidNameError(
             f"invalid domain {domain!r}",
             hint="a lowercase DNS name such as hub.example.org",

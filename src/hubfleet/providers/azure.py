@@ -6,12 +6,21 @@ multi-hub repository keeps it, `service_principal_id`, `service_principal_passwo
 `tenant_id` and `subscription_id`, the subscription used when the `azure` block names
 none), hubfleet runs `az login --service-principal` into a configuration
 folder inside the private folder, so the user's `~/.azure` is neither used nor
-changed. A certificate is passed as a private 0600 file. A client secret
-(`password`) has to go on az's command line: `az login` offers no other way to
-take it (no stdin, no variable). It is visible to processes of the same user
-while the login runs (seconds), redacted from everything hubfleet prints; prefer
-a certificate or federated (ambient) login where that matters.
+changed. A certificate is passed as a private 0600 file (`--certificate`).
 
+No secret is ever on az's command line (readable by every local user through
+/proc/PID/cmdline): the client secret goes as `--password=@-`, which the Azure
+CLI reads from its standard input. Every az command expands an argument value
+`@PATH` into the content of PATH, and `@-` into all of stdin with one trailing
+newline dropped (azure-cli core `_expand_file_prefixed_files`, documented as
+"load parameter values from a file"); hubfleet writes the secret to az's stdin
+through a pipe, so it is in no file and on no argv. Chosen over the other ways:
+kubelogin's `spn` mode (`AAD_SERVICE_PRINCIPAL_CLIENT_SECRET`) logs kubectl in
+but not `az aks get-credentials`, which still needs an az login; a certificate
+cannot be made from a password; az's `AZURE_CLIENT_SECRET` login without
+`az login` is a proposal, not a release (azure-cli pull request 27938). Azure CLI
+versions before 2.67 also tested whether the password names a certificate file
+(a `stat` of the secret, seen by syscall auditing, not by other users).
 Without `key`: the ambient login (the parent's `AZURE_*` and the user's or CI's az
 login, e.g. `azure/login` with OIDC). When `kubelogin` is installed, the
 kubeconfig is converted to use the az login (`kubelogin convert-kubeconfig -l
@@ -81,15 +90,18 @@ def service_principal(data: Any) -> ServicePrincipal:
     return ServicePrincipal(app_id, tenant, password, certificate, subscription)
 
 
-def login_argv(
-    app_id: str, tenant: str, *, password: str | None, certificate: str | None
-) -> list[str]:
-    """`az login`; the ids checked by `hubfleet.base.argv`, every flag as `--flag=value` (the
-    password too: a secret that starts with '-' stays a value)."""
+# az reads the value of an argument `@-` from its standard input (module docstring).
+PASSWORD_FROM_STDIN = "--password=@-"
+
+
+def login_argv(app_id: str, tenant: str, *, certificate: str | None) -> list[str]:
+    """`az login`; the ids checked by `hubfleet.base.argv`, every flag as `--flag=value`.
+    Without `certificate` the client secret is read from stdin (`--password=@-`):
+    the caller writes it there, never on the argv."""
     secret = (
         argv.flag("--certificate", argv.path(certificate, "the certificate"))
         if certificate
-        else argv.flag("--password", str(password))
+        else PASSWORD_FROM_STDIN
     )
     return [
         "az", "login", "--service-principal",
@@ -155,11 +167,9 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
             certificate = None
             if principal.certificate:
                 certificate = str(write_private(folder, "sp.pem", principal.certificate.encode()))
-            login = login_argv(
-                principal.app_id, principal.tenant,
-                password=principal.password, certificate=certificate,
-            )  # fmt: skip
-            run_cli(context, login, env, install_hint=INSTALL_HINT)
+            login = login_argv(principal.app_id, principal.tenant, certificate=certificate)
+            password = None if certificate else (principal.password or "").encode()
+            run_cli(context, login, env, install_hint=INSTALL_HINT, stdin=password)
         else:
             env |= ambient(("AZURE_",))
         run_cli(

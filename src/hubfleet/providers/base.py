@@ -12,7 +12,10 @@ read or written.
 
 The folder is removed when the block exits, on every path (success, exception,
 cancellation). `remove_all_private_folders` is a last resort for a signal
-handler or `atexit`: it removes every folder still open in this process.
+handler or `atexit`: it removes every folder still open in this process. A
+process killed outright (SIGKILL) removes nothing: its folder's name records its
+owner, and the first private folder any later run makes sweeps the folders whose
+owner is gone (`hubfleet.providers.sweep`).
 """
 
 from __future__ import annotations
@@ -29,15 +32,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hubfleet.base import watchdog
 from hubfleet.base.errors import DeployError, ProgramError
 from hubfleet.base.redact import Redactor
 from hubfleet.base.runner import ProgramNotFound, run
+from hubfleet.providers.sweep import PREFIX as PREFIX
+from hubfleet.providers.sweep import current_owner, sweep_stale
 
 if TYPE_CHECKING:
     from hubfleet.config.fleet import Cluster, Fleet
     from hubfleet.secrets.sops import Sops
 
-PREFIX = "hubfleet-creds-"
 KUBECONFIG_NAME = "kubeconfig"
 # Timeout of one cloud CLI call (get-credentials, login, assume-role).
 CLI_TIMEOUT = 180.0
@@ -101,11 +106,31 @@ def open_private_folders() -> list[Path]:
         return sorted(_open_folders)
 
 
+_swept = False
+
+
+def sweep_once() -> None:
+    """Sweep the stale private folders of killed runs, once per process (before its
+    first private folder; `hubfleet.providers.sweep`)."""
+    global _swept
+    with _open_lock:
+        if _swept:
+            return
+        _swept = True
+    sweep_stale()
+
+
 @contextlib.contextmanager
 def private_folder(cluster: str) -> Iterator[Path]:
-    """A fresh 0700 folder for one cluster's block, removed on exit whatever happens."""
-    folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{_safe(cluster)}-"))
+    """A fresh 0700 folder for one cluster's block, removed on exit whatever happens;
+    its name records this process (pid, start time), so that a run that was killed
+    leaves nothing a later run does not sweep."""
+    sweep_once()
+    watchdog.start()  # before the folder exists: registering it is then one write
+    owner = current_owner().token()
+    folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{_safe(cluster)}-", suffix=f".{owner}"))
     os.chmod(folder, 0o700)
+    watchdog.watch_folder(folder)  # removed at once if this process is killed
     with _open_lock:
         _open_folders.add(folder)
     try:
@@ -114,6 +139,7 @@ def private_folder(cluster: str) -> Iterator[Path]:
         with _open_lock:
             _open_folders.discard(folder)
         shutil.rmtree(folder, ignore_errors=True)
+        watchdog.release_folder(folder)
 
 
 def write_private(folder: Path, name: str, content: bytes = b"") -> Path:
@@ -154,9 +180,11 @@ def run_cli(
     env: Mapping[str, str],
     *,
     install_hint: str | None = None,
+    stdin: bytes | None = None,
 ) -> str:
     """Run one cloud CLI call for the cluster; a failure names the cluster, and a
-    missing CLI gets the provider's `install_hint` (its module names its CLI)."""
+    missing CLI gets the provider's `install_hint` (its module names its CLI).
+    A secret the CLI needs goes to its `stdin` (a pipe), never on the argv."""
     try:
         result = run(
             argv,
@@ -164,6 +192,7 @@ def run_cli(
             env={**context.extra_env, **env},
             timeout=context.timeout,
             cancel=context.cancel,
+            stdin=stdin,
         )
     except ProgramError as exc:
         exc.message = f"cluster {context.cluster.name}: {exc.message}"

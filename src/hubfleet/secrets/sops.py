@@ -3,7 +3,9 @@
 Nothing here writes plaintext to disk: `sops --decrypt FILE` prints to a pipe that
 `hubfleet.base.runner.run_bytes` reads into memory, and `encrypt` feeds plaintext to
 sops on stdin. Every decrypted value is registered with the command's `Redactor`
-before `decrypt` returns, so no later print, log line or report can show it.
+before `decrypt` returns, so no later print, log line or report can show it; the
+key material sops decrypts with (`hubfleet.secrets.keys`) is registered when a
+`Sops` is made.
 
 sops gets the environment of `hubfleet.secrets.environment.sops_environment`: the base
 allowlist plus sops' own key variables (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, ...),
@@ -30,6 +32,7 @@ from hubfleet.base.redact import Redactor, leaf_strings
 from hubfleet.base.runner import ProgramFailed, run_bytes, tail
 from hubfleet.base.yamlio import FAST_LOADER
 from hubfleet.secrets.environment import sops_environment
+from hubfleet.secrets.keys import default_age_key_files, register_key_material
 
 SOPS = "sops"
 DECRYPT_TIMEOUT = 120.0
@@ -113,21 +116,6 @@ def is_encrypted(text: str, path: str) -> bool:
     return isinstance(meta, dict) and "mac" in meta and "lastmodified" in meta
 
 
-def default_age_key_files(environ: Mapping[str, str] | None = None) -> list[Path]:
-    """Where sops looks for age keys when no SOPS_AGE_KEY* variable is set."""
-    environ = os.environ if environ is None else environ
-    found: list[Path] = []
-    xdg = environ.get("XDG_CONFIG_HOME")
-    if xdg:
-        found.append(Path(xdg) / "sops" / "age" / "keys.txt")
-    home = environ.get("HOME")
-    if home:
-        found.append(Path(home) / ".config" / "sops" / "age" / "keys.txt")
-        if sys.platform == "darwin":
-            found.append(Path(home) / "Library" / "Application Support" / "sops/age/keys.txt")
-    return found
-
-
 def parse(content: bytes, kind: str) -> Any:
     """A decrypted document as data (YAML, JSON, dotenv; binary is tried as YAML/JSON)."""
     text = content.decode("utf-8")
@@ -188,6 +176,8 @@ class Sops:
         self._lock = threading.Lock()
         self._path_locks: dict[Path, threading.Lock] = {}
         self._cache: dict[Path, bytes] = {}
+        # The keys sops will decrypt with are secrets of this run too (secrets/keys.py).
+        register_key_material(redactor, {**os.environ, **self._overrides})
 
     def environment(self, *, cloud: bool = False) -> dict[str, str]:
         """sops' environment; `cloud` (or `cloud_credentials=True`) adds the parent's

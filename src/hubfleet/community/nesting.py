@@ -1,0 +1,30 @@
+"""Where a release's chart keeps the JupyterHub chart's (z2jh's) values.
+
+z2jh's own keys sit at the top of a hub's values; a chart that wraps z2jh keeps them
+under the dependency's key (`jupyterhub.` for a basehub-like chart,
+`basehub.jupyterhub.` for a daskhub-like chart that wraps basehub). hubfleet.yaml's
+`z2jh_values_keys` says it for a chart and wins; otherwise it is read from the chart's
+dependencies (`hubfleet.helm.charts.jupyterhub_values_key`).
+"""
+
+from __future__ import annotations
+
+from hubfleet.base.errors import HubfleetError
+from hubfleet.base.yamlio import PathKey
+from hubfleet.config.fleet import Fleet, Hub
+from hubfleet.helm.charts import jupyterhub_values_key
+
+
+def z2jh_values_key(fleet: Fleet, hub: Hub) -> PathKey:
+    """The key path of z2jh's values in `hub`'s values (`()` at the top): the fleet's
+    `z2jh_values_keys` entry for its chart, else what its chart's dependencies say (a
+    chart hubfleet cannot read counts as z2jh-shaped: its problems are reported by the
+    chart checks, and a community key at the wrong nesting is then refused, not let out)."""
+    configured = fleet.settings.z2jh_values_keys.get(hub.helm_chart)
+    if configured is not None:
+        return tuple(configured.split(".")) if configured else ()
+    try:
+        derived = jupyterhub_values_key(fleet.hub_chart_source(hub))
+    except (HubfleetError, OSError, ValueError):
+        derived = None
+    return tuple(derived.split(".")) if derived else ()

@@ -1,0 +1,75 @@
+"""A deploy's threads are bounded by its concurrency settings, not by its jobs (issue
+23.2): a job's slots are taken before it gets a thread, so 200 hubs of one cluster at
+concurrency 4 never run more than a handful of threads, and still all deploy."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import yaml
+from tests.deploy.conftest import DeployEnv
+
+from hubfleet.base.redact import Redactor
+from hubfleet.config.load import load_fleet
+from hubfleet.deploy.model import JobRecord
+from hubfleet.deploy.orchestrator import Deployer, DeployOptions
+from hubfleet.deploy.targets import from_cli
+from hubfleet.secrets.sops import Sops
+
+HUBS = 200
+CONCURRENCY = 4
+# The main thread, the cluster's pipeline, the sampler, and helm's values pipes (one
+# short-lived writer per values file of a running upgrade: 2 files a hub here).
+OTHERS = 3 + 2 * CONCURRENCY
+
+
+def _many_hubs(denv: DeployEnv, cluster: str, count: int) -> None:
+    path = denv.fleet / "config" / "clusters" / cluster / "cluster.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["hubs"] = [
+        {"name": f"hub{i:03d}", "domain": f"hub{i:03d}.{cluster}.example.org",
+         "helm_chart_values_files": ["common.values.yaml", "prod.values.yaml"]}
+        for i in range(count)
+    ]  # fmt: skip
+    doc["deploy"] = {"parallelism": 64}  # the deploy's concurrency is the limit here
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def test_threads_stay_within_concurrency_for_200_hubs(denv: DeployEnv, monkeypatch: Any) -> None:
+    _many_hubs(denv, "delta", HUBS)
+    monkeypatch.setenv("PATH", denv.fakes.path)
+    fleet = load_fleet(denv.fleet).fleet_or_raise()
+    redactor = Redactor()
+    jobs = from_cli(fleet, "delta", []).jobs
+    before = threading.active_count()
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.002):
+            seen.append(threading.active_count())
+
+    def observe(_record: JobRecord) -> None:
+        seen.append(threading.active_count())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    deployer = Deployer(
+        fleet,
+        jobs,
+        sops=Sops(redactor, cwd=fleet.root),
+        redactor=redactor,
+        options=DeployOptions(concurrency=CONCURRENCY, cluster_concurrency=8, health_check=False),
+        observer=observe,
+    )
+    try:
+        report = deployer.run()
+    finally:
+        stop.set()
+        sampler.join(timeout=5)
+    statuses = {r.status for r in report.records}
+    assert statuses == {"succeeded"}, statuses
+    assert len(report.records) == HUBS + 1
+    assert max(seen) - before <= CONCURRENCY + OTHERS, max(seen) - before
+    assert len([c for c in denv.fakes.calls("helm") if c["argv"][:1] == ["upgrade"]]) == HUBS + 1
