@@ -396,7 +396,7 @@ def make_secret_fleet(
 
 
 def plan_file(clusters: dict[str, list[tuple[str, bool]]], target: Path) -> Path:
-    plan: dict[str, list[dict[str, object]]] = {
+    lists: dict[str, list[dict[str, object]]] = {
         "support_jobs": [],
         "staging_jobs": [],
         "prod_jobs": [],
@@ -410,8 +410,11 @@ def plan_file(clusters: dict[str, list[tuple[str, bool]]], target: Path) -> Path
         }
         if job.hub is not None:
             entry["hub_name"] = job.hub
-        plan[f"{job.kind}_jobs"].append(entry)
-    target.write_text(json.dumps(plan))
+        lists[f"{job.kind}_jobs"].append(entry)
+    # What the plan was made from (deploy --plan makes it again): every cluster.yaml.
+    changes = [{"path": f"config/clusters/{c}/cluster.yaml", "status": "M"} for c in clusters]
+    planned = {"base": None, "head": None, "changes": changes, "labels": []}
+    target.write_text(json.dumps({**lists, "planned": planned}))
     return target
 
 

@@ -344,7 +344,8 @@ def test_the_summary_says_a_cluster_was_not_deployed_because_its_apply_failed(
     assert status == 1
     assert "1 of 2 clusters deployed, 1 failed." in summary
     assert (
-        "- `broken`: not deployed: its terraform apply did not succeed (result: failure" in summary
+        "- **broken**: not deployed: its terraform apply did not succeed (result: failure"
+        in summary
     )
     assert "so its helm jobs did not run" in summary
     assert "| broken | success | failure | skipped |" in summary  # the Terraform table
@@ -364,7 +365,7 @@ def test_the_summary_of_a_failed_terraform_plan_and_a_terraform_only_cluster(
     ]
     status, summary = _run_summary(tmp_path, deploy, include)
     assert status == 1
-    assert "- `planless`: not deployed: its terraform plan did not succeed" in summary
+    assert "- **planless**: not deployed: its terraform plan did not succeed" in summary
     assert "| infra | aws | ok | 0 | 0 | 0 | 0 | 0 |" in summary  # applied, nothing to deploy
     assert "`infra`:" not in summary
 
@@ -379,7 +380,7 @@ def test_the_summary_fails_when_the_values_pull_request_failed(
     include = [{"cluster": "c", "provider": "aws", "terraform": True, "deploy": True}]
     status, summary = _run_summary(tmp_path, deploy, include)
     assert status == 1
-    assert "- `c`: the pull request of its regenerated values failed (result: failure)" in summary
+    assert "- **c**: the pull request of its regenerated values failed (result: failure)" in summary
 
 
 def test_the_summary_without_an_outcome(tmp_path: Path, deploy: dict[str, Any]) -> None:
@@ -392,6 +393,6 @@ def test_the_summary_without_an_outcome(tmp_path: Path, deploy: dict[str, Any]) 
     ]
     status, summary = _run_summary(tmp_path, deploy, include)
     assert status == 1
-    assert "- `a`: no report: the job failed before deploying or was cancelled" in summary
-    assert "- `b`: no outcome of its terraform jobs" in summary
+    assert "- **a**: no report: the job failed before deploying or was cancelled" in summary
+    assert "- **b**: no outcome of its terraform jobs" in summary
     assert "| a | unknown | unknown | unknown |" in summary

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hubfleet.base.errors import HubfleetError
+from hubfleet.base.markdown import md_text
 from hubfleet.ci.workflows import build_matrix, summarize
 from hubfleet.deploy.model import JobRecord, Report
 from hubfleet.plan.job import Job
@@ -53,7 +54,7 @@ def test_summary_of_a_report_read_by_the_deploy_s_reader(tmp_path: Path) -> None
     result = summarize("success", MATRIX, reports)
     assert not result.ok
     assert "| alpha | gcp | **failed** | 1 | 0 | 1 | 0 | 0 |" in result.markdown
-    assert "- `alpha` `prod1` (prod): failed: a; b" in result.markdown
+    assert "- **alpha** prod1 (prod): failed: a; b" in result.markdown
 
 
 def test_summary_of_a_broken_report_says_where(tmp_path: Path) -> None:
@@ -61,7 +62,5 @@ def test_summary_of_a_broken_report_says_where(tmp_path: Path) -> None:
     reports = _reports(tmp_path, '{"jobs": [\n' + json.dumps({**job, "status": "great"}) + "]}")
     result = summarize("success", MATRIX, reports)
     assert not result.ok
-    assert (
-        f"- `alpha`: unreadable report: {reports / 'alpha.json'}:2: jobs[0]: unknown status 'great'"
-        in result.markdown
-    )
+    message = f"unreadable report: {reports / 'alpha.json'}:2: jobs[0]: unknown status 'great'"
+    assert f"- **alpha**: {md_text(message)}" in result.markdown

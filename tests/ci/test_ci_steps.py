@@ -144,8 +144,8 @@ def test_summary_step_fails_when_one_cluster_failed(tmp_path: Path, deploy: dict
     result, summary = _summary(tmp_path, deploy, "success", MATRIX)
     assert result.returncode == 1
     assert "0 of 2 clusters deployed, 2 failed." in summary
-    assert "- `alpha` `staging` (staging): failed: helm failed" in summary
-    assert "- `beta`: no report" in summary
+    assert "- **alpha** staging (staging): failed: helm failed" in summary
+    assert "- **beta**: no report" in summary
 
 
 def _fake_gh(folder: Path, pulls: str) -> Path:

@@ -14,7 +14,7 @@ from hubfleet.deploy.output import report_json
 from hubfleet.deploy.targets import from_plan
 from hubfleet.health.gate import HealthRequest, HealthResult
 from hubfleet.secrets.sops import Sops
-from tests.deploy.conftest import DeployEnv, release_of
+from tests.deploy.conftest import DeployEnv, planned_record, release_of
 
 
 def _plan(denv: DeployEnv, *, files_only: bool) -> Path:
@@ -29,6 +29,7 @@ def _plan(denv: DeployEnv, *, files_only: bool) -> Path:
             "reasons": ["test"],
             "hubs": [{"cluster_name": "alpha", "hub_name": "prod1", "owners": ["@a"]}],
         },
+        "planned": planned_record(["config/clusters/alpha/prod1.values.yaml"]),
     }
     path = denv.out / "plan.json"
     path.write_text(json.dumps(plan))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,10 +48,12 @@ CLUSTERS = {
 
 
 def write_plan(fleet: Path, clusters: Sequence[str], target: Path) -> Path:
-    plan: dict[str, list[dict[str, Any]]] = {
+    plan: dict[str, Any] = {
         "support_jobs": [],
         "staging_jobs": [],
         "prod_jobs": [],
+        # What the plan was made from: each cluster's cluster.yaml changed (every job).
+        "planned": planned_record(f"config/clusters/{c}/cluster.yaml" for c in clusters),
     }
     for cluster in sorted(clusters):
         provider, support, hubs = CLUSTERS[cluster]
@@ -67,6 +69,12 @@ def write_plan(fleet: Path, clusters: Sequence[str], target: Path) -> Path:
             )  # fmt: skip
     target.write_text(json.dumps(plan, indent=1))
     return target
+
+
+def planned_record(paths: Iterable[str]) -> dict[str, Any]:
+    """A plan's `planned` record of changed files (no commits: `--changed-files`)."""
+    changes = [{"path": path, "status": "M"} for path in sorted(paths)]
+    return {"base": None, "head": None, "changes": changes, "labels": []}
 
 
 def cluster_rule(cluster: str, release: str, **rule: Any) -> dict[str, Any]:

@@ -181,6 +181,16 @@ def test_failing_canary_skips_production_while_another_cluster_deploys(
             for c in ("local", "local2")
             for h in ("prod1", "prod2")
         ],
+        # What the plan was made from (deploy --plan makes it again): both clusters changed.
+        "planned": {
+            "base": None,
+            "head": None,
+            "changes": [
+                {"path": f"config/clusters/{c}/cluster.yaml", "status": "M"}
+                for c in ("local", "local2")
+            ],
+            "labels": [],
+        },
     }
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(json.dumps(plan))

@@ -50,7 +50,14 @@ def test_json_output_has_the_design_shape() -> None:
         "warnings",
         "unmatched_files",
         "terraform_jobs",
+        "planned",
     ]
+    assert data["planned"] == {
+        "base": None,
+        "head": None,
+        "changes": [{"path": f"{C}/alpha/prod1.values.yaml", "status": "M"}],
+        "labels": [],
+    }
     assert data["prod_jobs"] == [
         {
             "cluster_name": "alpha",
@@ -112,7 +119,7 @@ def test_markdown_when_nothing_deploys() -> None:
     out = invoke("--changed-files", "-", "-o", "markdown", stdin="README.md\n")
     assert f"**{NOTHING}**" in out
     assert "| Cluster |" not in out  # no job tables
-    assert "- `README.md`" in out
+    assert "- README.md" in out
 
 
 def test_table_output_names_jobs_and_reasons() -> None:

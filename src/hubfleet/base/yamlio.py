@@ -12,7 +12,8 @@ everything here is bounded:
 - `load_yaml` and `load_data` refuse a document larger than `MAX_FILE_BYTES`,
   with more than `MAX_ALIASES` alias uses, whose aliases expand to more than
   `MAX_NODES` nodes (a "billion laughs" bomb), with a recursive alias, or with a
-  mapping key that is not a scalar (`? [a, b]`), before anything walks the data.
+  mapping key that is not a scalar (`? [a, b]`) or that appears twice in one
+  mapping, before anything walks the data.
 
 `load_yaml` parses one document with PyYAML's C loader and returns the plain data
 plus a `LineMap`: the 1-based line of every mapping key and sequence item, keyed
@@ -160,10 +161,8 @@ def load_yaml(text: str, path: str) -> Document:
 
 
 def load_data(text: str, path: str) -> Any:
-    """Parse one YAML document fast, without a line map; a syntax error names its line.
-
-    PyYAML keeps the last of duplicate keys here: `load_yaml` reports them.
-    """
+    """Parse one YAML document fast, without a line map; a syntax error or a duplicate
+    key names its line."""
     node = _compose(text, path)
     if node is None:
         return None
@@ -234,12 +233,29 @@ def _check_graph(root: yaml.Node, path: str) -> None:
                 raise ConfigError([_problem(path, node, _ALIASES)])
             continue
         if isinstance(node, yaml.MappingNode):
-            for key, _ in node.value:
-                if not isinstance(key, yaml.ScalarNode):
-                    raise ConfigError([_problem(path, key, _COMPLEX_KEY)])
+            _check_keys(node, path)
         on_path.add(ident)
         stack.append((node, True))
         stack.extend((child, False) for child in reversed(_children(node)))
+
+
+def _check_keys(node: yaml.MappingNode, path: str) -> None:
+    """Plain keys only, each once: a duplicate key is refused by every command (the
+    loaders would keep the last one silently), at the line of its second use."""
+    seen: set[Any] = set()
+    constructor = FAST_LOADER("")
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode):
+            raise ConfigError([_problem(path, key, _COMPLEX_KEY)])
+        if key.tag == "tag:yaml.org,2002:merge":
+            continue
+        try:
+            value = constructor.construct_object(key, deep=True)
+        except yaml.YAMLError:
+            continue  # the constructor names it when the document is built
+        if value in seen:
+            raise ConfigError([Problem(path, key.start_mark.line + 1, f"duplicate key {value!r}")])
+        seen.add(value)
 
 
 _EXPANSION = (

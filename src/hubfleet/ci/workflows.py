@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from hubfleet import __version__
 from hubfleet.base.errors import HubfleetError
+from hubfleet.base.jsonio import parse_json
+from hubfleet.base.markdown import md_cell, md_text
 from hubfleet.config.providers import CI_PROVIDERS, CLOUD_PROVIDERS, PROVIDERS
 from hubfleet.deploy.model import read_report
 from hubfleet.plan.job import read_json
@@ -213,16 +215,16 @@ def read_settings(repo: Path) -> CiSettings | None:
             if not line.startswith(SETTINGS_PREFIX):
                 continue
             try:
-                data = json.loads(line[len(SETTINGS_PREFIX) :])
+                data = parse_json(line[len(SETTINGS_PREFIX) :], relative, "settings").data
                 return CiSettings(
                     providers=tuple(data["providers"]),
                     hubfleet_version=str(data["hubfleet_version"]),
                     branch=str(data["branch"]),
                 )
-            except (ValueError, KeyError, TypeError) as exc:
+            except (HubfleetError, KeyError, TypeError) as exc:
                 raise HubfleetError(
                     f"unreadable hubfleet CI settings: {exc}", path=relative
-                ) from exc
+                ) from None
     return None
 
 
@@ -402,7 +404,7 @@ def summarize(plan_result: str, matrix: Mapping[str, Any] | None, reports: Path)
     for o in outcomes:
         result = "ok" if o.ok else "**failed**"
         counts = dict(o.counts)
-        cells = [_cell(o.cluster), _cell(o.provider), result]
+        cells = [md_cell(o.cluster), md_cell(o.provider), result]
         cells += [str(counts.get(s, 0)) for s in STATUS_COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     with_terraform = [o for o in outcomes if o.terraform]
@@ -413,14 +415,14 @@ def summarize(plan_result: str, matrix: Mapping[str, Any] | None, reports: Path)
         lines.append("|" + "---|" * (len(titles) + 1))
         for o in with_terraform:
             results = dict(o.terraform)
-            cells = [_cell(o.cluster)] + [_cell(results.get(k, "")) for k, _ in TERRAFORM_JOBS]
+            cells = [md_cell(o.cluster)] + [md_cell(results.get(k, "")) for k, _ in TERRAFORM_JOBS]
             lines.append("| " + " | ".join(cells) + " |")
     if failed:
         lines += ["", "### Failures", ""]
         for o in failed:
             if o.problem:
-                lines.append(f"- `{o.cluster}`: {o.problem}")
-            lines += [f"- `{o.cluster}` {job}" for job in o.failed_jobs]
+                lines.append(f"- **{md_text(o.cluster)}**: {md_text(o.problem)}")
+            lines += [f"- **{md_text(o.cluster)}** {job}" for job in o.failed_jobs]
     return Summary("\n".join(lines) + "\n", ok=not failed)
 
 
@@ -483,26 +485,19 @@ def _outcome(
         status, job = record.status, record.job
         counts[status] = counts.get(status, 0) + 1
         if status in FAILED_STATUSES or status not in STATUS_COLUMNS:
-            text = f"`{job.hub or 'support'}` ({job.kind}): {status}"
+            text = f"{md_text(job.hub or 'support')} ({md_text(job.kind)}): {md_text(status)}"
             why = job.choice_reason
-            failed.append(text + (f": {_cell(why)}" if why else ""))
+            failed.append(text + (f": {md_text(why)}" if why else ""))
     return ClusterOutcome(
         cluster, provider, tuple(sorted(counts.items())), tuple(failed), tf_problem, shown
     )
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def parse_matrix(text: str) -> Mapping[str, Any] | None:
     """The matrix as the plan job printed it (empty when the plan job failed)."""
     if not text.strip():
         return None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise HubfleetError(f"the matrix is not JSON: {exc}") from exc
+    data = parse_json(text, "--matrix", "matrix").data
     if not isinstance(data, Mapping):
         raise HubfleetError("the matrix is not a JSON object")
     return data

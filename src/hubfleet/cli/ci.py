@@ -167,10 +167,11 @@ def matrix(
     stdin_text = sys.stdin.read() if str(plan) == "-" else None
     result = build_matrix(read_plan(plan, stdin_text=stdin_text))
     for entry in result.not_deployed:
+        # A workflow command's data: escaped so that a name cannot start another command.
+        cluster = entry.cluster.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         echo(
             ctx,
-            f"::notice::cluster {entry.cluster} uses the {entry.provider} provider: "
-            "not deployed from CI",
+            f"::notice::cluster {cluster} uses the {entry.provider} provider: not deployed from CI",
             err=True,
         )
     text = json.dumps(result.as_json(), separators=(",", ":"))

@@ -87,7 +87,7 @@ def command(
         raise HubfleetError(f"--progress {progress!r}: choose auto, live or plain")
     fleet = load_fleet(ctx)
     if plan is not None:
-        targets = tg.from_plan(fleet, plan, only_cluster)
+        targets = tg.from_plan(fleet, plan, only_cluster, redactor=opts.redactor)
     elif retry_failed is not None:
         targets = tg.from_report(fleet, retry_failed)
     else:

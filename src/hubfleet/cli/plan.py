@@ -127,7 +127,7 @@ def command(
     if output is PlanOutput.json:
         echo(ctx, to_json_text(plan))
     elif output is PlanOutput.markdown:
-        echo(ctx, to_markdown(plan))
+        echo(ctx, to_markdown(plan, options(ctx).redactor.scrub))
     elif output is PlanOutput.table:
         width = 120 if not sys.stdout.isatty() else os.get_terminal_size().columns
         echo(ctx, to_table(plan, width=width, color=sys.stdout.isatty()))
@@ -143,7 +143,7 @@ def command(
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(scrub(to_markdown(plan)))
+                handle.write(scrub(to_markdown(plan, scrub)))
 
 
 def _make(

@@ -3,13 +3,12 @@ wrote (`$GITHUB_EVENT_PATH`) and an optional reviews file (the API's reviews lis
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from hubfleet.base.confined import read_handoff
 from hubfleet.base.errors import HubfleetError
+from hubfleet.base.jsonio import read_json_file
 from hubfleet.community.decision import PullRequest, parse_reviews, pull_request_from_event
 
 MAX_EVENT_BYTES = 32 * 1024 * 1024
@@ -17,16 +16,9 @@ EVENT_ENV = "GITHUB_EVENT_PATH"
 
 
 def _read_json(path: Path, what: str) -> Any:
-    try:
-        content = read_handoff(path, limit=MAX_EVENT_BYTES)
-    except OSError as exc:
-        raise HubfleetError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
-    if len(content) > MAX_EVENT_BYTES:
-        raise HubfleetError(f"the {what} {path} is larger than {MAX_EVENT_BYTES} bytes")
-    try:
-        return json.loads(content)
-    except ValueError as exc:
-        raise HubfleetError(f"the {what} {path} is not JSON: {exc}") from None
+    """The one bounded JSON reader (`hubfleet.base.jsonio`): size, depth and duplicate
+    keys refused at the file's line (exit 2)."""
+    return read_json_file(path, what, max_bytes=MAX_EVENT_BYTES).data
 
 
 def event_path(event: Path | None, github_event: bool) -> Path | None:

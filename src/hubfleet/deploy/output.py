@@ -23,6 +23,7 @@ from rich.live import Live
 from rich.table import Table
 
 from hubfleet.base.atomic import write_atomic
+from hubfleet.base.markdown import md_cell, md_text
 from hubfleet.base.redact import Redactor
 from hubfleet.deploy.model import JobRecord, Report
 from hubfleet.helm.masking import mask_text
@@ -120,22 +121,25 @@ def markdown_summary(report: Report, redactor: Redactor) -> str:
     lines = [
         f"## hubfleet deploy {title}{' (dry run)' if report.dry_run else ''}",
         "",
-        " · ".join(f"{ICONS.get(s, '')} {n} {s}" for s, n in counts.items()) or "no jobs",
+        " · ".join(f"{ICONS.get(s, '')} {n} {md_text(s)}" for s, n in counts.items()) or "no jobs",
         "",
-        f"Canary gate: {report.health_check}",
+        f"Canary gate: {md_text(shown(report.health_check, redactor))}",
         "",
     ]
     for failure in report.cluster_failures:
-        lines.append(f"- ❌ **{failure.cluster}**: {_cell(shown(failure.message, redactor))}")
+        cluster = md_text(shown(failure.cluster, redactor))
+        lines.append(f"- ❌ **{cluster}**: {_note(shown(failure.message, redactor))}")
     if report.cluster_failures:
         lines.append("")
     lines += ["| cluster | hub | kind | status | duration | note |", "|---|---|---|---|---|---|"]
     for r in report.records:
         duration = f"{r.duration_s:.1f}s" if r.duration_s is not None else ""
+        cells = [r.job.cluster, r.job.hub or "(support)", r.job.kind]
         lines.append(
-            f"| {r.job.cluster} | {r.job.hub or '(support)'} | {r.job.kind} | "
-            f"{ICONS.get(r.status, '')} {r.status} | {duration} | "
-            f"{_cell(shown(r.message, redactor))} |"
+            "| "
+            + " | ".join(md_cell(shown(c, redactor)) for c in cells)
+            + f" | {ICONS.get(r.status, '')} {md_cell(r.status)} | {duration} | "
+            f"{_note(shown(r.message, redactor))} |"
         )
     return redactor.scrub("\n".join(lines) + "\n")
 
@@ -146,8 +150,9 @@ def first_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
-def _cell(text: str) -> str:
-    return first_line(text).replace("|", "\\|")[:200]
+def _note(text: str) -> str:
+    """A message's first line, cut to 200 characters, as one table cell."""
+    return md_cell(first_line(text)[:200])
 
 
 def append_step_summary(report: Report, redactor: Redactor) -> Path | None:

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hubfleet.base.errors import ConfigError
+from hubfleet.base.redact import Redactor
 from hubfleet.config.fleet import Fleet, Hub
 from hubfleet.deploy.model import RETRY, JobRecord, report_from_file
 from hubfleet.plan.job import Job, JsonFile, Step, read_json
-from hubfleet.plan.plan import plan_from_file
+from hubfleet.plan.plan import Plan, plan_from_file
+from hubfleet.plan.replan import deployable, replan
 from hubfleet.plan.schema import JOB_LISTS
 
 
@@ -80,24 +82,64 @@ def check_kind(hub: Hub, kind: str, where: str, file: JsonFile, *steps: Step) ->
         )
 
 
-def from_plan(fleet: Fleet, path: Path, cluster: str | None = None) -> Targets:
-    """A plan file (DESIGN.md section 3); `cluster` keeps only that cluster's jobs."""
+def from_plan(
+    fleet: Fleet, path: Path, cluster: str | None = None, *, redactor: Redactor | None = None
+) -> Targets:
+    """A plan file (DESIGN.md section 3); `cluster` keeps only that cluster's jobs.
+
+    Each job must be the fleet's (cluster, hub, kind), and one the fleet gives for
+    what the plan records it was made from (`hubfleet.plan.replan`): a job added by
+    hand is refused at its line. A plan without that record is refused."""
     file = read_json(path, "plan")
     plan = plan_from_file(file)
     if cluster is not None:
         fleet.cluster(cluster)  # unknown name: did-you-mean error
+    checked = [
+        (key, index, _checked(fleet, listed, file, key, index))
+        for key, _ in JOB_LISTS
+        for index, listed in enumerate(getattr(plan, key))
+    ]
+    _check_planned(fleet, plan, file, checked, redactor or Redactor())
     community = plan.community_hubs
     jobs: dict[tuple[str, str | None], Job] = {}
-    for key, _ in JOB_LISTS:
-        for index, listed in enumerate(getattr(plan, key)):
-            job = _checked(fleet, listed, file, key, index)
-            if community is not None:
-                if (job.cluster, job.hub) not in community:
-                    continue
-                job = dataclasses.replace(job, rollback_on_failed_check=True)
-            if cluster is None or job.cluster == cluster:
-                jobs.setdefault((job.cluster, job.hub), job)
+    for _key, _index, job in checked:
+        if community is not None:
+            if (job.cluster, job.hub) not in community:
+                continue
+            job = dataclasses.replace(job, rollback_on_failed_check=True)
+        if cluster is None or job.cluster == cluster:
+            jobs.setdefault((job.cluster, job.hub), job)
     return Targets(tuple(sorted(jobs.values(), key=lambda j: j.sort_key)))
+
+
+def _check_planned(
+    fleet: Fleet,
+    plan: Plan,
+    file: JsonFile,
+    checked: list[tuple[str, int, Job]],
+    redactor: Redactor,
+) -> None:
+    """Refuse any job the fleet would not give for the plan's recorded changes."""
+    if plan.planned is None:
+        raise file.error(
+            "the plan does not record what it was made from (planned): made by hand or by "
+            "an older hubfleet, it cannot be checked against the fleet",
+            hint="make it again with `hubfleet plan --output json`; to deploy chosen hubs by "
+            "hand, name them: `hubfleet deploy CLUSTER [HUB ...]`",
+        )
+    if not checked:
+        return
+    allowed = deployable(replan(fleet, plan.planned, file, redactor))
+    for key, index, job in checked:
+        if allowed.get((job.cluster, job.hub)) != job.kind:
+            raise file.error(
+                f"{key}[{index}]: the fleet at this commit gives no {job.kind} job for "
+                f"{job.label} from the changes this plan records",
+                key,
+                index,
+                hint="a plan's jobs may be removed (a retry of a subset), never added: "
+                "make the plan again with `hubfleet plan`",
+            )
 
 
 def from_report(fleet: Fleet, path: Path) -> Targets:

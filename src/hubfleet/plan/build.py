@@ -4,17 +4,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from hubfleet.base.errors import HubfleetError
 from hubfleet.config.fleet import Fleet
 from hubfleet.plan.changes import Change
 from hubfleet.plan.labels import Labels
-from hubfleet.plan.plan import Plan, make_plan
+from hubfleet.plan.plan import Plan, Planned, make_plan
 
 
 def plan_from_files(fleet: Fleet, changes: Sequence[Change], *, labels: Labels) -> Plan:
-    """`--changed-files`: no history, so a changed cluster.yaml selects its whole cluster."""
-    return make_plan(fleet, changes, labels=labels)
+    """`--changed-files`: no history, so a changed cluster.yaml selects its whole cluster.
+    The plan records the changes and labels it was made from (`Planned`)."""
+    plan = make_plan(fleet, changes, labels=labels)
+    return replace(plan, planned=Planned(tuple(changes), labels.names))
 
 
 def require_one_input(

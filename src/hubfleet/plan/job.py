@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from hubfleet.base.confined import read_handoff_text
-from hubfleet.base.errors import HubfleetError
+# InputError: a plan or report file that cannot be used (exit 2), raised by base's reader too.
+from hubfleet.base.jsonio import InputError as InputError
+from hubfleet.base.jsonio import read_json_file
 from hubfleet.config.providers import PROVIDERS
 
 # support | staging | prod: what a deploy upgrades; removed, cluster (in the plan's
@@ -29,10 +30,6 @@ HUB_KINDS: frozenset[str] = frozenset({"staging", "prod", "removed"})
 KIND_ORDER: dict[str, int] = {kind: index for index, kind in enumerate(KINDS)}
 
 Step = str | int  # a key or an index on the way to a value in a JSON document
-
-
-class InputError(HubfleetError):
-    """A plan or report file that cannot be used (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -86,22 +83,10 @@ class JsonFile:
 
 
 def read_json(path: Path, what: str, *, stdin_text: str | None = None) -> JsonFile:
-    """The JSON document in `path` (`-`: `stdin_text`); `what` names it in errors."""
-    from_stdin = str(path) == "-"
-    where = "stdin" if from_stdin else str(path)
-    try:
-        text = (stdin_text or "") if from_stdin else read_handoff_text(path)
-    except OSError as exc:
-        raise InputError(f"cannot read the {what}: {exc.strerror or exc}", path=where) from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"the {what} is not UTF-8 text: {exc.reason}", path=where) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"the {what} is not JSON: {exc.msg}", path=where, line=exc.lineno
-        ) from None
-    return JsonFile(where, text, data)
+    """The JSON document in `path` (`-`: `stdin_text`), read by the one bounded reader
+    (`hubfleet.base.jsonio`: size, depth, duplicate keys); `what` names it in errors."""
+    read = read_json_file(path, what, stdin_text=stdin_text)
+    return JsonFile(read.where, read.text, read.data)
 
 
 def read_job(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from hubfleet.base.errors import HubfleetError
+from hubfleet.base.jsonio import InputError, parse_json
 
 SKIP_DEPLOY = "deployer:skip-deploy"
 SKIP_DEPLOY_HUBS = "deployer:skip-deploy-hubs"
@@ -48,9 +48,10 @@ def parse_labels(text: str | None) -> Labels:
         "a JSON list, e.g. '[\"deployer:deploy-hubs\"]' or toJSON(github.event.pull_request.labels)"
     )
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise HubfleetError(f"--labels: not JSON: {exc.msg}", hint=hint) from None
+        data = parse_json(text, "--labels", "label list").data
+    except InputError as exc:
+        message = exc.message.replace("the label list is ", "")  # "not JSON: ..."
+        raise HubfleetError(f"--labels: {message}", hint=hint) from None
     if not isinstance(data, list):
         raise HubfleetError("--labels: must be a JSON list", hint=hint)
     names: list[str] = []

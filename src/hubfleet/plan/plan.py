@@ -10,6 +10,7 @@ Nothing is ever uninstalled: removed hubs are only listed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
@@ -43,6 +44,33 @@ RenderCheck = Callable[[Sequence[UnitKey]], Mapping[UnitKey, str]]
 
 
 @dataclass(frozen=True)
+class Planned:
+    """What a plan was made from (its JSON's `planned`): the changes, the labels and,
+    from git (`--base/--head`), the two commits. `deploy --plan` makes the plan again
+    from this record and the fleet it deploys, and refuses any job the plan lists
+    that the fleet would not give (`hubfleet.plan.replan`)."""
+
+    changes: tuple[Change, ...]
+    labels: tuple[str, ...] = ()
+    base: str | None = None  # the base commit (--base), None for --changed-files
+    head: str | None = None  # the head commit (--head), None for the working tree
+
+    def to_json(self) -> dict[str, Any]:
+        changes = []
+        for change in self.changes:
+            entry = {"path": change.path, "status": change.status}
+            if change.old_path is not None:
+                entry["old_path"] = change.old_path
+            changes.append(entry)
+        return {
+            "base": self.base,
+            "head": self.head,
+            "changes": changes,
+            "labels": list(self.labels),
+        }
+
+
+@dataclass(frozen=True)
 class Plan:
     support_jobs: tuple[Job, ...] = ()
     staging_jobs: tuple[Job, ...] = ()
@@ -54,6 +82,7 @@ class Plan:
     # `plan --event`: the community-only decision (hubfleet.community.decision), as JSON.
     community: Mapping[str, Any] | None = None
     terraform_jobs: tuple[Job, ...] = ()  # clusters needing `terraform plan` (plan/terraform.py)
+    planned: Planned | None = None  # what it was made from (None: an older or hand-made file)
 
     @property
     def empty(self) -> bool:
@@ -71,6 +100,8 @@ class Plan:
         }
         if self.community is not None:
             data["community"] = dict(self.community)
+        if self.planned is not None:
+            data["planned"] = self.planned.to_json()
         return data
 
     @property
@@ -130,6 +161,66 @@ def plan_from_file(file: JsonFile) -> Plan:
         unmatched_files=_strings(file, "unmatched_files"),
         community=community,
         terraform_jobs=_jobs(file, "terraform_jobs", "terraform"),
+        planned=_planned(file),
+    )
+
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+_STATUSES = frozenset("ACDMRTUX")
+
+
+def _planned(file: JsonFile) -> Planned | None:
+    """The plan's record of what it was made from (None when absent: an older plan)."""
+    data = file.data.get("planned")
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise file.error("planned must be a JSON object", "planned")
+    commits = {}
+    for key in ("base", "head"):
+        value = data.get(key)
+        if value is not None and not (isinstance(value, str) and _COMMIT.match(value)):
+            raise file.error(f"planned.{key} must be a commit id or null", "planned", key)
+        commits[key] = value
+    if commits["head"] is not None and commits["base"] is None:
+        raise file.error("planned.head without planned.base", "planned", "head")
+    changes = data.get("changes")
+    if not isinstance(changes, list):
+        raise file.error("planned.changes must be a list", "planned", "changes")
+    labels = data.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise file.error("planned.labels must be a list of strings", "planned", "labels")
+    return Planned(
+        changes=tuple(_change(file, entry, index) for index, entry in enumerate(changes)),
+        labels=tuple(labels),
+        base=commits["base"],
+        head=commits["head"],
+    )
+
+
+def _change(file: JsonFile, entry: Any, index: int) -> Change:
+    steps = ("planned", "changes", index)
+    where = f"planned.changes[{index}]"
+    if not isinstance(entry, Mapping):
+        raise file.error(f"{where}: a change must be a JSON object", *steps)
+    path, old = entry.get("path"), entry.get("old_path")
+    status = entry.get("status", "M")
+    if not _clean_path(path) or (old is not None and not _clean_path(old)):
+        raise file.error(f"{where}: a change needs a repository-relative path", *steps)
+    if not isinstance(status, str) or status not in _STATUSES:
+        raise file.error(f"{where}: unknown status {status!r}", *steps)
+    return Change(str(path), status, old)
+
+
+def _clean_path(path: Any) -> bool:
+    """A repository-relative path as git names one: no NUL (it cannot reach a stat), not
+    absolute, no `..` (any other character is a possible file name)."""
+    return (
+        isinstance(path, str)
+        and bool(path)
+        and "\0" not in path
+        and not path.startswith("/")
+        and ".." not in path.split("/")
     )
 
 
@@ -238,7 +329,10 @@ def make_plan(
     settings_file = fleet.settings_file or SETTINGS_FILE
 
     def exists(path: str) -> bool:
-        return fleet.abspath(path).exists()
+        try:
+            return fleet.abspath(path).exists()
+        except (OSError, ValueError):  # a NUL byte or an over-long name: not a fleet file
+            return False
 
     def whole_cluster(name: str, reason: str, category: Category) -> None:
         selection.add_all(graph.cluster_units.get(name, ()), reason, category)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from hubfleet.base.markdown import md_cell, md_text
 from hubfleet.plan.job import Job
 from hubfleet.plan.plan import Plan
 
@@ -49,11 +50,14 @@ def summary_line(plan: Plan) -> str:
     )
 
 
-def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+Scrub = Callable[[str], str]
 
 
-def _md_table(jobs: Sequence[Job], *, hubs: bool, kind: bool = False) -> list[str]:
+def _same(text: str) -> str:
+    return text
+
+
+def _md_table(jobs: Sequence[Job], scrub: Scrub, *, hubs: bool, kind: bool = False) -> list[str]:
     header = ["Cluster", *(["Hub"] if hubs else []), *(["Kind"] if kind else []), "Provider"]
     lines = [
         "| " + " | ".join([*header, "Reasons"]) + " |",
@@ -66,17 +70,18 @@ def _md_table(jobs: Sequence[Job], *, hubs: bool, kind: bool = False) -> list[st
         if kind:
             cells.append(job.kind)
         cells.append(job.provider)
-        cells.append("<br>".join(_cell(r) for r in job.reasons))
-        lines.append(
-            "| "
-            + " | ".join(_cell(c) if i < len(cells) - 1 else c for i, c in enumerate(cells))
-            + " |"
-        )
+        escaped = [md_cell(scrub(c)) for c in cells]
+        escaped.append("<br>".join(md_cell(scrub(r)) for r in job.reasons))
+        lines.append("| " + " | ".join(escaped) + " |")
     return lines
 
 
-def to_markdown(plan: Plan) -> str:
-    """A pull-request comment; the marker line lets a workflow update it in place."""
+def to_markdown(plan: Plan, scrub: Scrub = _same) -> str:
+    """A pull-request comment; the marker line lets a workflow update it in place.
+
+    Every string from the plan is file-derived (a pull request's plan job wrote it):
+    scrubbed with `scrub`, then escaped (`hubfleet.base.markdown`) so that it shows
+    as text, never as HTML, a link, an image or a mention."""
     lines = [MARKER, "## hubfleet plan", ""]
     lines.append(f"**{summary_line(plan)}**" if not plan.empty else f"**{NOTHING}**")
     sections: list[tuple[str, Sequence[Job], bool, bool]] = [
@@ -90,12 +95,12 @@ def to_markdown(plan: Plan) -> str:
         if not jobs:
             continue
         lines += ["", f"### {title}: {len(jobs)}", ""]
-        lines += _md_table(jobs, hubs=hubs, kind=kind)
+        lines += _md_table(jobs, scrub, hubs=hubs, kind=kind)
     if plan.community is not None:
-        lines += _community_markdown(plan.community)
+        lines += _community_markdown(plan.community, scrub)
     if plan.warnings:
         lines += ["", "### Warnings", ""]
-        lines += [f"- {_cell(w)}" for w in plan.warnings]
+        lines += [f"- {md_text(scrub(w))}" for w in plan.warnings]
     if plan.unmatched_files:
         lines += [
             "",
@@ -103,19 +108,21 @@ def to_markdown(plan: Plan) -> str:
             f"{len(plan.unmatched_files)}</summary>",
             "",
         ]
-        lines += [f"- `{path}`" for path in plan.unmatched_files]
+        lines += [f"- {md_text(scrub(path))}" for path in plan.unmatched_files]
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
 
 
-def _community_markdown(community: Mapping[str, Any]) -> list[str]:
+def _community_markdown(community: Mapping[str, Any], scrub: Scrub) -> list[str]:
     """The community-only decision (docs/community.md) and its reasons."""
     if community.get("community_only"):
         verdict = "yes: the hub's owners may merge it; its deploy upgrades only that hub"
     else:
         verdict = "no: the platform team reviews it"
     lines = ["", f"### Community-only: {verdict}", ""]
-    lines += [f"- {_cell(str(reason))}" for reason in community.get("reasons", ())]
+    reasons = community.get("reasons") or []
+    listed = reasons if isinstance(reasons, list) else [reasons]
+    lines += [f"- {md_text(scrub(str(reason)))}" for reason in listed]
     return lines
 
 

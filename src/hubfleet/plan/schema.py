@@ -17,6 +17,7 @@ JOB_LISTS: tuple[tuple[str, JobKind], ...] = (
 )
 
 SCHEMA_ID = "https://hubfleet.dev/schemas/plan.json"
+_COMMIT = "^[0-9a-f]{40}([0-9a-f]{24})?$"
 
 
 def _job(*, hub: bool, kind: bool = False) -> dict[str, Any]:
@@ -84,6 +85,31 @@ def plan_json_schema() -> dict[str, Any]:
                     "files": {"type": "array", "items": {"type": "object"}},
                 },
                 "required": ["community_only", "files_only", "reasons"],
+            },
+            "planned": {
+                "description": "what the plan was made from: `deploy --plan` makes it again "
+                "from this record and refuses any job the fleet would not give",
+                "type": "object",
+                "properties": {
+                    "base": {"type": ["string", "null"], "pattern": _COMMIT},
+                    "head": {"type": ["string", "null"], "pattern": _COMMIT},
+                    "changes": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "path": {"type": "string", "minLength": 1},
+                                "status": {"enum": list("ACDMRTUX")},
+                                "old_path": {"type": "string", "minLength": 1},
+                            },
+                            "required": ["path", "status"],
+                            "additionalProperties": False,
+                        },
+                    },
+                    "labels": {"type": "array", "items": {"type": "string"}},
+                },
+                "required": ["base", "head", "changes", "labels"],
+                "additionalProperties": False,
             },
         },
         "required": ["support_jobs", "staging_jobs", "prod_jobs"],

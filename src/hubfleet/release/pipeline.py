@@ -158,6 +158,7 @@ def values_bytes(fleet: Fleet, path: str, *, sops: Sops, release: Release | None
     raw = read_fleet_file(fleet.root, path)
     text = decode_text(raw, path)
     if is_encrypted(text, path):
+        _check_encrypted_keys(text, path)
         return sops.decrypt(full)
     require_encrypted(path, text)
     if path.endswith((".yaml", ".yml", ".json")):
@@ -179,6 +180,7 @@ def read_values_file(
             data = _parse(text, path)
             data.pop("sops", None)
             return ValuesDocument(path, placeholder_secrets(data), True, False)
+        _check_encrypted_keys(text, path)
         decrypted = sops.decrypt_data(fleet.abspath(path))
         if not isinstance(decrypted, dict):
             raise ConfigError([Problem(path, 1, "values must be a mapping")])
@@ -215,6 +217,13 @@ def merged_values(
     """The release's values merged by helm's rule (later files win, null kept)."""
     documents = values_documents(fleet, release, sops=sops, cache=cache)
     return merge_values([doc.data for doc in documents])
+
+
+def _check_encrypted_keys(text: str, path: str) -> None:
+    """sops keeps a file's keys in clear: one given twice is refused before decrypting
+    (its decrypted YAML would keep the last one silently), as in a plain file."""
+    if path.endswith((".yaml", ".yml", ".json")):
+        load_data(text, path)
 
 
 def _parse(text: str, path: str) -> dict[str, Any]:
