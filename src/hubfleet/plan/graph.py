@@ -78,26 +78,44 @@ class Graph:
     chart_users: dict[str, list[UnitKey]] = field(default_factory=lambda: defaultdict(list))
     globs: tuple[str, ...] = ()
     _sorted: list[UnitKey] = field(default_factory=list, repr=False)
+    # Per unit: the files and folders its own edges name, and the folders alone, so
+    # that `paths_of` and `covers` are lookups rather than scans of every edge.
+    _unit_paths: dict[UnitKey, set[str]] = field(
+        default_factory=lambda: defaultdict(set), repr=False
+    )
+    _unit_folders: dict[UnitKey, set[str]] = field(
+        default_factory=lambda: defaultdict(set), repr=False
+    )
+
+    def add_exact(self, path: str, edge: Edge) -> None:
+        self.exact[path].append(edge)
+        if edge.unit is not None:
+            self._unit_paths[edge.unit].add(path)
+
+    def add_folder(self, folder: str, edge: Edge) -> None:
+        self.folders[folder].append(edge)
+        if edge.unit is not None:
+            self._unit_paths[edge.unit].add(folder)
+            self._unit_folders[edge.unit].add(folder)
+
+    def covers(self, key: UnitKey, path: str) -> bool:
+        """Unit `key` depends on a folder holding `path` (one lookup per folder level)."""
+        folders = self._unit_folders.get(key)
+        if not folders:
+            return False
+        return any(folder in folders for folder in _ancestors(path))
 
     def dependants(self, path: str) -> list[tuple[Edge, str]]:
         """Edges on `path`, each with the dependency it matched (the file, or the
         folder holding it)."""
         found = [(edge, path) for edge in self.exact.get(path, ())]
-        folder = path
-        while "/" in folder:
-            folder = folder.rsplit("/", 1)[0]
+        for folder in _ancestors(path):
             found.extend((edge, folder) for edge in self.folders.get(folder, ()))
         return found
 
     def paths_of(self, key: UnitKey) -> list[str]:
         """Every file and folder unit `key` depends on by itself (sorted)."""
-        found = {
-            path
-            for index in (self.exact, self.folders)
-            for path, edges in index.items()
-            if any(edge.unit == key for edge in edges)
-        }
-        return sorted(found)
+        return sorted(self._unit_paths.get(key, ()))
 
     def all_units(self) -> list[UnitKey]:
         if len(self._sorted) != len(self.units):
@@ -123,9 +141,14 @@ class ChartIndex:
         self.fleet = fleet
         self._direct: dict[str, tuple[str, ...]] = {}
         self._jsonnet: dict[str, tuple[str, ...]] = {}
+        self._is_chart: dict[str, bool] = {}
 
     def is_chart(self, folder: str) -> bool:
-        return self.fleet.abspath(f"{folder}/Chart.yaml").is_file()
+        """`folder` holds a Chart.yaml (looked at once per folder: every hub of a chart
+        asks)."""
+        if folder not in self._is_chart:
+            self._is_chart[folder] = self.fleet.abspath(f"{folder}/Chart.yaml").is_file()
+        return self._is_chart[folder]
 
     def direct(self, chart_yaml: str) -> tuple[str, ...]:
         """Repository-relative folders of the local charts `chart_yaml` depends on;
@@ -212,7 +235,7 @@ def build_graph(fleet: Fleet) -> Graph:
         graph.chart_users[chart].append(key)
         folder = fleet.local_chart_dir(chart)
         if charts.is_chart(folder):
-            graph.folders[folder].append(Edge(key, key[0], f"chart {chart}", "chart"))
+            graph.add_folder(folder, Edge(key, key[0], f"chart {chart}", "chart"))
             _add_chains(graph, key, f"chart {chart}", charts.chains(f"{folder}/Chart.yaml", folder))
         else:
             graph.remote_chart_users[chart].append(key)
@@ -228,7 +251,7 @@ def _add_chains(
 ) -> None:
     for folder, chain in chains:
         edge = Edge(key, key[0], _chain_role(head, chain), "chart", named=True)
-        graph.folders[folder].append(edge)
+        graph.add_folder(folder, edge)
 
 
 def _add_jsonnet(graph: Graph, key: UnitKey, charts: ChartIndex, paths: tuple[str, ...]) -> None:
@@ -238,17 +261,17 @@ def _add_jsonnet(graph: Graph, key: UnitKey, charts: ChartIndex, paths: tuple[st
         if not is_jsonnet(path):
             continue
         for dependency in charts.jsonnet(path):
-            covered = any(edge.unit == key for _, edge in _folder_edges(graph, dependency))
-            if not covered:
-                graph.exact[dependency].append(Edge(key, key[0], f"{path} reads", "values"))
+            if not graph.covers(key, dependency):
+                graph.add_exact(dependency, Edge(key, key[0], f"{path} reads", "values"))
 
 
-def _folder_edges(graph: Graph, path: str) -> list[tuple[str, Edge]]:
-    found: list[tuple[str, Edge]] = []
+def _ancestors(path: str) -> list[str]:
+    """The folders holding `path`, nearest first ("a/b/c" -> "a/b", "a")."""
+    found: list[str] = []
     folder = path
     while "/" in folder:
         folder = folder.rsplit("/", 1)[0]
-        found.extend((folder, edge) for edge in graph.folders.get(folder, ()))
+        found.append(folder)
     return found
 
 
@@ -258,14 +281,14 @@ def _add_cluster(graph: Graph, cluster: Cluster, add_chart: _AddChart, charts: C
         graph.units[key] = Unit(cluster.name, None, "support", cluster.provider)
         graph.cluster_units[cluster.name].append(key)
         for path in cluster.support.values_files:
-            graph.exact[path].append(Edge(key, cluster.name, _values_role(path), "values"))
+            graph.add_exact(path, Edge(key, cluster.name, _values_role(path), "values"))
         add_chart(key, cluster.support.helm_chart)
         chart_jsonnet = f"{charts.fleet.local_chart_dir(cluster.support.helm_chart)}/values.jsonnet"
         _add_jsonnet(graph, key, charts, (chart_jsonnet, *cluster.support.values_files))
     for hub in cluster.hubs:
         _add_hub(graph, cluster, hub, add_chart, charts)
     for path in cluster.credential_files:
-        graph.exact[path].append(Edge(None, cluster.name, "deployer credentials", "credentials"))
+        graph.add_exact(path, Edge(None, cluster.name, "deployer credentials", "credentials"))
 
 
 def _add_hub(
@@ -275,26 +298,26 @@ def _add_hub(
     graph.units[key] = Unit(cluster.name, hub.name, hub.kind, cluster.provider)
     graph.cluster_units[cluster.name].append(key)
     for path in hub.values_files:
-        graph.exact[path].append(Edge(key, cluster.name, _values_role(path), "values"))
+        graph.add_exact(path, Edge(key, cluster.name, _values_role(path), "values"))
     chart_folder = charts.fleet.local_chart_dir(hub.helm_chart)
     override = hub.chart_override
     if override and is_chart_yaml_override(charts.fleet, override):
         # A replacement Chart.yaml laid over the helm_chart folder: the hub depends on
         # both, and on the local charts the replacement names (relative to that folder).
-        graph.exact[override].append(Edge(key, cluster.name, "chart_override", "chart"))
+        graph.add_exact(override, Edge(key, cluster.name, "chart_override", "chart"))
         add_chart(key, hub.helm_chart)
         head = f"chart_override {override}"
         _add_chains(graph, key, head, charts.chains(override, chart_folder))
     elif override:
         edge = Edge(key, cluster.name, "chart_override", "chart")
-        graph.exact[override].append(edge)
-        graph.folders[override].append(edge)
+        graph.add_exact(override, edge)
+        graph.add_folder(override, edge)
         chart_folder = override
     else:
         add_chart(key, hub.helm_chart)
     if hub.domain_override_file:
-        graph.exact[hub.domain_override_file].append(
-            Edge(key, cluster.name, "domain_override_file", "values")
+        graph.add_exact(
+            hub.domain_override_file, Edge(key, cluster.name, "domain_override_file", "values")
         )
     _add_jsonnet(graph, key, charts, (f"{chart_folder}/values.jsonnet", *hub.values_files))
 
