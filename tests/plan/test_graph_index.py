@@ -6,6 +6,7 @@ every edge of the graph."""
 
 from __future__ import annotations
 
+import gc
 import shutil
 from pathlib import Path
 from typing import Any
@@ -195,3 +196,43 @@ def test_plans_are_the_reference_plans(
     assert plans == plans_with(reference_graph(generated_fleet, monkeypatch))
     selected = [p for p in plans if p["prod_jobs"] or p["staging_jobs"] or p["support_jobs"]]
     assert len(selected) > len(paths) // 2, "most single-file plans select something"
+
+
+def test_collector_is_paused_while_planning_and_running_while_rendering(
+    generated_fleet: Fleet,
+) -> None:
+    """Planning runs with the cyclic collector off (no full collections walking the
+    fleet), rendering for --rendered with it on, and the collector's state is as it
+    was afterwards, also when planning fails."""
+    seen: list[bool] = []
+
+    def render_check(keys: object) -> dict[UnitKey, str]:
+        seen.append(gc.isenabled())
+        return {}
+
+    real_build = plan_module.build_graph
+
+    def build(fleet: Fleet) -> Graph:
+        seen.append(gc.isenabled())
+        return real_build(fleet)
+
+    change = [Change("helm-charts/basehub/values.yaml")]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plan_module, "build_graph", build)
+        assert gc.isenabled()
+        make_plan(generated_fleet, change, render_check=render_check)
+        assert seen == [False, True] and gc.isenabled()
+        gc.disable()
+        try:
+            make_plan(generated_fleet, change, render_check=render_check)
+            assert seen[2:] == [False, True] and not gc.isenabled()
+        finally:
+            gc.enable()
+
+        def failing(fleet: Fleet) -> Graph:
+            raise OSError("boom")
+
+        patch.setattr(plan_module, "build_graph", failing)
+        with pytest.raises(OSError):
+            make_plan(generated_fleet, change)
+        assert gc.isenabled()

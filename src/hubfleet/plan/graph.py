@@ -20,9 +20,11 @@ of every hub:
 
 from __future__ import annotations
 
+import gc
 import posixpath
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -78,32 +80,27 @@ class Graph:
     chart_users: dict[str, list[UnitKey]] = field(default_factory=lambda: defaultdict(list))
     globs: tuple[str, ...] = ()
     _sorted: list[UnitKey] = field(default_factory=list, repr=False)
-    # Per unit: the files and folders its own edges name, and the folders alone, so
-    # that `paths_of` and `covers` are lookups rather than scans of every edge.
-    _unit_paths: dict[UnitKey, set[str]] = field(
+    # The units with an edge on each folder (a handful of folders: charts), so that
+    # `covers` is one lookup per folder level; and, built on the first `paths_of`,
+    # the paths each unit's own edges name.
+    _folder_units: dict[str, set[UnitKey]] = field(
         default_factory=lambda: defaultdict(set), repr=False
     )
-    _unit_folders: dict[UnitKey, set[str]] = field(
-        default_factory=lambda: defaultdict(set), repr=False
-    )
+    _unit_paths: dict[UnitKey, set[str]] | None = field(default=None, repr=False)
 
     def add_exact(self, path: str, edge: Edge) -> None:
         self.exact[path].append(edge)
-        if edge.unit is not None:
-            self._unit_paths[edge.unit].add(path)
+        self._unit_paths = None
 
     def add_folder(self, folder: str, edge: Edge) -> None:
         self.folders[folder].append(edge)
         if edge.unit is not None:
-            self._unit_paths[edge.unit].add(folder)
-            self._unit_folders[edge.unit].add(folder)
+            self._folder_units[folder].add(edge.unit)
+        self._unit_paths = None
 
     def covers(self, key: UnitKey, path: str) -> bool:
         """Unit `key` depends on a folder holding `path` (one lookup per folder level)."""
-        folders = self._unit_folders.get(key)
-        if not folders:
-            return False
-        return any(folder in folders for folder in _ancestors(path))
+        return any(key in self._folder_units.get(folder, ()) for folder in _ancestors(path))
 
     def dependants(self, path: str) -> list[tuple[Edge, str]]:
         """Edges on `path`, each with the dependency it matched (the file, or the
@@ -115,6 +112,14 @@ class Graph:
 
     def paths_of(self, key: UnitKey) -> list[str]:
         """Every file and folder unit `key` depends on by itself (sorted)."""
+        if self._unit_paths is None:  # one pass over every edge, for every unit
+            index: dict[UnitKey, set[str]] = defaultdict(set)
+            for edges_of in (self.exact, self.folders):
+                for path, edges in edges_of.items():
+                    for edge in edges:
+                        if edge.unit is not None:
+                            index[edge.unit].add(path)
+            self._unit_paths = index
         return sorted(self._unit_paths.get(key, ()))
 
     def all_units(self) -> list[UnitKey]:
@@ -228,6 +233,39 @@ def is_chart_yaml_override(fleet: Fleet, path: str) -> bool:
 
 
 def build_graph(fleet: Fleet) -> Graph:
+    with collector_paused():
+        return _build_graph(fleet)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a graph or a plan is built (also a
+    decorator). They make no cycles, but the objects they add (edges, selections,
+    jobs: several per hub) trigger full collections, each walking the whole loaded
+    fleet: at 20,000 hubs those took as long as the building itself, and the more
+    hubs, the more of them. Work that may make cycles runs in `collector_running`."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@contextmanager
+def collector_running() -> Iterator[None]:
+    """The collector on again inside `collector_paused` (for rendering, say)."""
+    paused = not gc.isenabled()
+    gc.enable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.disable()
+
+
+def _build_graph(fleet: Fleet) -> Graph:
     graph = Graph(globs=tuple(fleet.settings.redeploy_all_when_changed))
     charts = ChartIndex(fleet)
 

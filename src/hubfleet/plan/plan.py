@@ -20,7 +20,15 @@ from hubfleet.base.errors import ConfigError
 from hubfleet.config.fleet import Fleet
 from hubfleet.plan.changes import Change
 from hubfleet.plan.diff import ClusterDiff, FleetDiff
-from hubfleet.plan.graph import Category, Graph, UnitKey, build_graph, sort_key
+from hubfleet.plan.graph import (
+    Category,
+    Graph,
+    UnitKey,
+    build_graph,
+    collector_paused,
+    collector_running,
+    sort_key,
+)
 from hubfleet.plan.job import Job, JsonFile, Kind, read_job, read_json
 from hubfleet.plan.labels import (
     DEPLOY_HUBS,
@@ -215,6 +223,7 @@ def _verb(change: Change, path: str, exists: Callable[[str], bool]) -> str:
     return "changed"
 
 
+@collector_paused()
 def make_plan(
     fleet: Fleet,
     changes: Sequence[Change],
@@ -377,7 +386,8 @@ def _drop_identical(
     )
     if not candidates:
         return
-    verdicts = render_check(candidates)
+    with collector_running():  # renders charts: may make cycles
+        verdicts = render_check(candidates)
     for key in candidates:
         verdict = verdicts.get(key, "not compared")
         if verdict == IDENTICAL or verdict.startswith(f"{IDENTICAL} except "):
