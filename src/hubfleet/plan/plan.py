@@ -67,6 +67,7 @@ class Plan:
     def empty(self) -> bool:
         return not (self.support_jobs or self.staging_jobs or self.prod_jobs)
 
+    @collector_paused()  # a dict per job: see collector_paused
     def to_json(self) -> dict[str, Any]:
         lists = {key: [job.to_json() for job in getattr(self, key)] for key, _ in JOB_LISTS}
         data: dict[str, Any] = {
