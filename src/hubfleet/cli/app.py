@@ -1,4 +1,4 @@
-"""The typer application: the root options and the commands of `hubfleet.cli.main`'s
+"""The typer application: the root options and the commands of `hubfleet.cli.commands`'
 table.
 
 `build_app(names)` imports only the modules of the commands named (`main` names the
@@ -16,8 +16,8 @@ from typing import Annotated
 import typer
 
 from hubfleet.base import interrupt
+from hubfleet.cli.commands import COMMANDS, HELP, TABLE, print_version, register
 from hubfleet.cli.common import Options
-from hubfleet.cli.main import COMMANDS, HELP, TABLE, print_version, register
 
 
 def build_app(names: Collection[str]) -> typer.Typer:
@@ -42,7 +42,7 @@ def build_app(names: Collection[str]) -> typer.Typer:
 
 def _placeholder(name: str) -> Callable[[], None]:
     def placeholder() -> None:
-        # Unreachable: the command that runs is always imported (main.invoked_command).
+        # Unreachable: main imports the command that runs (main.invoked_command).
         raise RuntimeError(f"the command {name!r} was not loaded")
 
     return placeholder
