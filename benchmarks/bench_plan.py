@@ -1,30 +1,47 @@
-"""Benchmark of `hubfleet plan`: generated fleets, 1,000 changed files.
+"""Benchmark of `hubfleet plan` on generated fleets.
 
-Run: `.venv/bin/python benchmarks/bench_plan.py [HUBS ...]` (default 100 1000 10000 20000).
+Run: `.venv/bin/python benchmarks/bench_plan.py [--layout 2i2c|flat] [--largest] [HUBS ...]`
 
-Each fleet is generated in a temporary folder: up to 500 clusters, each with a
-`cluster.yaml` (gcp, a support release, one staging hub and production hubs)
-and empty values files; one local chart for hubs, one for support. Loading the
-fleet (`load_fleet`, once) and planning (graph + plan + JSON, best of 3) are
-timed separately, for two sets of 1,000 changed files:
+`--layout 2i2c` (the default): fleets in the layout of the largest public fleet
+(tests/fixtures/layout2i2c): its charts copied (`basehub` with a `values.jsonnet`
+importing a library, `daskhub` wrapping basehub through `file://../basehub` and
+sharing its `values.jsonnet` by a link, `support`), one cluster per 40 hubs (at most
+500), each with its deployer credentials and an encrypted support file, and every
+hub with `common.values.yaml`, `<hub>.values.yaml` and `enc-<hub>.secret.values.yaml`
+(a real sops file, copied: plan never decrypts); 10 % of the hubs on daskhub.
+Sizes: 1,000, 5,000 and 20,000 hubs (`--largest` adds 50,000), or those given.
+For each size the fleet is loaded once, then the CPU time of planning (graph +
+plan + JSON; best of up to 3 runs within 20 s) is printed for two changes:
 
-- targeted: hub values files, per-cluster common files, support values files,
-  credentials and files nothing depends on;
-- with a chart file: the same plus one file of the shared chart, which selects
-  every hub (the largest plan).
+- basehub: `helm-charts/basehub/values.yaml` changed, which selects every hub;
+- one hub: one hub's values file changed.
+
+Then, for each change, the exponent k of CPU ~ hubs**k between consecutive sizes
+and from the smallest to the largest (1 = linear). Figures are printed, never
+asserted.
+
+`--layout flat`: the earlier benchmark (one chart, no jsonnet, no encrypted
+files; sizes 100, 1,000, 10,000, 20,000), planning two sets of 1,000 changed
+files (hub, common, support and credential files plus unrelated files; the same
+plus one file of the shared chart), wall time, best of 3.
 """
 
 from __future__ import annotations
 
+import argparse
+import itertools
 import json
+import math
+import os
 import random
-import sys
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from hubfleet.config.fleet import Fleet
 from hubfleet.config.load import load_fleet
 from hubfleet.plan.changes import Change, parse_changed_files
 from hubfleet.plan.plan import Plan, make_plan
@@ -33,9 +50,147 @@ T = TypeVar("T")
 
 MAX_CLUSTERS = 500
 CHANGED = 1000
+HUBS_PER_CLUSTER = 40
+DASKHUB_EVERY = 10  # 10 % of hubs on daskhub
+LAYOUT2I2C = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "layout2i2c" / "fleet"
 
 
-def generate(root: Path, hubs: int) -> list[str]:
+# --- the largest public fleet's layout --------------------------------------------------
+
+
+def generate_2i2c(root: Path, hubs: int) -> list[str]:
+    """Write a fleet of `hubs` hubs in layout2i2c's shape under `root`; return each
+    hub's (non-encrypted) values file."""
+    source = LAYOUT2I2C
+    shutil.copytree(source / "helm-charts", root / "helm-charts", symlinks=True)
+    shutil.copy(source / ".sops.yaml", root / ".sops.yaml")
+    sample = source / "config" / "clusters" / "gcp-one"
+    encrypted = (sample / "enc-research.secret.values.yaml").read_bytes()
+    credentials = (sample / "enc-deployer-credentials.secret.json").read_bytes()
+    clusters = min(MAX_CLUSTERS, max(1, hubs // HUBS_PER_CLUSTER))
+    per_cluster = [hubs // clusters + (1 if i < hubs % clusters else 0) for i in range(clusters)]
+    hub_files: list[str] = []
+    serial = 0
+    for index, count in enumerate(per_cluster):
+        name = f"c{index:03d}"
+        folder = root / "config" / "clusters" / name
+        folder.mkdir(parents=True)
+        lines = [
+            f"name: {name}",
+            "provider: gcp",
+            "gcp:",
+            "  key: enc-deployer-credentials.secret.json",
+            f"  project: p-{name}",
+            f"  cluster: {name}",
+            "  zone: us-central1-b",
+            "support:",
+            "  helm_chart_values_files:",
+            "  - support.values.yaml",
+            "  - enc-support.secret.values.yaml",
+            "hubs:",
+        ]
+        plain = ["common.values.yaml", "support.values.yaml"]
+        secret = ["enc-support.secret.values.yaml"]
+        for hub_index in range(count):
+            serial += 1
+            hub = "staging" if hub_index == 0 else f"hub{hub_index:03d}"
+            chart = "daskhub" if serial % DASKHUB_EVERY == 0 else "basehub"
+            plain.append(f"{hub}.values.yaml")
+            secret.append(f"enc-{hub}.secret.values.yaml")
+            hub_files.append(f"config/clusters/{name}/{hub}.values.yaml")
+            lines += [
+                f"- name: {hub}",
+                f"  display_name: Hub {hub} of {name}",
+                f"  domain: {hub}.{name}.example.org",
+                f"  helm_chart: {chart}",
+                "  helm_chart_values_files:",
+                "  - common.values.yaml",
+                f"  - {hub}.values.yaml",
+                f"  - enc-{hub}.secret.values.yaml",
+            ]
+        (folder / "cluster.yaml").write_text("\n".join(lines) + "\n")
+        (folder / "enc-deployer-credentials.secret.json").write_bytes(credentials)
+        for file in plain:
+            (folder / file).write_text("jupyterhub:\n  hub:\n    config: {}\n")
+        for file in secret:
+            (folder / file).write_bytes(encrypted)
+    return hub_files
+
+
+def cpu_best(action: Callable[[], T], *, runs: int = 3, budget_s: float = 20.0) -> tuple[float, T]:
+    """The least CPU time (this process) of up to `runs` runs, stopping after `budget_s`."""
+    best = float("inf")
+    started = time.perf_counter()
+    result: T | None = None
+    for _ in range(runs):
+        before = time.process_time()
+        result = action()
+        best = min(best, time.process_time() - before)
+        if time.perf_counter() - started > budget_s:
+            break
+    assert result is not None
+    return best, result
+
+
+def plan_cpu(fleet: Fleet, changed: str) -> tuple[float, int]:
+    changes = parse_changed_files(changed)
+
+    def once(changes: list[Change] = changes) -> Plan:
+        result = make_plan(fleet, changes)  # the graph is built inside
+        json.dumps(result.to_json())
+        return result
+
+    seconds, plan = cpu_best(once)
+    return seconds, len(plan.support_jobs) + len(plan.staging_jobs) + len(plan.prod_jobs)
+
+
+CHANGES_2I2C = ("basehub", "one hub")
+
+
+def bench_2i2c(hubs: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="hubfleet-bench-") as tmp:
+        root = Path(tmp)
+        hub_files = generate_2i2c(root, hubs)
+        before = time.process_time()
+        fleet = load_fleet(root).fleet_or_raise()
+        load_s = time.process_time() - before
+        one_hub = random.Random(42).choice(hub_files)
+        changed = {"basehub": "helm-charts/basehub/values.yaml\n", "one hub": one_hub + "\n"}
+        print(f"{hubs:>6} hubs {len(fleet.clusters):>4} clusters  load {load_s:7.2f} s CPU")
+        figures: dict[str, float] = {}
+        for label in CHANGES_2I2C:
+            seconds, jobs = plan_cpu(fleet, changed[label])
+            figures[label] = seconds
+            print(f"{'':>25}plan ({label:<7}) {seconds * 1000:10.1f} ms CPU  {jobs:>6} jobs")
+        return figures
+
+
+def exponent(n1: int, t1: float, n2: int, t2: float) -> float:
+    if t1 <= 0 or t2 <= 0 or n1 == n2:
+        return float("nan")
+    return math.log(t2 / t1) / math.log(n2 / n1)
+
+
+def print_exponents(results: dict[int, dict[str, float]]) -> None:
+    sizes = sorted(results)
+    if len(sizes) < 2:
+        return
+    print("\nexponent k of plan CPU ~ hubs**k (1 = linear):")
+    pairs = list(itertools.pairwise(sizes))
+    if len(sizes) > 2:
+        pairs.append((sizes[0], sizes[-1]))
+    for label in CHANGES_2I2C:
+        parts = [
+            f"{a}->{b}: {exponent(a, results[a][label], b, results[b][label]):.2f}"
+            for a, b in pairs
+        ]
+        print(f"  {label:<8} " + "   ".join(parts))
+
+
+# --- the earlier flat layout ------------------------------------------------------------
+
+
+def generate_flat(root: Path, hubs: int) -> list[str]:
     """Write a fleet of `hubs` hubs under `root`; return every values file path."""
     clusters = min(MAX_CLUSTERS, max(10, hubs // 40))
     (root / "hubfleet.yaml").write_text(
@@ -99,10 +254,10 @@ def best_of(runs: int, action: Callable[[], T]) -> tuple[float, T]:
     return best, result
 
 
-def bench(hubs: int) -> None:
+def bench_flat(hubs: int) -> None:
     with tempfile.TemporaryDirectory(prefix="hubfleet-bench-") as tmp:
         root = Path(tmp)
-        values_files = generate(root, hubs)
+        values_files = generate_flat(root, hubs)
         load_s, fleet = best_of(1, lambda: load_fleet(root).fleet_or_raise())
         clusters = len(fleet.clusters)
         for label, with_chart in (("targeted", False), ("with a chart file", True)):
@@ -123,9 +278,19 @@ def bench(hubs: int) -> None:
 
 
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [100, 1000, 10000, 20000]
-    for hubs in sizes:
-        bench(hubs)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layout", choices=("2i2c", "flat"), default="2i2c")
+    parser.add_argument("--largest", action="store_true", help="add 50,000 hubs (2i2c)")
+    parser.add_argument("hubs", nargs="*", type=int)
+    args = parser.parse_args()
+    if args.layout == "flat":
+        for hubs in args.hubs or [100, 1000, 10000, 20000]:
+            bench_flat(hubs)
+        return
+    sizes = args.hubs or [1000, 5000, 20000, *([50000] if args.largest else [])]
+    print(f"hubfleet from {Path(load_fleet.__code__.co_filename).parents[2]}, pid {os.getpid()}")
+    results = {hubs: bench_2i2c(hubs) for hubs in sizes}
+    print_exponents(results)
 
 
 if __name__ == "__main__":

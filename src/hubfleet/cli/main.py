@@ -1,111 +1,96 @@
-"""The `hubfleet` entry point: global options, command registration, error handling."""
+"""The `hubfleet` entry point: the command table, global options, error handling.
+
+Start-up imports only what the command that runs needs: `--version` is answered
+before typer is imported, and of the command modules (`cli/<command>.py`) only the
+invoked one is imported (`hubfleet.cli.app.build_app`); `--help` lists every
+command from the one-line help kept in `hubfleet.cli.commands.TABLE`. Everything
+heavier is imported inside functions.
+"""
 
 from __future__ import annotations
 
 import errno
-import importlib
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-import typer
-
-from hubfleet import __version__
 from hubfleet.base import interrupt
-from hubfleet.base.errors import HubfleetError
-from hubfleet.base.runner import terminate_all
-from hubfleet.cli.common import Options
+from hubfleet.cli.commands import COMMANDS, HELP, TABLE, Entry, print_version, register
 
-HELP = """Deploy and operate a fleet of JupyterHubs from one git repository.
+if TYPE_CHECKING:
+    import typer
 
-The repository keeps one folder per cluster under config/clusters/, each with a
-cluster.yaml listing its hubs and their helm values files. Run commands from
-inside it, or point at it with --repo.
-"""
+__all__ = ["COMMANDS", "HELP", "TABLE", "Entry", "main", "print_version", "register"]
 
-app = typer.Typer(
-    help=HELP,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-# (command name, module): each module defines `command` (a function) or `app` (a group).
-COMMANDS = (
-    ("validate", "hubfleet.cli.validate"),
-    ("list", "hubfleet.cli.list_"),
-    ("render", "hubfleet.cli.render"),
-    ("schema", "hubfleet.cli.schema"),
-    ("plan", "hubfleet.cli.plan"),
-    ("deploy", "hubfleet.cli.deploy"),
-    ("check", "hubfleet.cli.check"),
-    ("credentials", "hubfleet.cli.credentials"),
-    ("export", "hubfleet.cli.export"),
-    ("new", "hubfleet.cli.new"),
-    ("local", "hubfleet.cli.local"),
-    ("ci", "hubfleet.cli.ci"),
-    ("community", "hubfleet.cli.community"),
-    ("terraform", "hubfleet.cli.terraform"),
-)
+# The root options: those that take a value, and flags.
+_VALUE_OPTIONS = ("--repo",)
+_FLAGS = ("--debug", "--version", "-h", "--help")
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"hubfleet {__version__}")
-        raise typer.Exit()
+def _global_options(args: Sequence[str]) -> tuple[list[str], str | None]:
+    """The global options at the start of `args` (values left out), and the word
+    after them: the command's name, or None (an unknown option, nothing)."""
+    seen: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":  # the end of options: the next word is the command
+            return seen, (args[index + 1] if index + 1 < len(args) else None)
+        if arg in _VALUE_OPTIONS:
+            index += 2
+            continue
+        if arg.startswith(tuple(f"{option}=" for option in _VALUE_OPTIONS)):
+            index += 1
+            continue
+        if arg in _FLAGS:
+            seen.append(arg)
+            index += 1
+            continue
+        return seen, (None if arg.startswith("-") else arg)
+    return seen, None
 
 
-@app.callback()
-def root(
-    ctx: typer.Context,
-    repo: Annotated[
-        Path | None,
-        typer.Option(
-            "--repo",
-            help="The fleet repository (default: the one containing the current directory).",
-            envvar="HUBFLEET_REPO",
-        ),
-    ] = None,
-    debug: Annotated[
-        bool,
-        typer.Option("--debug", help="Show tracebacks and debug logs (secrets stay redacted)."),
-    ] = False,
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
-    ] = False,
-) -> None:
-    from hubfleet.helm.liblog import show_library_logs
-
-    obj = ctx.obj if isinstance(ctx.obj, Options) else Options()
-    obj.repo, obj.debug = repo, debug
-    show_library_logs(debug)  # the Helm library's own log lines: only with --debug
-    ctx.obj = obj
-    # A deploy turns signals into its cancel event (and writes its report); every other
-    # command stops at a signal, also one that came while hubfleet was starting.
-    if ctx.invoked_subcommand != "deploy":
-        interrupt.raising()
+def invoked_command(args: Sequence[str]) -> str | None:
+    """The command `args` run (the first word after the global options), if any."""
+    return _global_options(args)[1]
 
 
-def register(target: typer.Typer, commands: Sequence[tuple[str, str]]) -> None:
-    """Add every command to `target`; a command whose module is missing or fails to
-    import is an error (ModuleNotFoundError, ImportError), never a command left out."""
-    for name, module_name in commands:
-        module = importlib.import_module(module_name)
-        if hasattr(module, "app"):
-            target.add_typer(module.app, name=name)
-        else:
-            target.command(name)(module.command)
+def asks_version(args: Sequence[str]) -> bool:
+    """`--version` among the global options, before any help option (the eager options
+    act in the order given)."""
+    for option in _global_options(args)[0]:
+        if option == "--version":
+            return True
+        if option in ("-h", "--help"):
+            return False
+    return False
 
 
-register(app, COMMANDS)
+def __getattr__(name: str) -> typer.Typer:
+    """`app`: the application with every command's module (for tests and tools that
+    drive typer directly), built on first use."""
+    if name == "app":
+        from hubfleet.cli.app import build_app
+
+        app = build_app(TABLE)
+        globals()["app"] = app
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """Run the CLI; `HubfleetError`s become one line each and their exit code."""
+    args = sys.argv[1:]
+    if asks_version(args):
+        print_version()
+        sys.exit(0)
+    import typer
+
+    from hubfleet.base.errors import HubfleetError
+    from hubfleet.cli.app import build_app
+    from hubfleet.cli.common import Options
+
     try:
         options = Options()  # reads HUBFLEET_MASK_KEY
     except HubfleetError as exc:
@@ -113,7 +98,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     scrub = options.redactor.scrub
     try:
-        code = app(standalone_mode=False, obj=options)
+        command = invoked_command(args)
+        app = build_app([command] if command in TABLE else [])
+        code = app(args=args, standalone_mode=False, obj=options)
     except HubfleetError as exc:
         _print_error(scrub(str(exc)))
         if options.debug:
@@ -143,6 +130,8 @@ def main() -> None:
 
 
 def _interrupted() -> NoReturn:
+    from hubfleet.base.runner import terminate_all
+
     # Children first; the credentials' private folders go at exit (atexit).
     terminate_all(grace=1.0)
     _print_error("interrupted")

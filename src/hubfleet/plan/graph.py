@@ -20,9 +20,11 @@ of every hub:
 
 from __future__ import annotations
 
+import gc
 import posixpath
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -78,26 +80,47 @@ class Graph:
     chart_users: dict[str, list[UnitKey]] = field(default_factory=lambda: defaultdict(list))
     globs: tuple[str, ...] = ()
     _sorted: list[UnitKey] = field(default_factory=list, repr=False)
+    # The units with an edge on each folder (a handful of folders: charts), so that
+    # `covers` is one lookup per folder level; and, built on the first `paths_of`,
+    # the paths each unit's own edges name.
+    _folder_units: dict[str, set[UnitKey]] = field(
+        default_factory=lambda: defaultdict(set), repr=False
+    )
+    _unit_paths: dict[UnitKey, set[str]] | None = field(default=None, repr=False)
+
+    def add_exact(self, path: str, edge: Edge) -> None:
+        self.exact[path].append(edge)
+        self._unit_paths = None
+
+    def add_folder(self, folder: str, edge: Edge) -> None:
+        self.folders[folder].append(edge)
+        if edge.unit is not None:
+            self._folder_units[folder].add(edge.unit)
+        self._unit_paths = None
+
+    def covers(self, key: UnitKey, path: str) -> bool:
+        """Unit `key` depends on a folder holding `path` (one lookup per folder level)."""
+        return any(key in self._folder_units.get(folder, ()) for folder in _ancestors(path))
 
     def dependants(self, path: str) -> list[tuple[Edge, str]]:
         """Edges on `path`, each with the dependency it matched (the file, or the
         folder holding it)."""
         found = [(edge, path) for edge in self.exact.get(path, ())]
-        folder = path
-        while "/" in folder:
-            folder = folder.rsplit("/", 1)[0]
+        for folder in _ancestors(path):
             found.extend((edge, folder) for edge in self.folders.get(folder, ()))
         return found
 
     def paths_of(self, key: UnitKey) -> list[str]:
         """Every file and folder unit `key` depends on by itself (sorted)."""
-        found = {
-            path
-            for index in (self.exact, self.folders)
-            for path, edges in index.items()
-            if any(edge.unit == key for edge in edges)
-        }
-        return sorted(found)
+        if self._unit_paths is None:  # one pass over every edge, for every unit
+            index: dict[UnitKey, set[str]] = defaultdict(set)
+            for edges_of in (self.exact, self.folders):
+                for path, edges in edges_of.items():
+                    for edge in edges:
+                        if edge.unit is not None:
+                            index[edge.unit].add(path)
+            self._unit_paths = index
+        return sorted(self._unit_paths.get(key, ()))
 
     def all_units(self) -> list[UnitKey]:
         if len(self._sorted) != len(self.units):
@@ -123,9 +146,14 @@ class ChartIndex:
         self.fleet = fleet
         self._direct: dict[str, tuple[str, ...]] = {}
         self._jsonnet: dict[str, tuple[str, ...]] = {}
+        self._is_chart: dict[str, bool] = {}
 
     def is_chart(self, folder: str) -> bool:
-        return self.fleet.abspath(f"{folder}/Chart.yaml").is_file()
+        """`folder` holds a Chart.yaml (looked at once per folder: every hub of a chart
+        asks)."""
+        if folder not in self._is_chart:
+            self._is_chart[folder] = self.fleet.abspath(f"{folder}/Chart.yaml").is_file()
+        return self._is_chart[folder]
 
     def direct(self, chart_yaml: str) -> tuple[str, ...]:
         """Repository-relative folders of the local charts `chart_yaml` depends on;
@@ -205,6 +233,39 @@ def is_chart_yaml_override(fleet: Fleet, path: str) -> bool:
 
 
 def build_graph(fleet: Fleet) -> Graph:
+    with collector_paused():
+        return _build_graph(fleet)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a graph or a plan is built (also a
+    decorator). They make no cycles, but the objects they add (edges, selections,
+    jobs: several per hub) trigger full collections, each walking the whole loaded
+    fleet: at 20,000 hubs those took as long as the building itself, and the more
+    hubs, the more of them. Work that may make cycles runs in `collector_running`."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@contextmanager
+def collector_running() -> Iterator[None]:
+    """The collector on again inside `collector_paused` (for rendering, say)."""
+    paused = not gc.isenabled()
+    gc.enable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.disable()
+
+
+def _build_graph(fleet: Fleet) -> Graph:
     graph = Graph(globs=tuple(fleet.settings.redeploy_all_when_changed))
     charts = ChartIndex(fleet)
 
@@ -212,7 +273,7 @@ def build_graph(fleet: Fleet) -> Graph:
         graph.chart_users[chart].append(key)
         folder = fleet.local_chart_dir(chart)
         if charts.is_chart(folder):
-            graph.folders[folder].append(Edge(key, key[0], f"chart {chart}", "chart"))
+            graph.add_folder(folder, Edge(key, key[0], f"chart {chart}", "chart"))
             _add_chains(graph, key, f"chart {chart}", charts.chains(f"{folder}/Chart.yaml", folder))
         else:
             graph.remote_chart_users[chart].append(key)
@@ -228,7 +289,7 @@ def _add_chains(
 ) -> None:
     for folder, chain in chains:
         edge = Edge(key, key[0], _chain_role(head, chain), "chart", named=True)
-        graph.folders[folder].append(edge)
+        graph.add_folder(folder, edge)
 
 
 def _add_jsonnet(graph: Graph, key: UnitKey, charts: ChartIndex, paths: tuple[str, ...]) -> None:
@@ -238,17 +299,17 @@ def _add_jsonnet(graph: Graph, key: UnitKey, charts: ChartIndex, paths: tuple[st
         if not is_jsonnet(path):
             continue
         for dependency in charts.jsonnet(path):
-            covered = any(edge.unit == key for _, edge in _folder_edges(graph, dependency))
-            if not covered:
-                graph.exact[dependency].append(Edge(key, key[0], f"{path} reads", "values"))
+            if not graph.covers(key, dependency):
+                graph.add_exact(dependency, Edge(key, key[0], f"{path} reads", "values"))
 
 
-def _folder_edges(graph: Graph, path: str) -> list[tuple[str, Edge]]:
-    found: list[tuple[str, Edge]] = []
+def _ancestors(path: str) -> list[str]:
+    """The folders holding `path`, nearest first ("a/b/c" -> "a/b", "a")."""
+    found: list[str] = []
     folder = path
     while "/" in folder:
         folder = folder.rsplit("/", 1)[0]
-        found.extend((folder, edge) for edge in graph.folders.get(folder, ()))
+        found.append(folder)
     return found
 
 
@@ -258,14 +319,14 @@ def _add_cluster(graph: Graph, cluster: Cluster, add_chart: _AddChart, charts: C
         graph.units[key] = Unit(cluster.name, None, "support", cluster.provider)
         graph.cluster_units[cluster.name].append(key)
         for path in cluster.support.values_files:
-            graph.exact[path].append(Edge(key, cluster.name, _values_role(path), "values"))
+            graph.add_exact(path, Edge(key, cluster.name, _values_role(path), "values"))
         add_chart(key, cluster.support.helm_chart)
         chart_jsonnet = f"{charts.fleet.local_chart_dir(cluster.support.helm_chart)}/values.jsonnet"
         _add_jsonnet(graph, key, charts, (chart_jsonnet, *cluster.support.values_files))
     for hub in cluster.hubs:
         _add_hub(graph, cluster, hub, add_chart, charts)
     for path in cluster.credential_files:
-        graph.exact[path].append(Edge(None, cluster.name, "deployer credentials", "credentials"))
+        graph.add_exact(path, Edge(None, cluster.name, "deployer credentials", "credentials"))
 
 
 def _add_hub(
@@ -275,26 +336,26 @@ def _add_hub(
     graph.units[key] = Unit(cluster.name, hub.name, hub.kind, cluster.provider)
     graph.cluster_units[cluster.name].append(key)
     for path in hub.values_files:
-        graph.exact[path].append(Edge(key, cluster.name, _values_role(path), "values"))
+        graph.add_exact(path, Edge(key, cluster.name, _values_role(path), "values"))
     chart_folder = charts.fleet.local_chart_dir(hub.helm_chart)
     override = hub.chart_override
     if override and is_chart_yaml_override(charts.fleet, override):
         # A replacement Chart.yaml laid over the helm_chart folder: the hub depends on
         # both, and on the local charts the replacement names (relative to that folder).
-        graph.exact[override].append(Edge(key, cluster.name, "chart_override", "chart"))
+        graph.add_exact(override, Edge(key, cluster.name, "chart_override", "chart"))
         add_chart(key, hub.helm_chart)
         head = f"chart_override {override}"
         _add_chains(graph, key, head, charts.chains(override, chart_folder))
     elif override:
         edge = Edge(key, cluster.name, "chart_override", "chart")
-        graph.exact[override].append(edge)
-        graph.folders[override].append(edge)
+        graph.add_exact(override, edge)
+        graph.add_folder(override, edge)
         chart_folder = override
     else:
         add_chart(key, hub.helm_chart)
     if hub.domain_override_file:
-        graph.exact[hub.domain_override_file].append(
-            Edge(key, cluster.name, "domain_override_file", "values")
+        graph.add_exact(
+            hub.domain_override_file, Edge(key, cluster.name, "domain_override_file", "values")
         )
     _add_jsonnet(graph, key, charts, (f"{chart_folder}/values.jsonnet", *hub.values_files))
 

@@ -21,7 +21,15 @@ from hubfleet.base.errors import ConfigError
 from hubfleet.config.fleet import Fleet
 from hubfleet.plan.changes import Change
 from hubfleet.plan.diff import ClusterDiff, FleetDiff
-from hubfleet.plan.graph import Category, Graph, UnitKey, build_graph, sort_key
+from hubfleet.plan.graph import (
+    Category,
+    Graph,
+    UnitKey,
+    build_graph,
+    collector_paused,
+    collector_running,
+    sort_key,
+)
 from hubfleet.plan.job import Job, JsonFile, Kind, read_job, read_json
 from hubfleet.plan.labels import (
     DEPLOY_HUBS,
@@ -88,6 +96,7 @@ class Plan:
     def empty(self) -> bool:
         return not (self.support_jobs or self.staging_jobs or self.prod_jobs)
 
+    @collector_paused()  # a dict per job: see collector_paused
     def to_json(self) -> dict[str, Any]:
         lists = {key: [job.to_json() for job in getattr(self, key)] for key, _ in JOB_LISTS}
         data: dict[str, Any] = {
@@ -306,6 +315,7 @@ def _verb(change: Change, path: str, exists: Callable[[str], bool]) -> str:
     return "changed"
 
 
+@collector_paused()
 def make_plan(
     fleet: Fleet,
     changes: Sequence[Change],
@@ -471,7 +481,8 @@ def _drop_identical(
     )
     if not candidates:
         return
-    verdicts = render_check(candidates)
+    with collector_running():  # renders charts: may make cycles
+        verdicts = render_check(candidates)
     for key in candidates:
         verdict = verdicts.get(key, "not compared")
         if verdict == IDENTICAL or verdict.startswith(f"{IDENTICAL} except "):

@@ -1,0 +1,154 @@
+"""Start-up imports only the command that runs: `--version` answers before typer,
+`--help` lists every command from the light table (the same text as with every
+command module imported), and a command imports its own module only."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.conftest import TEST_FLEET
+from typer.testing import CliRunner
+
+from hubfleet import __version__
+from hubfleet.cli.app import build_app
+from hubfleet.cli.main import COMMANDS, TABLE, asks_version, invoked_command
+
+COMMAND_MODULES = {module for _, module in COMMANDS}
+
+# Run the real entry point in a fresh interpreter; report the modules it imported.
+PROBE = """
+import atexit, json, sys
+sys.argv = ["hubfleet", *json.loads(sys.argv[1])]
+atexit.register(lambda: sys.stderr.write("MODULES " + json.dumps(sorted(sys.modules)) + "\\n"))
+from hubfleet.cli.entry import main
+main()
+"""
+
+
+def run_fresh(*args: str) -> tuple[int, str, set[str]]:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "100", "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"},
+        cwd=TEST_FLEET,
+        timeout=120,
+    )
+    marker = [line for line in result.stderr.splitlines() if line.startswith("MODULES ")]
+    assert marker, result.stderr
+    return result.returncode, result.stdout, set(json.loads(marker[-1][len("MODULES ") :]))
+
+
+def test_version_imports_neither_typer_nor_a_command() -> None:
+    code, out, modules = run_fresh("--version")
+    assert (code, out) == (0, f"hubfleet {__version__}\n")
+    assert not {m for m in modules if m.split(".")[0] in ("typer", "click", "pydantic", "rich")}
+    assert not modules & COMMAND_MODULES
+    assert "hubfleet.cli.common" not in modules  # the redactor, typer
+
+
+def test_help_lists_every_command_without_importing_one() -> None:
+    code, out, modules = run_fresh("--help")
+    assert code == 0
+    assert not modules & COMMAND_MODULES
+    for name in TABLE:
+        assert f"│ {name} " in out
+
+
+@pytest.mark.parametrize("command", ["plan", "list", "terraform"])
+def test_a_command_imports_its_own_module_only(command: str) -> None:
+    code, out, modules = run_fresh(command, "--help")
+    assert code == 0, out
+    assert modules & COMMAND_MODULES == {TABLE[command].module}
+
+
+def test_a_command_runs_with_only_its_module() -> None:
+    code, out, modules = run_fresh("--repo", str(TEST_FLEET), "list", "--output", "json")
+    assert code == 0, out
+    assert json.loads(out)["clusters"]
+    assert modules & COMMAND_MODULES == {"hubfleet.cli.list_"}
+
+
+def _help(app_names: list[str], *args: str) -> str:
+    result = CliRunner().invoke(build_app(app_names), [*args, "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_placeholders_list_what_the_modules_would() -> None:
+    """The root help with placeholders is the root help with every module imported."""
+    every = _help(list(TABLE))
+    assert _help([]) == every
+    assert _help(["plan"]) == every
+    assert "Write HUB of CLUSTER to DIRECTORY" in every
+
+
+@pytest.mark.parametrize("name", list(TABLE))
+def test_table_matches_the_command_module(name: str) -> None:
+    entry = TABLE[name]
+    module = importlib.import_module(entry.module)
+    assert hasattr(module, "app") == entry.group
+    text = module.app.info.help if entry.group else module.command.__doc__
+    assert inspect.cleandoc(text).split("\n\n")[0] == entry.summary
+
+
+@pytest.mark.parametrize(
+    ("args", "command", "version"),
+    [
+        ([], None, False),
+        (["--version"], None, True),
+        (["--repo", "x", "--version"], None, True),
+        (["--repo=x", "--debug", "--version", "plan"], "plan", True),
+        (["--repo", "--version"], None, False),  # --repo's value
+        (["--help", "--version"], None, False),  # help first: help wins
+        (["-h"], None, False),
+        (["plan", "--version"], "plan", False),  # plan's option (an error there)
+        (["--repo", "plan", "list"], "list", False),
+        (["--debug", "deploy", "c1"], "deploy", False),
+        (["--bogus", "plan"], None, False),
+        (["--", "plan"], "plan", False),
+        (["--debug", "--", "--version"], "--version", False),  # a command's name there
+        (["--"], None, False),
+        (["nosuch"], "nosuch", False),
+    ],
+)
+def test_global_options_are_read_as_click_reads_them(
+    args: list[str], command: str | None, version: bool
+) -> None:
+    assert invoked_command(args) == command
+    assert asks_version(args) == version
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--repo", "x", "--version"],
+        ["--help", "--version"],
+        ["plan", "--version"],
+        ["--bogus"],
+        ["nosuch"],
+        ["--repo"],
+        ["--", "plan"],
+        ["--", "--version"],
+        ["--", "plan", "--help"],
+        ["--repo", str(TEST_FLEET), "list"],
+    ],
+)
+def test_lazy_app_answers_as_the_full_app(args: list[str]) -> None:
+    """Where main's reading of the options and click's could differ, the application
+    main builds answers as the one with every command does."""
+    lazy = CliRunner().invoke(build_app([c for c in [invoked_command(args)] if c in TABLE]), args)
+    full = CliRunner().invoke(build_app(list(TABLE)), args)
+    assert (lazy.exit_code, lazy.output) == (full.exit_code, full.output)
+
+
+def test_entry_point_script_prints_the_version() -> None:
+    script = Path(sys.executable).parent / "hubfleet"
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout == f"hubfleet {__version__}\n"
