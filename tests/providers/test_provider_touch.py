@@ -41,9 +41,9 @@ OWN = ("config/providers.py", "config/models.py", "providers/", "terraform/")
 # (file under src/hubfleet, literal) -> why it is not a list of providers to extend.
 ALLOWED: dict[tuple[str, str], str] = {
     ("cli/local.py", "local"): "the target kind `local` (`target_of(...) == 'local'`)",
+    ("cli/commands.py", "local"): "the command `hubfleet local`'s name in the lazy command table",
     ("deploy/checks.py", "local"): "the target kind `local`: its check, `target_of`",
     ("deploy/kinds.py", "local"): "the target kind `local`: its release backend",
-    ("cli/main.py", "local"): "the `hubfleet local` command's name",
     ("config/load.py", "local"): "the local block's own key `local.state_dir` (its warning)",
     ("local/state.py", "local"): "the local runtime's state folder `.hubfleet/local`",
     ("helm/charts.py", "local"): "a chart source of kind local (a folder), not a provider",
