@@ -154,11 +154,11 @@ def _make(
     labels_text: str | None,
     rendered: bool,
 ) -> Plan:
-    from hubfleet.plan.build import plan_from_files, require_one_input
     from hubfleet.plan.changes import read_changed_files
     from hubfleet.plan.labels import parse_labels
+    from hubfleet.plan.planner import plan_from_files
 
-    require_one_input(changed_files, base, head, rendered=rendered)
+    _require_one_input(changed_files, base, head, rendered=rendered)
     labels = parse_labels(labels_text)
     if base is not None:
         from hubfleet.plan.revisions import plan_from_git  # only here: it loads the charts
@@ -175,6 +175,29 @@ def _make(
     stdin_text = sys.stdin.read() if changed_files == "-" else None
     changes = read_changed_files(changed_files, stdin_text=stdin_text)
     return plan_from_files(load_fleet(ctx), changes, labels=labels)
+
+
+def _require_one_input(
+    changed_files: str | None, base: str | None, head: str | None, *, rendered: bool
+) -> None:
+    from hubfleet.base.errors import HubfleetError
+
+    if changed_files is not None and base is not None:
+        raise HubfleetError(
+            "give either --changed-files or --base, not both",
+            hint="--base compares two revisions itself; --changed-files takes a list",
+        )
+    if changed_files is None and base is None:
+        raise HubfleetError(
+            "nothing to plan from",
+            hint="pass --changed-files FILE (or - for stdin) or --base REF [--head REF]",
+        )
+    if head is not None and base is None:
+        raise HubfleetError("--head needs --base", hint="e.g. --base origin/main --head HEAD")
+    if rendered and base is None:
+        raise HubfleetError(
+            "--rendered needs --base", hint="rendering at base reads the base revision from git"
+        )
 
 
 def _saved_plan(path: Path) -> Plan:

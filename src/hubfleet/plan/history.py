@@ -14,7 +14,7 @@ from hubfleet.base.yamlio import load_yaml
 from hubfleet.config.fleet import CLUSTERS_DIR, Fleet
 from hubfleet.plan.changes import Change, GitRepo
 from hubfleet.plan.diff import ClusterDiff, diff_cluster_yaml, diff_fleet_settings
-from hubfleet.plan.plan import SETTINGS_FILE, History
+from hubfleet.plan.planner import SETTINGS_FILE, History
 
 
 def cluster_of_path(path: str) -> str | None:

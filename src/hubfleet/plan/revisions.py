@@ -13,7 +13,8 @@ from hubfleet.config.load import load_fleet
 from hubfleet.plan.changes import Change, GitRepo
 from hubfleet.plan.history import load_history
 from hubfleet.plan.labels import Labels
-from hubfleet.plan.plan import Plan, Planned, RenderCheck, make_plan
+from hubfleet.plan.plan import Plan, Planned
+from hubfleet.plan.planner import RenderCheck, make_plan
 from hubfleet.plan.rendered import make_render_check
 
 
