@@ -13,6 +13,7 @@ import typer
 from hubfleet.cli.common import echo, load_fleet, options, repo_root
 
 if TYPE_CHECKING:
+    from hubfleet.cli.community import Events
     from hubfleet.plan.plan import Plan
 
 
@@ -115,15 +116,16 @@ def command(
 
     if output is None:
         output = PlanOutput.table if sys.stdout.isatty() else PlanOutput.json
+    events = None
+    if event is not None or github_event:
+        from hubfleet.cli.community import Events
+
+        events = Events(event, github_event, reviews)
     plan = (
         _saved_plan(from_json)
         if from_json is not None
-        else _make(ctx, changed_files, base, head, labels, rendered)
+        else _make(ctx, changed_files, base, head, labels, rendered, events)
     )
-    if from_json is None and (event is not None or github_event):
-        from hubfleet.cli.community import with_community
-
-        plan = with_community(ctx, plan, changed_files, base, head, event, github_event, reviews)
     if output is PlanOutput.json:
         echo(ctx, to_json_text(plan))
     elif output is PlanOutput.markdown:
@@ -153,7 +155,11 @@ def _make(
     head: str | None,
     labels_text: str | None,
     rendered: bool,
+    events: Events | None,
 ) -> Plan:
+    """The plan (and, with `events`, its community decision) from one reading of the
+    fleet and, with --base, one set of questions to git (`Revisions`)."""
+    from hubfleet.cli.community import decide_on_files, decide_on_revisions, with_community
     from hubfleet.plan.changes import read_changed_files
     from hubfleet.plan.labels import parse_labels
     from hubfleet.plan.planner import plan_from_files
@@ -161,20 +167,23 @@ def _make(
     _require_one_input(changed_files, base, head, rendered=rendered)
     labels = parse_labels(labels_text)
     if base is not None:
-        from hubfleet.plan.revisions import plan_from_git  # only here: it loads the charts
+        # only here: it loads the charts
+        from hubfleet.plan.revisions import plan_from_revisions, read_revisions
 
-        return plan_from_git(
-            repo_root(ctx),
-            base=base,
-            head=head,
-            labels=labels,
-            redactor=options(ctx).redactor,
-            rendered=rendered,
-        )
+        redactor = options(ctx).redactor
+        with read_revisions(repo_root(ctx), base=base, head=head, redactor=redactor) as revisions:
+            plan = plan_from_revisions(revisions, labels, rendered=rendered)
+            if events is None:
+                return plan
+            return with_community(plan, events, decide_on_revisions(revisions))
     assert changed_files is not None
     stdin_text = sys.stdin.read() if changed_files == "-" else None
     changes = read_changed_files(changed_files, stdin_text=stdin_text)
-    return plan_from_files(load_fleet(ctx), changes, labels=labels)
+    fleet = load_fleet(ctx)
+    plan = plan_from_files(fleet, changes, labels=labels)
+    if events is None:
+        return plan
+    return with_community(plan, events, decide_on_files(fleet, changes, changed_files))
 
 
 def _require_one_input(
