@@ -70,7 +70,7 @@ def with_community(plan: Plan, events: Events, decide: Decide) -> Plan:
     path = event_path(events.event, events.github_event)
     assert path is not None
     pull = load_pull_request(path, events.reviews)
-    return dataclasses.replace(plan, community=decide(pull).to_json())
+    return dataclasses.replace(plan, community=decide(pull))
 
 
 def decide_on_files(

@@ -15,7 +15,7 @@ from typing import Any
 from hubfleet.base.errors import ConfigError
 from hubfleet.plan.changes import Change
 from hubfleet.plan.graph import collector_paused
-from hubfleet.plan.job import Job, JsonFile, Kind, read_job, read_json
+from hubfleet.plan.job import InputError, Job, JsonFile, Kind, read_job, read_json
 from hubfleet.plan.schema import JOB_LISTS, check_plan_json
 
 
@@ -47,6 +47,63 @@ class Planned:
 
 
 @dataclass(frozen=True)
+class FileVerdict:
+    path: str
+    hubs: tuple[str, ...]
+    changed_keys: tuple[str, ...]
+    problems: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "hubs": list(self.hubs),
+            "changed_keys": list(self.changed_keys),
+            "problems": list(self.problems),
+        }
+
+
+@dataclass(frozen=True)
+class HubVerdict:
+    cluster: str
+    hub: str
+    owners: tuple[str, ...]
+    approved_by: str | None  # the owner (author or approver) who satisfies it
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cluster_name": self.cluster,
+            "hub_name": self.hub,
+            "owners": list(self.owners),
+            "approved_by": self.approved_by,
+        }
+
+
+@dataclass(frozen=True)
+class CommunityDecision:
+    """`plan --event`: whether the change is community-only, and why (made by
+    `hubfleet.community.decision`, docs/community.md)."""
+
+    community_only: bool
+    files_only: bool  # every change is inside community files and their policies
+    reasons: tuple[str, ...]
+    files: tuple[FileVerdict, ...] = ()
+    hubs: tuple[HubVerdict, ...] = ()
+    author: str | None = None
+    approvers: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "community_only": self.community_only,
+            "files_only": self.files_only,
+            "reasons": list(self.reasons),
+            "author": self.author,
+            "approvers": list(self.approvers),
+            "hubs": [h.to_json() for h in self.hubs],
+            "files": [f.to_json() for f in self.files],
+        }
+
+
+@dataclass(frozen=True)
 class Plan:
     support_jobs: tuple[Job, ...] = ()
     staging_jobs: tuple[Job, ...] = ()
@@ -55,8 +112,7 @@ class Plan:
     skipped: tuple[Job, ...] = ()
     warnings: tuple[str, ...] = ()
     unmatched_files: tuple[str, ...] = ()
-    # `plan --event`: the community-only decision (hubfleet.community.decision), as JSON.
-    community: Mapping[str, Any] | None = None
+    community: CommunityDecision | None = None  # `plan --event`
     terraform_jobs: tuple[Job, ...] = ()  # clusters needing `terraform plan` (plan/terraform.py)
     planned: Planned | None = None  # what it was made from (None: an older or hand-made file)
 
@@ -76,7 +132,7 @@ class Plan:
             "terraform_jobs": [job.to_json() for job in self.terraform_jobs],
         }
         if self.community is not None:
-            data["community"] = dict(self.community)
+            data["community"] = self.community.to_json()
         if self.planned is not None:
             data["planned"] = self.planned.to_json()
         return data
@@ -87,14 +143,9 @@ class Plan:
         docs/community.md): the hubs it may deploy, each health-checked and rolled
         back if it fails; None for any other plan."""
         community = self.community
-        if community is None or community.get("files_only") is not True:
+        if community is None or not community.files_only:
             return None
-        hubs = community.get("hubs")
-        return frozenset(
-            (str(h.get("cluster_name")), str(h.get("hub_name")))
-            for h in (hubs if isinstance(hubs, list) else [])
-            if isinstance(h, Mapping)
-        )
+        return frozenset((h.cluster, h.hub) for h in community.hubs)
 
     @classmethod
     def from_json(cls, data: Any) -> Plan:
@@ -125,9 +176,6 @@ def plan_from_file(file: JsonFile) -> Plan:
         )
     lists = {key: _jobs(file, key, kind) for key, kind in JOB_LISTS}
     _one_provider_per_cluster(file, lists)
-    community = data.get("community")
-    if community is not None and not isinstance(community, Mapping):
-        raise file.error("community must be a JSON object", "community")
     return Plan(
         support_jobs=lists["support_jobs"],
         staging_jobs=lists["staging_jobs"],
@@ -136,10 +184,101 @@ def plan_from_file(file: JsonFile) -> Plan:
         skipped=_jobs(file, "skipped", "support", "staging", "prod", "cluster"),
         warnings=_strings(file, "warnings"),
         unmatched_files=_strings(file, "unmatched_files"),
-        community=community,
+        community=_community(file),
         terraform_jobs=_jobs(file, "terraform_jobs", "terraform"),
         planned=_planned(file),
     )
+
+
+def _community(file: JsonFile) -> CommunityDecision | None:
+    """The plan's community decision (`plan --event`), every field checked."""
+    data = file.data.get("community")
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise file.error("community must be a JSON object", "community")
+    read = _Fields(file, data, ("community",))
+    return CommunityDecision(
+        community_only=read.flag("community_only"),
+        files_only=read.flag("files_only"),
+        reasons=read.strings("reasons"),
+        files=tuple(_file_verdict(file, entry, i) for i, entry in enumerate(read.items("files"))),
+        hubs=tuple(_hub_verdict(file, entry, i) for i, entry in enumerate(read.items("hubs"))),
+        author=read.text_or_none("author"),
+        approvers=read.strings("approvers"),
+    )
+
+
+def _file_verdict(file: JsonFile, entry: Any, index: int) -> FileVerdict:
+    read = _Fields.of(file, entry, ("community", "files", index))
+    return FileVerdict(
+        path=read.text("path"),
+        hubs=read.strings("hubs"),
+        changed_keys=read.strings("changed_keys"),
+        problems=read.strings("problems"),
+    )
+
+
+def _hub_verdict(file: JsonFile, entry: Any, index: int) -> HubVerdict:
+    read = _Fields.of(file, entry, ("community", "hubs", index))
+    return HubVerdict(
+        cluster=read.text("cluster_name"),
+        hub=read.text("hub_name"),
+        owners=read.strings("owners"),
+        approved_by=read.text_or_none("approved_by"),
+    )
+
+
+@dataclass(frozen=True)
+class _Fields:
+    """Typed fields of one JSON object of the plan, each error at its line."""
+
+    file: JsonFile
+    data: Mapping[str, Any]
+    steps: tuple[str | int, ...]
+
+    @classmethod
+    def of(cls, file: JsonFile, entry: Any, steps: tuple[str | int, ...]) -> _Fields:
+        if not isinstance(entry, Mapping):
+            raise file.error(f"{_dotted(steps)} must be a JSON object", *steps)
+        return cls(file, entry, steps)
+
+    def _error(self, key: str, what: str) -> InputError:
+        return self.file.error(f"{_dotted((*self.steps, key))} must be {what}", *self.steps, key)
+
+    def flag(self, key: str) -> bool:
+        value = self.data.get(key)
+        if not isinstance(value, bool):
+            raise self._error(key, "true or false")
+        return value
+
+    def text(self, key: str) -> str:
+        value = self.data.get(key)
+        if not isinstance(value, str):
+            raise self._error(key, "a string")
+        return value
+
+    def text_or_none(self, key: str) -> str | None:
+        value = self.data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self._error(key, "a string or null")
+        return value
+
+    def items(self, key: str) -> list[Any]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list):
+            raise self._error(key, "a list")
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self.items(key)
+        if not all(isinstance(item, str) for item in value):
+            raise self._error(key, "a list of strings")
+        return tuple(value)
+
+
+def _dotted(steps: tuple[str | int, ...]) -> str:
+    return "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in steps).lstrip(".")
 
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
