@@ -10,7 +10,8 @@ from hubfleet.config.fleet import Fleet
 from hubfleet.config.load import load_fleet
 from hubfleet.plan.changes import Change, parse_changed_files
 from hubfleet.plan.labels import Labels
-from hubfleet.plan.plan import Plan, make_plan
+from hubfleet.plan.plan import Plan
+from hubfleet.plan.planner import make_plan
 from tests.plan.conftest import job, units
 
 C = "config/clusters"

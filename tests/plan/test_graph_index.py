@@ -15,10 +15,10 @@ import pytest
 
 from hubfleet.config.fleet import Fleet
 from hubfleet.config.load import load_fleet
-from hubfleet.plan import plan as plan_module
+from hubfleet.plan import planner as plan_module
 from hubfleet.plan.changes import Change
 from hubfleet.plan.graph import Graph, UnitKey, build_graph
-from hubfleet.plan.plan import make_plan
+from hubfleet.plan.planner import make_plan
 from tests.conftest import TEST_FLEET
 
 LAYOUT = Path(__file__).parents[1] / "fixtures" / "layout2i2c" / "fleet"

@@ -11,7 +11,8 @@ from hubfleet.base.redact import Redactor
 from hubfleet.config.load import load_fleet
 from hubfleet.plan.changes import Change
 from hubfleet.plan.labels import Labels
-from hubfleet.plan.plan import Plan, make_plan
+from hubfleet.plan.plan import Plan
+from hubfleet.plan.planner import make_plan
 from hubfleet.plan.rendered import needed_paths
 from hubfleet.plan.revisions import plan_from_git
 from tests.plan.conftest import GitFleet

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from hubfleet.config.load import load_fleet
-from hubfleet.plan.build import plan_from_files
 from hubfleet.plan.changes import Change
 from hubfleet.plan.job import InputError
 from hubfleet.plan.labels import Labels
 from hubfleet.plan.plan import Planned, read_plan
+from hubfleet.plan.planner import plan_from_files
 from hubfleet.plan.schema import check_plan_json
 from tests.conftest import TEST_FLEET
 

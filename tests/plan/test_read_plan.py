@@ -12,10 +12,11 @@ import pytest
 
 from hubfleet.base.errors import ConfigError
 from hubfleet.plan.job import InputError, Job, json_line
-from hubfleet.plan.plan import Plan, read_plan
+from hubfleet.plan.plan import CommunityDecision, FileVerdict, HubVerdict, Plan, read_plan
 from hubfleet.plan.render import to_json_text
 
 JOB = {"provider": "gcp", "reasons": ["x"], "choice_reason": "x"}
+COMMUNITY = {"community_only": True, "files_only": True, "reasons": []}
 
 
 def _plan(**lists: Any) -> dict[str, Any]:
@@ -56,7 +57,15 @@ def test_a_written_plan_reads_back_equal(tmp_path: Path) -> None:
         ),
         warnings=("w",),
         unmatched_files=("README.md",),
-        community={"community_only": False, "files_only": False, "reasons": []},
+        community=CommunityDecision(
+            False,
+            True,
+            ("r",),
+            (FileVerdict("a.yaml", ("alpha/prod1",), ("x.y",), ()),),
+            (HubVerdict("alpha", "prod1", ("@o",), None),),
+            "someone",
+            ("o",),
+        ),
         terraform_jobs=(Job("alpha", None, "terraform", "gcp", ("cluster.yaml changed",)),),
     )
     path = _written(tmp_path, to_json_text(plan))
@@ -106,6 +115,31 @@ CASES: dict[str, tuple[Any, str, str | None]] = {
     "a community that is no object": (
         _plan(community=["yes"]),
         "community must be a JSON object",
+        '"community"',
+    ),
+    "a community without its verdict": (
+        _plan(community={"files_only": True, "reasons": []}),
+        "community.community_only must be true or false",
+        '"community"',
+    ),
+    "a community hub that is no object": (
+        _plan(community={**COMMUNITY, "hubs": ["not a hub"]}),
+        "community.hubs[0] must be a JSON object",
+        '"community"',
+    ),
+    "a community hub without a name": (
+        _plan(community={**COMMUNITY, "hubs": [{"cluster_name": "a", "hub_name": 1}]}),
+        "community.hubs[0].hub_name must be a string",
+        '"community"',
+    ),
+    "community reasons that are no strings": (
+        _plan(community={**COMMUNITY, "reasons": [1]}),
+        "community.reasons must be a list of strings",
+        '"community"',
+    ),
+    "a community file entry without a path": (
+        _plan(community={**COMMUNITY, "files": [{"hubs": []}]}),
+        "community.files[0].path must be a string",
         '"community"',
     ),
 }
@@ -162,11 +196,29 @@ def test_the_schema_is_checked_only_when_asked(tmp_path: Path) -> None:
 
 
 def test_the_community_hubs_of_a_plan() -> None:
-    hubs = [{"cluster_name": "alpha", "hub_name": "prod1"}, "not a hub"]
-    decision = {"community_only": True, "files_only": True, "reasons": [], "hubs": hubs}
+    hubs = (HubVerdict("alpha", "prod1", ("@o",), None),)
+    decision = CommunityDecision(True, True, (), hubs=hubs)
     assert Plan(community=decision).community_hubs == frozenset({("alpha", "prod1")})
-    assert Plan(community={**decision, "files_only": False}).community_hubs is None
+    not_files_only = CommunityDecision(False, False, (), hubs=hubs)
+    assert Plan(community=not_files_only).community_hubs is None
     assert Plan().community_hubs is None
+
+
+def test_a_community_decision_is_written_as_before(tmp_path: Path) -> None:
+    """The typed field writes the JSON `plan --event` wrote as an untyped object: same
+    keys, same order."""
+    decision = CommunityDecision(
+        True, True, ("r",), hubs=(HubVerdict("a", "h", ("@o",), "o"),), author="o"
+    )
+    written = Plan(community=decision).to_json()["community"]
+    assert list(written) == [
+        "community_only", "files_only", "reasons", "author", "approvers", "hubs", "files",
+    ]  # fmt: skip
+    assert written["hubs"] == [
+        {"cluster_name": "a", "hub_name": "h", "owners": ["@o"], "approved_by": "o"}
+    ]
+    path = _written(tmp_path, to_json_text(Plan(community=decision)))
+    assert read_plan(path, schema=True).community == decision
 
 
 @pytest.mark.parametrize(

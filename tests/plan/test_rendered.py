@@ -9,7 +9,8 @@ from hubfleet.config.fleet import Fleet
 from hubfleet.plan.changes import parse_changed_files
 from hubfleet.plan.graph import UnitKey
 from hubfleet.plan.labels import Labels
-from hubfleet.plan.plan import RENDERED_IDENTICAL, Plan, make_plan
+from hubfleet.plan.plan import Plan
+from hubfleet.plan.planner import RENDERED_IDENTICAL, make_plan
 from hubfleet.plan.revisions import plan_from_git
 from tests.plan.conftest import GitFleet, units
 

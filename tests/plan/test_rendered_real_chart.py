@@ -17,7 +17,8 @@ import pytest
 
 from hubfleet.base.redact import Redactor
 from hubfleet.plan.labels import Labels
-from hubfleet.plan.plan import RENDERED_IDENTICAL, Plan
+from hubfleet.plan.plan import Plan
+from hubfleet.plan.planner import RENDERED_IDENTICAL
 from hubfleet.plan.revisions import plan_from_git
 from tests.conftest import SHARED_CHARTS, TESTS, CliResult
 from tests.plan.conftest import GitFleet, units

@@ -11,9 +11,9 @@ import pytest
 
 from hubfleet.base.redact import Redactor
 from hubfleet.config.load import load_fleet
-from hubfleet.plan.build import plan_from_files
 from hubfleet.plan.changes import Change
 from hubfleet.plan.labels import Labels
+from hubfleet.plan.planner import plan_from_files
 from hubfleet.plan.render import github_outputs
 from hubfleet.plan.revisions import plan_from_git
 from tests.conftest import TEST_FLEET

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options
+from hubfleet.cli.common import Output, echo, echo_json, load_fleet
 
 if TYPE_CHECKING:
+    from hubfleet.community.decision import Decision, PullRequest
+    from hubfleet.config.fleet import Fleet
+    from hubfleet.plan.changes import Change
     from hubfleet.plan.plan import Plan
+    from hubfleet.plan.revisions import Revisions
+
+Decide = Callable[["PullRequest | None"], "Decision"]
+
+
+@dataclass(frozen=True)
+class Events:
+    """`plan --event FILE | --github-event [--reviews FILE]`."""
+
+    event: Path | None
+    github_event: bool
+    reviews: Path | None
 
 
 def command(
@@ -43,37 +60,44 @@ def command(
     echo(ctx, "\n".join(lines))
 
 
-def with_community(
-    ctx: typer.Context,
-    plan: Plan,
-    changed_files: str | None,
-    base: str | None,
-    head: str | None,
-    event: Path | None,
-    github_event: bool,
-    reviews: Path | None,
-) -> Plan:
-    """`plan --event/--github-event`: the plan with its community-only decision."""
+def with_community(plan: Plan, events: Events, decide: Decide) -> Plan:
+    """`plan --event/--github-event`: the plan with its community-only decision, made by
+    `decide` from what the plan was made from (the fleet and changes, loaded once)."""
     import dataclasses
 
-    from hubfleet.base.errors import HubfleetError
     from hubfleet.community.event import event_path, load_pull_request
-    from hubfleet.community.sources import decide_from_files, decide_from_git
-    from hubfleet.plan.changes import read_changed_files
 
-    path = event_path(event, github_event)
+    path = event_path(events.event, events.github_event)
     assert path is not None
-    pull = load_pull_request(path, reviews)
-    fleet = load_fleet(ctx)
-    if base is not None:
-        redactor = options(ctx).redactor
-        decision = decide_from_git(fleet, base=base, head=head, redactor=redactor, pull=pull)
-    else:
-        assert changed_files is not None
+    pull = load_pull_request(path, events.reviews)
+    return dataclasses.replace(plan, community=decide(pull))
+
+
+def decide_on_files(
+    fleet: Fleet, changes: Sequence[Change], changed_files: str
+) -> Callable[[PullRequest | None], Decision]:
+    """`--changed-files FILE --event`: decided on the plan's fleet and changes."""
+
+    def decide(pull: PullRequest | None) -> Decision:
+        from hubfleet.base.errors import HubfleetError
+        from hubfleet.community.sources import decide_from_files
+
         if changed_files == "-":
             raise HubfleetError(
                 "--event needs the changed files from a file or from --base, not stdin",
                 hint="pass --changed-files FILE or --base REF",
             )
-        decision = decide_from_files(fleet, read_changed_files(changed_files), pull)
-    return dataclasses.replace(plan, community=decision.to_json())
+        return decide_from_files(fleet, changes, pull)
+
+    return decide
+
+
+def decide_on_revisions(revisions: Revisions) -> Callable[[PullRequest | None], Decision]:
+    """`--base/--head --event`: decided on the plan's revisions (git asked once)."""
+
+    def decide(pull: PullRequest | None) -> Decision:
+        from hubfleet.community.sources import decide_from_revisions
+
+        return decide_from_revisions(revisions, pull)
+
+    return decide

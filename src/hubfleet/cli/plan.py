@@ -13,6 +13,7 @@ import typer
 from hubfleet.cli.common import echo, load_fleet, options, repo_root
 
 if TYPE_CHECKING:
+    from hubfleet.cli.community import Events
     from hubfleet.plan.plan import Plan
 
 
@@ -115,15 +116,16 @@ def command(
 
     if output is None:
         output = PlanOutput.table if sys.stdout.isatty() else PlanOutput.json
+    events = None
+    if event is not None or github_event:
+        from hubfleet.cli.community import Events
+
+        events = Events(event, github_event, reviews)
     plan = (
         _saved_plan(from_json)
         if from_json is not None
-        else _make(ctx, changed_files, base, head, labels, rendered)
+        else _make(ctx, changed_files, base, head, labels, rendered, events)
     )
-    if from_json is None and (event is not None or github_event):
-        from hubfleet.cli.community import with_community
-
-        plan = with_community(ctx, plan, changed_files, base, head, event, github_event, reviews)
     if output is PlanOutput.json:
         echo(ctx, to_json_text(plan))
     elif output is PlanOutput.markdown:
@@ -153,28 +155,58 @@ def _make(
     head: str | None,
     labels_text: str | None,
     rendered: bool,
+    events: Events | None,
 ) -> Plan:
-    from hubfleet.plan.build import plan_from_files, require_one_input
+    """The plan (and, with `events`, its community decision) from one reading of the
+    fleet and, with --base, one set of questions to git (`Revisions`)."""
+    from hubfleet.cli.community import decide_on_files, decide_on_revisions, with_community
     from hubfleet.plan.changes import read_changed_files
     from hubfleet.plan.labels import parse_labels
+    from hubfleet.plan.planner import plan_from_files
 
-    require_one_input(changed_files, base, head, rendered=rendered)
+    _require_one_input(changed_files, base, head, rendered=rendered)
     labels = parse_labels(labels_text)
     if base is not None:
-        from hubfleet.plan.revisions import plan_from_git  # only here: it loads the charts
+        # only here: it loads the charts
+        from hubfleet.plan.revisions import plan_from_revisions, read_revisions
 
-        return plan_from_git(
-            repo_root(ctx),
-            base=base,
-            head=head,
-            labels=labels,
-            redactor=options(ctx).redactor,
-            rendered=rendered,
-        )
+        redactor = options(ctx).redactor
+        with read_revisions(repo_root(ctx), base=base, head=head, redactor=redactor) as revisions:
+            plan = plan_from_revisions(revisions, labels, rendered=rendered)
+            if events is None:
+                return plan
+            return with_community(plan, events, decide_on_revisions(revisions))
     assert changed_files is not None
     stdin_text = sys.stdin.read() if changed_files == "-" else None
     changes = read_changed_files(changed_files, stdin_text=stdin_text)
-    return plan_from_files(load_fleet(ctx), changes, labels=labels)
+    fleet = load_fleet(ctx)
+    plan = plan_from_files(fleet, changes, labels=labels)
+    if events is None:
+        return plan
+    return with_community(plan, events, decide_on_files(fleet, changes, changed_files))
+
+
+def _require_one_input(
+    changed_files: str | None, base: str | None, head: str | None, *, rendered: bool
+) -> None:
+    from hubfleet.base.errors import HubfleetError
+
+    if changed_files is not None and base is not None:
+        raise HubfleetError(
+            "give either --changed-files or --base, not both",
+            hint="--base compares two revisions itself; --changed-files takes a list",
+        )
+    if changed_files is None and base is None:
+        raise HubfleetError(
+            "nothing to plan from",
+            hint="pass --changed-files FILE (or - for stdin) or --base REF [--head REF]",
+        )
+    if head is not None and base is None:
+        raise HubfleetError("--head needs --base", hint="e.g. --base origin/main --head HEAD")
+    if rendered and base is None:
+        raise HubfleetError(
+            "--rendered needs --base", hint="rendering at base reads the base revision from git"
+        )
 
 
 def _saved_plan(path: Path) -> Plan:

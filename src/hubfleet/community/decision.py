@@ -20,6 +20,7 @@ from hubfleet.base.yamlio import Document, PathKey, load_data, load_yaml
 from hubfleet.community.model import HubCommunity, community_files
 from hubfleet.community.policy import Finding, Policy, check_data, dotted
 from hubfleet.config.fleet import Fleet
+from hubfleet.plan.plan import CommunityDecision, FileVerdict, HubVerdict
 
 # path -> bytes of the file at that revision (None: absent there)
 Reader = Callable[[str], bytes | None]
@@ -48,58 +49,8 @@ class PullRequest:
     teams: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class FileVerdict:
-    path: str
-    hubs: tuple[str, ...]
-    changed_keys: tuple[str, ...]
-    problems: tuple[str, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "hubs": list(self.hubs),
-            "changed_keys": list(self.changed_keys),
-            "problems": list(self.problems),
-        }
-
-
-@dataclass(frozen=True)
-class HubVerdict:
-    cluster: str
-    hub: str
-    owners: tuple[str, ...]
-    approved_by: str | None  # the owner (author or approver) who satisfies it
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "cluster_name": self.cluster,
-            "hub_name": self.hub,
-            "owners": list(self.owners),
-            "approved_by": self.approved_by,
-        }
-
-
-@dataclass(frozen=True)
-class Decision:
-    community_only: bool
-    files_only: bool  # every change is inside community files and their policies
-    reasons: tuple[str, ...]
-    files: tuple[FileVerdict, ...] = ()
-    hubs: tuple[HubVerdict, ...] = ()
-    author: str | None = None
-    approvers: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "community_only": self.community_only,
-            "files_only": self.files_only,
-            "reasons": list(self.reasons),
-            "author": self.author,
-            "approvers": list(self.approvers),
-            "hubs": [h.to_json() for h in self.hubs],
-            "files": [f.to_json() for f in self.files],
-        }
+# The decision's types are the plan's (`plan --event` carries one in its JSON).
+Decision = CommunityDecision
 
 
 # ------------------------------------------------------------------ the event

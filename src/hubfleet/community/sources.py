@@ -1,18 +1,21 @@
 """The inputs of the community decision: the changed files and their contents at base
 and head, from a list of changed files (no base: every key of the file counts as
-changed) or from git (`--base/--head`, read into memory)."""
+changed) or from git (`--base/--head`: the plan's `Revisions`, read once)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hubfleet.base.errors import ConfigError, HubfleetError
-from hubfleet.base.redact import Redactor
 from hubfleet.base.yamlio import read_fleet_file
 from hubfleet.community.decision import ChangedPath, Decision, PullRequest, Reader, decide
 from hubfleet.config.fleet import Fleet
-from hubfleet.plan.changes import Change, GitRepo
+from hubfleet.plan.changes import Change
+
+if TYPE_CHECKING:
+    from hubfleet.plan.revisions import Revisions
 
 
 def worktree_reader(root: Path) -> Reader:
@@ -46,29 +49,19 @@ def decide_from_files(
     )
 
 
-def decide_from_git(
-    fleet: Fleet,
-    *,
-    base: str,
-    head: str | None,
-    redactor: Redactor,
-    pull: PullRequest | None,
-) -> Decision:
-    """`--base/--head`: the changed files' parsed contents at both revisions compared."""
-    repo = GitRepo(fleet.root, redactor)
-    base_commit = repo.commit(base)
-    head_commit = repo.commit(head) if head is not None else None
-    if head_commit is not None and head_commit != repo.head_commit():
+def decide_from_revisions(revisions: Revisions, pull: PullRequest | None) -> Decision:
+    """`--base/--head`: the changed files' parsed contents at both revisions compared,
+    from the revisions the plan was made from (git is not asked again, the fleet not
+    loaded again); head is the fleet as checked out."""
+    if not revisions.checked_out:
         raise HubfleetError(
             "the community decision reads the fleet as checked out: --head must be the "
             "checked-out commit",
             hint="check out the pull request's head (as the workflow does) or leave --head out",
         )
-    changes = repo.diff(base_commit, head_commit)
-    paths = [c.path for c in changes]
-    at_base = repo.read(base_commit, paths)
-    at_head = repo.read(head_commit, paths) if head_commit is not None else None
-    read_head = (lambda p: at_head.get(p)) if at_head is not None else worktree_reader(fleet.root)
-    return decide(
-        fleet, _changed(changes), read_base=lambda p: at_base.get(p), read_head=read_head, pull=pull
-    )
+    fleet, changes, at_base = revisions.head_fleet, revisions.changes, revisions.base_files
+    read_head = worktree_reader(fleet.root)
+    if revisions.head is not None:
+        at_head = revisions.repo.read(revisions.head, [c.path for c in changes])
+        read_head = at_head.get
+    return decide(fleet, _changed(changes), read_base=at_base.get, read_head=read_head, pull=pull)

@@ -1,20 +1,20 @@
 """`--base/--head`: the semantic diffs of `cluster.yaml` and `hubfleet.yaml` files.
 
-Base contents come from git into memory (`git cat-file --batch`); head contents
+Base contents come from git into memory (`git cat-file --batch`, once); head contents
 from the fleet as loaded (the working tree, or a checkout of `--head`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hubfleet.base.errors import ConfigError
 from hubfleet.base.yamlio import load_yaml
 from hubfleet.config.fleet import CLUSTERS_DIR, Fleet
-from hubfleet.plan.changes import Change, GitRepo
+from hubfleet.plan.changes import Change
 from hubfleet.plan.diff import ClusterDiff, diff_cluster_yaml, diff_fleet_settings
-from hubfleet.plan.plan import SETTINGS_FILE, History
+from hubfleet.plan.planner import SETTINGS_FILE, History
 
 
 def cluster_of_path(path: str) -> str | None:
@@ -50,13 +50,16 @@ def _head_data(fleet: Fleet, path: str) -> Any:
     return None
 
 
-def load_history(repo: GitRepo, fleet: Fleet, changes: Sequence[Change], base: str) -> History:
+def load_history(
+    fleet: Fleet, changes: Sequence[Change], base_files: Mapping[str, bytes | None]
+) -> History:
+    """The diffs of the changed `cluster.yaml`/`hubfleet.yaml` files: at base from
+    `base_files` (read from git once, `hubfleet.plan.revisions`), at head from `fleet`."""
     settings_file = fleet.settings_file or SETTINGS_FILE
     wanted: dict[str, str] = {}  # head path -> base path
     for change in changes:
         if cluster_of_path(change.path) or change.path == settings_file:
             wanted[change.path] = change.old_path or change.path
-    base_files = repo.read(base, wanted.values())
     history = History()
     for path, old_path in sorted(wanted.items()):
         old, old_problem = _parse(base_files.get(old_path), old_path)

@@ -1,54 +1,22 @@
-"""The plan: changed files -> support, staging and production jobs, each with reasons.
+"""The plan: support, staging and production jobs, each with reasons, and what it was
+made from (`Planned`); its JSON and the one reader of that JSON (`read_plan`).
 
-`make_plan` answers from the dependency graph (`hubfleet.plan.graph`), then
-applies, in order: the labels that add work, the optional `--rendered` check
-(which drops hubs selected only by a chart change whose manifests are
-identical), the canary rule (every cluster getting a production job gets its
-staging hubs, or a warning saying it has none), and the labels that remove work.
-Nothing is ever uninstalled: removed hubs are only listed.
+The planner that makes a plan from changed files is `hubfleet.plan.planner`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from fnmatch import fnmatchcase
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hubfleet.base.errors import ConfigError
-from hubfleet.config.fleet import Fleet
 from hubfleet.plan.changes import Change
-from hubfleet.plan.diff import ClusterDiff, FleetDiff
-from hubfleet.plan.graph import (
-    Category,
-    Graph,
-    UnitKey,
-    build_graph,
-    collector_paused,
-    collector_running,
-    sort_key,
-)
-from hubfleet.plan.job import Job, JsonFile, Kind, read_job, read_json
-from hubfleet.plan.labels import (
-    DEPLOY_HUBS,
-    DEPLOY_SUPPORT,
-    SKIP_DEPLOY,
-    SKIP_DEPLOY_HUBS,
-    Labels,
-)
+from hubfleet.plan.graph import collector_paused
+from hubfleet.plan.job import InputError, Job, JsonFile, Kind, read_job, read_json
 from hubfleet.plan.schema import JOB_LISTS, check_plan_json
-from hubfleet.plan.terraform import terraform_needs
-
-SETTINGS_FILE = "hubfleet.yaml"
-IDENTICAL = "identical"
-RENDERED_IDENTICAL = f"chart changed, rendered manifests {IDENTICAL}"
-
-# `--rendered`: given hub keys, a verdict for each: "identical" (or "identical
-# except ...", naming the fields the chart randomises), "different", or a
-# sentence saying why it could not be compared (the hub is then kept).
-RenderCheck = Callable[[Sequence[UnitKey]], Mapping[UnitKey, str]]
 
 
 @dataclass(frozen=True)
@@ -79,6 +47,63 @@ class Planned:
 
 
 @dataclass(frozen=True)
+class FileVerdict:
+    path: str
+    hubs: tuple[str, ...]
+    changed_keys: tuple[str, ...]
+    problems: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "hubs": list(self.hubs),
+            "changed_keys": list(self.changed_keys),
+            "problems": list(self.problems),
+        }
+
+
+@dataclass(frozen=True)
+class HubVerdict:
+    cluster: str
+    hub: str
+    owners: tuple[str, ...]
+    approved_by: str | None  # the owner (author or approver) who satisfies it
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cluster_name": self.cluster,
+            "hub_name": self.hub,
+            "owners": list(self.owners),
+            "approved_by": self.approved_by,
+        }
+
+
+@dataclass(frozen=True)
+class CommunityDecision:
+    """`plan --event`: whether the change is community-only, and why (made by
+    `hubfleet.community.decision`, docs/community.md)."""
+
+    community_only: bool
+    files_only: bool  # every change is inside community files and their policies
+    reasons: tuple[str, ...]
+    files: tuple[FileVerdict, ...] = ()
+    hubs: tuple[HubVerdict, ...] = ()
+    author: str | None = None
+    approvers: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "community_only": self.community_only,
+            "files_only": self.files_only,
+            "reasons": list(self.reasons),
+            "author": self.author,
+            "approvers": list(self.approvers),
+            "hubs": [h.to_json() for h in self.hubs],
+            "files": [f.to_json() for f in self.files],
+        }
+
+
+@dataclass(frozen=True)
 class Plan:
     support_jobs: tuple[Job, ...] = ()
     staging_jobs: tuple[Job, ...] = ()
@@ -87,8 +112,7 @@ class Plan:
     skipped: tuple[Job, ...] = ()
     warnings: tuple[str, ...] = ()
     unmatched_files: tuple[str, ...] = ()
-    # `plan --event`: the community-only decision (hubfleet.community.decision), as JSON.
-    community: Mapping[str, Any] | None = None
+    community: CommunityDecision | None = None  # `plan --event`
     terraform_jobs: tuple[Job, ...] = ()  # clusters needing `terraform plan` (plan/terraform.py)
     planned: Planned | None = None  # what it was made from (None: an older or hand-made file)
 
@@ -108,7 +132,7 @@ class Plan:
             "terraform_jobs": [job.to_json() for job in self.terraform_jobs],
         }
         if self.community is not None:
-            data["community"] = dict(self.community)
+            data["community"] = self.community.to_json()
         if self.planned is not None:
             data["planned"] = self.planned.to_json()
         return data
@@ -119,14 +143,9 @@ class Plan:
         docs/community.md): the hubs it may deploy, each health-checked and rolled
         back if it fails; None for any other plan."""
         community = self.community
-        if community is None or community.get("files_only") is not True:
+        if community is None or not community.files_only:
             return None
-        hubs = community.get("hubs")
-        return frozenset(
-            (str(h.get("cluster_name")), str(h.get("hub_name")))
-            for h in (hubs if isinstance(hubs, list) else [])
-            if isinstance(h, Mapping)
-        )
+        return frozenset((h.cluster, h.hub) for h in community.hubs)
 
     @classmethod
     def from_json(cls, data: Any) -> Plan:
@@ -157,9 +176,6 @@ def plan_from_file(file: JsonFile) -> Plan:
         )
     lists = {key: _jobs(file, key, kind) for key, kind in JOB_LISTS}
     _one_provider_per_cluster(file, lists)
-    community = data.get("community")
-    if community is not None and not isinstance(community, Mapping):
-        raise file.error("community must be a JSON object", "community")
     return Plan(
         support_jobs=lists["support_jobs"],
         staging_jobs=lists["staging_jobs"],
@@ -168,10 +184,101 @@ def plan_from_file(file: JsonFile) -> Plan:
         skipped=_jobs(file, "skipped", "support", "staging", "prod", "cluster"),
         warnings=_strings(file, "warnings"),
         unmatched_files=_strings(file, "unmatched_files"),
-        community=community,
+        community=_community(file),
         terraform_jobs=_jobs(file, "terraform_jobs", "terraform"),
         planned=_planned(file),
     )
+
+
+def _community(file: JsonFile) -> CommunityDecision | None:
+    """The plan's community decision (`plan --event`), every field checked."""
+    data = file.data.get("community")
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise file.error("community must be a JSON object", "community")
+    read = _Fields(file, data, ("community",))
+    return CommunityDecision(
+        community_only=read.flag("community_only"),
+        files_only=read.flag("files_only"),
+        reasons=read.strings("reasons"),
+        files=tuple(_file_verdict(file, entry, i) for i, entry in enumerate(read.items("files"))),
+        hubs=tuple(_hub_verdict(file, entry, i) for i, entry in enumerate(read.items("hubs"))),
+        author=read.text_or_none("author"),
+        approvers=read.strings("approvers"),
+    )
+
+
+def _file_verdict(file: JsonFile, entry: Any, index: int) -> FileVerdict:
+    read = _Fields.of(file, entry, ("community", "files", index))
+    return FileVerdict(
+        path=read.text("path"),
+        hubs=read.strings("hubs"),
+        changed_keys=read.strings("changed_keys"),
+        problems=read.strings("problems"),
+    )
+
+
+def _hub_verdict(file: JsonFile, entry: Any, index: int) -> HubVerdict:
+    read = _Fields.of(file, entry, ("community", "hubs", index))
+    return HubVerdict(
+        cluster=read.text("cluster_name"),
+        hub=read.text("hub_name"),
+        owners=read.strings("owners"),
+        approved_by=read.text_or_none("approved_by"),
+    )
+
+
+@dataclass(frozen=True)
+class _Fields:
+    """Typed fields of one JSON object of the plan, each error at its line."""
+
+    file: JsonFile
+    data: Mapping[str, Any]
+    steps: tuple[str | int, ...]
+
+    @classmethod
+    def of(cls, file: JsonFile, entry: Any, steps: tuple[str | int, ...]) -> _Fields:
+        if not isinstance(entry, Mapping):
+            raise file.error(f"{_dotted(steps)} must be a JSON object", *steps)
+        return cls(file, entry, steps)
+
+    def _error(self, key: str, what: str) -> InputError:
+        return self.file.error(f"{_dotted((*self.steps, key))} must be {what}", *self.steps, key)
+
+    def flag(self, key: str) -> bool:
+        value = self.data.get(key)
+        if not isinstance(value, bool):
+            raise self._error(key, "true or false")
+        return value
+
+    def text(self, key: str) -> str:
+        value = self.data.get(key)
+        if not isinstance(value, str):
+            raise self._error(key, "a string")
+        return value
+
+    def text_or_none(self, key: str) -> str | None:
+        value = self.data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self._error(key, "a string or null")
+        return value
+
+    def items(self, key: str) -> list[Any]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list):
+            raise self._error(key, "a list")
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self.items(key)
+        if not all(isinstance(item, str) for item in value):
+            raise self._error(key, "a list of strings")
+        return tuple(value)
+
+
+def _dotted(steps: tuple[str | int, ...]) -> str:
+    return "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in steps).lstrip(".")
 
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
@@ -271,291 +378,3 @@ def _one_provider_per_cluster(file: JsonFile, lists: Mapping[str, tuple[Job, ...
 
 def _strings(file: JsonFile, key: str) -> tuple[str, ...]:
     return tuple(str(item) for item in _list(file, key))
-
-
-@dataclass
-class History:
-    """What comparing two revisions adds (`--base/--head`): the semantic diff of
-    each changed `cluster.yaml` (by path) and of `hubfleet.yaml`, and the
-    providers of clusters gone at head."""
-
-    cluster_diffs: dict[str, ClusterDiff] = field(default_factory=dict)
-    fleet_diff: FleetDiff | None = None
-    removed_providers: dict[str, str] = field(default_factory=dict)
-    # Each changed cluster.yaml (by head path) as parsed at base (terraform_jobs).
-    base_data: dict[str, Any] = field(default_factory=dict)
-
-
-class _Selection:
-    """Reasons per unit, in the order found, without duplicates."""
-
-    def __init__(self) -> None:
-        self.reasons: dict[UnitKey, dict[str, Category]] = {}
-
-    def add(self, key: UnitKey, reason: str, category: Category) -> None:
-        self.reasons.setdefault(key, {}).setdefault(reason, category)
-
-    def add_all(self, keys: Iterable[UnitKey], reason: str, category: Category) -> None:
-        for key in keys:
-            self.add(key, reason, category)
-
-    def pop(self, key: UnitKey) -> dict[str, Category]:
-        return self.reasons.pop(key)
-
-
-def _verb(change: Change, path: str, exists: Callable[[str], bool]) -> str:
-    if change.old_path is not None:
-        if path == change.old_path:
-            return f"renamed to {change.path}"
-        return f"renamed from {change.old_path}"
-    if change.status == "A":
-        return "added"
-    if change.status == "D" or (change.status == "M" and not exists(path)):
-        return "deleted"
-    return "changed"
-
-
-@collector_paused()
-def make_plan(
-    fleet: Fleet,
-    changes: Sequence[Change],
-    *,
-    labels: Labels | None = None,
-    history: History | None = None,
-    render_check: RenderCheck | None = None,
-) -> Plan:
-    """The plan for `changes` to the `fleet` (as loaded at head).
-
-    Without `history` (a plain list of changed files) a changed `cluster.yaml`
-    selects its whole cluster and a changed `hubfleet.yaml` every release.
-    """
-    graph = build_graph(fleet)
-    labels = labels or Labels()
-    selection = _Selection()
-    skipped: dict[UnitKey | tuple[str, None, str], tuple[Kind, list[str]]] = {}
-    removed: dict[tuple[str, str], list[str]] = {}
-    warnings: list[str] = []
-    unmatched: list[str] = []
-    settings_file = fleet.settings_file or SETTINGS_FILE
-
-    def exists(path: str) -> bool:
-        try:
-            return fleet.abspath(path).exists()
-        except (OSError, ValueError):  # a NUL byte or an over-long name: not a fleet file
-            return False
-
-    def whole_cluster(name: str, reason: str, category: Category) -> None:
-        selection.add_all(graph.cluster_units.get(name, ()), reason, category)
-
-    for change in changes:
-        for path in change.paths():
-            # Cheap checks first: most changed files match nothing and need no stat.
-            dependants = graph.dependants(path)
-            globs = [glob for glob in graph.globs if fnmatchcase(path, glob)]
-            is_cluster_file = path in graph.cluster_files or (
-                history is not None and path in history.cluster_diffs
-            )
-            if not (dependants or globs or is_cluster_file or path == settings_file):
-                unmatched.append(path)
-                continue
-            verb = _verb(change, path, exists)
-            if history is not None and path in history.cluster_diffs:
-                _apply_cluster_diff(graph, history.cluster_diffs[path], selection, removed, skipped)
-            elif path in graph.cluster_files:
-                whole_cluster(
-                    graph.cluster_files[path],
-                    f"{path} {verb} (compared without git history: whole cluster)",
-                    "cluster",
-                )
-            elif path == settings_file:
-                if history is None:
-                    selection.add_all(
-                        graph.all_units(),
-                        f"{path} {verb} (compared without git history: every release)",
-                        "fleet",
-                    )
-                elif history.fleet_diff is not None:
-                    _apply_fleet_diff(graph, history.fleet_diff, selection)
-            for edge, dependency in dependants:
-                if edge.unit is None:
-                    whole_cluster(edge.cluster, f"{edge.role} {path} {verb}", edge.category)
-                elif edge.named:
-                    selection.add(edge.unit, f"{edge.role}: {path} {verb}", edge.category)
-                elif dependency != path:
-                    selection.add(
-                        edge.unit, f"{edge.role} ({dependency}/): {path} {verb}", edge.category
-                    )
-                else:
-                    selection.add(edge.unit, f"{edge.role} {path} {verb}", edge.category)
-            for glob in globs:
-                selection.add_all(
-                    graph.all_units(),
-                    f"{path} {verb}, matching redeploy_all_when_changed {glob!r} "
-                    f"in {settings_file}",
-                    "fleet",
-                )
-
-    if labels.deploy_support:
-        selection.add_all(
-            (k for k in graph.all_units() if k[1] is None), f"label {DEPLOY_SUPPORT}", "label"
-        )
-    if labels.deploy_hubs:
-        selection.add_all(
-            (k for k in graph.all_units() if k[1] is not None), f"label {DEPLOY_HUBS}", "label"
-        )
-
-    if render_check is not None:
-        _drop_identical(graph, selection, skipped, warnings, render_check)
-
-    _add_canaries(fleet, graph, selection, warnings)
-
-    if labels.skip_deploy or labels.skip_hubs:
-        label = SKIP_DEPLOY if labels.skip_deploy else SKIP_DEPLOY_HUBS
-        for key in sorted(selection.reasons, key=sort_key):
-            if labels.skip_deploy or key[1] is not None:
-                reasons = list(selection.pop(key))
-                skipped[key] = (graph.units[key].kind, [f"label {label}", *reasons])
-        if labels.deploy_hubs and labels.skip_hubs and not labels.skip_deploy:
-            warnings.append(f"labels {DEPLOY_HUBS} and {SKIP_DEPLOY_HUBS} both set: no hub deploys")
-
-    plan = _assemble(fleet, graph, selection, skipped, removed, warnings, unmatched, history)
-    needs = terraform_needs(fleet, changes, history.base_data if history is not None else None)
-    jobs = tuple(Job(n.cluster, None, "terraform", n.provider, n.reasons) for n in needs)
-    return replace(plan, terraform_jobs=jobs)
-
-
-def _apply_cluster_diff(
-    graph: Graph,
-    diff: ClusterDiff,
-    selection: _Selection,
-    removed: dict[tuple[str, str], list[str]],
-    skipped: dict[Any, tuple[Kind, list[str]]],
-) -> None:
-    name = diff.cluster
-    for reason in diff.whole:
-        selection.add_all(graph.cluster_units.get(name, ()), reason, "cluster")
-    if (name, None) in graph.units:
-        for reason in diff.support:
-            selection.add((name, None), reason, "cluster")
-    for hub, reasons in diff.hubs.items():
-        if (name, hub) in graph.units:
-            for reason in reasons:
-                selection.add((name, hub), reason, "cluster")
-    for hub, reasons in diff.removed_hubs.items():
-        removed.setdefault((name, hub), []).extend(reasons)
-    for info_hub, reasons in diff.informational.items():
-        if info_hub is None:
-            skipped[(name, None, "cluster")] = ("cluster", list(reasons))
-        elif (name, info_hub) in graph.units:
-            skipped[(name, info_hub)] = (graph.units[(name, info_hub)].kind, list(reasons))
-
-
-def _apply_fleet_diff(graph: Graph, diff: FleetDiff, selection: _Selection) -> None:
-    for reason in diff.everything:
-        selection.add_all(graph.all_units(), reason, "fleet")
-    for chart, reason in diff.charts.items():
-        selection.add_all(graph.remote_chart_users.get(chart, ()), reason, "chart")
-    if diff.default_chart is not None:
-        new_default, reason = diff.default_chart
-        selection.add_all(
-            (k for k in graph.chart_users.get(new_default, ()) if k[1] is not None),
-            reason,
-            "chart",
-        )
-
-
-def _drop_identical(
-    graph: Graph,
-    selection: _Selection,
-    skipped: dict[Any, tuple[Kind, list[str]]],
-    warnings: list[str],
-    render_check: RenderCheck,
-) -> None:
-    candidates = sorted(
-        (
-            key
-            for key, reasons in selection.reasons.items()
-            if key[1] is not None and set(reasons.values()) == {"chart"}
-        ),
-        key=sort_key,
-    )
-    if not candidates:
-        return
-    with collector_running():  # renders charts: may make cycles
-        verdicts = render_check(candidates)
-    for key in candidates:
-        verdict = verdicts.get(key, "not compared")
-        if verdict == IDENTICAL or verdict.startswith(f"{IDENTICAL} except "):
-            reasons = list(selection.pop(key))
-            detail = verdict[len(IDENTICAL) :]  # "" or " except N field(s) the chart randomises..."
-            skipped[key] = (graph.units[key].kind, [*reasons, RENDERED_IDENTICAL + detail])
-        elif verdict != "different":
-            warnings.append(f"{key[0]}/{key[1]}: --rendered could not compare: {verdict}")
-
-
-def _add_canaries(fleet: Fleet, graph: Graph, selection: _Selection, warnings: list[str]) -> None:
-    prod_by_cluster: dict[str, list[str]] = {}
-    for key in selection.reasons:
-        unit = graph.units[key]
-        if unit.kind == "prod" and unit.hub is not None:
-            prod_by_cluster.setdefault(unit.cluster, []).append(unit.hub)
-    for cluster_name in sorted(prod_by_cluster):
-        prods = ", ".join(sorted(prod_by_cluster[cluster_name]))
-        cluster = fleet.cluster(cluster_name)
-        staging = cluster.staging_hubs
-        if not staging:
-            warnings.append(
-                f"cluster {cluster_name} has no staging hub: its production hubs ({prods}) "
-                "deploy without a canary"
-            )
-            continue
-        for hub in staging:
-            selection.add(
-                (cluster_name, hub.name),
-                f"canary: guards production hubs {prods} of cluster {cluster_name}",
-                "canary",
-            )
-
-
-def _assemble(
-    fleet: Fleet,
-    graph: Graph,
-    selection: _Selection,
-    skipped: dict[Any, tuple[Kind, list[str]]],
-    removed: dict[tuple[str, str], list[str]],
-    warnings: list[str],
-    unmatched: list[str],
-    history: History | None,
-) -> Plan:
-    jobs: dict[str, list[Job]] = {"support": [], "staging": [], "prod": []}
-    for key in sorted(selection.reasons, key=sort_key):
-        unit = graph.units[key]
-        jobs[unit.kind].append(
-            Job(unit.cluster, unit.hub, unit.kind, unit.provider, tuple(selection.reasons[key]))
-        )
-    skipped_jobs = []
-    for skey in sorted(skipped, key=lambda k: (k[0], k[1] or "", len(k))):
-        if skey in selection.reasons:
-            continue  # deployed for another reason
-        kind, reasons = skipped[skey]
-        provider = graph.units[skey].provider if skey in graph.units else _provider(fleet, skey[0])
-        skipped_jobs.append(Job(skey[0], skey[1], kind, provider, tuple(reasons)))
-    removed_jobs = []
-    for (cluster_name, hub), reasons in sorted(removed.items()):
-        provider = _provider(fleet, cluster_name) or (
-            history.removed_providers.get(cluster_name, "") if history else ""
-        )
-        removed_jobs.append(Job(cluster_name, hub, "removed", provider, tuple(reasons)))
-    return Plan(
-        support_jobs=tuple(jobs["support"]),
-        staging_jobs=tuple(jobs["staging"]),
-        prod_jobs=tuple(jobs["prod"]),
-        removed_hubs=tuple(removed_jobs),
-        skipped=tuple(skipped_jobs),
-        warnings=tuple(sorted(set(warnings))),
-        unmatched_files=tuple(sorted(set(unmatched))),
-    )
-
-
-def _provider(fleet: Fleet, cluster_name: str) -> str:
-    return next((c.provider for c in fleet.clusters if c.name == cluster_name), "")

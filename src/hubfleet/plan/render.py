@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from hubfleet.base.markdown import md_cell, md_text
 from hubfleet.plan.job import Job
-from hubfleet.plan.plan import Plan
+from hubfleet.plan.plan import CommunityDecision, Plan
 
 MARKER = "<!-- hubfleet-plan -->"
 NOTHING = "Nothing will be deployed: no support release or hub depends on the changed files."
@@ -113,16 +112,14 @@ def to_markdown(plan: Plan, scrub: Scrub = _same) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _community_markdown(community: Mapping[str, Any], scrub: Scrub) -> list[str]:
+def _community_markdown(community: CommunityDecision, scrub: Scrub) -> list[str]:
     """The community-only decision (docs/community.md) and its reasons."""
-    if community.get("community_only"):
+    if community.community_only:
         verdict = "yes: the hub's owners may merge it; its deploy upgrades only that hub"
     else:
         verdict = "no: the platform team reviews it"
     lines = ["", f"### Community-only: {verdict}", ""]
-    reasons = community.get("reasons") or []
-    listed = reasons if isinstance(reasons, list) else [reasons]
-    lines += [f"- {md_text(scrub(str(reason)))}" for reason in listed]
+    lines += [f"- {md_text(scrub(reason))}" for reason in community.reasons]
     return lines
 
 

@@ -28,7 +28,7 @@ from hubfleet.helm.charts import ChartResolver
 from hubfleet.helm.stability import compare_renders, randomised
 from hubfleet.plan.changes import GitRepo
 from hubfleet.plan.graph import UnitKey, build_graph
-from hubfleet.plan.plan import IDENTICAL, SETTINGS_FILE, RenderCheck
+from hubfleet.plan.planner import IDENTICAL, SETTINGS_FILE, RenderCheck
 from hubfleet.release.pipeline import hub_release
 from hubfleet.release.values import ReleaseValues
 

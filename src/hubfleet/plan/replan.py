@@ -27,7 +27,8 @@ from hubfleet.config.fleet import Fleet
 from hubfleet.plan.changes import Change, GitRepo
 from hubfleet.plan.job import JsonFile
 from hubfleet.plan.labels import Labels
-from hubfleet.plan.plan import Plan, Planned, make_plan
+from hubfleet.plan.plan import Plan, Planned
+from hubfleet.plan.planner import make_plan
 from hubfleet.plan.revisions import plan_between
 from hubfleet.plan.schema import JOB_LISTS
 
