@@ -16,7 +16,7 @@ from hubfleet.helm import jsonnet as jsonnet_module
 from hubfleet.helm.charts import resolve_chart
 from hubfleet.helm.engine import render
 from hubfleet.release import values as values_module
-from hubfleet.release.pipeline import hub_release, merged_values
+from hubfleet.release.pipeline import hub_release
 from hubfleet.release.values import ReleaseValues
 from hubfleet.secrets.sops import Sops
 
@@ -37,7 +37,7 @@ def test_a_shared_file_is_read_once_for_every_release() -> None:
     common = [doc for hub_docs in docs for doc in hub_docs if doc.path == COMMON]
     assert common[0] is common[1] is common[2]
     for release in releases:  # asking again reads nothing
-        assert pipeline.merged(release) == merged_values(fleet, release, sops=None)
+        assert pipeline.merged(release) == ReleaseValues(fleet, sops=None).merged(release)
     assert pipeline.reads == len(files)
 
 
@@ -71,7 +71,7 @@ def test_render_release_is_the_chart_rendered_with_the_merged_values() -> None:
     pipeline = ReleaseValues(fleet, sops=None)
     expected = render(
         resolve_chart(release.chart, root=fleet.root),
-        merged_values(fleet, release, sops=None),
+        ReleaseValues(fleet, sops=None).merged(release),
         release=release.name,
         namespace=release.namespace,
     )
@@ -125,7 +125,7 @@ def test_a_file_asked_for_by_two_threads_at_once_is_read_once(
     pipeline = ReleaseValues(fleet, sops=None)
     first_in, second_in, let_go = threading.Event(), threading.Event(), threading.Event()
     reads: list[str] = []
-    read_file = values_module.read_values_file
+    read_file = values_module.read_values
 
     def slow_read(*args: Any, **kwargs: Any) -> Any:
         path = args[1]
@@ -136,7 +136,7 @@ def test_a_file_asked_for_by_two_threads_at_once_is_read_once(
         reads.append(path)
         return read_file(*args, **kwargs)
 
-    monkeypatch.setattr(values_module, "read_values_file", slow_read)
+    monkeypatch.setattr(values_module, "read_values", slow_read)
     one = threading.Thread(target=pipeline.documents, args=(staging,))
     one.start()
     assert first_in.wait(10)
