@@ -154,9 +154,10 @@ class ValuesFile:
             made: _T = self._made[name]
             return made
 
-    def check_policy(self, *, always: bool = False) -> None:
-        """The secret policy (`require_encrypted`) on this file."""
-        if (always or secret_named(self.path)) and not self.encrypted:
+    def check_policy(self) -> None:
+        """The secret policy (`require_encrypted`) on this file: a secret-named one
+        must be sops-encrypted."""
+        if secret_named(self.path) and not self.encrypted:
             _refuse_plaintext(self.path)
 
     def text(self) -> str:
