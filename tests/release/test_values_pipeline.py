@@ -187,3 +187,33 @@ def test_a_jsonnet_file_is_evaluated_once_for_helm_and_for_its_values(
     for doc in documents:
         if doc.path in jsonnet:
             assert json.loads(given[doc.path]) == doc.data
+
+
+def test_helm_bytes_and_documents_come_from_one_read(
+    monkeypatch: pytest.MonkeyPatch, age_key: Path
+) -> None:
+    """A deploy asks for a release's bytes (helm -f) and its documents (the health
+    check): each file is read once for both, the encrypted one decrypted from that
+    read (before: two caches, two reads of each file and sops' own third)."""
+    from hubfleet.base import confined
+
+    fleet = load_fleet(FIXTURES / "fleet").fleet_or_raise()
+    release = hub_release(fleet, fleet.cluster("alpha").hub("staging"))
+    reads: list[str] = []
+    read_file = confined.Root.read_file
+
+    def counting(self: confined.Root, relative: str, **kwargs: Any) -> bytes:
+        reads.append(relative)
+        return read_file(self, relative, **kwargs)
+
+    monkeypatch.setattr(confined.Root, "read_file", counting)
+    pipeline = ReleaseValues(fleet, sops=Sops(Redactor(), cwd=fleet.root))
+    given = dict(pipeline.values_bytes(release))
+    documents = pipeline.documents(release)
+    assert sorted(reads) == sorted(release.values_files)
+    assert pipeline.reads == len(release.values_files)
+    assert pipeline.file(COMMON) is pipeline.file(COMMON)
+    secret = "config/clusters/alpha/enc-staging.secret.values.yaml"
+    [decrypted] = [doc for doc in documents if doc.path == secret]
+    assert decrypted.decrypted and SECRET_MARKER in json.dumps(decrypted.data)
+    assert SECRET_MARKER.encode() in given[secret]
