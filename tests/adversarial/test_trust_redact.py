@@ -110,12 +110,13 @@ def test_the_chart_prints_every_transformed_form(transform_fleet: Path) -> None:
     from hubfleet.config.load import load_fleet
     from hubfleet.helm.charts import resolve_chart
     from hubfleet.helm.engine import render
-    from hubfleet.release.pipeline import hub_release, merged_values
+    from hubfleet.release.pipeline import hub_release
+    from hubfleet.release.values import ReleaseValues
     from hubfleet.secrets.sops import Sops
 
     fleet = load_fleet(transform_fleet).fleet_or_raise()
     release = hub_release(fleet, fleet.cluster("alpha").hub("staging"))
-    values = merged_values(fleet, release, sops=Sops(Redactor(), cwd=transform_fleet))
+    values = ReleaseValues(fleet, sops=Sops(Redactor(), cwd=transform_fleet)).merged(release)
     manifests = render(resolve_chart(release.chart), values, release="staging", namespace="x")
     [shown] = [text for text in manifests.values() if "name: transformed" in text]
     data = yaml.safe_load(shown)["data"]

@@ -96,9 +96,9 @@ def test_each_values_file_read_and_decrypted_once(
         reads.append(Path(relative).name)
         return read_file(root, relative)
 
-    def counting_decrypt(sops: Sops, path: Path) -> bytes:
+    def counting_decrypt(sops: Sops, path: Path, content: bytes | None = None) -> bytes:
         decrypts.append(path.name)
-        return decrypt(sops, path)
+        return decrypt(sops, path, content)
 
     monkeypatch.setattr(pipeline, "read_fleet_file", counting_read)
     monkeypatch.setattr(Sops, "decrypt", counting_decrypt)

@@ -97,12 +97,13 @@ def test_null_that_removes_a_chart_default_round_trips(fleet_copy: Path, tmp_pat
     assert round_trip.status == "same", [d.render() for d in round_trip.differences]
     # The null really removed the chart's default (1G) on both sides.
     from hubfleet.helm.engine import render
-    from hubfleet.release.pipeline import hub_release, merged_values
+    from hubfleet.release.pipeline import hub_release
+    from hubfleet.release.values import ReleaseValues
 
     release = hub_release(copy, hub)
     rendered = render(
         resolve_chart(release.chart),
-        merged_values(copy, release, sops=None),
+        ReleaseValues(copy, sops=None).merged(release),
         release="nulled",
         namespace="nulled",
     )

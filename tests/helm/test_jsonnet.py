@@ -26,7 +26,8 @@ from hubfleet.helm.jsonnet import (
     render_jsonnet,
     render_jsonnet_data,
 )
-from hubfleet.release.pipeline import hub_release, support_release, values_bytes, values_documents
+from hubfleet.release.pipeline import hub_release, release_jsonnet, support_release
+from hubfleet.release.values import ReleaseValues
 from hubfleet.secrets.sops import Sops
 
 LAYOUT = Path(__file__).parents[1] / "fixtures" / "layout2i2c" / "fleet"
@@ -303,9 +304,9 @@ def test_release_pipeline_evaluates_jsonnet_per_release() -> None:
     """Each release gets its own facts, even through a shared cache; helm gets JSON bytes."""
     fleet = load_fleet(LAYOUT).fleet_or_raise()
     aws = fleet.cluster("aws-two")
-    cache: dict[str, object] = {}
-    first = values_documents(fleet, hub_release(fleet, aws.hub("staging")), sops=None, cache=cache)  # type: ignore[arg-type]
-    second = values_documents(fleet, hub_release(fleet, aws.hub("lis")), sops=None, cache=cache)  # type: ignore[arg-type]
+    pipeline = ReleaseValues(fleet, sops=None)
+    first = pipeline.documents(hub_release(fleet, aws.hub("staging")))
+    second = pipeline.documents(hub_release(fleet, aws.hub("lis")))
     assert first[0].path == second[0].path == BASEHUB_JSONNET
     role = "eks.amazonaws.com/role-arn"
     # The EKS cluster's name is its clusterName; the account the AWS account.
@@ -313,17 +314,17 @@ def test_release_pipeline_evaluates_jsonnet_per_release() -> None:
         "arn:aws:iam::123456789012:role/aws-two-eks-staging"
     )
     assert second[0].data["userServiceAccount"]["annotations"][role].endswith("aws-two-eks-lis")
-    assert BASEHUB_JSONNET not in cache
+    assert first[0] is not second[0]
     ai = hub_release(fleet, fleet.cluster("azure-three").hub("ai"))
-    docs = values_documents(fleet, ai, sops=None)
+    docs = pipeline.documents(ai)
     own = next(d for d in docs if d.path.endswith("ai.jsonnet"))
     assert own.data == {
         "jupyterhub": {"hub": {"config": {"JupyterHub": {"concurrent_spawn_limit": 20}}}}
     }
-    raw = values_bytes(fleet, "config/clusters/azure-three/ai.jsonnet", sops=None, release=ai)  # type: ignore[arg-type]
+    raw = release_jsonnet(fleet, ai, "config/clusters/azure-three/ai.jsonnet")
     assert json.loads(raw) == own.data
     with pytest.raises(ConfigError, match="evaluated for a release"):
-        values_bytes(fleet, "config/clusters/azure-three/ai.jsonnet", sops=None)  # type: ignore[arg-type]
+        release_jsonnet(fleet, None, "config/clusters/azure-three/ai.jsonnet")
 
 
 def test_prefix_is_a_fleet_setting(layout: Path) -> None:
@@ -334,7 +335,7 @@ def test_prefix_is_a_fleet_setting(layout: Path) -> None:
     fleet = load_fleet(layout).fleet_or_raise()
     release = support_release(fleet, fleet.cluster("gcp-one"))
     assert release is not None
-    docs = values_documents(fleet, release, sops=None)
+    docs = ReleaseValues(fleet, sops=None).documents(release)
     assert docs[0].data == {"cluster": {"name": "gcp-one", "provider": "x"}}
     (layout / "hubfleet.yaml").write_text("jsonnet:\n  ext_var_prefix: 'bad prefix'\n")
     assert load_fleet(layout).errors
@@ -353,7 +354,7 @@ def test_basehub_renders_only_with_its_jsonnet(layout: Path) -> None:
     shutil.copy(archive, charts)
     fleet = load_fleet(layout).fleet_or_raise()
     release = hub_release(fleet, fleet.cluster("gcp-one").hub("research"))
-    docs = values_documents(fleet, release, sops=None)
+    docs = ReleaseValues(fleet, sops=None).documents(release)
     manifests = render(
         layout / "helm-charts/basehub",
         merge_values([d.data for d in docs]),

@@ -171,7 +171,8 @@ def test_taken_domain_and_unknown_cluster_are_refused(repo: Path) -> None:
 
 def test_kubernetes_canary_gets_the_health_check_snippet(repo: Path) -> None:
     from hubfleet.health.kubernetes import values_snippet
-    from hubfleet.release.pipeline import hub_release, merged_values
+    from hubfleet.release.pipeline import hub_release
+    from hubfleet.release.values import ReleaseValues
 
     created = new_hub(repo, "delta", "staging-c", "staging-c.delta.example.org", env=KEY_ENV)
     assert created.ok, [p.render() for p in created.problems]  # the chart's schema accepts it
@@ -181,7 +182,7 @@ def test_kubernetes_canary_gets_the_health_check_snippet(repo: Path) -> None:
     assert hub.staging
     own = yaml.safe_load((repo / "config/clusters/delta/staging-c.values.yaml").read_text())
     assert own["hub"] == values_snippet()["hub"]
-    values = merged_values(fleet, hub_release(fleet, hub), sops=None)
+    values = ReleaseValues(fleet, sops=None).merged(hub_release(fleet, hub))
     assert values["hub"]["services"] == {"hubfleet-health-check": {}}
     # Production hubs and local canaries get none.
     new_hub(repo, "delta", "prod-b", "prod-b.delta.example.org", env=KEY_ENV)

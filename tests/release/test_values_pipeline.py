@@ -16,7 +16,7 @@ from hubfleet.helm import jsonnet as jsonnet_module
 from hubfleet.helm.charts import resolve_chart
 from hubfleet.helm.engine import render
 from hubfleet.release import values as values_module
-from hubfleet.release.pipeline import hub_release, merged_values
+from hubfleet.release.pipeline import hub_release
 from hubfleet.release.values import ReleaseValues
 from hubfleet.secrets.sops import Sops
 
@@ -37,7 +37,7 @@ def test_a_shared_file_is_read_once_for_every_release() -> None:
     common = [doc for hub_docs in docs for doc in hub_docs if doc.path == COMMON]
     assert common[0] is common[1] is common[2]
     for release in releases:  # asking again reads nothing
-        assert pipeline.merged(release) == merged_values(fleet, release, sops=None)
+        assert pipeline.merged(release) == ReleaseValues(fleet, sops=None).merged(release)
     assert pipeline.reads == len(files)
 
 
@@ -71,7 +71,7 @@ def test_render_release_is_the_chart_rendered_with_the_merged_values() -> None:
     pipeline = ReleaseValues(fleet, sops=None)
     expected = render(
         resolve_chart(release.chart, root=fleet.root),
-        merged_values(fleet, release, sops=None),
+        ReleaseValues(fleet, sops=None).merged(release),
         release=release.name,
         namespace=release.namespace,
     )
@@ -125,7 +125,7 @@ def test_a_file_asked_for_by_two_threads_at_once_is_read_once(
     pipeline = ReleaseValues(fleet, sops=None)
     first_in, second_in, let_go = threading.Event(), threading.Event(), threading.Event()
     reads: list[str] = []
-    read_file = values_module.read_values_file
+    read_file = values_module.read_values
 
     def slow_read(*args: Any, **kwargs: Any) -> Any:
         path = args[1]
@@ -136,7 +136,7 @@ def test_a_file_asked_for_by_two_threads_at_once_is_read_once(
         reads.append(path)
         return read_file(*args, **kwargs)
 
-    monkeypatch.setattr(values_module, "read_values_file", slow_read)
+    monkeypatch.setattr(values_module, "read_values", slow_read)
     one = threading.Thread(target=pipeline.documents, args=(staging,))
     one.start()
     assert first_in.wait(10)
@@ -187,3 +187,33 @@ def test_a_jsonnet_file_is_evaluated_once_for_helm_and_for_its_values(
     for doc in documents:
         if doc.path in jsonnet:
             assert json.loads(given[doc.path]) == doc.data
+
+
+def test_helm_bytes_and_documents_come_from_one_read(
+    monkeypatch: pytest.MonkeyPatch, age_key: Path
+) -> None:
+    """A deploy asks for a release's bytes (helm -f) and its documents (the health
+    check): each file is read once for both, the encrypted one decrypted from that
+    read (before: two caches, two reads of each file and sops' own third)."""
+    from hubfleet.base import confined
+
+    fleet = load_fleet(FIXTURES / "fleet").fleet_or_raise()
+    release = hub_release(fleet, fleet.cluster("alpha").hub("staging"))
+    reads: list[str] = []
+    read_file = confined.Root.read_file
+
+    def counting(self: confined.Root, relative: str, **kwargs: Any) -> bytes:
+        reads.append(relative)
+        return read_file(self, relative, **kwargs)
+
+    monkeypatch.setattr(confined.Root, "read_file", counting)
+    pipeline = ReleaseValues(fleet, sops=Sops(Redactor(), cwd=fleet.root))
+    given = dict(pipeline.values_bytes(release))
+    documents = pipeline.documents(release)
+    assert sorted(reads) == sorted(release.values_files)
+    assert pipeline.reads == len(release.values_files)
+    assert pipeline.file(COMMON) is pipeline.file(COMMON)
+    secret = "config/clusters/alpha/enc-staging.secret.values.yaml"
+    [decrypted] = [doc for doc in documents if doc.path == secret]
+    assert decrypted.decrypted and SECRET_MARKER in json.dumps(decrypted.data)
+    assert SECRET_MARKER.encode() in given[secret]

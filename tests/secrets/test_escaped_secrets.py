@@ -61,12 +61,13 @@ def test_the_scanner_sees_the_quoted_form_the_chart_prints(odd_fleet: Path) -> N
     from hubfleet.base.redact import Redactor
     from hubfleet.config.load import load_fleet
     from hubfleet.helm.charts import resolve_chart
-    from hubfleet.release.pipeline import hub_release, merged_values
+    from hubfleet.release.pipeline import hub_release
+    from hubfleet.release.values import ReleaseValues
     from hubfleet.secrets.sops import Sops
 
     fleet = load_fleet(odd_fleet).fleet_or_raise()
     release = hub_release(fleet, fleet.cluster("alpha").hub("staging"))
-    values = merged_values(fleet, release, sops=Sops(Redactor(), cwd=odd_fleet))
+    values = ReleaseValues(fleet, sops=Sops(Redactor(), cwd=odd_fleet)).merged(release)
     manifests = render(resolve_chart(release.chart), values, release="staging", namespace="x")
     shown = "".join(manifests.values())
     assert ODD not in shown  # not plain ...

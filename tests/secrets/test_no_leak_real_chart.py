@@ -27,7 +27,8 @@ from hubfleet.helm.charts import resolve_chart
 from hubfleet.helm.engine import render
 from hubfleet.helm.manifests import split_documents
 from hubfleet.helm.masking import MASK_PREFIX
-from hubfleet.release.pipeline import hub_release, merged_values
+from hubfleet.release.pipeline import hub_release
+from hubfleet.release.values import ReleaseValues
 from hubfleet.secrets.sops import Sops
 from tests.conftest import CliResult
 from tests.fakes import FakeTools, install_fakes
@@ -107,7 +108,7 @@ def secret_data(fleet: Path, cluster: str, hub: str) -> set[str]:
     as it stands in the manifests (base64) and decoded."""
     loaded = load_fleet(fleet).fleet_or_raise()
     release = hub_release(loaded, loaded.cluster(cluster).hub(hub))
-    values = merged_values(loaded, release, sops=Sops(Redactor(), cwd=fleet))
+    values = ReleaseValues(loaded, sops=Sops(Redactor(), cwd=fleet)).merged(release)
     manifests = render(
         resolve_chart(release.chart), values, release=release.name, namespace=release.namespace
     )
@@ -125,7 +126,7 @@ def helm_output(fleet: Path, cluster: str, hub: str) -> str:
     """What `helm upgrade --dry-run` prints: status, then every manifest, hub Secret last."""
     loaded = load_fleet(fleet).fleet_or_raise()
     release = hub_release(loaded, loaded.cluster(cluster).hub(hub))
-    values = merged_values(loaded, release, sops=Sops(Redactor(), cwd=fleet))
+    values = ReleaseValues(loaded, sops=Sops(Redactor(), cwd=fleet)).merged(release)
     manifests = render(
         resolve_chart(release.chart), values, release=release.name, namespace=release.namespace
     )

@@ -101,6 +101,8 @@ class Deployer:
         cancel: threading.Event | None = None,
         carried: Iterable[JobRecord] = (),
         backends: Mapping[Target, BackendFactory] = BACKENDS,
+        values: ReleaseValues | None = None,
+        releases: Mapping[Job, Release | None] | None = None,
     ) -> None:
         self.fleet = fleet
         self.jobs = tuple(jobs)
@@ -118,8 +120,14 @@ class Deployer:
         )
         self._helm_slots = threading.BoundedSemaphore(max(1, options.concurrency))
         # The deploy's one values pipeline: each values file read (and decrypted) once,
-        # however many releases list it; charts resolved (pulled, built) once.
-        self.values = ReleaseValues(fleet, sops=sops, charts=ChartResolver(root=fleet.root))
+        # however many releases list it; charts resolved (pulled, built) once. `values`
+        # and `releases`: built once by the caller for its checks (deploy/run.py).
+        self.values = (
+            values
+            if values is not None
+            else ReleaseValues(fleet, sops=sops, charts=ChartResolver(root=fleet.root))
+        )
+        self._built = dict(releases or {})
         self.gate = Gate(
             fleet,
             self.records,
@@ -248,10 +256,14 @@ class Deployer:
             records.skip(jobs, message)
 
     def _releases(self, cluster: Cluster, jobs: Iterable[Job]) -> dict[Job, Release]:
-        """The jobs' releases; a job whose release cannot be built is left out here and
-        fails on its own, with its reason."""
+        """The jobs' releases (those the caller built, else built here); a job whose
+        release cannot be built is left out here and fails on its own, with its reason."""
         releases = {}
         for job in jobs:
+            built = self._built.get(job)
+            if built is not None:
+                releases[job] = built
+                continue
             with contextlib.suppress(HubfleetError):
                 releases[job] = self._release(cluster, job)
         return releases

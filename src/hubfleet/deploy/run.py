@@ -33,9 +33,11 @@ from hubfleet.deploy.output import (
 )
 from hubfleet.deploy.targets import Targets
 from hubfleet.health.gate import HealthCheck
+from hubfleet.helm.charts import ChartResolver
 from hubfleet.plan.job import Job
 from hubfleet.providers import get_provider, remove_all_private_folders
 from hubfleet.release.pipeline import Release, hub_release, require_encrypted, support_release
+from hubfleet.release.values import ReleaseValues
 from hubfleet.secrets.sops import Sops
 
 
@@ -91,22 +93,27 @@ def deploy(
         view, context = live_view, live_view
     else:
         view, context = PlainLines(redactor), nullcontext()
-    deployer = Deployer(
-        fleet,
-        targets.jobs,
-        sops=Sops(redactor, cwd=fleet.root),
-        redactor=redactor,
-        options=options,
-        health_checks=health_checks,
-        observer=_quiet(view),
-        cancel=cancel,
-        carried=targets.carried,
-    )
+    sops = Sops(redactor, cwd=fleet.root)
+    # The deploy's one values pipeline: the checks below and every job read through it.
+    values = ReleaseValues(fleet, sops=sops, charts=ChartResolver(root=fleet.root))
     check_outputs(outputs)
     try:
         releases = job_releases(fleet, targets)
         check_arguments(fleet, releases, options)
-        check_secret_files(fleet, releases)
+        check_secret_files(fleet, releases, values)
+        deployer = Deployer(
+            fleet,
+            targets.jobs,
+            sops=sops,
+            redactor=redactor,
+            options=options,
+            health_checks=health_checks,
+            observer=_quiet(view),
+            cancel=cancel,
+            carried=targets.carried,
+            values=values,
+            releases=releases,
+        )
         with interrupts(cancel), context:
             report = deployer.run()
     except HubfleetError as exc:  # before any job started (helm missing): still a report
@@ -179,9 +186,13 @@ def check_arguments(
             )
 
 
-def check_secret_files(fleet: Fleet, releases: Mapping[Job, Release | None]) -> None:
+def check_secret_files(
+    fleet: Fleet, releases: Mapping[Job, Release | None], values: ReleaseValues
+) -> None:
     """The secret policy before anything runs: every values file of the jobs' releases
-    and every cluster's credentials file that must be sops-encrypted is (exit 2 at it)."""
+    and every cluster's credentials file that must be sops-encrypted is (exit 2 at it).
+    A values file is read here through the deploy's `values`, once: its jobs use that
+    read (confined like every fleet file: a refused one is exit 2 here, at its path)."""
     seen: set[str] = set()
     for job, release in releases.items():
         cluster = fleet.cluster(job.cluster)
@@ -194,9 +205,11 @@ def check_secret_files(fleet: Fleet, releases: Mapping[Job, Release | None]) -> 
             if path in seen:
                 continue
             seen.add(path)
-            # Confined like every fleet file (a refused one is exit 2 here, at its path).
-            text = read_fleet_file(fleet.root, path).decode("utf-8", errors="replace")
-            require_encrypted(path, text, always=always)
+            if always:  # the provider decrypts it (through the deploy's Sops)
+                text = read_fleet_file(fleet.root, path).decode("utf-8", errors="replace")
+                require_encrypted(path, text, always=True)
+            else:
+                values.file(path).check_policy()
 
 
 def check_outputs(outputs: Outputs) -> None:

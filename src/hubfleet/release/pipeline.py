@@ -1,25 +1,32 @@
-"""Releases: what one `helm upgrade` needs, and the values it gets.
+"""Releases: what one `helm upgrade` needs, and the values files it gets.
 
 A `Release` is a hub or a cluster's support release: its chart, namespace and
-values files in order. `values_documents` reads those files into memory,
-decrypting sops files through a `Sops` instance (which registers every value
-with the redactor) or, without one, replacing encrypted files with stable
-placeholders so that charts still render without a key.
+values files in order. `read_values` reads one values file once, through the
+confined reader, into a `ValuesFile`: its bytes and whether it is sops-encrypted,
+and lazily (each made once) its text, its parsed document and its decrypted bytes.
+Helm's bytes (`helm_bytes`) and the parsed values (`document`) both derive from
+that one read. Encrypted files are decrypted in memory through a `Sops` instance
+(which registers every value with the redactor) or, without one, their strings
+replaced with stable placeholders so that charts still render without a key.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import PurePosixPath
-from typing import Any
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, NoReturn, TypeVar
 
 from hubfleet.base.errors import ConfigError, Problem, SecretsError
 from hubfleet.base.yamlio import decode_text, load_data, read_fleet_file
 from hubfleet.config.charts import ChartSource
 from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind
 from hubfleet.helm.jsonnet import JsonnetFacts, is_jsonnet, render_jsonnet, render_jsonnet_data
-from hubfleet.helm.values import merge_values, placeholder_secrets
+from hubfleet.helm.values import placeholder_secrets
 from hubfleet.secrets.sops import Sops, is_encrypted
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -72,34 +79,6 @@ def support_release(fleet: Fleet, cluster: Cluster) -> Release | None:
     )
 
 
-def values_documents(
-    fleet: Fleet,
-    release: Release,
-    *,
-    sops: Sops | None,
-    cache: dict[str, ValuesDocument] | None = None,
-) -> list[ValuesDocument]:
-    """The release's values files, parsed in memory, in order.
-
-    With a `cache`, each file is read and parsed once however many releases share it
-    (a cluster's common values file); the cache lives as long as one command runs.
-    """
-    if cache is None:
-        return [
-            read_values_file(fleet, path, sops=sops, release=release)
-            for path in release.values_files
-        ]
-    found: list[ValuesDocument] = []
-    for path in release.values_files:
-        if is_jsonnet(path):  # evaluated for this release: not shared through the cache
-            found.append(read_values_file(fleet, path, sops=sops, release=release))
-            continue
-        if path not in cache:
-            cache[path] = read_values_file(fleet, path, sops=sops)
-        found.append(cache[path])
-    return found
-
-
 def chart_jsonnet(fleet: Fleet, chart_override: str | None, chart: str) -> tuple[str, ...]:
     """The chart's `values.jsonnet` (a release's first values file), if it has one:
     in a `chart_override` folder, else in the local chart's folder."""
@@ -145,47 +124,104 @@ def release_jsonnet(fleet: Fleet, release: Release | None, path: str) -> bytes:
     return render_jsonnet(fleet.root, path, _jsonnet_vars(fleet, path, release))
 
 
-def values_bytes(fleet: Fleet, path: str, *, sops: Sops, release: Release | None = None) -> bytes:
-    """A values file's own bytes, decrypted in memory when it is sops-encrypted;
-    a `.jsonnet` file's result (JSON) for `release`.
-
-    What helm gets: the bytes, not data re-serialised by hubfleet, so that helm
-    parses them exactly as plain `helm -f` would.
-    """
-    if is_jsonnet(path):
-        return release_jsonnet(fleet, release, path)
-    full = fleet.abspath(path)
+def read_values(fleet: Fleet, path: str) -> ValuesFile:
+    """The (not jsonnet) values file `path`, read once through the confined reader."""
     raw = read_fleet_file(fleet.root, path)
-    text = decode_text(raw, path)
-    if is_encrypted(text, path):
-        _check_encrypted_keys(text, path)
-        return sops.decrypt(full)
-    require_encrypted(path, text)
-    if path.endswith((".yaml", ".yml", ".json")):
-        _parse(text, path)  # helm gets the bytes, once they pass the bounded parser
-    return raw
+    text = raw.decode("utf-8", errors="replace")  # ValuesFile.text says why it is not UTF-8
+    return ValuesFile(path, fleet.abspath(path), raw, is_encrypted(text, path))
+
+
+@dataclass(frozen=True)
+class ValuesFile:
+    """One values file as a command read it, once: its bytes and whether it is
+    sops-encrypted; lazily, each made once, its text, its parsed document and its
+    decrypted bytes (through the command's `Sops`, from these bytes). Thread-safe:
+    one lock per file."""
+
+    path: str  # repository-relative
+    full: Path
+    raw: bytes
+    encrypted: bool
+    _made: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+    _lock: threading.RLock = field(
+        default_factory=threading.RLock, init=False, compare=False, repr=False
+    )
+
+    def _once(self, name: str, make: Callable[[], _T]) -> _T:
+        with self._lock:
+            if name not in self._made:
+                self._made[name] = make()
+            made: _T = self._made[name]
+            return made
+
+    def check_policy(self) -> None:
+        """The secret policy (`require_encrypted`) on this file: a secret-named one
+        must be sops-encrypted."""
+        if secret_named(self.path) and not self.encrypted:
+            _refuse_plaintext(self.path)
+
+    def text(self) -> str:
+        """The file's text, strict UTF-8 (a ConfigError at the first bad byte)."""
+        return self._once("text", lambda: decode_text(self.raw, self.path))
+
+    def document(self, sops: Sops | None) -> ValuesDocument:
+        """The parsed values: decrypted in memory through `sops`, or (None) an
+        encrypted file's strings as placeholders."""
+        self.text()
+        self.check_policy()
+        if not self.encrypted:
+            return self._once(
+                "plain", lambda: ValuesDocument(self.path, self._data(), False, False)
+            )
+        if sops is None:
+            return self._once("placeholders", self._placeholders)
+        return self._once("decrypted", lambda: self._decrypted(sops))
+
+    def helm_bytes(self, sops: Sops) -> bytes:
+        """What `helm -f` gets: the file's own bytes (decrypted in memory when it is
+        encrypted), not data re-serialised by hubfleet, so that helm parses them
+        exactly as plain `helm -f` would, once they pass the bounded parser."""
+        self.text()
+        if self.encrypted:
+            self._check_encrypted_keys()
+            return sops.decrypt(self.full, self.raw)  # Sops keeps it: decrypted once
+        self.check_policy()
+        if self.path.endswith((".yaml", ".yml", ".json")):
+            self._data()
+        return self.raw
+
+    def _data(self) -> dict[str, Any]:
+        return self._once("data", lambda: _parse(self.text(), self.path))
+
+    def _placeholders(self) -> ValuesDocument:
+        data = dict(self._data())
+        data.pop("sops", None)
+        return ValuesDocument(self.path, placeholder_secrets(data), True, False)
+
+    def _decrypted(self, sops: Sops) -> ValuesDocument:
+        self._check_encrypted_keys()
+        decrypted = sops.decrypt_data(self.full, self.raw)
+        if not isinstance(decrypted, dict):
+            raise ConfigError([Problem(self.path, 1, "values must be a mapping")])
+        return ValuesDocument(self.path, decrypted, True, True)
+
+    def _check_encrypted_keys(self) -> None:
+        """sops keeps a file's keys in clear: one given twice is refused before
+        decrypting (its decrypted YAML would keep the last one silently), as in a
+        plain file."""
+        if self.path.endswith((".yaml", ".yml", ".json")):
+            self._once("keys", lambda: load_data(self.text(), self.path))
 
 
 def read_values_file(
     fleet: Fleet, path: str, *, sops: Sops | None, release: Release | None = None
 ) -> ValuesDocument:
+    """One values file parsed on its own, outside a command's `ReleaseValues` (a
+    `.jsonnet` file evaluated for `release`)."""
     if is_jsonnet(path):
         data = render_jsonnet_data(fleet.root, path, _jsonnet_vars(fleet, path, release))
         return ValuesDocument(path, data, False, False)
-
-    text = decode_text(read_fleet_file(fleet.root, path), path)
-    require_encrypted(path, text)
-    if is_encrypted(text, path):
-        if sops is None:
-            data = _parse(text, path)
-            data.pop("sops", None)
-            return ValuesDocument(path, placeholder_secrets(data), True, False)
-        _check_encrypted_keys(text, path)
-        decrypted = sops.decrypt_data(fleet.abspath(path))
-        if not isinstance(decrypted, dict):
-            raise ConfigError([Problem(path, 1, "values must be a mapping")])
-        return ValuesDocument(path, decrypted, True, True)
-    return ValuesDocument(path, _parse(text, path), False, False)
+    return read_values(fleet, path).document(sops)
 
 
 def secret_named(path: str) -> bool:
@@ -199,31 +235,16 @@ def require_encrypted(path: str, text: str, *, always: bool = False) -> None:
     sops-encrypted (its `text` carries sops metadata). A plaintext one is refused
     (exit 2) before anything uses it."""
     if (always or secret_named(path)) and not is_encrypted(text, path):
-        raise SecretsError(
-            "file name says it holds secrets, but it is not sops-encrypted",
-            path=path,
-            line=1,
-            hint=f"encrypt it in place: sops encrypt --in-place {path}",
-        )
+        _refuse_plaintext(path)
 
 
-def merged_values(
-    fleet: Fleet,
-    release: Release,
-    *,
-    sops: Sops | None,
-    cache: dict[str, ValuesDocument] | None = None,
-) -> dict[str, Any]:
-    """The release's values merged by helm's rule (later files win, null kept)."""
-    documents = values_documents(fleet, release, sops=sops, cache=cache)
-    return merge_values([doc.data for doc in documents])
-
-
-def _check_encrypted_keys(text: str, path: str) -> None:
-    """sops keeps a file's keys in clear: one given twice is refused before decrypting
-    (its decrypted YAML would keep the last one silently), as in a plain file."""
-    if path.endswith((".yaml", ".yml", ".json")):
-        load_data(text, path)
+def _refuse_plaintext(path: str) -> NoReturn:
+    raise SecretsError(
+        "file name says it holds secrets, but it is not sops-encrypted",
+        path=path,
+        line=1,
+        hint=f"encrypt it in place: sops encrypt --in-place {path}",
+    )
 
 
 def _parse(text: str, path: str) -> dict[str, Any]:

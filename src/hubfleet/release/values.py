@@ -15,9 +15,14 @@ placeholders, and its `ChartResolver`) and asks it for every release's values:
 - `values_bytes(release)`: what `helm -f` gets, each file's bytes (decrypted in
   memory) read once.
 
-It sits above the sops decrypt cache (`Sops` keeps decrypted bytes per file): a
-file is decrypted at most once, parsed at most once, also when parallel threads
-ask for it (one lock per file). Nothing is written to disk.
+Each values file is read once per command, through one reader
+(`hubfleet.release.pipeline.read_values`, the confined `read_fleet_file`), into a
+`ValuesFile` kept here: helm's bytes and the parsed documents both derive from it,
+the secret policy is applied to it, and the deploy's pre-flight check asks it
+(`file`). It sits above the sops decrypt cache (`Sops` keeps decrypted bytes per
+file, decrypting the bytes read here): a file is read once, decrypted at most once,
+parsed at most once, also when parallel threads ask for it (one lock per file).
+Nothing is written to disk.
 """
 
 from __future__ import annotations
@@ -35,9 +40,9 @@ from hubfleet.helm.values import at_key, merge_values, placeholder_secrets
 from hubfleet.release.pipeline import (
     Release,
     ValuesDocument,
-    read_values_file,
+    ValuesFile,
+    read_values,
     release_jsonnet,
-    values_bytes,
 )
 
 if TYPE_CHECKING:
@@ -57,14 +62,16 @@ class ReleaseValues:
         self.fleet = fleet
         self.sops = sops
         self.charts = charts if charts is not None else ChartResolver(root=fleet.root)
-        self._documents: dict[_Key, ValuesDocument] = {}
-        self._bytes: dict[_Key, bytes] = {}
+        self._files: dict[_Key, ValuesFile] = {}  # (path, None): read once
+        self._documents: dict[_Key, ValuesDocument] = {}  # jsonnet, and `add`ed ones
+        self._bytes: dict[_Key, bytes] = {}  # jsonnet results, per release
         self._lock = threading.Lock()
         # One lock per file and cache: read once. Documents of a .jsonnet file are made
         # from its bytes (one evaluation for helm and for the parsed values), so a
         # document's lock may be held while its bytes are made, never the other way.
+        # A read file's own lock (ValuesFile) guards what is made from it.
         self._key_locks: dict[tuple[int, _Key], threading.Lock] = {}
-        self.reads = 0  # files read and parsed (or evaluated): for tests and figures
+        self.reads = 0  # files read (or evaluated): for tests and figures
 
     @staticmethod
     def _key(path: str, release: Release) -> _Key:
@@ -92,20 +99,26 @@ class ReleaseValues:
         with self._lock:
             self._documents.setdefault((document.path, None), document)
 
+    def file(self, path: str) -> ValuesFile:
+        """The (not jsonnet) values file `path`, read once for the whole command."""
+        return self._cached(self._files, (path, None), lambda: read_values(self.fleet, path))
+
     def documents(self, release: Release) -> list[ValuesDocument]:
         """The release's values files, parsed in memory, in order."""
+        return [self._document(path, release) for path in release.values_files]
 
-        def reader(path: str) -> Callable[[], ValuesDocument]:
-            if is_jsonnet(path):
-                return lambda: ValuesDocument(
+    def _document(self, path: str, release: Release) -> ValuesDocument:
+        if is_jsonnet(path):
+            return self._cached(
+                self._documents,
+                self._key(path, release),
+                lambda: ValuesDocument(
                     path, jsonnet_values(path, self._jsonnet(path, release)), False, False
-                )
-            return lambda: read_values_file(self.fleet, path, sops=self.sops)
-
-        return [
-            self._cached(self._documents, self._key(path, release), reader(path))
-            for path in release.values_files
-        ]
+                ),
+            )
+        with self._lock:
+            seeded = self._documents.get((path, None))
+        return seeded if seeded is not None else self.file(path).document(self.sops)
 
     def merged(self, release: Release, *, placeholders: bool = False) -> dict[str, Any]:
         """The release's values merged by helm's rule (later files win, null kept);
@@ -143,9 +156,7 @@ class ReleaseValues:
         def read(path: str) -> bytes:
             if is_jsonnet(path):
                 return self._jsonnet(path, release)
-            return self._cached(
-                self._bytes, (path, None), lambda: values_bytes(self.fleet, path, sops=sops)
-            )
+            return self.file(path).helm_bytes(sops)
 
         return [(path, read(path)) for path in release.values_files]
 

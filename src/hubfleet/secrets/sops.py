@@ -187,13 +187,15 @@ class Sops:
         env.update(self._overrides)
         return env
 
-    def environment_for(self, path: Path) -> dict[str, str]:
-        """The environment sops decrypts `path` with: the cloud login only for a file
-        whose metadata names a KMS or Vault key (age files never get it)."""
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            text = ""
+    def environment_for(self, path: Path, text: str | None = None) -> dict[str, str]:
+        """The environment sops decrypts `path` (its `text`, when read already) with: the
+        cloud login only for a file whose metadata names a KMS or Vault key (age files
+        never get it)."""
+        if text is None:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = ""
         return self.environment(cloud=uses_cloud_keys(text, str(path)))
 
     def key_available(self) -> bool:
@@ -212,8 +214,9 @@ class Sops:
         except ValueError:
             return str(path)
 
-    def decrypt(self, path: Path) -> bytes:
-        """The plaintext of `path`, in memory; its values are registered with the redactor."""
+    def decrypt(self, path: Path, content: bytes | None = None) -> bytes:
+        """The plaintext of `path`, in memory; its values are registered with the redactor.
+        `content`: the encrypted bytes, read already by the caller (not read again)."""
         full = path if path.is_absolute() else self.cwd / path
         key = full.resolve()
         with self._lock:
@@ -226,14 +229,15 @@ class Sops:
                 cached = self._cache.get(key)
             if cached is not None:
                 return cached
-            content = self._decrypt(full)  # the path as named: confined, links checked
+            plain = self._decrypt(full, content)  # the path as named: confined, links checked
             with self._lock:
-                self._cache[key] = content
-            return content
+                self._cache[key] = plain
+            return plain
 
-    def decrypt_data(self, path: Path) -> Any:
-        """The decrypted document parsed (YAML, JSON, dotenv), in memory."""
-        content = self.decrypt(path)
+    def decrypt_data(self, path: Path, content: bytes | None = None) -> Any:
+        """The decrypted document parsed (YAML, JSON, dotenv), in memory (`content`: as
+        for `decrypt`)."""
+        content = self.decrypt(path, content)
         try:
             return parse(content, file_format(path))
         except (ValueError, RecursionError, yaml.YAMLError):
@@ -262,10 +266,10 @@ class Sops:
         except Confinement as exc:
             raise SecretsError(exc.message, path=shown, line=1, hint=exc.hint) from None
 
-    def _decrypt(self, path: Path) -> bytes:
+    def _decrypt(self, path: Path, content: bytes | None) -> bytes:
         kind = file_format(path)
         shown = self._shown(path)
-        encrypted = self._read(path, shown)
+        encrypted = self._read(path, shown) if content is None else content
         text = encrypted.decode("utf-8", errors="replace")
         if not is_encrypted(text, str(path)):
             # Never "decrypt" a plaintext file (credentials, kubeconfig): it is a secret
@@ -290,7 +294,7 @@ class Sops:
             result = run_bytes(
                 argv,
                 redactor=self.redactor,
-                env=self.environment_for(path),
+                env=self.environment_for(path, text),
                 timeout=self._timeout,
                 cwd=self.cwd,
                 stdin=encrypted,
