@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hubfleet.providers.base import open_private_folders
+from hubfleet.base.private import open_private_folders
 from tests.conftest import SECRET_MARKER
 from tests.fakes import FakeTools
 from tests.terraform.conftest import git
