@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from hubfleet.base import duration, kubenames
+from hubfleet.config.fleet import release_label
+from hubfleet.config.terraform import module_folder
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "hubfleet"
 
@@ -119,3 +121,11 @@ def test_a_copy_of_a_rule_is_found() -> None:
     for home, line in former.items():
         found = any(re.search(spelling, line) for spelling in RULES[home])
         assert found is (home != "base/private.py"), home
+
+
+def test_the_label_and_the_module_folder() -> None:
+    assert release_label("alpha", "research") == "alpha/research"
+    assert release_label("alpha", None) == "alpha/support"
+    assert module_folder("gcp") == "terraform/gcp"
+    assert module_folder("aws", "/infra/aws/") == "infra/aws"
+    assert module_folder("azure", "/") == module_folder("azure", "") == "terraform/azure"
