@@ -21,10 +21,14 @@ import binascii
 import json
 import os
 import re
+import subprocess
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 _RUN = re.compile(rb"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_-]{16,}={0,2}")
 # The shortest base64 fragment searched: shorter ones match unrelated base64 text.
@@ -148,4 +152,51 @@ def snapshot(root: Path) -> dict[str, float]:
             path = Path(folder) / name
             if path.is_file() and not path.is_symlink():
                 found[str(path)] = path.stat().st_mtime_ns
+    return found
+
+
+# ------------------------------------------------------------------ what to look for
+
+
+def age_secret_keys(key_file: Path) -> set[str]:
+    """The `AGE-SECRET-KEY-...` lines of an age key file (what must never be shown)."""
+    return {
+        line.strip()
+        for line in key_file.read_text().splitlines()
+        if line.startswith("AGE-SECRET-KEY-")
+    }
+
+
+def _leaves(data: Any, skip: Collection[str]) -> Iterator[str]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if str(key) not in skip:
+                yield from _leaves(value, skip)
+    elif isinstance(data, list):
+        for item in data:
+            yield from _leaves(item, skip)
+    elif isinstance(data, str):
+        yield data
+    elif isinstance(data, int) and not isinstance(data, bool) and abs(data) >= 100_000:
+        yield str(data)
+
+
+def decrypted_leaves(
+    fleet: Path, key_file: Path, *, skip_keys: Collection[str] = ("sops",)
+) -> set[str]:
+    """Every value of every `enc-*` file below `fleet`, decrypted by sops itself (never by
+    hubfleet, whose misses this must not share): string leaves and integers of 6+ digits,
+    except under `skip_keys` (identifiers of credential documents, sops's metadata); a
+    file that is neither YAML nor JSON gives the values of its `key=value` lines."""
+    found: set[str] = set()
+    env = {**os.environ, "SOPS_AGE_KEY_FILE": str(key_file)}
+    for path in sorted(fleet.rglob("enc-*")):
+        plain = subprocess.run(
+            ["sops", "--decrypt", str(path)], env=env, capture_output=True, check=True
+        ).stdout
+        try:
+            data = json.loads(plain) if path.suffix == ".json" else yaml.safe_load(plain)
+        except (ValueError, yaml.YAMLError):
+            data = [line.partition(b"=")[2].decode(errors="replace") for line in plain.splitlines()]
+        found |= set(_leaves(data, skip_keys))
     return found

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import json
 import os
 import re
 import shutil
@@ -30,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 from hubfleet.base.confined import Root, read_handoff, write_beneath
 from hubfleet.base.errors import ConfigError
@@ -40,7 +38,7 @@ from hubfleet.helm import charts as charts_module
 from hubfleet.helm.charts import ChartResolver
 from tests.conftest import AGE_KEY, SECRET_MARKER, TEST_FLEET
 from tests.fakes import install_fakes
-from tests.secretscan import find_secrets
+from tests.secretscan import decrypted_leaves, find_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARY = "canary-outside-the-repository-4b1d"
@@ -56,31 +54,13 @@ AGE_SECRET = next(
 # ------------------------------------------------------------------ the fleet's secrets
 
 
-def _strings(data: object) -> Iterator[str]:
-    if isinstance(data, dict):
-        for value in data.values():
-            yield from _strings(value)
-    elif isinstance(data, list):
-        for value in data:
-            yield from _strings(value)
-    elif isinstance(data, str) and len(data) >= 6:
-        yield data
-
-
 @functools.cache
 def fleet_secrets() -> tuple[str, ...]:
-    """The age key and every decrypted secret value of the test fleet (decrypted here, by
-    sops; the test fleet's secret values all hold SECRET_MARKER, its other decrypted
-    values, such as a project id, are public)."""
-    found = {AGE_SECRET}
-    env = {**os.environ, "SOPS_AGE_KEY_FILE": str(AGE_KEY)}
-    for path in sorted(TEST_FLEET.glob("config/clusters/*/enc-*")):
-        done = subprocess.run(
-            ["sops", "--decrypt", str(path)], env=env, capture_output=True, check=True
-        )
-        loaded = json.loads(done.stdout) if path.suffix == ".json" else yaml.safe_load(done.stdout)
-        found.update(value for value in _strings(loaded) if SECRET_MARKER in value)
-    return tuple(sorted(found))
+    """The age key and every decrypted secret value of the test fleet (decrypted by sops;
+    the test fleet's secret values all hold SECRET_MARKER, its other decrypted values,
+    such as a project id, are public)."""
+    values = decrypted_leaves(TEST_FLEET / "config/clusters", AGE_KEY)
+    return tuple(sorted({AGE_SECRET} | {v for v in values if SECRET_MARKER in v}))
 
 
 # ------------------------------------------------------------------ running the CLI

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from markdown_it import MarkdownIt
 
 from tests.conftest import AGE_KEY, SECRET_MARKER, CliResult
 from tests.deploy.conftest import DeployEnv, denv
 from tests.plan.conftest import GitFleet
-from tests.secretscan import find_secrets
+from tests.secretscan import age_secret_keys, decrypted_leaves, find_secrets
 
 __all__ = ["denv"]
 
@@ -76,29 +75,8 @@ def assert_rows_intact(html: str) -> None:
 
 def fleet_secrets(fleet: Path) -> set[str]:
     """The age key and every decrypted value of the test fleet (by sops itself)."""
-    import subprocess
-
-    values = {line for line in AGE_KEY.read_text().splitlines() if line.startswith("AGE-")}
-    env_key = {"SOPS_AGE_KEY_FILE": str(AGE_KEY)}
-    for path in sorted(fleet.rglob("enc-*")):
-        out = subprocess.run(
-            ["sops", "--decrypt", str(path)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**__import__("os").environ, **env_key},
-        ).stdout
-        data = json.loads(out) if path.suffix == ".json" else yaml.safe_load(out)
-        values |= {v for v in _strings(data) if SECRET_MARKER in v}
-    return values
-
-
-def _strings(data: Any) -> list[str]:
-    if isinstance(data, dict):
-        return [s for key, value in data.items() if key != "sops" for s in _strings(value)]
-    if isinstance(data, list):
-        return [s for item in data for s in _strings(item)]
-    return [data] if isinstance(data, str) else []
+    values = decrypted_leaves(fleet, AGE_KEY)
+    return age_secret_keys(AGE_KEY) | {v for v in values if SECRET_MARKER in v}
 
 
 def assert_clean(

@@ -13,17 +13,14 @@ runs at the top level, under `jupyterhub.` (basehub) or `basehub.jupyterhub.` (d
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.conftest import AGE_KEY, TEST_FLEET
 from tests.plan.conftest import GitFleet
-from tests.secretscan import find_secrets
+from tests.secretscan import age_secret_keys, decrypted_leaves, find_secrets
 
 CLUSTER = "config/clusters/alpha"
 COMMUNITY = f"{CLUSTER}/prod2.community.values.yaml"
@@ -60,35 +57,10 @@ IDENTIFIER_KEYS = {
 }  # fmt: skip
 
 
-def _leaves(data: Any, key: str | None = None) -> list[str]:
-    if key in IDENTIFIER_KEYS:
-        return []
-    if isinstance(data, dict):
-        return [v for k, item in data.items() for v in _leaves(item, str(k))]
-    if isinstance(data, list):
-        return [v for item in data for v in _leaves(item, key)]
-    return [data] if isinstance(data, str) else []
-
-
 def _secrets(fleet: Path) -> set[str]:
     """The age key and every decrypted value of the fleet (sops itself decrypts them)."""
-    key = next(
-        line.strip()
-        for line in AGE_KEY.read_text().splitlines()
-        if line.startswith("AGE-SECRET-KEY-")
-    )
-    values = {key}
-    for path in sorted(fleet.rglob("enc-*")):
-        out = subprocess.run(
-            ["sops", "--decrypt", str(path)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "SOPS_AGE_KEY_FILE": str(AGE_KEY)},
-        ).stdout
-        data = json.loads(out) if path.suffix == ".json" else yaml.safe_load(out)
-        values |= {v for v in _leaves(data) if len(v) >= 8}
-    return values
+    values = decrypted_leaves(fleet, AGE_KEY, skip_keys=IDENTIFIER_KEYS)
+    return age_secret_keys(AGE_KEY) | {v for v in values if len(v) >= 8}
 
 
 @pytest.fixture(scope="module")

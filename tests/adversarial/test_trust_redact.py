@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import yaml
 from hubfleet.base.redact import STRUCTURAL_KEYS
 from tests.conftest import AGE_KEY
 from tests.fakes import FakeTools, install_fakes
-from tests.secretscan import find_secrets, scan_tree, snapshot
+from tests.secretscan import age_secret_keys, decrypted_leaves, find_secrets, scan_tree, snapshot
 
 ALPHA = "config/clusters/alpha"
 SECRET = "Tr4nsf0rm-s3cr3t-Value-99"
@@ -62,43 +61,12 @@ def _encrypt(fleet: Path, relative: str, plaintext: str) -> None:
     )
 
 
-def _leaves(data: Any) -> Iterator[str]:
-    """Decrypted values, except the identifiers of credential documents (a kubeconfig's
-    `kind: Config`, cluster names: hubfleet registers none of those)."""
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if key not in STRUCTURAL_KEYS:
-                yield from _leaves(value)
-    elif isinstance(data, list):
-        for item in data:
-            yield from _leaves(item)
-    elif isinstance(data, str) and len(data) >= 4:
-        yield data
-    elif isinstance(data, int) and not isinstance(data, bool) and abs(data) >= 100_000:
-        yield str(data)
-
-
 def every_secret(fleet: Path) -> list[str]:
-    """The age key and every decrypted value of every encrypted file of the fleet."""
-    key = next(
-        line.strip()
-        for line in AGE_KEY.read_text().splitlines()
-        if line.startswith("AGE-SECRET-KEY-")
-    )
-    found = {key}
-    for path in fleet.rglob("enc-*"):
-        plain = subprocess.run(
-            ["sops", "--decrypt", str(path)],
-            check=True,
-            capture_output=True,
-            env={**os.environ, "SOPS_AGE_KEY_FILE": str(AGE_KEY)},
-        ).stdout
-        try:
-            data = json.loads(plain) if path.suffix == ".json" else yaml.safe_load(plain)
-        except (ValueError, yaml.YAMLError):  # dotenv, ini or binary: its lines' values
-            data = [line.partition(b"=")[2].decode(errors="replace") for line in plain.splitlines()]
-        found |= set(_leaves(data))
-    return sorted(found)
+    """The age key and every decrypted value of every encrypted file of the fleet, except
+    the identifiers of credential documents (a kubeconfig's `kind: Config`, cluster
+    names: hubfleet registers none of those)."""
+    values = decrypted_leaves(fleet, AGE_KEY, skip_keys=STRUCTURAL_KEYS)
+    return sorted(age_secret_keys(AGE_KEY) | {v for v in values if len(v) >= 4})
 
 
 def _fleet(fleet: Path, *, fail: bool = False) -> Path:

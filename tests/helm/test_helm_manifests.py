@@ -11,6 +11,7 @@ from hubfleet.helm.engine import render
 from hubfleet.helm.manifests import (
     available_versions,
     check_manifests,
+    manifest_checker,
     schema_version,
     split_documents,
 )
@@ -81,3 +82,17 @@ def test_kube_versions() -> None:
         schema_version("1.99")
     with pytest.raises(ConfigError, match="not supported"):
         schema_version("0.1")
+
+
+def test_the_check_in_worker_processes_reports_what_it_reports_in_process() -> None:
+    """validate's schema check off the GIL (`manifest_checker(2)`: spawned workers) gives
+    the same report, problems and unknown kinds included, as the check in process."""
+    bad = render(CHARTS / "broken" / "badmanifest", {}, release="h", namespace="h")
+    custom = {"crd.yaml": "apiVersion: example.org/v1\nkind: Widget\nmetadata: {name: w}\n"}
+    cases = [(bad, "1.30"), (custom, None), ({**bad, **custom}, None)]
+    with manifest_checker(1) as here:
+        expected = [here(manifests, version) for manifests, version in cases]
+    with manifest_checker(2) as workers:
+        found = [workers(manifests, version) for manifests, version in cases]
+    assert found == expected
+    assert expected[0].problems and expected[1].unknown_kinds == ["Widget (example.org/v1)"]

@@ -12,7 +12,7 @@ import yaml
 
 from hubfleet.base.errors import SecretsError
 from hubfleet.base.redact import MARKER, Redactor
-from hubfleet.secrets.sops import Sops, encrypt, file_format, is_encrypted
+from hubfleet.secrets.sops import Sops, encrypt, file_format, is_encrypted, uses_cloud_keys
 from tests.secrets.conftest import AgeKey
 
 
@@ -240,3 +240,11 @@ def test_cloud_login_reaches_sops_only_for_kms_encrypted_files(
     assert sops.environment_for(kms_file)["GOOGLE_APPLICATION_CREDENTIALS"] == "/run/login.json"
     assert sops.environment_for(dotenv_file)["AWS_SESSION_TOKEN"] == "session"
     assert sops.decrypt(age_file) == b"token: abc\n"
+
+
+def test_deeply_nested_json_is_not_a_sops_file_and_no_internal_error() -> None:
+    """A hostile `.json` values file nested 100,000 deep that names "sops" and "mac" is
+    judged plaintext (RecursionError was an internal error, exit 70)."""
+    deep = '{"sops": {"mac": "x", "lastmodified": "y"}, "a": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert is_encrypted(deep, "enc-x.secret.values.json") is False
+    assert uses_cloud_keys(deep.replace('"mac"', '"kms"'), "enc-x.secret.values.json") is False

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
+from markdown_it import MarkdownIt
 
 from hubfleet.base.private import open_private_folders
+from hubfleet.terraform.summary import summarize
 from tests.conftest import SECRET_MARKER
 from tests.fakes import FakeTools
 from tests.terraform.conftest import git
@@ -408,3 +410,19 @@ def test_plan_of_many_clusters_succeeds_when_each_does(
     data = json.loads(result.stdout)
     assert [p["cluster_name"] for p in data["plans"]] == ["alpha", "beta"]
     assert data["failed"] == []
+
+
+def test_the_plan_summary_shows_hostile_addresses_as_inert_markdown() -> None:
+    """A `for_each` key is written by the fleet's files (a pull request): the summary's
+    addresses reach the step summary as code spans, never as HTML, links or mentions."""
+    address = 'module.x["a` <img src=x onerror=alert(1)> [y](https://e.example) @team"]'
+    show = json.dumps(
+        {"resource_changes": [
+            {"address": address, "type": "google_filestore_instance",
+             "change": {"actions": ["delete", "create"]}},
+        ]}
+    )  # fmt: skip
+    html = MarkdownIt("commonmark", {"html": True}).render(summarize("c1", show).markdown())
+    assert "<img" not in html and "<a " not in html
+    assert html.count("<code>") == 2  # the WARNING line and the change line, whole
+    assert html.count("&lt;img src=x onerror=alert(1)&gt;") == 2

@@ -285,7 +285,7 @@ def sops_recipients(content: bytes, path: str) -> list[str]:
     """Who can decrypt a sops file, from its metadata: `age age1...`, `aws kms ARN`, ..."""
     try:
         data = parse(content, file_format(path))
-    except (ValueError, yaml.YAMLError):
+    except (ValueError, RecursionError, yaml.YAMLError):
         return []
     meta = data.get("sops") if isinstance(data, dict) else None
     if not isinstance(meta, dict):

@@ -12,8 +12,12 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import multiprocessing
 import re
-from collections.abc import Mapping
+import signal
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,3 +209,36 @@ def _check_document(
             )
         )
     return found
+
+
+# A check in this process, or in a worker process (same arguments, same report).
+Checker = Callable[[Mapping[str, str], "str | None"], ManifestReport]
+
+
+def _in_process(manifests: Mapping[str, str], kube_version: str | None) -> ManifestReport:
+    return check_manifests(manifests, kube_version=kube_version)
+
+
+def _quiet_worker() -> None:
+    """A worker ignores the terminal's SIGINT: the parent decides what an interrupt
+    ends (exit 130 without a traceback); the pool goes when the parent does."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def manifest_checker(processes: int) -> Iterator[Checker]:
+    """`check_manifests`, run in `processes` worker processes when more than one: the
+    schema check is pure Python (jsonschema) and holds the GIL, so in threads it keeps
+    one core busy while the embedded Helm engine's renders (Go) wait for it. Workers are
+    started fresh (`spawn`: no fork of a threaded process), import jsonschema once each,
+    and get the rendered manifests through a pipe (never a file)."""
+    if processes <= 1:
+        yield _in_process
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_quiet_worker) as pool:
+
+        def in_worker(manifests: Mapping[str, str], kube_version: str | None) -> ManifestReport:
+            return pool.submit(check_manifests, dict(manifests), kube_version=kube_version).result()
+
+        yield in_worker

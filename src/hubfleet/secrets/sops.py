@@ -111,7 +111,7 @@ def is_encrypted(text: str, path: str) -> bool:
         return False
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # hostile nesting is not a sops file
         return False
     meta = data.get("sops") if isinstance(data, dict) else None
     return isinstance(meta, dict) and "mac" in meta and "lastmodified" in meta
@@ -146,7 +146,7 @@ def uses_cloud_keys(text: str, path: str) -> bool:
         return False
     try:
         data = json.loads(text) if kind != "yaml" else yaml.load(text, Loader=FAST_LOADER)
-    except (ValueError, yaml.YAMLError):
+    except (ValueError, RecursionError, yaml.YAMLError):
         return False
     meta = data.get("sops") if isinstance(data, dict) else None
     return isinstance(meta, dict) and any(meta.get(group) for group in CLOUD_KEY_GROUPS)
@@ -236,7 +236,7 @@ class Sops:
         content = self.decrypt(path)
         try:
             return parse(content, file_format(path))
-        except (ValueError, yaml.YAMLError):
+        except (ValueError, RecursionError, yaml.YAMLError):
             # Never quote the parser's message: it may contain decrypted text.
             raise SecretsError(
                 "decrypted content could not be parsed",
@@ -305,7 +305,7 @@ class Sops:
         """Structured documents: every string leaf; anything else: the whole content."""
         try:
             data = parse(content, kind)
-        except (ValueError, yaml.YAMLError):
+        except (ValueError, RecursionError, yaml.YAMLError):
             data = None
         if isinstance(data, dict | list):
             self.redactor.add_all(leaf_strings(data))

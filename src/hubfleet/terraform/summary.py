@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hubfleet.base.errors import ProgramError
+from hubfleet.base.markdown import md_code, md_text
 
 # Resource types whose replacement or deletion loses data.
 DATA_TYPES = frozenset(
@@ -72,9 +73,12 @@ class PlanSummary:
         }
 
     def markdown(self) -> str:
-        lines = [f"### Terraform plan: {self.cluster}", ""]
+        """The step summary: every address and action from the plan (whose `for_each` keys
+        a pull request can write) as inert Markdown (`hubfleet.base.markdown`)."""
+        lines = [f"### Terraform plan: {md_text(self.cluster)}", ""]
         for change in self.flagged:
-            lines.append(f"> **WARNING**: {change.action} of `{change.address}` (holds data)")
+            what = f"{md_text(change.action)} of {md_code(change.address)}"
+            lines.append(f"> **WARNING**: {what} (holds data)")
         if self.flagged:
             lines.append("")
         lines.append(
@@ -82,7 +86,7 @@ class PlanSummary:
             f"{self.deletes} to delete"
         )
         for change in self.changes:
-            lines.append(f"- {change.action} `{change.address}`")
+            lines.append(f"- {md_text(change.action)} {md_code(change.address)}")
         return "\n".join(lines) + "\n"
 
 

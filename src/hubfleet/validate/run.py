@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -27,13 +28,15 @@ from hubfleet.config.fleet import Cluster, Fleet, Hub, Support
 from hubfleet.config.load import load_fleet
 from hubfleet.helm.charts import ChartResolver
 from hubfleet.helm.engine import ValuesSchemaError
-from hubfleet.helm.manifests import check_manifests
+from hubfleet.helm.manifests import Checker, manifest_checker
 from hubfleet.release.pipeline import Release, ValuesDocument, hub_release, support_release
 from hubfleet.release.values import ReleaseValues
 from hubfleet.secrets.lint import lint_plaintext
 from hubfleet.secrets.sops import Sops, file_format, is_encrypted, parse
 from hubfleet.terraform.check import terraform_problems
 
+# Releases from which the rendered manifests' schema check runs in worker processes.
+MIN_RELEASES_FOR_PROCESSES = 8
 NO_KEY_NOTE = (
     "no sops key available: encrypted files were checked for structure only "
     "(set SOPS_AGE_KEY_FILE to decrypt them in memory)"
@@ -95,7 +98,7 @@ def validate(
     render: bool = True,
     strict: bool = False,
     kube_version: str | None = None,
-    workers: int = 2,
+    workers: int = max(2, os.cpu_count() or 1),
 ) -> ValidationResult:
     """Validate the fleet at `root`. `sops` is used only if it has a key."""
     loaded = load_fleet(root)
@@ -124,8 +127,11 @@ def validate(
     releases = [release for unit in units if (release := _release(fleet, unit)) is not None]
     rendered: list[str] = []
     if render and not loaded.errors:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for label in pool.map(lambda r: _check_release(run, r), releases):
+        # Renders (Go, off the GIL) in threads; schema checks (Python) in processes once
+        # there are enough releases to pay for starting them (about 1 s each).
+        processes = workers if len(releases) >= MIN_RELEASES_FOR_PROCESSES else 1
+        with manifest_checker(processes) as check, ThreadPoolExecutor(2 * workers) as pool:
+            for label in pool.map(lambda r: _check_release(run, r, check), releases):
                 if label:
                     rendered.append(label)
         _report_chart_failures(run)
@@ -336,7 +342,7 @@ def _bad(run: _Run, problem: Problem) -> None:
 # ---------------------------------------------------------------------- releases
 
 
-def _check_release(run: _Run, release: Release) -> str | None:
+def _check_release(run: _Run, release: Release, check: Checker) -> str | None:
     """Schema-check, render and check one release; its label if it rendered."""
     fleet = run.fleet
     cluster = fleet.cluster(release.cluster)
@@ -377,7 +383,7 @@ def _check_release(run: _Run, release: Release) -> str | None:
             Problem(where[0], where[1], f"{release.label}: {exc.message}", exc.hint)
         )
         return None
-    report = check_manifests(manifests, kube_version=run.kube_version)
+    report = check(manifests, run.kube_version)
     for bad in report.problems:
         run.problems.append(
             Problem(where[0], where[1], f"{release.label}: rendered {bad.render()}")
