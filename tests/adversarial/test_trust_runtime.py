@@ -33,8 +33,8 @@ from typing import Any
 import pytest
 import yaml
 
+from hubfleet.base import sweep
 from hubfleet.base.redact import MARKER, Redactor, leaf_strings
-from hubfleet.providers import sweep
 from hubfleet.secrets.keys import key_material
 from hubfleet.secrets.sops import Sops
 from tests.adversarial.test_signals import handlers_installed

@@ -1,5 +1,8 @@
 """Each shared rule has one definition (issue 22): Kubernetes' and helm's name rules in
-`base/kubenames.py`, Go durations in `base/duration.py`; every former copy uses them."""
+`base/kubenames.py`, Go durations in `base/duration.py`, the private folders in
+`base/private.py` (their owner and sweep in `base/sweep.py`), the Terraform module folder
+in `config/terraform.py`, a release's `cluster/hub` label in `config/fleet.py`, each
+provider key format in its `providers/<cloud>.py`; every former copy uses them."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from hubfleet.base import duration, kubenames
+from hubfleet.config.fleet import release_label
+from hubfleet.config.terraform import module_folder
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "hubfleet"
 
@@ -22,6 +27,20 @@ RULES = {
         r"^[A-Z_]+\s*=\s*(?:53|63|253)\b",
     ),
     "base/duration.py": (r"\|ms\|", r"\(h\|ms"),
+    # the registry, its removal at exit, the watchdog registration
+    "base/private.py": (
+        r"def (private_folder|write_private|remove_all_private_folders|open_private_folders)\b",
+        r"atexit\.register\(remove_all",
+        r"watchdog\.(watch|release)_folder\(",
+        r"_open_folders\b",
+    ),
+    "base/sweep.py": (r"def (sweep_stale|current_owner|owner_of)\b", r'"hubfleet-creds-"'),
+    "config/terraform.py": (r'f"terraform/\{', r"\{MODULES_DIR\}/", r"MODULES_DIR\s*="),
+    # `cluster/hub`, or `cluster/support` for the support release
+    "config/fleet.py": (r"\}/\{[^}]*\bor ['\"]support['\"]\}",),
+    "providers/aws.py": (r"\[\"AccessKey\"\]|get\(\"AccessKey\"", r"\"SessionToken\"\)"),
+    "providers/azure.py": (r'"service_principal_id"', r'"appId"', r'"service_principal_password"'),
+    "providers/gcp.py": (r'get\("(?:private_key|client_email)"\)',),
 }
 
 
@@ -88,3 +107,25 @@ def test_go_durations(text: str, seconds: float) -> None:
 def test_what_go_refuses_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="not a duration"):
         duration.seconds(text)
+
+
+def test_a_copy_of_a_rule_is_found() -> None:
+    """The scan finds what it looks for: each former copy, as it was written."""
+    former = {
+        "config/terraform.py": "return f\"terraform/{data.get('provider')}\"",
+        "config/fleet.py": "return f\"{self.cluster}/{self.hub or 'support'}\"",
+        "providers/azure.py": 'secret.get("appId") or secret.get("service_principal_id")',
+        "providers/aws.py": 'key = secret.get("AccessKey", secret)',
+        "base/private.py": "with private_folder(cluster.name) as folder:  # no: a use",
+    }
+    for home, line in former.items():
+        found = any(re.search(spelling, line) for spelling in RULES[home])
+        assert found is (home != "base/private.py"), home
+
+
+def test_the_label_and_the_module_folder() -> None:
+    assert release_label("alpha", "research") == "alpha/research"
+    assert release_label("alpha", None) == "alpha/support"
+    assert module_folder("gcp") == "terraform/gcp"
+    assert module_folder("aws", "/infra/aws/") == "infra/aws"
+    assert module_folder("azure", "/") == module_folder("azure", "") == "terraform/azure"

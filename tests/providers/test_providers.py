@@ -12,10 +12,11 @@ from tests.conftest import SECRET_MARKER
 from tests.fakes import FakeTools
 from tests.providers.conftest import context, load
 
+from hubfleet.base.private import open_private_folders
 from hubfleet.config.providers import target_of
 from hubfleet.deploy import local
 from hubfleet.deploy.kinds import BACKENDS
-from hubfleet.providers import get_provider, open_private_folders
+from hubfleet.providers import get_provider
 
 PARENT_CLOUD = {
     "KUBECONFIG": "/parent/kubeconfig",

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from markdown_it import MarkdownIt
 
-from hubfleet.providers.base import open_private_folders
+from hubfleet.base.private import open_private_folders
 from hubfleet.terraform.summary import summarize
 from tests.conftest import SECRET_MARKER
 from tests.fakes import FakeTools

@@ -37,7 +37,7 @@ reaches the direct child only, not the credential plugins helm and kubectl start
 in the same process group; and it is Linux only. The watchdog costs one process
 per run, reaches whole process groups, works wherever pipes do, and also removes
 the private folders at once rather than at the next run (which still sweeps
-them: `hubfleet.providers.sweep`, for a watchdog that was killed too).
+them: `hubfleet.base.sweep`, for a watchdog that was killed too).
 
 Base room: standard library only (it runs as a script with `-I -S`).
 """

@@ -27,6 +27,12 @@ CHART_ARCHIVE_SUFFIXES = (".tgz", ".tar.gz")
 JobKind = Literal["support", "staging", "prod"]
 
 
+def release_label(cluster: str, hub: str | None) -> str:
+    """How messages, plans and reports name a release: `cluster/hub`, and
+    `cluster/support` for the cluster's support release (`hub` None)."""
+    return f"{cluster}/{hub or 'support'}"
+
+
 @dataclass(frozen=True)
 class Hub:
     cluster: str
@@ -54,6 +60,10 @@ class Hub:
     @property
     def release(self) -> str:
         return self.name
+
+    @property
+    def label(self) -> str:
+        return release_label(self.cluster, self.name)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,15 @@ from hubfleet.base.yamlio import LineMap
 from hubfleet.config.fleet import normalize
 from hubfleet.config.models import ClusterFile
 
+MODULES_DIR = "terraform"
+
+
+def module_folder(provider: str, module: str | None = None) -> str:
+    """The repository-relative root module folder of a cluster: its `terraform.module`,
+    or `terraform/<provider>` (where `hubfleet terraform scaffold` writes the shipped one)."""
+    return (module or "").strip("/") or f"{MODULES_DIR}/{provider}"
+
+
 # Module inputs that are facts of the provider block: vars key -> provider block key.
 PROVIDER_FACTS: dict[str, dict[str, str]] = {
     "gcp": {

@@ -14,6 +14,7 @@ from typing import Any
 from hubfleet.base import argv, interrupt
 from hubfleet.base.atomic import check_writable
 from hubfleet.base.errors import HubfleetError
+from hubfleet.base.private import remove_all_private_folders
 from hubfleet.base.redact import Redactor
 from hubfleet.base.runner import terminate_all
 from hubfleet.base.yamlio import read_fleet_file
@@ -35,7 +36,7 @@ from hubfleet.deploy.targets import Targets
 from hubfleet.health.gate import HealthCheck
 from hubfleet.helm.charts import ChartResolver
 from hubfleet.plan.job import Job
-from hubfleet.providers import get_provider, remove_all_private_folders
+from hubfleet.providers import get_provider
 from hubfleet.release.pipeline import Release, hub_release, require_encrypted, support_release
 from hubfleet.release.values import ReleaseValues
 from hubfleet.secrets.sops import Sops

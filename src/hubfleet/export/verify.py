@@ -116,7 +116,7 @@ def verify_export(
     `export_sops` if given, e.g. the key of re-encryption recipients); None:
     placeholders on both sides."""
 
-    label = f"{hub.cluster}/{hub.name}"
+    label = hub.label
     readme = folder / README
     if not readme.is_file():
         raise ExportError(f"{folder} is not an export: it has no {README}")

@@ -91,12 +91,12 @@ def kube_target(fleet: Fleet, hub: Hub, pipeline: ReleaseValues | None = None) -
     raw = section.get("baseUrl") if isinstance(section, Mapping) else None
     if isinstance(raw, str) and raw.startswith("<secret:"):
         raise DeployError(
-            f"hub {hub.cluster}/{hub.name}: hub.baseUrl is set in an encrypted values file",
+            f"hub {hub.label}: hub.baseUrl is set in an encrypted values file",
             hint="set hub.baseUrl in a plain values file; the health check reads no secrets for it",
         )
     settings = hub.health_check
     return KubeTarget(
-        hub=f"{hub.cluster}/{hub.name}",
+        hub=hub.label,
         namespace=hub.namespace,
         secret=settings.secret,
         key=settings.key,
@@ -207,7 +207,7 @@ def check_arguments(hub: Hub) -> None:
     """Raise `ArgvError` (exit 2) now when a setting of the hub's check cannot reach
     kubectl: what a deploy checks before it starts."""
     settings = hub.health_check
-    label = f"{hub.cluster}/{hub.name}"
+    label = hub.label
     token_argv(hub.namespace, settings.secret, label)
     forward_argv(hub.namespace, settings.service, settings.port, label)
 

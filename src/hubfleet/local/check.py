@@ -29,7 +29,7 @@ def check_local_hub(
     status = next(iter(hub_status(folder, [hub.name])), None)
     if status is None or not status.running:
         raise DeployError(
-            f"local hub {hub.cluster}/{hub.name} is not running (state in {folder})",
+            f"local hub {hub.label} is not running (state in {folder})",
             hint=f"deploy it first: hubfleet deploy {hub.cluster} {hub.name}",
         )
     token = local_check_token(folder, hub.name)

@@ -69,7 +69,7 @@ def check_domain(fleet: Fleet, domain: str) -> None:
     for hub in fleet.hubs():
         if hub.domain == domain:
             raise InvalidNameError(
-                f"domain {domain!r} is already the domain of hub {hub.cluster}/{hub.name}",
+                f"domain {domain!r} is already the domain of hub {hub.label}",
                 path=fleet.cluster(hub.cluster).file,
                 line=hub.line,
                 hint="each hub needs its own domain",

@@ -20,6 +20,7 @@ from hubfleet.base.yamlio import dump_yaml
 from hubfleet.config.fleet import CLUSTERS_DIR, Cluster
 from hubfleet.config.load import load_fleet
 from hubfleet.config.providers import target_of
+from hubfleet.config.terraform import module_folder
 from hubfleet.health.kubernetes import SERVICE as HEALTH_SERVICE
 from hubfleet.health.kubernetes import values_snippet
 from hubfleet.helm.charts import jupyterhub_values_key
@@ -137,7 +138,7 @@ def _terraform_files(root: Path, provider: str, notes: list[str]) -> dict[str, b
     if provider not in terraform_scaffold.PROVIDERS:
         return {}
     files: dict[str, bytes] = {}
-    module = terraform_scaffold.module_folder(provider)
+    module = module_folder(provider)
     if (root / module).exists():
         notes.append(f"{module}/ exists: kept as it is (the shipped module was not written)")
     else:

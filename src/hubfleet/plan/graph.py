@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from hubfleet.base.errors import HubfleetError
 from hubfleet.base.yamlio import load_data
-from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind, normalize
+from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind, normalize, release_label
 from hubfleet.helm.jsonnet import is_jsonnet, jsonnet_dependencies
 
 UnitKey = tuple[str, str | None]  # (cluster, hub name; None for the support release)
@@ -52,7 +52,7 @@ class Unit:
 
     @property
     def label(self) -> str:
-        return f"{self.cluster}/{self.hub or 'support'}"
+        return release_label(self.cluster, self.hub)
 
 
 @dataclass(frozen=True)

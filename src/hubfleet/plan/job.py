@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args
 # InputError: a plan or report file that cannot be used (exit 2), raised by base's reader too.
 from hubfleet.base.jsonio import InputError as InputError
 from hubfleet.base.jsonio import read_json_file
+from hubfleet.config.fleet import release_label
 from hubfleet.config.providers import PROVIDERS
 
 # support | staging | prod: what a deploy upgrades; removed, cluster (in the plan's
@@ -51,7 +52,7 @@ class Job:
 
     @property
     def label(self) -> str:
-        return f"{self.cluster}/{self.hub or 'support'}"
+        return release_label(self.cluster, self.hub)
 
     @property
     def sort_key(self) -> tuple[str, int, str]:

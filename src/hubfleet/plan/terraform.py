@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hubfleet.config.fleet import Cluster, Fleet
+from hubfleet.config.terraform import module_folder as cluster_module_folder
 from hubfleet.plan.changes import Change
 
 LOCK_FILE = ".terraform.lock.hcl"
@@ -45,9 +46,9 @@ def module_folder(data: Mapping[str, Any]) -> str | None:
     if not isinstance(block, dict):
         return None
     module = block.get("module")
-    if isinstance(module, str) and module.strip("/"):
-        return module.strip("/")
-    return f"terraform/{data.get('provider')}"
+    return cluster_module_folder(
+        str(data.get("provider")), module if isinstance(module, str) else None
+    )
 
 
 def _block_reasons(path: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:

@@ -6,13 +6,7 @@ import importlib
 
 from hubfleet.base.errors import ConfigError, did_you_mean
 from hubfleet.config.providers import PROVIDERS
-from hubfleet.providers.base import (
-    Credentials,
-    Provider,
-    ProviderContext,
-    open_private_folders,
-    remove_all_private_folders,
-)
+from hubfleet.providers.base import Credentials, Provider, ProviderContext
 
 # The provider table's names (`hubfleet.config.providers`), sorted.
 NAMES: tuple[str, ...] = tuple(sorted(PROVIDERS))
@@ -23,8 +17,6 @@ __all__ = [
     "Provider",
     "ProviderContext",
     "get_provider",
-    "open_private_folders",
-    "remove_all_private_folders",
 ]
 
 

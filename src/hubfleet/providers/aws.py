@@ -17,9 +17,11 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hubfleet.base import argv
+from hubfleet.base.private import private_folder, write_private
 from hubfleet.providers.base import (
     KUBECONFIG_NAME,
     Credentials,
@@ -27,9 +29,7 @@ from hubfleet.providers.base import (
     ProviderContext,
     ambient,
     credentials_error,
-    private_folder,
     run_cli,
-    write_private,
 )
 
 if TYPE_CHECKING:
@@ -73,11 +73,26 @@ def session_name(cluster: Cluster) -> str:
     return f"hubfleet-{cluster.name}"[:64]
 
 
-def _access_key(data: Any) -> tuple[str, str]:
+KEY_FORMAT = "the aws key file has no AccessKey.AccessKeyId / AccessKey.SecretAccessKey"
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    key_id: str
+    secret: str
+    session_token: str | None  # a temporary key's (`aws sts` output), else None
+
+
+def access_key(data: Any) -> AccessKey:
+    """The access key in a decrypted key file: the JSON `aws iam create-access-key` prints
+    (`AccessKey.AccessKeyId`, ...) or its inner mapping (ValueError naming no value)."""
     inner = data.get("AccessKey", data) if isinstance(data, dict) else None
-    if not isinstance(inner, dict):
-        raise ValueError("no AccessKey")
-    return str(inner["AccessKeyId"]), str(inner["SecretAccessKey"])
+    if not isinstance(inner, dict) or "AccessKeyId" not in inner or "SecretAccessKey" not in inner:
+        raise ValueError(KEY_FORMAT)
+    token = inner.get("SessionToken")
+    return AccessKey(
+        str(inner["AccessKeyId"]), str(inner["SecretAccessKey"]), str(token) if token else None
+    )
 
 
 @contextlib.contextmanager
@@ -103,14 +118,16 @@ def credentials(context: ProviderContext) -> Iterator[Credentials]:
         if block.key:
             data = context.sops.decrypt_data(context.fleet.abspath(cluster.path(block.key)))
             try:
-                key_id, secret = _access_key(data)
-            except (KeyError, ValueError, TypeError):
+                key = access_key(data)
+            except ValueError as exc:
                 raise credentials_error(
-                    cluster,
-                    "the aws key file has no AccessKey.AccessKeyId / AccessKey.SecretAccessKey",
-                    hint="store the JSON `aws iam create-access-key` prints",
+                    cluster, str(exc), hint="store the JSON `aws iam create-access-key` prints"
                 ) from None
-            env = {**own_files, "AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret}
+            env = {
+                **own_files,
+                "AWS_ACCESS_KEY_ID": key.key_id,
+                "AWS_SECRET_ACCESS_KEY": key.secret,
+            }
         else:
             env = ambient(("AWS_",))
         env |= region

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hubfleet.base import argv
+from hubfleet.base.private import private_folder, write_private
 from hubfleet.providers.base import (
     KUBECONFIG_NAME,
     Credentials,
@@ -43,9 +44,7 @@ from hubfleet.providers.base import (
     ProviderContext,
     ambient,
     credentials_error,
-    private_folder,
     run_cli,
-    write_private,
 )
 
 if TYPE_CHECKING:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hubfleet.base import argv
+from hubfleet.base.private import private_folder, write_private
 from hubfleet.providers.base import (
     KUBECONFIG_NAME,
     Credentials,
@@ -26,9 +27,7 @@ from hubfleet.providers.base import (
     ProviderContext,
     ambient,
     credentials_error,
-    private_folder,
     run_cli,
-    write_private,
 )
 
 if TYPE_CHECKING:
@@ -50,6 +49,11 @@ def check_key(key: bytes) -> None:
         data = json.loads(key)
     except ValueError:
         raise ValueError("the gcp key file is not JSON") from None
+    check_key_data(data)
+
+
+def check_key_data(data: Any) -> None:
+    """`check_key` of a key file already parsed (ValueError naming no value)."""
     kind = data.get("type") if isinstance(data, dict) else None
     if not isinstance(kind, str):
         raise ValueError("the gcp key file has no 'type' (not a gcloud credential file)")

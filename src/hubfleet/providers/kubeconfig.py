@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from hubfleet.base.private import private_folder, write_private
 from hubfleet.providers.base import (
     KUBECONFIG_NAME,
     Credentials,
     Provider,
     ProviderContext,
     credentials_error,
-    private_folder,
-    write_private,
 )
 
 

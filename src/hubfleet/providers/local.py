@@ -6,13 +6,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from hubfleet.base.private import private_folder, write_private
 from hubfleet.providers.base import (
     KUBECONFIG_NAME,
     Credentials,
     Provider,
     ProviderContext,
-    private_folder,
-    write_private,
 )
 
 

@@ -21,7 +21,7 @@ from typing import Any, NoReturn, TypeVar
 from hubfleet.base.errors import ConfigError, Problem, SecretsError
 from hubfleet.base.yamlio import decode_text, load_data, read_fleet_file
 from hubfleet.config.charts import ChartSource
-from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind
+from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind, release_label
 from hubfleet.helm.jsonnet import JsonnetFacts, is_jsonnet, render_jsonnet, render_jsonnet_data
 from hubfleet.helm.values import placeholder_secrets
 from hubfleet.secrets.sops import Sops, is_encrypted
@@ -41,7 +41,7 @@ class Release:
 
     @property
     def label(self) -> str:
-        return f"{self.cluster}/{self.hub or 'support'}"
+        return release_label(self.cluster, self.hub)
 
 
 @dataclass(frozen=True)

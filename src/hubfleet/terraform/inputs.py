@@ -17,9 +17,9 @@ from typing import Any
 from hubfleet.base.errors import ConfigError, did_you_mean
 from hubfleet.config.fleet import Cluster, Fleet
 from hubfleet.config.models import TerraformBlock
+from hubfleet.config.terraform import module_folder
 from hubfleet.terraform.names import ClusterNames, cluster_names
 
-MODULES_DIR = "terraform"
 _VARIABLE = re.compile(r'^\s*variable\s+"([A-Za-z_][A-Za-z0-9_-]*)"\s*\{', re.MULTILINE)
 
 
@@ -45,7 +45,7 @@ def block(cluster: Cluster) -> TerraformBlock:
 
 
 def module_dir(cluster: Cluster) -> str:
-    return (block(cluster).module or f"{MODULES_DIR}/{cluster.provider}").strip("/")
+    return module_folder(cluster.provider, block(cluster).module)
 
 
 def scope(cluster: Cluster) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from hubfleet.base.atomic import write_atomic
 from hubfleet.base.errors import ConfigError
 from hubfleet.config.fleet import CHARTS_DIR
-from hubfleet.terraform.inputs import MODULES_DIR
+from hubfleet.config.terraform import module_folder
 
 PROVIDERS = ("gcp", "aws", "azure")
 SUPPORT_TEMPLATE = "hubfleet-hub-service-accounts.yaml"
@@ -29,11 +29,6 @@ def shipped(provider: str) -> dict[str, str]:
         for entry in sorted(folder.iterdir(), key=lambda e: e.name)
         if entry.name.endswith(".tf")
     }
-
-
-def module_folder(provider: str) -> str:
-    """Where the shipped module of `provider` goes in a fleet (repository-relative)."""
-    return f"{MODULES_DIR}/{provider}"
 
 
 def scaffold(root: Path, provider: str, *, force: bool = False) -> list[str]:

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from hubfleet.base.errors import ConfigError, ProgramError, SecretsError
+from hubfleet.base.private import private_folder, write_private
 from hubfleet.base.redact import Redactor
 from hubfleet.base.runner import Result, run
 from hubfleet.config.fleet import Cluster, Fleet
-from hubfleet.providers.base import ambient, private_folder, write_private
+from hubfleet.providers import aws, azure, gcp
+from hubfleet.providers.base import ambient
 from hubfleet.secrets.sops import Sops
 from hubfleet.terraform.inputs import Inputs, block, tfvars_json
 
@@ -66,36 +68,48 @@ class Session:
 
 
 def credential_env(cluster: Cluster, secret: Any) -> dict[str, str]:
-    """The variables a cluster's decrypted Terraform credentials become (never a file)."""
+    """The variables a cluster's decrypted Terraform credentials become (never a file).
+    Each key format is parsed by its provider's module (`providers/<cloud>.py`)."""
     if not isinstance(secret, dict):
-        raise SecretsError(
-            f"cluster {cluster.name}: terraform.credentials is not a JSON or YAML mapping",
-            path=cluster.file,
-            line=cluster.lines.line(("terraform", "credentials")),
-        )
-    if cluster.provider == "gcp":
-        return {"GOOGLE_CREDENTIALS": json.dumps(secret, sort_keys=True)}
-    if cluster.provider == "aws":
-        key = secret.get("AccessKey", secret)
-        env = {
-            "AWS_ACCESS_KEY_ID": str(key.get("AccessKeyId", "")),
-            "AWS_SECRET_ACCESS_KEY": str(key.get("SecretAccessKey", "")),
-        }
-        if key.get("SessionToken"):
-            env["AWS_SESSION_TOKEN"] = str(key["SessionToken"])
-        return env
-    env = {
-        "ARM_CLIENT_ID": str(secret.get("appId") or secret.get("service_principal_id") or ""),
-        "ARM_CLIENT_SECRET": str(
-            secret.get("password") or secret.get("service_principal_password") or ""
-        ),
-        "ARM_TENANT_ID": str(secret.get("tenant") or secret.get("tenant_id") or ""),
-    }
-    subscription = (cluster.spec.azure.subscription if cluster.spec.azure else None) or secret.get(
-        "subscription_id"
+        raise _credentials_error(cluster, "terraform.credentials is not a JSON or YAML mapping")
+    try:
+        if cluster.provider == "gcp":
+            gcp.check_key_data(secret)
+            return {"GOOGLE_CREDENTIALS": json.dumps(secret, sort_keys=True)}
+        if cluster.provider == "aws":
+            return _aws_env(aws.access_key(secret))
+        return _azure_env(cluster, azure.service_principal(secret))
+    except ValueError as exc:
+        raise _credentials_error(cluster, f"terraform.credentials: {exc}") from None
+
+
+def _credentials_error(cluster: Cluster, message: str) -> SecretsError:
+    return SecretsError(
+        f"cluster {cluster.name}: {message}",
+        path=cluster.file,
+        line=cluster.lines.line(("terraform", "credentials")),
     )
+
+
+def _aws_env(key: aws.AccessKey) -> dict[str, str]:
+    env = {"AWS_ACCESS_KEY_ID": key.key_id, "AWS_SECRET_ACCESS_KEY": key.secret}
+    if key.session_token:
+        env["AWS_SESSION_TOKEN"] = key.session_token
+    return env
+
+
+def _azure_env(cluster: Cluster, principal: azure.ServicePrincipal) -> dict[str, str]:
+    if principal.password is None:
+        raise ValueError("Terraform needs the service principal's password, not a certificate")
+    env = {
+        "ARM_CLIENT_ID": principal.app_id,
+        "ARM_CLIENT_SECRET": principal.password,
+        "ARM_TENANT_ID": principal.tenant,
+    }
+    block = cluster.spec.azure
+    subscription = (block.subscription if block else None) or principal.subscription
     if subscription:
-        env["ARM_SUBSCRIPTION_ID"] = str(subscription)
+        env["ARM_SUBSCRIPTION_ID"] = subscription
     return env
 
 
