@@ -37,7 +37,10 @@ RULES = {
     "base/sweep.py": (r"def (sweep_stale|current_owner|owner_of)\b", r'"hubfleet-creds-"'),
     "config/terraform.py": (r'f"terraform/\{', r"\{MODULES_DIR\}/", r"MODULES_DIR\s*="),
     # `cluster/hub`, or `cluster/support` for the support release
-    "config/fleet.py": (r"\}/\{[^}]*\bor ['\"]support['\"]\}",),
+    "config/fleet.py": (
+        r"\}/\{[^}]*\bor ['\"]support['\"]\}",
+        r"\{(?:self|hub|s|r)\.cluster\}/\{(?:self|hub|s|r)\.(?:hub|name)\}",
+    ),
     "providers/aws.py": (r"\[\"AccessKey\"\]|get\(\"AccessKey\"", r"\"SessionToken\"\)"),
     "providers/azure.py": (r'"service_principal_id"', r'"appId"', r'"service_principal_password"'),
     "providers/gcp.py": (r'get\("(?:private_key|client_email)"\)',),

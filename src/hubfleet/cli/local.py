@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hubfleet.cli.common import Output, echo, echo_json, load_fleet, repo_root
+from hubfleet.config.fleet import release_label
 from hubfleet.config.providers import target_of
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ def status(
                 f"; `hubfleet local stop {s.cluster} {s.hub}` stops "
                 + ("them" if len(s.leftovers) > 1 else "it")
             ) * bool(s.leftovers)
-            echo(ctx, f"{s.cluster}/{s.hub}: stopped, but {s.note}{fix}")
+            echo(ctx, f"{release_label(s.cluster, s.hub)}: stopped, but {s.note}{fix}")
 
 
 def _stopped(row: dict[str, Any]) -> str:
@@ -171,4 +172,4 @@ def stop(
         what = f"stopped ({r.processes_stopped} processes)" if r.was_running else "not running"
         if not r.was_running and r.processes_stopped:
             what = f"not running; cleaned {r.processes_stopped} leftover processes"
-        echo(ctx, f"{r.cluster}/{r.hub}: {what}")
+        echo(ctx, f"{release_label(r.cluster, r.hub)}: {what}")

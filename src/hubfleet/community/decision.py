@@ -208,7 +208,7 @@ def decide(
     readers: dict[str, list[str]] = {}
     for hub in fleet.hubs():
         for path in hub.values_files:
-            readers.setdefault(path, []).append(f"{hub.cluster}/{hub.name}")
+            readers.setdefault(path, []).append(hub.label)
     selected: dict[str, HubCommunity] = {}
     verdicts: list[FileVerdict] = []
     if not changes:

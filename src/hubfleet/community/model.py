@@ -10,7 +10,7 @@ from hubfleet.base.yamlio import PathKey
 from hubfleet.community.nesting import z2jh_values_key
 from hubfleet.community.policy import Constraint, Entry, Policy
 from hubfleet.config.community import DEFAULT_ALLOW, DEFAULT_DENY
-from hubfleet.config.fleet import Cluster, Fleet, Hub
+from hubfleet.config.fleet import Cluster, Fleet, Hub, release_label
 
 COMMUNITY_SUFFIX = ".community.values.yaml"
 BUILT_IN = "built-in default"
@@ -32,7 +32,7 @@ class HubCommunity:
 
     @property
     def label(self) -> str:
-        return f"{self.cluster}/{self.hub}"
+        return release_label(self.cluster, self.hub)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -55,7 +55,7 @@ def check_fleet_hub(
     reason = switched_off(fleet, hub)
     if reason is not None:
         raise HubfleetError(
-            f"hub {hub.cluster}/{hub.name}: {reason}",
+            f"hub {hub.label}: {reason}",
             hint="remove `enabled: false` from its health_check block to check it",
         )
     if target_of(fleet.cluster(hub.cluster).provider) == "local":

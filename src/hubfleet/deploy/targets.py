@@ -75,8 +75,7 @@ def check_kind(hub: Hub, kind: str, where: str, file: JsonFile, *steps: Step) ->
     as a staging job would be deployed as a canary, before the gate and unchecked."""
     if hub.kind != kind:
         raise file.error(
-            f"{where}: hub {hub.cluster}/{hub.name} is a {hub.kind} hub in this fleet, "
-            f"not a {kind} one",
+            f"{where}: hub {hub.label} is a {hub.kind} hub in this fleet, not a {kind} one",
             *steps,
             hint="regenerate the plan from this repository (`hubfleet plan --output json`)",
         )
