@@ -15,6 +15,7 @@ import hashlib
 import json
 import random
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,7 +57,14 @@ LABEL_SETS: list[tuple[str, ...]] = [
 
 
 def _files(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if not p.is_dir())
+    """The fleet's files as git has them (what a developer's runs leave beside them, such
+    as the demo's `.hubfleet/` state, ignored by git, is no part of the fleet)."""
+    listed = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "-z", "--", "."],
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return sorted(name for name in listed.split("\0") if name and not (root / name).is_dir())
 
 
 def _change_sets(root: Path) -> Iterator[tuple[str, list[Change], tuple[str, ...]]]:
