@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hubfleet.base.errors import ChartError, ConfigError, HubfleetError, Problem
-from hubfleet.base.yamlio import Document, LineMap, load_data, load_yaml, read_fleet_text
+from hubfleet.base.yamlio import Document, LineMap, decode_text, load_data, load_yaml
 from hubfleet.community.check import community_problems
 from hubfleet.config.fleet import Cluster, Fleet, Hub, Support
 from hubfleet.config.load import load_fleet
@@ -201,7 +201,10 @@ def _check_file(run: _Run, path: str) -> None:
     run.checked.add(path)
     full = run.fleet.abspath(path)
     try:
-        text = read_fleet_text(run.fleet.root, path)
+        # Read once for the whole command, by the values pipeline's reader: the render
+        # and sops (below) use these bytes, never the file again.
+        source = run.values.file(path)
+        text = decode_text(source.raw, path)
     except ConfigError as exc:
         for problem in exc.problems:
             _bad(run, problem)
@@ -210,7 +213,7 @@ def _check_file(run: _Run, path: str) -> None:
     if is_encrypted(text, path):
         if path.endswith((".yaml", ".yml")):
             run.texts[path] = text  # sops keeps keys and lines: a problem can point at them
-        _check_encrypted(run, path, full, text)
+        _check_encrypted(run, path, full, source.raw)
     elif secret_named:
         _bad(
             run,
@@ -276,14 +279,15 @@ def _line_doc(run: _Run, path: str) -> Document:
     return doc
 
 
-def _check_encrypted(run: _Run, path: str, full: Path, text: str) -> None:
+def _check_encrypted(run: _Run, path: str, full: Path, raw: bytes) -> None:
+    text = raw.decode("utf-8", errors="replace")
     run.encrypted.add(path)
     # Its keys are in the clear (sops encrypts values): a schema problem on a key this
     # file sets is reported at the file's own line.
     run.texts[path] = text
     if run.sops is not None:
         try:
-            run.sops.decrypt(full)
+            run.sops.decrypt(full, raw)
         except HubfleetError as exc:
             _bad(run, Problem(path, exc.line or 1, exc.message, exc.hint))
         return
