@@ -32,7 +32,7 @@ def values(title: str) -> dict[str, object]:
                 "DummyAuthenticator": {"password": "demo"},
             }
         },
-        "singleuser": {"defaultUrl": "/api/status"},
+        "singleuser": {"defaultUrl": "/lab"},
         "custom": {"title": title},
     }
 

@@ -44,7 +44,8 @@ from typing import TypeVar
 from hubfleet.config.fleet import Fleet
 from hubfleet.config.load import load_fleet
 from hubfleet.plan.changes import Change, parse_changed_files
-from hubfleet.plan.plan import Plan, make_plan
+from hubfleet.plan.plan import Plan
+from hubfleet.plan.planner import make_plan
 
 T = TypeVar("T")
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from hubfleet.config.load import load_fleet
 from hubfleet.helm.engine import render
 from hubfleet.helm.stability import RENDERS, compare_renders, resources
-from hubfleet.release.pipeline import hub_release, merged_values
+from hubfleet.release.pipeline import hub_release
+from hubfleet.release.values import ReleaseValues
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHART = ROOT.parent / "shared" / "charts" / "jupyterhub-4.2.0.tgz"
@@ -43,7 +44,7 @@ def main() -> None:
     fleet = load_fleet(ROOT / "examples" / "fleet").fleet_or_raise()
     hub = fleet.cluster("pilot-gcp").hub("staging")
     release = hub_release(fleet, hub)
-    values = merged_values(fleet, release, sops=None)
+    values = ReleaseValues(fleet, sops=None).merged(release, placeholders=True)
 
     def once() -> dict[str, str]:
         return render(args.chart, values, release=release.name, namespace=release.namespace)
