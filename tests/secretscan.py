@@ -157,6 +157,16 @@ def snapshot(root: Path) -> dict[str, float]:
 
 # ------------------------------------------------------------------ what to look for
 
+# Keys of decrypted credential documents whose values name things rather than hold
+# secrets (a GCP key's `type: service_account` is also a word of z2jh's own code and of
+# the community policy's deny list): hubfleet registers none of them.
+IDENTIFIER_KEYS = frozenset({
+    "sops", "apiVersion", "kind", "name", "namespace", "server", "current-context",
+    "cluster", "user", "context", "type", "project_id", "client_email", "auth_uri",
+    "token_uri", "auth_provider_x509_cert_url", "client_x509_cert_url", "universe_domain",
+    "region",
+})  # fmt: skip
+
 
 def age_secret_keys(key_file: Path) -> set[str]:
     """The `AGE-SECRET-KEY-...` lines of an age key file (what must never be shown)."""

@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import AGE_KEY, TEST_FLEET
 from tests.plan.conftest import GitFleet
-from tests.secretscan import age_secret_keys, decrypted_leaves, find_secrets
+from tests.secretscan import IDENTIFIER_KEYS, age_secret_keys, decrypted_leaves, find_secrets
 
 CLUSTER = "config/clusters/alpha"
 COMMUNITY = f"{CLUSTER}/prod2.community.values.yaml"
@@ -45,16 +45,6 @@ def _nested(text: str, nesting: str) -> str:
     head = "".join(f"{'  ' * depth}{key}:\n" for depth, key in enumerate(keys))
     pad = "  " * len(keys)
     return head + "".join(f"{pad}{line}\n" for line in text.splitlines())
-
-
-# Keys of decrypted files whose values name things rather than hold secrets (a GCP key's
-# `type: service_account` is also a word of the policy's deny list).
-IDENTIFIER_KEYS = {
-    "sops", "apiVersion", "kind", "name", "namespace", "server", "current-context",
-    "cluster", "user", "context", "type", "project_id", "client_email", "auth_uri",
-    "token_uri", "auth_provider_x509_cert_url", "client_x509_cert_url", "universe_domain",
-    "region",
-}  # fmt: skip
 
 
 def _secrets(fleet: Path) -> set[str]:

@@ -32,7 +32,7 @@ from hubfleet.release.values import ReleaseValues
 from hubfleet.secrets.sops import Sops
 from tests.conftest import CliResult
 from tests.fakes import FakeTools, install_fakes
-from tests.secretscan import Hit, find_secrets, scan_tree, snapshot
+from tests.secretscan import IDENTIFIER_KEYS, Hit, find_secrets, scan_tree, snapshot
 
 # Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
 pytestmark = pytest.mark.slow
@@ -47,14 +47,6 @@ HUBS = [
     ("teaching-azure", "teaching"),
     ("research-aws", "staging"),
 ]
-# Keys whose values in credential documents are public identifiers, not secrets
-# ("type": "service_account" is also a word of the chart's own code).
-IDENTIFIER_KEYS = {
-    "sops", "apiVersion", "kind", "name", "namespace", "server", "current-context",
-    "cluster", "user", "context", "type", "project_id", "client_email", "auth_uri",
-    "token_uri", "auth_provider_x509_cert_url", "client_x509_cert_url", "universe_domain",
-    "region",
-}  # fmt: skip
 
 
 def _leaves(data: Any, key: str | None = None) -> list[str]:
