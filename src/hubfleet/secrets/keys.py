@@ -29,6 +29,11 @@ form the redactor knows:
 it, so it cannot know that key (sops' own output never contains it). A file is
 read only when it is a regular file of at most `MAX_KEY_FILE_BYTES`; a file that
 cannot be read registers nothing (sops will say why it cannot decrypt).
+
+This module holds no key: it names only the shapes it looks for (the
+`AGE-SECRET-KEY-` prefix in this text, the PEM `-----BEGIN`/`-----END` armour
+lines), as `secrets/lint.py` does. The keys its tests use are the test fleet's
+public demo key (tests/fixtures/age) and values made in the test.
 """
 
 from __future__ import annotations
