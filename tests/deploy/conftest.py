@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from tests.conftest import AGE_KEY
 from tests.fakes import FakeTools, install_fakes
 
@@ -132,3 +133,17 @@ def namespace_of(call: dict[str, Any]) -> str:
 
 def by_job(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f"{j['cluster_name']}/{j['hub_name'] or 'support'}": j for j in report["jobs"]}
+
+
+def many_hubs(denv: DeployEnv, cluster: str, count: int, parallelism: int | None) -> None:
+    """`count` production hubs on `cluster` (in the fleet copy), its own parallelism."""
+    path = denv.fleet / "config" / "clusters" / cluster / "cluster.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["hubs"] = [
+        {"name": f"hub{i:03d}", "domain": f"hub{i:03d}.{cluster}.example.org",
+         "helm_chart_values_files": ["common.values.yaml", "prod.values.yaml"]}
+        for i in range(count)
+    ]  # fmt: skip
+    if parallelism is not None:
+        doc["deploy"] = {"parallelism": parallelism}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-from tests.deploy.conftest import DeployEnv, cluster_rule, release_of
+from tests.deploy.conftest import DeployEnv, cluster_rule, many_hubs, release_of
 from tests.deploy.rollout_states import fast_watch
 
 from hubfleet.base.redact import Redactor
@@ -19,20 +18,6 @@ from hubfleet.secrets.sops import Sops
 
 HUBS = 95
 RATE_LIMITED = "Error: client rate limiter Wait returned an error: context deadline exceeded"
-
-
-def _many_hubs(denv: DeployEnv, cluster: str, count: int, parallelism: int | None) -> None:
-    """`count` production hubs on `cluster` (in the fleet copy), its own parallelism."""
-    path = denv.fleet / "config" / "clusters" / cluster / "cluster.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["hubs"] = [
-        {"name": f"hub{i:03d}", "domain": f"hub{i:03d}.{cluster}.example.org",
-         "helm_chart_values_files": ["common.values.yaml", "prod.values.yaml"]}
-        for i in range(count)
-    ]  # fmt: skip
-    if parallelism is not None:
-        doc["deploy"] = {"parallelism": parallelism}
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
 def _deployer(denv: DeployEnv, clusters: list[str], concurrency: int) -> Deployer:
@@ -58,7 +43,7 @@ def _most_at_once(calls: list[dict[str, Any]]) -> int:
 def test_at_most_the_cluster_limit_at_once_while_another_cluster_proceeds(
     denv: DeployEnv,
 ) -> None:
-    _many_hubs(denv, "delta", HUBS, parallelism=None)  # hubfleet.yaml's limit: 8
+    many_hubs(denv, "delta", HUBS, parallelism=None)  # hubfleet.yaml's limit: 8
     fast_watch(denv.fleet, cluster_parallelism=8)
     denv.fakes.script([
         {"tool": "helm", "args": ["upgrade"], "contains": "hubfleet-creds-delta-", "sleep": 0.15},
@@ -77,7 +62,7 @@ def test_at_most_the_cluster_limit_at_once_while_another_cluster_proceeds(
 
 
 def test_cluster_yaml_overrides_the_limit(denv: DeployEnv) -> None:
-    _many_hubs(denv, "delta", 12, parallelism=3)
+    many_hubs(denv, "delta", 12, parallelism=3)
     fast_watch(denv.fleet, cluster_parallelism=8)
     denv.fakes.script([{"tool": "helm", "args": ["upgrade"], "sleep": 0.1}])
     report = _deployer(denv, ["delta"], concurrency=64).run()

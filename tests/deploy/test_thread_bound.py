@@ -7,8 +7,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import yaml
-from tests.deploy.conftest import DeployEnv
+from tests.deploy.conftest import DeployEnv, many_hubs
 
 from hubfleet.base.redact import Redactor
 from hubfleet.config.load import load_fleet
@@ -24,20 +23,8 @@ CONCURRENCY = 4
 OTHERS = 3 + 2 * CONCURRENCY
 
 
-def _many_hubs(denv: DeployEnv, cluster: str, count: int) -> None:
-    path = denv.fleet / "config" / "clusters" / cluster / "cluster.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["hubs"] = [
-        {"name": f"hub{i:03d}", "domain": f"hub{i:03d}.{cluster}.example.org",
-         "helm_chart_values_files": ["common.values.yaml", "prod.values.yaml"]}
-        for i in range(count)
-    ]  # fmt: skip
-    doc["deploy"] = {"parallelism": 64}  # the deploy's concurrency is the limit here
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-
-
 def test_threads_stay_within_concurrency_for_200_hubs(denv: DeployEnv, monkeypatch: Any) -> None:
-    _many_hubs(denv, "delta", HUBS)
+    many_hubs(denv, "delta", HUBS, 64)  # the deploy's concurrency is the limit here
     monkeypatch.setenv("PATH", denv.fakes.path)
     fleet = load_fleet(denv.fleet).fleet_or_raise()
     redactor = Redactor()
