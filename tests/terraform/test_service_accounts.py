@@ -179,7 +179,10 @@ def _hub_access_line(cluster_yaml: Path) -> int:
     return line_of(cluster_yaml, "hub_access:")
 
 
-def test_validate_requires_the_support_release_to_list_the_accounts(tmp_path: Path) -> None:
+def test_validate_requires_the_support_release_to_list_the_accounts(
+    tmp_path: Path, real_chart_cache: Path
+) -> None:
+    """z2jh creates no user service account: its render (the real chart) has none."""
     root = _copy(tmp_path)
     cluster_yaml = root / "config" / "clusters" / "research-aws" / "cluster.yaml"
     cluster_yaml.write_text(
@@ -192,7 +195,7 @@ def test_validate_requires_the_support_release_to_list_the_accounts(tmp_path: Pa
     assert "hubfleet terraform values research-aws" in problem
 
 
-def test_validate_requires_a_support_release(tmp_path: Path) -> None:
+def test_validate_requires_a_support_release(tmp_path: Path, real_chart_cache: Path) -> None:
     root = _copy(tmp_path)
     cluster_yaml = root / "config" / "clusters" / "teaching-azure" / "cluster.yaml"
     data = cluster_yaml.read_text()
