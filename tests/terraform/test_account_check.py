@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from hubfleet.config.load import load_fleet
+from hubfleet.helm import charts
 from hubfleet.release.values import ReleaseValues
 from hubfleet.terraform.check import chart_creates_account, terraform_problems
 from hubfleet.validate.run import Selection, validate
@@ -56,9 +58,15 @@ def test_the_alarm_when_basehub_does_not_create_it(
     assert "dask" not in problem.split("(hint:")[0].replace(f"{CLUSTER}", "")
 
 
-def test_without_a_render_it_says_so_instead_of_the_alarm(layout: Path) -> None:
-    # the autouse empty chart cache: basehub's z2jh dependency is not at hand
+def test_without_a_render_it_says_so_instead_of_the_alarm(
+    layout: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the autouse empty chart cache: basehub's z2jh dependency is not at hand; with
+    # --no-render the check reads the cache only, it pulls nothing
+    pulls: list[object] = []
+    monkeypatch.setattr(charts, "_pull", lambda *args, **kwargs: pulls.append(args))
     problems = _problems(layout)
+    assert pulls == []
     assert len(problems) == 2, problems
     for hub, problem in zip(("dask", "staging"), problems, strict=True):
         assert ": warning: " in problem

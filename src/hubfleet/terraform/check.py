@@ -29,6 +29,7 @@ import yaml
 from hubfleet.base.errors import ConfigError, HubfleetError, Problem
 from hubfleet.base.yamlio import decode_text, read_fleet_file
 from hubfleet.config.fleet import Cluster, Fleet, Hub
+from hubfleet.helm.charts import ChartResolver
 from hubfleet.helm.manifests import split_documents
 from hubfleet.release.pipeline import hub_release
 from hubfleet.release.values import ReleaseValues
@@ -52,10 +53,14 @@ def terraform_problems(
     fleet: Fleet, clusters: Sequence[Cluster], *, values: ReleaseValues | None = None
 ) -> list[Problem]:
     """Every problem of the clusters' Terraform side. `values`: the command's values
-    pipeline (its chart resolver), through which a hub is rendered when its chart may
-    create its service account; without it, one is made (secrets as placeholders)."""
+    pipeline (its chart resolver, which may pull), through which a hub is rendered when
+    its chart may create its service account; without it, one that reads the chart
+    cache only (nothing pulled) and reads secrets as placeholders."""
     problems: list[Problem] = []
-    renders = values if values is not None else ReleaseValues(fleet, sops=None)
+    renders = values
+    if renders is None:
+        charts = ChartResolver(root=fleet.root, allow_pull=False)
+        renders = ReleaseValues(fleet, sops=None, charts=charts)
     computed: list[tuple[Cluster, Inputs]] = []
     for cluster in clusters:
         tf = cluster.spec.terraform

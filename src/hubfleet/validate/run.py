@@ -121,7 +121,9 @@ def validate(
     names = [c.name for c in clusters]
     run.problems.extend(community_problems(fleet, clusters=names, skip=frozenset(run.bad_files)))
     if not loaded.errors:
-        run.problems.extend(terraform_problems(fleet, clusters, values=run.values))
+        # With --no-render, the service-account check reads the chart cache only.
+        tf_values = run.values if render else None
+        run.problems.extend(terraform_problems(fleet, clusters, values=tf_values))
     if sops is None and run.encrypted:
         run.notes.add(NO_KEY_NOTE)
     releases = [release for unit in units if (release := _release(fleet, unit)) is not None]
