@@ -23,6 +23,8 @@ BASEHUB = "helm-charts/basehub"
 BASEHUB_HUBS = ("aws-two/staging", "aws-two/lis", "azure-three/staging", "azure-three/ai")
 BASEHUB_HUBS += ("gcp-one/staging", "gcp-one/research")
 DASKHUB_HUBS = ("aws-two/dask-prod", "gcp-one/dask-staging", "gcp-one/dask-prod")
+BASEHUB_HUBS += ("crds/plain",)  # the cluster of the CRD step (issue 24, point 4)
+DASKHUB_HUBS += ("crds/dask-staging", "crds/dask-a", "crds/dask-b")
 
 
 def plan_for(root: Path, *paths: str) -> Plan:
@@ -102,7 +104,7 @@ TABLE: list[tuple[str, dict[str, tuple[str, ...]]]] = [
             f"{cluster}/support": (
                 "chart support (helm-charts/support/): helm-charts/support/values.jsonnet changed",
             )
-            for cluster in ("aws-two", "azure-three", "gcp-one")
+            for cluster in ("aws-two", "azure-three", "crds", "gcp-one")
         },
     ),
     (
@@ -139,7 +141,7 @@ TABLE: list[tuple[str, dict[str, tuple[str, ...]]]] = [
                 f"{cluster}/support": (
                     f"chart support (helm-charts/support/): helm-charts/support/{name} changed",
                 )
-                for cluster in ("aws-two", "azure-three", "gcp-one")
+                for cluster in ("aws-two", "azure-three", "crds", "gcp-one")
             },
         )
         for name in ("values.yaml", "Chart.yaml", "templates/configmap.yaml")
@@ -186,7 +188,12 @@ def test_canaries_follow_daskhub_hubs() -> None:
     plan = plan_for(LAYOUT, "helm-charts/daskhub/values.yaml")
     labels = [f"{j.cluster}/{j.hub}" for j in plan.staging_jobs]
     # gcp-one's canaries (staging, dask-staging) guard its daskhub hub; aws-two's staging its own.
-    assert labels == ["aws-two/staging", "gcp-one/dask-staging", "gcp-one/staging"]
+    assert labels == [
+        "aws-two/staging",
+        "crds/dask-staging",
+        "gcp-one/dask-staging",
+        "gcp-one/staging",
+    ]
 
 
 def add_chart(root: Path, name: str, depends_on: str | None = None) -> None:
@@ -300,7 +307,7 @@ def test_base_mode_follows_local_dependencies(git_layout: GitFleet) -> None:
 
 
 ALL_RELEASES = (
-    *(f"{cluster}/support" for cluster in ("aws-two", "azure-three", "gcp-one")),
+    *(f"{cluster}/support" for cluster in ("aws-two", "azure-three", "crds", "gcp-one")),
     *BASEHUB_HUBS,
     *DASKHUB_HUBS,
 )
