@@ -9,9 +9,11 @@ folders of the chart helm is handed and of its subcharts at any depth,
 2. the CRDs whose digest differs (absent, never applied by hubfleet, or changed in
    the chart): `kubectl apply --server-side --force-conflicts
    --field-manager=hubfleet --filename=-` (the documents on stdin, with the digest
-   annotation set). Server-side, because large CRDs (traefik's, in dask-gateway)
-   exceed the 256 KiB `last-applied-configuration` annotation a client-side apply
-   writes; `--force-conflicts`, because the fields helm's first install created are
+   annotation set). Server-side: a client-side apply writes the whole object into a
+   `last-applied-configuration` annotation, which a large CRD overflows (annotations
+   are limited to 256 KiB: prometheus-operator's CRDs fail that way; dask-gateway's
+   largest, traefik's IngressRoute, is 42 KB), and the server tracks which manager owns
+   which field; `--force-conflicts`, because the fields helm's first install created are
    owned by helm's field manager and would otherwise refuse the change. Nothing is
    ever deleted (no `--prune`, no `kubectl replace`, no `delete`): a CRD a chart
    drops stays, as do its custom resources.
