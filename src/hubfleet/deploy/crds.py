@@ -101,12 +101,15 @@ class ClusterCrds:
         its chart has none). Raises `HubfleetError` when they cannot be read or applied."""
         session = self.session
         source = release.chart
+        skipped = source.name in session.fleet.settings.deploy.skip_crds
         try:
             chart = session.values.charts.resolve(source)
             found = self.reader.of(chart, repr(source.name))
         except Cancelled:
             raise
         except HubfleetError as exc:
+            if skipped:  # what cannot be read is not needed: helm alone handles the chart
+                return f"CRDs of chart {source.name} left to helm (deploy.skip_crds)"
             where = f"{exc.path}:{exc.line or 1}: " if exc.path else ""
             skip = f"list {source.name!r} in deploy.skip_crds (hubfleet.yaml): helm keeps its CRDs"
             raise HubfleetError(
@@ -115,7 +118,7 @@ class ClusterCrds:
             ) from None
         if not found.crds:
             return ""
-        if source.name in session.fleet.settings.deploy.skip_crds:
+        if skipped:
             count = len(found.crds)
             return f"{count} CRD(s) of chart {source.name} left to helm (deploy.skip_crds)"
         key: _Key = tuple((c.name, c.digest) for c in found.crds)
