@@ -87,7 +87,7 @@ def layout(tmp_path: Path, real_dask_chart_cache: Path, monkeypatch: pytest.Monk
 
 
 def test_the_fixture_has_the_releases_it_should() -> None:
-    assert len(RELEASES) == 15  # 11 hubs on 4 clusters, 4 support releases
+    assert len(RELEASES) == 20  # 15 hubs on 5 clusters, 5 support releases
     assert sorted(set(HUB_CHARTS.values())) == ["basehub", "daskhub"]
 
 
@@ -103,7 +103,7 @@ def test_validate_renders_every_release_and_writes_nothing_into_the_fleet(
     text: CliResult = run_cli("--repo", layout, "validate")
     assert text.exit_code == 0, text.output
     assert (
-        "0 error(s), 0 warning(s); 4 cluster(s), 11 hub(s), 15 release(s) rendered" in text.output
+        "0 error(s), 0 warning(s); 5 cluster(s), 15 hub(s), 20 release(s) rendered" in text.output
     )
     assert snapshot(layout) == before
     assert not list(layout.rglob("charts"))  # no dependency folder in the working tree

@@ -26,7 +26,7 @@ from hubfleet.base.yamlio import Document, LineMap, decode_text, load_data, load
 from hubfleet.community.check import community_problems
 from hubfleet.config.fleet import Cluster, Fleet, Hub, Support
 from hubfleet.config.load import load_fleet
-from hubfleet.helm.charts import ChartResolver
+from hubfleet.helm.charts import ChartResolver, ChartsMissing
 from hubfleet.helm.engine import ValuesSchemaError
 from hubfleet.helm.manifests import Checker, manifest_checker
 from hubfleet.release.pipeline import Release, ValuesDocument, hub_release, support_release
@@ -400,8 +400,15 @@ def _check_release(run: _Run, release: Release, check: Checker) -> str | None:
 
 
 def _report_chart_failures(run: _Run) -> None:
-    """One problem per chart that could not be had, naming every release it skipped."""
-    for error, releases in run.chart_failures.values():
+    """One problem per chart that could not be had, naming every release it skipped;
+    the archives missing from the chart cache all in one (`ChartsMissing`)."""
+    failures = list(run.chart_failures.values())
+    missing = [(e, r) for e, r in failures if isinstance(e, ChartsMissing)]
+    if len({m.archive for e, _ in missing for m in e.misses}) > 1:
+        merged = ChartsMissing(m for e, _ in missing for m in e.misses)
+        failures = [(e, r) for e, r in failures if not isinstance(e, ChartsMissing)]
+        failures.append((merged, [r for _, releases in missing for r in releases]))
+    for error, releases in failures:
         labels = sorted(release.label for release in releases)
         first = min(releases, key=lambda r: r.label)
         path, line = (
