@@ -35,8 +35,6 @@ from hubfleet.secrets.lint import lint_plaintext
 from hubfleet.secrets.sops import Sops, file_format, is_encrypted, parse
 from hubfleet.terraform.check import terraform_problems
 
-# Releases from which the rendered manifests' schema check runs in worker processes.
-MIN_RELEASES_FOR_PROCESSES = 8
 NO_KEY_NOTE = (
     "no sops key available: encrypted files were checked for structure only "
     "(set SOPS_AGE_KEY_FILE to decrypt them in memory)"
@@ -116,7 +114,9 @@ def validate(
     run.bad_files.update(loaded.refused)  # reported by the loader, and never read
     run.checked.update(loaded.refused)
     clusters, units = _select(fleet, selection, run)
-    for path in _files_of(clusters, units):
+    files = _files_of(clusters, units)
+    _decrypt_ahead(run, files, workers)
+    for path in files:
         _check_file(run, path)
     names = [c.name for c in clusters]
     run.problems.extend(community_problems(fleet, clusters=names, skip=frozenset(run.bad_files)))
@@ -129,10 +129,11 @@ def validate(
     releases = [release for unit in units if (release := _release(fleet, unit)) is not None]
     rendered: list[str] = []
     if render and not loaded.errors:
-        # Renders (Go, off the GIL) in threads; schema checks (Python) in processes once
-        # there are enough releases to pay for starting them (about 1 s each).
-        processes = workers if len(releases) >= MIN_RELEASES_FOR_PROCESSES else 1
-        with manifest_checker(processes) as check, ThreadPoolExecutor(2 * workers) as pool:
+        # Renders (Go, off the GIL), jsonnet (a child process each) and the manifests'
+        # schema check in threads: the check is compiled (`helm.manifests`: ~0.1 ms of
+        # GIL a valid release besides reading its YAML), so worker processes would only
+        # add their start (~1 s of CPU each) and the copy of every manifest.
+        with manifest_checker(1) as check, ThreadPoolExecutor(2 * workers) as pool:
             for label in pool.map(lambda r: _check_release(run, r, check), releases):
                 if label:
                     rendered.append(label)
@@ -195,6 +196,27 @@ def _files_of(clusters: Sequence[Cluster], units: Iterable[Hub | Support]) -> li
 
 
 # ------------------------------------------------------------------ file contents
+
+
+def _decrypt_ahead(run: _Run, files: Sequence[str], workers: int) -> None:
+    """Decrypt the encrypted files in threads (one sops process each, ~40 ms of CPU),
+    into the run's sops cache (memory only), so that the checks below, one file after
+    the other, find them decrypted. Its failures are not reported here: the file's
+    own check decrypts it again and says why."""
+    if run.sops is None:
+        return
+    sops = run.sops
+
+    def decrypt(path: str) -> None:
+        try:
+            source = run.values.file(path)
+            if is_encrypted(decode_text(source.raw, path), path):
+                sops.decrypt(run.fleet.abspath(path), source.raw)
+        except HubfleetError:
+            return  # said by `_check_file`, with its file and line
+
+    with ThreadPoolExecutor(2 * workers) as pool:
+        list(pool.map(decrypt, [path for path in files if path not in run.checked]))
 
 
 def _check_file(run: _Run, path: str) -> None:
