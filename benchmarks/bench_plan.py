@@ -10,7 +10,8 @@ sharing its `values.jsonnet` by a link, `support`), one cluster per 40 hubs (at 
 500), each with its deployer credentials and an encrypted support file, and every
 hub with `common.values.yaml`, `<hub>.values.yaml` and `enc-<hub>.secret.values.yaml`
 (a real sops file, copied: plan never decrypts); 10 % of the hubs on daskhub.
-Sizes: 1,000, 5,000 and 20,000 hubs (`--largest` adds 50,000), or those given.
+Up to 200 hubs, 30 clusters, as that fleet has (`171` is its size: the start-up
+figure). Sizes: 1,000, 5,000 and 20,000 hubs (`--largest` adds 50,000), or those given.
 For each size the fleet is loaded once, then the CPU time of planning (graph +
 plan + JSON; best of up to 3 runs within 20 s) is printed for two changes:
 
@@ -71,6 +72,7 @@ MAX_CLUSTERS = 500
 CHANGED = 1000
 HUBS_PER_CLUSTER = 40
 DASKHUB_EVERY = 10  # 10 % of hubs on daskhub
+SMALL_FLEET_HUBS, SMALL_FLEET_CLUSTERS = 200, 30
 LAYOUT2I2C = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "layout2i2c" / "fleet"
 
 
@@ -87,6 +89,8 @@ def generate_2i2c(root: Path, hubs: int) -> list[str]:
     encrypted = (sample / "enc-research.secret.values.yaml").read_bytes()
     credentials = (sample / "enc-deployer-credentials.secret.json").read_bytes()
     clusters = min(MAX_CLUSTERS, max(1, hubs // HUBS_PER_CLUSTER))
+    if hubs <= SMALL_FLEET_HUBS:  # the public fleet itself: 171 hubs on 30 clusters
+        clusters = min(SMALL_FLEET_CLUSTERS, hubs)
     per_cluster = [hubs // clusters + (1 if i < hubs % clusters else 0) for i in range(clusters)]
     hub_files: list[str] = []
     serial = 0
