@@ -1,8 +1,8 @@
 """The loader's check of the files cluster.yaml names, folder by folder.
 
 Each folder holding named files is opened once through the confined walk and listed
-once; a file it lists as a regular file is opened relative to it without following a
-link, and accepted only as listed. These tests try the ways around that: a linked
+once; a file it lists as a regular file is looked at relative to it without following
+a link, and accepted only as listed. These tests try the ways around that: a linked
 cluster folder (inside and outside the repository), a linked subfolder, links and
 other kinds of file swapped in after the listing, `..`, a hardlink, the size limit,
 and that no descriptor is left open.

@@ -526,13 +526,16 @@ class _PathChecker:
     Each folder holding named files is opened once, through the confined walk
     (`Root.open`: links on its way resolved inside the repository), and listed once
     (`_Listing`). A file the listing shows as a regular file (not a link) is then
-    opened by name relative to that folder's descriptor with `O_NOFOLLOW`, and
-    accepted only when what was opened is the entry listed (same device and inode),
-    a regular file within the limit. Anything else (a link, a folder, a special
-    file, a missing name, an entry swapped since the listing, a folder that does
-    not open) takes the path of today's `_check_walk`, which says why. So the fast
-    way accepts exactly what the walk would accept, with one open per file
-    instead of one walk from the root per file."""
+    looked at by name relative to that folder's descriptor without following a
+    link (`fstatat` with `AT_SYMLINK_NOFOLLOW`: nothing is opened, so a FIFO or
+    device swapped in is never opened either), and accepted only when what is there
+    is the entry listed (same device and inode), a regular file within the limit.
+    Anything else (a link, a folder, a special file, a missing name, an entry
+    swapped since the listing, a folder that does not open) takes the walk
+    (`_check_walk`), which says why. So the fast way accepts exactly what the walk
+    would accept, with one system call per file instead of a walk from the root
+    (an open per folder on the way) per file. The loader reads none of these files:
+    whoever reads one later opens it through the confined walk again."""
 
     MAX_OPEN_FOLDERS = 64  # folder descriptors kept open at once (the oldest closed)
 
@@ -624,15 +627,6 @@ class _PathChecker:
         return None
 
 
-_OPEN_FLAGS = (
-    os.O_RDONLY
-    | os.O_NONBLOCK
-    | os.O_NOCTTY
-    | getattr(os, "O_CLOEXEC", 0)
-    | getattr(os, "O_NOFOLLOW", 0)
-)
-
-
 @dataclass(frozen=True)
 class _Listing:
     """A folder opened through the confined walk and listed once: its descriptor,
@@ -663,18 +657,14 @@ class _Listing:
         return cls(opened.fd, opened.info.st_dev, files)
 
     def holds_file(self, name: str, limit: int) -> bool:
-        """`name` opens (no link followed) as the regular file listed, within `limit`."""
+        """`name` is (no link followed) the regular file listed, within `limit`."""
         inode = self.files.get(name)
         if inode is None:
             return False
         try:
-            fd = os.open(name, _OPEN_FLAGS, dir_fd=self.fd)
+            info = os.stat(name, dir_fd=self.fd, follow_symlinks=False)
         except OSError:
-            return False  # swapped for a link, removed, unreadable: the walk says why
-        try:
-            info = os.fstat(fd)
-        finally:
-            os.close(fd)
+            return False  # removed, unreadable: the walk says why
         return (
             (info.st_dev, info.st_ino) == (self.device, inode)
             and stat.S_ISREG(info.st_mode)
