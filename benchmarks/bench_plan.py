@@ -1,6 +1,7 @@
 """Benchmark of `hubfleet plan` on generated fleets.
 
-Run: `.venv/bin/python benchmarks/bench_plan.py [--layout 2i2c|flat] [--largest] [HUBS ...]`
+Run: `.venv/bin/python benchmarks/bench_plan.py [--layout 2i2c|flat] [--largest]
+[--deployer 'COMMAND'] [--baseline-src SRC] [HUBS ...]`
 
 `--layout 2i2c` (the default): fleets in the layout of the largest public fleet
 (tests/fixtures/layout2i2c): its charts copied (`basehub` with a `values.jsonnet`
@@ -9,16 +10,30 @@ sharing its `values.jsonnet` by a link, `support`), one cluster per 40 hubs (at 
 500), each with its deployer credentials and an encrypted support file, and every
 hub with `common.values.yaml`, `<hub>.values.yaml` and `enc-<hub>.secret.values.yaml`
 (a real sops file, copied: plan never decrypts); 10 % of the hubs on daskhub.
-Sizes: 1,000, 5,000 and 20,000 hubs (`--largest` adds 50,000), or those given.
+Up to 200 hubs, 30 clusters, as that fleet has (`171` is its size: the start-up
+figure). Sizes: 1,000, 5,000 and 20,000 hubs (`--largest` adds 50,000), or those given.
 For each size the fleet is loaded once, then the CPU time of planning (graph +
 plan + JSON; best of up to 3 runs within 20 s) is printed for two changes:
 
 - basehub: `helm-charts/basehub/values.yaml` changed, which selects every hub;
 - one hub: one hub's values file changed.
 
+Then the whole command, as CI runs it (`hubfleet plan --changed-files FILE --output
+json` in a new process: start-up, loading, planning, output), its CPU time (the
+process's own rusage, best of 3) for each change, and, when given, the same for:
+
+- `--deployer 'COMMAND'`: the largest public fleet's own deployer, a command that
+  takes `plan-upgrade CHANGED` (comma-separated paths) and finds the fleet in
+  `$DEPLOYER_ROOT_PATH` (its `src/deployer` run from a folder outside this
+  repository, `DEPLOYER_ONLY_CORE=1` set here);
+- `--baseline-src SRC`: another hubfleet's `src` folder (e.g. a worktree of an earlier
+  commit), run with this interpreter;
+
+each with the ratio hubfleet / other (the goal: at most 0.3 against the deployer).
+
 Then, for each change, the exponent k of CPU ~ hubs**k between consecutive sizes
-and from the smallest to the largest (1 = linear). Figures are printed, never
-asserted.
+and from the smallest to the largest (1 = linear), of the plan alone and of the
+whole command. Figures are printed, never asserted.
 
 `--layout flat`: the earlier benchmark (one chart, no jsonnet, no encrypted
 files; sizes 100, 1,000, 10,000, 20,000), planning two sets of 1,000 changed
@@ -34,10 +49,14 @@ import json
 import math
 import os
 import random
+import shlex
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -53,6 +72,7 @@ MAX_CLUSTERS = 500
 CHANGED = 1000
 HUBS_PER_CLUSTER = 40
 DASKHUB_EVERY = 10  # 10 % of hubs on daskhub
+SMALL_FLEET_HUBS, SMALL_FLEET_CLUSTERS = 200, 30
 LAYOUT2I2C = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "layout2i2c" / "fleet"
 
 
@@ -69,6 +89,8 @@ def generate_2i2c(root: Path, hubs: int) -> list[str]:
     encrypted = (sample / "enc-research.secret.values.yaml").read_bytes()
     credentials = (sample / "enc-deployer-credentials.secret.json").read_bytes()
     clusters = min(MAX_CLUSTERS, max(1, hubs // HUBS_PER_CLUSTER))
+    if hubs <= SMALL_FLEET_HUBS:  # the public fleet itself: 171 hubs on 30 clusters
+        clusters = min(SMALL_FLEET_CLUSTERS, hubs)
     per_cluster = [hubs // clusters + (1 if i < hubs % clusters else 0) for i in range(clusters)]
     hub_files: list[str] = []
     serial = 0
@@ -146,11 +168,54 @@ def plan_cpu(fleet: Fleet, changed: str) -> tuple[float, int]:
 
 
 CHANGES_2I2C = ("basehub", "one hub")
+SRC = Path(__file__).resolve().parent.parent / "src"
 
 
-def bench_2i2c(hubs: int) -> dict[str, float]:
+@dataclass(frozen=True)
+class Others:
+    """The commands hubfleet's whole plan is compared with (None: not measured)."""
+
+    deployer: list[str] | None = None
+    baseline_src: Path | None = None
+
+
+def process_cpu(argv: list[str], env: dict[str, str], *, runs: int = 3) -> float:
+    """The least CPU time (user + system, from the process's own rusage) of `argv`
+    over up to `runs` runs (no more once 30 s have passed); its output is thrown
+    away. A failed run is an error."""
+    best = float("inf")
+    started = time.perf_counter()
+    for _ in range(runs):
+        if best < float("inf") and time.perf_counter() - started > 30:
+            break
+        process = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            raise SystemExit(f"{shlex.join(argv)} exited {process.returncode}")
+        best = min(best, usage.ru_utime + usage.ru_stime)
+    return best
+
+
+def hubfleet_cpu(src: Path, root: Path, changed_file: Path) -> float:
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    argv = [sys.executable, "-m", "hubfleet", "--repo", str(root), "plan"]
+    return process_cpu([*argv, "--changed-files", str(changed_file), "--output", "json"], env)
+
+
+def deployer_cpu(command: list[str], root: Path, changed: str) -> float:
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_OUTPUT")}
+    env |= {"DEPLOYER_ROOT_PATH": str(root), "DEPLOYER_ONLY_CORE": "1"}
+    paths = ",".join(line for line in changed.splitlines() if line)
+    return process_cpu([*command, "plan-upgrade", paths], env)
+
+
+def bench_2i2c(hubs: int, others: Others) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="hubfleet-bench-") as tmp:
-        root = Path(tmp)
+        root = Path(tmp) / "fleet"
+        root.mkdir()
         hub_files = generate_2i2c(root, hubs)
         before = time.process_time()
         fleet = load_fleet(root).fleet_or_raise()
@@ -163,6 +228,21 @@ def bench_2i2c(hubs: int) -> dict[str, float]:
             seconds, jobs = plan_cpu(fleet, changed[label])
             figures[label] = seconds
             print(f"{'':>25}plan ({label:<7}) {seconds * 1000:10.1f} ms CPU  {jobs:>6} jobs")
+        del fleet
+        for label in CHANGES_2I2C:
+            changed_file = Path(tmp) / "changed.txt"
+            changed_file.write_text(changed[label])
+            whole = hubfleet_cpu(SRC, root, changed_file)
+            figures[f"whole {label}"] = whole
+            line = f"{'':>25}hubfleet plan ({label:<7}) {whole:7.2f} s CPU"
+            if others.baseline_src is not None:
+                base = hubfleet_cpu(others.baseline_src, root, changed_file)
+                line += f"   baseline {base:7.2f} s  ratio {whole / base:5.2f}"
+            if others.deployer is not None:
+                deployer = deployer_cpu(others.deployer, root, changed[label])
+                figures[f"deployer {label}"] = deployer
+                line += f"   deployer {deployer:7.2f} s  ratio {whole / deployer:5.2f}"
+            print(line, flush=True)
         return figures
 
 
@@ -176,16 +256,20 @@ def print_exponents(results: dict[int, dict[str, float]]) -> None:
     sizes = sorted(results)
     if len(sizes) < 2:
         return
-    print("\nexponent k of plan CPU ~ hubs**k (1 = linear):")
+    print("\nexponent k of CPU ~ hubs**k (1 = linear):")
     pairs = list(itertools.pairwise(sizes))
     if len(sizes) > 2:
         pairs.append((sizes[0], sizes[-1]))
-    for label in CHANGES_2I2C:
+    labels = [*CHANGES_2I2C, *(f"whole {label}" for label in CHANGES_2I2C)]
+    labels += [
+        f"deployer {label}" for label in CHANGES_2I2C if f"deployer {label}" in results[sizes[0]]
+    ]
+    for label in labels:
         parts = [
             f"{a}->{b}: {exponent(a, results[a][label], b, results[b][label]):.2f}"
             for a, b in pairs
         ]
-        print(f"  {label:<8} " + "   ".join(parts))
+        print(f"  {label:<17} " + "   ".join(parts))
 
 
 # --- the earlier flat layout ------------------------------------------------------------
@@ -282,6 +366,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--layout", choices=("2i2c", "flat"), default="2i2c")
     parser.add_argument("--largest", action="store_true", help="add 50,000 hubs (2i2c)")
+    parser.add_argument(
+        "--deployer",
+        metavar="COMMAND",
+        help="the other deployer's command (takes plan-upgrade CHANGED; see above)",
+    )
+    parser.add_argument("--baseline-src", type=Path, help="another hubfleet's src folder")
     parser.add_argument("hubs", nargs="*", type=int)
     args = parser.parse_args()
     if args.layout == "flat":
@@ -290,7 +380,11 @@ def main() -> None:
         return
     sizes = args.hubs or [1000, 5000, 20000, *([50000] if args.largest else [])]
     print(f"hubfleet from {Path(load_fleet.__code__.co_filename).parents[2]}, pid {os.getpid()}")
-    results = {hubs: bench_2i2c(hubs) for hubs in sizes}
+    others = Others(
+        shlex.split(args.deployer) if args.deployer else None,
+        args.baseline_src.resolve() if args.baseline_src else None,
+    )
+    results = {hubs: bench_2i2c(hubs, others) for hubs in sizes}
     print_exponents(results)
 
 

@@ -1,6 +1,8 @@
 """The command table: every `hubfleet` command, its module and the one-line help
 `hubfleet --help` lists, with nothing heavy imported (`--version` and `--help` read
-it without importing a command module)."""
+it without importing a command module), and the scan of the global options that
+finds the command and a leading `--version` (the entry point answers that before
+it imports anything else: the whole start-up of `hubfleet --version`)."""
 
 from __future__ import annotations
 
@@ -112,6 +114,50 @@ TABLE: dict[str, Entry] = {
 
 # (command name, module)
 COMMANDS = tuple((name, entry.module) for name, entry in TABLE.items())
+
+
+# The root options: those that take a value, and flags.
+_VALUE_OPTIONS = ("--repo",)
+_FLAGS = ("--debug", "--version", "-h", "--help")
+
+
+def _global_options(args: Sequence[str]) -> tuple[list[str], str | None]:
+    """The global options at the start of `args` (values left out), and the word
+    after them: the command's name, or None (an unknown option, nothing)."""
+    seen: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":  # the end of options: the next word is the command
+            return seen, (args[index + 1] if index + 1 < len(args) else None)
+        if arg in _VALUE_OPTIONS:
+            index += 2
+            continue
+        if arg.startswith(tuple(f"{option}=" for option in _VALUE_OPTIONS)):
+            index += 1
+            continue
+        if arg in _FLAGS:
+            seen.append(arg)
+            index += 1
+            continue
+        return seen, (None if arg.startswith("-") else arg)
+    return seen, None
+
+
+def invoked_command(args: Sequence[str]) -> str | None:
+    """The command `args` run (the first word after the global options), if any."""
+    return _global_options(args)[1]
+
+
+def asks_version(args: Sequence[str]) -> bool:
+    """`--version` among the global options, before any help option (the eager options
+    act in the order given)."""
+    for option in _global_options(args)[0]:
+        if option == "--version":
+            return True
+        if option in ("-h", "--help"):
+            return False
+    return False
 
 
 def print_version() -> None:

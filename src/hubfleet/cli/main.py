@@ -12,59 +12,34 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from hubfleet.base import interrupt
-from hubfleet.cli.commands import COMMANDS, HELP, TABLE, Entry, print_version, register
+from hubfleet.cli.commands import (
+    COMMANDS,
+    HELP,
+    TABLE,
+    Entry,
+    asks_version,
+    invoked_command,
+    print_version,
+    register,
+)
 
 if TYPE_CHECKING:
     import typer
 
-__all__ = ["COMMANDS", "HELP", "TABLE", "Entry", "main", "print_version", "register"]
-
-# The root options: those that take a value, and flags.
-_VALUE_OPTIONS = ("--repo",)
-_FLAGS = ("--debug", "--version", "-h", "--help")
-
-
-def _global_options(args: Sequence[str]) -> tuple[list[str], str | None]:
-    """The global options at the start of `args` (values left out), and the word
-    after them: the command's name, or None (an unknown option, nothing)."""
-    seen: list[str] = []
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        if arg == "--":  # the end of options: the next word is the command
-            return seen, (args[index + 1] if index + 1 < len(args) else None)
-        if arg in _VALUE_OPTIONS:
-            index += 2
-            continue
-        if arg.startswith(tuple(f"{option}=" for option in _VALUE_OPTIONS)):
-            index += 1
-            continue
-        if arg in _FLAGS:
-            seen.append(arg)
-            index += 1
-            continue
-        return seen, (None if arg.startswith("-") else arg)
-    return seen, None
-
-
-def invoked_command(args: Sequence[str]) -> str | None:
-    """The command `args` run (the first word after the global options), if any."""
-    return _global_options(args)[1]
-
-
-def asks_version(args: Sequence[str]) -> bool:
-    """`--version` among the global options, before any help option (the eager options
-    act in the order given)."""
-    for option in _global_options(args)[0]:
-        if option == "--version":
-            return True
-        if option in ("-h", "--help"):
-            return False
-    return False
+__all__ = [
+    "COMMANDS",
+    "HELP",
+    "TABLE",
+    "Entry",
+    "asks_version",
+    "invoked_command",
+    "main",
+    "print_version",
+    "register",
+]
 
 
 def __getattr__(name: str) -> typer.Typer:
