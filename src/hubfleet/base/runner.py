@@ -31,6 +31,7 @@ import contextlib
 import logging
 import os
 import re
+import selectors
 import shlex
 import shutil
 import signal
@@ -354,40 +355,115 @@ def _wait(
     cancel: threading.Event | None,
     grace: float,
 ) -> tuple[bytes, bytes, str | None]:
-    """Collect output until exit, timeout or cancel; returns (stdout, stderr, why stopped)."""
+    """Collect output until exit, timeout or cancel; returns (stdout, stderr, why stopped).
+
+    Stops are looked at every `_POLL_S` seconds, between waits on one selector that
+    lives as long as the run (a poll costs a system call, not a new `communicate`)."""
     deadline = time.monotonic() + timeout
-    first = True
     why: str | None = None
-    while True:
-        if (
-            child.stopped.is_set()
-            or (cancel is not None and cancel.is_set())
-            or interrupt.received() is not None  # a signal: nothing runs on after it
-        ):
-            why = "cancelled"
-        elif time.monotonic() >= deadline:
-            why = "timeout"
-        if why is not None:
-            _stop(process, grace)
-            break
-        wait = min(_POLL_S, max(0.0, deadline - time.monotonic()))
-        try:
-            out, err = process.communicate(input=stdin if first else None, timeout=wait)
-            return out, err, "cancelled" if child.stopped.is_set() else None
-        except subprocess.TimeoutExpired:
-            first = False
-        except BrokenPipeError:  # the program exited without reading its stdin
-            first = False
-    try:
-        out, err = process.communicate(timeout=grace)
-    except subprocess.TimeoutExpired:
-        # Something outside the group still holds the pipes: give up on the output.
+    with _Pipes(process, stdin) as pipes:
+        while True:
+            if (
+                child.stopped.is_set()
+                or (cancel is not None and cancel.is_set())
+                or interrupt.received() is not None  # a signal: nothing runs on after it
+            ):
+                why = "cancelled"
+            elif time.monotonic() >= deadline:
+                why = "timeout"
+            if why is not None:
+                _stop(process, grace)
+                break
+            wait = min(_POLL_S, max(0.0, deadline - time.monotonic()))
+            if pipes.open:
+                pipes.pump(wait)
+            else:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=wait)
+            if not pipes.open and process.poll() is not None:
+                return (*pipes.output(), "cancelled" if child.stopped.is_set() else None)
+        end = time.monotonic() + grace
+        while pipes.open and time.monotonic() < end:
+            pipes.pump(min(_POLL_S, max(0.0, end - time.monotonic())))
+        if pipes.open:  # something outside the group still holds the pipes
+            process.wait()
+            return b"", b"", why
+        process.wait()
+        return (*pipes.output(), why)
+
+
+class _Pipes:
+    """A running program's stdin written, and its stdout and stderr read, without
+    blocking, on one selector (what `Popen.communicate` does, without building it anew
+    at each of a run's polls)."""
+
+    _CHUNK = 64 * 1024
+
+    def __init__(self, process: subprocess.Popen[bytes], stdin: bytes | None) -> None:
+        self._selector = selectors.PollSelector()  # as `communicate`: few fds, no epoll set-up
+        self._streams: dict[int, IO[bytes]] = {}
+        self._read: dict[int, list[bytes]] = {}
+        self._input = memoryview(stdin or b"")
+        self._stdout = process.stdout.fileno() if process.stdout is not None else -1
+        self._stderr = process.stderr.fileno() if process.stderr is not None else -1
+        if process.stdin is not None:
+            if self._input:
+                self._add(process.stdin, selectors.EVENT_WRITE)
+                os.set_blocking(process.stdin.fileno(), False)
+            else:
+                with contextlib.suppress(OSError):
+                    process.stdin.close()
         for stream in (process.stdout, process.stderr):
             if stream is not None:
-                stream.close()
-        process.wait()
-        out, err = b"", b""
-    return out, err, why
+                self._add(stream, selectors.EVENT_READ)
+                self._read[stream.fileno()] = []
+
+    def _add(self, stream: IO[bytes], events: int) -> None:
+        self._streams[stream.fileno()] = stream
+        self._selector.register(stream.fileno(), events)
+
+    def __enter__(self) -> _Pipes:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for fd in list(self._streams):
+            self._done(fd)
+        self._selector.close()
+
+    @property
+    def open(self) -> bool:
+        """Whether a pipe is still open (output not at its end, input not all written)."""
+        return bool(self._streams)
+
+    def pump(self, timeout: float) -> None:
+        """Move what is ready, waiting up to `timeout` seconds for something to be."""
+        for key, _ in self._selector.select(timeout):
+            fd = key.fd
+            if fd in self._read:
+                data = os.read(fd, self._CHUNK)
+                if data:
+                    self._read[fd].append(data)
+                else:
+                    self._done(fd)
+                continue
+            try:
+                self._input = self._input[os.write(fd, self._input[: self._CHUNK]) :]
+            except BlockingIOError:
+                continue
+            except OSError:  # the program exited without reading its stdin
+                self._input = memoryview(b"")
+            if not self._input:
+                self._done(fd)
+
+    def _done(self, fd: int) -> None:
+        self._selector.unregister(fd)
+        with contextlib.suppress(OSError):
+            self._streams.pop(fd).close()
+
+    def output(self) -> tuple[bytes, bytes]:
+        return b"".join(self._read.get(self._stdout, ())), b"".join(
+            self._read.get(self._stderr, ())
+        )
 
 
 def run(
