@@ -28,6 +28,7 @@ redacted nor logged, for `sops --decrypt` whose output is the secret itself.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -158,6 +159,7 @@ class Cancelled(ProgramError):
 # --- environment -----------------------------------------------------------------
 
 
+@functools.cache  # a process has few variable names; each run asks about all of them
 def _keep(name: str) -> bool:
     if name in _KEEP_EXACT:
         return True
@@ -169,7 +171,8 @@ def _keep(name: str) -> bool:
 def base_environment(source: Mapping[str, str] | None = None) -> dict[str, str]:
     """The allowlisted part of `source` (default: os.environ); see the module docstring."""
     source = os.environ if source is None else source
-    return {name: value for name, value in source.items() if _keep(name)}
+    # Names first: os.environ decodes a value at each lookup, and most are dropped.
+    return {name: source[name] for name in list(source) if _keep(name)}
 
 
 # --- the registry of live children -----------------------------------------------
