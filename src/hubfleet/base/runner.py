@@ -398,7 +398,9 @@ def _wait(
 class _Pipes:
     """A running program's stdin written, and its stdout and stderr read, without
     blocking, on one selector (what `Popen.communicate` does, without building it anew
-    at each of a run's polls)."""
+    at each of a run's polls). The input is written as the program reads it, across
+    polls, whatever its size (`communicate` with a timeout stopped writing it after the
+    first one), with no thread."""
 
     _CHUNK = 64 * 1024
 
