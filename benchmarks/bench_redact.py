@@ -5,6 +5,11 @@ Run: .venv/bin/python benchmarks/bench_redact.py [--secrets N] [--megabytes M]
 Prints the time to register the secrets and compile the one regex (every form of
 every value), the number of forms, the scrub throughput, and the time to mask the
 Secret data of the same text.
+
+Then the deploy's shape (issue 23): 201 jobs, each registering one decrypted file of
+five values and then scrubbing what a job shows (an argv, a command line, progress
+lines, helm's short output): CPU milliseconds per job to register, to index (the
+first scrub after a registration builds its chunk) and to scrub.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import base64
 import random
 import string
 import time
+from collections.abc import Callable
 
 from hubfleet.base.redact import Redactor
 from hubfleet.helm.masking import mask_text
@@ -72,6 +78,47 @@ def main() -> None:
     print(f"scrub {megabytes:.2f} MB: {scrub_s * 1000:.0f} ms ({megabytes / scrub_s:.1f} MB/s)")
     rate = megabytes / mask_s
     print(f"mask Secret data of {megabytes:.2f} MB: {mask_s * 1000:.0f} ms ({rate:.1f} MB/s)")
+    deploy_shape(rng)
+
+
+DEPLOY_JOBS = 201
+VALUES_PER_JOB = 5
+
+
+def job_texts(job: int, values: list[str]) -> tuple[list[str], list[str]]:
+    """What one job scrubs: its argv, and ~25 short texts (command, progress, output)."""
+    argv = ["helm", "upgrade", "--install", "--create-namespace", f"--namespace=hub{job}",
+            "--values=/dev/fd/7", "--values=/dev/fd/8", "--cleanup-on-fail", "--timeout=10m",
+            "--", f"hub{job}", "/tmp/charts/basehub"]  # fmt: skip
+    texts = [" ".join(argv), f"c{job % 30:02d}/hub{job}  prod  running"] * 6
+    texts += [f'Release "hub{job}" has been upgraded. Happy Helming!\nREVISION: 3\n'] * 4
+    texts += [f"hub{job}  succeeded (0.6s)", "", values[0][:3] + " not a secret"] * 3
+    return argv, texts
+
+
+def deploy_shape(rng: random.Random) -> None:
+    redactor = Redactor()
+    clock = time.process_time
+    spent = {"register": 0.0, "index": 0.0, "scrub": 0.0}
+
+    def timed(part: str, call: Callable[[], object]) -> None:
+        started = clock()
+        call()
+        spent[part] += clock() - started
+
+    for job in range(DEPLOY_JOBS):
+        values = secrets(VALUES_PER_JOB, rng)
+        argv, texts = job_texts(job, values)
+        timed("register", lambda: redactor.add_all(values))  # noqa: B023
+        timed("index", lambda: redactor.scrub("x" * 20))
+        timed("scrub", lambda: [redactor.scrub_all(argv), *map(redactor.scrub, texts)])  # noqa: B023
+    total = sum(spent.values())
+    parts = ", ".join(f"{name} {1000 * s / DEPLOY_JOBS:.3f}" for name, s in spent.items())
+    print(
+        f"deploy shape: {DEPLOY_JOBS} jobs x {VALUES_PER_JOB} values ({len(redactor)} forms): "
+        f"{1000 * total / DEPLOY_JOBS:.3f} ms CPU per job ({parts}); {len(redactor.builds)} "
+        "chunks built"
+    )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ registered as a secret like any decrypted value.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -62,7 +63,6 @@ MIN_CASELESS = 8
 # decrypted JSON may hold) is encoded as it is instead of failing the registration.
 _SURROGATES = "surrogatepass"
 
-_B64_URL = str.maketrans("+/", "-_")
 # Characters Go's encoding/json escapes in strings by default (HTML safety).
 _GO_HTML = {
     "<": "\\u003c",
@@ -151,16 +151,20 @@ def base64_fragments(raw: bytes) -> set[str]:
     the part of it that is the same wherever `raw` sits in a larger blob: for
     each of the 3 alignments (0, 1 or 2 bytes before it), the characters that
     encode only `raw`'s bits."""
-    whole = base64.b64encode(raw).decode()
+    whole = _b64(raw)
     found = {whole, whole.rstrip("=")}
     for shift, start in ((0, 0), (1, 2), (2, 3)):
-        encoded = base64.b64encode(b"\0" * shift + raw).decode()
         end = ((shift + len(raw)) * 8) // 6
-        fragment = encoded[start:end]
-        if len(fragment) >= MIN_FRAGMENT:
-            found.add(fragment)
-    found |= {form.translate(_B64_URL) for form in found}
+        if end - start < MIN_FRAGMENT:
+            continue
+        encoded = whole if not shift else _b64(b"\0" * shift + raw)
+        found.add(encoded[start:end])
+    found |= {form.replace("+", "-").replace("/", "_") for form in found}
     return {form for form in found if len(form) >= MIN_FRAGMENT or form == whole}
+
+
+def _b64(raw: bytes) -> str:
+    return binascii.b2a_base64(raw, newline=False).decode("ascii")
 
 
 def transformed_forms(value: str) -> set[str]:
@@ -292,6 +296,9 @@ def fold(text: str) -> str:
     return "".join(low if len(low := char.lower()) == 1 else char for char in text)
 
 
+_Entries = tuple[tuple[str, int], ...]  # the forms under a gram, each with its offset
+
+
 class _Chunk:
     """An immutable index of a set of forms: the folded long ones by gram, the short
     ones in one regex."""
@@ -300,7 +307,7 @@ class _Chunk:
         self,
         caseless: Iterable[str],
         exact: frozenset[str],
-        grams: Mapping[str, list[tuple[str, int]]] | None = None,
+        grams: Mapping[str, _Entries] | None = None,
         size: int = 0,
     ) -> None:
         self.exact = exact
@@ -311,22 +318,26 @@ class _Chunk:
                 self.size += 1
                 for offset in range(_STEP):
                     index.setdefault(form[offset : offset + _GRAM], []).append((form, offset))
-            grams = index
-        self.grams: Mapping[str, list[tuple[str, int]]] = grams
+            # Tuples, not lists: tuples of strings and numbers are left out of the garbage
+            # collector's walks, which would otherwise visit every entry of every chunk.
+            grams = {gram: tuple(entries) for gram, entries in index.items()}
+        self.grams: Mapping[str, _Entries] = grams
         self.pattern = re.compile(f"(?=({trie_pattern(exact)}))") if exact else None
 
     @classmethod
     def merged(cls, chunks: Sequence[_Chunk]) -> _Chunk:
-        """One chunk of all of `chunks`' forms: the largest one's index copied (in C)
-        and the others' entries added to it, never changing a list another chunk holds."""
+        """One chunk of all of `chunks`' forms: the largest one's index copied and the
+        others' added to it, in C but for the grams two chunks share (their lists are
+        joined into new ones: a list another chunk holds is never changed)."""
         largest = max(chunks, key=lambda chunk: chunk.size)
         index = dict(largest.grams)
         for chunk in chunks:
             if chunk is largest:
                 continue
-            for gram, entries in chunk.grams.items():
-                held = index.get(gram)
-                index[gram] = entries if held is None else held + entries
+            shared = [(gram, index[gram]) for gram in index.keys() & chunk.grams.keys()]
+            index.update(chunk.grams)
+            for gram, held in shared:
+                index[gram] = held + chunk.grams[gram]
         exact = frozenset().union(*(chunk.exact for chunk in chunks))
         return cls((), exact, index, size=sum(chunk.size for chunk in chunks) - len(exact))
 

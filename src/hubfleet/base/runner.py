@@ -28,9 +28,11 @@ redacted nor logged, for `sops --decrypt` whose output is the secret itself.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
+import selectors
 import shlex
 import shutil
 import signal
@@ -157,6 +159,7 @@ class Cancelled(ProgramError):
 # --- environment -----------------------------------------------------------------
 
 
+@functools.cache  # a process has few variable names; each run asks about all of them
 def _keep(name: str) -> bool:
     if name in _KEEP_EXACT:
         return True
@@ -168,7 +171,8 @@ def _keep(name: str) -> bool:
 def base_environment(source: Mapping[str, str] | None = None) -> dict[str, str]:
     """The allowlisted part of `source` (default: os.environ); see the module docstring."""
     source = os.environ if source is None else source
-    return {name: value for name, value in source.items() if _keep(name)}
+    # Names first: os.environ decodes a value at each lookup, and most are dropped.
+    return {name: source[name] for name in list(source) if _keep(name)}
 
 
 # --- the registry of live children -----------------------------------------------
@@ -346,27 +350,6 @@ def _execute(
     return returncode, stdout, err_text, duration
 
 
-def _feed(process: subprocess.Popen[bytes], data: bytes) -> None:
-    """Write `data` to the program's stdin from a thread, then close it. Not through
-    `communicate(input=...)`: after its first timeout CPython (3.11) never writes the
-    rest of an input larger than the pipe's buffer, and the program waits forever."""
-    pipe = process.stdin
-    process.stdin = None  # communicate() leaves it to the thread
-    if pipe is None:
-        return
-
-    def write() -> None:
-        try:
-            pipe.write(data)
-        except (OSError, ValueError):  # the program exited without reading it all
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                pipe.close()
-
-    threading.Thread(target=write, name="stdin", daemon=True).start()
-
-
 def _wait(
     process: subprocess.Popen[bytes],
     child: _Child,
@@ -375,39 +358,117 @@ def _wait(
     cancel: threading.Event | None,
     grace: float,
 ) -> tuple[bytes, bytes, str | None]:
-    """Collect output until exit, timeout or cancel; returns (stdout, stderr, why stopped)."""
+    """Collect output until exit, timeout or cancel; returns (stdout, stderr, why stopped).
+
+    Stops are looked at every `_POLL_S` seconds, between waits on one selector that
+    lives as long as the run (a poll costs a system call, not a new `communicate`)."""
     deadline = time.monotonic() + timeout
-    if stdin is not None:
-        _feed(process, stdin)
     why: str | None = None
-    while True:
-        if (
-            child.stopped.is_set()
-            or (cancel is not None and cancel.is_set())
-            or interrupt.received() is not None  # a signal: nothing runs on after it
-        ):
-            why = "cancelled"
-        elif time.monotonic() >= deadline:
-            why = "timeout"
-        if why is not None:
-            _stop(process, grace)
-            break
-        wait = min(_POLL_S, max(0.0, deadline - time.monotonic()))
-        try:
-            out, err = process.communicate(timeout=wait)
-            return out, err, "cancelled" if child.stopped.is_set() else None
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        out, err = process.communicate(timeout=grace)
-    except subprocess.TimeoutExpired:
-        # Something outside the group still holds the pipes: give up on the output.
+    with _Pipes(process, stdin) as pipes:
+        while True:
+            if (
+                child.stopped.is_set()
+                or (cancel is not None and cancel.is_set())
+                or interrupt.received() is not None  # a signal: nothing runs on after it
+            ):
+                why = "cancelled"
+            elif time.monotonic() >= deadline:
+                why = "timeout"
+            if why is not None:
+                _stop(process, grace)
+                break
+            wait = min(_POLL_S, max(0.0, deadline - time.monotonic()))
+            if pipes.open:
+                pipes.pump(wait)
+            else:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=wait)
+            if not pipes.open and process.poll() is not None:
+                return (*pipes.output(), "cancelled" if child.stopped.is_set() else None)
+        end = time.monotonic() + grace
+        while pipes.open and time.monotonic() < end:
+            pipes.pump(min(_POLL_S, max(0.0, end - time.monotonic())))
+        if pipes.open:  # something outside the group still holds the pipes
+            process.wait()
+            return b"", b"", why
+        process.wait()
+        return (*pipes.output(), why)
+
+
+class _Pipes:
+    """A running program's stdin written, and its stdout and stderr read, without
+    blocking, on one selector (what `Popen.communicate` does, without building it anew
+    at each of a run's polls). The input is written as the program reads it, across
+    polls, whatever its size (`communicate` with a timeout stopped writing it after the
+    first one), with no thread."""
+
+    _CHUNK = 64 * 1024
+
+    def __init__(self, process: subprocess.Popen[bytes], stdin: bytes | None) -> None:
+        self._selector = selectors.PollSelector()  # as `communicate`: few fds, no epoll set-up
+        self._streams: dict[int, IO[bytes]] = {}
+        self._read: dict[int, list[bytes]] = {}
+        self._input = memoryview(stdin or b"")
+        self._stdout = process.stdout.fileno() if process.stdout is not None else -1
+        self._stderr = process.stderr.fileno() if process.stderr is not None else -1
+        if process.stdin is not None:
+            if self._input:
+                self._add(process.stdin, selectors.EVENT_WRITE)
+                os.set_blocking(process.stdin.fileno(), False)
+            else:
+                with contextlib.suppress(OSError):
+                    process.stdin.close()
         for stream in (process.stdout, process.stderr):
             if stream is not None:
-                stream.close()
-        process.wait()
-        out, err = b"", b""
-    return out, err, why
+                self._add(stream, selectors.EVENT_READ)
+                self._read[stream.fileno()] = []
+
+    def _add(self, stream: IO[bytes], events: int) -> None:
+        self._streams[stream.fileno()] = stream
+        self._selector.register(stream.fileno(), events)
+
+    def __enter__(self) -> _Pipes:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for fd in list(self._streams):
+            self._done(fd)
+        self._selector.close()
+
+    @property
+    def open(self) -> bool:
+        """Whether a pipe is still open (output not at its end, input not all written)."""
+        return bool(self._streams)
+
+    def pump(self, timeout: float) -> None:
+        """Move what is ready, waiting up to `timeout` seconds for something to be."""
+        for key, _ in self._selector.select(timeout):
+            fd = key.fd
+            if fd in self._read:
+                data = os.read(fd, self._CHUNK)
+                if data:
+                    self._read[fd].append(data)
+                else:
+                    self._done(fd)
+                continue
+            try:
+                self._input = self._input[os.write(fd, self._input[: self._CHUNK]) :]
+            except BlockingIOError:
+                continue
+            except OSError:  # the program exited without reading its stdin
+                self._input = memoryview(b"")
+            if not self._input:
+                self._done(fd)
+
+    def _done(self, fd: int) -> None:
+        self._selector.unregister(fd)
+        with contextlib.suppress(OSError):
+            self._streams.pop(fd).close()
+
+    def output(self) -> tuple[bytes, bytes]:
+        return b"".join(self._read.get(self._stdout, ())), b"".join(
+            self._read.get(self._stderr, ())
+        )
 
 
 def run(

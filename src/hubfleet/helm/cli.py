@@ -5,8 +5,9 @@
   helm 3.13 or later. `upgrade` runs without `--wait` (so without `--atomic` /
   `--rollback-on-failure`): the deploy watches the rollout and rolls back itself
   (`hubfleet.deploy.rollout`, docs/deploy.md).
-- Every values file reaches helm as `--values /dev/fd/N`, the read end of a pipe a
-  writer thread fills from memory: decrypted secrets never touch the disk, and
+- Every values file reaches helm as `--values /dev/fd/N`, the read end of a pipe
+  filled from memory before helm starts (`values_pipes`: no thread unless a file
+  is larger than a pipe can hold): decrypted secrets never touch the disk, and
   plain files take the same path, so the argv is the same for both.
 - Before a cluster's upgrades, `release_states` reads every release's status in
   one `helm list`; a release stuck in `pending-*` is reported with the fix
@@ -17,9 +18,11 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
+import selectors
 import shlex
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -193,40 +196,84 @@ def _timeout(text: str) -> str:
 def values_pipes(values: Sequence[ValuesInput]) -> Iterator[tuple[list[str], list[int]]]:
     """One pipe per values file: yields (`/dev/fd/N` paths, fds to pass to helm).
 
-    A thread per pipe writes the content (helm reads the files one after another;
-    a pipe holds 64 KiB). On exit the read ends are closed, so a writer whose reader
-    went away gets EPIPE and stops.
+    Each pipe is filled before helm starts and its write end closed, so a values file
+    costs no thread: a pipe holds 64 KiB, and on Linux one is grown (`F_SETPIPE_SZ`,
+    up to 1 MiB) to hold a larger file. Whatever still does not fit is written by one
+    thread for all of the call's pipes while helm reads them. On exit the read ends are
+    closed, so that writer gets EPIPE when its reader went away, and stops.
     """
     read_fds: list[int] = []
-    threads: list[threading.Thread] = []
+    unwritten: list[tuple[int, memoryview]] = []  # write ends not closed yet, what is left
+    writer: threading.Thread | None = None
     try:
         for item in values:
             read_fd, write_fd = os.pipe()
             read_fds.append(read_fd)
-            thread = threading.Thread(
-                target=_write_all, args=(write_fd, item.content), daemon=True, name="helm-values"
+            unwritten.append((write_fd, memoryview(item.content)))
+            left = _prefill(write_fd, item.content)
+            if left:
+                unwritten[-1] = (write_fd, left)
+            else:
+                unwritten.pop()
+                os.close(write_fd)
+        if unwritten:
+            writer = threading.Thread(
+                target=_write_rest, args=(unwritten,), daemon=True, name="helm-values"
             )
-            threads.append(thread)
-            thread.start()
+            writer.start()
+            unwritten = []  # the writer's now: it closes each write end
         yield [f"/dev/fd/{fd}" for fd in read_fds], read_fds
     finally:
-        for fd in read_fds:
+        for fd in [*read_fds, *(fd for fd, _ in unwritten)]:
             with contextlib.suppress(OSError):
                 os.close(fd)
-        for thread in threads:
-            thread.join(timeout=5)
+        if writer is not None:
+            writer.join(timeout=5)
 
 
-def _write_all(fd: int, content: bytes) -> None:
+# A pipe's capacity on Linux unless grown; growing past 1 MiB (`/proc/sys/fs/pipe-max-size`
+# by default) needs privileges, and a file that large is rare: the writer thread takes it.
+_PIPE_DEFAULT = 64 * 1024
+_PIPE_MAX = 1024 * 1024
+
+
+def _prefill(fd: int, content: bytes) -> memoryview:
+    """Write as much of `content` as the pipe holds without blocking; what is left."""
+    view = memoryview(content)
+    grow = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
+    if grow is not None and len(view) > _PIPE_DEFAULT:
+        with contextlib.suppress(OSError):  # refused (a user's pipe quota): the writer
+            fcntl.fcntl(fd, grow, min(len(view), _PIPE_MAX))
+    os.set_blocking(fd, False)
     try:
-        view = memoryview(content)
         while view:
             view = view[os.write(fd, view) :]
-    except OSError:
-        pass  # the reader is gone (helm exited or was stopped)
-    finally:
-        with contextlib.suppress(OSError):
-            os.close(fd)
+    except BlockingIOError:
+        pass
+    return view
+
+
+def _write_rest(pending: list[tuple[int, memoryview]]) -> None:
+    """Write the rest of each pipe's content as its reader drains it (whichever pipe
+    helm reads first), closing each write end when done or when its reader is gone."""
+    left = dict(pending)
+    with selectors.DefaultSelector() as selector:
+        for fd in left:
+            selector.register(fd, selectors.EVENT_WRITE)
+        while left:
+            for key, _ in selector.select():
+                fd = key.fd
+                try:
+                    left[fd] = left[fd][os.write(fd, left[fd]) :]
+                except BlockingIOError:
+                    continue
+                except OSError:  # the reader is gone (helm exited or was stopped)
+                    left[fd] = memoryview(b"")
+                if not left[fd]:
+                    selector.unregister(fd)
+                    del left[fd]
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
 
 
 def shown_command(argv: Sequence[str], paths: Sequence[str], values: Sequence[ValuesInput]) -> str:
