@@ -36,18 +36,27 @@ CHECKED = {
 }
 
 
+def check_user(cluster: str, name: str) -> str:
+    """The check user of one hub: the hubs checked at once share one JupyterHub here, and
+    two checks of one user would remove it from under each other."""
+    return f"check-{cluster}-{name}"
+
+
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeHub]:
-    with running_hub(tmp_path_factory.mktemp("kube") / "state") as running:
+    users = tuple(check_user(cluster, name) for cluster, hubs in CHECKED.items() for name in hubs)
+    with running_hub(tmp_path_factory.mktemp("kube") / "state", users) as running:
         yield running
 
 
 @pytest.fixture
 def kenv(denv: DeployEnv, hub: KubeHub) -> DeployEnv:
-    """The deploy environment; the Kubernetes hubs served under the hub's base URL."""
+    """The deploy environment; the Kubernetes hubs served under the hub's base URL, each
+    checked with its own user."""
     for cluster, hubs in CHECKED.items():
         for name in hubs:
             with_base_url(denv.fleet, cluster, name)
+            set_health_check(denv.fleet, cluster, name, {"user": check_user(cluster, name)})
     denv.fakes.script(kubectl_rules(hub))
     return denv
 

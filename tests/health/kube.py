@@ -18,7 +18,9 @@ from typing import Any
 import yaml
 
 from hubfleet.config.models import HealthCheckBlock
+from hubfleet.health.check import health_scopes
 from hubfleet.local import LocalHubSpec, deploy_hub
+from hubfleet.local.hubconfig import HEALTH_SERVICE
 from hubfleet.local.runtime import local_check_token
 from tests.local.hubs import cleaned, free_base_port
 
@@ -35,10 +37,20 @@ class KubeHub:
 
 
 @contextlib.contextmanager
-def running_hub(state: Path) -> Iterator[KubeHub]:
-    """A local JupyterHub under BASE_URL; every process it started is stopped after."""
+def running_hub(state: Path, check_users: tuple[str, ...] = ()) -> Iterator[KubeHub]:
+    """A local JupyterHub under BASE_URL; every process it started is stopped after.
+
+    `check_users`: more users the check's token may manage, so that hubs checked at the
+    same time (each its own hub in a real fleet, one hub here) each use their own.
+    """
     with cleaned(state):
-        values = {"cull": {"enabled": False}, "hub": {"baseUrl": BASE_URL}}
+        hub_values: dict[str, Any] = {"baseUrl": BASE_URL}
+        if check_users:
+            scopes = [scope for user in check_users for scope in health_scopes(user)]
+            hub_values["loadRoles"] = {
+                "more-check-users": {"scopes": scopes, "services": [HEALTH_SERVICE]}
+            }
+        values = {"cull": {"enabled": False}, "hub": hub_values}
         result = deploy_hub(
             LocalHubSpec("kube", "staging", values, state, free_base_port()), timeout=120
         )
