@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -175,6 +176,7 @@ def child_request(root: Path, path: str, **changes: object) -> dict[str, object]
         "max_output_bytes": MAX_OUTPUT_BYTES,
         "max_imports": MAX_IMPORTS,
         "memory_bytes": SMALL.memory_bytes,
+        "cpu_seconds": SMALL.cpu_seconds,
     }
     return {**request, **changes}
 
@@ -224,6 +226,20 @@ def test_the_child_imports_nothing_from_the_current_folder(
     monkeypatch.chdir(tmp_path)
     assert render_jsonnet_data(tmp_path, "a.jsonnet", {}) == {"a": 1}
     assert not marker.exists()
+
+
+def test_the_time_limit_is_the_childs_processor_time(tmp_path: Path) -> None:
+    """The child limits its own processor time (RLIMIT_CPU): a busy machine slows a
+    normal evaluation without timing it out, and an endless loop still ends, by the
+    kernel's signal, long before the wall-clock backstop."""
+    (tmp_path / "loop.jsonnet").write_text(ENDLESS_LOOP)
+    request = child_request(tmp_path, "loop.jsonnet", cpu_seconds=1)
+    done = subprocess.run(
+        CHILD_ARGV, input=json.dumps(request).encode(), capture_output=True, timeout=120
+    )
+    assert done.returncode in (-signal.SIGXCPU, -signal.SIGKILL)
+    limits = JsonnetLimits(timeout_s=2.5)
+    assert (limits.cpu_seconds, limits.wall_s) == (3, 2.5 * 4 + 30)
 
 
 def test_an_endless_loop_is_stopped_at_the_timeout(tmp_path: Path) -> None:

@@ -20,9 +20,12 @@ repository-relative file and line where the evaluator stopped.
 
 The Go evaluator cannot be interrupted, so each evaluation runs in a child process
 (`hubfleet.helm.jsonnet_child`, started by the runner: explicit argv, scrubbed
-environment) with a wall-clock timeout (`DEFAULT_TIMEOUT_S`) and a memory limit
-(RLIMIT_DATA, `DEFAULT_MEMORY_BYTES`): a hostile file (an endless loop, a huge
-range, an endless tail call) is stopped and reported at the file, line 1, like any
+environment) with a time limit (`DEFAULT_TIMEOUT_S`) and a memory limit
+(RLIMIT_DATA, `DEFAULT_MEMORY_BYTES`). The time limit counts the child's processor time
+(RLIMIT_CPU), so a busy machine (a CI runner running tests on every core) cannot make
+a normal evaluation time out; a wall-clock limit of `WALL_FACTOR` times it, and at
+least `WALL_MIN_S` more, stops a child that waits instead of computing. A hostile
+file (an endless loop, a huge range, an endless tail call) is stopped and reported at the file, line 1, like any
 other jsonnet error (exit 2; a deploy's job fails). The environment variables
 `HUBFLEET_JSONNET_TIMEOUT` (seconds) and `HUBFLEET_JSONNET_MEMORY_MIB` change the
 limits (tests lower them). A child costs tens of milliseconds, mostly Python's
@@ -36,8 +39,10 @@ as dependencies of every release the file is evaluated for.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,8 +61,10 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024
 MAX_IMPORTS = 1000
 MIB = 1024 * 1024
-# Per evaluation (each in its own child process): wall-clock seconds, RLIMIT_DATA bytes.
+# Per evaluation (each in its own child process): processor seconds, RLIMIT_DATA bytes.
 DEFAULT_TIMEOUT_S = 30.0
+WALL_FACTOR = 4.0  # the wall-clock backstop: this many times the processor time ...
+WALL_MIN_S = 30.0  # ... and at least this much more
 DEFAULT_MEMORY_BYTES = 1024 * MIB
 TIMEOUT_VARIABLE = "HUBFLEET_JSONNET_TIMEOUT"
 MEMORY_VARIABLE = "HUBFLEET_JSONNET_MEMORY_MIB"
@@ -108,6 +115,16 @@ class JsonnetLimits:
     timeout_s: float = DEFAULT_TIMEOUT_S
     memory_bytes: int = DEFAULT_MEMORY_BYTES
 
+    @property
+    def cpu_seconds(self) -> int:
+        """RLIMIT_CPU counts whole seconds: the timeout rounded up."""
+        return max(1, math.ceil(self.timeout_s))
+
+    @property
+    def wall_s(self) -> float:
+        """The wall-clock backstop, for a child that waits rather than computes."""
+        return self.timeout_s * WALL_FACTOR + WALL_MIN_S
+
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> JsonnetLimits:
         """The defaults, or `HUBFLEET_JSONNET_TIMEOUT` (seconds) and
@@ -154,6 +171,7 @@ def render_jsonnet(
         "max_output_bytes": MAX_OUTPUT_BYTES,
         "max_imports": MAX_IMPORTS,
         "memory_bytes": limits.memory_bytes,
+        "cpu_seconds": limits.cpu_seconds,
     }
     try:
         done = run_bytes(
@@ -161,23 +179,15 @@ def render_jsonnet(
             redactor=Redactor(),  # the child gets facts, never secrets
             check=False,
             stdin=json.dumps(request).encode(),
-            timeout=limits.timeout_s,
+            timeout=limits.wall_s,
             grace=CHILD_GRACE_S,
             # The Go collector works harder as the heap nears the limit, before it aborts.
             env={"GOMEMLIMIT": str(int(limits.memory_bytes * 0.9))},
         )
     except ProgramTimeout:
-        raise ConfigError(
-            [
-                Problem(
-                    path,
-                    1,
-                    f"jsonnet evaluation stopped after {limits.timeout_s:g} s",
-                    f"the evaluation took more than {limits.timeout_s:g} s: an endless loop or "
-                    f"a very large result? ({TIMEOUT_VARIABLE} sets the limit in seconds)",
-                )
-            ]
-        ) from None
+        raise _too_long(path, limits) from None
+    if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        raise _too_long(path, limits)  # past RLIMIT_CPU's soft (SIGXCPU) or hard limit
     if done.returncode != 0:
         raise _crashed(path, done.returncode, done.stderr, limits)
     answer = json.loads(done.stdout)
@@ -200,6 +210,20 @@ def render_jsonnet(
         refused = answer["refused"]
         raise ConfigError([Problem(str(refused["path"]), 1, str(refused["message"]))])
     return str(answer["json"]).encode()
+
+
+def _too_long(path: str, limits: JsonnetLimits) -> ConfigError:
+    return ConfigError(
+        [
+            Problem(
+                path,
+                1,
+                f"jsonnet evaluation stopped after {limits.timeout_s:g} s",
+                f"the evaluation took more than {limits.timeout_s:g} s: an endless loop or "
+                f"a very large result? ({TIMEOUT_VARIABLE} sets the limit in seconds)",
+            )
+        ]
+    )
 
 
 def _crashed(path: str, returncode: int, stderr: str, limits: JsonnetLimits) -> ConfigError:

@@ -142,6 +142,13 @@ def main() -> None:
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)  # never above what this process may have
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    # Processor seconds: SIGXCPU at the soft limit, SIGKILL a second later (the parent
+    # reports either as the time limit).
+    seconds = int(request["cpu_seconds"])
+    _, hard_cpu = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard_cpu != resource.RLIM_INFINITY:
+        seconds = min(seconds, max(1, hard_cpu - 1))
+    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))
     try:
         answer = json.dumps(evaluate(request))
     except MemoryError:
