@@ -22,7 +22,10 @@ C = "config/clusters"
 BASEHUB = "helm-charts/basehub"
 BASEHUB_HUBS = ("aws-two/staging", "aws-two/lis", "azure-three/staging", "azure-three/ai")
 BASEHUB_HUBS += ("gcp-one/staging", "gcp-one/research")
+BASEHUB_HUBS += ("conventions/named-repo", "conventions/private-domain")
 DASKHUB_HUBS = ("aws-two/dask-prod", "gcp-one/dask-staging", "gcp-one/dask-prod")
+DASKHUB_HUBS += ("conventions/dask-override",)
+SUPPORT_CLUSTERS = ("aws-two", "azure-three", "conventions", "gcp-one")
 
 
 def plan_for(root: Path, *paths: str) -> Plan:
@@ -102,7 +105,7 @@ TABLE: list[tuple[str, dict[str, tuple[str, ...]]]] = [
             f"{cluster}/support": (
                 "chart support (helm-charts/support/): helm-charts/support/values.jsonnet changed",
             )
-            for cluster in ("aws-two", "azure-three", "gcp-one")
+            for cluster in SUPPORT_CLUSTERS
         },
     ),
     (
@@ -139,7 +142,7 @@ TABLE: list[tuple[str, dict[str, tuple[str, ...]]]] = [
                 f"{cluster}/support": (
                     f"chart support (helm-charts/support/): helm-charts/support/{name} changed",
                 )
-                for cluster in ("aws-two", "azure-three", "gcp-one")
+                for cluster in SUPPORT_CLUSTERS
             },
         )
         for name in ("values.yaml", "Chart.yaml", "templates/configmap.yaml")
@@ -185,8 +188,14 @@ def test_plan_table(changed: str, expected: dict[str, tuple[str, ...]]) -> None:
 def test_canaries_follow_daskhub_hubs() -> None:
     plan = plan_for(LAYOUT, "helm-charts/daskhub/values.yaml")
     labels = [f"{j.cluster}/{j.hub}" for j in plan.staging_jobs]
-    # gcp-one's canaries (staging, dask-staging) guard its daskhub hub; aws-two's staging its own.
-    assert labels == ["aws-two/staging", "gcp-one/dask-staging", "gcp-one/staging"]
+    # gcp-one's canaries (staging, dask-staging) guard its daskhub hub; aws-two's staging its
+    # own; conventions's named-repo (`staging: true`) its dask-override.
+    assert labels == [
+        "aws-two/staging",
+        "conventions/named-repo",
+        "gcp-one/dask-staging",
+        "gcp-one/staging",
+    ]
 
 
 def add_chart(root: Path, name: str, depends_on: str | None = None) -> None:
@@ -276,6 +285,7 @@ def test_rendered_reads_every_dependency_at_base() -> None:
         f"{C}/gcp-one/enc-dask-prod.secret.values.yaml",
         BASEHUB,
         "helm-charts/daskhub",
+        "helm-charts/repositories.yaml",  # where an `@name` dependency would be looked up
         "hubfleet.yaml",
     ]
     lis_paths = needed_paths(fleet, [lis])
@@ -300,7 +310,7 @@ def test_base_mode_follows_local_dependencies(git_layout: GitFleet) -> None:
 
 
 ALL_RELEASES = (
-    *(f"{cluster}/support" for cluster in ("aws-two", "azure-three", "gcp-one")),
+    *(f"{cluster}/support" for cluster in SUPPORT_CLUSTERS),
     *BASEHUB_HUBS,
     *DASKHUB_HUBS,
 )
