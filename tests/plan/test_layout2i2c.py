@@ -174,6 +174,26 @@ TABLE: list[tuple[str, dict[str, tuple[str, ...]]]] = [
             )
         },
     ),
+    (
+        "helm-charts/repositories.yaml",  # only the hub whose chart names `@jupyterhub`
+        {"conventions/named-repo": ("repositories file helm-charts/repositories.yaml changed",)},
+    ),
+    (
+        f"{C}/conventions/dask-override-chart.yaml",
+        {
+            "conventions/dask-override": (
+                f"chart_override {C}/conventions/dask-override-chart.yaml changed",
+            )
+        },
+    ),
+    (
+        f"{C}/conventions/enc-private-domain.secret.yaml",
+        {
+            "conventions/private-domain": (
+                f"domain_override_file {C}/conventions/enc-private-domain.secret.yaml changed",
+            )
+        },
+    ),
     ("README.md", {}),
 ]
 
