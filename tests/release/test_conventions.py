@@ -326,3 +326,47 @@ def test_an_unknown_repository_name_is_an_error_at_the_dependency(
     assert "Traceback" not in result.output
     if change == "unknown":
         assert "did you mean 'jupyterhub'?" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "message"),
+    [
+        ("repositories:\n  jupyterhub: https://x.org/\n", 1, "a list of `name:` and `url:`"),
+        ("repositories:\n  - name: jupyterhub\n", 2, "needs `name:` and `url:`"),
+        (
+            "repositories:\n  - name: jupyterhub\n    url: file:///etc/\n",
+            2,
+            "is not an https:// URL",
+        ),
+        (
+            "repositories:\n  - {name: jupyterhub, url: 'https://a.org/'}\n"
+            "  - {name: jupyterhub, url: 'https://b.org/'}\n",
+            3,
+            "listed twice",
+        ),
+        ("repositories: [\n", 2, "YAML syntax error"),
+    ],
+)
+def test_a_broken_repositories_file_is_an_error_at_its_line(
+    run_cli: Any, layout: Path, content: str, line: int, message: str
+) -> None:
+    (layout / "helm-charts/repositories.yaml").write_text(content)
+    result: CliResult = run_cli("--repo", layout, "render", "conventions", "named-repo")
+    assert result.exit_code == 2, result.output
+    assert f"helm-charts/repositories.yaml:{line}:" in result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_repositories_file_linking_out_of_the_repository_is_not_read(
+    run_cli: Any, layout: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("repositories:\n  - name: jupyterhub\n    url: https://evil.example/\n")
+    target = layout / "helm-charts/repositories.yaml"
+    target.unlink()
+    target.symlink_to(outside)
+    result: CliResult = run_cli("--repo", layout, "render", "conventions", "named-repo")
+    assert result.exit_code == 2, result.output
+    assert "helm-charts/repositories.yaml" in result.output
+    assert "evil.example" not in result.output and "Traceback" not in result.output
