@@ -172,6 +172,18 @@ def test_a_plaintext_charts_secret_file_is_refused_by_validate(run_cli: Any, lay
     assert "plaintext-s3cr3t" not in result.output
 
 
+def test_a_charts_secret_file_linking_out_of_the_repository_is_refused(
+    run_cli: Any, layout: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("chartSecrets:\n  cryptnono: outside-s3cr3t\n")
+    (layout / "helm-charts/support/enc-outside.secret.values.yaml").symlink_to(outside)
+    result: CliResult = run_cli("--repo", layout, "validate", "conventions", "--no-render")
+    assert result.exit_code == 2, result.output
+    assert "helm-charts/support/enc-outside.secret.values.yaml" in result.output
+    assert "outside-s3cr3t" not in result.output and "Traceback" not in result.output
+
+
 # ------------------------------------------------------------ chart_override on daskhub
 
 

@@ -231,8 +231,9 @@ class Fleet:
 def chart_own_values_files(root: Path, chart: str, patterns: Sequence[str]) -> tuple[str, ...]:
     """The values files kept in a local chart's own folder that match `patterns` (file
     names or globs, e.g. `enc-*.secret.values.yaml`), repository-relative: in the order
-    of the patterns, each glob's matches sorted, each file once. Only regular files
-    directly in `helm-charts/<chart>/` (not links); none for a chart that is not local."""
+    of the patterns, each glob's matches sorted, each file once. Only files
+    directly in `helm-charts/<chart>/` (a link too: the confined reader refuses one that
+    leaves the repository, loudly); none for a chart that is not local."""
     folder = f"{CHARTS_DIR}/{chart}"
     full = root / folder
     if not patterns or full.is_symlink() or not full.is_dir():
@@ -241,10 +242,10 @@ def chart_own_values_files(root: Path, chart: str, patterns: Sequence[str]) -> t
         names = sorted(os.listdir(full))
     except OSError:
         return ()
-    regular = [n for n in names if stat.S_ISREG(os.lstat(full / n).st_mode)]
+    files = [n for n in names if not stat.S_ISDIR(os.lstat(full / n).st_mode)]
     found: dict[str, None] = {}
     for pattern in patterns:
-        found.update(dict.fromkeys(n for n in regular if fnmatch.fnmatchcase(n, pattern)))
+        found.update(dict.fromkeys(n for n in files if fnmatch.fnmatchcase(n, pattern)))
     return tuple(f"{folder}/{name}" for name in found)
 
 
