@@ -123,7 +123,7 @@ def test_the_charts_secret_file_is_decrypted_in_memory_and_rendered_masked(
     assert masked["cryptnono"].startswith("[MASKED hmac:")
 
 
-def test_the_charts_secret_file_reaches_helm_through_a_pipe_only(
+def test_the_charts_secret_file_and_the_override_reach_helm_nothing_on_disk(
     run_cli: Any, charted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fakes = install_fakes(tmp_path)
@@ -138,6 +138,12 @@ def test_the_charts_secret_file_reaches_helm_through_a_pipe_only(
     first = support["values"][0]
     assert first["kind"] == "fifo" and first["path"].startswith("/dev/fd/")
     assert yaml.safe_load(first["content"]) == {"chartSecrets": {"cryptnono": CHART_SECRET_VALUE}}
+    # The daskhub hub's chart_override reaches helm too: its basehub is the replacement.
+    dask = next(c for c in upgrades if c["argv"][c["argv"].index("--") + 1] == "dask-override")
+    chart = Path(dask["argv"][dask["argv"].index("--") + 2])
+    assert not chart.is_relative_to(charted)  # built in the chart cache
+    inner = yaml.safe_load((chart / "charts/basehub/Chart.yaml").read_text())
+    assert inner["dependencies"][0]["version"] == "4.3.3"
     assert SECRET_MARKER not in result.output
     instruments = (fakes.record_dir, fakes.script_path, fakes.script_path.with_suffix(".marshal"))
     leaks = [
