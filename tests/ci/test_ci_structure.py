@@ -99,12 +99,14 @@ def test_one_concurrency_group_per_cluster(deploy: dict, cluster: dict) -> None:
     assert job["concurrency"] == {
         "group": "hubfleet-deploy-${{ inputs.cluster }}",
         "cancel-in-progress": False,
+        "queue": "max",  # waiting runs queue (test_ci_queue.py)
     }
     # a cluster's whole chain (plan, apply, deploy) is one push at a time; the caller's
     # group differs from every group inside (a shared name would deadlock)
     assert deploy["jobs"]["cluster"]["concurrency"] == {
         "group": "hubfleet-cluster-${{ matrix.cluster }}",
         "cancel-in-progress": False,
+        "queue": "max",  # waiting runs queue (test_ci_queue.py)
     }
     assert "concurrency" not in cluster  # a called workflow's own group would be the caller's
     # the workflow-level group never cancels a push, and cannot collide with a cluster's

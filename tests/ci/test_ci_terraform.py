@@ -77,6 +77,7 @@ def test_apply_runs_the_saved_plan_behind_an_environment_per_cluster() -> None:
     assert apply["concurrency"] == {
         "group": "hubfleet-terraform-apply-${{ inputs.cluster }}",
         "cancel-in-progress": False,
+        "queue": "max",  # waiting runs queue (test_ci_queue.py)
     }
     script = next(
         s["run"] for s in apply["steps"] if s.get("name", "").startswith("Terraform apply")

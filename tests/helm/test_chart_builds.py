@@ -491,8 +491,9 @@ def test_chart_override_written_for_another_chart_is_an_error_at_its_name(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A replacement Chart.yaml naming another chart (a basehub override laid over a
-    daskhub folder) would render the wrong chart: refused at its `name:` line."""
+    """A replacement Chart.yaml naming another chart, one the chart does not wrap
+    through a file:// dependency, would render the wrong chart: refused at its `name:`
+    line (basehub's laid over daskhub, which wraps it, is tests/release's)."""
     monkeypatch.setenv("HUBFLEET_CHART_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(AGE_KEY))
     where = fleet_copy / "config/clusters/delta/lis-chart.yaml"

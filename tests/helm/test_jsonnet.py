@@ -311,7 +311,11 @@ def test_release_values_start_with_the_charts_jsonnet() -> None:
         "config/clusters/azure-three/enc-ai.secret.values.yaml",
     )
     support = support_release(fleet, cluster)
-    assert support is not None and support.values_files[0] == "helm-charts/support/values.jsonnet"
+    # The support chart's own encrypted file first, as that layout's deployer adds it.
+    assert support is not None and support.values_files[:2] == (
+        "helm-charts/support/enc-support.secret.values.yaml",
+        "helm-charts/support/values.jsonnet",
+    )
     dask = hub_release(fleet, fleet.cluster("gcp-one").hub("dask-prod"))
     assert dask.values_files[0] == DASKHUB_JSONNET
 
@@ -352,7 +356,9 @@ def test_prefix_is_a_fleet_setting(layout: Path) -> None:
     release = support_release(fleet, fleet.cluster("gcp-one"))
     assert release is not None
     docs = ReleaseValues(fleet, sops=None).documents(release)
-    assert docs[0].data == {"cluster": {"name": "gcp-one", "provider": "x"}}
+    assert docs[1].data == {
+        "cluster": {"name": "gcp-one", "provider": "x"}
+    }  # after the chart's secret
     (layout / "hubfleet.yaml").write_text("jsonnet:\n  ext_var_prefix: 'bad prefix'\n")
     assert load_fleet(layout).errors
 

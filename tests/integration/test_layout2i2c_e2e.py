@@ -55,6 +55,15 @@ HUB_CHARTS = {
     )
     for hub in doc["hubs"]
 }
+# The canaries: `staging: true`, or a name containing "staging" when the key is absent.
+STAGING = sorted(
+    f"{doc['name']}/{hub['name']}"
+    for doc in (
+        yaml.safe_load(p.read_text()) for p in LAYOUT.glob("config/clusters/*/cluster.yaml")
+    )
+    for hub in doc["hubs"]
+    if hub.get("staging", "staging" in hub["name"])
+)
 
 
 def snapshot(root: Path) -> dict[str, tuple[str, int, bytes]]:
@@ -87,7 +96,7 @@ def layout(tmp_path: Path, real_dask_chart_cache: Path, monkeypatch: pytest.Monk
 
 
 def test_the_fixture_has_the_releases_it_should() -> None:
-    assert len(RELEASES) == 20  # 15 hubs on 5 clusters, 5 support releases
+    assert len(RELEASES) == 24  # 18 hubs on 6 clusters, 6 support releases
     assert sorted(set(HUB_CHARTS.values())) == ["basehub", "daskhub"]
 
 
@@ -103,7 +112,7 @@ def test_validate_renders_every_release_and_writes_nothing_into_the_fleet(
     text: CliResult = run_cli("--repo", layout, "validate")
     assert text.exit_code == 0, text.output
     assert (
-        "0 error(s), 0 warning(s); 5 cluster(s), 15 hub(s), 20 release(s) rendered" in text.output
+        "0 error(s), 0 warning(s); 6 cluster(s), 18 hub(s), 24 release(s) rendered" in text.output
     )
     assert snapshot(layout) == before
     assert not list(layout.rglob("charts"))  # no dependency folder in the working tree
@@ -187,7 +196,7 @@ def test_rendered_real_basehub_change_selects_basehub_and_daskhub_hubs(
     git_layout.commit("a real change")
     data = rendered_plan(run_cli, git_layout)
     assert data["skipped"] == [] and data["warnings"] == []
-    staging = [h for h in HUB_CHARTS if "staging" in h]
+    staging = STAGING
     assert sorted(labels(data["staging_jobs"]) + labels(data["prod_jobs"])) == sorted(HUB_CHARTS)
     assert sorted(labels(data["staging_jobs"])) == sorted(staging)
     assert data["support_jobs"] == []

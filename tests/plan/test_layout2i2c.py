@@ -22,11 +22,12 @@ C = "config/clusters"
 BASEHUB = "helm-charts/basehub"
 BASEHUB_HUBS = ("aws-two/staging", "aws-two/lis", "azure-three/staging", "azure-three/ai")
 BASEHUB_HUBS += ("gcp-one/staging", "gcp-one/research", "tf-nesting/staging")
+BASEHUB_HUBS += ("conventions/named-repo", "conventions/private-domain")
 DASKHUB_HUBS = ("aws-two/dask-prod", "gcp-one/dask-staging", "gcp-one/dask-prod")
-DASKHUB_HUBS += ("tf-nesting/dask",)
+DASKHUB_HUBS += ("tf-nesting/dask", "conventions/dask-override")
 BASEHUB_HUBS += ("crds/plain",)  # the cluster of the CRD step (issue 24, point 4)
 DASKHUB_HUBS += ("crds/dask-staging", "crds/dask-a", "crds/dask-b")
-CLUSTERS = ("aws-two", "azure-three", "crds", "gcp-one", "tf-nesting")
+CLUSTERS = ("aws-two", "azure-three", "conventions", "crds", "gcp-one", "tf-nesting")
 
 
 def plan_for(root: Path, *paths: str) -> Plan:
@@ -175,6 +176,26 @@ TABLE: list[tuple[str, dict[str, tuple[str, ...]]]] = [
             )
         },
     ),
+    (
+        "helm-charts/repositories.yaml",  # only the hub whose chart names `@jupyterhub`
+        {"conventions/named-repo": ("repositories file helm-charts/repositories.yaml changed",)},
+    ),
+    (
+        f"{C}/conventions/dask-override-chart.yaml",
+        {
+            "conventions/dask-override": (
+                f"chart_override {C}/conventions/dask-override-chart.yaml changed",
+            )
+        },
+    ),
+    (
+        f"{C}/conventions/enc-private-domain.secret.yaml",
+        {
+            "conventions/private-domain": (
+                f"domain_override_file {C}/conventions/enc-private-domain.secret.yaml changed",
+            )
+        },
+    ),
     ("README.md", {}),
 ]
 
@@ -190,9 +211,11 @@ def test_canaries_follow_daskhub_hubs() -> None:
     plan = plan_for(LAYOUT, "helm-charts/daskhub/values.yaml")
     labels = [f"{j.cluster}/{j.hub}" for j in plan.staging_jobs]
     # gcp-one's canaries (staging, dask-staging) guard its daskhub hub; the other
-    # clusters' staging hubs their own.
+    # clusters' staging hubs their own (conventions's named-repo, `staging: true`, its
+    # dask-override).
     assert labels == [
         "aws-two/staging",
+        "conventions/named-repo",
         "crds/dask-staging",
         "gcp-one/dask-staging",
         "gcp-one/staging",
@@ -287,6 +310,7 @@ def test_rendered_reads_every_dependency_at_base() -> None:
         f"{C}/gcp-one/enc-dask-prod.secret.values.yaml",
         BASEHUB,
         "helm-charts/daskhub",
+        "helm-charts/repositories.yaml",  # where an `@name` dependency would be looked up
         "hubfleet.yaml",
     ]
     lis_paths = needed_paths(fleet, [lis])

@@ -7,7 +7,10 @@ into real paths.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import fnmatch
+import os
+import stat
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -68,10 +71,20 @@ class Hub:
 
 @dataclass(frozen=True)
 class Support:
+    """A cluster's support release. `values_files` starts with the support chart's own
+    values files (`chart_values_files`, hubfleet.yaml's `support_chart_values_files`),
+    then the cluster's `helm_chart_values_files`."""
+
     cluster: str
     helm_chart: str
     values_files: tuple[str, ...]
     line: int
+    chart_values_files: tuple[str, ...] = ()
+
+    @property
+    def cluster_values_files(self) -> tuple[str, ...]:
+        """The values files cluster.yaml names (without the chart's own)."""
+        return self.values_files[len(self.chart_values_files) :]
 
     @property
     def namespace(self) -> str:
@@ -166,7 +179,7 @@ class Fleet:
         """Where chart `name` comes from: helm-charts/<name>/ first, else hubfleet.yaml."""
         local = self.abspath(self.local_chart_dir(name))
         if (local / "Chart.yaml").is_file():
-            return ChartSource(name=name, local_dir=local)
+            return ChartSource(name=name, local_dir=local, repositories_file=self.repositories)
         remote = self.settings.charts.get(name)
         if remote is not None:
             return ChartSource(
@@ -186,18 +199,54 @@ class Fleet:
 
         A chart_override that is a file (not an archive) is a replacement Chart.yaml
         laid over the helm_chart folder: same templates and values, other
-        dependencies or versions. A folder or a `.tgz` is a whole chart.
+        dependencies or versions; named after a chart the helm_chart wraps (basehub's
+        on a daskhub hub), it replaces that chart's inside the wrapper's build. A
+        folder or a `.tgz` is a whole chart.
         """
         if not hub.chart_override:
             return self.chart_source(hub.helm_chart)
         override = self.abspath(hub.chart_override)
         if is_chart_yaml_override(override):
             base = self.abspath(self.local_chart_dir(hub.helm_chart))
-            return ChartSource(name=hub.helm_chart, local_dir=base, chart_yaml=override)
-        return ChartSource(name=hub.helm_chart, local_dir=override)
+            return ChartSource(
+                name=hub.helm_chart,
+                local_dir=base,
+                chart_yaml=override,
+                repositories_file=self.repositories,
+            )
+        return ChartSource(
+            name=hub.helm_chart, local_dir=override, repositories_file=self.repositories
+        )
+
+    @property
+    def repositories(self) -> Path:
+        """helm's repositories.yaml in the fleet (`helm_repositories_file`): the URLs of
+        the `@name` repositories local charts' dependencies name."""
+        return self.abspath(self.settings.helm_repositories_file)
 
     def known_charts(self) -> list[str]:
         return sorted({*local_chart_names(self.root), *self.settings.charts})
+
+
+def chart_own_values_files(root: Path, chart: str, patterns: Sequence[str]) -> tuple[str, ...]:
+    """The values files kept in a local chart's own folder that match `patterns` (file
+    names or globs, e.g. `enc-*.secret.values.yaml`), repository-relative: in the order
+    of the patterns, each glob's matches sorted, each file once. Only files
+    directly in `helm-charts/<chart>/` (a link too: the confined reader refuses one that
+    leaves the repository, loudly); none for a chart that is not local."""
+    folder = f"{CHARTS_DIR}/{chart}"
+    full = root / folder
+    if not patterns or full.is_symlink() or not full.is_dir():
+        return ()
+    try:
+        names = sorted(os.listdir(full))
+    except OSError:
+        return ()
+    files = [n for n in names if not stat.S_ISDIR(os.lstat(full / n).st_mode)]
+    found: dict[str, None] = {}
+    for pattern in patterns:
+        found.update(dict.fromkeys(n for n in files if fnmatch.fnmatchcase(n, pattern)))
+    return tuple(f"{folder}/{name}" for name in found)
 
 
 def local_chart_names(root: Path) -> set[str]:

@@ -41,6 +41,7 @@ from hubfleet.config.fleet import (
     Hub,
     Support,
     chart_override_path,
+    chart_own_values_files,
     is_chart_yaml_override,
     local_chart_names,
     normalize,
@@ -210,7 +211,7 @@ def _load_cluster(
     support = None
     if spec is not None:
         _check_spec(spec, cluster)
-        support = _load_support(spec, charts, cluster)
+        support = _load_support(spec, settings, charts, cluster)
     hubs, names = _load_hubs(entries, settings, charts, cluster)
     if spec is None:
         return None
@@ -291,7 +292,9 @@ def _check_spec(spec: ClusterFile, cluster: _ClusterDoc) -> None:
             cluster.check_file(value, (spec.provider, key_name))
 
 
-def _load_support(spec: ClusterFile, charts: set[str], cluster: _ClusterDoc) -> Support | None:
+def _load_support(
+    spec: ClusterFile, settings: FleetFile, charts: set[str], cluster: _ClusterDoc
+) -> Support | None:
     if spec.support is None:
         return None
     files = tuple(
@@ -299,7 +302,9 @@ def _load_support(spec: ClusterFile, charts: set[str], cluster: _ClusterDoc) -> 
         for i, name in enumerate(spec.support.helm_chart_values_files)
     )
     _check_chart(spec.support.helm_chart, charts, cluster.doc, ("support",), cluster.problems)
-    return Support(spec.name, spec.support.helm_chart, files, cluster.line("support"))
+    chart = spec.support.helm_chart
+    own = chart_own_values_files(cluster.paths.root, chart, settings.support_chart_values_files)
+    return Support(spec.name, chart, (*own, *files), cluster.line("support"), own)
 
 
 def _load_hubs(

@@ -488,6 +488,18 @@ class FleetFile(_Strict):
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     jsonnet: JsonnetSettings = Field(default_factory=JsonnetSettings)
     community: CommunitySettings = Field(default_factory=CommunitySettings)
+    support_chart_values_files: list[str] = Field(
+        default_factory=lambda: ["enc-*.secret.values.yaml"],
+        description="values files of the support chart's own folder (helm-charts/<chart>/), by "
+        "file name or glob, added to every support release before the chart's values.jsonnet "
+        "and the cluster's helm_chart_values_files (the layout's deployer adds "
+        "enc-*.secret.values.yaml so); in this order, a glob's matches sorted; [] for none",
+    )
+    helm_repositories_file: str = Field(
+        "helm-charts/repositories.yaml",
+        description="helm's repositories.yaml (as `helm repo add` writes it), relative to the "
+        'repository: where a chart dependency\'s `repository: "@name"` is looked up',
+    )
     z2jh_values_keys: dict[str, str] = Field(
         default_factory=dict,
         description="chart -> where its values for the JupyterHub chart (z2jh) sit: a dotted "
@@ -500,6 +512,24 @@ class FleetFile(_Strict):
     def _chart_names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
             _chart_name(name)
+        return value
+
+    @field_validator("support_chart_values_files")
+    @classmethod
+    def _chart_file_patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if not pattern or "/" in pattern or "\\" in pattern or pattern in (".", ".."):
+                raise ValueError(
+                    f"{pattern!r} is not a file name or glob in the support chart's folder"
+                )
+        return value
+
+    @field_validator("helm_repositories_file")
+    @classmethod
+    def _repositories_file(cls, value: str) -> str:
+        _state_dir(value)  # a relative path that stays inside the repository
+        if value.startswith("/"):
+            raise ValueError(f"{value!r} is not relative to the repository")
         return value
 
     @field_validator("z2jh_values_keys")

@@ -33,7 +33,14 @@ from hubfleet.export.layout import (
 from hubfleet.export.readme import readme_text
 from hubfleet.helm.charts import resolve_chart
 from hubfleet.helm.jsonnet import is_jsonnet
-from hubfleet.release.pipeline import hub_release, release_jsonnet, require_encrypted
+from hubfleet.release.pipeline import (
+    Release,
+    hub_release,
+    override_domain,
+    read_values,
+    release_jsonnet,
+    require_encrypted,
+)
 from hubfleet.secrets.sops import Sops, encrypt, file_format, is_encrypted, parse
 
 PLAINTEXT_MODE = 0o600
@@ -166,13 +173,31 @@ def _write(
         files.append(ExportedFile(SOPS_CONFIG, "sops-config"))
 
     secrets_mode: SecretsMode = "none"
+    domain, secret_domain = _override_domain(fleet, release, sops)
     for index, source in enumerate(release.values_files, start=1):
         if is_jsonnet(source):  # its result, as plain values: no jsonnet needed to deploy
             target = values_name(index, source.removesuffix(".jsonnet") + ".json")
-            _write_bytes(folder / target, release_jsonnet(fleet, release, source))
-            files.append(ExportedFile(target, "values", source))
-            entries.append(ValuesEntry(target, False))
-            continue
+            evaluated = release_jsonnet(fleet, release, source, domain=domain)
+            if not (secret_domain and domain and domain.encode() in evaluated):
+                _write_bytes(folder / target, evaluated)
+                files.append(ExportedFile(target, "values", source))
+                entries.append(ValuesEntry(target, False))
+                continue
+            # It holds the domain of an encrypted domain_override_file: a secret.
+            if options.decrypt:
+                secrets_mode = "decrypted"
+                _write_private(folder / target, evaluated)
+                files.append(ExportedFile(target, "plaintext", source))
+                entries.append(ValuesEntry(target, False))
+                continue
+            # Re-encrypted whole, its booleans and numbers would become strings (sops
+            # encrypts every leaf): a community could not check or render it.
+            raise ExportError(
+                f"{source} gives the hub's domain from the encrypted "
+                f"{release.domain_file}: exported, its values hold a secret",
+                hint="export with --decrypt (the values as plaintext, outside any git "
+                "tree), or give the hub a plaintext domain_override_file",
+            )
         content = read_fleet_file(fleet.root, source)
         text = decode_text(content, source)
         # What render checks, export checks: a plaintext file named secret is refused,
@@ -225,6 +250,21 @@ def _write(
     result = ExportResult(folder, command, tuple(files), secrets_mode)
     _write_text(folder / README, readme_text(fleet, hub, result))
     return ExportResult(folder, command, (ExportedFile(README, "readme"), *files), secrets_mode)
+
+
+def _override_domain(fleet: Fleet, release: Release, sops: Sops | None) -> tuple[str | None, bool]:
+    """The hub's domain from its domain_override_file (as render and deploy apply it),
+    and whether it is a secret (the file is encrypted); (None, False) without one."""
+    if release.domain_file is None:
+        return None, False
+    document = read_values(fleet, release.domain_file)
+    if document.encrypted and sops is None:
+        raise ExportError(
+            f"the hub's domain is in the encrypted {release.domain_file}: exporting its "
+            "values needs the fleet's key",
+            hint="set SOPS_AGE_KEY_FILE (or the key sops uses) and export again",
+        )
+    return override_domain(document.document(sops)), document.encrypted
 
 
 def _check_values(fleet: Fleet, source: str, text: str, sops: Sops | None) -> None:

@@ -48,7 +48,7 @@ import helm_python
 import platformdirs
 
 from hubfleet.base.confined import Confinement, Root
-from hubfleet.base.errors import ChartError, ConfigError, HubfleetError, Problem
+from hubfleet.base.errors import ChartError, ConfigError, HubfleetError, Problem, did_you_mean
 from hubfleet.base.yamlio import Document, decode_text, load_data, load_yaml, max_file_bytes
 from hubfleet.config.charts import ChartSource
 from hubfleet.config.fleet import normalize
@@ -63,6 +63,8 @@ BUILT_DIR = "built"
 _BUILD_FORMAT = "hubfleet-chart-build-1"  # part of every build's key
 _OK_DEPENDENCY_STATUSES = frozenset({"ok", "unpacked"})
 _ARCHIVE_SUFFIXES = (".tgz", ".tar.gz")
+# A dependency's repository named as `helm repo add` names it (helm accepts both).
+REPOSITORY_NAME_PREFIXES = ("@", "alias:")
 _MAX_DEPTH = 8  # file:// chains deeper than this are refused (a cycle)
 # A local chart's files are read into memory (confined to the repository) and its
 # build written from them: limits of one file and of the whole chart.
@@ -207,6 +209,7 @@ class ChartResolver:
         # Re-entrant: a file:// cycle comes back to its own key and ends at _MAX_DEPTH.
         self._keys: dict[tuple[object, ...], threading.RLock] = {}
         self._done: dict[tuple[object, ...], Path | HubfleetError] = {}
+        self._repositories: dict[Path, dict[str, str] | None] = {}  # repositories files
 
     # ------------------------------------------------------------- public
 
@@ -418,6 +421,7 @@ class ChartResolver:
             if no_chart is not None:
                 raise no_chart
             raise ChartError(f"chart {source.name!r}: {place.display} has no Chart.yaml")
+        wrapped: str | None = None  # the wrapped chart a chart_override replaces
         if override is None:
             chart_text = files["Chart.yaml"]
             chart = self._chart_yaml(chart_text, _join(place.display, "Chart.yaml"))
@@ -425,15 +429,26 @@ class ChartResolver:
             chart = self._chart_yaml(self._read_file(override, max_file_bytes()), override.display)
             if "Chart.yaml" not in files:
                 raise ChartError(f"chart {source.name!r}: {place.display} has no Chart.yaml")
-            self._check_override_name(chart, place, files["Chart.yaml"])
-        dependencies = self._dependencies(chart, place, files)
-        missing = [dep for dep in dependencies if not dep.present]
+            base = self._chart_yaml(files["Chart.yaml"], _join(place.display, "Chart.yaml"))
+            if chart.name != base.name:
+                # Another chart's Chart.yaml (basehub's on a daskhub hub): the chart it
+                # wraps is rebuilt with it, the wrapper keeps its own (the layout's rule).
+                wrapped = self._check_wrapped(chart, base, place)
+                chart = base
+        dependencies = self._dependencies(source, chart, place, files)
+        missing = [dep for dep in dependencies if not dep.present or dep.name == wrapped]
         built: dict[str, Path] = {}
         misses: list[CacheMiss] = []
         hint: str | None = None
         for dep in missing:  # every archive the cache lacks, named at once
             try:
-                built[dep.name] = self._dependency(source, chart, dep, depth)
+                built[dep.name] = self._dependency(
+                    source,
+                    chart,
+                    dep,
+                    depth,
+                    chart_yaml=source.chart_yaml if dep.name == wrapped else None,
+                )
             except ChartsMissing as exc:
                 misses.extend(exc.misses)
                 hint = exc.hint
@@ -446,25 +461,30 @@ class ChartResolver:
                 return target
             return self._build(source, files, chart, missing, built, target)
 
-    def _check_override_name(self, override: _ChartFile, place: _Place, text: bytes) -> None:
-        """A replacement Chart.yaml names the chart it is laid over: one written for
-        another chart (basehub's laid over daskhub) would render the wrong chart."""
-        folder = place.display
-        base = self._chart_yaml(text, _join(folder, "Chart.yaml"))
-        if override.name != base.name:
-            line = override.doc.lines.line(("name",))
-            raise ConfigError(
-                [
-                    Problem(
-                        override.display,
-                        line,
-                        f"chart_override names chart {override.name!r}, but it is laid over "
-                        f"{folder}, chart {base.name!r}",
-                        f"a replacement Chart.yaml keeps the name of the chart it replaces "
-                        f"({base.name!r}), or the hub's helm_chart names the chart it is for",
-                    )
-                ]
-            )
+    def _check_wrapped(self, override: _ChartFile, base: _ChartFile, place: _Place) -> str:
+        """A replacement Chart.yaml named after another chart than the one it is laid
+        over must be for a chart that one wraps in the repository (a `file://`
+        dependency of that name: basehub's Chart.yaml on daskhub); the name of that
+        chart. Anything else would render the wrong chart."""
+        for entry in base.dependencies:
+            repository = str(entry.get("repository") or "").strip()
+            if entry.get("name") == override.name and repository.startswith("file://"):
+                return override.name
+        line = override.doc.lines.line(("name",))
+        raise ConfigError(
+            [
+                Problem(
+                    override.display,
+                    line,
+                    f"chart_override names chart {override.name!r}, but it is laid over "
+                    f"{place.display}, chart {base.name!r}, which wraps no local chart of "
+                    "that name",
+                    f"a replacement Chart.yaml keeps the name of the chart it replaces "
+                    f"({base.name!r}) or of a chart {base.name!r} wraps through a file:// "
+                    "dependency; or the hub's helm_chart names the chart it is for",
+                )
+            ]
+        )
 
     def _build(
         self,
@@ -526,9 +546,16 @@ class ChartResolver:
             )
 
     def _dependency(
-        self, source: ChartSource, chart: _ChartFile, dep: _Dependency, depth: int
+        self,
+        source: ChartSource,
+        chart: _ChartFile,
+        dep: _Dependency,
+        depth: int,
+        *,
+        chart_yaml: Path | None = None,
     ) -> Path:
-        """The chart (folder or archive) a missing dependency is built from."""
+        """The chart (folder or archive) a missing dependency is built from; `chart_yaml`:
+        the replacement Chart.yaml of the wrapped chart of that name."""
         repository = dep.repository
         where = f"chart {source.name!r}: dependency {dep.name} {dep.version}"
         if repository.startswith("file://"):
@@ -557,18 +584,22 @@ class ChartResolver:
                     )
                 ]
             )
-            return self._local(
-                ChartSource(dep.name, local_dir=folder), depth=depth + 1, no_chart=no_chart
+            inner = ChartSource(
+                dep.name,
+                local_dir=folder,
+                chart_yaml=chart_yaml,
+                repositories_file=source.repositories_file,
             )
-        if not repository or repository.startswith(("@", "alias:")):
+            return self._local(inner, depth=depth + 1, no_chart=no_chart)
+        if not repository:
             raise ConfigError(
                 [
                     Problem(
                         chart.display,
                         dep.line,
-                        f"{where}: repository {repository or '(none)'!r} is not a URL",
-                        "name the repository by its https:// or oci:// URL (hubfleet keeps "
-                        "no `helm repo add` list)",
+                        f"{where}: repository '(none)' is not a URL",
+                        "name the repository by its https:// or oci:// URL, or `@name` of "
+                        "an entry of the fleet's repositories file",
                     )
                 ]
             )
@@ -598,7 +629,7 @@ class ChartResolver:
             ) from None
 
     def _dependencies(
-        self, chart: _ChartFile, place: _Place, files: Mapping[str, bytes]
+        self, source: ChartSource, chart: _ChartFile, place: _Place, files: Mapping[str, bytes]
     ) -> list[_Dependency]:
         """The declared dependencies, each marked present (in charts/) or not, with the
         version a remote one is built from."""
@@ -614,9 +645,6 @@ class ChartResolver:
             line = chart.doc.lines.line(("dependencies", index))
             present = status.get(name) in _OK_DEPENDENCY_STATUSES
             dep = _Dependency(name, repository, version, line, present)
-            if dep.present:
-                found.append(dep)
-                continue
             if repository.startswith("file://"):
                 written = repository.removeprefix("file://")
                 dep_folder = normalize(f"{place.relative}/{written}")
@@ -624,8 +652,88 @@ class ChartResolver:
                     dep_folder = "../" + written  # absolute: outside, whatever it names
                 found.append(dataclasses.replace(dep, folder=dep_folder, root=place.confined.path))
                 continue
+            if dep.present:
+                found.append(dep)
+                continue
+            if repository.startswith(REPOSITORY_NAME_PREFIXES):
+                url = self._named_repository(source, chart, repository, line)
+                dep = dataclasses.replace(dep, repository=url)
             chosen = self._choose(chart, dep, lock.get(name))
             found.append(dataclasses.replace(dep, chosen=chosen))
+        return found
+
+    def _named_repository(
+        self, source: ChartSource, chart: _ChartFile, written: str, line: int
+    ) -> str:
+        """The URL of a repository a dependency names as `helm repo add` does (`@name`,
+        or `alias:name`), from the fleet's repositories file (helm's format)."""
+        name = written.removeprefix("@").removeprefix("alias:")
+        where = f"chart {chart.name!r}: repository {written!r}"
+        file = source.repositories_file
+        if file is None:
+            raise ConfigError(
+                [
+                    Problem(
+                        chart.display,
+                        line,
+                        f"{where} names a `helm repo add` name, and no repositories file "
+                        "is known here",
+                        "name the repository by its https:// or oci:// URL",
+                    )
+                ]
+            )
+        known = self._repositories_of(file)
+        shown = self._place(file).display
+        if known is None:
+            raise ConfigError(
+                [
+                    Problem(
+                        chart.display,
+                        line,
+                        f"{where} names a `helm repo add` name, and the fleet has no "
+                        f"repositories file {shown}",
+                        "write it in helm's repositories.yaml format (`repositories:` "
+                        "entries with `name:` and `url:`), or set helm_repositories_file in "
+                        "hubfleet.yaml, or name the repository by its URL",
+                    )
+                ]
+            )
+        url = known.get(name)
+        if url is None:
+            listed = ", ".join(sorted(known)) or "none"
+            raise ConfigError(
+                [
+                    Problem(
+                        chart.display,
+                        line,
+                        f"{where}: no repository named {name!r} in {shown}",
+                        (did_you_mean(name, list(known)) or f"its repositories: {listed}")
+                        + "; add it (`name:` and `url:` under `repositories:`, as `helm repo "
+                        "add` writes it) or set helm_repositories_file in hubfleet.yaml",
+                    )
+                ]
+            )
+        return url
+
+    def _repositories_of(self, file: Path) -> dict[str, str] | None:
+        """name -> URL of helm's repositories.yaml `file` (read once per resolver); None
+        when there is no such file."""
+        with self._lock:
+            if file in self._repositories:
+                return self._repositories[file]
+        place = self._place(file)
+        found: dict[str, str] | None = None
+        try:
+            content = place.confined.read_file(
+                place.relative, limit=max_file_bytes(), shown=place.display
+            )
+        except Confinement as exc:
+            if exc.kind != "missing":
+                raise _confinement_error(exc) from None
+        else:
+            found = read_repositories(content, place.display)
+        with self._lock:
+            self._repositories[file] = found
         return found
 
     def _statuses(self, chart: _ChartFile, files: Mapping[str, bytes]) -> dict[str, str]:
@@ -753,6 +861,44 @@ class ChartResolver:
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def read_repositories(content: bytes, display: str) -> dict[str, str]:
+    """name -> URL of helm's `repositories.yaml` (`repositories:` a list of entries with
+    `name` and `url`; helm's other keys ignored). Broken: an error at its file and line."""
+    doc = load_yaml(decode_text(content, display), display)
+    data = doc.data if doc.data is not None else {}
+    entries = data.get("repositories") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(entries, list | type(None)):
+        raise ConfigError(
+            [
+                Problem(
+                    display,
+                    doc.lines.line(("repositories",)) if isinstance(data, dict) else 1,
+                    "a repositories file holds `repositories:`, a list of `name:` and `url:`",
+                    "the format of helm's repositories.yaml (`helm env HELM_REPOSITORY_CONFIG`)",
+                )
+            ]
+        )
+    found: dict[str, str] = {}
+    problems: list[Problem] = []
+    for index, entry in enumerate(entries or []):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        url = entry.get("url") if isinstance(entry, dict) else None
+        line = doc.lines.line(("repositories", index))
+        if not isinstance(name, str) or not name or not isinstance(url, str):
+            problems.append(Problem(display, line, "a repository entry needs `name:` and `url:`"))
+        elif not re.fullmatch(r"(https?|oci)://[^\s]+", url):
+            problems.append(
+                Problem(display, line, f"repository {name!r}: {url!r} is not an https:// URL")
+            )
+        elif name in found:
+            problems.append(Problem(display, line, f"repository {name!r} is listed twice"))
+        else:
+            found[name] = url
+    if problems:
+        raise ConfigError(problems)
+    return found
 
 
 @dataclass(frozen=True)
@@ -984,6 +1130,11 @@ def _values_key_in(
     confined: Root, folder: str, *, depth: int, chart_file: str | None = None
 ) -> str | None:
     chart = _chart_yaml(confined, chart_file or f"{folder}/Chart.yaml")
+    wrapped: str | None = None  # a replacement Chart.yaml of a chart this one wraps
+    if chart_file is not None:
+        own = _chart_yaml(confined, f"{folder}/Chart.yaml")
+        if chart.get("name") != own.get("name"):
+            wrapped, chart = chart_file, own
     if depth > 5 or chart.get("name") == JUPYTERHUB_CHART:
         return None
     dependencies = chart.get("dependencies")
@@ -995,7 +1146,10 @@ def _values_key_in(
             return key
         inner = _dependency_folder(confined, folder, dep)
         if inner is not None:
-            found = _values_key_in(confined, inner, depth=depth + 1)
+            replaced = None
+            if wrapped is not None and _chart_yaml(confined, wrapped).get("name") == dep["name"]:
+                replaced = wrapped
+            found = _values_key_in(confined, inner, depth=depth + 1, chart_file=replaced)
             if found is not None:
                 return f"{key}.{found}"
     return None

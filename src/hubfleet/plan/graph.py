@@ -147,6 +147,7 @@ class ChartIndex:
         self._direct: dict[str, tuple[str, ...]] = {}
         self._jsonnet: dict[str, tuple[str, ...]] = {}
         self._is_chart: dict[str, bool] = {}
+        self._named: dict[str, bool] = {}
 
     def is_chart(self, folder: str) -> bool:
         """`folder` holds a Chart.yaml (looked at once per folder: every hub of a chart
@@ -191,6 +192,13 @@ class ChartIndex:
             queue.extend((d, (*chain, d)) for d in self.direct(f"{folder}/Chart.yaml"))
         return found
 
+    def names_repository(self, chart_yaml: str) -> bool:
+        """`chart_yaml` names a dependency's repository by a `helm repo add` name (read
+        once per file)."""
+        if chart_yaml not in self._named:
+            self._named[chart_yaml] = names_repository(self.fleet, chart_yaml)
+        return self._named[chart_yaml]
+
     def jsonnet(self, path: str) -> tuple[str, ...]:
         """The files `path` reads besides itself (imports, link targets)."""
         if path not in self._jsonnet:
@@ -199,8 +207,9 @@ class ChartIndex:
         return self._jsonnet[path]
 
 
-def _file_dependencies(fleet: Fleet, chart_yaml: str) -> list[str]:
-    """The `file://` repositories of a Chart.yaml (unreadable: none; validate says why)."""
+def _repositories(fleet: Fleet, chart_yaml: str) -> list[str]:
+    """The repositories of a Chart.yaml's dependencies (unreadable: none; validate says
+    why)."""
     full = fleet.abspath(chart_yaml)
     try:
         if not full.is_file() or full.stat().st_size > MAX_CHART_YAML_BYTES:
@@ -209,12 +218,27 @@ def _file_dependencies(fleet: Fleet, chart_yaml: str) -> list[str]:
     except (OSError, UnicodeDecodeError, HubfleetError):
         return []
     entries = data.get("dependencies") if isinstance(data, dict) else None
-    refs: list[str] = []
+    found: list[str] = []
     for entry in entries if isinstance(entries, list) else []:
         repository = entry.get("repository") if isinstance(entry, dict) else None
-        if isinstance(repository, str) and repository.startswith("file://"):
-            refs.append(repository[len("file://") :].rstrip("/"))
-    return refs
+        if isinstance(repository, str):
+            found.append(repository.strip())
+    return found
+
+
+def _file_dependencies(fleet: Fleet, chart_yaml: str) -> list[str]:
+    """The `file://` repositories of a Chart.yaml (unreadable: none; validate says why)."""
+    return [
+        repository[len("file://") :].rstrip("/")
+        for repository in _repositories(fleet, chart_yaml)
+        if repository.startswith("file://")
+    ]
+
+
+def names_repository(fleet: Fleet, chart_yaml: str) -> bool:
+    """A Chart.yaml with a dependency from a `helm repo add` name (`@name`, `alias:`),
+    looked up in the fleet's repositories file."""
+    return any(r.startswith(("@", "alias:")) for r in _repositories(fleet, chart_yaml))
 
 
 def _chart_name(folder: str) -> str:
@@ -274,7 +298,9 @@ def _build_graph(fleet: Fleet) -> Graph:
         folder = fleet.local_chart_dir(chart)
         if charts.is_chart(folder):
             graph.add_folder(folder, Edge(key, key[0], f"chart {chart}", "chart"))
-            _add_chains(graph, key, f"chart {chart}", charts.chains(f"{folder}/Chart.yaml", folder))
+            chains = charts.chains(f"{folder}/Chart.yaml", folder)
+            _add_chains(graph, key, f"chart {chart}", chains)
+            _add_repositories(graph, key, charts, [folder, *(f for f, _ in chains)])
         else:
             graph.remote_chart_users[chart].append(key)
 
@@ -301,6 +327,17 @@ def _add_jsonnet(graph: Graph, key: UnitKey, charts: ChartIndex, paths: tuple[st
         for dependency in charts.jsonnet(path):
             if not graph.covers(key, dependency):
                 graph.add_exact(dependency, Edge(key, key[0], f"{path} reads", "values"))
+
+
+def _add_repositories(
+    graph: Graph, key: UnitKey, charts: ChartIndex, folders: list[str], *files: str
+) -> None:
+    """The unit depends on the fleet's repositories file when a chart it deploys (or a
+    replacement Chart.yaml) names a dependency's repository by a `helm repo add` name."""
+    chart_files = [*files, *(f"{folder}/Chart.yaml" for folder in folders)]
+    if any(charts.names_repository(path) for path in chart_files):
+        path = charts.fleet.settings.helm_repositories_file
+        graph.add_exact(path, Edge(key, key[0], "repositories file", "chart"))
 
 
 def _ancestors(path: str) -> list[str]:
@@ -345,7 +382,9 @@ def _add_hub(
         graph.add_exact(override, Edge(key, cluster.name, "chart_override", "chart"))
         add_chart(key, hub.helm_chart)
         head = f"chart_override {override}"
-        _add_chains(graph, key, head, charts.chains(override, chart_folder))
+        chains = charts.chains(override, chart_folder)
+        _add_chains(graph, key, head, chains)
+        _add_repositories(graph, key, charts, [f for f, _ in chains], override)
     elif override:
         edge = Edge(key, cluster.name, "chart_override", "chart")
         graph.add_exact(override, edge)

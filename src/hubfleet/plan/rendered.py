@@ -57,9 +57,10 @@ def _base_settings(root: Path, fallback: FleetFile) -> FleetFile:
 def needed_paths(fleet: Fleet, hubs: Sequence[Hub]) -> list[str]:
     """What rendering `hubs` reads: their dependencies in the plan's graph (values
     files, chart folders and the local charts they depend on, a chart_override,
-    what their jsonnet files import), and hubfleet.yaml."""
+    what their jsonnet files import), hubfleet.yaml, and the repositories file that
+    `@name` dependencies are looked up in."""
     graph = build_graph(fleet)
-    paths = {fleet.settings_file or SETTINGS_FILE}
+    paths = {fleet.settings_file or SETTINGS_FILE, fleet.settings.helm_repositories_file}
     for hub in hubs:
         paths.update(graph.paths_of((hub.cluster, hub.name)))
     return sorted(paths)

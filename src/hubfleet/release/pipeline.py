@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn, TypeVar
 
+from hubfleet.base import kubenames
 from hubfleet.base.errors import ConfigError, Problem, SecretsError
 from hubfleet.base.yamlio import decode_text, load_data, read_fleet_file
 from hubfleet.config.charts import ChartSource
@@ -38,6 +39,8 @@ class Release:
     namespace: str
     chart: ChartSource
     values_files: tuple[str, ...]  # repository-relative, in order (later wins)
+    # A hub's domain_override_file: its `domain` replaces cluster.yaml's.
+    domain_file: str | None = None
 
     @property
     def label(self) -> str:
@@ -61,6 +64,7 @@ def hub_release(fleet: Fleet, hub: Hub) -> Release:
         namespace=hub.namespace,
         chart=fleet.hub_chart_source(hub),
         values_files=(*chart_jsonnet(fleet, hub.chart_override, hub.helm_chart), *hub.values_files),
+        domain_file=hub.domain_override_file,
     )
 
 
@@ -68,6 +72,8 @@ def support_release(fleet: Fleet, cluster: Cluster) -> Release | None:
     if cluster.support is None:
         return None
     support = cluster.support
+    # As the layout's deployer orders them: the chart's own (encrypted) values files,
+    # the chart's values.jsonnet, then the cluster's files.
     return Release(
         cluster=cluster.name,
         hub=None,
@@ -75,7 +81,11 @@ def support_release(fleet: Fleet, cluster: Cluster) -> Release | None:
         name=support.release,
         namespace=support.namespace,
         chart=fleet.chart_source(support.helm_chart),
-        values_files=(*chart_jsonnet(fleet, None, support.helm_chart), *support.values_files),
+        values_files=(
+            *support.chart_values_files,
+            *chart_jsonnet(fleet, None, support.helm_chart),
+            *support.cluster_values_files,
+        ),
     )
 
 
@@ -89,10 +99,11 @@ def chart_jsonnet(fleet: Fleet, chart_override: str | None, chart: str) -> tuple
     return (path,) if fleet.abspath(path).is_file() else ()
 
 
-def jsonnet_facts(fleet: Fleet, release: Release) -> JsonnetFacts:
+def jsonnet_facts(fleet: Fleet, release: Release, domain: str | None = None) -> JsonnetFacts:
     """What the release's jsonnet files get as external variables (the other
     deployer's rules: an EKS cluster's name is its `clusterName`; the account is the
-    AWS account or the GCP project)."""
+    AWS account or the GCP project). `domain`: the hub's domain from its
+    domain_override_file (`override_domain`), else cluster.yaml's."""
     cluster = fleet.cluster(release.cluster)
     spec = cluster.spec
     name, account = cluster.name, None
@@ -107,21 +118,58 @@ def jsonnet_facts(fleet: Fleet, release: Release) -> JsonnetFacts:
         provider=cluster.provider,
         account_id=account,
         hub_name=hub.name if hub else None,
-        hub_domain=hub.domain if hub else None,
+        hub_domain=(domain or hub.domain) if hub else None,
     )
 
 
-def _jsonnet_vars(fleet: Fleet, path: str, release: Release | None) -> dict[str, str]:
+def _jsonnet_vars(
+    fleet: Fleet, path: str, release: Release | None, domain: str | None = None
+) -> dict[str, str]:
     if release is None:
         raise ConfigError(
             [Problem(path, 1, "a .jsonnet values file is evaluated for a release, none given")]
         )
-    return jsonnet_facts(fleet, release).ext_vars(fleet.settings.jsonnet.ext_var_prefix)
+    facts = jsonnet_facts(fleet, release, domain)
+    return facts.ext_vars(fleet.settings.jsonnet.ext_var_prefix)
 
 
-def release_jsonnet(fleet: Fleet, release: Release | None, path: str) -> bytes:
-    """The JSON a `.jsonnet` values file of `release` evaluates to."""
-    return render_jsonnet(fleet.root, path, _jsonnet_vars(fleet, path, release))
+def release_jsonnet(
+    fleet: Fleet, release: Release | None, path: str, *, domain: str | None = None
+) -> bytes:
+    """The JSON a `.jsonnet` values file of `release` evaluates to (`domain`: the hub's
+    overridden domain, see `override_domain`)."""
+    return render_jsonnet(fleet.root, path, _jsonnet_vars(fleet, path, release, domain))
+
+
+def override_domain(document: ValuesDocument) -> str:
+    """The domain a hub's domain_override_file gives (its `domain` key), as that layout's
+    deployer reads it. Decrypted, it is a secret (the `Sops` registered it with the
+    redactor); an encrypted file read without a key gives its placeholder."""
+    value = document.data.get("domain")
+    if not isinstance(value, str) or not value:
+        raise ConfigError(
+            [
+                Problem(
+                    document.path,
+                    1,
+                    "a domain_override_file holds the hub's domain under `domain:`",
+                    "e.g. `domain: hub.example.org` (sops-encrypted if the name is secret)",
+                )
+            ]
+        )
+    if (document.decrypted or not document.encrypted) and not kubenames.is_domain(value):
+        shown = "its `domain`" if document.encrypted else f"{value!r}"
+        raise ConfigError(
+            [
+                Problem(
+                    document.path,
+                    1,
+                    f"{shown} is not a domain name",
+                    "a DNS name: dot-separated labels of lowercase letters, digits and '-'",
+                )
+            ]
+        )
+    return value
 
 
 def read_values(fleet: Fleet, path: str) -> ValuesFile:

@@ -13,7 +13,9 @@ placeholders, and its `ChartResolver`) and asks it for every release's values:
 - `render_release(release)`: the chart resolved through the command's resolver,
   the values merged, the manifests rendered by the embedded Helm engine;
 - `values_bytes(release)`: what `helm -f` gets, each file's bytes (decrypted in
-  memory) read once.
+  memory) read once;
+- `domain(release)`: a hub's domain from its `domain_override_file` (what its jsonnet
+  files get as `HUB_DOMAIN`), the file read and decrypted like a values file.
 
 Each values file is read once per command, through one reader
 (`hubfleet.release.pipeline.read_values`, the confined `read_fleet_file`), into a
@@ -41,6 +43,7 @@ from hubfleet.release.pipeline import (
     Release,
     ValuesDocument,
     ValuesFile,
+    override_domain,
     read_values,
     release_jsonnet,
 )
@@ -160,10 +163,17 @@ class ReleaseValues:
 
         return [(path, read(path)) for path in release.values_files]
 
+    def domain(self, release: Release) -> str | None:
+        """The hub's domain from its domain_override_file (decrypted in memory, or its
+        placeholder without a key), None when it has none: cluster.yaml's applies."""
+        if release.domain_file is None:
+            return None
+        return override_domain(self._document(release.domain_file, release))
+
     def _jsonnet(self, path: str, release: Release) -> bytes:
         """The JSON `path` evaluates to for `release`: evaluated once per release."""
         return self._cached(
             self._bytes,
             self._key(path, release),
-            lambda: release_jsonnet(self.fleet, release, path),
+            lambda: release_jsonnet(self.fleet, release, path, domain=self.domain(release)),
         )
