@@ -20,15 +20,15 @@ repository-relative file and line where the evaluator stopped.
 
 The Go evaluator cannot be interrupted, so each evaluation runs in a child process
 (`hubfleet.helm.jsonnet_child`, started by the runner: explicit argv, scrubbed
-environment) with a time limit (`DEFAULT_TIMEOUT_S`) and a memory limit
-(RLIMIT_DATA, `DEFAULT_MEMORY_BYTES`). The time limit counts the child's processor time
-(RLIMIT_CPU), so a busy machine (a CI runner running tests on every core) cannot make
-a normal evaluation time out; a wall-clock limit of `WALL_FACTOR` times it, and at
-least `WALL_MIN_S` more, stops a child that waits instead of computing. A hostile
-file (an endless loop, a huge range, an endless tail call) is stopped and reported
-at the file, line 1, like any other jsonnet error (exit 2; a deploy's job fails).
-The environment variables `HUBFLEET_JSONNET_TIMEOUT` (seconds) and `HUBFLEET_JSONNET_MEMORY_MIB` change the
-limits (tests lower them). A child costs tens of milliseconds, mostly Python's
+environment) with a time limit (`DEFAULT_TIMEOUT_S`) and a memory limit (RLIMIT_DATA,
+`DEFAULT_MEMORY_BYTES`). The time limit counts the child's processor time (RLIMIT_CPU),
+so a busy machine (a CI runner running tests on every core) cannot make a normal
+evaluation time out; a wall-clock limit of `WALL_FACTOR` times it, and at least
+`WALL_MIN_S` more, stops a child that waits instead of computing. A hostile file (an
+endless loop, a huge range, an endless tail call) is stopped and reported at the file,
+line 1, like any other jsonnet error (exit 2; a deploy's job fails). The environment
+variables `HUBFLEET_JSONNET_TIMEOUT` (seconds) and `HUBFLEET_JSONNET_MEMORY_MIB` change
+the limits (tests lower them). A child costs tens of milliseconds, mostly Python's
 start (benchmarks/bench_jsonnet.py prints the figures).
 
 `jsonnet_dependencies` finds, without evaluating, the files a jsonnet file may
