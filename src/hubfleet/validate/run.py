@@ -32,7 +32,7 @@ from hubfleet.helm.manifests import Checker, manifest_checker
 from hubfleet.release.pipeline import Release, ValuesDocument, hub_release, support_release
 from hubfleet.release.values import ReleaseValues
 from hubfleet.secrets.lint import lint_plaintext
-from hubfleet.secrets.sops import Sops, file_format, is_encrypted, parse
+from hubfleet.secrets.sops import KeyUnavailable, Sops, file_format, is_encrypted, parse
 from hubfleet.terraform.check import terraform_problems
 
 # Releases from which the rendered manifests' schema check runs in worker processes.
@@ -100,11 +100,10 @@ def validate(
     kube_version: str | None = None,
     workers: int = max(2, os.cpu_count() or 1),
 ) -> ValidationResult:
-    """Validate the fleet at `root`. `sops` is used only if it has a key."""
+    """Validate the fleet at `root`. `sops` decrypts each encrypted file whose key this
+    machine may hold (`Sops.may_decrypt`); the others are checked for structure."""
     loaded = load_fleet(root)
     fleet = loaded.fleet
-    if sops is not None and not sops.key_available():
-        sops = None
     run = _Run(
         fleet,
         sops,
@@ -124,6 +123,8 @@ def validate(
         run.problems.extend(terraform_problems(fleet, clusters))
     if sops is None and run.encrypted:
         run.notes.add(NO_KEY_NOTE)
+    elif sops is not None and (note := sops.no_key_note()):
+        run.notes.add(note)
     releases = [release for unit in units if (release := _release(fleet, unit)) is not None]
     rendered: list[str] = []
     if render and not loaded.errors:
@@ -285,12 +286,20 @@ def _check_encrypted(run: _Run, path: str, full: Path, raw: bytes) -> None:
     # Its keys are in the clear (sops encrypts values): a schema problem on a key this
     # file sets is reported at the file's own line.
     run.texts[path] = text
-    if run.sops is not None:
+    if run.sops is not None and run.sops.may_decrypt(text, path):
         try:
             run.sops.decrypt(full, raw)
+            return
+        except KeyUnavailable as exc:
+            if not exc.cloud_only:
+                _bad(run, Problem(path, exc.line or 1, exc.message, exc.hint))
+                return
+            # A cloud login this machine lacks (CI without one): a warning, and the
+            # structure check below, as without a key.
+            run.problems.append(Problem(path, 1, exc.message, exc.hint, severity="warning"))
         except HubfleetError as exc:
             _bad(run, Problem(path, exc.line or 1, exc.message, exc.hint))
-        return
+            return
     # Without a key: check the structure sops leaves, so that a hand-edited value
     # (plaintext pasted into an encrypted file) is caught.
     kind = file_format(path)
