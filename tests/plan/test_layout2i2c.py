@@ -21,7 +21,8 @@ LAYOUT = Path(__file__).parents[1] / "fixtures" / "layout2i2c" / "fleet"
 C = "config/clusters"
 BASEHUB = "helm-charts/basehub"
 BASEHUB_HUBS = ("aws-two/staging", "aws-two/lis", "azure-three/staging", "azure-three/ai")
-BASEHUB_HUBS += ("gcp-one/staging", "gcp-one/research")
+BASEHUB_HUBS += ("gcp-one/staging", "gcp-one/research", "pgp-keys/staging")
+SUPPORT_CLUSTERS = ("aws-two", "azure-three", "gcp-one", "pgp-keys")
 DASKHUB_HUBS = ("aws-two/dask-prod", "gcp-one/dask-staging", "gcp-one/dask-prod")
 
 
@@ -102,7 +103,7 @@ TABLE: list[tuple[str, dict[str, tuple[str, ...]]]] = [
             f"{cluster}/support": (
                 "chart support (helm-charts/support/): helm-charts/support/values.jsonnet changed",
             )
-            for cluster in ("aws-two", "azure-three", "gcp-one")
+            for cluster in SUPPORT_CLUSTERS
         },
     ),
     (
@@ -139,7 +140,7 @@ TABLE: list[tuple[str, dict[str, tuple[str, ...]]]] = [
                 f"{cluster}/support": (
                     f"chart support (helm-charts/support/): helm-charts/support/{name} changed",
                 )
-                for cluster in ("aws-two", "azure-three", "gcp-one")
+                for cluster in SUPPORT_CLUSTERS
             },
         )
         for name in ("values.yaml", "Chart.yaml", "templates/configmap.yaml")
@@ -300,7 +301,7 @@ def test_base_mode_follows_local_dependencies(git_layout: GitFleet) -> None:
 
 
 ALL_RELEASES = (
-    *(f"{cluster}/support" for cluster in ("aws-two", "azure-three", "gcp-one")),
+    *(f"{cluster}/support" for cluster in SUPPORT_CLUSTERS),
     *BASEHUB_HUBS,
     *DASKHUB_HUBS,
 )

@@ -37,9 +37,9 @@ from tests.helpers import copy_layout
 from tests.secretscan import scan_tree
 
 PGP_CLUSTER = "config/clusters/pgp-keys"
-PGP_FILES = ("enc-support.secret.values.yaml", "enc-pgp-hub.secret.values.yaml")
+PGP_FILES = ("enc-support.secret.values.yaml", "enc-staging.secret.values.yaml")
 PGP_SECRETS = (
-    "proxy-token-pgp-keys-pgp-hub-s3cr3t",
+    "proxy-token-pgp-keys-staging-s3cr3t",
     "grafana-pw-pgp-keys-s3cr3t",
 )
 GCP_KEY = "projects/p/locations/global/keyRings/r/cryptoKeys/fleet-key"
@@ -166,11 +166,11 @@ def test_pgp_files_name_the_key_and_no_age_recipient(
 def test_pgp_file_decrypts_with_the_keyring_and_is_skipped_without_it(
     pgp_layout: Path, gpg_home: tuple[Path, str], tmp_path: Path
 ) -> None:
-    path = pgp_layout / PGP_CLUSTER / "enc-pgp-hub.secret.values.yaml"
+    path = pgp_layout / PGP_CLUSTER / "enc-staging.secret.values.yaml"
     text = path.read_text()
     keyed = Sops(Redactor(), cwd=pgp_layout)
     assert keyed.may_decrypt(text, str(path))
-    assert b"proxy-token-pgp-keys-pgp-hub-s3cr3t" in keyed.decrypt(path)
+    assert b"proxy-token-pgp-keys-staging-s3cr3t" in keyed.decrypt(path)
     # An empty keyring: the file is not tried (structure checks only), and said so.
     empty = tmp_path / "empty-gnupg"
     empty.mkdir(mode=0o700)
@@ -193,17 +193,17 @@ def test_validate_decrypts_the_pgp_cluster_without_any_age_key(
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["problems"] == [], data
-    assert sorted(data["rendered"]) == ["pgp-keys/pgp-hub", "pgp-keys/support"]
+    assert sorted(data["rendered"]) == ["pgp-keys/staging", "pgp-keys/support"]
     # Every file of this cluster was decrypted: no "structure only" note.
     assert not any("structure only" in note for note in data.get("notes", [])), data
     # A tampered PGP file is caught, which only a decryption can do.
-    path = pgp_layout / PGP_CLUSTER / "enc-pgp-hub.secret.values.yaml"
+    path = pgp_layout / PGP_CLUSTER / "enc-staging.secret.values.yaml"
     text = path.read_text()
     at = text.index("ENC[AES256_GCM,data:") + len("ENC[AES256_GCM,data:")
     path.write_text(text[:at] + ("B" if text[at] != "B" else "C") + text[at + 1 :])
     tampered: CliResult = run_cli("--repo", pgp_layout, "validate", "pgp-keys")
     assert tampered.exit_code == 2, tampered.output
-    assert "enc-pgp-hub.secret.values.yaml:1: cannot decrypt" in tampered.output
+    assert "enc-staging.secret.values.yaml:1: cannot decrypt" in tampered.output
     assert "Traceback" not in tampered.output
 
 
@@ -223,16 +223,16 @@ def test_render_uses_the_pgp_secrets_and_shows_none(
     run_cli: Any, pgp_layout: Path, gpg_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fleet = load_fleet(pgp_layout).fleet_or_raise()
-    release = hub_release(fleet, fleet.cluster("pgp-keys").hub("pgp-hub"))
+    release = hub_release(fleet, fleet.cluster("pgp-keys").hub("staging"))
     merged = ReleaseValues(fleet, sops=Sops(Redactor(), cwd=pgp_layout)).merged(release)
-    assert merged["jupyterhub"]["proxy"]["secretToken"] == "proxy-token-pgp-keys-pgp-hub-s3cr3t"
+    assert merged["jupyterhub"]["proxy"]["secretToken"] == "proxy-token-pgp-keys-staging-s3cr3t"
 
     monkeypatch.setenv("HUBFLEET_MASK_KEY", "k" * 40)  # digests compare across the runs
-    shown_render: CliResult = run_cli("--repo", pgp_layout, "render", "pgp-keys", "pgp-hub")
+    shown_render: CliResult = run_cli("--repo", pgp_layout, "render", "pgp-keys", "staging")
     assert shown_render.exit_code == 0, shown_render.output
     assert SECRET_MARKER not in shown_render.output
     placeholders: CliResult = run_cli(
-        "--repo", pgp_layout, "render", "pgp-keys", "pgp-hub", "--placeholders"
+        "--repo", pgp_layout, "render", "pgp-keys", "staging", "--placeholders"
     )
     assert placeholders.exit_code == 0, placeholders.output
     # The decrypted token reached the chart: its Secret's digest is not the placeholder's.
@@ -245,7 +245,7 @@ def test_export_of_the_pgp_hub_round_trips_and_says_what_opens_it(
     _, fingerprint = gpg_home
     out = tmp_path / "export"
     result: CliResult = run_cli(
-        "--repo", pgp_layout, "export", "pgp-keys", "pgp-hub", out, "--verify", "-o", "json"
+        "--repo", pgp_layout, "export", "pgp-keys", "staging", out, "--verify", "-o", "json"
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
