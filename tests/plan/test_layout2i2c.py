@@ -21,9 +21,13 @@ LAYOUT = Path(__file__).parents[1] / "fixtures" / "layout2i2c" / "fleet"
 C = "config/clusters"
 BASEHUB = "helm-charts/basehub"
 BASEHUB_HUBS = ("aws-two/staging", "aws-two/lis", "azure-three/staging", "azure-three/ai")
-BASEHUB_HUBS += ("gcp-one/staging", "gcp-one/research", "pgp-keys/staging")
-SUPPORT_CLUSTERS = ("aws-two", "azure-three", "gcp-one", "pgp-keys")
+BASEHUB_HUBS += ("gcp-one/staging", "gcp-one/research", "tf-nesting/staging")
+BASEHUB_HUBS += ("pgp-keys/staging",)  # any sops key (issue 24, point 1)
 DASKHUB_HUBS = ("aws-two/dask-prod", "gcp-one/dask-staging", "gcp-one/dask-prod")
+DASKHUB_HUBS += ("tf-nesting/dask",)
+BASEHUB_HUBS += ("crds/plain",)  # the cluster of the CRD step (issue 24, point 4)
+DASKHUB_HUBS += ("crds/dask-staging", "crds/dask-a", "crds/dask-b")
+CLUSTERS = ("aws-two", "azure-three", "crds", "gcp-one", "pgp-keys", "tf-nesting")
 
 
 def plan_for(root: Path, *paths: str) -> Plan:
@@ -103,7 +107,7 @@ TABLE: list[tuple[str, dict[str, tuple[str, ...]]]] = [
             f"{cluster}/support": (
                 "chart support (helm-charts/support/): helm-charts/support/values.jsonnet changed",
             )
-            for cluster in SUPPORT_CLUSTERS
+            for cluster in CLUSTERS
         },
     ),
     (
@@ -140,7 +144,7 @@ TABLE: list[tuple[str, dict[str, tuple[str, ...]]]] = [
                 f"{cluster}/support": (
                     f"chart support (helm-charts/support/): helm-charts/support/{name} changed",
                 )
-                for cluster in SUPPORT_CLUSTERS
+                for cluster in CLUSTERS
             },
         )
         for name in ("values.yaml", "Chart.yaml", "templates/configmap.yaml")
@@ -186,8 +190,15 @@ def test_plan_table(changed: str, expected: dict[str, tuple[str, ...]]) -> None:
 def test_canaries_follow_daskhub_hubs() -> None:
     plan = plan_for(LAYOUT, "helm-charts/daskhub/values.yaml")
     labels = [f"{j.cluster}/{j.hub}" for j in plan.staging_jobs]
-    # gcp-one's canaries (staging, dask-staging) guard its daskhub hub; aws-two's staging its own.
-    assert labels == ["aws-two/staging", "gcp-one/dask-staging", "gcp-one/staging"]
+    # gcp-one's canaries (staging, dask-staging) guard its daskhub hub; the other
+    # clusters' staging hubs their own.
+    assert labels == [
+        "aws-two/staging",
+        "crds/dask-staging",
+        "gcp-one/dask-staging",
+        "gcp-one/staging",
+        "tf-nesting/staging",
+    ]
 
 
 def add_chart(root: Path, name: str, depends_on: str | None = None) -> None:
@@ -301,7 +312,7 @@ def test_base_mode_follows_local_dependencies(git_layout: GitFleet) -> None:
 
 
 ALL_RELEASES = (
-    *(f"{cluster}/support" for cluster in SUPPORT_CLUSTERS),
+    *(f"{cluster}/support" for cluster in CLUSTERS),
     *BASEHUB_HUBS,
     *DASKHUB_HUBS,
 )
