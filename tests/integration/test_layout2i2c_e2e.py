@@ -96,7 +96,7 @@ def layout(tmp_path: Path, real_dask_chart_cache: Path, monkeypatch: pytest.Monk
 
 
 def test_the_fixture_has_the_releases_it_should() -> None:
-    assert len(RELEASES) == 24  # 18 hubs on 6 clusters, 6 support releases
+    assert len(RELEASES) == 26  # 19 hubs on 7 clusters, 7 support releases
     assert sorted(set(HUB_CHARTS.values())) == ["basehub", "daskhub"]
 
 
@@ -112,7 +112,7 @@ def test_validate_renders_every_release_and_writes_nothing_into_the_fleet(
     text: CliResult = run_cli("--repo", layout, "validate")
     assert text.exit_code == 0, text.output
     assert (
-        "0 error(s), 0 warning(s); 6 cluster(s), 18 hub(s), 24 release(s) rendered" in text.output
+        "0 error(s), 0 warning(s); 7 cluster(s), 19 hub(s), 26 release(s) rendered" in text.output
     )
     assert snapshot(layout) == before
     assert not list(layout.rglob("charts"))  # no dependency folder in the working tree

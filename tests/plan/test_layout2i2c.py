@@ -23,11 +23,13 @@ BASEHUB = "helm-charts/basehub"
 BASEHUB_HUBS = ("aws-two/staging", "aws-two/lis", "azure-three/staging", "azure-three/ai")
 BASEHUB_HUBS += ("gcp-one/staging", "gcp-one/research", "tf-nesting/staging")
 BASEHUB_HUBS += ("conventions/named-repo", "conventions/private-domain")
+BASEHUB_HUBS += ("pgp-keys/staging",)  # any sops key (issue 24, point 1)
 DASKHUB_HUBS = ("aws-two/dask-prod", "gcp-one/dask-staging", "gcp-one/dask-prod")
 DASKHUB_HUBS += ("tf-nesting/dask", "conventions/dask-override")
 BASEHUB_HUBS += ("crds/plain",)  # the cluster of the CRD step (issue 24, point 4)
 DASKHUB_HUBS += ("crds/dask-staging", "crds/dask-a", "crds/dask-b")
-CLUSTERS = ("aws-two", "azure-three", "conventions", "crds", "gcp-one", "tf-nesting")
+CLUSTERS = ("aws-two", "azure-three", "conventions", "crds", "gcp-one", "pgp-keys")
+CLUSTERS += ("tf-nesting",)
 
 
 def plan_for(root: Path, *paths: str) -> Plan:

@@ -60,7 +60,7 @@ def command(
         i_understand_plaintext=i_understand_plaintext,
     )
     decrypter = sops(ctx, fleet.root)
-    keyed = decrypter if decrypter.key_available() else None
+    keyed = decrypter  # each file: decrypted if its key may be here (Sops.may_decrypt)
     result = export_hub(fleet, target, directory, options=export_options, sops=keyed)
     round_trip = None
     if verify:

@@ -67,7 +67,7 @@ def command(
     support = support_release(fleet, target) if hub == "support" else None
     release = support or hub_release(fleet, target.hub(hub))
     decrypter = sops(ctx, fleet.root)
-    use_sops = decrypter if decrypter.key_available() and not placeholders else None
+    use_sops = None if placeholders else decrypter  # each file: decrypted if its key may be here
     manifests = ReleaseValues(fleet, sops=use_sops).render_release(release)
     if show_secrets:
         _show(output, release.label, manifests)

@@ -29,8 +29,9 @@ def command(
     """Check every cluster, hub and values file; render each release and check the result.
 
     Prints one `path:line: message` per problem and exits 2 if there is any error
-    (warnings alone exit 0). Encrypted files are decrypted in memory when a sops key
-    is available (SOPS_AGE_KEY_FILE), else checked for structure only.
+    (warnings alone exit 0). Encrypted files are decrypted in memory when a key they
+    name may be here (an age key, a PGP keyring, a cloud KMS or Vault login), else
+    checked for structure only.
     """
     from hubfleet.validate.run import Selection, validate
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import helm_python
-import yaml
 
 from hubfleet import __version__
 from hubfleet.base.yamlio import decode_text, load_data, read_fleet_file
@@ -41,7 +40,9 @@ from hubfleet.release.pipeline import (
     release_jsonnet,
     require_encrypted,
 )
-from hubfleet.secrets.sops import Sops, encrypt, file_format, is_encrypted, parse
+from hubfleet.secrets.metadata import master_keys
+from hubfleet.secrets.metadata import recipient as recipient_line
+from hubfleet.secrets.sops import KeyUnavailable, Sops, encrypt, file_format, is_encrypted
 
 PLAINTEXT_MODE = 0o600
 
@@ -145,7 +146,9 @@ def _check_options(options: ExportOptions, sops: Sops | None) -> None:
     if (options.decrypt or options.recipients) and sops is None:
         raise ExportError(
             "decrypting the hub's secrets needs sops and the fleet's key",
-            hint="set SOPS_AGE_KEY_FILE to the fleet's age key file",
+            hint="make one of the keys the hub's secret files name usable here: the fleet's "
+            "age key file (SOPS_AGE_KEY_FILE), its PGP secret key, or a cloud login with "
+            "decrypt access to its KMS key",
         )
 
 
@@ -271,8 +274,13 @@ def _check_values(fleet: Fleet, source: str, text: str, sops: Sops | None) -> No
     require_encrypted(source, text)
     if source.endswith((".yaml", ".yml", ".json")):
         load_data(text, source)  # bounded: a hostile file is refused, not exported
-    if sops is not None and is_encrypted(text, source):
-        sops.decrypt(fleet.abspath(source))  # raises on a broken MAC; the result is dropped
+    if sops is not None and is_encrypted(text, source) and sops.may_decrypt(text, source):
+        try:
+            sops.decrypt(fleet.abspath(source))  # raises on a broken MAC; result dropped
+        except KeyUnavailable as exc:
+            if not exc.cloud_only:
+                raise
+            # No cloud login here: exported encrypted as it is, as without a key.
 
 
 def _copy_chart(chart: Path, target: Path) -> None:
@@ -322,37 +330,10 @@ def sops_config_text(recipients: Sequence[str]) -> str:
 
 
 def sops_recipients(content: bytes, path: str) -> list[str]:
-    """Who can decrypt a sops file, from its metadata: `age age1...`, `aws kms ARN`, ..."""
-    try:
-        data = parse(content, file_format(path))
-    except (ValueError, RecursionError, yaml.YAMLError):
-        return []
-    meta = data.get("sops") if isinstance(data, dict) else None
-    if not isinstance(meta, dict):
-        return []
-    found: list[str] = []
-    fields = (
-        ("age", "recipient", "age"),
-        ("kms", "arn", "aws kms"),
-        ("gcp_kms", "resource_id", "gcp kms"),
-        ("azure_kv", "vault_url", "azure key vault"),
-        ("hc_vault", "vault_address", "hashicorp vault"),
-        ("pgp", "fp", "pgp"),
-    )
-    groups = [meta, *(meta.get("key_groups") or [])]
-    for group in groups:
-        if not isinstance(group, dict):
-            continue
-        for section, key, label in fields:
-            for item in group.get(section) or []:
-                if isinstance(item, dict) and item.get(key):
-                    extra = (
-                        f"/keys/{item['name']}"
-                        if section == "azure_kv" and item.get("name")
-                        else ""
-                    )
-                    found.append(f"{label} {item[key]}{extra}")
-    return sorted(set(found))
+    """Who can decrypt a sops file, from its metadata: `age age1...`, `aws kms ARN`, ...
+    (hostile metadata: bounded, each identifier escaped; `hubfleet.secrets.metadata`)."""
+    text = content.decode("utf-8", errors="replace")
+    return sorted({recipient_line(key) for key in master_keys(text, file_format(path))})
 
 
 def _relative(fleet: Fleet, path: Path) -> str:

@@ -25,13 +25,14 @@ from hubfleet.base.errors import ConfigError, HubfleetError
 from hubfleet.base.yamlio import PathKey, format_key_path
 from hubfleet.config.fleet import Cluster, Fleet, Hub
 from hubfleet.config.providers import CREDENTIALS_KEY
-from hubfleet.export.layout import COMMAND_MARK, SOPS_CONFIG, ExportResult
+from hubfleet.export.layout import COMMAND_MARK, SOPS_CONFIG, ExportedFile, ExportResult
 from hubfleet.helm.charts import ChartResolver
 from hubfleet.helm.manifests import split_documents
 from hubfleet.helm.nesting import z2jh_values_key
 from hubfleet.helm.values import at_key
 from hubfleet.release.pipeline import ValuesDocument, hub_release, read_values_file
 from hubfleet.release.values import ReleaseValues
+from hubfleet.secrets.metadata import recipient_kind, unlock_text
 
 # Keys and values in a hub's values that tie it to a cloud identity.
 _IDENTITY_KEYS = (
@@ -160,12 +161,18 @@ def _secrets(result: ExportResult) -> str:
             "The secret files are the fleet's sops-encrypted files, unchanged: only the keys "
             "listed for each file can decrypt them. Ask the fleet's operators for access, or "
             "for an export re-encrypted for your own age key (`hubfleet export --recipient "
-            "AGE_PUBLIC_KEY`). `sops --decrypt FILE` checks that you can open them.\n"
+            "AGE_PUBLIC_KEY`). `sops --decrypt FILE` checks that you can open them: it "
+            f"needs {unlock_text(_kinds(secret_files))}.\n"
         )
     for item in secret_files:
         lines.append(f"- `{item.path}` (from `{item.source}`), decryptable by:")
         lines.extend(f"  - {who}" for who in item.recipients or ("(no recipients found)",))
     return "\n".join(lines) + "\n"
+
+
+def _kinds(files: list[ExportedFile]) -> set[str]:
+    """The key types the exported secret files name (from their recipient lines)."""
+    return {kind for item in files for who in item.recipients if (kind := recipient_kind(who))}
 
 
 def _dependencies(fleet: Fleet, cluster: Cluster, hub: Hub, result: ExportResult) -> str:

@@ -181,9 +181,10 @@ def _read_export_values(
     if not path.is_relative_to(folder.resolve()) or not path.is_file():
         raise ExportError(f"README names values file {relative!r}, which is not in {folder}")
     try:
-        if decrypt and sops is not None:
+        text = path.read_text(encoding="utf-8")
+        if decrypt and sops is not None and sops.may_decrypt(text, relative):
             return helm_python.values_from_yaml(sops.decrypt(path).decode("utf-8"))
-        data = helm_python.values_from_yaml(path.read_text(encoding="utf-8"))
+        data = helm_python.values_from_yaml(text)
     except helm_python.HelmError:
         # helm's message may quote decrypted text: never show it.
         raise ExportError(f"helm cannot read values file {relative}", path=relative) from None

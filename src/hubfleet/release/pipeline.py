@@ -213,15 +213,16 @@ class ValuesFile:
         return self._once("text", lambda: decode_text(self.raw, self.path))
 
     def document(self, sops: Sops | None) -> ValuesDocument:
-        """The parsed values: decrypted in memory through `sops`, or (None) an
-        encrypted file's strings as placeholders."""
+        """The parsed values: decrypted in memory through `sops`, or (None, or no key
+        of the file's on this machine: `Sops.may_decrypt`) an encrypted file's strings
+        as placeholders."""
         self.text()
         self.check_policy()
         if not self.encrypted:
             return self._once(
                 "plain", lambda: ValuesDocument(self.path, self._data(), False, False)
             )
-        if sops is None:
+        if sops is None or not sops.may_decrypt(self.text(), self.path):
             return self._once("placeholders", self._placeholders)
         return self._once("decrypted", lambda: self._decrypted(sops))
 

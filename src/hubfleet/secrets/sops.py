@@ -9,7 +9,16 @@ key material sops decrypts with (`hubfleet.secrets.keys`) is registered when a
 
 sops gets the environment of `hubfleet.secrets.environment.sops_environment`: the base
 allowlist plus sops' own key variables (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, ...),
-which no other program receives.
+which no other program receives, and, for a file encrypted with a cloud KMS or Vault,
+the login variables of that key type only.
+
+Any key sops can use decrypts: age, PGP, GCP KMS, AWS KMS, Azure Key Vault, Vault
+transit. Whether a file is worth trying on this machine is decided per file from its
+metadata (`Sops.may_decrypt`): an age key or a PGP secret keyring can be seen from
+here, a cloud login cannot (a workload identity, a metadata server), so a file for a
+cloud key is tried; a key that failed for want of a login is not tried again in the
+same run. A failure says sops' own reason and how to get the key the file names
+(`hubfleet.secrets.metadata.key_hint`).
 """
 
 from __future__ import annotations
@@ -34,6 +43,22 @@ from hubfleet.base.runner import ProgramFailed, run_bytes, tail
 from hubfleet.base.yamlio import FAST_LOADER, max_file_bytes
 from hubfleet.secrets.environment import sops_environment
 from hubfleet.secrets.keys import default_age_key_files, register_key_material
+from hubfleet.secrets.metadata import (
+    AGE,
+    CLOUD_KEY_TYPES,
+    LABELS,
+    MAX_KEYS,
+    MAX_REASON,
+    PGP,
+    MasterKey,
+    key_hint,
+    kinds_of,
+    master_keys,
+    one_line,
+    sops_reason,
+    too_many,
+    unlock_text,
+)
 
 SOPS = "sops"
 DECRYPT_TIMEOUT = 120.0
@@ -133,23 +158,32 @@ def parse(content: bytes, kind: str) -> Any:
 
 
 # sops key groups that need a cloud login (or Vault's) to decrypt, unlike age and PGP.
-CLOUD_KEY_GROUPS = ("kms", "gcp_kms", "azure_kv", "hc_vault")
+CLOUD_KEY_GROUPS = CLOUD_KEY_TYPES
+
+
+def file_keys(text: str, path: str) -> tuple[MasterKey, ...]:
+    """The master keys the encrypted file (`text`, named `path`) names in its metadata."""
+    return master_keys(text, file_format(path))
 
 
 def uses_cloud_keys(text: str, path: str) -> bool:
     """Whether the encrypted file (`text`, named `path`) names a KMS or Vault key in
     its sops metadata (YAML and JSON files; dotenv files by their metadata lines)."""
-    kind = file_format(path)
-    if kind == "dotenv":
-        return any(f"\nsops_{group}__" in f"\n{text}" for group in CLOUD_KEY_GROUPS)
-    if kind == "ini" or not any(group in text for group in CLOUD_KEY_GROUPS):
-        return False
-    try:
-        data = json.loads(text) if kind != "yaml" else yaml.load(text, Loader=FAST_LOADER)
-    except (ValueError, RecursionError, yaml.YAMLError):
-        return False
-    meta = data.get("sops") if isinstance(data, dict) else None
-    return isinstance(meta, dict) and any(meta.get(group) for group in CLOUD_KEY_GROUPS)
+    return any(key.kind in CLOUD_KEY_TYPES for key in file_keys(text, path))
+
+
+class KeyUnavailable(SecretsError):
+    """sops could not get the file's data key from any key it names (exit 128): no key
+    on this machine, no login, or no access. `keys`: the keys the file names."""
+
+    def __init__(self, message: str, *, path: str, hint: str, keys: tuple[MasterKey, ...]) -> None:
+        super().__init__(message, path=path, line=1, hint=hint)
+        self.keys = keys
+
+    @property
+    def cloud_only(self) -> bool:
+        """Every key is a cloud KMS or Vault key: a login this machine may lack."""
+        return bool(self.keys) and all(key.kind in CLOUD_KEY_TYPES for key in self.keys)
 
 
 class Sops:
@@ -177,29 +211,40 @@ class Sops:
         self._lock = threading.Lock()
         self._path_locks: dict[Path, threading.Lock] = {}
         self._cache: dict[Path, bytes] = {}
+        # Cloud keys whose retrieval failed in this run (a missing login fails alike for
+        # every file of that key: not tried again), and the files not tried, by type.
+        self._failed_keys: set[tuple[str, str]] = set()
+        self._skipped: dict[str, set[str]] = {}
         # The keys sops will decrypt with are secrets of this run too (secrets/keys.py).
         register_key_material(redactor, {**os.environ, **self._overrides})
 
-    def environment(self, *, cloud: bool = False) -> dict[str, str]:
-        """sops' environment; `cloud` (or `cloud_credentials=True`) adds the parent's
-        cloud login, which files encrypted with a cloud KMS or Vault need."""
-        env = sops_environment(cloud=cloud or self._cloud)
+    def environment(self, *, cloud: bool = False, key_types: Sequence[str] = ()) -> dict[str, str]:
+        """sops' environment; `key_types` adds the parent's login for those cloud key
+        types (`cloud`, or `cloud_credentials=True`: for all of them), which files
+        encrypted with a cloud KMS or Vault need."""
+        env = sops_environment(
+            {**os.environ, **self._overrides}, cloud=cloud or self._cloud, key_types=key_types
+        )
         env.update(self._overrides)
         return env
 
     def environment_for(self, path: Path, text: str | None = None) -> dict[str, str]:
         """The environment sops decrypts `path` (its `text`, when read already) with: the
-        cloud login only for a file whose metadata names a KMS or Vault key (age files
-        never get it)."""
+        login of each cloud key type its metadata names, and no other (age and PGP
+        files get none)."""
         if text is None:
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 text = ""
-        return self.environment(cloud=uses_cloud_keys(text, str(path)))
+        return self.environment(key_types=kinds_of(file_keys(text, str(path))))
 
     def key_available(self) -> bool:
-        """Best effort: is an age key configured where sops will look for it?"""
+        """Best effort: is an age key or a PGP secret key where sops will look for it?
+        (Cloud logins cannot be seen from here: `may_decrypt` decides per file.)"""
+        return self._age_key_available() or self._pgp_key_available()
+
+    def _age_key_available(self) -> bool:
         env = {**os.environ, **self._overrides}
         if any(env.get(name) for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_CMD")):
             return True
@@ -207,6 +252,61 @@ class Sops:
         if key_file:
             return Path(key_file).is_file()
         return any(path.is_file() for path in default_age_key_files(env))
+
+    def _pgp_key_available(self) -> bool:
+        """A GnuPG keyring with a secret key (GNUPGHOME, else ~/.gnupg), or a gpg of the
+        user's own (SOPS_GPG_EXEC: a smartcard or agent wrapper, not seen from here)."""
+        env = {**os.environ, **self._overrides}
+        if env.get("SOPS_GPG_EXEC"):
+            return True
+        home = env.get("GNUPGHOME") or (
+            str(Path(env["HOME"]) / ".gnupg") if env.get("HOME") else ""
+        )
+        if not home:
+            return False
+        folder = Path(home)
+        try:
+            private = folder / "private-keys-v1.d"
+            if private.is_dir() and any(private.iterdir()):
+                return True
+            secring = folder / "secring.gpg"
+            return secring.is_file() and secring.stat().st_size > 0
+        except OSError:
+            return False
+
+    def may_decrypt(self, text: str, path: str) -> bool:
+        """Whether to try decrypting the encrypted file (`text`, named `path`) here: some
+        key its metadata names may be held: an age key (when one is configured), a PGP
+        key (a secret keyring), a cloud KMS or Vault key (always, unless it failed for
+        want of a login earlier in this run). A file naming no key sops knows is tried
+        (sops says what is wrong). A file not tried is remembered for `no_key_note`."""
+        keys = file_keys(text, path)
+        if not keys:
+            return True
+        for key in keys:
+            if key.kind == AGE and self._age_key_available():
+                return True
+            if key.kind == PGP and self._pgp_key_available():
+                return True
+            if key.kind in CLOUD_KEY_TYPES and (key.kind, key.ident) not in self._failed_keys:
+                return True
+        with self._lock:
+            for kind in kinds_of(keys):
+                self._skipped.setdefault(kind, set()).add(path)
+        return False
+
+    def no_key_note(self) -> str | None:
+        """One sentence on the files `may_decrypt` did not try, by key type (None: all
+        were tried)."""
+        with self._lock:
+            skipped = {kind: len(paths) for kind, paths in self._skipped.items()}
+        if not skipped:
+            return None
+        what = ", ".join(f"{count} for {LABELS[kind]}" for kind, count in sorted(skipped.items()))
+        return (
+            f"no usable sops key for some encrypted files ({what}): they were checked for "
+            f"structure only (decrypting them in memory needs {unlock_text(skipped)})"
+        )
 
     def _shown(self, path: Path) -> str:
         try:
@@ -280,6 +380,15 @@ class Sops:
                 line=1,
                 hint=f"encrypt it in place: sops encrypt --in-place {shown}",
             )
+        keys = file_keys(text, str(path))
+        if too_many(keys):
+            raise SecretsError(
+                f"cannot decrypt: the file's sops metadata names more than {MAX_KEYS} "
+                "master keys (sops would try each in turn)",
+                path=shown,
+                line=1,
+                hint="re-encrypt it with sops for the few keys it needs",
+            )
         argv = [
             sops_program(),
             "decrypt",
@@ -300,7 +409,11 @@ class Sops:
                 stdin=encrypted,
             )
         except ProgramFailed as exc:
-            raise _decrypt_error(exc, shown, path) from None
+            error = _decrypt_error(exc, shown, path, text)
+            if isinstance(error, KeyUnavailable) and error.cloud_only:
+                with self._lock:
+                    self._failed_keys.update((key.kind, key.ident) for key in error.keys)
+            raise error from None
         content = result.stdout
         self._register(content, kind)
         return content
@@ -317,7 +430,7 @@ class Sops:
             self.redactor.add(content.decode("utf-8", errors="replace"))
 
 
-def _decrypt_error(exc: ProgramFailed, shown: str, path: Path) -> SecretsError:
+def _decrypt_error(exc: ProgramFailed, shown: str, path: Path, text: str) -> SecretsError:
     stderr = exc.stderr
     code = exc.returncode
     if code == _EXIT_MAC_MISMATCH or "MAC mismatch" in stderr:
@@ -344,24 +457,37 @@ def _decrypt_error(exc: ProgramFailed, shown: str, path: Path) -> SecretsError:
             hint="restore the file from git, or re-encrypt it with `sops`",
         )
     if code == _EXIT_COULD_NOT_RETRIEVE_KEY or "data key" in stderr:
+        return _key_error(stderr, shown, file_keys(text, str(path)))
+    if not path.exists():
+        return SecretsError("cannot decrypt: file not found", path=shown, line=1)
+    last = one_line(tail(stderr, 1).strip(), MAX_REASON) or f"exit code {code}"
+    return SecretsError(f"cannot decrypt: sops says: {last}", path=shown, line=1)
+
+
+def _key_error(stderr: str, shown: str, keys: tuple[MasterKey, ...]) -> KeyUnavailable:
+    """No key could open the file: which keys it names, sops' own reason, and how to
+    get one of them."""
+    kinds = kinds_of(keys)
+    if kinds == (AGE,) or not kinds:
         no_identity = "Did not find keys" in stderr and "did not match" not in stderr
         reason = (
             "no age key was found"
             if no_identity
             else "none of the available keys can decrypt it (wrong key?)"
         )
-        return SecretsError(
-            f"cannot decrypt: {reason}",
-            path=shown,
-            line=1,
-            hint=KEY_HINT
-            if no_identity
-            else "the file is encrypted for other recipients; " + KEY_HINT,
-        )
-    if not path.exists():
-        return SecretsError("cannot decrypt: file not found", path=shown, line=1)
-    last = tail(stderr, 1) or f"exit code {code}"
-    return SecretsError(f"cannot decrypt: sops says: {last}", path=shown, line=1)
+        hint = key_hint(keys) if keys else KEY_HINT
+        if not no_identity:
+            hint = "the file is encrypted for other recipients; " + hint
+        return KeyUnavailable(f"cannot decrypt: {reason}", path=shown, hint=hint, keys=keys)
+    named = " or ".join(LABELS[kind] for kind in kinds)
+    return KeyUnavailable(
+        f"cannot decrypt: no {named} key could be used (encrypted for {keys[0].describe()}"
+        f"{f' and {len(keys) - 1} more key(s)' if len(keys) > 1 else ''}); "
+        f"sops says: {sops_reason(stderr)}",
+        path=shown,
+        hint=key_hint(keys),
+        keys=keys,
+    )
 
 
 def encrypt(
@@ -370,6 +496,7 @@ def encrypt(
     filename: str,
     cwd: Path,
     age_recipients: Sequence[str] | None = None,
+    pgp_fingerprints: Sequence[str] | None = None,
     config: Path | None = None,
     redactor: Redactor | None = None,
     env: Mapping[str, str] | None = None,
@@ -377,9 +504,9 @@ def encrypt(
     """Encrypt `plaintext` in memory (stdin to stdout) as if it were the file `filename`.
 
     `filename` (relative to `cwd`) selects the `.sops.yaml` creation rule and the
-    format; `age_recipients` replaces the rule's keys (e.g. re-encrypting an export
-    for another age key); `config` names a sops config file other than the one
-    sops finds from `cwd`. Nothing is written to disk.
+    format; `age_recipients` (and/or `pgp_fingerprints`) replace the rule's keys (e.g.
+    re-encrypting an export for another age key); `config` names a sops config file
+    other than the one sops finds from `cwd`. Nothing is written to disk.
     """
     kind = file_format(filename)
     argv = [
@@ -396,6 +523,8 @@ def encrypt(
         argv[1:1] = ["--config", str(config)]
     if age_recipients:
         argv += ["--age", ",".join(age_recipients)]
+    if pgp_fingerprints:
+        argv += ["--pgp", ",".join(pgp_fingerprints)]
     sops_env = sops_environment()
     sops_env.update(env or {})
     try:

@@ -32,7 +32,7 @@ from hubfleet.helm.manifests import Checker, manifest_checker
 from hubfleet.release.pipeline import Release, ValuesDocument, hub_release, support_release
 from hubfleet.release.values import ReleaseValues
 from hubfleet.secrets.lint import lint_plaintext
-from hubfleet.secrets.sops import Sops, file_format, is_encrypted, parse
+from hubfleet.secrets.sops import KeyUnavailable, Sops, file_format, is_encrypted, parse
 from hubfleet.terraform.check import terraform_problems
 
 NO_KEY_NOTE = (
@@ -86,6 +86,8 @@ class _Run:
     # A chart that cannot be had: its error and the releases it skipped (said once).
     chart_failures: dict[str, tuple[ChartError, list[Release]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Decryptions that failed ahead (`_decrypt_ahead`): said by the file's own check.
+    failed_ahead: dict[str, HubfleetError] = field(default_factory=dict)
 
 
 def validate(
@@ -98,11 +100,10 @@ def validate(
     kube_version: str | None = None,
     workers: int = max(2, os.cpu_count() or 1),
 ) -> ValidationResult:
-    """Validate the fleet at `root`. `sops` is used only if it has a key."""
+    """Validate the fleet at `root`. `sops` decrypts each encrypted file whose key this
+    machine may hold (`Sops.may_decrypt`); the others are checked for structure."""
     loaded = load_fleet(root)
     fleet = loaded.fleet
-    if sops is not None and not sops.key_available():
-        sops = None
     run = _Run(
         fleet,
         sops,
@@ -126,6 +127,8 @@ def validate(
         run.problems.extend(terraform_problems(fleet, clusters, values=tf_values))
     if sops is None and run.encrypted:
         run.notes.add(NO_KEY_NOTE)
+    elif sops is not None and (note := sops.no_key_note()):
+        run.notes.add(note)
     releases = [release for unit in units if (release := _release(fleet, unit)) is not None]
     rendered: list[str] = []
     if render and not loaded.errors:
@@ -210,10 +213,16 @@ def _decrypt_ahead(run: _Run, files: Sequence[str], workers: int) -> None:
     def decrypt(path: str) -> None:
         try:
             source = run.values.file(path)
-            if is_encrypted(decode_text(source.raw, path), path):
-                sops.decrypt(run.fleet.abspath(path), source.raw)
+            text = decode_text(source.raw, path)
         except HubfleetError:
             return  # said by `_check_file`, with its file and line
+        if not is_encrypted(text, path) or not sops.may_decrypt(text, path):
+            return
+        try:
+            sops.decrypt(run.fleet.abspath(path), source.raw)
+        except HubfleetError as exc:  # said by `_check_encrypted`, with its file and line
+            with run.lock:
+                run.failed_ahead[path] = exc
 
     with ThreadPoolExecutor(2 * workers) as pool:
         list(pool.map(decrypt, [path for path in files if path not in run.checked]))
@@ -309,12 +318,23 @@ def _check_encrypted(run: _Run, path: str, full: Path, raw: bytes) -> None:
     # Its keys are in the clear (sops encrypts values): a schema problem on a key this
     # file sets is reported at the file's own line.
     run.texts[path] = text
-    if run.sops is not None:
+    failed = run.failed_ahead.get(path)
+    if run.sops is not None and (failed is not None or run.sops.may_decrypt(text, path)):
         try:
+            if failed is not None:
+                raise failed
             run.sops.decrypt(full, raw)
+            return
+        except KeyUnavailable as exc:
+            if not exc.cloud_only:
+                _bad(run, Problem(path, exc.line or 1, exc.message, exc.hint))
+                return
+            # A cloud login this machine lacks (CI without one): a warning, and the
+            # structure check below, as without a key.
+            run.problems.append(Problem(path, 1, exc.message, exc.hint, severity="warning"))
         except HubfleetError as exc:
             _bad(run, Problem(path, exc.line or 1, exc.message, exc.hint))
-        return
+            return
     # Without a key: check the structure sops leaves, so that a hand-edited value
     # (plaintext pasted into an encrypted file) is caught.
     kind = file_format(path)
