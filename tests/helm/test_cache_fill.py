@@ -86,6 +86,15 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+def release_count(root: Path) -> int:
+    """The releases the fleet declares (hubs, and support where a cluster has one)."""
+    count = 0
+    for cluster_yaml in root.glob("config/clusters/*/cluster.yaml"):
+        doc = yaml.safe_load(cluster_yaml.read_text())
+        count += len(doc["hubs"]) + (1 if doc.get("support") else 0)
+    return count
+
+
 @pytest.fixture
 def archives(tmp_path: Path) -> Path:
     """A folder of the five archives, as offline CI would keep them."""
@@ -105,13 +114,16 @@ def test_validate_names_all_five_missing_archives_in_one_run_then_pull_from_fill
     cache = tmp_path / "empty-cache"
     result: CliResult = run_cli("--repo", fleet, "validate", "--output", "json")
     problems = json.loads(result.stdout)["problems"]
-    [missing] = [p for p in problems if "chart archives missing from" in p["message"]]
+    # (the tf-nesting cluster's service-account check quotes the misses in its own
+    # warning: it cannot render its hubs)
+    own = [p for p in problems if not p["message"].startswith("cluster tf-nesting ")]
+    [missing] = [p for p in own if "chart archives missing from" in p["message"]]
     assert missing["message"].startswith("5 chart archives missing from the chart cache: ")
     assert missing["message"].count("(put at ") == 5
     for name in (*REAL, *EXTRA):  # each named, with where it goes
         assert f"(put at {cache / PLACES[name] / name})" in missing["message"], name
     assert "hubfleet charts pull" in missing["hint"]
-    assert len(problems) == 1  # one run, one problem: not one archive per run
+    assert len(own) == 1  # one run, one problem: not one archive per run
 
     pulled: CliResult = run_cli("--repo", fleet, "charts", "pull", "--from", archives)
     assert pulled.exit_code == 0, pulled.output
@@ -124,7 +136,7 @@ def test_validate_names_all_five_missing_archives_in_one_run_then_pull_from_fill
     checked: CliResult = run_cli("--repo", fleet, "validate", "--output", "json")
     assert checked.exit_code == 0, checked.output
     data = json.loads(checked.stdout)
-    assert data["problems"] == [] and len(data["rendered"]) == 17
+    assert data["problems"] == [] and len(data["rendered"]) == release_count(fleet)
     again: CliResult = run_cli("--repo", fleet, "charts", "pull", "--from", archives)
     assert again.exit_code == 0 and "0 archive(s) placed" in again.stdout
 
