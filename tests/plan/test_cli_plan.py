@@ -42,6 +42,7 @@ def test_json_output_has_the_design_shape() -> None:
     out = invoke("--changed-files", "-", "--output", "json", stdin=f"{C}/alpha/prod1.values.yaml\n")
     data = json.loads(out)
     assert list(data) == [
+        "version",
         "support_jobs",
         "staging_jobs",
         "prod_jobs",
@@ -50,6 +51,7 @@ def test_json_output_has_the_design_shape() -> None:
         "warnings",
         "unmatched_files",
         "terraform_jobs",
+        "broken",
         "planned",
     ]
     assert data["planned"] == {
