@@ -8,6 +8,9 @@ import typer
 
 from hubfleet.cli.common import Output, echo, echo_json, repo_root, sops
 
+# Every error is in a cluster whose configuration does not load (docs/isolation.md).
+BROKEN_EXIT = 3
+
 
 def command(
     ctx: typer.Context,
@@ -29,7 +32,9 @@ def command(
     """Check every cluster, hub and values file; render each release and check the result.
 
     Prints one `path:line: message` per problem and exits 2 if there is any error
-    (warnings alone exit 0). Encrypted files are decrypted in memory when a sops key
+    (warnings alone exit 0), 3 if every error is in a cluster whose configuration
+    does not load: the rest of the fleet is clean and was checked (docs/isolation.md).
+    Encrypted files are decrypted in memory when a sops key
     is available (SOPS_AGE_KEY_FILE), else checked for structure only.
     """
     from hubfleet.validate.run import Selection, validate
@@ -60,6 +65,8 @@ def command(
                 ],
                 "notes": list(result.notes),
                 "rendered": list(result.rendered),
+                "broken_clusters": list(result.broken),
+                "fleet_wide": result.fleet_wide,
             },
         )
     else:
@@ -67,6 +74,21 @@ def command(
             echo(ctx, problem.render())
         for note in result.notes:
             echo(ctx, f"note: {note}", err=True)
+        if result.fleet_wide:
+            echo(
+                ctx,
+                "some problems are outside every cluster's folder (hubfleet.yaml, a chart, "
+                "a shared file): every cluster depends on them, nothing deploys until they "
+                "are fixed (docs/isolation.md)",
+                err=True,
+            )
+        if result.broken:
+            echo(
+                ctx,
+                f"configuration broken, not rendered: {', '.join(result.broken)}"
+                + ("; the rest of the fleet is clean" if result.only_broken else ""),
+                err=True,
+            )
         echo(
             ctx,
             f"{len(result.errors)} error(s), {len(result.warnings)} warning(s); "
@@ -74,5 +96,7 @@ def command(
             f"{len(result.rendered)} release(s) rendered",
             err=True,
         )
+    if result.only_broken:
+        raise typer.Exit(BROKEN_EXIT)
     if result.errors:
         raise typer.Exit(2)
