@@ -31,7 +31,7 @@ def test_validate_plan_and_deploy_around_the_broken_cluster(
 ) -> None:
     (layout / DELETED).unlink()
 
-    checked: CliResult = run_cli("--repo", layout, "validate", "--output", "json")
+    checked: CliResult = run_cli("--repo", layout, "validate", "--isolate", "-o", "json")
     assert checked.exit_code == 3, checked.output
     data = json.loads(checked.stdout)
     assert data["broken_clusters"] == [BROKEN]

@@ -1,7 +1,7 @@
 """validate with one broken cluster beside healthy ones (issue 24 point 2,
 docs/isolation.md): every cluster's problems in one run, the healthy clusters still
-rendered and checked, exit 3 when every error is a broken cluster's; exit 2 when the
-rest has a problem too, or when a problem is outside every cluster's folder
+rendered and checked; with --isolate, exit 3 when every error is a broken cluster's
+(2 without it, the command contract); exit 2 when the rest has a problem too, or when a problem is outside every cluster's folder
 (hubfleet.yaml, a shared chart), which stops everything and says so."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ GAMMA = "config/clusters/gamma"
 
 
 def _validate(run_cli: Any, fleet: Path, *more: str) -> tuple[Any, dict[str, Any]]:
-    result = run_cli("--repo", fleet, "validate", "--output", "json", *more)
+    result = run_cli("--repo", fleet, "validate", "--isolate", "--output", "json", *more)
     return result, json.loads(result.stdout)
 
 
@@ -38,13 +38,16 @@ def test_broken_cluster_beside_healthy_ones(run_cli: Any, fleet_copy: Path, age_
 
 def test_text_output_says_the_rest_is_clean(run_cli: Any, fleet_copy: Path, age_key: Path) -> None:
     (fleet_copy / BETA / "enc-research.secret.values.yaml").unlink()
-    result = run_cli("--repo", fleet_copy, "validate")
+    result = run_cli("--repo", fleet_copy, "validate", "--isolate")
     assert result.exit_code == 3, result.output
     assert f"{BETA}/cluster.yaml:" in result.stdout
     assert "configuration broken, not rendered: beta; the rest of the fleet is clean" in (
         result.stderr
     )
     assert "12 release(s) rendered" in result.stderr  # 15 without beta's three
+    plain = run_cli("--repo", fleet_copy, "validate")  # without --isolate: the contract's 2
+    assert plain.exit_code == 2, plain.output
+    assert "12 release(s) rendered" in plain.stderr
 
 
 def test_a_problem_in_a_healthy_cluster_still_exits_2(
@@ -66,7 +69,7 @@ def test_broken_hubfleet_yaml_stops_everything(
     run_cli: Any, fleet_copy: Path, age_key: Path
 ) -> None:
     (fleet_copy / "hubfleet.yaml").write_text("default_chart: [testhub\n")
-    result = run_cli("--repo", fleet_copy, "validate")
+    result = run_cli("--repo", fleet_copy, "validate", "--isolate")
     assert result.exit_code == 2, result.output
     assert "hubfleet.yaml:" in result.stdout
     assert "every cluster depends on them" in result.stderr

@@ -8,7 +8,7 @@ import typer
 
 from hubfleet.cli.common import Output, echo, echo_json, repo_root, sops
 
-# Every error is in a cluster whose configuration does not load (docs/isolation.md).
+# --isolate: every error is in a cluster whose configuration is broken (docs/isolation.md).
 BROKEN_EXIT = 3
 
 
@@ -28,12 +28,21 @@ def command(
         typer.Option("--kube-version", help="Kubernetes version to check manifests against."),
     ] = None,
     output: Annotated[Output, typer.Option("--output", "-o", help="text or json")] = Output.text,
+    isolate: Annotated[
+        bool,
+        typer.Option(
+            "--isolate",
+            help="Exit 3, not 2, when every error is in a cluster whose configuration is "
+            "broken: the rest of the fleet is clean (docs/isolation.md).",
+        ),
+    ] = False,
 ) -> None:
     """Check every cluster, hub and values file; render each release and check the result.
 
     Prints one `path:line: message` per problem and exits 2 if there is any error
-    (warnings alone exit 0), 3 if every error is in a cluster whose configuration
-    does not load: the rest of the fleet is clean and was checked (docs/isolation.md).
+    (warnings alone exit 0). A cluster whose configuration is broken stops only its own
+    checks: every other cluster is still rendered and checked (docs/isolation.md);
+    with --isolate, exits 3 when every error is such a cluster's.
     Encrypted files are decrypted in memory when a sops key
     is available (SOPS_AGE_KEY_FILE), else checked for structure only.
     """
@@ -96,7 +105,7 @@ def command(
             f"{len(result.rendered)} release(s) rendered",
             err=True,
         )
-    if result.only_broken:
+    if isolate and result.only_broken:
         raise typer.Exit(BROKEN_EXIT)
     if result.errors:
         raise typer.Exit(2)
