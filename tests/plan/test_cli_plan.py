@@ -105,7 +105,8 @@ def test_github_output_appends_three_lines_and_a_summary(tmp_path: Path) -> None
     assert [j["hub_name"] for j in staging] == ["staging-a", "staging-b"]
     assert lines[3].startswith('prod-jobs=[{"cluster_name":"delta","provider":"kubeconfig"')
     assert lines[4] == "terraform-jobs=[]"
-    assert len(lines) == 5
+    assert lines[5] == "broken-clusters=[]"
+    assert len(lines) == 6
     assert summary.read_text().startswith(MARKER)
 
 
