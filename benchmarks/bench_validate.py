@@ -1,26 +1,34 @@
 """`hubfleet validate` of a generated fleet in the largest public fleet's shape, with the
 real charts: wall time, CPU (the command and its children) and cores busy.
 
-Run: .venv/bin/python benchmarks/bench_validate.py [--hubs N] [--baseline-src DIR]
+Run: .venv/bin/python benchmarks/bench_validate.py [--hubs N] [--runs N] [--baseline-src DIR]
 
 The fleet is `bench_plan`'s layout2i2c-shaped one (basehub, 10 % daskhub wrapping it,
 per-hub encrypted values files of the test key), its plain values files emptied so every
 release renders. The real z2jh and dask-gateway charts come from ../shared/charts into a
 temporary chart cache. `--baseline-src` runs the same command a second time with
 another checkout's `src/` first on PYTHONPATH (e.g. a worktree of an older commit), for
-a before/after pair. Prints figures; asserts nothing.
+a before/after pair: the two run in turn (A B A B ...) `--runs` times after a warm-up
+each, and each pair's CPU ratio is printed, so a machine whose speed drifts (shared,
+loaded) still gives a fair comparison. Per run: wall and CPU seconds (the command and
+every process it started: sops, jsonnet children), cores busy (CPU / wall), and wall
+and CPU seconds per release rendered. Medians are the figures to quote. Prints figures;
+asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -52,7 +60,26 @@ def fleet(folder: Path, hubs: int) -> Path:
     return folder
 
 
-def timed(repo: Path, cache: Path, pythonpath: str | None) -> tuple[float, float, str]:
+@dataclass(frozen=True)
+class Run:
+    wall: float
+    cpu: float
+    releases: int
+    last: str
+
+    @property
+    def busy(self) -> float:
+        return self.cpu / self.wall
+
+    def line(self) -> str:
+        per = max(1, self.releases)
+        return (
+            f"wall {self.wall:.1f} s, cpu {self.cpu:.1f} s, cores busy {self.busy:.2f}, "
+            f"{self.wall / per:.3f} s wall and {self.cpu / per:.3f} s cpu per release"
+        )
+
+
+def timed(repo: Path, cache: Path, pythonpath: str | None) -> Run:
     env = {
         **os.environ,
         "SOPS_DISABLE_VERSION_CHECK": "1",
@@ -72,12 +99,24 @@ def timed(repo: Path, cache: Path, pythonpath: str | None) -> tuple[float, float
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, (done.stdout + done.stderr).strip().splitlines()[-1]
+    last = (done.stdout + done.stderr).strip().splitlines()[-1]
+    rendered = re.search(r"(\d+) release\(s\) rendered", last)
+    return Run(wall, cpu, int(rendered.group(1)) if rendered else 0, last)
+
+
+def median(runs: list[Run]) -> Run:
+    return Run(
+        statistics.median(r.wall for r in runs),
+        statistics.median(r.cpu for r in runs),
+        runs[0].releases,
+        runs[0].last,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hubs", type=int, default=171)
+    parser.add_argument("--runs", type=int, default=3, help="counted runs of each (default 3)")
     parser.add_argument("--baseline-src", type=Path, default=None)
     args = parser.parse_args()
     if not SHARED.is_dir():
@@ -85,18 +124,38 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         repo = fleet(work / "fleet", args.hubs)
-        runs: list[tuple[str, str | None]] = [("this checkout", None)]
+        sides: list[tuple[str, str | None]] = [("this checkout", None)]
         if args.baseline_src is not None:
-            runs.append((f"baseline {args.baseline_src}", str(args.baseline_src)))
-        print(f"validate of {args.hubs} hubs, {os.cpu_count()} cores")
-        for name, pythonpath in runs:
-            cache = chart_cache(work / f"cache-{len(name)}")
-            timed(repo, cache, pythonpath)  # warm-up: chart builds into this cache
-            wall, cpu, last = timed(repo, cache, pythonpath)
-            print(f"  {name}: {last}")
+            sides.append((f"baseline {args.baseline_src}", str(args.baseline_src)))
+        print(f"validate of {args.hubs} hubs, {os.cpu_count()} cores, {args.runs} runs each")
+        caches = {}
+        for index, (name, pythonpath) in enumerate(sides):
+            caches[name] = chart_cache(work / f"cache-{index}")
+            timed(repo, caches[name], pythonpath)  # warm-up: chart builds into this cache
+        runs: dict[str, list[Run]] = {name: [] for name, _ in sides}
+        for number in range(args.runs):
+            for name, pythonpath in sides:
+                run = timed(repo, caches[name], pythonpath)
+                runs[name].append(run)
+                print(f"  run {number + 1} {name}: {run.line()}")
+            if len(sides) == 2:
+                a, b = (runs[name][-1] for name, _ in sides)
+                print(
+                    f"    pair {number + 1}: cpu ratio {a.cpu / b.cpu:.2f}, wall ratio "
+                    f"{a.wall / b.wall:.2f} (this checkout / baseline)"
+                )
+        print("medians:")
+        for name, _ in sides:
+            print(f"  {name}: {runs[name][0].last}")
+            print(f"    {median(runs[name]).line()}")
+        if len(sides) == 2:
+            a_runs, b_runs = (runs[name] for name, _ in sides)
+            ratios = [a.cpu / b.cpu for a, b in zip(a_runs, b_runs, strict=True)]
+            walls = [a.wall / b.wall for a, b in zip(a_runs, b_runs, strict=True)]
             print(
-                f"    wall {wall:.1f} s, cpu {cpu:.1f} s, cores busy {cpu / wall:.2f}, "
-                f"{wall / max(1, args.hubs) * 1000:.0f} ms wall per hub"
+                f"  pairs: cpu ratio median {statistics.median(ratios):.2f} "
+                f"(min {min(ratios):.2f}, max {max(ratios):.2f}), wall ratio median "
+                f"{statistics.median(walls):.2f}"
             )
 
 

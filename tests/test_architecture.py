@@ -22,6 +22,7 @@ OUTSIDE = {"__init__.py": set[str](), "__main__.py": {"cli"}}
 LAZY_ALLOWED = {
     "jsonschema": "~1 s to import (its format checkers): only the plan and manifest checks",
     "referencing": "jsonschema's schema registry, imported with it for the manifest check",
+    "jsonschema_rs": "~70 ms to import (Rust): only the rendered manifests' schema check",
     "rich": "the plan's terminal table only: json and github output need none",
     "tornado": "the user server's kernel check only: `local status` imports health.check",
 }

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from hubfleet.community.model import communities
-from hubfleet.community.nesting import z2jh_values_key
 from hubfleet.config.load import load_fleet
+from hubfleet.helm.nesting import z2jh_values_key
 
 LAYOUT = Path(__file__).parents[1] / "fixtures" / "layout2i2c" / "fleet"
 

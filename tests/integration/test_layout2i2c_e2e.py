@@ -87,7 +87,7 @@ def layout(tmp_path: Path, real_dask_chart_cache: Path, monkeypatch: pytest.Monk
 
 
 def test_the_fixture_has_the_releases_it_should() -> None:
-    assert len(RELEASES) == 12  # 9 hubs on 3 clusters, 3 support releases
+    assert len(RELEASES) == 20  # 15 hubs on 5 clusters, 5 support releases
     assert sorted(set(HUB_CHARTS.values())) == ["basehub", "daskhub"]
 
 
@@ -102,7 +102,9 @@ def test_validate_renders_every_release_and_writes_nothing_into_the_fleet(
     assert data["rendered"] == RELEASES
     text: CliResult = run_cli("--repo", layout, "validate")
     assert text.exit_code == 0, text.output
-    assert "0 error(s), 0 warning(s); 3 cluster(s), 9 hub(s), 12 release(s) rendered" in text.output
+    assert (
+        "0 error(s), 0 warning(s); 5 cluster(s), 15 hub(s), 20 release(s) rendered" in text.output
+    )
     assert snapshot(layout) == before
     assert not list(layout.rglob("charts"))  # no dependency folder in the working tree
     # The dependencies were built in the chart cache: basehub (z2jh 4.2.0), the

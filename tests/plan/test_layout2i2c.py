@@ -21,8 +21,12 @@ LAYOUT = Path(__file__).parents[1] / "fixtures" / "layout2i2c" / "fleet"
 C = "config/clusters"
 BASEHUB = "helm-charts/basehub"
 BASEHUB_HUBS = ("aws-two/staging", "aws-two/lis", "azure-three/staging", "azure-three/ai")
-BASEHUB_HUBS += ("gcp-one/staging", "gcp-one/research")
+BASEHUB_HUBS += ("gcp-one/staging", "gcp-one/research", "tf-nesting/staging")
 DASKHUB_HUBS = ("aws-two/dask-prod", "gcp-one/dask-staging", "gcp-one/dask-prod")
+DASKHUB_HUBS += ("tf-nesting/dask",)
+BASEHUB_HUBS += ("crds/plain",)  # the cluster of the CRD step (issue 24, point 4)
+DASKHUB_HUBS += ("crds/dask-staging", "crds/dask-a", "crds/dask-b")
+CLUSTERS = ("aws-two", "azure-three", "crds", "gcp-one", "tf-nesting")
 
 
 def plan_for(root: Path, *paths: str) -> Plan:
@@ -102,7 +106,7 @@ TABLE: list[tuple[str, dict[str, tuple[str, ...]]]] = [
             f"{cluster}/support": (
                 "chart support (helm-charts/support/): helm-charts/support/values.jsonnet changed",
             )
-            for cluster in ("aws-two", "azure-three", "gcp-one")
+            for cluster in CLUSTERS
         },
     ),
     (
@@ -139,7 +143,7 @@ TABLE: list[tuple[str, dict[str, tuple[str, ...]]]] = [
                 f"{cluster}/support": (
                     f"chart support (helm-charts/support/): helm-charts/support/{name} changed",
                 )
-                for cluster in ("aws-two", "azure-three", "gcp-one")
+                for cluster in CLUSTERS
             },
         )
         for name in ("values.yaml", "Chart.yaml", "templates/configmap.yaml")
@@ -185,8 +189,15 @@ def test_plan_table(changed: str, expected: dict[str, tuple[str, ...]]) -> None:
 def test_canaries_follow_daskhub_hubs() -> None:
     plan = plan_for(LAYOUT, "helm-charts/daskhub/values.yaml")
     labels = [f"{j.cluster}/{j.hub}" for j in plan.staging_jobs]
-    # gcp-one's canaries (staging, dask-staging) guard its daskhub hub; aws-two's staging its own.
-    assert labels == ["aws-two/staging", "gcp-one/dask-staging", "gcp-one/staging"]
+    # gcp-one's canaries (staging, dask-staging) guard its daskhub hub; the other
+    # clusters' staging hubs their own.
+    assert labels == [
+        "aws-two/staging",
+        "crds/dask-staging",
+        "gcp-one/dask-staging",
+        "gcp-one/staging",
+        "tf-nesting/staging",
+    ]
 
 
 def add_chart(root: Path, name: str, depends_on: str | None = None) -> None:
@@ -300,7 +311,7 @@ def test_base_mode_follows_local_dependencies(git_layout: GitFleet) -> None:
 
 
 ALL_RELEASES = (
-    *(f"{cluster}/support" for cluster in ("aws-two", "azure-three", "gcp-one")),
+    *(f"{cluster}/support" for cluster in CLUSTERS),
     *BASEHUB_HUBS,
     *DASKHUB_HUBS,
 )

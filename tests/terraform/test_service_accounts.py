@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hubfleet.config.fleet import Cluster
+from hubfleet.config.fleet import Cluster, Fleet
 from hubfleet.config.load import load_fleet
 from hubfleet.helm.engine import render as render_chart
 from hubfleet.helm.values import merge_values
@@ -33,8 +33,12 @@ ANNOTATION = {
 }
 
 
+def _fleet() -> Fleet:
+    return load_fleet(EXAMPLE).fleet_or_raise()
+
+
 def _cluster(provider: str) -> Cluster:
-    return load_fleet(EXAMPLE).fleet_or_raise().cluster(CLUSTERS[provider])
+    return _fleet().cluster(CLUSTERS[provider])
 
 
 def _outputs(provider: str, hubs: list[str]) -> dict[str, Any]:
@@ -76,7 +80,7 @@ def test_the_support_chart_creates_each_hubs_service_account(provider: str) -> N
     cluster = _cluster(provider)
     inputs = compute(cluster)
     hubs = sorted(inputs.names.hubs)
-    files = render(cluster, inputs, _outputs(provider, hubs))
+    files = render(_fleet(), cluster, inputs, _outputs(provider, hubs))
     docs = _render_support(files[support_values_file(cluster)])
     key, value = ANNOTATION[provider]
     for hub_name in hubs:
@@ -147,7 +151,7 @@ def test_the_module_binds_the_account_the_support_release_creates(provider: str)
     cluster = _cluster(provider)
     inputs = compute(cluster)
     support = yaml.safe_load(
-        render(cluster, inputs, _outputs(provider, sorted(inputs.names.hubs)))[
+        render(_fleet(), cluster, inputs, _outputs(provider, sorted(inputs.names.hubs)))[
             support_values_file(cluster)
         ]
     )
@@ -175,7 +179,10 @@ def _hub_access_line(cluster_yaml: Path) -> int:
     return line_of(cluster_yaml, "hub_access:")
 
 
-def test_validate_requires_the_support_release_to_list_the_accounts(tmp_path: Path) -> None:
+def test_validate_requires_the_support_release_to_list_the_accounts(
+    tmp_path: Path, real_chart_cache: Path
+) -> None:
+    """z2jh creates no user service account: its render (the real chart) has none."""
     root = _copy(tmp_path)
     cluster_yaml = root / "config" / "clusters" / "research-aws" / "cluster.yaml"
     cluster_yaml.write_text(
@@ -188,7 +195,7 @@ def test_validate_requires_the_support_release_to_list_the_accounts(tmp_path: Pa
     assert "hubfleet terraform values research-aws" in problem
 
 
-def test_validate_requires_a_support_release(tmp_path: Path) -> None:
+def test_validate_requires_a_support_release(tmp_path: Path, real_chart_cache: Path) -> None:
     root = _copy(tmp_path)
     cluster_yaml = root / "config" / "clusters" / "teaching-azure" / "cluster.yaml"
     data = cluster_yaml.read_text()

@@ -346,6 +346,27 @@ def _execute(
     return returncode, stdout, err_text, duration
 
 
+def _feed(process: subprocess.Popen[bytes], data: bytes) -> None:
+    """Write `data` to the program's stdin from a thread, then close it. Not through
+    `communicate(input=...)`: after its first timeout CPython (3.11) never writes the
+    rest of an input larger than the pipe's buffer, and the program waits forever."""
+    pipe = process.stdin
+    process.stdin = None  # communicate() leaves it to the thread
+    if pipe is None:
+        return
+
+    def write() -> None:
+        try:
+            pipe.write(data)
+        except (OSError, ValueError):  # the program exited without reading it all
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+    threading.Thread(target=write, name="stdin", daemon=True).start()
+
+
 def _wait(
     process: subprocess.Popen[bytes],
     child: _Child,
@@ -356,7 +377,8 @@ def _wait(
 ) -> tuple[bytes, bytes, str | None]:
     """Collect output until exit, timeout or cancel; returns (stdout, stderr, why stopped)."""
     deadline = time.monotonic() + timeout
-    first = True
+    if stdin is not None:
+        _feed(process, stdin)
     why: str | None = None
     while True:
         if (
@@ -372,12 +394,10 @@ def _wait(
             break
         wait = min(_POLL_S, max(0.0, deadline - time.monotonic()))
         try:
-            out, err = process.communicate(input=stdin if first else None, timeout=wait)
+            out, err = process.communicate(timeout=wait)
             return out, err, "cancelled" if child.stopped.is_set() else None
         except subprocess.TimeoutExpired:
-            first = False
-        except BrokenPipeError:  # the program exited without reading its stdin
-            first = False
+            pass
     try:
         out, err = process.communicate(timeout=grace)
     except subprocess.TimeoutExpired:

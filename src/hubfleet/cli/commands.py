@@ -98,6 +98,11 @@ TABLE: dict[str, Entry] = {
         False,
         "Who owns which hub and files, and what each community may change (docs/community.md).",
     ),
+    "charts": Entry(
+        "hubfleet.cli.charts",
+        True,
+        "The chart cache: the remote charts and dependencies the fleet's releases use.",
+    ),
     "terraform": Entry(
         "hubfleet.cli.terraform",
         True,

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from hubfleet.base.yamlio import PathKey
-from hubfleet.community.nesting import z2jh_values_key
 from hubfleet.community.policy import Constraint, Entry, Policy
 from hubfleet.config.community import DEFAULT_ALLOW, DEFAULT_DENY
 from hubfleet.config.fleet import Cluster, Fleet, Hub, release_label
+from hubfleet.helm.nesting import z2jh_values_key
 
 COMMUNITY_SUFFIX = ".community.values.yaml"
 BUILT_IN = "built-in default"

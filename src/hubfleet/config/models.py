@@ -452,6 +452,11 @@ class DeploySettings(_Strict):
     rollback_on_failed_check: bool = Field(
         False, description="roll a hub whose check failed after its upgrade back to its revision"
     )
+    skip_crds: list[ChartName] = Field(
+        default_factory=list,
+        description="charts whose CRDs (their crds/ folders and their subcharts') a deploy does "
+        "not apply before each upgrade (left to helm, which installs them only at first install)",
+    )
 
 
 class JsonnetSettings(_Strict):

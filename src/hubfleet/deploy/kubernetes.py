@@ -26,6 +26,7 @@ from hubfleet.deploy.backend import (
     Session,
     joined,
 )
+from hubfleet.deploy.crds import ChartCrdsReader, ClusterCrds
 from hubfleet.health import kubernetes as health
 from hubfleet.helm import cli as helm
 from hubfleet.providers.base import Credentials, ProviderContext
@@ -64,6 +65,7 @@ class HelmBackend:
     production_check: bool = True
     result_name: str = "helm's result"
     listing: str = "helm list"
+    crd_reader: ChartCrdsReader = dataclasses.field(default_factory=ChartCrdsReader)
 
     @property
     def helm_version(self) -> str | None:
@@ -79,7 +81,8 @@ class HelmBackend:
             redactor=self.session.redactor,
             cancel=self.session.cancel,
         )
-        return HelmCluster(self.session, self.flags, context, env, states)
+        cluster_crds = ClusterCrds(self.session, env, self.crd_reader)
+        return HelmCluster(self.session, self.flags, context, env, states, cluster_crds)
 
 
 def backend(session: Session) -> HelmBackend:
@@ -97,13 +100,18 @@ class HelmCluster:
     context: ProviderContext
     env: Mapping[str, str]  # the deploy's variables and the cluster's credentials
     states: Mapping[tuple[str, str], helm.ReleaseState]
+    crds: ClusterCrds
 
     def deploy(self, release: Release, progress: Progress) -> ReleaseOutcome:
-        """The upgrade, then (unless a dry run) its rollout watched; a failed rollout is
-        rolled back and the outcome says so."""
+        """The chart's changed CRDs applied (`deploy/crds.py`), the upgrade, then (unless a
+        dry run) its rollout watched; a failed rollout is rolled back and the outcome says so."""
         session = self.session
+        applied = self.crds.before_upgrade(release)
+        if applied:
+            progress(ReleaseOutcome("running", applied))
         result, retried = self._upgrade_retrying(release)
-        notes = [f"recovered from {result.recovered.status} first" if result.recovered else ""]
+        notes = [applied]
+        notes.append(f"recovered from {result.recovered.status} first" if result.recovered else "")
         notes.append(f"retried {retried} time(s) after the API's rate limit" if retried else "")
         done = ReleaseOutcome(
             "running",

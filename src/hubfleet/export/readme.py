@@ -1,18 +1,37 @@
 """The export's README: the deploy command, the sops steps, and what the hub
-depended on in the fleet that its new home must recreate."""
+depended on in the fleet that its new home must recreate.
+
+Its cloud identities are read from the hub's render (the embedded Helm engine, the
+chart the export carries, every encrypted file as placeholders: nothing decrypted
+reaches the README): each ServiceAccount annotation that binds a cloud identity, each
+pod label that asks for one (in the manifests' pod templates and on the user pods,
+`singleuser.extraLabels` at the chart's z2jh nesting), and any other identity-shaped
+value outside a Secret; each with the values file and key that set it when one does.
+When the hub cannot be rendered (its chart is not at hand), the README says so and
+lists what its plain values files name.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from hubfleet import __version__
-from hubfleet.base.errors import ConfigError
+from hubfleet.base.errors import ConfigError, HubfleetError
+from hubfleet.base.yamlio import PathKey, format_key_path
 from hubfleet.config.fleet import Cluster, Fleet, Hub
 from hubfleet.config.providers import CREDENTIALS_KEY
 from hubfleet.export.layout import COMMAND_MARK, SOPS_CONFIG, ExportResult
-from hubfleet.release.pipeline import ValuesDocument, read_values_file
+from hubfleet.helm.charts import ChartResolver
+from hubfleet.helm.manifests import split_documents
+from hubfleet.helm.nesting import z2jh_values_key
+from hubfleet.helm.values import at_key
+from hubfleet.release.pipeline import ValuesDocument, hub_release, read_values_file
+from hubfleet.release.values import ReleaseValues
 
 # Keys and values in a hub's values that tie it to a cloud identity.
 _IDENTITY_KEYS = (
@@ -24,6 +43,40 @@ _IDENTITY_KEYS = (
 _IDENTITY_VALUES = re.compile(
     r"(arn:aws:iam::\d*:role/[\w+=,.@/-]+|[\w-]+@[\w-]+\.iam\.gserviceaccount\.com)"
 )
+# ServiceAccount annotations that bind a cloud identity, and what each names.
+IDENTITY_ANNOTATIONS = {
+    "iam.gke.io/gcp-service-account": "GCP service account",
+    "eks.amazonaws.com/role-arn": "AWS IAM role",
+    "azure.workload.identity/client-id": "Azure managed identity",
+}
+# Pod labels that ask the cloud for the pod's identity.
+IDENTITY_POD_LABELS = {"azure.workload.identity/use": "Azure workload identity"}
+# What a community must do to replace each kind of identity.
+_REPLACE = {
+    "GCP service account": (
+        "create a Google service account in your project, grant it the buckets the hub "
+        "uses (e.g. `roles/storage.objectUser` on each), let the Kubernetes service account "
+        "use it (`roles/iam.workloadIdentityUser` for "
+        "`PROJECT.svc.id.goog[NAMESPACE/SERVICE_ACCOUNT]`), and set its email as the "
+        "annotation's value in your values"
+    ),
+    "AWS IAM role": (
+        "create an IAM role whose trust policy admits your EKS cluster's OIDC provider for "
+        "`system:serviceaccount:NAMESPACE:SERVICE_ACCOUNT`, grant it the buckets the hub "
+        "uses, and set its ARN as the annotation's value in your values"
+    ),
+    "Azure managed identity": (
+        "create a user-assigned managed identity with a federated credential for "
+        "`system:serviceaccount:NAMESPACE:SERVICE_ACCOUNT` on your cluster's OIDC issuer, "
+        "grant it the storage containers the hub uses, and set its client id as the "
+        "annotation's value in your values"
+    ),
+    "Azure workload identity": (
+        "keep the label only if your cluster runs Azure workload identity and the pod's "
+        "service account carries your own identity's client id; remove it otherwise"
+    ),
+}
+_POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 # Provider-block keys not worth naming: free billing data, and the credentials file
 # (its key in the provider table), said apart below.
 _HIDDEN_PROVIDER_KEYS = {"billing"}
@@ -35,7 +88,7 @@ def readme_text(fleet: Fleet, hub: Hub, result: ExportResult) -> str:
         _intro(hub),
         _deploy(result),
         _secrets(result),
-        _dependencies(fleet, cluster, hub),
+        _dependencies(fleet, cluster, hub, result),
         _verify(hub),
     ]
     return "\n".join(part.rstrip() + "\n" for part in parts if part)
@@ -115,7 +168,7 @@ def _secrets(result: ExportResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _dependencies(fleet: Fleet, cluster: Cluster, hub: Hub) -> str:
+def _dependencies(fleet: Fleet, cluster: Cluster, hub: Hub, result: ExportResult) -> str:
     lines = [
         "## What this hub depended on in the fleet\n",
         "These were provided by the fleet, outside this hub's values. Recreate them (or "
@@ -165,24 +218,15 @@ def _dependencies(fleet: Fleet, cluster: Cluster, hub: Hub) -> str:
     lines.append("")
     lines.append("### Cloud identities\n")
     accounts = list(_support_accounts(fleet, cluster, hub))
-    identities = sorted(
-        set(_identities(fleet, hub)) | {i for _, _, found in accounts for i in found}
-    )
-    if identities:
-        lines.append(
-            "The hub's values name these cloud identities; they belong to the fleet's "
-            "cloud account. Create your own and change the values:\n"
-        )
-        lines.extend(f"- {item}" for item in identities)
-    else:
-        lines.append("The hub's plain values files name no cloud identity (service account, role).")
-    for path, name, _ in accounts:
+    lines.extend(_identity_lines(fleet, hub, result))
+    for path, name, found in accounts:
+        bound = ", ".join(found) or "none found"
         lines.append(
             f"\nThe hub's user pods run as the Kubernetes service account `{name}`, which "
             f"the fleet's support release creates in namespace `{hub.namespace}` "
             f"(`hubServiceAccounts` in `{path}`), bound to the fleet's cloud identity by its "
-            "annotations. Plain helm of this folder does not create it: create it in your "
-            f"namespace (`kubectl create serviceaccount {name} --namespace NAMESPACE`), "
+            f"annotations ({bound}). Plain helm of this folder does not create it: create "
+            f"it in your namespace (`kubectl create serviceaccount {name} --namespace NAMESPACE`), "
             "annotated for your own cloud identity, or remove `singleuser.serviceAccountName` "
             "(and the bucket variables) from the values."
         )
@@ -195,6 +239,192 @@ def _dependencies(fleet: Fleet, cluster: Cluster, hub: Hub) -> str:
         lines.append("\n### Operations\n")
         lines.extend(f"- {item}" for item in extras)
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One cloud identity a hub's render carries."""
+
+    what: str  # "GCP service account", ...
+    value: str
+    carrier: str  # e.g. "annotation `iam.gke.io/gcp-service-account` of ServiceAccount `user-sa`"
+    origin: str  # the values file and key that set it, or the chart
+
+
+@dataclass(frozen=True)
+class RenderedIdentities:
+    """The identities of a hub's render; `error` says why there is no render."""
+
+    identities: tuple[Identity, ...] = ()
+    user_account: str | None = None  # the service account the user pods run as
+    error: str | None = None
+
+
+def rendered_identities(
+    fleet: Fleet, hub: Hub, exported: Mapping[str, str] | None = None
+) -> RenderedIdentities:
+    """Every cloud identity the hub's rendered manifests carry (see the module), each
+    with its origin; `exported`: repository path -> its path in the export. Rendered
+    from the chart cache only (no pull) and with placeholders for every secret."""
+    release = hub_release(fleet, hub)
+    values = ReleaseValues(
+        fleet, sops=None, charts=ChartResolver(root=fleet.root, allow_pull=False)
+    )
+    try:
+        documents = split_documents(values.render_release(release))
+        sources = values.documents(release)
+        merged = values.merged(release)
+    except HubfleetError as exc:
+        return RenderedIdentities(error=exc.message)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        return RenderedIdentities(error=f"{type(exc).__name__}: {exc}")
+    origins = _Origins(sources, exported or {}, release.chart.name)
+    found: dict[tuple[str, str], Identity] = {}
+
+    def add(identity: Identity) -> None:
+        found.setdefault((identity.value, identity.carrier), identity)
+
+    for doc in documents:
+        kind, name = str(doc.get("kind")), str(_mapping(doc, "metadata").get("name"))
+        if kind == "Secret":
+            continue  # its data is never read into a README
+        if kind == "ServiceAccount":
+            annotations = _mapping(doc, "metadata", "annotations")
+            for key, what in IDENTITY_ANNOTATIONS.items():
+                value = annotations.get(key)
+                if isinstance(value, str) and value:
+                    carrier = f"annotation `{key}` of ServiceAccount `{name}`"
+                    add(Identity(what, value, carrier, origins.of_value(value)))
+        labels = _mapping(doc, "spec", "template", "metadata", "labels")
+        if kind in _POD_TEMPLATE_KINDS:
+            for key, what in IDENTITY_POD_LABELS.items():
+                if key in labels:
+                    carrier = f"label `{key}` of the pods of {kind} `{name}`"
+                    value = str(labels[key])
+                    add(Identity(what, value, carrier, origins.of_key(("spec",), value)))
+        for value in _identity_strings(doc):
+            if not any(value == known.value for known in found.values()):
+                what = "AWS IAM role" if value.startswith("arn:") else "GCP service account"
+                add(Identity(what, value, f"{kind} `{name}`", origins.of_value(value)))
+    nesting = z2jh_values_key(fleet, hub)
+    singleuser = at_key(merged, ".".join(str(k) for k in nesting)).get("singleuser")
+    singleuser = singleuser if isinstance(singleuser, dict) else {}
+    extra = singleuser.get("extraLabels")
+    for key, what in IDENTITY_POD_LABELS.items():
+        if isinstance(extra, dict) and key in extra:
+            path = (*nesting, "singleuser", "extraLabels", key)
+            carrier = f"label `{key}` of the user pods (`{format_key_path(path)}`)"
+            add(Identity(what, str(extra[key]), carrier, origins.of_key(path, None)))
+    account = singleuser.get("serviceAccountName")
+    return RenderedIdentities(
+        tuple(sorted(found.values(), key=lambda i: (i.what, i.value, i.carrier))),
+        account if isinstance(account, str) and account else None,
+    )
+
+
+class _Origins:
+    """Which of a release's values files (the last in helm's order) sets a value."""
+
+    def __init__(
+        self, sources: Sequence[ValuesDocument], exported: Mapping[str, str], chart: str
+    ) -> None:
+        self.sources = sources
+        self.exported = exported
+        self.chart = chart
+
+    def _where(self, document: ValuesDocument, key: PathKey) -> str:
+        here = self.exported.get(document.path)
+        shown = f"`{document.path}`" + (f" (in this folder `{here}`)" if here else "")
+        return f"set in {shown} at `{format_key_path(key)}`"
+
+    def of_value(self, value: str) -> str:
+        for document in reversed(self.sources):
+            key = _path_of_value(document.data, value)
+            if key is not None:
+                return self._where(document, key)
+        return f"from the chart `{self.chart}` (its default values or templates)"
+
+    def of_key(self, key: PathKey, value: str | None) -> str:
+        for document in reversed(self.sources):
+            found: Any = document.data
+            for level in key:
+                found = found.get(level) if isinstance(found, dict) else None
+            if found is not None and (value is None or str(found) == value):
+                return self._where(document, key)
+        return f"from the chart `{self.chart}` (its default values or templates)"
+
+
+def _path_of_value(data: Any, value: str, path: PathKey = ()) -> PathKey | None:
+    """The key path of the first string leaf of `data` equal to `value`."""
+    if isinstance(data, dict):
+        items: Iterator[tuple[str | int, Any]] = iter(data.items())
+    elif isinstance(data, list):
+        items = iter(enumerate(data))
+    else:
+        return path if data == value else None
+    for key, item in items:
+        found = _path_of_value(item, value, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
+def _mapping(doc: Any, *keys: str) -> dict[str, Any]:
+    for key in keys:
+        doc = doc.get(key) if isinstance(doc, dict) else None
+    return doc if isinstance(doc, dict) else {}
+
+
+def _identity_strings(data: Any) -> Iterator[str]:
+    """Identity-shaped strings (an IAM role ARN, a GCP service account's email)."""
+    if isinstance(data, dict):
+        for item in data.values():
+            yield from _identity_strings(item)
+    elif isinstance(data, list):
+        for item in data:
+            yield from _identity_strings(item)
+    elif isinstance(data, str):
+        yield from _IDENTITY_VALUES.findall(data)
+
+
+def _identity_lines(fleet: Fleet, hub: Hub, result: ExportResult) -> list[str]:
+    exported = {f.source: f.path for f in result.files if f.source is not None}
+    rendered = rendered_identities(fleet, hub, exported)
+    if rendered.error is not None:
+        lines = [
+            f"The hub could not be rendered here ({rendered.error}): the cloud identities "
+            "of its manifests are not known. Render it (`hubfleet render "
+            f"{hub.cluster} {hub.name}`) and look for ServiceAccount annotations "
+            + ", ".join(f"`{key}`" for key in IDENTITY_ANNOTATIONS)
+            + " and pod labels "
+            + ", ".join(f"`{key}`" for key in IDENTITY_POD_LABELS)
+            + ".\n",
+        ]
+        named = sorted(set(_identities(fleet, hub)))
+        if named:
+            lines.append("Its plain values files name these cloud identities:\n")
+            lines.extend(f"- {item}" for item in named)
+        else:
+            lines.append("Its plain values files name no cloud identity (service account, role).")
+        return lines
+    if not rendered.identities:
+        return [
+            "The hub's rendered manifests carry no cloud identity (no ServiceAccount "
+            "annotation nor pod label of GKE, EKS or Azure workload identity)."
+        ]
+    lines = [
+        "The hub's rendered manifests carry these cloud identities. They belong to the "
+        "fleet's cloud account: where the hub goes, they do not exist or must not be "
+        "shared.\n"
+    ]
+    for item in rendered.identities:
+        lines.append(f"- {item.what} `{item.value}`: {item.carrier}; {item.origin}")
+    if rendered.user_account is not None:
+        lines.append(f"\nThe user pods run as the service account `{rendered.user_account}`.")
+    lines.append("\nWithout them, for each kind:\n")
+    for what in sorted({item.what for item in rendered.identities}):
+        lines.append(f"- {what}: {_REPLACE[what]}.")
+    return lines
 
 
 def _verify(hub: Hub) -> str:

@@ -39,7 +39,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -74,6 +74,51 @@ _CONFINED_HINT = (
 )
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CacheMiss:
+    """A chart archive the cache lacks: what it is, where it goes, who needs it, and why
+    it is not there (pulling disabled, or the pull's failure)."""
+
+    name: str
+    version: str
+    repository: str
+    archive: Path  # where a pull (or `hubfleet charts pull --from DIR`) puts it
+    message: str  # the whole sentence, as a lone miss is reported
+    path: str | None = None  # the file naming the chart (a Chart.yaml, hubfleet.yaml)
+    line: int | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line or 1}" if self.path else "hubfleet.yaml"
+
+
+class ChartsMissing(ChartError):
+    """Chart archives missing from the cache: every miss of one chart build at once (all
+    its dependencies, through its `file://` ones), not only the first."""
+
+    def __init__(self, misses: Iterable[CacheMiss], *, hint: str | None = None) -> None:
+        unique = {m.archive: m for m in misses}
+        self.misses = tuple(unique[a] for a in sorted(unique))
+        first = self.misses[0]
+        if len(self.misses) == 1:
+            super().__init__(first.message, path=first.path, line=first.line, hint=hint)
+            return
+        super().__init__(
+            f"{len(self.misses)} chart archives missing from the chart cache: "
+            + "; ".join(f"{m.message} (put at {m.archive})" for m in self.misses),
+            path=first.path,
+            line=first.line,
+            hint=FILL_HINT,
+        )
+
+
+FILL_HINT = (
+    "run `hubfleet charts pull` on a connected machine, or `hubfleet charts pull --from DIR` "
+    f"with the archives (offline), or place each archive where named ({CACHE_ENV} chooses "
+    "the cache folder)"
+)
 
 
 def chart_cache_dir() -> Path:
@@ -225,21 +270,25 @@ class ChartResolver:
             f"(set {CACHE_ENV} to choose the cache folder)"
         )
         where = f"chart {source.name} {source.version} from {source.repository}"
+        miss = CacheMiss(
+            source.name,
+            str(source.version),
+            str(source.repository),
+            archive,
+            f"{where} is not in the chart cache and pulling is disabled",
+            source.origin,
+            source.origin_line or None,
+        )
         if not self.allow_pull:
-            raise ChartError(
-                f"{where} is not in the chart cache and pulling is disabled",
-                path=source.origin,
-                line=source.origin_line or None,
-                hint=seed_hint,
-            )
+            raise ChartsMissing([miss], hint=seed_hint)
         with self._lock:
             self.pull_attempts += 1
         try:
             with self._cache_errors():
                 _pull(source, archive, timeout=self.timeout, seed_hint=seed_hint)
         except ChartError as exc:
-            raise ChartError(
-                exc.message, path=source.origin, line=source.origin_line or None, hint=exc.hint
+            raise ChartsMissing(
+                [dataclasses.replace(miss, message=exc.message)], hint=exc.hint
             ) from None
         return archive
 
@@ -379,7 +428,17 @@ class ChartResolver:
             self._check_override_name(chart, place, files["Chart.yaml"])
         dependencies = self._dependencies(chart, place, files)
         missing = [dep for dep in dependencies if not dep.present]
-        built = {dep.name: self._dependency(source, chart, dep, depth) for dep in missing}
+        built: dict[str, Path] = {}
+        misses: list[CacheMiss] = []
+        hint: str | None = None
+        for dep in missing:  # every archive the cache lacks, named at once
+            try:
+                built[dep.name] = self._dependency(source, chart, dep, depth)
+            except ChartsMissing as exc:
+                misses.extend(exc.misses)
+                hint = exc.hint
+        if misses:
+            raise ChartsMissing(misses, hint=hint)
         digest = self._digest(files, chart.text.encode("utf-8"), built)
         target = self.cache_dir / BUILT_DIR / f"{chart.name}-{digest[:20]}"
         with self._cache_errors():
@@ -517,6 +576,18 @@ class ChartResolver:
         remote = ChartSource(dep.name, repository=repository, version=dep.chosen)
         try:
             return self._remote(remote)
+        except ChartsMissing as exc:
+            misses = [
+                dataclasses.replace(
+                    miss,
+                    message=f"{where} from {repository}"
+                    + miss.message.removeprefix(f"chart {dep.name} {dep.chosen} from {repository}"),
+                    path=chart.display,
+                    line=dep.line,
+                )
+                for miss in exc.misses
+            ]
+            raise ChartsMissing(misses, hint=exc.hint) from None
         except ChartError as exc:
             rest = exc.message.removeprefix(f"chart {dep.name} {dep.chosen} from {repository}")
             raise ChartError(

@@ -3,10 +3,13 @@
 - each generated `<hub>.terraform.values.yaml` still matches cluster.yaml (its
   deterministic part is derived again): a stale one is an error at its line;
 - each hub in `hub_access` lists its generated file (a warning otherwise);
-- a cluster with `hub_access` has a support release that lists the generated
-  `support.terraform.values.yaml` (an error at the `hub_access` line otherwise):
-  that release creates the hubs' service accounts, without which user pods
-  cannot start;
+- each hub in `hub_access` has its user service account created by something: the
+  cluster's support release when it lists the generated `support.terraform.values.yaml`,
+  else the hub's own chart when its render (the embedded Helm engine, secrets as
+  placeholders) holds a ServiceAccount of that name (basehub creates `user-sa` itself:
+  the support release must not create it too). When neither does, an error at the
+  `hub_access` line (user pods would not start); when the hub cannot be rendered here
+  (its chart is not in the chart cache), a warning that says so instead of the alarm;
 - every cloud name hubfleet derives (buckets, hub identities, CI identities) is
   unique within its scope (project, account or subscription) across the fleet: a
   hub `deployer` would get its cluster's CI deployer's name, cluster `lab` hub
@@ -21,9 +24,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from hubfleet.base.errors import ConfigError, Problem
+import yaml
+
+from hubfleet.base.errors import ConfigError, HubfleetError, Problem
 from hubfleet.base.yamlio import decode_text, read_fleet_file
-from hubfleet.config.fleet import Cluster, Fleet
+from hubfleet.config.fleet import Cluster, Fleet, Hub
+from hubfleet.helm.charts import ChartResolver
+from hubfleet.helm.manifests import split_documents
+from hubfleet.release.pipeline import hub_release
+from hubfleet.release.values import ReleaseValues
 from hubfleet.terraform.inputs import Inputs, compute, scope
 from hubfleet.terraform.scaffold import SUPPORT_CHART, SUPPORT_TEMPLATE
 from hubfleet.terraform.values import (
@@ -40,8 +49,18 @@ _BUCKET_URL = re.compile(
 )
 
 
-def terraform_problems(fleet: Fleet, clusters: Sequence[Cluster]) -> list[Problem]:
+def terraform_problems(
+    fleet: Fleet, clusters: Sequence[Cluster], *, values: ReleaseValues | None = None
+) -> list[Problem]:
+    """Every problem of the clusters' Terraform side. `values`: the command's values
+    pipeline (its chart resolver, which may pull), through which a hub is rendered when
+    its chart may create its service account; without it, one that reads the chart
+    cache only (nothing pulled) and reads secrets as placeholders."""
     problems: list[Problem] = []
+    renders = values
+    if renders is None:
+        charts = ChartResolver(root=fleet.root, allow_pull=False)
+        renders = ReleaseValues(fleet, sops=None, charts=charts)
     computed: list[tuple[Cluster, Inputs]] = []
     for cluster in clusters:
         tf = cluster.spec.terraform
@@ -50,7 +69,7 @@ def terraform_problems(fleet: Fleet, clusters: Sequence[Cluster]) -> list[Proble
         inputs = compute(cluster)
         computed.append((cluster, inputs))
         problems += stale(fleet, cluster, inputs)
-        problems += _support_lists_accounts(cluster)
+        problems += _account_problems(fleet, cluster, inputs, renders)
         generated = {values_file(cluster, hub) for hub in tf.hub_access}
         generated.add(support_values_file(cluster))
         for hub_name in sorted(tf.hub_access):
@@ -125,32 +144,87 @@ def _name_clashes(computed: Sequence[tuple[Cluster, Inputs]]) -> list[Problem]:
     return problems
 
 
-def _support_lists_accounts(cluster: Cluster) -> list[Problem]:
-    """The problem of a cluster whose hubs have cloud identities but whose support
-    release would not create their service accounts."""
+def _account_problems(
+    fleet: Fleet, cluster: Cluster, inputs: Inputs, values: ReleaseValues
+) -> list[Problem]:
+    """The problems of hubs with a cloud identity whose user service account nothing
+    creates: not the support release (it does not list the generated file), nor the
+    hub's own chart (its render has no ServiceAccount of that name)."""
     tf = cluster.spec.terraform
     if tf is None or not tf.hub_access:
         return []
     support = cluster.support
     if support is not None and support_values_file(cluster) in support.values_files:
         return []
+    missing: list[str] = []
+    unknown: list[tuple[str, str]] = []
+    for hub_name in sorted(tf.hub_access):
+        hub = next((h for h in cluster.hubs if h.name == hub_name), None)
+        if hub is None:
+            continue  # the loader said so
+        account = inputs.names.hubs[hub_name].service_account
+        created = chart_creates_account(fleet, hub, account, values)
+        if isinstance(created, str):
+            unknown.append((hub_name, created))
+        elif not created:
+            missing.append(hub_name)
+    line = cluster.lines.line(("terraform", "hub_access"))
     what = (
         "has no support release"
         if support is None
         else f"has a support release that does not list {SUPPORT_VALUES}"
     )
-    return [
+    problems: list[Problem] = []
+    if missing:
+        problems.append(
+            Problem(
+                cluster.file,
+                line,
+                f"cluster {cluster.name} {what}: nothing creates the service accounts of the "
+                f"hubs in hub_access (their user pods would not start; the chart of "
+                f"{', '.join(missing)} does not create it either)",
+                f"run `hubfleet terraform values {cluster.name}`, list {SUPPORT_VALUES} in "
+                f"support.helm_chart_values_files, and give the support chart the template "
+                f"{SUPPORT_CHART}/templates/{SUPPORT_TEMPLATE} (`hubfleet terraform scaffold "
+                f"{cluster.provider}` writes it)",
+            )
+        )
+    problems += [
         Problem(
             cluster.file,
-            cluster.lines.line(("terraform", "hub_access")),
-            f"cluster {cluster.name} {what}: nothing creates the service accounts of the "
-            f"hubs in hub_access (their user pods would not start)",
-            f"run `hubfleet terraform values {cluster.name}`, list {SUPPORT_VALUES} in "
-            f"support.helm_chart_values_files, and give the support chart the template "
-            f"{SUPPORT_CHART}/templates/{SUPPORT_TEMPLATE} (`hubfleet terraform scaffold "
-            f"{cluster.provider}` writes it)",
+            line,
+            f"cluster {cluster.name} {what}: cannot tell whether the chart of hub "
+            f"{hub_name} creates its service account (in hub_access; the hub could not be "
+            f"rendered here: {reason}); if nothing does, its user pods would not start",
+            "make the hub's chart available (the chart cache) and validate again, or list "
+            f"{SUPPORT_VALUES} in support.helm_chart_values_files if the chart does not "
+            "create the account",
+            severity="warning",
         )
+        for hub_name, reason in unknown
     ]
+    return problems
+
+
+def chart_creates_account(
+    fleet: Fleet, hub: Hub, account: str, values: ReleaseValues
+) -> bool | str:
+    """Whether the hub's render holds the ServiceAccount `account` (in the hub's
+    namespace); the reason as a string when the hub cannot be rendered here."""
+    try:
+        manifests = values.render_release(hub_release(fleet, hub))
+        documents = split_documents(manifests)
+    except HubfleetError as exc:
+        return exc.message
+    except (yaml.YAMLError, OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    for doc in documents:
+        meta = doc.get("metadata")
+        if doc.get("kind") != "ServiceAccount" or not isinstance(meta, dict):
+            continue
+        if meta.get("name") == account and meta.get("namespace") in (None, hub.namespace):
+            return True
+    return False
 
 
 def _undeclared(fleet: Fleet, path: str, declared: set[str]) -> list[Problem]:

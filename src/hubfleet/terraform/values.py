@@ -2,7 +2,10 @@
 
 - `config/clusters/<c>/<hub>.terraform.values.yaml`, one per hub in `hub_access`,
   which the hub lists in its `helm_chart_values_files` like any other file (so
-  export and plain helm keep working):
+  export and plain helm keep working). Its keys are z2jh's, written at the nesting
+  of the hub's chart (`hubfleet.helm.nesting.z2jh_values_key`: at the top for z2jh,
+  under `jupyterhub.` for a basehub-like wrapper, `basehub.jupyterhub.` for a
+  daskhub-like chart), as is the encrypted file below:
   - `singleuser.serviceAccountName`: the Kubernetes service account the hub's cloud
     identity is bound to;
   - `singleuser.extraEnv`: each bucket the hub may use, under the environment
@@ -16,7 +19,7 @@
   hub's namespace when it does not exist yet: support deploys before the hubs.
 
 The env variable names, namespaces and service account names are derived from
-cluster.yaml (`expected`, `expected_support`), the rest from `terraform output
+cluster.yaml (`singleuser`, `expected_support`), the rest from `terraform output
 -json`. Sensitive outputs (`hub_secrets`: hub -> {env var: value}) go to
 `enc-<hub>.terraform.secret.values.yaml` through `sops encrypt` on stdin, never as
 plaintext on disk.
@@ -32,8 +35,9 @@ import yaml
 from hubfleet.base.atomic import write_atomic
 from hubfleet.base.errors import ConfigError, Problem, ProgramError
 from hubfleet.base.redact import Redactor
-from hubfleet.base.yamlio import LineMap, decode_text, load_yaml, read_fleet_file
+from hubfleet.base.yamlio import LineMap, PathKey, decode_text, load_yaml, read_fleet_file
 from hubfleet.config.fleet import Cluster, Fleet
+from hubfleet.helm.nesting import z2jh_values_key
 from hubfleet.secrets.sops import encrypt
 from hubfleet.terraform.inputs import Inputs, block
 
@@ -68,20 +72,30 @@ def bucket_url(provider: str, name: str, storage_account: str | None) -> str:
     return f"https://{storage_account}.blob.core.windows.net/{name}"
 
 
-def expected(cluster: Cluster, inputs: Inputs, hub: str) -> dict[str, Any]:
-    """The deterministic part of a hub's generated values (from cluster.yaml alone)."""
+def nesting(fleet: Fleet, cluster: Cluster, hub: str) -> PathKey:
+    """Where the hub's chart keeps z2jh's keys (`()` at the top; a hub the cluster
+    does not have, which the loader reports, at the top)."""
+    found = [h for h in cluster.hubs if h.name == hub]
+    return z2jh_values_key(fleet, found[0]) if found else ()
+
+
+def nested(key: PathKey, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` (z2jh's keys) placed under `key`."""
+    for level in reversed(key):
+        values = {str(level): values}
+    return values
+
+
+def singleuser(cluster: Cluster, inputs: Inputs, hub: str) -> dict[str, Any]:
+    """The deterministic part of a hub's generated `singleuser` values (from
+    cluster.yaml alone): its service account and its bucket variables."""
     access = block(cluster).hub_access[hub]
     names = inputs.names
     env = {
         variable: bucket_url(cluster.provider, names.buckets[key], names.storage_account)
         for key, variable in sorted(access.items(), key=lambda item: item[1])
     }
-    return {
-        "singleuser": {
-            "serviceAccountName": names.hubs[hub].service_account,
-            "extraEnv": env,
-        }
-    }
+    return {"serviceAccountName": names.hubs[hub].service_account, "extraEnv": env}
 
 
 def expected_support(cluster: Cluster, inputs: Inputs) -> list[dict[str, Any]]:
@@ -114,20 +128,24 @@ def _from_terraform(outputs: dict[str, Any], hub: str) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def render(cluster: Cluster, inputs: Inputs, outputs: dict[str, Any]) -> dict[str, str]:
+def render(
+    fleet: Fleet, cluster: Cluster, inputs: Inputs, outputs: dict[str, Any]
+) -> dict[str, str]:
     """Repository path -> YAML text of every generated (plaintext) values file: each
-    hub's, and the support release's (the hubs' service accounts)."""
+    hub's (at its chart's nesting), and the support release's (the hubs' service
+    accounts)."""
     header = HEADER.format(cluster=cluster.name)
     files: dict[str, str] = {}
     accounts = []
     for hub, account in zip(
         sorted(block(cluster).hub_access), expected_support(cluster, inputs), strict=True
     ):
-        data = expected(cluster, inputs, hub)
+        user = singleuser(cluster, inputs, hub)
         from_tf = _from_terraform(outputs, hub)
         labels = from_tf.get("pod_labels") or {}
         if labels:
-            data["singleuser"]["extraLabels"] = dict(sorted(labels.items()))
+            user["extraLabels"] = dict(sorted(labels.items()))
+        data = nested(nesting(fleet, cluster, hub), {"singleuser": user})
         files[values_file(cluster, hub)] = header + yaml.safe_dump(data, sort_keys=True)
         annotations = from_tf.get("service_account_annotations") or {}
         accounts.append({**account, "annotations": dict(sorted(annotations.items()))})
@@ -142,7 +160,7 @@ def write(
 ) -> list[Written]:
     """Write every generated values file; sensitive ones encrypted through sops' stdin."""
     written = []
-    for path, text in render(cluster, inputs, outputs).items():
+    for path, text in render(fleet, cluster, inputs, outputs).items():
         write_atomic(fleet.abspath(path), text.encode())
         written.append(Written(path, False))
     secrets = outputs.get("hub_secrets")
@@ -155,7 +173,11 @@ def write(
             if hub not in block(cluster).hub_access or not isinstance(env, dict):
                 continue
             plain = yaml.safe_dump(
-                {"singleuser": {"extraEnv": dict(sorted(env.items()))}}, sort_keys=True
+                nested(
+                    nesting(fleet, cluster, hub),
+                    {"singleuser": {"extraEnv": dict(sorted(env.items()))}},
+                ),
+                sort_keys=True,
             ).encode()
             path = secret_values_file(cluster, hub)
             ciphertext = encrypt(plain, filename=path, cwd=fleet.root, redactor=redactor)
@@ -175,6 +197,13 @@ def _generated_doc(fleet: Fleet, path: str) -> tuple[Any, LineMap] | list[Proble
     return doc.data, doc.lines
 
 
+def _at(data: Any, key: PathKey) -> dict[str, Any]:
+    """The mapping under `key` in `data` (empty where a level is absent or not a mapping)."""
+    for level in key:
+        data = data.get(level) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
 def _stale(cluster: Cluster, path: str, line: int, key: str) -> Problem:
     return Problem(
         path,
@@ -186,8 +215,8 @@ def _stale(cluster: Cluster, path: str, line: int, key: str) -> Problem:
 
 def stale(fleet: Fleet, cluster: Cluster, inputs: Inputs) -> list[Problem]:
     """A problem at its line for each generated file whose deterministic part (the
-    service account names and namespaces, the bucket variables) no longer matches
-    cluster.yaml."""
+    service account names and namespaces, the bucket variables, at the nesting of the
+    hub's chart) no longer matches cluster.yaml."""
     found: list[Problem] = []
     for hub in sorted(block(cluster).hub_access):
         path = values_file(cluster, hub)
@@ -196,14 +225,13 @@ def stale(fleet: Fleet, cluster: Cluster, inputs: Inputs) -> list[Problem]:
             found.extend(doc or [])
             continue
         data, lines = doc
-        singleuser = data.get("singleuser") if isinstance(data, dict) else None
-        have = singleuser if isinstance(singleuser, dict) else {}
-        want = expected(cluster, inputs, hub)["singleuser"]
+        where = (*nesting(fleet, cluster, hub), "singleuser")
+        have = _at(data, where)
+        want = singleuser(cluster, inputs, hub)
         for key in ("serviceAccountName", "extraEnv"):
             if have.get(key) != want[key]:
-                found.append(
-                    _stale(cluster, path, lines.line(("singleuser", key)), f"singleuser.{key}")
-                )
+                dotted = ".".join(str(level) for level in (*where, key))
+                found.append(_stale(cluster, path, lines.line((*where, key)), dotted))
     path = support_values_file(cluster)
     doc = _generated_doc(fleet, path)
     if doc is None or isinstance(doc, list):

@@ -26,7 +26,7 @@ from hubfleet.base.yamlio import Document, LineMap, decode_text, load_data, load
 from hubfleet.community.check import community_problems
 from hubfleet.config.fleet import CLUSTERS_DIR, Cluster, Fleet, Hub, Support
 from hubfleet.config.load import IsolatedLoad, isolate, load_fleet
-from hubfleet.helm.charts import ChartResolver
+from hubfleet.helm.charts import ChartResolver, ChartsMissing
 from hubfleet.helm.engine import ValuesSchemaError
 from hubfleet.helm.manifests import Checker, manifest_checker
 from hubfleet.release.pipeline import Release, ValuesDocument, hub_release, support_release
@@ -35,8 +35,6 @@ from hubfleet.secrets.lint import lint_plaintext
 from hubfleet.secrets.sops import Sops, file_format, is_encrypted, parse
 from hubfleet.terraform.check import terraform_problems
 
-# Releases from which the rendered manifests' schema check runs in worker processes.
-MIN_RELEASES_FOR_PROCESSES = 8
 NO_KEY_NOTE = (
     "no sops key available: encrypted files were checked for structure only "
     "(set SOPS_AGE_KEY_FILE to decrypt them in memory)"
@@ -125,7 +123,9 @@ def validate(
     run.bad_files.update(loaded.refused)  # reported by the loader, and never read
     run.checked.update(loaded.refused)
     clusters, units = _select(fleet, selection, run)
-    for path in _files_of(clusters, units):
+    files = _files_of(clusters, units)
+    _decrypt_ahead(run, files, workers)
+    for path in files:
         _check_file(run, path)
     names = [c.name for c in clusters]
     run.problems.extend(community_problems(fleet, clusters=names, skip=frozenset(run.bad_files)))
@@ -133,17 +133,20 @@ def validate(
     # a problem outside every cluster's folder stops them all.
     healthy = [c for c in clusters if c.name not in broken]
     if not split.fleet_wide:
-        run.problems.extend(terraform_problems(fleet, healthy))
+        # With --no-render, the service-account check reads the chart cache only.
+        tf_values = run.values if render else None
+        run.problems.extend(terraform_problems(fleet, healthy, values=tf_values))
     if sops is None and run.encrypted:
         run.notes.add(NO_KEY_NOTE)
     every = [release for unit in units if (release := _release(fleet, unit)) is not None]
     releases = [release for release in every if release.cluster not in broken]
     rendered: list[str] = []
     if render and not split.fleet_wide:
-        # Renders (Go, off the GIL) in threads; schema checks (Python) in processes once
-        # there are enough releases to pay for starting them (about 1 s each).
-        processes = workers if len(releases) >= MIN_RELEASES_FOR_PROCESSES else 1
-        with manifest_checker(processes) as check, ThreadPoolExecutor(2 * workers) as pool:
+        # Renders (Go, off the GIL), jsonnet (a child process each) and the manifests'
+        # schema check in threads: the check is compiled (`helm.manifests`: ~0.1 ms of
+        # GIL a valid release besides reading its YAML), so worker processes would only
+        # add their start (~1 s of CPU each) and the copy of every manifest.
+        with manifest_checker(1) as check, ThreadPoolExecutor(2 * workers) as pool:
             for label in pool.map(lambda r: _check_release(run, r, check), releases):
                 if label:
                     rendered.append(label)
@@ -221,6 +224,27 @@ def _files_of(clusters: Sequence[Cluster], units: Iterable[Hub | Support]) -> li
 
 
 # ------------------------------------------------------------------ file contents
+
+
+def _decrypt_ahead(run: _Run, files: Sequence[str], workers: int) -> None:
+    """Decrypt the encrypted files in threads (one sops process each, ~40 ms of CPU),
+    into the run's sops cache (memory only), so that the checks below, one file after
+    the other, find them decrypted. Its failures are not reported here: the file's
+    own check decrypts it again and says why."""
+    if run.sops is None:
+        return
+    sops = run.sops
+
+    def decrypt(path: str) -> None:
+        try:
+            source = run.values.file(path)
+            if is_encrypted(decode_text(source.raw, path), path):
+                sops.decrypt(run.fleet.abspath(path), source.raw)
+        except HubfleetError:
+            return  # said by `_check_file`, with its file and line
+
+    with ThreadPoolExecutor(2 * workers) as pool:
+        list(pool.map(decrypt, [path for path in files if path not in run.checked]))
 
 
 def _check_file(run: _Run, path: str) -> None:
@@ -426,8 +450,15 @@ def _check_release(run: _Run, release: Release, check: Checker) -> str | None:
 
 
 def _report_chart_failures(run: _Run) -> None:
-    """One problem per chart that could not be had, naming every release it skipped."""
-    for error, releases in run.chart_failures.values():
+    """One problem per chart that could not be had, naming every release it skipped;
+    the archives missing from the chart cache all in one (`ChartsMissing`)."""
+    failures = list(run.chart_failures.values())
+    missing = [(e, r) for e, r in failures if isinstance(e, ChartsMissing)]
+    if len({m.archive for e, _ in missing for m in e.misses}) > 1:
+        merged = ChartsMissing(m for e, _ in missing for m in e.misses)
+        failures = [(e, r) for e, r in failures if not isinstance(e, ChartsMissing)]
+        failures.append((merged, [r for _, releases in missing for r in releases]))
+    for error, releases in failures:
         labels = sorted(release.label for release in releases)
         first = min(releases, key=lambda r: r.label)
         path, line = (

@@ -5,6 +5,11 @@ under the dependency's key (`jupyterhub.` for a basehub-like chart,
 `basehub.jupyterhub.` for a daskhub-like chart that wraps basehub). hubfleet.yaml's
 `z2jh_values_keys` says it for a chart and wins; otherwise it is read from the chart's
 dependencies (`hubfleet.helm.charts.jupyterhub_values_key`).
+
+It is the one answer for every code that reads or writes z2jh's keys in a hub's values:
+the community policy (`hubfleet.community`), the generated Terraform values and their
+staleness check (`hubfleet.terraform.values`), the export's README (`hubfleet.export`).
+It lives in `helm/` so that each of those rooms may import it.
 """
 
 from __future__ import annotations
