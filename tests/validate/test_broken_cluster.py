@@ -21,14 +21,14 @@ def _validate(run_cli: Any, fleet: Path, *more: str) -> tuple[Any, dict[str, Any
 
 def test_broken_cluster_beside_healthy_ones(run_cli: Any, fleet_copy: Path, age_key: Path) -> None:
     (fleet_copy / BETA / "enc-research.secret.values.yaml").unlink()
-    (fleet_copy / GAMMA / "prod.values.yaml").write_text("hub: {config: [\n")
+    (fleet_copy / GAMMA / "cluster.yaml").write_text("name: gamma\nprovider: azure\nhubs: 3\n")
     result, data = _validate(run_cli, fleet_copy)
     assert result.exit_code == 3, result.output
     assert data["broken_clusters"] == ["beta", "gamma"]
     errors = [p for p in data["problems"] if p["severity"] == "error"]
     where = {(p["path"], p["line"] > 0) for p in errors}
     assert (f"{BETA}/cluster.yaml", True) in where  # the deleted file, at its line
-    assert (f"{GAMMA}/prod.values.yaml", True) in where  # the parse error, at its line
+    assert (f"{GAMMA}/cluster.yaml", True) in where  # its schema errors, at their lines
     rendered = set(data["rendered"])
     assert not any(label.startswith(("beta/", "gamma/")) for label in rendered)
     # the healthy clusters are rendered and checked all the same

@@ -108,7 +108,9 @@ def validate(
     """Validate the fleet at `root`. `sops` is used only if it has a key."""
     loaded = load_fleet(root)
     fleet = loaded.fleet
-    split = isolate(loaded)
+    # Each values file is read once, by the checks below (parse_values would read it
+    # again): a cluster is broken here when its configuration does not load.
+    split = isolate(loaded, parse_values=False)
     broken = frozenset(cluster.name for cluster in split.broken)
     if sops is not None and not sops.key_available():
         sops = None
