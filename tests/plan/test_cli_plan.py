@@ -42,6 +42,7 @@ def test_json_output_has_the_design_shape() -> None:
     out = invoke("--changed-files", "-", "--output", "json", stdin=f"{C}/alpha/prod1.values.yaml\n")
     data = json.loads(out)
     assert list(data) == [
+        "version",
         "support_jobs",
         "staging_jobs",
         "prod_jobs",
@@ -50,6 +51,7 @@ def test_json_output_has_the_design_shape() -> None:
         "warnings",
         "unmatched_files",
         "terraform_jobs",
+        "broken",
         "planned",
     ]
     assert data["planned"] == {
@@ -103,7 +105,8 @@ def test_github_output_appends_three_lines_and_a_summary(tmp_path: Path) -> None
     assert [j["hub_name"] for j in staging] == ["staging-a", "staging-b"]
     assert lines[3].startswith('prod-jobs=[{"cluster_name":"delta","provider":"kubeconfig"')
     assert lines[4] == "terraform-jobs=[]"
-    assert len(lines) == 5
+    assert lines[5] == "broken-clusters=[]"
+    assert len(lines) == 6
     assert summary.read_text().startswith(MARKER)
 
 

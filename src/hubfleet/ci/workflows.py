@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -301,6 +301,9 @@ class Matrix:
 
     include: tuple[MatrixEntry, ...]
     not_deployed: tuple[MatrixEntry, ...] = field(default=())  # local clusters
+    # Clusters whose configuration is broken (the plan's `broken`, docs/isolation.md):
+    # not in the matrix; the summary fails while there is one.
+    broken: tuple[str, ...] = field(default=())
 
     def as_json(self) -> dict[str, list[dict[str, str]]]:
         return {"include": [{"cluster": e.cluster, "provider": e.provider} for e in self.include]}
@@ -326,6 +329,7 @@ def build_matrix(plan: Plan) -> Matrix:
     return Matrix(
         include=tuple(e for e in entries if e.provider in CI_PROVIDERS),
         not_deployed=tuple(e for e in entries if e.provider not in CI_PROVIDERS),
+        broken=tuple(sorted(cluster.name for cluster in plan.broken)),
     )
 
 
@@ -361,7 +365,12 @@ class Summary:
     ok: bool
 
 
-def summarize(plan_result: str, matrix: Mapping[str, Any] | None, reports: Path) -> Summary:
+def summarize(
+    plan_result: str,
+    matrix: Mapping[str, Any] | None,
+    reports: Path,
+    broken: Sequence[str] = (),
+) -> Summary:
     """Merge the per-cluster deploy reports (`<reports>/<cluster>.json`) and the cluster
     workflow's outcomes (`<reports>/<cluster>.outcome.json`) into one markdown summary.
 
@@ -369,7 +378,8 @@ def summarize(plan_result: str, matrix: Mapping[str, Any] | None, reports: Path)
     apply, values pull request) and `"deploy": false` (no helm job). Not ok when the
     plan failed, a cluster failed, a cluster to deploy left no report (its job failed
     early, was cancelled, or did not run because its terraform apply did not succeed:
-    the outcome says which), or a cluster's terraform job failed.
+    the outcome says which), a cluster's terraform job failed, or a cluster's
+    configuration is broken (`broken`, from the plan: never deployed, docs/isolation.md).
     """
     lines = ["## hubfleet deploy", ""]
     if plan_result != "success":
@@ -381,7 +391,8 @@ def summarize(plan_result: str, matrix: Mapping[str, Any] | None, reports: Path)
         raise HubfleetError("the matrix has no include list")
     if not include:
         lines.append("Nothing to deploy: the plan touches no cluster.")
-        return Summary("\n".join(lines) + "\n", ok=True)
+        lines += _broken_lines(broken)
+        return Summary("\n".join(lines) + "\n", ok=not broken)
     outcomes = [
         _outcome(
             str(entry.get("cluster")),
@@ -423,7 +434,31 @@ def summarize(plan_result: str, matrix: Mapping[str, Any] | None, reports: Path)
             if o.problem:
                 lines.append(f"- **{md_text(o.cluster)}**: {md_text(o.problem)}")
             lines += [f"- **{md_text(o.cluster)}** {job}" for job in o.failed_jobs]
-    return Summary("\n".join(lines) + "\n", ok=not failed)
+    lines += _broken_lines(broken)
+    return Summary("\n".join(lines) + "\n", ok=not failed and not broken)
+
+
+def _broken_lines(broken: Sequence[str]) -> list[str]:
+    """The clusters the plan left out because their configuration is broken."""
+    if not broken:
+        return []
+    lines = ["", f"### Broken clusters: {len(broken)} (not deployed)", ""]
+    lines += [
+        f"- **{md_text(name)}**: its configuration does not load; nothing of it was "
+        "planned or deployed (its errors are in the plan job's summary)"
+        for name in broken
+    ]
+    return lines
+
+
+def parse_broken(text: str) -> tuple[str, ...]:
+    """The plan job's `broken` output: a JSON list of cluster names ("" when absent)."""
+    if not text.strip():
+        return ()
+    data = parse_json(text, "--broken", "broken").data
+    if not isinstance(data, list) or not all(isinstance(name, str) and name for name in data):
+        raise HubfleetError("--broken is not a JSON list of cluster names")
+    return tuple(data)
 
 
 def _terraform_results(cluster: str, reports: Path) -> dict[str, str] | None:
@@ -517,6 +552,7 @@ __all__ = [
     "build_matrix",
     "check_up_to_date",
     "fleet_providers",
+    "parse_broken",
     "read_settings",
     "render",
     "render_workflows",

@@ -176,7 +176,8 @@ def matrix(
         )
     text = json.dumps(result.as_json(), separators=(",", ":"))
     if output is MatrixOutput.github:
-        echo(ctx, f"matrix={text}\ncount={len(result.include)}")
+        broken = json.dumps(list(result.broken), separators=(",", ":"))
+        echo(ctx, f"matrix={text}\ncount={len(result.include)}\nbroken={broken}")
     else:
         echo(ctx, text)
 
@@ -189,12 +190,17 @@ def summary(
     plan_result: Annotated[
         str, typer.Option("--plan-result", help="The plan job's result.")
     ] = "success",
+    broken: Annotated[
+        str,
+        typer.Option("--broken", help="The plan job's broken clusters (JSON list of names)."),
+    ] = "",
 ) -> None:
-    """Merge the per-cluster deploy reports into markdown; exit 1 if any cluster failed."""
+    """Merge the per-cluster deploy reports into markdown; exit 1 if any cluster failed
+    or any cluster's configuration is broken."""
     from hubfleet.base.errors import DeployError
-    from hubfleet.ci.workflows import parse_matrix, summarize
+    from hubfleet.ci.workflows import parse_broken, parse_matrix, summarize
 
-    result = summarize(plan_result, parse_matrix(matrix), reports)
+    result = summarize(plan_result, parse_matrix(matrix), reports, parse_broken(broken))
     echo(ctx, result.markdown)
     if not result.ok:
         raise DeployError("the deploy failed: see the summary")

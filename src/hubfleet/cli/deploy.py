@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hubfleet.base.causes import cause_lines
 from hubfleet.cli.common import Output, echo, load_fleet, options
+
+if TYPE_CHECKING:
+    from hubfleet.config.fleet import BrokenCluster
+
+
+# With --plan: everything deployed, and some cluster's configuration is broken.
+BROKEN_EXIT = 3
 
 
 def command(
@@ -60,7 +67,9 @@ def command(
 ) -> None:
     """Deploy CLUSTER [HUB ...], a --plan FILE, or --retry-failed REPORT.
 
-    Exit codes: 0 success, 1 a deploy failed, 2 bad input, 130 interrupted.
+    Exit codes: 0 success, 1 a deploy failed, 2 bad input, 130 interrupted; with
+    --plan, 3 when everything deployed but some cluster's configuration is broken (not
+    deployed, listed: docs/isolation.md).
     """
     from hubfleet.base.errors import HubfleetError
     from hubfleet.deploy import targets as tg
@@ -85,14 +94,21 @@ def command(
         raise HubfleetError("--cluster goes with --plan", hint="or name the cluster as argument")
     if progress not in ("auto", "live", "plain"):
         raise HubfleetError(f"--progress {progress!r}: choose auto, live or plain")
-    fleet = load_fleet(ctx)
+    broken: tuple[BrokenCluster, ...] = ()
     if plan is not None:
+        # docs/isolation.md: a broken cluster is not deployed, the rest is.
+        from hubfleet.cli.isolation import load_for_plan, merge_broken
+
+        fleet, broken = load_for_plan(ctx, only_cluster)
         targets = tg.from_plan(fleet, plan, only_cluster, redactor=opts.redactor)
-    elif retry_failed is not None:
-        targets = tg.from_report(fleet, retry_failed)
+        broken = merge_broken(broken, targets.broken, only_cluster)
     else:
-        assert cluster is not None
-        targets = tg.from_cli(fleet, cluster, hubs or [])
+        fleet = load_fleet(ctx)
+        if retry_failed is not None:
+            targets = tg.from_report(fleet, retry_failed)
+        else:
+            assert cluster is not None
+            targets = tg.from_cli(fleet, cluster, hubs or [])
     settings = fleet.settings.deploy
     timeout = helm_timeout or settings.helm_timeout
     duration_seconds(timeout)  # bad input: exit 2 before anything runs
@@ -133,5 +149,9 @@ def command(
                 lines.append(f"{r.job.label} failed: " + "\n    ".join(why))
         lines.append(f"deploy {'interrupted' if result.interrupted else 'done'}: {counts}")
         lines.append(f"canary gate: {result.health_check}")
+        lines += [f"{b.name}: not deployed, its configuration is broken" for b in broken]
         echo(ctx, "\n".join(lines))
-    raise typer.Exit(result.exit_code)
+    if broken and output is Output.json:
+        for gone in broken:
+            echo(ctx, f"{gone.name}: not deployed, its configuration is broken", err=True)
+    raise typer.Exit(result.exit_code or (BROKEN_EXIT if broken else 0))

@@ -10,11 +10,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hubfleet.cli.common import echo, load_fleet, options, repo_root
+from hubfleet.cli.common import echo, options, repo_root
 
 if TYPE_CHECKING:
     from hubfleet.cli.community import Events
     from hubfleet.plan.plan import Plan
+
+
+# `hubfleet plan` wrote the plan of every cluster that loads, and some cluster's
+# configuration is broken (docs/isolation.md).
+BROKEN_EXIT = 3
 
 
 class PlanOutput(StrEnum):
@@ -111,6 +116,11 @@ def command(
     a chart pin the hubs using it; hubfleet_version everything; free information,
     kubernetes_version and deploy settings nothing. Every cluster getting a
     production job gets its staging hubs as canaries.
+
+    A cluster whose configuration is broken gets no jobs; the plan lists it (`broken`)
+    with its errors and every other cluster is planned (docs/isolation.md). Exit codes:
+    0 planned; 3 planned, and some cluster is broken; 2 bad input, or a problem every
+    cluster depends on (hubfleet.yaml, a shared chart): nothing planned.
     """
     from hubfleet.plan.render import github_outputs, to_json_text, to_markdown, to_table
 
@@ -146,6 +156,14 @@ def command(
         if summary:
             with open(summary, "a", encoding="utf-8") as handle:
                 handle.write(scrub(to_markdown(plan, scrub)))
+    if plan.broken and from_json is None:
+        # docs/isolation.md: the plan of every other cluster is written; a broken one
+        # is said on stderr and by the exit code (3), so no script takes it for clean.
+        if output is not PlanOutput.table:  # the table says it already
+            for cluster in plan.broken:
+                echo(ctx, f"cluster {cluster.name}: configuration broken, not planned:", err=True)
+                echo(ctx, "\n".join(f"  {p.render()}" for p in cluster.problems), err=True)
+        raise typer.Exit(BROKEN_EXIT)
 
 
 def _make(
@@ -177,10 +195,14 @@ def _make(
                 return plan
             return with_community(plan, events, decide_on_revisions(revisions))
     assert changed_files is not None
+    from hubfleet.config.load import load_isolated
+    from hubfleet.plan.plan import with_broken
+
     stdin_text = sys.stdin.read() if changed_files == "-" else None
     changes = read_changed_files(changed_files, stdin_text=stdin_text)
-    fleet = load_fleet(ctx)
-    plan = plan_from_files(fleet, changes, labels=labels)
+    loaded = load_isolated(repo_root(ctx))
+    fleet = loaded.fleet
+    plan = with_broken(plan_from_files(fleet, changes, labels=labels), loaded.broken)
     if events is None:
         return plan
     return with_community(plan, events, decide_on_files(fleet, changes, changed_files))

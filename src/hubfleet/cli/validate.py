@@ -8,6 +8,9 @@ import typer
 
 from hubfleet.cli.common import Output, echo, echo_json, repo_root, sops
 
+# --isolate: every error is in a cluster whose configuration is broken (docs/isolation.md).
+BROKEN_EXIT = 3
+
 
 def command(
     ctx: typer.Context,
@@ -25,13 +28,23 @@ def command(
         typer.Option("--kube-version", help="Kubernetes version to check manifests against."),
     ] = None,
     output: Annotated[Output, typer.Option("--output", "-o", help="text or json")] = Output.text,
+    isolate: Annotated[
+        bool,
+        typer.Option(
+            "--isolate",
+            help="Exit 3, not 2, when every error is in a cluster whose configuration is "
+            "broken: the rest of the fleet is clean (docs/isolation.md).",
+        ),
+    ] = False,
 ) -> None:
     """Check every cluster, hub and values file; render each release and check the result.
 
     Prints one `path:line: message` per problem and exits 2 if there is any error
-    (warnings alone exit 0). Encrypted files are decrypted in memory when a key they
-    name may be here (an age key, a PGP keyring, a cloud KMS or Vault login), else
-    checked for structure only.
+    (warnings alone exit 0). A cluster whose configuration is broken stops only its own
+    checks: every other cluster is still rendered and checked (docs/isolation.md);
+    with --isolate, exits 3 when every error is such a cluster's. Encrypted files are
+    decrypted in memory when a key they name may be here (an age key, a PGP keyring, a
+    cloud KMS or Vault login), else checked for structure only.
     """
     from hubfleet.validate.run import Selection, validate
 
@@ -61,6 +74,8 @@ def command(
                 ],
                 "notes": list(result.notes),
                 "rendered": list(result.rendered),
+                "broken_clusters": list(result.broken),
+                "fleet_wide": result.fleet_wide,
             },
         )
     else:
@@ -68,6 +83,21 @@ def command(
             echo(ctx, problem.render())
         for note in result.notes:
             echo(ctx, f"note: {note}", err=True)
+        if result.fleet_wide:
+            echo(
+                ctx,
+                "some problems are outside every cluster's folder (hubfleet.yaml, a chart, "
+                "a shared file): every cluster depends on them, nothing deploys until they "
+                "are fixed (docs/isolation.md)",
+                err=True,
+            )
+        if result.broken:
+            echo(
+                ctx,
+                f"configuration broken, not rendered: {', '.join(result.broken)}"
+                + ("; the rest of the fleet is clean" if result.only_broken else ""),
+                err=True,
+            )
         echo(
             ctx,
             f"{len(result.errors)} error(s), {len(result.warnings)} warning(s); "
@@ -75,5 +105,7 @@ def command(
             f"{len(result.rendered)} release(s) rendered",
             err=True,
         )
+    if isolate and result.only_broken:
+        raise typer.Exit(BROKEN_EXIT)
     if result.errors:
         raise typer.Exit(2)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from hubfleet.base.errors import ConfigError, did_you_mean
+from hubfleet.base.errors import ConfigError, Problem, did_you_mean
 from hubfleet.base.yamlio import LineMap
 from hubfleet.config.charts import ChartSource
 from hubfleet.config.community import CommunityBlock
@@ -143,6 +143,26 @@ class Cluster:
             hint=did_you_mean(name, [h.name for h in self.hubs])
             or f"its hubs: {', '.join(h.name for h in self.hubs) or 'none'}",
         )
+
+
+@dataclass(frozen=True)
+class BrokenCluster:
+    """A cluster whose configuration does not load (docs/isolation.md): its errors,
+    each at its file and line. It gets no jobs; every other cluster plans, validates
+    and deploys, and the plan, the PR comment and the deploy's summary name it."""
+
+    name: str
+    provider: str  # "" when cluster.yaml does not say (or says it wrongly)
+    file: str  # its cluster.yaml, repository-relative
+    problems: tuple[Problem, ...]
+
+    @property
+    def folder(self) -> str:
+        return f"{CLUSTERS_DIR}/{self.name}"
+
+    def owns(self, path: str) -> bool:
+        """Whether `path` (repository-relative) is inside this cluster's folder."""
+        return path.startswith(self.folder + "/")
 
 
 @dataclass(frozen=True)

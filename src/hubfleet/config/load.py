@@ -29,6 +29,7 @@ from hubfleet.base.yamlio import (
     LineMap,
     PathKey,
     decode_text,
+    load_data,
     load_yaml,
     max_file_bytes,
     read_fleet_file,
@@ -36,6 +37,7 @@ from hubfleet.base.yamlio import (
 from hubfleet.config.fleet import (
     CLUSTERS_DIR,
     SUPPORT_NAMESPACE,
+    BrokenCluster,
     Cluster,
     Fleet,
     Hub,
@@ -122,6 +124,151 @@ def load_fleet(root: Path) -> LoadResult:
         settings_data=settings_doc.data if settings_doc else None,
     )
     return LoadResult(fleet, tuple(sorted(set(problems))), frozenset(paths.refused))
+
+
+@dataclass(frozen=True)
+class IsolatedLoad:
+    """The fleet split by cluster (docs/isolation.md): `fleet` holds the clusters whose
+    configuration loads, `broken` every other one with its errors; `problems` is every
+    problem found (warnings too); `fleet_wide` the errors outside every cluster's folder,
+    which stop everything (`or_raise`)."""
+
+    fleet: Fleet
+    broken: tuple[BrokenCluster, ...]
+    problems: tuple[Problem, ...]
+    refused: frozenset[str] = frozenset()
+    fleet_wide: tuple[Problem, ...] = ()
+    # Shared values files (outside every cluster's folder) that do not parse: each
+    # cluster using one is broken.
+    shared_bad: frozenset[str] = frozenset()
+
+    def or_raise(self) -> IsolatedLoad:
+        if self.fleet_wide:
+            raise ConfigError([*self.fleet_wide, Problem(SETTINGS_FILE, 0, FLEET_WIDE)])
+        return self
+
+    def isolated(self, problem: Problem) -> bool:
+        """Whether `problem` is one of a broken cluster's (inside its folder, or in a
+        shared values file only broken clusters use)."""
+        name = _cluster_folder_of(problem.path)
+        if name is not None:
+            return any(cluster.name == name for cluster in self.broken)
+        return problem.path in self.shared_bad
+
+
+FLEET_WIDE = (
+    "nothing was planned or deployed: the problems above are not inside one cluster's "
+    "folder (hubfleet.yaml, a shared file or chart), and every cluster depends on them"
+)
+_SHARED = "values file {path} (shared): "
+
+
+def load_isolated(root: Path, *, parse_values: bool = True) -> IsolatedLoad:
+    """The fleet at `root`, a broken cluster isolated from the others; a problem every
+    cluster depends on raises ConfigError (every such problem, and why)."""
+    return isolate(load_fleet(root), parse_values=parse_values).or_raise()
+
+
+def isolate(result: LoadResult, *, parse_values: bool = True) -> IsolatedLoad:
+    """The loaded fleet split by cluster.
+
+    A cluster is broken when an error is inside its folder (config/clusters/<name>/:
+    its cluster.yaml, or the files it names), or, with `parse_values`, when a YAML
+    values file it uses does not parse or is not a mapping (a shared values file
+    breaks every cluster using it). Any other error (hubfleet.yaml, a file outside
+    every cluster's folder) is fleet-wide."""
+    problems = list(result.problems)
+    shared_bad: set[str] = set()
+    if parse_values:
+        problems += _values_problems(result.fleet, result.refused, shared_bad)
+    by_cluster: dict[str, list[Problem]] = {}
+    fleet_wide: list[Problem] = []
+    for problem in problems:
+        if problem.severity != "error":
+            continue
+        name = _cluster_folder_of(problem.path)
+        if name is None:
+            fleet_wide.append(problem)
+        else:
+            by_cluster.setdefault(name, []).append(problem)
+    fleet = result.fleet
+    broken = tuple(
+        _broken(fleet, name, tuple(sorted(set(found))))
+        for name, found in sorted(by_cluster.items())
+    )
+    healthy = tuple(c for c in fleet.clusters if c.folder.split("/")[-1] not in by_cluster)
+    return IsolatedLoad(
+        replace(fleet, clusters=healthy),
+        broken,
+        tuple(sorted(set(problems))),
+        result.refused,
+        tuple(sorted(set(fleet_wide))),
+        frozenset(shared_bad),
+    )
+
+
+def _cluster_folder_of(path: str) -> str | None:
+    """`config/clusters/<name>/...` -> `<name>` (None outside every cluster's folder)."""
+    prefix = CLUSTERS_DIR + "/"
+    if not path.startswith(prefix):
+        return None
+    name, slash, _ = path[len(prefix) :].partition("/")
+    return name if slash and name else None
+
+
+def _broken(fleet: Fleet, name: str, problems: tuple[Problem, ...]) -> BrokenCluster:
+    """The broken cluster of folder `name`: its provider as its cluster.yaml says it."""
+    file = f"{CLUSTERS_DIR}/{name}/cluster.yaml"
+    loaded = next((c for c in fleet.clusters if c.file == file), None)
+    if loaded is not None:
+        return BrokenCluster(name, loaded.provider, file, problems)
+    doc = _read(fleet.root, file, []) if os.path.lexists(fleet.root / file) else None
+    data = doc.data if doc is not None and isinstance(doc.data, dict) else {}
+    provider = data.get("provider")
+    return BrokenCluster(name, provider if provider in PROVIDERS else "", file, problems)
+
+
+def _values_problems(fleet: Fleet, refused: frozenset[str], shared_bad: set[str]) -> list[Problem]:
+    """Each YAML values file of a loaded cluster that does not parse or is not a
+    mapping: one problem in each cluster using it (at the file's line, or at the
+    cluster.yaml entry naming a file outside the cluster's folder, then added to
+    `shared_bad`)."""
+    found: list[Problem] = []
+    bad: dict[str, Problem | None] = {}
+    for cluster in fleet.clusters:
+        units: list[Hub | Support] = [*([cluster.support] if cluster.support else [])]
+        units += cluster.hubs
+        for unit in units:
+            for path in unit.values_files:
+                if path in refused or not path.endswith((".yaml", ".yml")):
+                    continue
+                if path not in bad:
+                    bad[path] = _values_problem(fleet.root, path)
+                problem = bad[path]
+                if problem is None:
+                    continue
+                if path.startswith(cluster.folder + "/"):
+                    found.append(problem)
+                else:
+                    shared_bad.add(path)
+                    found.append(
+                        Problem(
+                            cluster.file,
+                            unit.line,
+                            _SHARED.format(path=path) + problem.render(),
+                        )
+                    )
+    return found
+
+
+def _values_problem(root: Path, path: str) -> Problem | None:
+    try:
+        data = load_data(decode_text(read_fleet_file(root, path), path), path)
+    except ConfigError as exc:
+        return exc.problems[0]
+    if data is not None and not isinstance(data, dict):
+        return Problem(path, 1, "a values file must be a mapping of keys")
+    return None
 
 
 def _load_settings(

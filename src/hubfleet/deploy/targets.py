@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hubfleet.base.errors import ConfigError
 from hubfleet.base.redact import Redactor
-from hubfleet.config.fleet import Fleet, Hub
+from hubfleet.config.fleet import BrokenCluster, Fleet, Hub
 from hubfleet.deploy.model import RETRY, JobRecord, report_from_file
 from hubfleet.plan.job import Job, JsonFile, Step, read_json
 from hubfleet.plan.plan import Plan, plan_from_file
@@ -25,6 +25,8 @@ class Targets:
     jobs: tuple[Job, ...]
     # Jobs of a --retry-failed report that are not run again, recorded as unchanged.
     carried: tuple[JobRecord, ...] = ()
+    # The clusters a plan names as broken (docs/isolation.md): not deployed.
+    broken: tuple[BrokenCluster, ...] = ()
 
 
 def from_cli(fleet: Fleet, cluster_name: str, hubs: Sequence[str]) -> Targets:
@@ -108,7 +110,7 @@ def from_plan(
             job = dataclasses.replace(job, rollback_on_failed_check=True)
         if cluster is None or job.cluster == cluster:
             jobs.setdefault((job.cluster, job.hub), job)
-    return Targets(tuple(sorted(jobs.values(), key=lambda j: j.sort_key)))
+    return Targets(tuple(sorted(jobs.values(), key=lambda j: j.sort_key)), broken=plan.broken)
 
 
 def _check_planned(

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hubfleet.base.errors import ConfigError
+from hubfleet.base.errors import ConfigError, Problem
+from hubfleet.config.fleet import BrokenCluster
 from hubfleet.plan.changes import Change
 from hubfleet.plan.graph import collector_paused
 from hubfleet.plan.job import InputError, Job, JsonFile, Kind, read_job, read_json
-from hubfleet.plan.schema import JOB_LISTS, check_plan_json
+from hubfleet.plan.schema import JOB_LISTS, PLAN_VERSION, check_plan_json
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ class Plan:
     community: CommunityDecision | None = None  # `plan --event`
     terraform_jobs: tuple[Job, ...] = ()  # clusters needing `terraform plan` (plan/terraform.py)
     planned: Planned | None = None  # what it was made from (None: an older or hand-made file)
+    # Clusters whose configuration does not load: their errors, no jobs (docs/isolation.md).
+    broken: tuple[BrokenCluster, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -124,12 +127,14 @@ class Plan:
     def to_json(self) -> dict[str, Any]:
         lists = {key: [job.to_json() for job in getattr(self, key)] for key, _ in JOB_LISTS}
         data: dict[str, Any] = {
+            "version": PLAN_VERSION,
             **lists,
             "removed_hubs": [job.to_json() for job in self.removed_hubs],
             "skipped": [job.to_json(with_kind=True) for job in self.skipped],
             "warnings": list(self.warnings),
             "unmatched_files": list(self.unmatched_files),
             "terraform_jobs": [job.to_json() for job in self.terraform_jobs],
+            "broken": [broken_to_json(cluster) for cluster in self.broken],
         }
         if self.community is not None:
             data["community"] = self.community.to_json()
@@ -174,6 +179,7 @@ def plan_from_file(file: JsonFile) -> Plan:
             "not a plan: expected support_jobs, staging_jobs and prod_jobs",
             hint="write it with `hubfleet plan --output json`",
         )
+    _version(file)
     lists = {key: _jobs(file, key, kind) for key, kind in JOB_LISTS}
     _one_provider_per_cluster(file, lists)
     return Plan(
@@ -187,6 +193,7 @@ def plan_from_file(file: JsonFile) -> Plan:
         community=_community(file),
         terraform_jobs=_jobs(file, "terraform_jobs", "terraform"),
         planned=_planned(file),
+        broken=_broken_clusters(file),
     )
 
 
@@ -378,3 +385,79 @@ def _one_provider_per_cluster(file: JsonFile, lists: Mapping[str, tuple[Job, ...
 
 def _strings(file: JsonFile, key: str) -> tuple[str, ...]:
     return tuple(str(item) for item in _list(file, key))
+
+
+# ------------------------------------------------------------ broken clusters
+
+
+def with_broken(plan: Plan, broken: tuple[BrokenCluster, ...]) -> Plan:
+    """The plan of the clusters that load, with the `broken` ones named: nothing of a
+    broken cluster stays in it (a changed file in its folder is not "unmatched", its
+    hubs are not "removed": its configuration could not be read to say)."""
+    if not broken:
+        return plan
+
+    def kept(job: Job) -> bool:
+        return all(job.cluster != cluster.name for cluster in broken)
+
+    return replace(
+        plan,
+        removed_hubs=tuple(job for job in plan.removed_hubs if kept(job)),
+        skipped=tuple(job for job in plan.skipped if kept(job)),
+        terraform_jobs=tuple(job for job in plan.terraform_jobs if kept(job)),
+        unmatched_files=tuple(
+            path for path in plan.unmatched_files if not any(c.owns(path) for c in broken)
+        ),
+        broken=broken,
+    )
+
+
+def broken_to_json(cluster: BrokenCluster) -> dict[str, Any]:
+    return {
+        "cluster_name": cluster.name,
+        "provider": cluster.provider,
+        "file": cluster.file,
+        "problems": [
+            {"path": p.path, "line": p.line, "message": p.message, "hint": p.hint}
+            for p in cluster.problems
+        ],
+    }
+
+
+def _version(file: JsonFile) -> None:
+    """A plan without `version` is version 1 (before `broken`); a newer one is refused."""
+    version = file.data.get("version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise file.error("version must be a positive integer", "version")
+    if version > PLAN_VERSION:
+        raise file.error(
+            f"plan version {version} is newer than this hubfleet reads ({PLAN_VERSION})",
+            "version",
+            hint="read it with the hubfleet version that wrote it",
+        )
+
+
+def _broken_clusters(file: JsonFile) -> tuple[BrokenCluster, ...]:
+    clusters = []
+    for index, entry in enumerate(_list(file, "broken")):
+        read = _Fields.of(file, entry, ("broken", index))
+        name = read.text("cluster_name")
+        if not name:
+            raise read._error("cluster_name", "a cluster name")
+        problems = tuple(
+            _broken_problem(file, item, index, number)
+            for number, item in enumerate(read.items("problems"))
+        )
+        clusters.append(BrokenCluster(name, read.text("provider"), read.text("file"), problems))
+    names = [c.name for c in clusters]
+    if len(set(names)) != len(names):
+        raise file.error("broken lists a cluster twice", "broken")
+    return tuple(clusters)
+
+
+def _broken_problem(file: JsonFile, entry: Any, index: int, number: int) -> Problem:
+    read = _Fields.of(file, entry, ("broken", index, "problems", number))
+    line = read.data.get("line")
+    if not isinstance(line, int) or isinstance(line, bool) or line < 0:
+        raise read._error("line", "a line number")
+    return Problem(read.text("path"), line, read.text("message"), read.text_or_none("hint"))

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Sequence
 
 from hubfleet.base.markdown import md_cell, md_text
+from hubfleet.config.fleet import BrokenCluster
 from hubfleet.plan.job import Job
 from hubfleet.plan.plan import CommunityDecision, Plan
 
@@ -32,6 +33,7 @@ def github_outputs(plan: Plan) -> str:
         f"staging-jobs={_compact(plan.staging_jobs)}\n"
         f"prod-jobs={_compact(plan.prod_jobs)}\n"
         f"terraform-jobs={_compact(plan.terraform_jobs)}\n"
+        f"broken-clusters={json.dumps([c.name for c in plan.broken], separators=(',', ':'))}\n"
     )
 
 
@@ -39,13 +41,25 @@ def _plural(count: int, word: str, plural: str | None = None) -> str:
     return f"{count} {word if count == 1 else plural or word + 's'}"
 
 
-def summary_line(plan: Plan) -> str:
+def jobs_line(plan: Plan) -> str:
     if plan.empty:
         return NOTHING
     return (
         f"{_plural(len(plan.support_jobs), 'support release')}, "
         f"{_plural(len(plan.staging_jobs), 'staging hub')} and "
         f"{_plural(len(plan.prod_jobs), 'production hub')} will be upgraded."
+    )
+
+
+def summary_line(plan: Plan) -> str:
+    return jobs_line(plan) + (broken_line(plan.broken) if plan.broken else "")
+
+
+def broken_line(broken: Sequence[BrokenCluster]) -> str:
+    names = ", ".join(c.name for c in broken)
+    return (
+        f" {_plural(len(broken), 'cluster')} not planned, its configuration broken: {names}"
+        " (fix it; the deploy's summary fails until then)."
     )
 
 
@@ -82,7 +96,8 @@ def to_markdown(plan: Plan, scrub: Scrub = _same) -> str:
     scrubbed with `scrub`, then escaped (`hubfleet.base.markdown`) so that it shows
     as text, never as HTML, a link, an image or a mention."""
     lines = [MARKER, "## hubfleet plan", ""]
-    lines.append(f"**{summary_line(plan)}**" if not plan.empty else f"**{NOTHING}**")
+    lines.append(f"**{jobs_line(plan)}**")
+    lines += _broken_markdown(plan.broken, scrub)
     sections: list[tuple[str, Sequence[Job], bool, bool]] = [
         ("Support releases", plan.support_jobs, False, False),
         ("Staging hubs (canaries, upgraded first)", plan.staging_jobs, True, False),
@@ -110,6 +125,27 @@ def to_markdown(plan: Plan, scrub: Scrub = _same) -> str:
         lines += [f"- {md_text(scrub(path))}" for path in plan.unmatched_files]
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def _broken_markdown(broken: Sequence[BrokenCluster], scrub: Scrub) -> list[str]:
+    """Each broken cluster and every error of its configuration (file:line)."""
+    if not broken:
+        return []
+    names = ", ".join(md_text(scrub(c.name)) for c in broken)
+    lines = [
+        "",
+        f"### Broken clusters (not planned, not deployed): {len(broken)}",
+        "",
+        f"Their configuration does not load: {names}. Every other cluster is planned; "
+        "the deploy's summary fails until they are fixed.",
+        "",
+    ]
+    lines += ["| Cluster | Provider | Problems |", "|---|---|---|"]
+    for cluster in broken:
+        problems = "<br>".join(md_cell(scrub(p.render())) for p in cluster.problems)
+        cells = [md_cell(scrub(cluster.name)), md_cell(scrub(cluster.provider) or "?"), problems]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _community_markdown(community: CommunityDecision, scrub: Scrub) -> list[str]:
@@ -155,6 +191,10 @@ def to_table(plan: Plan, *, width: int = 120, color: bool = False) -> str:
             row += [job.provider, "\n".join(job.reasons)]
             table.add_row(*row)
         console.print(table)
+    for cluster in plan.broken:
+        console.print(f"cluster {cluster.name}: configuration broken, not planned:", markup=False)
+        for problem in cluster.problems:
+            console.print(f"  {problem.render()}", markup=False)
     for warning in plan.warnings:
         console.print(f"warning: {warning}", markup=False)
     if plan.unmatched_files:

@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hubfleet.base.redact import Redactor
-from hubfleet.config.fleet import Fleet
-from hubfleet.config.load import load_fleet
+from hubfleet.config.fleet import BrokenCluster, Fleet
+from hubfleet.config.load import load_isolated
 from hubfleet.plan.changes import Change, GitRepo
 from hubfleet.plan.history import load_history
 from hubfleet.plan.labels import Labels
-from hubfleet.plan.plan import Plan, Planned
+from hubfleet.plan.plan import Plan, Planned, with_broken
 from hubfleet.plan.planner import SETTINGS_FILE, RenderCheck, make_plan
 from hubfleet.plan.rendered import make_render_check
 
@@ -36,8 +36,9 @@ class Revisions:
     changes: tuple[Change, ...]
     # The changed YAML files (by path and old path) at base; None: absent there.
     base_files: Mapping[str, bytes | None]
-    head_fleet: Fleet
+    head_fleet: Fleet  # the clusters whose configuration loads (docs/isolation.md)
     workdir: Path  # a temporary folder, for the lifetime of the revisions
+    broken: tuple[BrokenCluster, ...] = ()  # the clusters whose configuration does not
 
 
 @contextmanager
@@ -54,16 +55,23 @@ def read_revisions(
     with tempfile.TemporaryDirectory(prefix="hubfleet-plan-") as tmp:
         workdir = Path(tmp)
         if checked_out:
-            head_fleet = load_fleet(root).fleet_or_raise()
+            loaded = load_isolated(root)
         else:
             assert head_commit is not None
-            head_fleet = load_fleet(
-                repo.extract_all(head_commit, workdir / "head")
-            ).fleet_or_raise()
+            loaded = load_isolated(repo.extract_all(head_commit, workdir / "head"))
+        head_fleet = loaded.fleet
         changes = tuple(repo.diff(base_commit, head_commit))
         base_files = repo.read(base_commit, _yaml_paths(changes, head_fleet))
         yield Revisions(
-            repo, base_commit, head_commit, checked_out, changes, base_files, head_fleet, workdir
+            repo,
+            base_commit,
+            head_commit,
+            checked_out,
+            changes,
+            base_files,
+            head_fleet,
+            workdir,
+            loaded.broken,
         )
 
 
@@ -89,7 +97,7 @@ def plan_from_revisions(revisions: Revisions, labels: Labels, *, rendered: bool 
     history = load_history(fleet, changes, revisions.base_files)
     plan = make_plan(fleet, changes, labels=labels, history=history, render_check=check)
     planned = Planned(changes, labels.names, revisions.base, revisions.head)
-    return replace(plan, planned=planned)
+    return with_broken(replace(plan, planned=planned), revisions.broken)
 
 
 def plan_from_git(

@@ -16,6 +16,9 @@ JOB_LISTS: tuple[tuple[str, JobKind], ...] = (
     ("prod_jobs", "prod"),
 )
 
+# 2: `version` and `broken` (clusters whose configuration does not load); a plan
+# without `version` is version 1.
+PLAN_VERSION = 2
 SCHEMA_ID = "https://hubfleet.dev/schemas/plan.json"
 _COMMIT = "^[0-9a-f]{40}([0-9a-f]{24})?$"
 
@@ -57,6 +60,41 @@ def plan_json_schema() -> dict[str, Any]:
         "with the reasons for each; lists are sorted by cluster then hub.",
         "type": "object",
         "properties": {
+            "version": {
+                "description": "the plan format (absent: 1); readers refuse a newer one",
+                "type": "integer",
+                "minimum": 1,
+                "maximum": PLAN_VERSION,
+            },
+            "broken": {
+                "description": "clusters whose configuration does not load: no jobs, their "
+                "errors (docs/isolation.md)",
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "cluster_name": {"type": "string", "minLength": 1},
+                        "provider": {"type": "string"},
+                        "file": {"type": "string"},
+                        "problems": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "path": {"type": "string"},
+                                    "line": {"type": "integer", "minimum": 0},
+                                    "message": {"type": "string"},
+                                    "hint": {"type": ["string", "null"]},
+                                },
+                                "required": ["path", "line", "message", "hint"],
+                                "additionalProperties": False,
+                            },
+                        },
+                    },
+                    "required": ["cluster_name", "provider", "file", "problems"],
+                    "additionalProperties": False,
+                },
+            },
             "support_jobs": _jobs("support releases to upgrade (one per cluster)", hub=False),
             "staging_jobs": _jobs("staging hubs (canaries), upgraded and checked first", hub=True),
             "prod_jobs": _jobs(

@@ -24,8 +24,8 @@ from typing import Any
 from hubfleet.base.errors import ChartError, ConfigError, HubfleetError, Problem
 from hubfleet.base.yamlio import Document, LineMap, decode_text, load_data, load_yaml
 from hubfleet.community.check import community_problems
-from hubfleet.config.fleet import Cluster, Fleet, Hub, Support
-from hubfleet.config.load import load_fleet
+from hubfleet.config.fleet import CLUSTERS_DIR, Cluster, Fleet, Hub, Support
+from hubfleet.config.load import IsolatedLoad, isolate, load_fleet
 from hubfleet.helm.charts import ChartResolver, ChartsMissing
 from hubfleet.helm.engine import ValuesSchemaError
 from hubfleet.helm.manifests import Checker, manifest_checker
@@ -57,6 +57,13 @@ class ValidationResult:
     rendered: tuple[str, ...] = ()
     clusters: int = 0
     hubs: int = 0
+    # Clusters whose configuration does not load (docs/isolation.md): not rendered.
+    broken: tuple[str, ...] = ()
+    # Every error is one of those clusters' (the rest of the fleet is clean): exit 3.
+    only_broken: bool = False
+    # Some error is outside every cluster's folder (hubfleet.yaml, a chart): it stops
+    # every cluster's deploy.
+    fleet_wide: bool = False
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -104,6 +111,10 @@ def validate(
     machine may hold (`Sops.may_decrypt`); the others are checked for structure."""
     loaded = load_fleet(root)
     fleet = loaded.fleet
+    # Each values file is read once, by the checks below (parse_values would read it
+    # again): a cluster is broken here when its configuration does not load.
+    split = isolate(loaded, parse_values=False)
+    broken = frozenset(cluster.name for cluster in split.broken)
     run = _Run(
         fleet,
         sops,
@@ -121,17 +132,21 @@ def validate(
         _check_file(run, path)
     names = [c.name for c in clusters]
     run.problems.extend(community_problems(fleet, clusters=names, skip=frozenset(run.bad_files)))
-    if not loaded.errors:
+    # One cluster's broken configuration stops only its own checks (docs/isolation.md);
+    # a problem outside every cluster's folder stops them all.
+    healthy = [c for c in clusters if c.name not in broken]
+    if not split.fleet_wide:
         # With --no-render, the service-account check reads the chart cache only.
         tf_values = run.values if render else None
-        run.problems.extend(terraform_problems(fleet, clusters, values=tf_values))
+        run.problems.extend(terraform_problems(fleet, healthy, values=tf_values))
     if sops is None and run.encrypted:
         run.notes.add(NO_KEY_NOTE)
     elif sops is not None and (note := sops.no_key_note()):
         run.notes.add(note)
-    releases = [release for unit in units if (release := _release(fleet, unit)) is not None]
+    every = [release for unit in units if (release := _release(fleet, unit)) is not None]
+    releases = [release for release in every if release.cluster not in broken]
     rendered: list[str] = []
-    if render and not loaded.errors:
+    if render and not split.fleet_wide:
         # Renders (Go, off the GIL), jsonnet (a child process each) and the manifests'
         # schema check in threads: the check is compiled (`helm.manifests`: ~0.1 ms of
         # GIL a valid release besides reading its YAML), so worker processes would only
@@ -141,13 +156,28 @@ def validate(
                 if label:
                     rendered.append(label)
         _report_chart_failures(run)
+    problems = tuple(sorted(set(run.problems)))
     return ValidationResult(
-        problems=tuple(sorted(set(run.problems))),
+        problems=problems,
         notes=tuple(sorted(run.notes)),
         rendered=tuple(sorted(rendered)),
         clusters=len(clusters),
-        hubs=sum(1 for r in releases if r.hub is not None),
+        hubs=sum(1 for r in every if r.hub is not None),
+        broken=tuple(sorted(broken)),
+        only_broken=_only_broken(split, problems),
+        fleet_wide=any(
+            p.severity == "error"
+            and not p.path.startswith(f"{CLUSTERS_DIR}/")
+            and p.path not in split.shared_bad
+            for p in problems
+        ),
     )
+
+
+def _only_broken(split: IsolatedLoad, problems: Sequence[Problem]) -> bool:
+    """Some error, and every error is a broken cluster's."""
+    errors = [p for p in problems if p.severity == "error"]
+    return bool(errors) and not split.fleet_wide and all(split.isolated(p) for p in errors)
 
 
 def _select(
