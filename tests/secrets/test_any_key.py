@@ -38,6 +38,8 @@ from tests.secretscan import scan_tree
 
 PGP_CLUSTER = "config/clusters/pgp-keys"
 PGP_FILES = ("enc-support.secret.values.yaml", "enc-staging.secret.values.yaml")
+# The support chart's own encrypted values (added to every support release).
+SUPPORT_CHART_SECRET = "helm-charts/support/enc-support.secret.values.yaml"
 PGP_SECRETS = (
     "proxy-token-pgp-keys-staging-s3cr3t",
     "grafana-pw-pgp-keys-s3cr3t",
@@ -106,10 +108,11 @@ def age_sops(root: Path) -> Sops:
 
 
 def to_pgp(fleet: Path, fingerprint: str, gnupghome: Path) -> None:
-    """Re-encrypt the `pgp-keys` cluster's secret files for the PGP key only (in memory)."""
+    """Re-encrypt the `pgp-keys` cluster's secret files, and the support chart's own
+    (which every support release reads), for the PGP key only (in memory)."""
     decrypter = age_sops(fleet)
-    for name in PGP_FILES:
-        relative = f"{PGP_CLUSTER}/{name}"
+    relatives = [f"{PGP_CLUSTER}/{name}" for name in PGP_FILES]
+    for relative in [*relatives, SUPPORT_CHART_SECRET]:
         plain = decrypter.decrypt(fleet / relative)
         ciphertext = encrypt(
             plain,
