@@ -14,7 +14,7 @@ import pytest
 
 from hubfleet.base import runner
 from hubfleet.config import load
-from hubfleet.plan import changes, revisions
+from hubfleet.plan import changes
 from tests.community.conftest import RESEARCH
 from tests.community.test_plan_community import EVENT, NEW_TAG, _edit
 from tests.helpers import GitFleet
@@ -43,7 +43,6 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
         return real_run_bytes(argv, *args, **kwargs)
 
     monkeypatch.setattr(load, "load_fleet", load_fleet)
-    monkeypatch.setattr(revisions, "load_fleet", load_fleet)
     monkeypatch.setattr(changes, "run", run)
     monkeypatch.setattr(changes, "run_bytes", run_bytes)
     return calls

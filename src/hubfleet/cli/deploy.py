@@ -100,7 +100,8 @@ def command(
         from hubfleet.cli.isolation import load_for_plan, merge_broken
 
         fleet, broken = load_for_plan(ctx, only_cluster)
-        targets = tg.from_plan(fleet, plan, only_cluster, redactor=opts.redactor)
+        names = {b.name for b in broken}
+        targets = tg.from_plan(fleet, plan, only_cluster, redactor=opts.redactor, broken=names)
         broken = merge_broken(broken, targets.broken, only_cluster)
     else:
         fleet = load_fleet(ctx)
@@ -151,7 +152,9 @@ def command(
         lines.append(f"canary gate: {result.health_check}")
         lines += [f"{b.name}: not deployed, its configuration is broken" for b in broken]
         echo(ctx, "\n".join(lines))
-    if broken and output is Output.json:
-        for gone in broken:
+    for gone in broken:  # each with its errors, at their files and lines
+        if output is Output.json:
             echo(ctx, f"{gone.name}: not deployed, its configuration is broken", err=True)
+        for problem in gone.problems:
+            echo(ctx, problem.render(), err=True)
     raise typer.Exit(result.exit_code or (BROKEN_EXIT if broken else 0))

@@ -6,7 +6,7 @@ The plan and the report are read by their one reader each (`hubfleet.plan.plan`,
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,9 +84,17 @@ def check_kind(hub: Hub, kind: str, where: str, file: JsonFile, *steps: Step) ->
 
 
 def from_plan(
-    fleet: Fleet, path: Path, cluster: str | None = None, *, redactor: Redactor | None = None
+    fleet: Fleet,
+    path: Path,
+    cluster: str | None = None,
+    *,
+    redactor: Redactor | None = None,
+    broken: Collection[str] = (),
 ) -> Targets:
     """A plan file (DESIGN.md section 3); `cluster` keeps only that cluster's jobs.
+    The jobs of a cluster this checkout finds `broken` (docs/isolation.md) are left out,
+    the caller reports that cluster with its errors; unless the plan itself names the
+    cluster broken: a job for it was added by hand, and is refused at its line.
 
     Each job must be the fleet's (cluster, hub, kind), and one the fleet gives for
     what the plan records it was made from (`hubfleet.plan.replan`): a job added by
@@ -95,10 +103,12 @@ def from_plan(
     plan = plan_from_file(file)
     if cluster is not None:
         fleet.cluster(cluster)  # unknown name: did-you-mean error
+    skipped = set(broken) - {b.name for b in plan.broken}
     checked = [
         (key, index, _checked(fleet, listed, file, key, index))
         for key, _ in JOB_LISTS
         for index, listed in enumerate(getattr(plan, key))
+        if listed.cluster not in skipped
     ]
     _check_planned(fleet, plan, file, checked, redactor or Redactor())
     community = plan.community_hubs
