@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,8 @@ import yaml
 from tests.conftest import CliResult
 from tests.fakes import FakeTools, install_fakes
 
-from hubfleet.deploy.crds import CRD_RESOURCE
+from hubfleet.deploy.crds import CRD_RESOURCE, ChartCrdsReader
+from hubfleet.helm import crds as charts_crds
 from hubfleet.helm.crds import DIGEST_ANNOTATION
 
 CLUSTER = "crds"
@@ -213,3 +216,31 @@ def test_skip_crds_names_charts(run_cli: Any, layout: Path) -> None:
     result: CliResult = run_cli("--repo", layout, "list")
     assert result.exit_code == 2
     assert "hubfleet.yaml:2" in result.output and "skip_crds" in result.output
+
+
+def test_the_releases_that_start_together_read_a_charts_crds_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The jobs of a deploy start together: they wait for one read of a chart's CRDs
+    (through the embedded engine, tens of milliseconds) instead of each reading it."""
+    reads: list[Path] = []
+    started = threading.Barrier(8)
+
+    def slow_read(chart: Path, shown: str) -> charts_crds.ChartCrds:
+        reads.append(chart)
+        time.sleep(0.2)  # long enough for every other thread to ask meanwhile
+        return charts_crds.ChartCrds(crds=())
+
+    monkeypatch.setattr(charts_crds, "chart_crds", slow_read)
+    reader = ChartCrdsReader()
+
+    def ask() -> None:
+        started.wait()
+        reader.of(tmp_path / "daskhub", "'daskhub'")
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert reads == [tmp_path / "daskhub"]

@@ -73,14 +73,16 @@ class ChartCrdsReader:
     """The CRDs of each chart a deploy hands helm, read once per deploy (thread-safe)."""
 
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _locks: dict[Path, threading.Lock] = field(default_factory=dict)
     _read: dict[Path, charts_crds.ChartCrds] = field(default_factory=dict)
 
     def of(self, chart: Path, shown: str) -> charts_crds.ChartCrds:
         with self._lock:
+            chart_lock = self._locks.setdefault(chart, threading.Lock())
+        with chart_lock:  # the jobs that start together wait for one read, not each read
             found = self._read.get(chart)
-        if found is None:
-            found = charts_crds.chart_crds(chart, shown)
-            with self._lock:
+            if found is None:
+                found = charts_crds.chart_crds(chart, shown)
                 self._read[chart] = found
         return found
 
