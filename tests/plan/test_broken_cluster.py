@@ -99,7 +99,12 @@ def test_every_error_of_every_broken_cluster(run_cli: Any, layout: Path) -> None
     _break_aws(layout)
     (layout / f"{AWS}/enc-staging.secret.values.yaml").unlink()
     (layout / f"{GCP}/research.values.yaml").write_text("jupyterhub: [\n")
-    result = _plan(run_cli, layout, [f"{AZURE}/staging.values.yaml"], "--output", "json")
+    # A values file is parsed when the change set touches it (the change that broke it):
+    # untouched, the cluster plans as its cluster.yaml says (validate parses every file).
+    untouched = _plan(run_cli, layout, [f"{AZURE}/staging.values.yaml"], "--output", "json")
+    assert [b["cluster_name"] for b in json.loads(untouched.stdout)["broken"]] == ["aws-two"]
+    changed = [f"{AZURE}/staging.values.yaml", f"{GCP}/research.values.yaml"]
+    result = _plan(run_cli, layout, changed, "--output", "json")
     assert result.exit_code == 3, result.output
     data = json.loads(result.stdout)
     broken = {b["cluster_name"]: b["problems"] for b in data["broken"]}
@@ -117,7 +122,7 @@ def test_a_shared_values_file_breaks_each_cluster_using_it(run_cli: Any, layout:
     data = yaml.safe_load(cluster_yaml.read_text())
     data["hubs"][0]["helm_chart_values_files"].insert(0, "../../shared.values.yaml")
     cluster_yaml.write_text(yaml.safe_dump(data, sort_keys=False))
-    result = _plan(run_cli, layout, [f"{GCP}/research.values.yaml"], "--output", "json")
+    result = _plan(run_cli, layout, ["config/shared.values.yaml"], "--output", "json")
     assert result.exit_code == 3, result.output
     [broken] = json.loads(result.stdout)["broken"]
     assert broken["cluster_name"] == "azure-three"

@@ -200,7 +200,8 @@ def _make(
 
     stdin_text = sys.stdin.read() if changed_files == "-" else None
     changes = read_changed_files(changed_files, stdin_text=stdin_text)
-    loaded = load_isolated(repo_root(ctx))
+    touched = {path for change in changes for path in change.paths()}
+    loaded = load_isolated(repo_root(ctx), only=touched)
     fleet = loaded.fleet
     plan = with_broken(plan_from_files(fleet, changes, labels=labels), loaded.broken)
     if events is None:

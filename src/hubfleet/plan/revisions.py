@@ -54,13 +54,14 @@ def read_revisions(
     checked_out = head_commit is None or head_commit == repo.head_commit()
     with tempfile.TemporaryDirectory(prefix="hubfleet-plan-") as tmp:
         workdir = Path(tmp)
+        changes = tuple(repo.diff(base_commit, head_commit))
+        touched = {path for change in changes for path in change.paths()}
         if checked_out:
-            loaded = load_isolated(root)
+            loaded = load_isolated(root, only=touched)
         else:
             assert head_commit is not None
-            loaded = load_isolated(repo.extract_all(head_commit, workdir / "head"))
+            loaded = load_isolated(repo.extract_all(head_commit, workdir / "head"), only=touched)
         head_fleet = loaded.fleet
-        changes = tuple(repo.diff(base_commit, head_commit))
         base_files = repo.read(base_commit, _yaml_paths(changes, head_fleet))
         yield Revisions(
             repo,
