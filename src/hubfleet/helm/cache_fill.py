@@ -25,7 +25,6 @@ import io
 import os
 import stat
 import tarfile
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -40,6 +39,7 @@ from hubfleet.helm.charts import (
     ChartResolver,
     ChartsMissing,
     chart_cache_dir,
+    place_in_cache,
 )
 
 MAX_MEMBERS = 10_000
@@ -132,7 +132,7 @@ def fill_cache(
             found = offered.get((miss.name, miss.version))
             if found is None:
                 continue
-            place(found.content, miss.archive)
+            place_in_cache(found.content, miss.archive)
             placed.append(Placed(miss.name, miss.version, miss.archive, str(found.path)))
             progress = True
         if not progress:
@@ -245,20 +245,6 @@ def _check_members(archive: tarfile.TarFile) -> tuple[str, tarfile.TarInfo]:
     if len(tops) != 1 or chart_yaml is None:
         raise ChartError("not a packaged chart: one folder holding a Chart.yaml")
     return tops.pop(), chart_yaml
-
-
-def place(content: bytes, target: Path) -> None:
-    """Write an archive into the cache atomically (a temporary file, then a rename)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".placing-", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(content)
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 def _archives(cache: Path) -> set[Path]:

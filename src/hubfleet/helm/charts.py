@@ -185,6 +185,21 @@ def resolve_chart(
     return resolver.resolve(source)
 
 
+def place_in_cache(content: bytes, target: Path) -> None:
+    """Write an archive into the cache whole or not at all (a temporary file beside
+    it, then a rename); raises `OSError`, which each caller says as a cache error."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".placing-", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
 class ChartResolver:
     """Resolves charts for one command: every pull and build at most once, failures too.
 
@@ -366,16 +381,7 @@ class ChartResolver:
         target = self.cache_dir / BUILT_DIR / f"{source.name}-{digest[:20]}.tgz"
         with self._cache_errors():
             if not target.is_file():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                handle, temporary = tempfile.mkstemp(prefix=".archive-", dir=target.parent)
-                try:
-                    with os.fdopen(handle, "wb") as out:
-                        out.write(content)
-                    os.replace(temporary, target)
-                except BaseException:
-                    with contextlib.suppress(OSError):
-                        os.unlink(temporary)
-                    raise
+                place_in_cache(content, target)
         return target
 
     @contextlib.contextmanager
