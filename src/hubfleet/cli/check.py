@@ -185,6 +185,7 @@ def _check_all(
         hub_concurrency=hub_concurrency or health.hub_concurrency,
         retries=health.retries if retries is None else retries,
         attempt_timeout=timeout or health.attempt_timeout_s,
+        retry_delay_s=health.retry_delay_s,
     )
     chosen = [c.name for c in fleet.clusters if not clusters or c.name in clusters]
     if chosen:

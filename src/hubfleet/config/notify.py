@@ -57,6 +57,9 @@ class HealthSettings(_Strict):
         1, ge=0, le=5, description="times a failed hub is checked again before it is reported"
     )
     attempt_timeout_s: float = Field(120.0, gt=0, le=3600, description="seconds per check")
+    retry_delay_s: float = Field(
+        5.0, ge=0, le=600, description="seconds between a failed check and its retry"
+    )
 
     @field_validator("schedule")
     @classmethod
