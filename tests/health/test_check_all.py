@@ -199,3 +199,42 @@ def test_bad_arguments(fleet: Path, run_cli: Cli) -> None:
     assert run_cli("--repo", fleet, "check", "--all", "nope").exit_code == 2
     assert run_cli("--repo", fleet, "check", "delta").exit_code == 2
     assert run_cli("--repo", fleet, "check", "delta", "prod", "-o", "markdown").exit_code == 2
+
+
+def test_local_hubs_are_checked_where_they_run(
+    fleet: Path, fake_tools: FakeTools, run_cli: Cli
+) -> None:
+    """The local provider's hubs need no credentials: a hub not running fails (after its
+    retry) with the hint to deploy it; no cloud CLI or kubectl runs."""
+    result = run_cli("--repo", fleet, "check", "--all", "local", "-o", "json")
+    assert result.exit_code == 1, result.output
+    hubs = json.loads(result.stdout)["hubs"]
+    assert [(h["hub"], h["status"], h["tries"]) for h in hubs] == [
+        ("prod1", "failed", 2),
+        ("staging", "failed", 2),
+    ]
+    assert all("is not running" in h["message"] for h in hubs)
+    assert all(fake_tools.calls(tool) == [] for tool in ("kubectl", "gcloud", "aws", "az"))
+
+
+def test_a_cancelled_run_checks_nothing_more(fleet: Path, fake_tools: FakeTools) -> None:
+    """An interrupt (the cancel event) before the hubs are checked: each is `cancelled`,
+    none is `failed` (no incident is opened for it), and the CLI exits 130."""
+    import threading
+
+    from hubfleet.base.redact import Redactor
+    from hubfleet.config.load import load_fleet
+    from hubfleet.deploy.fleetcheck import CheckAllSettings, check_all
+    from hubfleet.secrets.sops import Sops
+
+    loaded = load_fleet(fleet).fleet_or_raise()
+    cancel = threading.Event()
+    cancel.set()
+    redactor = Redactor()
+    result = check_all(
+        loaded, ["delta", "local"], sops=Sops(redactor, cwd=fleet), redactor=redactor,
+        settings=CheckAllSettings(retry_delay_s=0), cancel=cancel,
+    )  # fmt: skip
+    assert {h.status for h in result.hubs} == {"cancelled"}
+    assert result.cancelled and result.ok is False
+    assert fake_tools.calls("kubectl") == []

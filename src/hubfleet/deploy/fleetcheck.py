@@ -32,7 +32,7 @@ from hubfleet.base.markdown import md_cell, md_text
 from hubfleet.base.redact import Redactor
 from hubfleet.base.runner import Cancelled
 from hubfleet.config.fleet import Cluster, Fleet, Hub
-from hubfleet.config.providers import target_of
+from hubfleet.deploy.checks import checked_where_it_runs
 from hubfleet.health import kubernetes
 from hubfleet.health.check import CheckResult
 from hubfleet.health.gate import switched_off
@@ -242,7 +242,7 @@ def _checker(
     """How one hub of the cluster is checked, inside the cluster's credentials (one
     login per cluster, held while its hubs are checked)."""
     timeout = settings.attempt_timeout
-    if target_of(cluster.provider) == "local":
+    if checked_where_it_runs(cluster.provider):
 
         def local(hub: Hub) -> tuple[str, CheckResult]:
             return local_check.check_local_hub(
