@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_deploy import AGE_KEY, make_fleet, shape  # noqa: E402
 from tests.fakes import install_fakes  # noqa: E402
 
+from bench_deploy import AGE_KEY, make_fleet, shape  # noqa: E402
 from hubfleet.base.redact import Redactor  # noqa: E402
 from hubfleet.config.load import load_fleet  # noqa: E402
 from hubfleet.deploy.fleetcheck import CheckAllSettings, check_all  # noqa: E402
@@ -54,8 +54,15 @@ def main() -> None:
         fakes = install_fakes(Path(tmp) / "fakes")
         os.environ["PATH"] = fakes.path
         fakes.script(
-            [{"tool": "kubectl", "args": ["get", "secret"], "exit": 1,
-              "stderr": "Error from server (NotFound)", "sleep": args.latency}]  # fmt: skip
+            [
+                {
+                    "tool": "kubectl",
+                    "args": ["get", "secret"],
+                    "exit": 1,
+                    "stderr": "Error from server (NotFound)",
+                    "sleep": args.latency,
+                }
+            ]
         )
         fleet = load_fleet(root).fleet_or_raise()
         redactor = Redactor()
@@ -71,7 +78,7 @@ def main() -> None:
         makespan = time.monotonic() - started
     tries = 1 + args.retries
     rounds = max(math.ceil(len(h) / args.hub_concurrency) for h in clusters.values())
-    small = sorted((math.ceil(len(h) / args.hub_concurrency) for h in clusters.values()))[:-1]
+    small = sorted(math.ceil(len(h) / args.hub_concurrency) for h in clusters.values())[:-1]
     # the small clusters' rounds, spread over the slots the big one leaves
     spread = math.ceil(sum(small) / max(1, args.cluster_concurrency - 1))
     bound = max(rounds, spread) * args.latency * tries
