@@ -302,3 +302,30 @@ def test_format_duration() -> None:
     assert format_duration(timedelta(hours=2, minutes=30)) == "2h 30m"
     assert format_duration(timedelta(days=3, minutes=1)) == "3d 0h 1m"
     assert format_duration(timedelta(seconds=-5)) == "0m"
+
+
+def test_a_hand_edited_marker_cannot_inject(
+    tmp_path: Path, fake_tools: FakeTools, incidents: Callable[..., Any]
+) -> None:
+    """The marker's `since` is read back only as a time: anything else is replaced by
+    when the issue was opened."""
+    _gh(fake_tools, [_issue(7, "alpha", "prod1", since="--> @everyone <img>", failures="x")])
+    result = incidents(_results(tmp_path, _failed("alpha", "prod1")))
+    assert result.exit_code == 0, result.output
+    body = _calls(fake_tools)[1][1]
+    assert "@everyone" not in body and "<img" not in body and body.count("-->") == 1
+    assert '"since": "2026-12-07T09:00:00Z"' in body and '"failures": 2' in body
+
+
+def test_the_run_url_must_be_a_plain_https_url(
+    tmp_path: Path, fake_tools: FakeTools, incidents: Callable[..., Any]
+) -> None:
+    _gh(fake_tools, [])
+    results = _results(tmp_path, _failed("alpha", "prod1"))
+    for url in ("http://x.example/1", "https://x.example/1) [a](https://evil", "javascript:x"):
+        assert incidents(results, extra=("--run-url", url)).exit_code == 2, url
+    assert fake_tools.calls("gh") == []
+    ok = incidents(results, extra=("--run-url", "https://github.com/o/r/actions/runs/5"))
+    assert ok.exit_code == 0, ok.output
+    [body] = [s for argv, s in _calls(fake_tools) if argv[:2] == ["issue", "create"]]
+    assert "- run: https://github.com/o/r/actions/runs/5" in body

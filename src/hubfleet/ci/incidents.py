@@ -201,9 +201,7 @@ def _failing(
     run_url: str | None,
 ) -> Action:
     marker = issue.marker() if issue is not None else {}
-    since = str(marker.get("since") or "") or (
-        _iso(issue.created_at) if issue is not None else check.checked_at
-    )
+    since = _since(issue) if issue is not None else check.checked_at
     count = marker.get("failures")
     failures = (count if isinstance(count, int) and count > 0 else 1) + (issue is not None)
     digest = _digest(hub)
@@ -259,12 +257,18 @@ def _body(
     return "\n".join(lines) + "\n"
 
 
-def _healthy(check: FleetCheck, hub: HubCheck, labels: tuple[str, ...], issue: OpenIssue) -> Action:
-    since_text = str(issue.marker().get("since") or "")
+def _since(issue: OpenIssue) -> str:
+    """When the hub started failing: the marker's time (checked: an issue's body can be
+    edited by hand), else when the issue was opened."""
+    text = issue.marker().get("since")
     try:
-        since = parse_time(since_text) if since_text else issue.created_at
+        return _iso(parse_time(text)) if isinstance(text, str) and text else _iso(issue.created_at)
     except HubfleetError:
-        since = issue.created_at
+        return _iso(issue.created_at)
+
+
+def _healthy(check: FleetCheck, hub: HubCheck, labels: tuple[str, ...], issue: OpenIssue) -> Action:
+    since = parse_time(_since(issue))
     now = parse_time(check.checked_at)
     flaky = " (it passed when checked again: a flaky check)" if hub.flaky else ""
     comment = (
@@ -292,6 +296,16 @@ def format_duration(delta: Any) -> str:
 
 
 # ---------------------------------------------------------------- through gh
+
+
+_RUN_URL = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?")
+
+
+def validate_run_url(url: str | None) -> str | None:
+    """A workflow run's URL (`--run-url`), only when it is a plain https URL."""
+    if url is not None and not _RUN_URL.fullmatch(url):
+        raise HubfleetError(f"--run-url {url!r} is not a plain https URL")
+    return url
 
 
 def validate_repository(repository: str) -> tuple[str, str]:

@@ -250,7 +250,6 @@ def incidents(
     import os
     from collections.abc import Sequence
 
-    from hubfleet.base.errors import HubfleetError
     from hubfleet.base.runner import run
     from hubfleet.ci.incidents import (
         apply_actions,
@@ -260,6 +259,7 @@ def incidents(
         merge_results,
         plan_incidents,
         validate_repository,
+        validate_run_url,
     )
     from hubfleet.cli.common import load_fleet, options
     from hubfleet.deploy.fleetcheck import read_fleet_check
@@ -272,8 +272,7 @@ def incidents(
     check = known_hubs(check, fleet)
     repo = repository or os.environ.get("GITHUB_REPOSITORY", "")
     organization, _ = validate_repository(repo)
-    if run_url is not None and not run_url.startswith("https://"):
-        raise HubfleetError(f"--run-url {run_url!r} is not an https URL")
+    validate_run_url(run_url)
     redactor = options(ctx).redactor
     token = os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN") or ""
     if token:
@@ -371,16 +370,14 @@ def notice(
     or notice.json (webhook) in --out; prints `channel=` and `file=` for $GITHUB_OUTPUT."""
     import os
 
-    from hubfleet.base.errors import HubfleetError
-    from hubfleet.ci.incidents import validate_repository
+    from hubfleet.ci.incidents import validate_repository, validate_run_url
     from hubfleet.ci.notices import build_notice, check_commit, stage_of, write_notice
     from hubfleet.cli.common import load_fleet
     from hubfleet.plan.plan import read_plan
 
     repo = repository or os.environ.get("GITHUB_REPOSITORY") or None
     organization = validate_repository(repo)[0] if repo else None
-    if run_url is not None and not run_url.startswith("https://"):
-        raise HubfleetError(f"--run-url {run_url!r} is not an https URL")
+    validate_run_url(run_url)
     fleet = load_fleet(ctx)
     found = build_notice(
         fleet, read_plan(plan), stage_of(stage), commit=check_commit(commit), reports=reports
