@@ -186,3 +186,21 @@ def test_the_github_notice_is_a_comment_on_the_merged_pull_request(
     api, pr = fakes.calls("gh")
     assert api["argv"][:2] == ["api", f"repos/o/r/commits/{COMMIT}/pulls"]
     assert pr["argv"] == ["pr", "comment", "42", "--repo", "o/r", "--body-file", str(notice)]
+
+
+def test_community_owners_and_contacts_are_told(
+    tmp_path: Path, fleet_copy: Path, run_cli: Cli
+) -> None:
+    path = fleet_copy / "config/clusters/alpha/cluster.yaml"
+    doc = yaml.safe_load(path.read_text())
+    [prod1] = [h for h in doc["hubs"] if h["name"] == "prod1"]
+    prod1["community"] = {"owners": ["@carol", "@alice"], "files": ["prod1.values.yaml"]}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    _notify(
+        fleet_copy, owners=True, channel="webhook", contacts={"alpha/prod1": ["@alice", "@dan"]}
+    )
+    outputs, result = _notice(run_cli, fleet_copy, tmp_path / "n", "--stage", "before")
+    assert result.exit_code == 0, result.output
+    [hub] = json.loads(Path(outputs["file"]).read_text())["hubs"]
+    assert (hub["cluster"], hub["hub"]) == ("alpha", "prod1")
+    assert hub["owners"] == ["@carol", "@alice", "@dan"]  # community first, each once
