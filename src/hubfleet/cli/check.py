@@ -26,6 +26,7 @@ def command(
         list[str] | None,
         typer.Argument(
             help="CLUSTER HUB; with --all, the clusters whose hubs to check (default: all).",
+            metavar="CLUSTER [HUB]",
             show_default=False,
         ),
     ] = None,
