@@ -262,3 +262,16 @@ def test_the_template_renders_every_provider_variant() -> None:
         logins = [s for s in check["steps"] if str(s.get("name", "")).startswith("Log in")]
         assert len(logins) == len(set(providers) - {"kubeconfig"})
         assert ("id-token" in check["permissions"]) == bool(logins)
+
+
+def test_ci_check_sees_a_changed_schedule(fleet_copy: Path, run_cli: Cli) -> None:
+    assert run_cli("--repo", fleet_copy, "ci", "init", "--provider", "gcp").exit_code == 0
+    assert run_cli("--repo", fleet_copy, "ci", "check").exit_code == 0
+    path = fleet_copy / "hubfleet.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["health"] = {"schedule": "0 * * * *"}
+    path.write_text(yaml.safe_dump(data))
+    result = run_cli("--repo", fleet_copy, "ci", "check")
+    assert result.exit_code == 1 and "hubfleet-health.yaml" in result.stderr
+    assert run_cli("--repo", fleet_copy, "ci", "init", "--force").exit_code == 0
+    assert run_cli("--repo", fleet_copy, "ci", "check").exit_code == 0

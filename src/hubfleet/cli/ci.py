@@ -142,6 +142,18 @@ def init(
     echo(ctx, "\n".join(lines))
 
 
+def _schedule_changed(ctx: typer.Context, repo: Path, stale: list[str]) -> list[str]:
+    """The health workflow, when hubfleet.yaml's `health.schedule` is not the one it
+    was generated with (its header records the settings, not the fleet's file)."""
+    from hubfleet.ci.workflows import read_settings
+
+    existing = read_settings(repo)
+    health = ".github/workflows/hubfleet-health.yaml"
+    if existing is None or health in stale:
+        return []
+    return [health] if _health_schedule(ctx, existing) != existing.health_schedule else []
+
+
 @app.command()
 def check(ctx: typer.Context) -> None:
     """Exit 1 when the generated workflows are missing or differ from the templates."""
@@ -149,6 +161,7 @@ def check(ctx: typer.Context) -> None:
 
     repo = repo_root(ctx)
     stale = check_up_to_date(repo)
+    stale += _schedule_changed(ctx, repo, stale)
     for relative, content in _codeowners(ctx).items():
         path = repo / relative
         if not path.is_file() or path.read_bytes() != content.encode("utf-8"):
