@@ -205,8 +205,14 @@ def _failing(
     count = marker.get("failures")
     failures = (count if isinstance(count, int) and count > 0 else 1) + (issue is not None)
     digest = _digest(hub)
-    state = {"cluster": hub.cluster, "hub": hub.hub, "since": since, "failures": failures,
-             "last": check.checked_at, "digest": digest}  # fmt: skip
+    state = {
+        "cluster": hub.cluster,
+        "hub": hub.hub,
+        "since": since,
+        "failures": failures,
+        "last": check.checked_at,
+        "digest": digest,
+    }
     body = _body(hub, state, owners, organization, run_url)
     title = f"Health check failing: {hub.cluster}/{hub.hub}"[:MAX_TITLE]
     if issue is None:
@@ -244,8 +250,8 @@ def _body(
     if run_url:
         lines.append(f"- run: {run_url}")
     told = [mention(o, organization) for o in owners]
-    lines += ["", "Owners: " + (", ".join(told) if told else "none listed (hubfleet.yaml "
-              "`notify.contacts` or the hub's `community.owners` name them)")]  # fmt: skip
+    nobody = "none listed (hubfleet.yaml `notify.contacts` or the hub's `community.owners`)"
+    lines += ["", "Owners: " + (", ".join(told) if told else nobody)]
     lines += [
         "",
         "This issue closes by itself when the hub passes its check again "
@@ -317,10 +323,8 @@ def validate_repository(repository: str) -> tuple[str, str]:
 
 
 def list_issues(gh: GhRunner, repository: str) -> list[OpenIssue]:
-    argv = [
-        "gh", "issue", "list", "--repo", repository, "--state", "open", "--label", LABEL,
-        "--limit", "1000", "--json", "number,title,labels,createdAt,body",
-    ]  # fmt: skip
+    argv = ["gh", "issue", "list", "--repo", repository, "--state", "open", "--label", LABEL]
+    argv += ["--limit", "1000", "--json", "number,title,labels,createdAt,body"]
     return parse_issues(gh(argv, None))
 
 

@@ -211,23 +211,21 @@ def _check_cluster(
     problem = ""
     for attempt in range(1, tries + 1):
         if cancel.is_set():
-            return skipped + [_cancelled(cluster, h) for h in hubs]
+            return skipped + [_cancelled_hub(h) for h in hubs]
         try:
-            with _checker(fleet, cluster, sops=sops, redactor=redactor,
-                          settings=settings, cancel=cancel) as checker:  # fmt: skip
+            checking = _checker(
+                fleet, cluster, sops=sops, redactor=redactor, settings=settings, cancel=cancel
+            )
+            with checking as checker:
                 return skipped + _check_hubs(cluster, hubs, checker, settings, cancel, redactor)
         except Cancelled:
-            return skipped + [_cancelled(cluster, h) for h in hubs]
+            return skipped + [_cancelled_hub(h) for h in hubs]
         except HubfleetError as exc:
             # The cluster's credentials (or the arguments bound for its CLIs) failed.
             problem = redactor.scrub(f"cluster credentials: {exc.message}")
             if attempt < tries and cancel.wait(settings.retry_delay_s):
-                return skipped + [_cancelled(cluster, h) for h in hubs]
+                return skipped + [_cancelled_hub(h) for h in hubs]
     return skipped + [HubCheck(cluster.name, h.name, "failed", problem, tries=tries) for h in hubs]
-
-
-def _cancelled(cluster: Cluster, hub: Hub) -> HubCheck:
-    return HubCheck(cluster.name, hub.name, "cancelled", "cancelled before it was checked")
 
 
 def _checker(
@@ -276,9 +274,14 @@ def _kubernetes_checker(
             with argv.located(cluster.file, hub.line, hub.label):
                 kubernetes.check_arguments(hub)
             return kubernetes.check_kubernetes_hub(
-                fleet, hub, env=creds.env, redactor=redactor, cancel=cancel,
-                attempts=1, attempt_timeout=timeout,
-            )  # fmt: skip
+                fleet,
+                hub,
+                env=creds.env,
+                redactor=redactor,
+                cancel=cancel,
+                attempts=1,
+                attempt_timeout=timeout,
+            )
 
         yield check
 
@@ -361,8 +364,8 @@ def render_text(check: FleetCheck) -> str:
         f"{len(check.hubs)} hubs in {len(check.clusters)} clusters: "
         + ", ".join(f"{counts[s]} {s}" for s in STATUSES)
     )
-    lines += [f"broken: cluster {name}: its configuration does not load, not checked"
-              for name in check.broken]  # fmt: skip
+    for name in check.broken:
+        lines.append(f"broken: cluster {name}: its configuration does not load, not checked")
     return "\n".join(lines)
 
 
@@ -391,8 +394,8 @@ def render_markdown(check: FleetCheck) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     if check.broken:
-        lines += ["", "Broken clusters (configuration does not load, not checked): "
-                  + ", ".join(md_text(name) for name in check.broken)]  # fmt: skip
+        names = ", ".join(md_text(name) for name in check.broken)
+        lines += ["", f"Broken clusters (configuration does not load, not checked): {names}"]
     return "\n".join(lines) + "\n"
 
 
