@@ -275,3 +275,12 @@ def test_ci_check_sees_a_changed_schedule(fleet_copy: Path, run_cli: Cli) -> Non
     assert result.exit_code == 1 and "hubfleet-health.yaml" in result.stderr
     assert run_cli("--repo", fleet_copy, "ci", "init", "--force").exit_code == 0
     assert run_cli("--repo", fleet_copy, "ci", "check").exit_code == 0
+
+
+def test_a_deploy_run_without_a_plan_checks_nothing(
+    tmp_path: Path, health: dict[str, Any], fleet_copy: Path
+) -> None:
+    download = step(health["jobs"]["clusters"], name="Download the push's plan")
+    assert download["continue-on-error"] is True
+    outputs = _matrix(tmp_path, health, fleet_copy, {"EVENT_NAME": "workflow_run"})
+    assert outputs == {"count": "0"}
