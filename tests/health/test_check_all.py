@@ -238,3 +238,26 @@ def test_a_cancelled_run_checks_nothing_more(fleet: Path, fake_tools: FakeTools)
     assert {h.status for h in result.hubs} == {"cancelled"}
     assert result.cancelled and result.ok is False
     assert fake_tools.calls("kubectl") == []
+
+
+def test_a_running_local_hub_passes(fleet: Path, fake_tools: FakeTools, run_cli: Cli) -> None:
+    """The local provider's hub is a real JupyterHub on this machine: checked where it
+    runs, with the token hubfleet registered for it."""
+    from hubfleet.config.load import load_fleet
+    from hubfleet.local import LocalHubSpec, deploy_hub
+    from hubfleet.local.fleet import state_dir
+    from tests.local.hubs import cleaned, free_base_port
+
+    set_health_check(fleet, "local", "prod1", {"enabled": False})
+    loaded = load_fleet(fleet).fleet_or_raise()
+    state = state_dir(loaded, loaded.cluster("local"))
+    with cleaned(state):
+        values = {"cull": {"enabled": False}}
+        deploy_hub(LocalHubSpec("local", "staging", values, state, free_base_port()), timeout=120)
+        result = run_cli("--repo", fleet, "check", "--all", "local", "-o", "json")
+    assert result.exit_code == 0, result.output
+    hubs = {h["hub"]: h for h in json.loads(result.stdout)["hubs"]}
+    assert hubs["staging"]["status"] == "ok" and hubs["staging"]["tries"] == 1
+    assert hubs["staging"]["url"].startswith("http://127.0.0.1:")
+    assert hubs["prod1"]["status"] == "skipped"
+    assert all(fake_tools.calls(tool) == [] for tool in ("kubectl", "gcloud", "aws", "az"))
