@@ -16,6 +16,7 @@ from tests.ci.ci_helpers import (
     COMMENT,
     DEPLOY,
     EXAMPLE_FLEET,
+    HEALTH,
     PLAN,
     TEST_FLEET,
     VARIANTS,
@@ -36,7 +37,9 @@ def test_deploy_triggers_and_jobs(deploy: dict, cluster: dict) -> None:
     assert set(deploy["on"]) == {"pull_request", "push"}
     assert deploy["on"]["push"]["branches"] == ["main"]
     # The push's clusters are calls of the cluster workflow (terraform apply, then deploy).
-    assert list(deploy["jobs"]) == ["plan", "auto-merge", "cluster", "summary"]
+    assert list(deploy["jobs"]) == [
+        "plan", "auto-merge", "cluster", "summary", "notify-before", "notify-after",
+    ]  # fmt: skip
     assert "needs" not in deploy["jobs"]["plan"]
     assert deploy["jobs"]["cluster"]["needs"] == "plan"
     assert deploy["jobs"]["cluster"]["uses"] == f"./{CLUSTER}"
@@ -144,6 +147,10 @@ def test_secrets_reach_only_the_deploy_step() -> None:
         + ["secrets.HUBFLEET_APP_PRIVATE_KEY"]
         + ["secrets.SOPS_AGE_KEY"],
         ".github/workflows/hubfleet-terraform-drift.yaml": ["secrets.SOPS_AGE_KEY"],
+        # the scheduled check of a cluster's hubs (decrypts its credentials), and the
+        # owners' webhook URL, only in the steps that send it (tests/ci/test_ci_health.py)
+        ".github/workflows/hubfleet-health.yaml": ["secrets.SOPS_AGE_KEY"],
+        DEPLOY: ["secrets.HUBFLEET_NOTIFY_WEBHOOK_URL"] * 2,
     }
     for path, text in rendered().items():
         uses = re.findall(r"secrets\.\w+", text)
@@ -228,7 +235,7 @@ def test_identities_come_from_repository_variables(deploy: dict) -> None:
 
 def test_least_privilege_everywhere() -> None:
     files = rendered()
-    for path in (DEPLOY, COMMENT, CLUSTER):
+    for path in (DEPLOY, COMMENT, CLUSTER, HEALTH):
         data = load(files[path])
         assert data["permissions"] == {}
         for name, job in data["jobs"].items():
@@ -249,6 +256,11 @@ def test_least_privilege_everywhere() -> None:
                 "auto-merge": {"contents", "pull-requests"},
                 "summary": {"pull-requests"},
                 "values": {"contents", "pull-requests"},
+                # the owners' notices: a comment on the merged pull request
+                "notify-before": {"pull-requests"},
+                "notify-after": {"pull-requests"},
+                # the health workflow's issues (open, update, close)
+                "incidents": {"issues"},
             }.get(name, set())
             assert writes == ({"pull-requests"} if path == COMMENT else expected), (path, name)
     # the one job with write access to the repository has no cloud identity nor sops key

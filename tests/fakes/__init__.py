@@ -1,4 +1,4 @@
-"""Fake helm, kubectl, gcloud, aws, az and terraform for tests (DESIGN.md section 6).
+"""Fake helm, kubectl, gcloud, aws, az, terraform and gh for tests (DESIGN.md section 6).
 
     fakes = install_fakes(tmp_path)              # wrappers in tmp_path/fakebin
     fakes.script([{"tool": "helm", "args": ["hub-a"], "exit": 1, "stderr": "boom"}])
@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 FAKEBIN = Path(__file__).with_name("fakebin.py")
-TOOLS = ("helm", "kubectl", "gcloud", "aws", "az", "terraform")
+TOOLS = ("helm", "kubectl", "gcloud", "aws", "az", "terraform", "gh")
 
 
 @dataclass(frozen=True)

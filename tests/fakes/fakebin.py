@@ -1,4 +1,4 @@
-"""A fake external program (helm, kubectl, gcloud, aws, az, terraform) for tests.
+"""A fake external program (helm, kubectl, gcloud, aws, az, terraform, gh) for tests.
 
 Installed by `tests.fakes.install_fakes` as small shell wrappers:
 

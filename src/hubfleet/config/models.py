@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from hubfleet.base import duration, kubenames
 from hubfleet.config.community import CommunityBlock, CommunitySettings
+from hubfleet.config.notify import HealthSettings, NotifySettings
 from hubfleet.config.providers import Provider
 
 # Whole-string patterns (always used with fullmatch: `$` also matches before a final
@@ -488,6 +489,8 @@ class FleetFile(_Strict):
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     jsonnet: JsonnetSettings = Field(default_factory=JsonnetSettings)
     community: CommunitySettings = Field(default_factory=CommunitySettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     support_chart_values_files: list[str] = Field(
         default_factory=lambda: ["enc-*.secret.values.yaml"],
         description="values files of the support chart's own folder (helm-charts/<chart>/), by "
