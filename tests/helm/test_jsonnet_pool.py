@@ -151,12 +151,13 @@ def test_a_child_past_the_time_limit_is_killed_and_replaced(tmp_path: Path) -> N
     the_pool.shutdown()
 
 
-def test_the_time_limit_counts_each_evaluation_alone(tmp_path: Path, pool: Pool) -> None:
+def test_the_time_limit_counts_each_evaluation_alone(tmp_path: Path) -> None:
     """Evaluations that together use more than one evaluation's processor seconds all
     succeed in the same child (the soft limit moves with each request)."""
     (tmp_path / "busy.jsonnet").write_text(
         "{ a: std.foldl(function(x, i) x + i, std.range(1, 300000), 0) }\n"
     )
+    pool = Pool(1024 * MIB, size=1)  # room for what the evaluations leave mapped
     used = 0.0
     for _ in range(40):
         outcome = pool.evaluate(request(tmp_path, "busy.jsonnet"), cpu_seconds=1, wall_s=120)
@@ -165,6 +166,7 @@ def test_the_time_limit_counts_each_evaluation_alone(tmp_path: Path, pool: Pool)
         used = jsonnet_pool._processor_seconds(pid) or 0.0
         if used > 2.5:
             break
+    pool.shutdown()
     assert used > 2.5  # well past one evaluation's limit, all in one child
     assert pool.started == 1
 
@@ -215,3 +217,19 @@ def test_the_pool_is_bounded_and_threads_wait(tmp_path: Path) -> None:
     finally:
         bounded.shutdown()
     assert bounded.pids() == []
+
+
+def test_a_child_whose_data_grew_past_half_its_limit_is_retired(
+    tmp_path: Path, pool: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Go runtime keeps what an evaluation mapped: a child past the share is not
+    given the next evaluation (here every child is past a share of 0)."""
+    (tmp_path / "a.jsonnet").write_text("{ a: 1 }\n")
+    answer(pool, tmp_path, "a.jsonnet")
+    assert pool.started == 1 and len(pool.pids()) == 1
+    monkeypatch.setattr(jsonnet_pool, "RETIRE_DATA_SHARE", 0.0)
+    first = pool.pids()[0]
+    answer(pool, tmp_path, "a.jsonnet")
+    assert pool.pids() == [] and ended(first)
+    answer(pool, tmp_path, "a.jsonnet")
+    assert pool.started == 2

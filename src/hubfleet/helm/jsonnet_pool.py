@@ -27,7 +27,8 @@ Children are started like the runner's programs: explicit argv, isolated Python
 them if hubfleet is killed), no inherited descriptors; stderr goes to an unnamed
 temporary file (a Go crash writes its stacks there, and nothing has to read it
 while the child runs). At exit (or `shutdown()`) every child is killed. A child
-gets release facts, never secrets. A child is retired after `MAX_EVALUATIONS`.
+gets release facts, never secrets. A child is retired after `MAX_EVALUATIONS`, or
+once its data segment passes half its limit.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ FRAME_HEADER = 4  # as hubfleet.helm.jsonnet_child
 EXIT_RETIRE = 4  # as hubfleet.helm.jsonnet_child: its inherited processor time is used up
 MAX_EVALUATIONS = 500
 MAX_CHILDREN = 8
+RETIRE_DATA_SHARE = 0.5
 CPU_GRACE_S = 2.0  # the soft limit is rounded up to a whole second, plus the hard second
 POLL_S = 0.25  # how often a waiting parent looks at the child's processor time
 STDERR_LIMIT = 1024 * 1024
@@ -69,6 +71,18 @@ class Outcome:
     returncode: int | None = None  # the child ended: its exit status (-N: signal N)
     stderr: str = ""
     timed_out: bool = False  # killed by the parent: processor time or wall clock
+
+
+def _data_bytes(pid: int) -> int | None:
+    """A process's data segment (what RLIMIT_DATA counts), from /proc; None if unknown."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"VmData:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _processor_seconds(pid: int) -> float | None:
@@ -155,6 +169,15 @@ class Evaluator:
                     self.stop()
                     return Outcome(timed_out=True)
 
+    def spent(self) -> bool:
+        """Whether the child should serve no more: `MAX_EVALUATIONS` served, or a data
+        segment past `RETIRE_DATA_SHARE` of its limit (the Go runtime keeps what an
+        evaluation mapped; a new child gives the next evaluation its whole limit)."""
+        if self.evaluations >= MAX_EVALUATIONS:
+            return True
+        data = _data_bytes(self.pid)
+        return data is not None and data > self.memory_bytes * RETIRE_DATA_SHARE
+
     def _ended(self) -> Outcome:
         """The child ended without an answer: its status and what it wrote on stderr."""
         returncode = self.process.wait()
@@ -212,7 +235,7 @@ class Pool:
                 evaluator.stop()
                 self._put(None, evaluator)
                 raise
-            if outcome.answer is None or evaluator.evaluations >= MAX_EVALUATIONS:
+            if outcome.answer is None or evaluator.spent():
                 evaluator.stop()
                 self._put(None, evaluator)
             else:
