@@ -60,6 +60,7 @@ RETIRE_DATA_SHARE = 0.5
 CPU_GRACE_S = 2.0  # the soft limit is rounded up to a whole second, plus the hard second
 POLL_S = 0.25  # how often a waiting parent looks at the child's processor time
 STDERR_LIMIT = 1024 * 1024
+ENDING_S = 5.0  # how long a child whose stdout closed may take to exit
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -179,8 +180,14 @@ class Evaluator:
         return data is not None and data > self.memory_bytes * RETIRE_DATA_SHARE
 
     def _ended(self) -> Outcome:
-        """The child ended without an answer: its status and what it wrote on stderr."""
-        returncode = self.process.wait()
+        """The child ended without an answer (its stdout closed): its status and what it
+        wrote on stderr."""
+        try:
+            returncode = self.process.wait(timeout=ENDING_S)
+        except subprocess.TimeoutExpired:  # stdout closed, yet it runs: killed
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+            returncode = self.process.wait()
         self._stderr.seek(0)
         stderr = self._stderr.read(STDERR_LIMIT).decode("utf-8", errors="replace")
         self.stop()
