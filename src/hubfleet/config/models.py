@@ -470,6 +470,19 @@ class JsonnetSettings(_Strict):
     )
 
 
+class PlanSettings(_Strict):
+    """How `hubfleet plan` shows a plan (docs/plans.md)."""
+
+    mention_owners: bool = Field(
+        False,
+        description="the plan comment mentions, once each, the owners (community owners) of "
+        "the hubs that change",
+    )
+    mention_teams: bool = Field(
+        False, description="with mention_owners: @org/team owners are mentioned too"
+    )
+
+
 class FleetFile(_Strict):
     """`hubfleet.yaml`: optional fleet-wide settings."""
 
@@ -488,6 +501,7 @@ class FleetFile(_Strict):
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     jsonnet: JsonnetSettings = Field(default_factory=JsonnetSettings)
     community: CommunitySettings = Field(default_factory=CommunitySettings)
+    plan: PlanSettings = Field(default_factory=PlanSettings)
     support_chart_values_files: list[str] = Field(
         default_factory=lambda: ["enc-*.secret.values.yaml"],
         description="values files of the support chart's own folder (helm-charts/<chart>/), by "
