@@ -36,6 +36,7 @@ ARTIFACT = "hubfleet-plan (plan.diff)"
 _MAX_FILE = 64 * 1024 * 1024
 _MAX_TEXT = 16 * 1024 * 1024
 _GROUP_HUBS_LISTED = 30
+_GROUP_MIN = 6_000  # bytes a group's diff may take even when its fair share is less
 _USER = re.compile(r"@[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
 _TEAM = re.compile(
     r"@[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}/[A-Za-z0-9][A-Za-z0-9_-]{0,99}"
@@ -228,10 +229,10 @@ def diff_markdown(
     for index, group in enumerate(groups):
         left = len(groups) - index
         closing = f"\n_{left} more change group(s) not shown: see {md_text(artifact)}._\n"
-        reserve = 400 * (left - 1) + _size(closing)
-        section = _group_markdown(
-            group.first, group.others, budget - _size(out) - reserve, scrub, artifact
-        )
+        remaining = budget - _size(out) - _size(closing)
+        # A fair share of what is left, and at least a readable part of a diff.
+        room = max(remaining // left, min(_GROUP_MIN, remaining))
+        section = _group_markdown(group.first, group.others, room, scrub, artifact)
         if section is None or _size(out) + _size(section) + _size(closing) > budget:
             return out + closing
         out += section
