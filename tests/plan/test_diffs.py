@@ -27,8 +27,8 @@ from hubfleet.plan.manifest_diff import HubChange, ResourceChange, full_text, un
 from hubfleet.plan.plan import Plan
 from hubfleet.plan.render import to_markdown_with_diffs
 from hubfleet.plan.revisions import plan_from_git
-from tests.conftest import TESTS
 from tests.ci.ci_helpers import bash
+from tests.conftest import TESTS
 from tests.plan.conftest import GitFleet, units
 
 LIMIT = 65_536
