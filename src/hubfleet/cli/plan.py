@@ -107,6 +107,14 @@ def command(
             "mention, when hubfleet.yaml's plan.mention_owners) as JSON, for --diff-from.",
         ),
     ] = None,
+    render_cache: Annotated[
+        bool,
+        typer.Option(
+            "--render-cache",
+            help="With --rendered: keep masked renders under .hubfleet/cache/renders and "
+            "reuse them (across runs only with the same HUBFLEET_MASK_KEY: digests are keyed).",
+        ),
+    ] = False,
     diff_from: Annotated[
         Path | None,
         typer.Option(
@@ -183,7 +191,15 @@ def command(
             shown = _saved_diffs(ctx, diff_from)
     else:
         plan, shown = _make(
-            ctx, changed_files, base, head, labels, rendered or wants_diff, events, wants_diff
+            ctx,
+            changed_files,
+            base,
+            head,
+            labels,
+            rendered or wants_diff or render_cache,
+            events,
+            wants_diff,
+            render_cache,
         )
     if shown is not None:
         _write_diffs(ctx, shown, diff_file, diff_json)
@@ -232,6 +248,7 @@ def _make(
     rendered: bool,
     events: Events | None,
     wants_diff: bool = False,
+    render_cache: bool = False,
 ) -> tuple[Plan, Diffs | None]:
     """The plan (and, with `events`, its community decision) from one reading of the
     fleet and, with --base, one set of questions to git (`Revisions`)."""
@@ -248,7 +265,8 @@ def _make(
 
         redactor = options(ctx).redactor
         with read_revisions(repo_root(ctx), base=base, head=head, redactor=redactor) as revisions:
-            run = _render_run(ctx, revisions.head_fleet.root) if rendered else None
+            root = revisions.head_fleet.root
+            run = _render_run(ctx, root, render_cache) if rendered else None
             plan = plan_from_revisions(revisions, labels, rendered=rendered, run=run)
             shown = _diffs(plan, run, revisions.head_fleet) if wants_diff and run else None
             if events is None:
@@ -302,13 +320,14 @@ class Diffs:
     refused: tuple[str, ...] = ()
 
 
-def _render_run(ctx: typer.Context, root: Path) -> RenderRun:
+def _render_run(ctx: typer.Context, root: Path, cache: bool) -> RenderRun:
     """The run's renders: masked under the run's key; a sops key on this machine
     decrypts in memory (keyed digests, see `hubfleet.plan.rendered`)."""
     from hubfleet.cli.common import sops
     from hubfleet.plan.rendered import RenderRun
 
-    return RenderRun(options(ctx).redactor.mask_key, sops=sops(ctx, root))
+    cache_dir = repo_root(ctx) / ".hubfleet" / "cache" / "renders" if cache else None
+    return RenderRun(options(ctx).redactor.mask_key, sops=sops(ctx, root), cache_dir=cache_dir)
 
 
 def _diffs(plan: Plan, run: RenderRun, fleet: Fleet) -> Diffs:

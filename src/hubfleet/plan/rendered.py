@@ -42,7 +42,7 @@ import multiprocessing
 import os
 import tarfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,6 @@ from hubfleet.helm.charts import ChartResolver
 from hubfleet.helm.jsonnet import is_jsonnet
 from hubfleet.helm.masking import mask_manifests
 from hubfleet.helm.stability import (
-    RENDERS,
     FieldDiff,
     FieldRef,
     field_diffs,
@@ -78,6 +77,11 @@ NO_KEY_NOTE = (
     "its ciphertext, so a re-encryption alone also shows as a change"
 )
 _POOL_MIN = 6  # renders below this run in this process (a pool's start costs ~1 s)
+# Renders of one input when base and head differ: the first and one more. A random
+# field that happens to agree in both (z2jh's 4-hex-digit checksum/auth-token: once
+# in 65536) is then seen as fixed: its hub is kept (a false "different", never a
+# missed change). `hubfleet.helm.stability.RENDERS` (3) is for exports' checks.
+PLAN_RENDERS = 2
 
 Manifests = dict[str, str]
 
@@ -172,12 +176,12 @@ def render_once(job: RenderInput, key: MaskKey) -> Manifests | str:
 
 
 def examine(job: RenderInput, first: Manifests, key: MaskKey) -> Examined | str:
-    """Render `job` again (`RENDERS` renders in all, `first` one of them) and find the
-    fields the chart randomises for it (a worker's task)."""
+    """Render `job` again (`PLAN_RENDERS` renders in all, `first` one of them) and find
+    the fields the chart randomises for it (a worker's task)."""
     try:
         parsed: dict[tuple[str, str], list[dict[str, Any]]] = {}
         renders = [resources(first, parsed)]
-        renders += [resources(_render_masked(job, key), parsed) for _ in range(RENDERS - 1)]
+        renders += [resources(_render_masked(job, key), parsed) for _ in range(PLAN_RENDERS - 1)]
     except HubfleetError as exc:
         return exc.message
     return Examined(renders[0], unstable_fields(renders))
@@ -208,7 +212,45 @@ class RenderRun:
     changes: dict[UnitKey, HubChange] = field(default_factory=dict)
     renders: int = 0  # renders made
     cache_hits: int = 0  # renders asked for and found already made
+    cache_dir: Path | None = None  # on disk: masked renders only (see `_disk_key`)
     _chart_digests: dict[str, str] = field(default_factory=dict)
+    _pool: Executor | None = None
+
+    def _disk_key(self, key: str, what: str) -> Path | None:
+        """Where an input's masked render is kept on disk: its name depends on the
+        mask key too (digests in a render are keyed), so only runs with the same
+        `HUBFLEET_MASK_KEY` share one; a random key never finds a file again."""
+        if self.cache_dir is None:
+            return None
+        salt = self.mask_key.digest("hubfleet render cache")[:16]
+        return self.cache_dir / f"{hashlib.sha256((salt + key).encode()).hexdigest()}.{what}"
+
+    def _load(self, job: RenderInput, what: str) -> Any:
+        path = self._disk_key(job.key, what)
+        if path is None or not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def _store(self, job: RenderInput, what: str, data: Any) -> None:
+        path = self._disk_key(job.key, what)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(data), encoding="utf-8")
+            temporary.replace(path)
+        except OSError:
+            pass  # a cache that cannot be written is only slower
+
+    def close(self) -> None:
+        """Stop the worker processes (a run keeps them between its phases)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def chart_digest(self, path: Path) -> str:
         name = str(path)
@@ -218,18 +260,45 @@ class RenderRun:
 
     def run_first(self, jobs: Sequence[RenderInput]) -> None:
         """Render every input not rendered yet once."""
-        todo = self._unique(jobs, self.first)
+        todo = []
+        for job in self._unique(jobs, self.first):
+            stored = self._load(job, "first")
+            if isinstance(stored, dict) and all(isinstance(v, str) for v in stored.values()):
+                self.first[job.key] = stored
+                self.cache_hits += 1
+            else:
+                todo.append(job)
         self.renders += len(todo)
         results = self._map(render_once, todo, [()] * len(todo))
         for job, result in zip(todo, results, strict=True):
             self.first[job.key] = result
+            if _ok(result):
+                self._store(job, "first", result)
 
     def run_examine(self, jobs: Sequence[RenderInput]) -> None:
-        todo = [job for job in self._unique(jobs, self.examined) if _ok(self.first[job.key])]
-        self.renders += (RENDERS - 1) * len(todo)
+        """Find the randomised fields of every input not examined yet."""
+        todo = []
+        for job in self._unique(jobs, self.examined):
+            first = self.first[job.key]
+            if isinstance(first, str):
+                continue
+            stored = self._load(job, "unstable")
+            if isinstance(stored, list):
+                try:
+                    unstable = frozenset(FieldRef(str(r), tuple(p)) for r, p in stored)
+                    self.examined[job.key] = Examined(resources(first), unstable)
+                    self.cache_hits += PLAN_RENDERS - 1
+                    continue
+                except (TypeError, ValueError, HubfleetError):
+                    pass
+            todo.append(job)
+        self.renders += (PLAN_RENDERS - 1) * len(todo)
         results = self._map(examine, todo, [(self.first[job.key],) for job in todo])
         for job, result in zip(todo, results, strict=True):
             self.examined[job.key] = result
+            if isinstance(result, Examined):
+                fields = sorted(([r.resource, list(r.path)] for r in result.unstable), key=str)
+                self._store(job, "unstable", fields)
 
     def _unique(self, jobs: Sequence[RenderInput], done: Mapping[str, object]) -> list[RenderInput]:
         todo: dict[str, RenderInput] = {}
@@ -249,12 +318,13 @@ class RenderRun:
         workers = self.workers if self.workers is not None else (os.cpu_count() or 1)
         if workers <= 1 or len(jobs) < _POOL_MIN:
             return [task(job, *more, self.mask_key) for job, more in zip(jobs, extra, strict=True)]
-        with _pool(min(workers, len(jobs))) as pool:
-            futures = [
-                pool.submit(task, job, *more, self.mask_key)
-                for job, more in zip(jobs, extra, strict=True)
-            ]
-            return [future.result() for future in futures]
+        if self._pool is None:
+            self._pool = _pool(workers)
+        futures = [
+            self._pool.submit(task, job, *more, self.mask_key)
+            for job, more in zip(jobs, extra, strict=True)
+        ]
+        return [future.result() for future in futures]
 
 
 def _pool(workers: int) -> Executor:
@@ -344,7 +414,10 @@ def make_render_check(
             head_fleet, root=base_root, settings=_base_settings(base_root, head_fleet.settings)
         )
         sides = (_side(state, base_fleet, base), _side(state, head_fleet, "head"))
-        return compare_hubs(state, sides, hubs)
+        try:
+            return compare_hubs(state, sides, hubs)
+        finally:
+            state.close()
 
     return check
 
@@ -361,10 +434,12 @@ def compare_hubs(
     `different` followed by its reasons (one a line), or why it was not compared."""
     base, head = sides
     hubs = list(hubs)
-    for hub in hubs:
-        key = (hub.cluster, hub.name)
-        base.jobs[key] = _input(run, base, hub)
-        head.jobs[key] = _input(run, head, hub)
+    # Values (a jsonnet file is a process per release) are made in threads.
+    pairs = [(side, hub) for hub in hubs for side in sides]
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as threads:
+        made = list(threads.map(lambda pair: _input(run, *pair), pairs))
+    for (side, hub), job in zip(pairs, made, strict=True):
+        side.jobs[(hub.cluster, hub.name)] = job
     inputs = [job for side in sides for job in side.jobs.values() if isinstance(job, RenderInput)]
     run.run_first(inputs)
     verdicts: dict[UnitKey, str] = {}
