@@ -405,6 +405,14 @@ def bench_rendered(hubs: int, workers: int | None) -> None:
         )
         git("-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qam", "chart change")
         run = RenderRun(MaskKey.random(), workers=workers)
+        import resource
+
+        def cpu() -> float:
+            own = resource.getrusage(resource.RUSAGE_SELF)
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+        cpu_started = cpu()
         started = time.perf_counter()
         with read_revisions(root, base="HEAD^", head=None, redactor=Redactor()) as revisions:
             plan = plan_from_revisions(revisions, Labels(), rendered=True, run=run)
@@ -413,10 +421,12 @@ def bench_rendered(hubs: int, workers: int | None) -> None:
         whole = full_text(changes)
         json.dumps(to_json(changes))
         wall = time.perf_counter() - started
+        used = cpu() - cpu_started  # this process, its workers and their programs
         selected = len(plan.staging_jobs) + len(plan.prod_jobs)
         print(
             f"rendered plan, {hubs} hubs, {workers or os.cpu_count()} worker(s): "
-            f"{wall:.1f} s wall (load average {os.getloadavg()[0]:.1f}), "
+            f"{wall:.1f} s wall (load average {os.getloadavg()[0]:.1f}), {used:.1f} s CPU "
+            f"(over {os.cpu_count()} cores: {used / (os.cpu_count() or 1):.1f} s), "
             f"{selected} hubs selected, {len(plan.skipped)} skipped, {len(plan.warnings)} "
             f"warning(s), {run.renders} renders, {run.cache_hits} cache hits, comment "
             f"{len(markdown.encode())} bytes, whole diff {len(whole.encode())} bytes"

@@ -75,9 +75,10 @@ def command(
         bool,
         typer.Option(
             "--rendered",
-            help="With --base: render hubs selected only by a chart change at both "
-            "revisions and skip those whose manifests are identical (except fields the "
-            "chart randomises at both, found by rendering again and named).",
+            help="With --base: render every hub reached only by values files or a chart at "
+            "both revisions and upgrade it only if its manifests differ (fields the chart "
+            "randomises ignored and named); reasons name the changed resources; a hub "
+            "whose chart is not in the cache keeps its file-level plan (docs/plans.md).",
         ),
     ] = False,
     diff: Annotated[

@@ -2,9 +2,10 @@
 
 `make_plan` answers from the dependency graph (`hubfleet.plan.graph`), then
 applies, in order: the labels that add work, the optional `--rendered` check
-(which drops hubs selected only by a chart change whose manifests are
-identical), the canary rule (every cluster getting a production job gets its
-staging hubs, or a warning saying it has none), and the labels that remove work.
+(which drops hubs selected only by values or chart changes whose manifests are
+identical, and names what changes in the others), the canary rule (every
+cluster getting a production job gets its staging hubs, or a warning saying it
+has none), and the labels that remove work.
 Nothing is ever uninstalled: removed hubs are only listed.
 
 The planner is one `_Planner` per plan: its frozen input (`PlanInput`) and its named
