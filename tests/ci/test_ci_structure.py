@@ -62,7 +62,7 @@ def test_pull_requests_plan_read_only(deploy: dict) -> None:
     env = plan_step["env"]
     assert env["PR_BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
     assert env["PR_LABELS"] == "${{ toJSON(github.event.pull_request.labels.*.name) }}"
-    assert 'args=(--base "$base" --head HEAD --output json)' in plan_step["run"]
+    assert 'args=(--base "$base" --head HEAD --rendered --output json)' in plan_step["run"]
     assert 'args+=(--labels "$PR_LABELS")' in plan_step["run"]
     assert "hubfleet plan --from-json plan.json --output markdown" in plan_step["run"]
     assert '"$GITHUB_STEP_SUMMARY"' in plan_step["run"]
@@ -70,7 +70,7 @@ def test_pull_requests_plan_read_only(deploy: dict) -> None:
     upload = step(plan, name="Upload the plan")
     assert upload["uses"].startswith("actions/upload-artifact@")
     assert upload["with"]["name"] == "hubfleet-plan"
-    assert upload["with"]["path"] == "plan.json"
+    assert upload["with"]["path"].split() == ["plan.json", "plan.diff", "plan-diff.json"]
     # the clusters' (deploy) and summary jobs never run for a pull request
     assert "github.event_name != 'pull_request'" in deploy["jobs"]["cluster"]["if"]
     assert "github.event_name != 'pull_request'" in deploy["jobs"]["summary"]["if"]
@@ -314,7 +314,8 @@ def test_plan_comment_workflow(comment: dict) -> None:
     render = step(job, name="Render the comment")
     assert "hubfleet schema plan > plan.schema.json" in render["run"]
     assert 'check-jsonschema --schemafile plan.schema.json "$plan"' in render["run"]
-    assert 'hubfleet plan --from-json "$plan" --output markdown' in render["run"]
+    assert 'hubfleet --repo trusted plan --from-json "$plan" "${diffs[@]}"' in render["run"]
+    assert "diffs=(--diff-from hubfleet-plan/plan-diff.json)" in render["run"]
     assert render["env"]["HUBFLEET_REQUIREMENT"] == "hubfleet==0.1.0"
     update = step(job, name="Create or update the comment")
     assert update["env"]["NUMBER"] == "${{ steps.pr.outputs.number }}"

@@ -471,6 +471,19 @@ class JsonnetSettings(_Strict):
     )
 
 
+class PlanSettings(_Strict):
+    """How `hubfleet plan` shows a plan (docs/plans.md)."""
+
+    mention_owners: bool = Field(
+        False,
+        description="the plan comment mentions, once each, the owners (community owners) of "
+        "the hubs that change",
+    )
+    mention_teams: bool = Field(
+        False, description="with mention_owners: @org/team owners are mentioned too"
+    )
+
+
 class FleetFile(_Strict):
     """`hubfleet.yaml`: optional fleet-wide settings."""
 
@@ -491,6 +504,7 @@ class FleetFile(_Strict):
     community: CommunitySettings = Field(default_factory=CommunitySettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    plan: PlanSettings = Field(default_factory=PlanSettings)
     support_chart_values_files: list[str] = Field(
         default_factory=lambda: ["enc-*.secret.values.yaml"],
         description="values files of the support chart's own folder (helm-charts/<chart>/), by "
