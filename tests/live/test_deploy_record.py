@@ -163,3 +163,17 @@ def test_only_changes_that_can_be_inputs_make_a_checkout_uncommitted(tmp_path: P
     (root / "README.md").write_text("changed\n")  # any tracked change
     assert checkout_commit(root, redactor) == UNCOMMITTED
     assert checkout_commit(tmp_path / "not-a-repo", redactor) == UNCOMMITTED
+
+
+def test_a_fleet_inside_a_larger_repository_counts_its_own_folder(tmp_path: Path) -> None:
+    from hubfleet.live.checkout import checkout_commit
+
+    (tmp_path / "fleet/config").mkdir(parents=True)
+    (tmp_path / "fleet/config/a.yaml").write_text("a: 1\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    repo = GitFleet.started(tmp_path)
+    head = repo.git("rev-parse", "HEAD")
+    (tmp_path / "code.py").write_text("x = 2\n")  # the larger repository's own change
+    assert checkout_commit(tmp_path / "fleet", Redactor()) == head
+    (tmp_path / "fleet/config/a.yaml").write_text("a: 2\n")
+    assert checkout_commit(tmp_path / "fleet", Redactor()) == UNCOMMITTED

@@ -1,8 +1,9 @@
 """What a deploy records for each release: the checkout's commit, and a `Recorder`.
 
 `checkout_commit(root)` is the fleet repository's HEAD, or `UNCOMMITTED` when the
-checkout has changes (a tracked file changed anywhere, or an untracked file where a
-release's inputs live: `config/`, `helm-charts/`, `hubfleet.yaml`, `.sops.yaml`) or is
+checkout has changes (a tracked file changed in the fleet's folder, or an untracked
+file where a release's inputs live: `config/`, `helm-charts/`, `hubfleet.yaml`,
+`.sops.yaml`) or is
 not a git repository: a deploy of files git does not hold names no commit. A CI job's
 own files in the checkout (plan.json, reports) do not count.
 
@@ -26,7 +27,8 @@ from hubfleet.release.values import ReleaseValues
 
 GIT_TIMEOUT = 60.0
 # Where an untracked file can be an input of a release (a CI job's plan.json or its
-# reports beside them are not); any change to a tracked file counts, wherever it is.
+# reports beside them are not); any change to a tracked file of the fleet's folder
+# counts (a fleet inside a larger repository: only its own folder).
 _INPUT_PATHS = ("config", "helm-charts", "hubfleet.yaml", ".sops.yaml")
 _SHA = frozenset("0123456789abcdef")
 
@@ -37,7 +39,7 @@ def checkout_commit(root: Path, redactor: Redactor) -> str:
     try:
         head = run([*git, "rev-parse", "--verify", "HEAD"], redactor=redactor, timeout=GIT_TIMEOUT)
         tracked = run(
-            [*git, "status", "--porcelain", "--untracked-files=no"],
+            [*git, "status", "--porcelain", "--untracked-files=no", "--", "."],
             redactor=redactor,
             timeout=GIT_TIMEOUT,
         )
