@@ -38,7 +38,7 @@ def command(
     from hubfleet.base.atomic import write_atomic
     from hubfleet.config.load import load_isolated
     from hubfleet.live.page import html_page
-    from hubfleet.live.status import fleet_status, markdown
+    from hubfleet.live.status import fleet_status, markdown, scrubbed
 
     root = repo_root(ctx)
     loaded = load_isolated(root, parse_values=False)
@@ -48,7 +48,7 @@ def command(
     for name in names:
         if name not in broken:
             fleet.cluster(name)  # an unknown cluster: exit 2, with the names it could be
-    status = fleet_status(
+    found = fleet_status(
         fleet,
         sops=sops(ctx, root),
         redactor=options(ctx).redactor,
@@ -56,6 +56,8 @@ def command(
         broken=[c for c in loaded.broken if not names or c.name in names],
         parallelism=parallelism,
     )
+    # Scrubbed before any encoding (HTML, Markdown), then the output once more.
+    status = scrubbed(found, options(ctx).redactor.scrub)
     if html is not None:
         page = options(ctx).redactor.scrub(html_page(status))
         write_atomic(html, page.encode("utf-8"))

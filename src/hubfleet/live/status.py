@@ -131,6 +131,37 @@ class FleetStatus:
         }
 
 
+def scrubbed(status: FleetStatus, scrub: Callable[[str], str]) -> FleetStatus:
+    """The status with every text scrubbed (the redactor's `scrub`), before any
+    rendering encodes it (HTML, Markdown, JSON): a known value is found as written."""
+
+    def maybe(text: str | None) -> str | None:
+        return None if text is None else scrub(text)
+
+    def row(r: Row) -> Row:
+        return replace(
+            r,
+            reasons=tuple(scrub(x) for x in r.reasons),
+            chart=scrub(r.chart),
+            version=scrub(r.version),
+            status=scrub(r.status),
+            updated=scrub(r.updated),
+            commit=maybe(r.commit),
+            last_rollback=maybe(r.last_rollback),
+        )
+
+    clusters = tuple(
+        replace(
+            c,
+            rows=tuple(row(r) for r in c.rows),
+            error=maybe(c.error),
+            broken=tuple(scrub(b) for b in c.broken),
+        )
+        for c in status.clusters
+    )
+    return replace(status, clusters=clusters)
+
+
 def fleet_status(
     fleet: Fleet,
     *,
