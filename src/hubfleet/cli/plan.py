@@ -267,8 +267,8 @@ def _with_live(ctx: typer.Context, plan: Plan, names: list[str], retry: bool) ->
     """The plan with the live plan of the clusters in scope (`names`, or every cluster
     that loads and is not broken), their union (`hubfleet.plan.live.combine`)."""
     from hubfleet.config.load import load_isolated
+    from hubfleet.deploy.reconcile import make_live_plan
     from hubfleet.plan.live import combine
-    from hubfleet.plan.reconcile import make_live_plan
 
     loaded = load_isolated(repo_root(ctx), parse_values=False)
     fleet = loaded.fleet

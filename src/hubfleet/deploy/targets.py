@@ -14,6 +14,7 @@ from hubfleet.base.errors import ConfigError, DeployError
 from hubfleet.base.redact import Redactor
 from hubfleet.config.fleet import BrokenCluster, Fleet, Hub
 from hubfleet.deploy.model import RETRY, JobRecord, report_from_file
+from hubfleet.deploy.reconcile import make_live_plan
 from hubfleet.plan.job import Job, JsonFile, Step, read_json
 from hubfleet.plan.live import LIVE, is_held
 from hubfleet.plan.plan import Plan, plan_from_file
@@ -223,8 +224,6 @@ def _live_check(
     credentials: this deploy's), and a job deploys while its release still differs from
     git; one in sync by now is recorded unchanged. A job for a cluster the plan did not
     read stays refused."""
-    from hubfleet.plan.reconcile import make_live_plan  # reads the clusters: only here
-
     assert plan.live is not None
     scope = set(plan.live.clusters)
     names = sorted({job.cluster for _, _, job in unconfirmed if job.cluster in scope})

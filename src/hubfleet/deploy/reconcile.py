@@ -1,4 +1,5 @@
-"""The live plan of a loaded fleet: each cluster's live state read (`hubfleet.live.query`,
+"""The live plan of a loaded fleet (in deploy: it reads the clusters with their
+credentials, as a deploy does): each cluster's live state read (`hubfleet.live.query`,
 clusters in parallel, each with its own credentials), each declared release's digest
 at this checkout (`hubfleet.live.digest`), then the rules of `hubfleet.plan.live`.
 
