@@ -81,9 +81,7 @@ def test_matrix_comes_from_the_plan_job(deploy: dict) -> None:
     assert plan["outputs"]["cluster-count"] == "${{ steps.matrix.outputs.cluster-count }}"
     matrix_step = step(plan, id="matrix")
     # a force push: every cluster (each reconciles with git, docs/status.md)
-    assert (
-        'hubfleet ci matrix --plan plan.json "${every[@]}" --output github' in matrix_step["run"]
-    )
+    assert 'hubfleet ci matrix --plan plan.json "${every[@]}" --output github' in matrix_step["run"]
     assert matrix_step["env"] == {"EVERY_CLUSTER": "${{ steps.reconcile.outputs.every-cluster }}"}
     # the clusters with helm jobs or a terraform job (tests/ci/test_ci_order.py)
     assert job["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.clusters) }}"

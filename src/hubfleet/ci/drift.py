@@ -133,8 +133,8 @@ def decide(
     """What to do: open an issue for a drifted cluster without one, update the one it
     has, close the issue of a cluster back in sync; note an unknown cluster's issue."""
     open_by_cluster: dict[str, OpenIssue] = {}
-    for issue in sorted(issues, key=lambda i: i.number):
-        open_by_cluster.setdefault(issue.cluster, issue)
+    for known in sorted(issues, key=lambda i: i.number):
+        open_by_cluster.setdefault(known.cluster, known)
     actions = []
     for drift in drifts:
         issue = open_by_cluster.get(drift.cluster)
