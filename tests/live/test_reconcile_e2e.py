@@ -211,3 +211,186 @@ def test_a_failed_cluster_is_retried_by_the_next_push_of_an_unrelated_change(
         digest_of(denv, "delta", "prod")
         in helm_state.latest("delta", "prod", "prod")["description"]
     )  # type: ignore[index]
+
+
+def test_a_force_push_of_three_commits_deploys_all_three_changes(
+    ci: Ci, run_cli: Any, denv: DeployEnv, helm_state: HelmState, repo: GitFleet
+) -> None:
+    _in_sync(ci, "delta", "alpha")
+    # three commits, pushed at once by a force push: the push's "before" is not in the
+    # clone, so the workflow plans the last commit alone and reconciles every cluster
+    repo.edit(DELTA_STAGING, "\n", "\n# commit 1\n")
+    repo.commit("commit 1: delta's staging-a")
+    repo.edit(ALPHA_SUPPORT, "\n", "\n# commit 2\n")
+    repo.commit("commit 2: alpha's support")
+    repo.edit(DELTA_PROD, "\n", "\n# commit 3\n")
+    head = repo.commit("commit 3: delta's prod")
+    last = ci.cli("plan", "--base", "HEAD^", "--head", "HEAD", "--output", "json")
+    assert last.exit_code == 0, last.output
+    assert set(jobs_of(json.loads(last.stdout))) == {"prod", "staging-a", "staging-b"}
+    plan = ci.out("plan.json")
+    plan.write_text(last.stdout)
+    matrix = ci.cli("ci", "matrix", "--plan", plan, "--every-cluster", "--output", "json")
+    assert matrix.exit_code == 0, matrix.output
+    clusters = [e["cluster"] for e in json.loads(matrix.stdout)["include"]]
+    assert clusters == ["alpha", "beta", "delta", "gamma"]  # local: not from CI
+    calls = upgrades(denv)
+    for cluster in ("alpha", "delta"):  # beta and gamma were never deployed: left out here
+        live = ci.out(f"{cluster}.plan.json")
+        result = ci.cli(
+            "plan", "--from-json", plan, "--live", "--cluster", cluster, "--output", "json"
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        live.write_text(result.stdout)
+        report = ci.deploy(live, cluster)
+        assert report["exit_code"] == 0, report["stdout"]
+    done = upgraded(denv, calls)
+    assert "staging-a" in done and "prod" in done and "support" in done
+    assert "prod1" not in done and "prod2" not in done  # alpha's hubs are in sync
+    for cluster in ("alpha", "delta"):
+        assert jobs_of(ci.live_plan(cluster)) == {}
+    support = helm_state.latest("alpha", "support", "support")
+    assert support is not None and head in support["description"]
+
+
+def test_a_manual_upgrade_is_found_by_the_live_plan_and_repaired(
+    ci: Ci, denv: DeployEnv, helm_state: HelmState, repo: GitFleet
+) -> None:
+    _in_sync(ci, "delta")
+    helm_state.seed("delta", "prod", "prod", description="Upgrade complete")
+    plan = ci.live_plan("delta")
+    canary = ["canary: guards production hubs prod of cluster delta"]
+    assert jobs_of(plan) == {
+        "prod": ["live: changed by hand: revision 2 was not made by hubfleet "
+                 "(description 'Upgrade complete')"],
+        "staging-a": canary,
+        "staging-b": canary,
+    }  # fmt: skip
+    path = ci.out("repair.json")
+    path.write_text(json.dumps(plan))
+    report = ci.deploy(path, "delta")
+    assert set(statuses(report).values()) == {"succeeded"}
+    assert jobs_of(ci.live_plan("delta")) == {}
+
+
+def test_a_live_job_in_sync_by_the_deploy_is_not_deployed(
+    ci: Ci, denv: DeployEnv, helm_state: HelmState, repo: GitFleet
+) -> None:
+    """deploy --plan reads the cluster again: a job that is in sync by then is recorded
+    unchanged; a job the cluster does not give and the change does not either is refused."""
+    _in_sync(ci, "delta")
+    helm_state.seed("delta", "prod", "prod", description="Upgrade complete")
+    plan = ci.live_plan("delta")
+    path = ci.out("live.json")
+    path.write_text(json.dumps(plan))
+    first = ci.deploy(path, "delta")
+    assert statuses(first) == dict.fromkeys(("staging-a", "staging-b", "prod"), "succeeded")
+    calls = upgrades(denv)
+    again = ci.deploy(path, "delta")  # the same plan, after the repair
+    assert again["exit_code"] == 0, again["stdout"]
+    assert statuses(again) == dict.fromkeys(("staging-a", "staging-b", "prod"), "unchanged")
+    assert all("in sync with git when the deploy read" in j["message"] for j in again["jobs"])
+    assert upgraded(denv, calls) == []
+    # a job added by hand for a cluster the plan did not read is refused at its line
+    plan["prod_jobs"].append(dict(plan["prod_jobs"][0], cluster_name="alpha", hub_name="prod1"))
+    plan["prod_jobs"][-1]["provider"] = "gcp"
+    path.write_text(json.dumps(plan, indent=1))
+    refused = ci.cli("deploy", "--plan", path, "--progress", "plain")
+    assert refused.exit_code == 2
+    assert "gives no prod job for alpha/prod1" in refused.output
+
+
+def _failing_rollout(denv: DeployEnv, helm_state: HelmState, hub: str, cluster: str) -> None:
+    """The hub's new pods crash: the deploy's rollout watch fails and rolls it back."""
+    creds = f"hubfleet-creds-{cluster}-"
+    denv.fakes.script(
+        [
+            {"tool": "helm", "args": ["get", "manifest", hub], "contains": creds,
+             "stdout": manifest(hub)},
+            {"tool": "kubectl", "args": ["get", "deploy,sts,ds,pods", f"--namespace={hub}"],
+             "contains": creds, "states": [state("pending"), state("crashloop")]},
+        ],
+        helm_state=helm_state.folder,
+    )  # fmt: skip
+
+
+def test_a_rolled_back_hub_is_not_retried_until_its_inputs_change_or_retry(
+    ci: Ci, denv: DeployEnv, helm_state: HelmState, repo: GitFleet
+) -> None:
+    _in_sync(ci, "alpha")
+    before = repo.git("rev-parse", "HEAD")
+    repo.edit(ALPHA_STAGING, "\n", "\n# a bad change\n")
+    bad = repo.commit("a change whose pods crash")
+    _failing_rollout(denv, helm_state, "staging", "alpha")
+    failed = ci.push(before)["alpha"]
+    [canary] = [j for j in failed["jobs"] if j["hub_name"] == "staging"]
+    assert canary["status"] == "failed" and canary["rolled_back"] is not None
+    held = f"rolled back at {bad[:12]}, not retried until its inputs change or `deploy --retry`"
+
+    # The live plan holds it: no job, listed as skipped with why.
+    plan = ci.live_plan("alpha")
+    assert jobs_of(plan) == {}
+    assert [(s["hub_name"], s["reasons"]) for s in plan["skipped"]] == [
+        ("staging", [f"live: {held}"])
+    ]
+
+    # An unrelated push to the same cluster: its change deploys, the hub is not retried.
+    before = repo.git("rev-parse", "HEAD")
+    repo.edit(ALPHA_SUPPORT, "\n", "\n# unrelated\n")
+    repo.commit("an unrelated change: alpha's support")
+    calls = upgrades(denv)
+    report = ci.push(before)["alpha"]
+    assert report["exit_code"] == 0, report["stdout"]
+    assert upgraded(denv, calls) == ["support"]
+    assert statuses(report) == {"support": "succeeded", "staging": "skipped"}
+    [skipped] = [j for j in report["jobs"] if j["hub_name"] == "staging"]
+    assert skipped["message"] == held
+    assert f"alpha/staging: {held}" in report["stdout"]
+    summary = denv.out / "summary.md"
+
+    # A person asks: --retry (the plan's, or the deploy's); it fails again and is rolled back.
+    retried = ci.live_plan("alpha", "--retry")
+    assert jobs_of(retried) == {"staging": [f"live: rolled back at {bad[:12]}; retried (--retry)"]}
+    path = ci.out("held.json")
+    path.write_text(json.dumps(plan))
+    calls = upgrades(denv)
+    retried_at = repo.git("rev-parse", "HEAD")
+    again = ci.deploy(path, "alpha", "--retry")
+    assert upgraded(denv, calls) == ["staging"]
+    assert statuses(again)["staging"] == "failed"
+    assert not summary.exists()
+
+    # Its inputs change: the live plan deploys it again (the change would too).
+    denv.fakes.script([], helm_state=helm_state.folder)
+    before = repo.git("rev-parse", "HEAD")
+    repo.edit(ALPHA_STAGING, "# a bad change\n", "# fixed\n")
+    repo.commit("the fix")
+    reasons = jobs_of(ci.live_plan("alpha"))["staging"]
+    # (the last rollback undid the retry, made at the commit then checked out)
+    assert reasons == [
+        f"live: rolled back at {retried_at[:12]}; its inputs changed since, deployed again"
+    ]
+    fixed = ci.push(before)["alpha"]
+    assert statuses(fixed)["staging"] == "succeeded"
+    assert jobs_of(ci.live_plan("alpha")) == {}
+    assert ci.live_plan("alpha")["skipped"] == []
+
+
+def test_the_step_summary_lists_the_held_hubs(
+    ci: Ci, denv: DeployEnv, helm_state: HelmState, repo: GitFleet, monkeypatch: Any
+) -> None:
+    _in_sync(ci, "alpha")
+    before = repo.git("rev-parse", "HEAD")
+    repo.edit(ALPHA_STAGING, "\n", "\n# a bad change\n")
+    bad = repo.commit("a change whose pods crash")
+    _failing_rollout(denv, helm_state, "staging", "alpha")
+    ci.push(before)
+    summary = denv.out / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    plan = ci.out("held.json")
+    plan.write_text(json.dumps(ci.live_plan("alpha")))
+    report = ci.deploy(plan, "alpha")
+    assert report["exit_code"] == 0, report["stdout"]
+    text = summary.read_text()
+    assert "### Rolled back, not retried: 1" in text
+    assert f"**alpha/staging**: rolled back at {bad[:12]}, not retried" in text
