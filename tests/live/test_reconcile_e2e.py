@@ -394,3 +394,53 @@ def test_the_step_summary_lists_the_held_hubs(
     text = summary.read_text()
     assert "### Rolled back, not retried: 1" in text
     assert f"**alpha/staging**: rolled back at {bad[:12]}, not retried" in text
+
+
+def test_an_unreachable_cluster_is_isolated(
+    ci: Ci, denv: DeployEnv, helm_state: HelmState, repo: GitFleet
+) -> None:
+    """`plan --live` of two clusters, one whose helm cannot list: the other is planned,
+    the unreachable one listed with why, exit 3 (docs/isolation.md)."""
+    denv.fakes.script(
+        [{"tool": "helm", "args": ["list"], "contains": "hubfleet-creds-alpha-", "exit": 1,
+          "stderr": "Error: Kubernetes cluster unreachable: connection refused"}],
+        helm_state=helm_state.folder,
+    )  # fmt: skip
+    result = ci.cli("plan", "--live", "--cluster", "alpha", "--cluster", "delta", "-o", "json")
+    assert result.exit_code == 3, result.output
+    plan = json.loads(result.stdout)
+    assert plan["live"]["clusters"] == ["delta"]
+    [gone] = plan["live"]["unreachable"]
+    assert gone["cluster_name"] == "alpha" and gone["provider"] == "gcp"
+    assert "unreachable" in gone["message"]
+    assert {j["cluster_name"] for j in plan["prod_jobs"]} == {"delta"}
+    assert "cluster alpha: live state not read" in result.stderr
+    table = ci.cli("plan", "--live", "--cluster", "alpha", "--output", "table")
+    assert table.exit_code == 3
+    assert "live state not read" in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("plan", "--retry", "--changed-files", "-"), "--cluster and --retry go with --live"),
+        (("plan", "--live", "--cluster", "deltaa"), "delta"),
+        (("deploy", "delta", "--retry"), "--retry goes with --plan"),
+    ],
+)
+def test_bad_options_exit_2(ci: Ci, repo: GitFleet, args: tuple[str, ...], words: str) -> None:
+    result = ci.cli(*args)
+    assert result.exit_code == 2, result.output
+    assert words in result.output
+    assert "Traceback" not in result.output
+
+
+def test_retry_needs_a_live_plan(ci: Ci, denv: DeployEnv, repo: GitFleet) -> None:
+    repo.edit(DELTA_PROD, "\n", "\n# x\n")
+    repo.commit("x")
+    result = ci.cli("plan", "--base", "HEAD^", "--head", "HEAD", "--output", "json")
+    plan = ci.out("plan.json")
+    plan.write_text(result.stdout)
+    refused = ci.cli("deploy", "--plan", plan, "--retry")
+    assert refused.exit_code == 2
+    assert "--retry needs a plan made with `hubfleet plan --live`" in refused.output
