@@ -326,13 +326,10 @@ def last_rollback(revisions: Sequence[Revision]) -> LastRollback | None:
         if target is None and (record is None or record.rolled_back_from is None):
             continue
         replaced = by_number.get(revision.revision - 1)
-        rolled_back = replaced.record if replaced else None
-        if rolled_back is None and record is not None and record.rolled_back_from:
-            rolled_back = None  # the commit is known, its digest is not
         return LastRollback(
             revision=revision.revision,
             to_revision=target if target is not None else revision.revision - 1,
-            rolled_back=rolled_back,
+            rolled_back=replaced.record if replaced else None,
             updated=revision.updated,
         )
     return None
