@@ -259,13 +259,15 @@ def drift_issues(
     from hubfleet.base.runner import run
     from hubfleet.ci.drift import apply_actions, decide, list_issues, read_drifts, summary
     from hubfleet.ci.workflows import parse_matrix
-    from hubfleet.cli.common import load_fleet, options
+    from hubfleet.cli.common import options
+    from hubfleet.config.load import load_isolated
 
     if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository):
         raise HubfleetError(f"--repository {repository!r} is not OWNER/NAME")
     include = (parse_matrix(matrix) or {}).get("include") or []
     clusters = [str(entry.get("cluster")) for entry in include if isinstance(entry, dict)]
-    label = load_fleet(ctx).settings.drift.issue_label
+    # a broken cluster does not stop the issues of the others (docs/isolation.md)
+    label = load_isolated(repo_root(ctx), parse_values=False).fleet.settings.drift.issue_label
     redactor = options(ctx).redactor
     token = os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN") or ""
     if token:
