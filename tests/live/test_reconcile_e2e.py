@@ -444,3 +444,22 @@ def test_retry_needs_a_live_plan(ci: Ci, denv: DeployEnv, repo: GitFleet) -> Non
     refused = ci.cli("deploy", "--plan", plan, "--retry")
     assert refused.exit_code == 2
     assert "--retry needs a plan made with `hubfleet plan --live`" in refused.output
+
+
+def test_a_plan_of_two_clusters_deploys_one_with_cluster(
+    ci: Ci, denv: DeployEnv, helm_state: HelmState, repo: GitFleet
+) -> None:
+    """`deploy --plan --cluster delta` of a live plan of alpha and delta: delta's jobs
+    (alpha is neither read nor deployed); the same plan again: every job in sync."""
+    result = ci.cli("plan", "--live", "--cluster", "alpha", "--cluster", "delta", "-o", "json")
+    assert result.exit_code == 0, result.output
+    path = ci.out("two.json")
+    path.write_text(result.stdout)
+    first = ci.deploy(path, "delta")
+    assert first["exit_code"] == 0, first["stdout"]
+    assert set(statuses(first)) == {"support", "staging-a", "staging-b", "prod"}
+    assert not helm_state.read("alpha").get("releases")  # read by the plan, not deployed
+    again = ci.deploy(path, "delta")
+    assert again["exit_code"] == 0, again["stdout"]
+    assert set(statuses(again).values()) == {"unchanged"}
+    assert [j["hub_name"] for j in again["jobs"]] == [None, "staging-a", "staging-b", "prod"]

@@ -131,12 +131,12 @@ def from_plan(
         if cluster is None or job.cluster == cluster:
             jobs.setdefault((job.cluster, job.hub), job)
     carried = [
-        *(record for key, record in sorted(in_sync.items()) if key not in jobs),
+        *(record for key, record in in_sync.items() if key not in jobs),
         *(() if retry else held_records(plan, cluster)),
     ]
     return Targets(
         tuple(sorted(jobs.values(), key=lambda j: j.sort_key)),
-        carried=tuple(carried),
+        carried=tuple(sorted(carried, key=lambda r: r.job.sort_key)),
         broken=plan.broken,
     )
 
@@ -196,9 +196,12 @@ def _check_planned(
     in_sync: dict[tuple[str, str | None], JobRecord] = {}
     if plan.live is not None and unconfirmed:
         allowed, in_sync = _live_check(fleet, plan, unconfirmed, allowed, redactor, only, retry)
+    live_scope = set(plan.live.clusters) if plan.live is not None else set()
     for key, index, job in checked:
         if (job.cluster, job.hub) in in_sync:
             continue
+        if only is not None and job.cluster != only and job.cluster in live_scope:
+            continue  # another cluster's live job: not read, not deployed here
         if allowed.get((job.cluster, job.hub)) != job.kind:
             raise file.error(
                 f"{key}[{index}]: the fleet at this commit gives no {job.kind} job for "
