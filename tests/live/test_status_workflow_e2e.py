@@ -2,7 +2,8 @@
 `hubfleet` executable) on a git fleet whose cluster is the stateful fake helm: a manual
 out-of-band upgrade is found by the cluster's "Live plan" step, its issue is opened by
 "One issue per drifted cluster" (a fake `gh` on PATH records every call), updated while
-it drifts, and closed once `drift.repair` deployed git's state back."""
+it drifts, and closed once `drift.repair` deployed git's state back. And the push's
+cluster workflow's Deploy step: the push's plan with the cluster's live plan deployed."""
 
 from __future__ import annotations
 
@@ -171,3 +172,43 @@ def test_a_manual_upgrade_opens_an_issue_and_a_repair_closes_it(
     assert "Back in sync" in " ".join(close["argv"])
     # the token never reaches the summary or the log
     assert "gh-token-value" not in summary.read_text() + closed.stdout + closed.stderr
+
+
+def test_the_cluster_workflows_deploy_step_adds_the_live_plan(
+    run_cli: Any, denv: DeployEnv, helm_state: HelmState, tmp_path: Path
+) -> None:
+    """hubfleet-cluster.yaml's Deploy step, as the runner runs it: the push's plan (a
+    change to staging-a) with the cluster's live plan (prod changed by hand) deployed."""
+    settings = yaml.safe_load((denv.fleet / "hubfleet.yaml").read_text()) or {}
+    settings.setdefault("deploy", {})["health_check"] = False
+    (denv.fleet / "hubfleet.yaml").write_text(yaml.safe_dump(settings))
+    repo = GitFleet.started(denv.fleet)
+    ci = Ci(run_cli, denv)
+    first = ci.out("first.json")
+    first.write_text(json.dumps(ci.live_plan("delta")))
+    assert ci.deploy(first, "delta")["exit_code"] == 0
+    helm_state.seed("delta", "prod", "prod", description="Upgrade complete")  # by hand
+    before = repo.git("rev-parse", "HEAD")
+    repo.edit("config/clusters/delta/staging-a.values.yaml", "\n", "\n# a change\n")
+    repo.commit("a change to staging-a")
+    plan = ci.cli("plan", "--base", before, "--head", "HEAD", "--output", "json")
+    assert plan.exit_code == 0, plan.output
+    assert set(jobs_of(json.loads(plan.stdout))) == {"staging-a"}
+    (denv.fleet / "plan.json").write_text(plan.stdout)  # the downloaded artifact
+
+    cluster_workflow = load(rendered()[".github/workflows/hubfleet-cluster.yaml"])
+    script = step(cluster_workflow["jobs"]["deploy"], name="Deploy")["run"]
+    summary = tmp_path / "summary.md"
+    gh = FakeGh(tmp_path)
+    env = {"CLUSTER": "delta", "GITHUB_STEP_SUMMARY": str(summary)}
+    result = _run(script, denv, gh, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((denv.fleet / "hubfleet-reports" / "delta.json").read_text())
+    reasons = {j["hub_name"]: j["reasons"] for j in report["jobs"] if j["status"] == "succeeded"}
+    assert any("staging-a.values.yaml" in r for r in reasons["staging-a"])
+    assert any("changed by hand" in r for r in reasons["prod"])
+    text = summary.read_text()
+    assert "changed by hand" in text and "staging-a.values.yaml" in text
+    assert jobs_of(ci.live_plan("delta")) == {}
+    latest = helm_state.latest("delta", "prod", "prod")
+    assert latest is not None and repo.git("rev-parse", "HEAD") in latest["description"]
