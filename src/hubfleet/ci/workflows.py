@@ -66,6 +66,8 @@ TEMPLATES = (
     ("workflows/hubfleet-terraform-drift.yaml", ".github/workflows/hubfleet-terraform-drift.yaml"),
     # Every hub checked on a schedule (and after a Terraform-only push); incidents as issues.
     ("workflows/hubfleet-health.yaml", ".github/workflows/hubfleet-health.yaml"),
+    # Scheduled: each cluster's live state against git, one issue per drifted cluster.
+    ("workflows/hubfleet-status.yaml", ".github/workflows/hubfleet-status.yaml"),
 )
 GENERATED_PATHS = tuple(target for _, target in TEMPLATES)
 
@@ -323,12 +325,14 @@ class Matrix:
         return {"include": [{"cluster": e.cluster, "provider": e.provider} for e in self.include]}
 
 
-def build_matrix(plan: Plan) -> Matrix:
+def build_matrix(plan: Plan, every: Sequence[MatrixEntry] = ()) -> Matrix:
     """`{"include": [{"cluster", "provider"}]}` from a plan (DESIGN.md section 3), as
     `hubfleet.plan.plan.read_plan` read it (which checked its structure).
 
     Sorted by cluster name; clusters of the `local` provider are left out (they
-    run hubs on one machine, not from CI) and reported in `not_deployed`.
+    run hubs on one machine, not from CI) and reported in `not_deployed`. `every`
+    (a force push: `every_cluster`) adds clusters the plan does not touch: their
+    deploy reconciles them with git (`plan --live`, docs/status.md).
     """
     providers: dict[str, str] = {}
     for key, _ in JOB_LISTS:
@@ -339,12 +343,22 @@ def build_matrix(plan: Plan) -> Matrix:
                     hint="write it with `hubfleet plan --output json`",
                 )
             providers.setdefault(job.cluster, job.provider)
+    broken = {cluster.name for cluster in plan.broken}
+    for entry in every:
+        if entry.cluster not in broken:
+            providers.setdefault(entry.cluster, entry.provider)
     entries = [MatrixEntry(c, p) for c, p in sorted(providers.items())]
     return Matrix(
         include=tuple(e for e in entries if e.provider in CI_PROVIDERS),
         not_deployed=tuple(e for e in entries if e.provider not in CI_PROVIDERS),
         broken=tuple(sorted(cluster.name for cluster in plan.broken)),
     )
+
+
+def every_cluster(fleet: Fleet) -> tuple[MatrixEntry, ...]:
+    """Every cluster of a loaded fleet, as matrix entries (`build_matrix`'s `every`)."""
+    ordered = sorted(fleet.clusters, key=lambda cluster: cluster.name)
+    return tuple(MatrixEntry(c.name, c.provider) for c in ordered)
 
 
 # ---------------------------------------------------------------- the summary

@@ -7,9 +7,11 @@ current. `matrix` and `summary` are the steps the deploy workflow itself runs
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -182,6 +184,13 @@ def matrix(
         MatrixOutput,
         typer.Option("--output", help="json: the matrix; github: `matrix=` and `count=` lines."),
     ] = MatrixOutput.json,
+    every_cluster: Annotated[
+        bool,
+        typer.Option(
+            "--every-cluster",
+            help="Every cluster of the fleet too (a force push: each reconciles with git).",
+        ),
+    ] = False,
 ) -> None:
     """The deploy job's matrix from a plan: {"include": [{"cluster", "provider"}]}."""
     import json
@@ -191,7 +200,8 @@ def matrix(
     from hubfleet.plan.plan import read_plan
 
     stdin_text = sys.stdin.read() if str(plan) == "-" else None
-    result = build_matrix(read_plan(plan, stdin_text=stdin_text))
+    every = _every_cluster(ctx) if every_cluster else ()
+    result = build_matrix(read_plan(plan, stdin_text=stdin_text), every)
     for entry in result.not_deployed:
         # A workflow command's data: escaped so that a name cannot start another command.
         cluster = entry.cluster.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
@@ -261,7 +271,6 @@ def incidents(
     `gh` (docs/health-check.md): one issue per failing hub, closed when it passes."""
     import json
     import os
-    from collections.abc import Sequence
 
     from hubfleet.base.runner import run
     from hubfleet.ci.incidents import (
@@ -397,3 +406,72 @@ def notice(
     )
     outputs = write_notice(found, out, organization=organization, repository=repo, run_url=run_url)
     echo(ctx, "\n".join(f"{key}={value}" for key, value in outputs.items()))
+
+
+def _every_cluster(ctx: typer.Context) -> tuple[Any, ...]:
+    """Every cluster whose configuration loads (a broken one has nothing to deploy)."""
+    from hubfleet.ci.workflows import every_cluster
+    from hubfleet.config.load import load_isolated
+
+    return every_cluster(load_isolated(repo_root(ctx), parse_values=False).fleet)
+
+
+@app.command("drift-matrix", hidden=True)
+def drift_matrix(ctx: typer.Context) -> None:
+    """The scheduled status workflow's clusters (every cluster a CI job can reach) and
+    hubfleet.yaml's `drift.repair`, as `matrix=`, `count=`, `repair=` lines."""
+    import json
+
+    from hubfleet.ci.workflows import Matrix, build_matrix, every_cluster
+    from hubfleet.config.load import load_isolated
+    from hubfleet.plan.plan import Plan
+
+    loaded = load_isolated(repo_root(ctx), parse_values=False)
+    result: Matrix = build_matrix(Plan(), every_cluster(loaded.fleet))
+    text = json.dumps(result.as_json(), separators=(",", ":"))
+    repair = "true" if loaded.fleet.settings.drift.repair else "false"
+    echo(ctx, f"matrix={text}\ncount={len(result.include)}\nrepair={repair}")
+
+
+@app.command("drift-issues", hidden=True)
+def drift_issues(
+    ctx: typer.Context,
+    plans: Annotated[
+        Path, typer.Option("--plans", help="The folder of each cluster's live plan <name>.json.")
+    ],
+    matrix: Annotated[str, typer.Option("--matrix", help="The clusters' matrix JSON.")],
+    repository: Annotated[str, typer.Option("--repository", help="OWNER/NAME.")],
+    run_url: Annotated[str, typer.Option("--run-url", help="A link for the issues.")] = "",
+) -> None:
+    """Open, update and close one GitHub issue per drifted cluster (through `gh`, with
+    $GH_TOKEN); print the summary (markdown)."""
+    import os
+
+    from hubfleet.base.errors import HubfleetError
+    from hubfleet.base.runner import run
+    from hubfleet.ci.drift import apply_actions, decide, list_issues, read_drifts, summary
+    from hubfleet.ci.workflows import parse_matrix
+    from hubfleet.cli.common import options
+    from hubfleet.config.load import load_isolated
+
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository):
+        raise HubfleetError(f"--repository {repository!r} is not OWNER/NAME")
+    include = (parse_matrix(matrix) or {}).get("include") or []
+    clusters = [str(entry.get("cluster")) for entry in include if isinstance(entry, dict)]
+    # a broken cluster does not stop the issues of the others (docs/isolation.md)
+    label = load_isolated(repo_root(ctx), parse_values=False).fleet.settings.drift.issue_label
+    redactor = options(ctx).redactor
+    token = os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN") or ""
+    if token:
+        redactor.add(token)
+    env = {"GH_TOKEN": token} if token else {}
+
+    def gh(words: Sequence[str], stdin: str | None) -> str:
+        data = stdin.encode("utf-8") if stdin is not None else None
+        return run(["gh", *words], redactor=redactor, env=env, stdin=data, timeout=120).stdout
+
+    drifts = read_drifts(plans, clusters)
+    actions = decide(drifts, list_issues(gh, repository, label), run_url)
+    for line in apply_actions(gh, repository, label, actions):
+        echo(ctx, line, err=True)
+    echo(ctx, summary(drifts))

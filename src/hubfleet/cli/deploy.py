@@ -37,6 +37,14 @@ def command(
             "--retry-failed", help="Re-run the failed, skipped, cancelled jobs of a report."
         ),
     ] = None,
+    retry: Annotated[
+        bool,
+        typer.Option(
+            "--retry",
+            help="With --plan of `plan --live`: also deploy the hubs it holds after a "
+            "rollback (their inputs are those that were rolled back).",
+        ),
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="helm's dry run; print the commands.")
     ] = False,
@@ -79,7 +87,7 @@ def command(
         DEFAULT_CONCURRENCY,
         DeployOptions,
     )
-    from hubfleet.deploy.output import report_json
+    from hubfleet.deploy.output import held_lines, report_json
     from hubfleet.deploy.run import Outputs, deploy
     from hubfleet.helm.cli import duration_seconds
 
@@ -89,6 +97,10 @@ def command(
         raise HubfleetError(
             "name what to deploy: CLUSTER [HUB ...], --plan FILE or --retry-failed REPORT",
             hint="exactly one of them",
+        )
+    if retry and plan is None:
+        raise HubfleetError(
+            "--retry goes with --plan", hint="hubfleet plan --live --output json > plan.json"
         )
     if only_cluster is not None and plan is None:
         raise HubfleetError("--cluster goes with --plan", hint="or name the cluster as argument")
@@ -101,7 +113,9 @@ def command(
 
         fleet, broken = load_for_plan(ctx, only_cluster)
         names = {b.name for b in broken}
-        targets = tg.from_plan(fleet, plan, only_cluster, redactor=opts.redactor, broken=names)
+        targets = tg.from_plan(
+            fleet, plan, only_cluster, redactor=opts.redactor, broken=names, retry=retry
+        )
         broken = merge_broken(broken, targets.broken, only_cluster)
     else:
         fleet = load_fleet(ctx)
@@ -148,6 +162,7 @@ def command(
                 why = cause_lines(f"{r.message}\n{r.output_tail}")
                 why = why or r.message.strip().splitlines()[:1]
                 lines.append(f"{r.job.label} failed: " + "\n    ".join(why))
+        lines += held_lines(result)
         lines.append(f"deploy {'interrupted' if result.interrupted else 'done'}: {counts}")
         lines.append(f"canary gate: {result.health_check}")
         lines += [f"{b.name}: not deployed, its configuration is broken" for b in broken]

@@ -152,6 +152,31 @@ def command(
             help="With --event: the pull request's reviews (GitHub API JSON list).",
         ),
     ] = None,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Read the clusters (each with its credentials) and add a job for every "
+            "release whose live state differs from git: never deployed, failed, pending, "
+            "changed by hand, behind. Alone, or with --base/--changed-files/--from-json "
+            "(the union). docs/status.md, 'Reconciling plans'.",
+        ),
+    ] = False,
+    clusters: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cluster",
+            metavar="NAME",
+            help="With --live: read only this cluster (repeatable; default: every cluster).",
+        ),
+    ] = None,
+    retry: Annotated[
+        bool,
+        typer.Option(
+            "--retry",
+            help="With --live: also deploy hubs rolled back with the inputs git still holds.",
+        ),
+    ] = False,
 ) -> None:
     """Which support releases, staging hubs and production hubs to upgrade, and why.
 
@@ -167,9 +192,11 @@ def command(
     production job gets its staging hubs as canaries.
 
     A cluster whose configuration is broken gets no jobs; the plan lists it (`broken`)
-    with its errors and every other cluster is planned (docs/isolation.md). Exit codes:
-    0 planned; 3 planned, and some cluster is broken; 2 bad input, or a problem every
-    cluster depends on (hubfleet.yaml, a shared chart): nothing planned.
+    with its errors and every other cluster is planned (docs/isolation.md). With
+    --live, a cluster that cannot be read keeps its change-based jobs and is listed
+    (`live.unreachable`). Exit codes: 0 planned; 3 planned, and some cluster is broken
+    or could not be read; 2 bad input, or a problem every cluster depends on
+    (hubfleet.yaml, a shared chart): nothing planned.
     """
     from hubfleet.plan.render import github_outputs, to_json_text, to_table
 
@@ -180,6 +207,7 @@ def command(
         from hubfleet.cli.community import Events
 
         events = Events(event, github_event, reviews)
+    _check_live_options(live, clusters, retry)
     wants_diff = diff or diff_file is not None or diff_json is not None
     if diff_from is not None and from_json is None:
         from hubfleet.base.errors import HubfleetError
@@ -190,6 +218,8 @@ def command(
         plan = _saved_plan(from_json)
         if diff_from is not None:
             shown = _saved_diffs(ctx, diff_from)
+    elif live and changed_files is None and base is None:
+        plan = _live_only()
     else:
         plan, shown = _make(
             ctx,
@@ -202,6 +232,8 @@ def command(
             wants_diff,
             render_cache,
         )
+    if live:
+        plan = _with_live(ctx, plan, clusters or [], retry)
     if shown is not None:
         _write_diffs(ctx, shown, diff_file, diff_json)
     if not (diff or diff_from is not None):
@@ -230,7 +262,10 @@ def command(
         if summary:
             with open(summary, "a", encoding="utf-8") as handle:
                 handle.write(scrub(_markdown(ctx, plan, shown)))
-    if plan.broken and from_json is None:
+    unreachable = plan.live.unreachable if live and plan.live is not None else ()
+    for gone in unreachable:
+        echo(ctx, f"cluster {gone.cluster}: live state not read: {gone.message}", err=True)
+    if (plan.broken and from_json is None) or unreachable:
         # docs/isolation.md: the plan of every other cluster is written; a broken one
         # is said on stderr and by the exit code (3), so no script takes it for clean.
         if output is not PlanOutput.table:  # the table says it already
@@ -286,6 +321,43 @@ def _make(
     if events is None:
         return plan, None
     return with_community(plan, events, decide_on_files(fleet, changes, changed_files)), None
+
+
+def _check_live_options(live: bool, clusters: list[str] | None, retry: bool) -> None:
+    from hubfleet.base.errors import HubfleetError
+
+    if not live and (clusters or retry):
+        raise HubfleetError(
+            "--cluster and --retry go with --live",
+            hint="e.g. hubfleet plan --live --cluster NAME --retry",
+        )
+
+
+def _live_only() -> Plan:
+    """`plan --live` alone: no change, so its jobs are the live plan's (what it was made
+    from records no change: `deploy --plan` finds every job by reading the clusters)."""
+    from hubfleet.plan.plan import Plan, Planned
+
+    return Plan(planned=Planned(changes=()))
+
+
+def _with_live(ctx: typer.Context, plan: Plan, names: list[str], retry: bool) -> Plan:
+    """The plan with the live plan of the clusters in scope (`names`, or every cluster
+    that loads and is not broken), their union (`hubfleet.plan.live.combine`)."""
+    from hubfleet.config.load import load_isolated
+    from hubfleet.deploy.reconcile import make_live_plan
+    from hubfleet.plan.live import combine
+
+    loaded = load_isolated(repo_root(ctx), parse_values=False)
+    fleet = loaded.fleet
+    broken = {cluster.name for cluster in (*loaded.broken, *plan.broken)}
+    for name in names:
+        if name not in broken:
+            fleet.cluster(name)  # an unknown name: did-you-mean error
+    scope = sorted(set(names)) if names else [c.name for c in fleet.clusters]
+    scope = [name for name in scope if name not in broken]
+    live = make_live_plan(fleet, scope, redactor=options(ctx).redactor, retry=retry)
+    return combine(plan, live)
 
 
 def _require_one_input(

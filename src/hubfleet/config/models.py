@@ -484,6 +484,21 @@ class PlanSettings(_Strict):
     )
 
 
+class DriftSettings(_Strict):
+    """The scheduled status workflow (docs/ci.md, docs/status.md "Reconciling plans")."""
+
+    repair: bool = Field(
+        False,
+        description="deploy each drifted cluster's live plan (git's state) instead of only "
+        "reporting it in an issue",
+    )
+    issue_label: str = Field(
+        "hubfleet-drift",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/-]{0,49}$",
+        description="label of the drift issues (one per drifted cluster)",
+    )
+
+
 class FleetFile(_Strict):
     """`hubfleet.yaml`: optional fleet-wide settings."""
 
@@ -500,6 +515,7 @@ class FleetFile(_Strict):
     )
     hubfleet_version: str | None = Field(None, description="the hubfleet version CI installs")
     deploy: DeploySettings = Field(default_factory=DeploySettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
     jsonnet: JsonnetSettings = Field(default_factory=JsonnetSettings)
     community: CommunitySettings = Field(default_factory=CommunitySettings)
     health: HealthSettings = Field(default_factory=HealthSettings)

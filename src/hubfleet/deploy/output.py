@@ -28,6 +28,7 @@ from hubfleet.base.redact import Redactor
 from hubfleet.deploy.model import JobRecord, Report
 from hubfleet.helm.masking import mask_text
 from hubfleet.plan.job import Job
+from hubfleet.plan.live import HELD_HINT
 
 ICONS = {
     "succeeded": "✅",
@@ -115,6 +116,28 @@ def junit_xml(report: Report, redactor: Redactor) -> str:
     return redactor.scrub(xml)
 
 
+def held(report: Report) -> list[JobRecord]:
+    """The hubs a live plan held (rolled back with the inputs git still holds: docs/
+    status.md, "Rollbacks"): skipped, each saying until when."""
+    return [r for r in report.records if r.status == "skipped" and HELD_HINT in r.message]
+
+
+def held_lines(report: Report) -> list[str]:
+    """One line per held hub, for the deploy's text output."""
+    return [f"{r.job.label}: {r.message}" for r in held(report)]
+
+
+def _held_section(report: Report, redactor: Redactor) -> list[str]:
+    records = held(report)
+    if not records:
+        return []
+    lines = [f"### Rolled back, not retried: {len(records)}", ""]
+    for r in records:
+        label = md_text(shown(r.job.label, redactor))
+        lines.append(f"- ⏪ **{label}**: {md_text(shown(r.message, redactor))}")
+    return [*lines, ""]
+
+
 def markdown_summary(report: Report, redactor: Redactor) -> str:
     counts = report.counts()
     title = "interrupted" if report.interrupted else ("failed" if report.failed else "succeeded")
@@ -131,6 +154,7 @@ def markdown_summary(report: Report, redactor: Redactor) -> str:
         lines.append(f"- ❌ **{cluster}**: {_note(shown(failure.message, redactor))}")
     if report.cluster_failures:
         lines.append("")
+    lines += _held_section(report, redactor)
     lines += ["| cluster | hub | kind | status | duration | note |", "|---|---|---|---|---|---|"]
     for r in report.records:
         duration = f"{r.duration_s:.1f}s" if r.duration_s is not None else ""

@@ -10,11 +10,13 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hubfleet.base.errors import ConfigError
+from hubfleet.base.errors import ConfigError, DeployError
 from hubfleet.base.redact import Redactor
 from hubfleet.config.fleet import BrokenCluster, Fleet, Hub
 from hubfleet.deploy.model import RETRY, JobRecord, report_from_file
+from hubfleet.deploy.reconcile import make_live_plan
 from hubfleet.plan.job import Job, JsonFile, Step, read_json
+from hubfleet.plan.live import LIVE, is_held
 from hubfleet.plan.plan import Plan, plan_from_file
 from hubfleet.plan.replan import deployable, replan
 from hubfleet.plan.schema import JOB_LISTS
@@ -90,6 +92,7 @@ def from_plan(
     *,
     redactor: Redactor | None = None,
     broken: Collection[str] = (),
+    retry: bool = False,
 ) -> Targets:
     """A plan file (DESIGN.md section 3); `cluster` keeps only that cluster's jobs.
     The jobs of a cluster this checkout finds `broken` (docs/isolation.md) are left out,
@@ -98,7 +101,10 @@ def from_plan(
 
     Each job must be the fleet's (cluster, hub, kind), and one the fleet gives for
     what the plan records it was made from (`hubfleet.plan.replan`): a job added by
-    hand is refused at its line. A plan without that record is refused."""
+    hand is refused at its line. A plan without that record is refused. A live plan's
+    job (`plan --live`, version 3) is checked by reading its cluster again: it deploys
+    while its release still differs from git (`_live_check`). The hubs such a plan
+    holds after a rollback are reported skipped, or, with `retry`, deploy."""
     file = read_json(path, "plan")
     plan = plan_from_file(file)
     if cluster is not None:
@@ -110,17 +116,58 @@ def from_plan(
         for index, listed in enumerate(getattr(plan, key))
         if listed.cluster not in skipped
     ]
-    _check_planned(fleet, plan, file, checked, redactor or Redactor())
+    if retry:  # the held (rolled-back) hubs of a live plan deploy too: a person asks
+        checked += _retried(fleet, plan, file, cluster)
+    in_sync = _check_planned(fleet, plan, file, checked, redactor or Redactor(), cluster, retry)
     community = plan.community_hubs
     jobs: dict[tuple[str, str | None], Job] = {}
     for _key, _index, job in checked:
+        if (job.cluster, job.hub) in in_sync:
+            continue
         if community is not None:
             if (job.cluster, job.hub) not in community:
                 continue
             job = dataclasses.replace(job, rollback_on_failed_check=True)
         if cluster is None or job.cluster == cluster:
             jobs.setdefault((job.cluster, job.hub), job)
-    return Targets(tuple(sorted(jobs.values(), key=lambda j: j.sort_key)), broken=plan.broken)
+    carried = [
+        *(record for key, record in in_sync.items() if key not in jobs),
+        *(() if retry else held_records(plan, cluster)),
+    ]
+    return Targets(
+        tuple(sorted(jobs.values(), key=lambda j: j.sort_key)),
+        carried=tuple(sorted(carried, key=lambda r: r.job.sort_key)),
+        broken=plan.broken,
+    )
+
+
+def held_records(plan: Plan, cluster: str | None) -> list[JobRecord]:
+    """The hubs a live plan holds (rolled back with the inputs git still holds: docs/
+    status.md, "Rollbacks"), as skipped records saying why, for the report."""
+    return [
+        JobRecord(job, status="skipped", message=job.choice_reason.removeprefix(LIVE))
+        for job in plan.skipped
+        if is_held(job) and (cluster is None or job.cluster == cluster)
+    ]
+
+
+def _retried(
+    fleet: Fleet, plan: Plan, file: JsonFile, cluster: str | None
+) -> list[tuple[str, int, Job]]:
+    """`deploy --plan --retry`: the plan's held hubs as jobs (each the fleet's)."""
+    if plan.live is None:
+        raise file.error(
+            "--retry needs a plan made with `hubfleet plan --live`: it retries the hubs "
+            "such a plan holds after a rollback",
+            hint="hubfleet plan --live --output json > plan.json",
+        )
+    found = []
+    for index, job in enumerate(plan.skipped):
+        if is_held(job) and (cluster is None or job.cluster == cluster):
+            reasons = (f"{LIVE}retried after a rollback (--retry)",)
+            retried = dataclasses.replace(job, reasons=reasons)
+            found.append(("skipped", index, _checked(fleet, retried, file, "skipped", index)))
+    return found
 
 
 def _check_planned(
@@ -129,8 +176,12 @@ def _check_planned(
     file: JsonFile,
     checked: list[tuple[str, int, Job]],
     redactor: Redactor,
-) -> None:
-    """Refuse any job the fleet would not give for the plan's recorded changes."""
+    only: str | None = None,
+    retry: bool = False,
+) -> dict[tuple[str, str | None], JobRecord]:
+    """Refuse any job the fleet would not give for the plan's recorded changes, or (a
+    live plan, version 3) that its cluster's live state does not give when read again
+    now. Returns the live jobs whose release is in sync by now (not deployed)."""
     if plan.planned is None:
         raise file.error(
             "the plan does not record what it was made from (planned): made by hand or by "
@@ -139,9 +190,18 @@ def _check_planned(
             "hand, name them: `hubfleet deploy CLUSTER [HUB ...]`",
         )
     if not checked:
-        return
+        return {}
     allowed = deployable(replan(fleet, plan.planned, file, redactor))
+    unconfirmed = [item for item in checked if allowed.get((item[2].cluster, item[2].hub)) is None]
+    in_sync: dict[tuple[str, str | None], JobRecord] = {}
+    if plan.live is not None and unconfirmed:
+        allowed, in_sync = _live_check(fleet, plan, unconfirmed, allowed, redactor, only, retry)
+    live_scope = set(plan.live.clusters) if plan.live is not None else set()
     for key, index, job in checked:
+        if (job.cluster, job.hub) in in_sync:
+            continue
+        if only is not None and job.cluster != only and job.cluster in live_scope:
+            continue  # another cluster's live job: not read, not deployed here
         if allowed.get((job.cluster, job.hub)) != job.kind:
             raise file.error(
                 f"{key}[{index}]: the fleet at this commit gives no {job.kind} job for "
@@ -151,6 +211,46 @@ def _check_planned(
                 hint="a plan's jobs may be removed (a retry of a subset), never added: "
                 "make the plan again with `hubfleet plan`",
             )
+    return in_sync
+
+
+def _live_check(
+    fleet: Fleet,
+    plan: Plan,
+    unconfirmed: list[tuple[str, int, Job]],
+    allowed: dict[tuple[str, str | None], str],
+    redactor: Redactor,
+    only: str | None,
+    retry: bool,
+) -> tuple[dict[tuple[str, str | None], str], dict[tuple[str, str | None], JobRecord]]:
+    """The live jobs of a plan, checked again: the clusters they name are read now (their
+    credentials: this deploy's), and a job deploys while its release still differs from
+    git; one in sync by now is recorded unchanged. A job for a cluster the plan did not
+    read stays refused."""
+    assert plan.live is not None
+    scope = set(plan.live.clusters)
+    names = sorted({job.cluster for _, _, job in unconfirmed if job.cluster in scope})
+    if only is not None:
+        names = [name for name in names if name == only]
+    if not names:
+        return allowed, {}
+    live = make_live_plan(fleet, names, redactor=redactor, retry=retry or plan.live.retry)
+    if live.scope.unreachable:
+        gone = live.scope.unreachable[0]
+        raise DeployError(
+            f"cluster {gone.cluster}: cannot read its live state to check the plan's live "
+            f"jobs: {gone.message}",
+            hint="its changes deploy with a plan made without --live",
+        )
+    allowed = {**allowed, **{(job.cluster, job.hub): job.kind for job in live.jobs}}
+    in_sync = {
+        (job.cluster, job.hub): JobRecord(
+            job, status="unchanged", message="in sync with git when the deploy read the cluster"
+        )
+        for _, _, job in unconfirmed
+        if job.cluster in names and (job.cluster, job.hub) not in allowed
+    }
+    return allowed, in_sync
 
 
 def from_report(fleet: Fleet, path: Path) -> Targets:

@@ -37,7 +37,9 @@ from hubfleet.config.providers import PROVIDERS
 
 CLUSTER_INFO_KEYS = frozenset({"provider_url", "metadata", "tenancy"})
 HUB_INFO_KEYS = frozenset({"display_name", "uptime_check", "health_check"})
-FLEET_NOOP_KEYS = frozenset({"redeploy_all_when_changed", "kubernetes_version", "deploy", "plan"})
+FLEET_NOOP_KEYS = frozenset(
+    {"redeploy_all_when_changed", "kubernetes_version", "deploy", "plan", "drift"}
+)
 
 
 @dataclass

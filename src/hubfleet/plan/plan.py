@@ -17,7 +17,7 @@ from hubfleet.config.fleet import BrokenCluster
 from hubfleet.plan.changes import Change
 from hubfleet.plan.graph import collector_paused
 from hubfleet.plan.job import InputError, Job, JsonFile, Kind, read_job, read_json
-from hubfleet.plan.schema import JOB_LISTS, PLAN_VERSION, check_plan_json
+from hubfleet.plan.schema import BASE_PLAN_VERSION, JOB_LISTS, PLAN_VERSION, check_plan_json
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,38 @@ class CommunityDecision:
 
 
 @dataclass(frozen=True)
+class Unreachable:
+    """A cluster whose live state could not be read (`plan --live`): its change-based
+    jobs stay, nothing is known of what runs there."""
+
+    cluster: str
+    provider: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cluster_name": self.cluster, "provider": self.provider, "message": self.message}
+
+
+@dataclass(frozen=True)
+class LiveScope:
+    """What `plan --live` read (the plan JSON's `live`, version 3): the clusters whose
+    live state it compared with git, whether rolled-back hubs are retried (`--retry`),
+    and the clusters it could not read. `deploy --plan` reads the same clusters again
+    and deploys a live job only while the cluster still differs from git."""
+
+    clusters: tuple[str, ...]
+    retry: bool = False
+    unreachable: tuple[Unreachable, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "clusters": list(self.clusters),
+            "retry": self.retry,
+            "unreachable": [u.to_json() for u in self.unreachable],
+        }
+
+
+@dataclass(frozen=True)
 class Plan:
     support_jobs: tuple[Job, ...] = ()
     staging_jobs: tuple[Job, ...] = ()
@@ -118,6 +150,8 @@ class Plan:
     planned: Planned | None = None  # what it was made from (None: an older or hand-made file)
     # Clusters whose configuration does not load: their errors, no jobs (docs/isolation.md).
     broken: tuple[BrokenCluster, ...] = ()
+    # `plan --live`: the clusters whose live state was read (None: a change-based plan).
+    live: LiveScope | None = None
 
     @property
     def empty(self) -> bool:
@@ -127,7 +161,8 @@ class Plan:
     def to_json(self) -> dict[str, Any]:
         lists = {key: [job.to_json() for job in getattr(self, key)] for key, _ in JOB_LISTS}
         data: dict[str, Any] = {
-            "version": PLAN_VERSION,
+            # a plan without `live` stays version 2: older readers read it unchanged
+            "version": PLAN_VERSION if self.live is not None else BASE_PLAN_VERSION,
             **lists,
             "removed_hubs": [job.to_json() for job in self.removed_hubs],
             "skipped": [job.to_json(with_kind=True) for job in self.skipped],
@@ -140,6 +175,8 @@ class Plan:
             data["community"] = self.community.to_json()
         if self.planned is not None:
             data["planned"] = self.planned.to_json()
+        if self.live is not None:
+            data["live"] = self.live.to_json()
         return data
 
     @property
@@ -194,7 +231,29 @@ def plan_from_file(file: JsonFile) -> Plan:
         terraform_jobs=_jobs(file, "terraform_jobs", "terraform"),
         planned=_planned(file),
         broken=_broken_clusters(file),
+        live=_live(file),
     )
+
+
+def _live(file: JsonFile) -> LiveScope | None:
+    """The plan's `live` (version 3: `plan --live`), every field checked."""
+    data = file.data.get("live")
+    if data is None:
+        return None
+    read = _Fields.of(file, data, ("live",))
+    if file.data.get("version", 1) < PLAN_VERSION:
+        raise file.error(f"live needs plan version {PLAN_VERSION}", "live")
+    clusters = read.strings("clusters")
+    if not all(clusters) or len(set(clusters)) != len(clusters):
+        raise read._error("clusters", "a list of distinct cluster names")
+    unreachable = []
+    for index, entry in enumerate(read.items("unreachable")):
+        item = _Fields.of(file, entry, ("live", "unreachable", index))
+        name = item.text("cluster_name")
+        if not name:
+            raise item._error("cluster_name", "a cluster name")
+        unreachable.append(Unreachable(name, item.text("provider"), item.text("message")))
+    return LiveScope(clusters, read.flag("retry"), tuple(unreachable))
 
 
 def _community(file: JsonFile) -> CommunityDecision | None:

@@ -17,8 +17,11 @@ JOB_LISTS: tuple[tuple[str, JobKind], ...] = (
 )
 
 # 2: `version` and `broken` (clusters whose configuration does not load); a plan
-# without `version` is version 1.
-PLAN_VERSION = 2
+# without `version` is version 1. 3: `live` (`plan --live`: jobs from the clusters'
+# live state, docs/status.md "Reconciling plans"); a plan without `live` is still
+# written as version 2, so every plan an older hubfleet could read it still reads.
+PLAN_VERSION = 3
+BASE_PLAN_VERSION = 2
 SCHEMA_ID = "https://hubfleet.dev/schemas/plan.json"
 _COMMIT = "^[0-9a-f]{40}([0-9a-f]{24})?$"
 
@@ -94,6 +97,31 @@ def plan_json_schema() -> dict[str, Any]:
                     "required": ["cluster_name", "provider", "file", "problems"],
                     "additionalProperties": False,
                 },
+            },
+            "live": {
+                "description": "plan --live (version 3): the clusters whose live state was "
+                "read, whether rolled-back hubs are retried, and the clusters that could not "
+                "be read (docs/status.md)",
+                "type": "object",
+                "properties": {
+                    "clusters": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                    "retry": {"type": "boolean"},
+                    "unreachable": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "cluster_name": {"type": "string", "minLength": 1},
+                                "provider": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                            "required": ["cluster_name", "provider", "message"],
+                            "additionalProperties": False,
+                        },
+                    },
+                },
+                "required": ["clusters", "retry", "unreachable"],
+                "additionalProperties": False,
             },
             "support_jobs": _jobs("support releases to upgrade (one per cluster)", hub=False),
             "staging_jobs": _jobs("staging hubs (canaries), upgraded and checked first", hub=True),
