@@ -544,6 +544,8 @@ def _load_hub(
         uptime_check=entry.uptime_check,
         health_check=entry.health_check,
         community=entry.community,
+        hold=entry.hold.reason if entry.hold is not None else None,
+        labels=dict(entry.labels or {}),
     )
 
 

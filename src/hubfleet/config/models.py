@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from hubfleet.base import duration, kubenames
 from hubfleet.config.community import CommunityBlock, CommunitySettings
 from hubfleet.config.providers import Provider
+from hubfleet.config.rollout import HoldBlock, HubLabels, RolloutSettings
 
 # Whole-string patterns (always used with fullmatch: `$` also matches before a final
 # newline). Kubernetes' DNS-1123 label, and its subdomain (dot-separated labels).
@@ -247,6 +248,12 @@ class HubEntry(_Strict):
     )
     community: CommunityBlock | None = Field(
         None, description="the community that may change its own files (docs/community.md)"
+    )
+    hold: HoldBlock | None = Field(
+        None, description="hold the hub back: never deployed while held (docs/deploy.md)"
+    )
+    labels: HubLabels | None = Field(
+        None, description="free labels (k: v) rollout waves select hubs by (docs/deploy.md)"
     )
 
 
@@ -488,6 +495,10 @@ class FleetFile(_Strict):
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     jsonnet: JsonnetSettings = Field(default_factory=JsonnetSettings)
     community: CommunitySettings = Field(default_factory=CommunitySettings)
+    rollout: RolloutSettings = Field(
+        default_factory=RolloutSettings,
+        description="fleet-wide changes rolled out in waves (docs/deploy.md)",
+    )
     support_chart_values_files: list[str] = Field(
         default_factory=lambda: ["enc-*.secret.values.yaml"],
         description="values files of the support chart's own folder (helm-charts/<chart>/), by "

@@ -18,6 +18,7 @@ from hubfleet.plan.job import Job, JsonFile, Step, read_json
 from hubfleet.plan.plan import Plan, plan_from_file
 from hubfleet.plan.replan import deployable, replan
 from hubfleet.plan.schema import JOB_LISTS
+from hubfleet.plan.waves import Rollout, assign
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,17 @@ class Targets:
     carried: tuple[JobRecord, ...] = ()
     # The clusters a plan names as broken (docs/isolation.md): not deployed.
     broken: tuple[BrokenCluster, ...] = ()
+    # Rolled out in waves (`hubfleet.plan.waves`): each job names its wave. None: not.
+    rollout: Rollout | None = None
+
+    def only_wave(self, name: str) -> Targets:
+        """`deploy --plan --wave NAME` (CI runs one wave per call): that wave's jobs,
+        run as one deploy (CI chains the waves and their soak)."""
+        if self.rollout is None or name not in {w.name for w in self.rollout.waves}:
+            known = ", ".join(w.name for w in self.rollout.waves) if self.rollout else "none"
+            raise ConfigError(f"the plan has no wave {name!r}", hint=f"its waves: {known}")
+        jobs = tuple(job for job in self.jobs if job.wave == name)
+        return dataclasses.replace(self, jobs=jobs, rollout=None)
 
 
 def from_cli(fleet: Fleet, cluster_name: str, hubs: Sequence[str]) -> Targets:
@@ -41,7 +53,8 @@ def from_cli(fleet: Fleet, cluster_name: str, hubs: Sequence[str]) -> Targets:
     else:
         chosen = [cluster.hub(name) for name in dict.fromkeys(hubs)]
     jobs += [Job(cluster.name, h.name, h.kind, cluster.provider, (reason,)) for h in chosen]
-    return Targets(tuple(sorted(jobs, key=lambda j: j.sort_key)))
+    waved, rollout = assign(fleet, sorted(jobs, key=lambda j: j.sort_key))
+    return Targets(waved, rollout=rollout)
 
 
 def _checked(fleet: Fleet, job: Job, file: JsonFile, key: str, index: int) -> Job:
@@ -120,7 +133,11 @@ def from_plan(
             job = dataclasses.replace(job, rollback_on_failed_check=True)
         if cluster is None or job.cluster == cluster:
             jobs.setdefault((job.cluster, job.hub), job)
-    return Targets(tuple(sorted(jobs.values(), key=lambda j: j.sort_key)), broken=plan.broken)
+    return Targets(
+        tuple(sorted(jobs.values(), key=lambda j: j.sort_key)),
+        broken=plan.broken,
+        rollout=plan.rollout,
+    )
 
 
 def _check_planned(
@@ -140,8 +157,18 @@ def _check_planned(
         )
     if not checked:
         return
-    allowed = deployable(replan(fleet, plan.planned, file, redactor))
+    again = replan(fleet, plan.planned, file, redactor)
+    allowed = deployable(again)
+    waves = {(j.cluster, j.hub): j.wave for key, _ in JOB_LISTS for j in getattr(again, key)}
     for key, index, job in checked:
+        if waves.get((job.cluster, job.hub)) != job.wave:
+            raise file.error(
+                f"{key}[{index}]: {job.label} is in wave {job.wave!r}, the fleet at this "
+                f"commit puts it in {waves.get((job.cluster, job.hub))!r}",
+                key,
+                index,
+                hint="make the plan again with `hubfleet plan` (rollout: in hubfleet.yaml)",
+            )
         if allowed.get((job.cluster, job.hub)) != job.kind:
             raise file.error(
                 f"{key}[{index}]: the fleet at this commit gives no {job.kind} job for "

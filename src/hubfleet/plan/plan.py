@@ -18,6 +18,7 @@ from hubfleet.plan.changes import Change
 from hubfleet.plan.graph import collector_paused
 from hubfleet.plan.job import InputError, Job, JsonFile, Kind, read_job, read_json
 from hubfleet.plan.schema import JOB_LISTS, PLAN_VERSION, check_plan_json
+from hubfleet.plan.waves import Rollout, WaveInfo
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,10 @@ class Plan:
     planned: Planned | None = None  # what it was made from (None: an older or hand-made file)
     # Clusters whose configuration does not load: their errors, no jobs (docs/isolation.md).
     broken: tuple[BrokenCluster, ...] = ()
+    # Hubs held back (`hold:` in cluster.yaml): never deployed, listed with the reason.
+    held: tuple[Job, ...] = ()
+    # Rolled out in waves (`rollout:` in hubfleet.yaml): the waves in order; None: not.
+    rollout: Rollout | None = None
 
     @property
     def empty(self) -> bool:
@@ -140,6 +145,10 @@ class Plan:
             data["community"] = self.community.to_json()
         if self.planned is not None:
             data["planned"] = self.planned.to_json()
+        if self.held:
+            data["held"] = [job.to_json(with_kind=True) for job in self.held]
+        if self.rollout is not None:
+            data["rollout"] = self.rollout.to_json()
         return data
 
     @property
@@ -194,7 +203,36 @@ def plan_from_file(file: JsonFile) -> Plan:
         terraform_jobs=_jobs(file, "terraform_jobs", "terraform"),
         planned=_planned(file),
         broken=_broken_clusters(file),
+        held=_jobs(file, "held", "staging", "prod") if "held" in data else (),
+        rollout=_rollout(file),
     )
+
+
+def _rollout(file: JsonFile) -> Rollout | None:
+    """The plan's waves (`rollout`), every field checked; None when absent."""
+    data = file.data.get("rollout")
+    if data is None:
+        return None
+    read = _Fields.of(file, data, ("rollout",))
+    waves = []
+    for index, entry in enumerate(read.items("waves")):
+        steps: tuple[str | int, ...] = ("rollout", "waves", index)
+        wave = _Fields.of(file, entry, steps)
+        soak = entry.get("soak_s")
+        if isinstance(soak, bool) or not isinstance(soak, int | float) or soak < 0:
+            raise file.error(f"{_dotted(steps)}.soak_s must be a number of seconds", *steps)
+        limit = entry.get("max_failures")
+        if isinstance(limit, bool) or not isinstance(limit, int | str):
+            raise file.error(f"{_dotted(steps)}.max_failures must be a count or a share", *steps)
+        waves.append(WaveInfo(wave.text("name"), float(soak), limit))
+    names = [wave.name for wave in waves]
+    if not waves or len(set(names)) != len(names):
+        raise file.error("rollout.waves must name each wave once", "rollout")
+    for key, _ in JOB_LISTS:
+        for index, job in enumerate(file.data.get(key) or ()):
+            if isinstance(job, Mapping) and job.get("wave") not in names:
+                raise file.error(f"{key}[{index}]: not in a wave of the rollout", key, index)
+    return Rollout(tuple(waves), read.text("trigger"))
 
 
 def _community(file: JsonFile) -> CommunityDecision | None:
