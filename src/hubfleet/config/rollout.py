@@ -22,7 +22,7 @@ MAX_WAVES = 5
 REST_WAVE = "rest"
 MAX_SOAK_S = 7 * 24 * 3600.0
 
-_WAVE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
+_WAVE_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
 _SHARE = re.compile(r"(\d{1,3}(?:\.\d+)?)%")
 _LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,62}")
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9._-]{0,63}")
@@ -31,7 +31,8 @@ _LABEL_VALUE = re.compile(r"[A-Za-z0-9._-]{0,63}")
 def _wave_name(value: str) -> str:
     if not _WAVE_NAME.fullmatch(value):
         raise ValueError(
-            f"{value!r} is not a wave name (lowercase letters, digits and '-', at most 31)"
+            f"{value!r} is not a wave name (lowercase letters, digits and -, starting with "
+            "a letter, at most 31)"
         )
     if value == REST_WAVE:
         raise ValueError(f"{REST_WAVE!r} is the implicit last wave's name: choose another")

@@ -31,12 +31,17 @@ class Targets:
     # Rolled out in waves (`hubfleet.plan.waves`): each job names its wave. None: not.
     rollout: Rollout | None = None
 
-    def only_wave(self, name: str) -> Targets:
-        """`deploy --plan --wave NAME` (CI runs one wave per call): that wave's jobs,
-        run as one deploy (CI chains the waves and their soak)."""
-        if self.rollout is None or name not in {w.name for w in self.rollout.waves}:
-            known = ", ".join(w.name for w in self.rollout.waves) if self.rollout else "none"
-            raise ConfigError(f"the plan has no wave {name!r}", hint=f"its waves: {known}")
+    def only_wave(self, wave: str) -> Targets:
+        """`deploy --plan --wave NAME|N` (CI runs one wave per call, N counts from 1):
+        that wave's jobs, run as one deploy (CI chains the waves and their soak)."""
+        names = [w.name for w in self.rollout.waves] if self.rollout is not None else []
+        name = wave
+        if wave.isdigit() and 1 <= int(wave) <= len(names):
+            name = names[int(wave) - 1]
+        if name not in names:
+            raise ConfigError(
+                f"the plan has no wave {wave!r}", hint=f"its waves: {', '.join(names) or 'none'}"
+            )
         jobs = tuple(job for job in self.jobs if job.wave == name)
         return dataclasses.replace(self, jobs=jobs, rollout=None)
 

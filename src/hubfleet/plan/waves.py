@@ -78,7 +78,8 @@ def trigger_reason(fleet: Fleet, jobs: Sequence[Job]) -> str | None:
     if over is not None and len(clusters) > over:
         return f"hubs of {len(clusters)} clusters upgrade (more than {over})"
     for name in settings.trigger.charts:
-        pattern = re.compile(rf"\bcharts?[ .]{re.escape(name)}\b")
+        quoted = re.escape(name)  # "chart NAME (...)", "charts.NAME", "depends on NAME"
+        pattern = re.compile(rf"\bcharts?[ .]{quoted}\b|\bdepends on {quoted}\b")
         if any(job.hub is not None and any(pattern.search(r) for r in job.reasons) for job in jobs):
             return f"chart {name} changed"
     return None
