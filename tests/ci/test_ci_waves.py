@@ -104,7 +104,7 @@ def test_no_names_in_the_wave_workflow(wave: dict[str, Any], deploy: dict[str, A
     assert call["uses"] == f"./{CLUSTER}"
     assert call["with"]["wave"] == "${{ format('{0}', inputs.wave) }}"
     text = rendered()[WAVE]
-    for name in ("alpha", "beta", "gamma", "delta", "first", "staging"):
+    for name in ("alpha", "beta", "gamma", "delta", "canaries", "quarter"):
         assert name not in text
 
 
@@ -233,6 +233,8 @@ def test_the_cluster_workflow_names_its_artifacts_per_wave(cluster: dict[str, An
     upload = step(cluster["jobs"]["deploy"], name="Upload the report")
     suffix = "${{ inputs.wave != '' && format('-wave-{0}', inputs.wave) || '' }}"
     assert upload["with"]["name"] == "hubfleet-report-${{ inputs.cluster }}" + suffix
+    outcome = step(cluster["jobs"]["outcome"], name="Upload the results")
+    assert outcome["with"]["name"] == "hubfleet-outcome-${{ inputs.cluster }}" + suffix
     deploy = step(cluster["jobs"]["deploy"], name="Deploy")
     assert deploy["env"]["WAVE"] == "${{ inputs.wave }}"
     assert cluster["on"]["workflow_call"]["inputs"]["wave"]["default"] == ""
