@@ -133,7 +133,8 @@ def run_waves(
         state = outcome.waves[index]
         later = [job for _, rest in grouped[index + 1 :] for job in rest]
         if cancel.is_set() or records.stopping():
-            outcome.stopped = outcome.stopped or f"interrupted before wave {wave.name}"
+            why = "interrupted" if cancel.is_set() else "stopped by --fail-fast"
+            outcome.stopped = outcome.stopped or f"{why} before wave {wave.name}"
             records.not_started([*wave_jobs, *later])
             return outcome
         if not wave_jobs:
