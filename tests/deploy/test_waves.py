@@ -343,6 +343,35 @@ def test_a_wave_naming_an_unknown_cluster_is_an_error_at_its_line(
     line = text.splitlines().index("    - alpah") + 1
     changed = denv.out / "changed.txt"
     changed.write_text("config/clusters/alpha/cluster.yaml\n")
+    expected = f"hubfleet.yaml:{line}: rollout.waves[0] (w): no cluster named 'alpah'"
     result = run_cli("--repo", denv.fleet, "plan", "--changed-files", changed)
     assert result.exit_code == 2
-    assert f"hubfleet.yaml:{line}: rollout.waves[0] (w): no cluster named 'alpah'" in result.stderr
+    assert expected in result.stderr
+    result = run_cli("--repo", denv.fleet, "validate")
+    assert result.exit_code == 2 and expected in result.output
+    assert "hint: name clusters of config/clusters/" in result.output
+
+
+def test_a_dry_run_does_not_soak_nor_write_the_state(run_cli: Any, denv: DeployEnv) -> None:
+    waves_fleet(denv, soak="1h")
+    plan = make_plan(run_cli, denv)
+    began = time.monotonic()
+    result, report = deploy(run_cli, denv, plan, "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert time.monotonic() - began < 120
+    assert [w["status"] for w in report["rollout"]["waves"]] == ["succeeded"] * 3
+    assert report["rollout"]["waves"][0]["soaked_s"] < 1
+    assert not (denv.fleet / ".hubfleet" / "rollout.json").exists()
+
+
+def test_fail_fast_stops_the_rollout_before_the_next_wave(run_cli: Any, denv: DeployEnv) -> None:
+    """--fail-fast: a failure tolerated by its wave still stops the rollout."""
+    waves_fleet(denv, soak="0s", first_max=5)
+    plan = make_plan(run_cli, denv)
+    denv.fakes.script([cluster_rule("alpha", "prod1", exit=1, stderr="Error: boom")])
+    result, report = deploy(run_cli, denv, plan, "--fail-fast")
+    assert result.exit_code == 1
+    assert report["rollout"]["stopped"] == "stopped by --fail-fast before wave half"
+    assert {_cluster_of(c) for c in denv.upgrades()} == {"alpha"}
+    later = [j for label, j in by_job(report).items() if not label.startswith("alpha/")]
+    assert {j["status"] for j in later} == {"skipped"}

@@ -159,3 +159,21 @@ class HoldBlock(_Strict):
 
 
 HubLabels = Labels
+
+UNKNOWN_CLUSTER_HINT = "name clusters of config/clusters/, or select hubs by pattern or label"
+
+
+def unknown_clusters(
+    rollout: RolloutSettings, names: set[str]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Each cluster a wave names that is not in `names`: (its key path in hubfleet.yaml,
+    the message)."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    for index, wave in enumerate(rollout.waves):
+        for position, name in enumerate(wave.clusters or ()):
+            if name not in names:
+                key = ("rollout", "waves", index, "clusters", position)
+                found.append(
+                    (key, f"rollout.waves[{index}] ({wave.name}): no cluster named {name!r}")
+                )
+    return found

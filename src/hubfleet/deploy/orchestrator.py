@@ -53,6 +53,7 @@ from hubfleet.deploy.waves import (
     SoakWait,
     WaveNote,
     held_jobs,
+    no_soak,
     run_waves,
     soak_wait,
 )
@@ -203,7 +204,7 @@ class Deployer:
                     self.records,
                     self.cancel,
                     lambda wave_jobs: self._run_clusters(pool, wave_jobs),
-                    wait=self.soak_wait,
+                    wait=no_soak if self.options.dry_run else self.soak_wait,
                     note=self.wave_note,
                 )
         self.rollout_outcome = rollout

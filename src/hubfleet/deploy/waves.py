@@ -53,6 +53,11 @@ def soak_wait(cancel: threading.Event, seconds: float) -> bool:
     return cancel.is_set()
 
 
+def no_soak(cancel: threading.Event, seconds: float) -> bool:
+    """A dry run's soak: none (nothing was upgraded)."""
+    return cancel.is_set()
+
+
 @dataclass
 class WaveOutcome:
     name: str

@@ -26,7 +26,13 @@ from hubfleet.base.errors import ConfigError, HubfleetError
 from hubfleet.base.jsonio import parse_json
 from hubfleet.base.yamlio import read_fleet_file
 from hubfleet.config.fleet import Fleet, Hub
-from hubfleet.config.rollout import REST_WAVE, Wave, share_fraction
+from hubfleet.config.rollout import (
+    REST_WAVE,
+    UNKNOWN_CLUSTER_HINT,
+    Wave,
+    share_fraction,
+    unknown_clusters,
+)
 from hubfleet.plan.job import Job
 
 # The last rollout's outcome in the checkout (written by the deploy, read by the plan).
@@ -86,19 +92,16 @@ def trigger_reason(fleet: Fleet, jobs: Sequence[Job]) -> str | None:
 
 
 def check_rollout(fleet: Fleet) -> None:
-    """The waves' cluster names must be the fleet's (an error at hubfleet.yaml's line)."""
+    """The waves' cluster names must be the fleet's (an error at hubfleet.yaml's line;
+    the loader reports it too, against every cluster folder)."""
     known = {cluster.name for cluster in fleet.clusters}
-    for index, wave in enumerate(fleet.settings.rollout.waves):
-        for position, name in enumerate(wave.clusters or ()):
-            if name not in known:
-                file = fleet.settings_file or "hubfleet.yaml"
-                line = fleet.settings_lines.line(("rollout", "waves", index, "clusters", position))
-                raise ConfigError(
-                    f"rollout.waves[{index}] ({wave.name}): no cluster named {name!r}",
-                    path=file,
-                    line=line,
-                    hint="name clusters of config/clusters/, or select hubs by pattern or label",
-                )
+    for key, message in unknown_clusters(fleet.settings.rollout, known):
+        raise ConfigError(
+            message,
+            path=fleet.settings_file or "hubfleet.yaml",
+            line=fleet.settings_lines.line(key),
+            hint=UNKNOWN_CLUSTER_HINT,
+        )
 
 
 def _selects(wave: Wave, hub: Hub) -> bool:
