@@ -190,6 +190,10 @@ def test_a_plan_whose_waves_were_edited_is_refused(fleet_copy: Path) -> None:
     _edit(path, move)
     with pytest.raises(HubfleetError, match=r"delta/prod is in wave 'first', the fleet"):
         from_plan(fleet, path, redactor=Redactor())
+    path.write_text(to_json_text(plan))  # the jobs as the fleet gives them, a threshold raised
+    _edit(path, lambda data: data["rollout"]["waves"][0].update(max_failures=100))
+    with pytest.raises(HubfleetError, match=r"the plan's rollout \(its waves, their soak"):
+        from_plan(fleet, path, redactor=Redactor())
     _edit(path, lambda data: data["prod_jobs"][0].update(wave="nowhere"))
     with pytest.raises(HubfleetError, match=r"prod_jobs\[0\]: not in a wave of the rollout"):
         from_plan(fleet, path)

@@ -163,6 +163,13 @@ def _check_planned(
     if not checked:
         return
     again = replan(fleet, plan.planned, file, redactor)
+    if again.rollout != plan.rollout:  # its waves, their soak and threshold: the fleet's
+        raise file.error(
+            "the plan's rollout (its waves, their soak and max_failures) is not the one the "
+            "fleet at this commit gives for the changes it records",
+            "rollout",
+            hint="make the plan again with `hubfleet plan` (rollout: in hubfleet.yaml)",
+        )
     allowed = deployable(again)
     waves = {(j.cluster, j.hub): j.wave for key, _ in JOB_LISTS for j in getattr(again, key)}
     for key, index, job in checked:

@@ -219,7 +219,7 @@ def _rollout(file: JsonFile) -> Rollout | None:
         steps: tuple[str | int, ...] = ("rollout", "waves", index)
         wave = _Fields.of(file, entry, steps)
         soak = entry.get("soak_s")
-        if isinstance(soak, bool) or not isinstance(soak, int | float) or soak < 0:
+        if isinstance(soak, bool) or not isinstance(soak, int | float) or not 0 <= soak <= 1e6:
             raise file.error(f"{_dotted(steps)}.soak_s must be a number of seconds", *steps)
         limit = entry.get("max_failures")
         if isinstance(limit, bool) or not isinstance(limit, int | str):
