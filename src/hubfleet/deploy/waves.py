@@ -64,7 +64,9 @@ class WaveOutcome:
     jobs: int
     threshold: int
     soak_s: float
-    status: str = "not started"  # succeeded | halted | interrupted | soak interrupted | ...
+    # not started | empty | succeeded | passed with failures (within max_failures) |
+    # halted | interrupted | soak interrupted
+    status: str = "not started"
     failures: int = 0
     started: str | None = None
     finished: str | None = None
@@ -166,7 +168,7 @@ def run_waves(
                 outcome, index, records, grouped, f"not started: halted after wave {wave.name}"
             )
             return outcome
-        state.status = "succeeded"
+        state.status = "succeeded" if not state.failures else "passed with failures"
         if index >= last or wave.soak_s <= 0:
             continue
         say(f"wave {wave.name}: soaking for {wave.soak_s:g}s before the next wave")
