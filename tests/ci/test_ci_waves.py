@@ -14,7 +14,17 @@ from typing import Any
 
 import pytest
 
-from tests.ci.ci_helpers import BIN, CLUSTER, DEPLOY, bash, load, rendered, step, write_repo
+from tests.ci.ci_helpers import (
+    BIN,
+    CLUSTER,
+    DEPLOY,
+    bash,
+    hubfleet,
+    load,
+    rendered,
+    step,
+    write_repo,
+)
 from tests.ci.test_ci_order import simulate
 
 WAVE = ".github/workflows/hubfleet-wave.yaml"
@@ -311,3 +321,22 @@ def test_actionlint_is_clean_with_the_wave_workflow(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
+
+
+def test_ci_init_says_which_soak_environments_to_create(fleet_copy: Path) -> None:
+    settings = fleet_copy / "hubfleet.yaml"
+    settings.write_text(
+        settings.read_text()
+        + "rollout:\n  waves:\n"
+        + "  - {name: early, clusters: [alpha], soak: 90m}\n"
+        + "  - {name: none, clusters: [beta]}\n"
+        + "  - {name: late, share: 50%, soak: 45s}\n"
+    )
+    result = hubfleet("--repo", fleet_copy, "ci", "init")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("rollout wave")]
+    assert lines == [
+        "rollout wave 1 (early): give the environment hubfleet-soak-1 a wait timer of 90 minutes",
+        "rollout wave 3 (late): give the environment hubfleet-soak-3 a wait timer of 1 minutes",
+    ]
+    assert (fleet_copy / WAVE).is_file()
