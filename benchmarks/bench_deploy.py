@@ -47,7 +47,12 @@ concurrency, each against its goal as a ratio (<= 1: met), and the redactor's bu
 (regex compiles, index chunks). `--python` picks the hubfleet measured: e.g.
 /work/main/.venv/bin/python for main's code, to compare.
 
-Run: .venv/bin/python benchmarks/bench_deploy.py [realistic|stress|broken|secrets ...]
+`waves` (issue 27): the same fleet rolled out in three waves (clusters c01-c03; 25% of
+the remaining production hubs; the rest) with soaks of 1.5 s and 3 s, at the realistic
+scale: the makespan against the sum of the waves' bounds (each wave's critical path,
+drawn and measured) plus the soaks.
+
+Run: .venv/bin/python benchmarks/bench_deploy.py [realistic|stress|broken|secrets|waves ...]
      [--python PATH]
 """
 
@@ -78,6 +83,7 @@ from hubfleet.config.load import load_fleet  # noqa: E402
 from hubfleet.deploy.model import JobRecord  # noqa: E402
 from hubfleet.deploy.orchestrator import Deployer, DeployOptions  # noqa: E402
 from hubfleet.plan.job import Job  # noqa: E402
+from hubfleet.plan.waves import assign as assign_waves  # noqa: E402
 from hubfleet.secrets.sops import Sops, encrypt  # noqa: E402
 
 SEED = 20240611
@@ -232,6 +238,80 @@ def scenario(root: Path, clusters: dict[str, list[tuple[str, bool]]], tmp: Path,
     limited, _ = run(root, jobs, fakes.path, width)
     set_parallelism(root, 256)
     print(f"  makespan, cluster_parallelism 8 {limited:6.2f} s (the 95-hub cluster in waves of 8)")
+
+
+# `waves` (issue 27): the fleet rolled out in three waves; short soaks, realistic latencies.
+WAVES_SOAK_S = (1.5, 3.0)
+WAVES_YAML = """rollout:
+  trigger:
+    clusters_over: 0
+  waves:
+  - name: early
+    clusters: [c01, c02, c03]
+    soak: {first}s
+  - name: quarter
+    share: 25%
+    soak: {second}s
+"""
+
+
+def waves(root: Path, clusters: dict[str, list[tuple[str, bool]]], tmp: Path) -> None:
+    """The 30-cluster fleet in three waves (three clusters; 25% of the remaining
+    production hubs, spread across clusters with their canaries; the rest), at the
+    realistic scale: the makespan against the sum of each wave's critical path
+    (its clusters' support + slowest canary + slowest production hub of that wave)
+    plus the soaks between the waves (none after the last)."""
+    fakes = install_fakes(tmp / "waves")
+    drawn = latencies(all_jobs(clusters), SCALES["realistic"])
+    fakes.script(
+        [
+            {"tool": "helm", "args": ["upgrade", job.hub or "support"],
+             "contains": f"hubfleet-creds-{job.cluster}-", "sleep": round(seconds, 3)}
+            for job, seconds in drawn.items()
+        ]
+    )  # fmt: skip
+    settings = root / "hubfleet.yaml"
+    before = settings.read_text()
+    first, second = WAVES_SOAK_S
+    settings.write_text(before + WAVES_YAML.format(first=first, second=second))
+    try:
+        fleet = load_fleet(root).fleet_or_raise()
+        jobs, rollout = assign_waves(fleet, all_jobs(clusters))
+        assert rollout is not None
+        redactor = Redactor()
+        options = DeployOptions(
+            concurrency=len(jobs), cluster_concurrency=30, extra_env={"PATH": fakes.path}
+        )
+        deployer = Deployer(
+            fleet, jobs, sops=Sops(redactor, cwd=fleet.root), redactor=redactor,
+            options=options, rollout=rollout,
+        )  # fmt: skip
+        start = time.monotonic()
+        report = deployer.run()
+        makespan = time.monotonic() - start
+    finally:
+        settings.write_text(before)
+    bad = [r for r in report.records if r.status != "succeeded"]
+    assert not bad, bad[:3]
+    measured = {r.job: r.duration_s or 0.0 for r in report.records}
+    plain = {(job.cluster, job.hub): seconds for job, seconds in drawn.items()}
+    soaks = sum(WAVES_SOAK_S)
+    by_drawn = by_measured = 0.0
+    print(f"[waves] {len(jobs)} jobs in {len(rollout.waves)} waves, soaks {first}s and {second}s")
+    for wave in rollout.waves:
+        in_wave = [job for job in jobs if job.wave == wave.name]
+        wave_drawn = bound({job: plain[(job.cluster, job.hub)] for job in in_wave})
+        wave_measured = bound({job: measured[job] for job in in_wave})
+        by_drawn, by_measured = by_drawn + wave_drawn, by_measured + wave_measured
+        print(f"  wave {wave.name:<8} {len(in_wave):3d} jobs in "
+              f"{len({j.cluster for j in in_wave}):2d} clusters, bound {wave_drawn:5.2f} s drawn, "
+              f"{wave_measured:5.2f} s measured")  # fmt: skip
+    print(f"  makespan                               {makespan:6.2f} s")
+    print(f"  sum of wave bounds + soaks (drawn)     {by_drawn + soaks:6.2f} s   "
+          f"ratio {makespan / (by_drawn + soaks):.3f}")  # fmt: skip
+    print(f"  sum of wave bounds + soaks (measured)  {by_measured + soaks:6.2f} s   "
+          f"ratio {makespan / (by_measured + soaks):.3f}")  # fmt: skip
+    print(f"  the same jobs without waves, bound     {bound(drawn):6.2f} s (drawn)")
 
 
 def all_jobs(clusters: dict[str, list[tuple[str, bool]]]) -> list[Job]:
@@ -518,8 +598,8 @@ def deploy_child(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("scales", nargs="*", default=[*SCALES, "broken", "secrets"],
-                        choices=[*SCALES, "broken", "secrets"])  # fmt: skip
+    parser.add_argument("scales", nargs="*", default=[*SCALES, "broken", "secrets", "waves"],
+                        choices=[*SCALES, "broken", "secrets", "waves"])  # fmt: skip
     parser.add_argument(
         "--python", default=sys.executable, help="secrets: the python whose hubfleet runs"
     )
@@ -538,6 +618,8 @@ def main() -> None:
                 broken(root, clusters, Path(tmp))
             elif name == "secrets":
                 secrets(root, clusters, Path(tmp), args.python)
+            elif name == "waves":
+                waves(root, clusters, Path(tmp))
             else:
                 scenario(root, clusters, Path(tmp), name)
 

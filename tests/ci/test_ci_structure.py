@@ -37,9 +37,18 @@ def test_deploy_triggers_and_jobs(deploy: dict, cluster: dict) -> None:
     assert set(deploy["on"]) == {"pull_request", "push"}
     assert deploy["on"]["push"]["branches"] == ["main"]
     # The push's clusters are calls of the cluster workflow (terraform apply, then deploy).
+    # wave-N, rollout-summary: a plan rolled out in waves (tests/ci/test_ci_waves.py)
+    waves = [f"wave-{k}" for k in range(1, 7)]
     assert list(deploy["jobs"]) == [
-        "plan", "auto-merge", "cluster", "summary", "notify-before", "notify-after",
-    ]  # fmt: skip
+        "plan",
+        "auto-merge",
+        "cluster",
+        *waves,
+        "rollout-summary",
+        "summary",
+        "notify-before",
+        "notify-after",
+    ]
     assert "needs" not in deploy["jobs"]["plan"]
     assert deploy["jobs"]["cluster"]["needs"] == "plan"
     assert deploy["jobs"]["cluster"]["uses"] == f"./{CLUSTER}"
@@ -138,7 +147,8 @@ def test_deploy_step(cluster: dict) -> None:
     assert download["with"] == {"name": "hubfleet-plan"}
     upload = step(job, name="Upload the report")
     assert upload["if"] == "always()"
-    assert upload["with"]["name"] == "hubfleet-report-${{ inputs.cluster }}"
+    # one per wave of a rollout in waves (a cluster may be in several): tests/ci/test_ci_waves.py
+    assert upload["with"]["name"].startswith("hubfleet-report-${{ inputs.cluster }}")
     setup = job["steps"][1]
     assert setup["uses"] == "./.github/actions/hubfleet-setup"
     assert setup["with"] == {"helm": "true"}

@@ -51,6 +51,8 @@ TEMPLATES = (
     ("workflows/hubfleet-deploy.yaml", ".github/workflows/hubfleet-deploy.yaml"),
     # Called by the deploy workflow per cluster: terraform apply, then that cluster's deploy.
     ("workflows/hubfleet-cluster.yaml", ".github/workflows/hubfleet-cluster.yaml"),
+    # Called by the deploy workflow per wave of a plan rolled out in waves (ci/waves.py).
+    ("workflows/hubfleet-wave.yaml", ".github/workflows/hubfleet-wave.yaml"),
     ("workflows/hubfleet-plan-comment.yaml", ".github/workflows/hubfleet-plan-comment.yaml"),
     # A later approval by a hub's owners: plan again, auto-merge if community-only.
     (

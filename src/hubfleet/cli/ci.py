@@ -141,6 +141,7 @@ def init(
     lines += [f"unchanged {path}" for path in result.unchanged]
     if result.written:
         lines.append("Set up the cloud identities and secrets: see docs/ci.md in hubfleet.")
+    lines += _soak_environments(ctx)
     echo(ctx, "\n".join(lines))
 
 
@@ -154,6 +155,23 @@ def _schedule_changed(ctx: typer.Context, repo: Path, stale: list[str]) -> list[
     if existing is None or health in stale:
         return []
     return [health] if _health_schedule(ctx, existing) != existing.health_schedule else []
+
+
+def _soak_environments(ctx: typer.Context) -> list[str]:
+    """The environments whose wait timers hold each wave's soak (docs/ci.md): one line each."""
+    from hubfleet.base.errors import HubfleetError
+    from hubfleet.cli.common import load_fleet
+
+    try:
+        waves = load_fleet(ctx).settings.rollout.waves
+    except HubfleetError:
+        return []
+    return [
+        f"rollout wave {index} ({wave.name}): give the environment hubfleet-soak-{index} a "
+        f"wait timer of {int((wave.soak_s + 59) // 60)} minutes"
+        for index, wave in enumerate(waves, start=1)
+        if wave.soak_s > 0
+    ]
 
 
 @app.command()
@@ -200,8 +218,9 @@ def matrix(
     from hubfleet.plan.plan import read_plan
 
     stdin_text = sys.stdin.read() if str(plan) == "-" else None
+    read = read_plan(plan, stdin_text=stdin_text)
     every = _every_cluster(ctx) if every_cluster else ()
-    result = build_matrix(read_plan(plan, stdin_text=stdin_text), every)
+    result = build_matrix(read, every)
     for entry in result.not_deployed:
         # A workflow command's data: escaped so that a name cannot start another command.
         cluster = entry.cluster.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
@@ -213,9 +232,43 @@ def matrix(
     text = json.dumps(result.as_json(), separators=(",", ":"))
     if output is MatrixOutput.github:
         broken = json.dumps(list(result.broken), separators=(",", ":"))
-        echo(ctx, f"matrix={text}\ncount={len(result.include)}\nbroken={broken}")
+        waved = "true" if read.rollout is not None else "false"  # docs/ci.md: waves
+        echo(ctx, f"matrix={text}\ncount={len(result.include)}\nbroken={broken}\nwaved={waved}")
     else:
         echo(ctx, text)
+
+
+@app.command(hidden=True)
+def wave(
+    ctx: typer.Context,
+    plan: Annotated[Path, typer.Option("--plan", help="A plan JSON file.")],
+    number: Annotated[int, typer.Option("--wave", min=1, help="The wave, counted from 1.")],
+) -> None:
+    """Wave N of a plan rolled out in waves, as `$GITHUB_OUTPUT` lines: name=, clusters=
+    (the cluster workflow's matrix), count=, soak-s= (docs/ci.md)."""
+    from hubfleet.ci.waves import wave_matrix
+    from hubfleet.plan.plan import read_plan
+
+    echo(ctx, wave_matrix(read_plan(plan), number).github_lines().rstrip("\n"))
+
+
+@app.command(name="wave-gate", hidden=True)
+def wave_gate(
+    ctx: typer.Context,
+    plan: Annotated[Path, typer.Option("--plan", help="A plan JSON file.")],
+    number: Annotated[int, typer.Option("--wave", min=1, help="The wave, counted from 1.")],
+    reports: Annotated[Path, typer.Option("--reports", help="The folder of <cluster>.json.")],
+) -> None:
+    """Wave N's failures against its max_failures (markdown); exit 1 over it: the
+    rollout halts (the next wave's call needs this one)."""
+    from hubfleet.base.errors import DeployError
+    from hubfleet.ci.waves import wave_gate as gate
+    from hubfleet.plan.plan import read_plan
+
+    result = gate(read_plan(plan), number, reports)
+    echo(ctx, result.markdown.rstrip("\n"))
+    if not result.ok:
+        raise DeployError(f"wave {number} failed over its threshold: the rollout halts here")
 
 
 @app.command(hidden=True)

@@ -31,6 +31,10 @@ def command(
     only_cluster: Annotated[
         str | None, typer.Option("--cluster", help="With --plan: only this cluster's jobs.")
     ] = None,
+    wave: Annotated[
+        str | None,
+        typer.Option("--wave", help="With --plan: only this wave's jobs (CI runs one per call)."),
+    ] = None,
     retry_failed: Annotated[
         Path | None,
         typer.Option(
@@ -87,7 +91,7 @@ def command(
         DEFAULT_CONCURRENCY,
         DeployOptions,
     )
-    from hubfleet.deploy.output import held_lines, report_json
+    from hubfleet.deploy.output import held_lines, report_json, rollout_lines
     from hubfleet.deploy.run import Outputs, deploy
     from hubfleet.helm.cli import duration_seconds
 
@@ -102,6 +106,8 @@ def command(
         raise HubfleetError(
             "--retry goes with --plan", hint="hubfleet plan --live --output json > plan.json"
         )
+    if wave is not None and plan is None:
+        raise HubfleetError("--wave goes with --plan", hint="a plan names each job's wave")
     if only_cluster is not None and plan is None:
         raise HubfleetError("--cluster goes with --plan", hint="or name the cluster as argument")
     if progress not in ("auto", "live", "plain"):
@@ -117,6 +123,8 @@ def command(
             fleet, plan, only_cluster, redactor=opts.redactor, broken=names, retry=retry
         )
         broken = merge_broken(broken, targets.broken, only_cluster)
+        if wave is not None:
+            targets = targets.only_wave(wave)
     else:
         fleet = load_fleet(ctx)
         if retry_failed is not None:
@@ -165,6 +173,7 @@ def command(
         lines += held_lines(result)
         lines.append(f"deploy {'interrupted' if result.interrupted else 'done'}: {counts}")
         lines.append(f"canary gate: {result.health_check}")
+        lines += rollout_lines(result)
         lines += [f"{b.name}: not deployed, its configuration is broken" for b in broken]
         echo(ctx, "\n".join(lines))
     for gone in broken:  # each with its errors, at their files and lines

@@ -51,6 +51,8 @@ class Hub:
     uptime_check: Mapping[str, Any] | None = None
     health_check: HealthCheckBlock = field(default_factory=HealthCheckBlock)
     community: CommunityBlock | None = None
+    hold: str | None = None  # why the hub is held back (never deployed while held)
+    labels: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def kind(self) -> JobKind:

@@ -55,6 +55,7 @@ from hubfleet.config.models import (
     provider_block_model,
 )
 from hubfleet.config.providers import CREDENTIALS_KEY, PROVIDERS
+from hubfleet.config.rollout import UNKNOWN_CLUSTER_HINT, unknown_clusters
 from hubfleet.config.terraform import terraform_problems
 
 SETTINGS_FILE = "hubfleet.yaml"
@@ -115,6 +116,10 @@ def load_fleet(root: Path) -> LoadResult:
     finally:
         paths.close()
     _check_unique_domains(clusters, problems)
+    if settings_doc is not None:  # rollout waves naming no cluster folder (docs/deploy.md)
+        names = {folder.name for folder in folders if folder.is_dir()}
+        for key, message in unknown_clusters(settings.rollout, names):
+            problems.append(_at(settings_doc, key, message, UNKNOWN_CLUSTER_HINT))
     fleet = Fleet(
         root=root,
         settings=settings,
@@ -544,6 +549,8 @@ def _load_hub(
         uptime_check=entry.uptime_check,
         health_check=entry.health_check,
         community=entry.community,
+        hold=entry.hold.reason if entry.hold is not None else None,
+        labels=dict(entry.labels or {}),
     )
 
 

@@ -19,6 +19,7 @@ from hubfleet.base import duration, kubenames
 from hubfleet.config.community import CommunityBlock, CommunitySettings
 from hubfleet.config.notify import HealthSettings, NotifySettings
 from hubfleet.config.providers import Provider
+from hubfleet.config.rollout import HoldBlock, HubLabels, RolloutSettings
 
 # Whole-string patterns (always used with fullmatch: `$` also matches before a final
 # newline). Kubernetes' DNS-1123 label, and its subdomain (dot-separated labels).
@@ -248,6 +249,12 @@ class HubEntry(_Strict):
     )
     community: CommunityBlock | None = Field(
         None, description="the community that may change its own files (docs/community.md)"
+    )
+    hold: HoldBlock | None = Field(
+        None, description="hold the hub back: never deployed while held (docs/deploy.md)"
+    )
+    labels: HubLabels | None = Field(
+        None, description="free labels (k: v) rollout waves select hubs by (docs/deploy.md)"
     )
 
 
@@ -521,6 +528,10 @@ class FleetFile(_Strict):
     health: HealthSettings = Field(default_factory=HealthSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     plan: PlanSettings = Field(default_factory=PlanSettings)
+    rollout: RolloutSettings = Field(
+        default_factory=RolloutSettings,
+        description="fleet-wide changes rolled out in waves (docs/deploy.md)",
+    )
     support_chart_values_files: list[str] = Field(
         default_factory=lambda: ["enc-*.secret.values.yaml"],
         description="values files of the support chart's own folder (helm-charts/<chart>/), by "

@@ -45,6 +45,7 @@ class JobRecord:
             "cluster_name": job.cluster,
             "hub_name": job.hub,
             "kind": job.kind,
+            **({"wave": job.wave} if job.wave is not None else {}),
             "provider": job.provider,
             "status": self.status,
             "reasons": list(job.reasons),
@@ -80,6 +81,8 @@ class Report:
     helm_version: str | None = None
     health_check: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    # A deploy rolled out in waves (deploy/waves.py): each wave's outcome, where it stopped.
+    rollout: dict[str, Any] | None = None
 
     @property
     def failed(self) -> bool:
@@ -105,6 +108,7 @@ class Report:
             "helm_version": self.helm_version,
             "health_check": self.health_check,
             "options": self.options,
+            **({"rollout": self.rollout} if self.rollout is not None else {}),
         }
 
 
@@ -144,6 +148,7 @@ def report_from_file(file: JsonFile) -> Report:
         helm_version=_optional(file, data, str, "helm_version"),
         health_check=str(data.get("health_check") or ""),
         options=dict(options) if isinstance(options, dict) else {},
+        rollout=data["rollout"] if isinstance(data.get("rollout"), dict) else None,
     )
 
 

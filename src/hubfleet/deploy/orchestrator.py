@@ -12,6 +12,9 @@ helm processes run at once in the whole deploy, each on a thread of one job pool
 of that size: a job's slots are taken before it gets a thread, so the deploy's
 threads are bounded by `concurrency` and `cluster_concurrency`, not by its jobs.
 
+With a rollout (`rollout`, deploy/waves.py) the jobs run wave by wave, each wave as
+above; a held hub (`hold:`) is never deployed, waves or not.
+
 A support or canary failure skips that cluster's later jobs; other clusters are
 not touched. `fail_fast` stops starting new work anywhere after the first
 failure. Setting `cancel` (SIGINT/SIGTERM in the CLI) starts nothing new, stops
@@ -45,10 +48,20 @@ from hubfleet.deploy.canary import Gate, gate_off
 from hubfleet.deploy.kinds import BACKENDS
 from hubfleet.deploy.model import JobRecord, Report, now_iso, sorted_records
 from hubfleet.deploy.records import Observer, Records
+from hubfleet.deploy.waves import (
+    RolloutOutcome,
+    SoakWait,
+    WaveNote,
+    held_jobs,
+    no_soak,
+    run_waves,
+    soak_wait,
+)
 from hubfleet.health.gate import HealthCheck
 from hubfleet.helm.charts import ChartResolver
 from hubfleet.helm.cli import DEFAULT_HELM_TIMEOUT
 from hubfleet.plan.job import Job
+from hubfleet.plan.waves import Rollout
 from hubfleet.providers import ProviderContext, get_provider
 from hubfleet.release.pipeline import Release, hub_release, support_release
 from hubfleet.release.values import ReleaseValues
@@ -103,8 +116,16 @@ class Deployer:
         backends: Mapping[Target, BackendFactory] = BACKENDS,
         values: ReleaseValues | None = None,
         releases: Mapping[Job, Release | None] | None = None,
+        rollout: Rollout | None = None,
+        soak_wait: SoakWait = soak_wait,
+        wave_note: WaveNote | None = None,
     ) -> None:
         self.fleet = fleet
+        # Wave by wave when set (`hubfleet.plan.waves`, deploy/waves.py).
+        self.rollout = rollout
+        self.soak_wait = soak_wait
+        self.wave_note = wave_note
+        self.rollout_outcome: RolloutOutcome | None = None
         self.jobs = tuple(jobs)
         self.sops = sops
         self.redactor = redactor
@@ -161,24 +182,32 @@ class Deployer:
         for kind in sorted({target_of(job.provider) for job in self.jobs}):
             self._backends[kind] = self._factories[kind](session)  # helm: its version, once
         versions = [b.helm_version for b in self._backends.values() if b.helm_version]
-        by_cluster: dict[str, list[Job]] = {}
-        for job in sorted(self.jobs, key=lambda j: j.sort_key):
-            by_cluster.setdefault(job.cluster, []).append(job)
-        workers = max(1, min(self.options.cluster_concurrency, len(by_cluster) or 1))
-        job_workers = max(1, min(self.options.concurrency, len(self.jobs) or 1))
+        held = held_jobs(self.jobs, self._hold)
+        for job in held:
+            self.records.set(job, status="skipped", message=f"held: {self._hold(job)}")
+        jobs = [job for job in self.jobs if job not in held]
+        clusters = len({job.cluster for job in jobs}) or 1
+        workers = max(1, min(self.options.cluster_concurrency, clusters))
+        job_workers = max(1, min(self.options.concurrency, len(jobs) or 1))
+        rollout: RolloutOutcome | None = None
         with (
             ThreadPoolExecutor(max_workers=job_workers, thread_name_prefix="job") as job_pool,
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cluster") as pool,
         ):
             self._job_pool = job_pool
-            futures: list[Future[None]] = [
-                pool.submit(self._cluster_pipeline, name, jobs) for name, jobs in by_cluster.items()
-            ]
-            pending = set(futures)
-            while pending:  # short waits: the main thread stays responsive to signals
-                _done, pending = wait(pending, timeout=_POLL_S)
-            for future in futures:
-                future.result()
+            if self.rollout is None:
+                self._run_clusters(pool, jobs)
+            else:  # wave by wave (deploy/waves.py)
+                rollout = run_waves(
+                    self.rollout,
+                    jobs,
+                    self.records,
+                    self.cancel,
+                    lambda wave_jobs: self._run_clusters(pool, wave_jobs),
+                    wait=no_soak if self.options.dry_run else self.soak_wait,
+                    note=self.wave_note,
+                )
+        self.rollout_outcome = rollout
         records, failures = self.records.all()
         return Report(
             records=sorted_records([*records, *self.carried]),
@@ -188,7 +217,31 @@ class Deployer:
             helm_version=versions[0] if versions else None,
             health_check=health_mode,
             options=self.options.to_json(),
+            rollout=rollout.to_json() if rollout is not None else None,
         )
+
+    def _hold(self, job: Job) -> str | None:
+        """Why the job's hub is held back (`hold:` in cluster.yaml); None: it is not."""
+        if job.hub is None:
+            return None
+        cluster = next((c for c in self.fleet.clusters if c.name == job.cluster), None)
+        hub = next((h for h in cluster.hubs if h.name == job.hub), None) if cluster else None
+        return hub.hold if hub is not None else None
+
+    def _run_clusters(self, pool: ThreadPoolExecutor, jobs: Sequence[Job]) -> None:
+        """One pipeline per cluster of `jobs`, all at once (at most the pool's size)."""
+        by_cluster: dict[str, list[Job]] = {}
+        for job in sorted(jobs, key=lambda j: j.sort_key):
+            by_cluster.setdefault(job.cluster, []).append(job)
+        futures: list[Future[None]] = [
+            pool.submit(self._cluster_pipeline, name, cluster_jobs)
+            for name, cluster_jobs in by_cluster.items()
+        ]
+        pending = set(futures)
+        while pending:  # short waits: the main thread stays responsive to signals
+            _done, pending = wait(pending, timeout=_POLL_S)
+        for future in futures:
+            future.result()
 
     def _cluster_pipeline(self, name: str, jobs: list[Job]) -> None:
         try:

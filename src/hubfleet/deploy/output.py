@@ -149,6 +149,7 @@ def markdown_summary(report: Report, redactor: Redactor) -> str:
         f"Canary gate: {md_text(shown(report.health_check, redactor))}",
         "",
     ]
+    lines += _rollout_markdown(report, redactor)
     for failure in report.cluster_failures:
         cluster = md_text(shown(failure.cluster, redactor))
         lines.append(f"- ❌ **{cluster}**: {_note(shown(failure.message, redactor))}")
@@ -166,6 +167,37 @@ def markdown_summary(report: Report, redactor: Redactor) -> str:
             f"{_note(shown(r.message, redactor))} |"
         )
     return redactor.scrub("\n".join(lines) + "\n")
+
+
+def rollout_lines(report: Report) -> list[str]:
+    """A deploy rolled out in waves: one line per wave, and where the rollout stopped."""
+    rollout = report.rollout
+    if not rollout:
+        return []
+    waves = [w for w in rollout.get("waves") or () if isinstance(w, dict)]
+    stopped = rollout.get("stopped")
+    halted = next((w.get("name") for w in waves if w.get("status") == "halted"), None)
+    lines = []
+    for wave in waves:
+        status = str(wave.get("status"))
+        if status == "not started" and halted is not None:
+            status = f"not started: halted after wave {halted}"
+        line = (
+            f"wave {wave.get('name')}: {status} ({wave.get('jobs')} jobs, "
+            f"{wave.get('failures')} failed, at most {wave.get('max_failures')} tolerated"
+        )
+        soaked = wave.get("soaked_s") or 0
+        line += f", soaked {soaked:.0f}s of {wave.get('soak_s'):g}s)" if soaked else ")"
+        lines.append(line)
+    lines.append(f"rollout stopped: {stopped}" if stopped else "rollout complete")
+    return lines
+
+
+def _rollout_markdown(report: Report, redactor: Redactor) -> list[str]:
+    lines = rollout_lines(report)
+    if not lines:
+        return []
+    return ["### Rollout in waves", "", *[f"- {md_text(shown(x, redactor))}" for x in lines], ""]
 
 
 def first_line(text: str) -> str:

@@ -34,6 +34,7 @@ from hubfleet.deploy.output import (
     write_text,
 )
 from hubfleet.deploy.targets import Targets
+from hubfleet.deploy.waves import write_state
 from hubfleet.health.gate import HealthCheck
 from hubfleet.helm.charts import ChartResolver
 from hubfleet.plan.job import Job
@@ -115,9 +116,14 @@ def deploy(
             carried=targets.carried,
             values=values,
             releases=releases,
+            rollout=targets.rollout,
+            wave_note=_wave_lines(redactor) if not live else None,
         )
         with interrupts(cancel), context, settled_heap():
             report = deployer.run()
+        if deployer.rollout_outcome is not None and not options.dry_run:
+            with suppress(OSError, HubfleetError):  # the report says it all; the state helps
+                write_state(fleet.root, deployer.rollout_outcome)
     except HubfleetError as exc:  # before any job started (helm missing): still a report
         if not cancel.is_set():
             report = not_started(targets, options, redactor.scrub(exc.message))
@@ -127,6 +133,17 @@ def deploy(
         report = not_started(targets, options, None)  # interrupted before the first job
     write_reports(report, outputs, redactor)
     return report
+
+
+def _wave_lines(redactor: Redactor) -> Callable[[str], None]:
+    """The rollout's progress (a wave starts, soaks, halts), one line each on stderr."""
+
+    def note(line: str) -> None:
+        with suppress(OSError, ValueError):
+            sys.stderr.write(redactor.scrub(f"rollout: {line}") + "\n")
+            sys.stderr.flush()
+
+    return note
 
 
 @contextmanager

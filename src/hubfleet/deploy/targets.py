@@ -20,6 +20,7 @@ from hubfleet.plan.live import LIVE, is_held
 from hubfleet.plan.plan import Plan, plan_from_file
 from hubfleet.plan.replan import deployable, replan
 from hubfleet.plan.schema import JOB_LISTS
+from hubfleet.plan.waves import Rollout, assign
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,22 @@ class Targets:
     carried: tuple[JobRecord, ...] = ()
     # The clusters a plan names as broken (docs/isolation.md): not deployed.
     broken: tuple[BrokenCluster, ...] = ()
+    # Rolled out in waves (`hubfleet.plan.waves`): each job names its wave. None: not.
+    rollout: Rollout | None = None
+
+    def only_wave(self, wave: str) -> Targets:
+        """`deploy --plan --wave NAME|N` (CI runs one wave per call, N counts from 1):
+        that wave's jobs, run as one deploy (CI chains the waves and their soak)."""
+        names = [w.name for w in self.rollout.waves] if self.rollout is not None else []
+        name = wave
+        if wave.isdigit() and 1 <= int(wave) <= len(names):
+            name = names[int(wave) - 1]
+        if name not in names:
+            raise ConfigError(
+                f"the plan has no wave {wave!r}", hint=f"its waves: {', '.join(names) or 'none'}"
+            )
+        jobs = tuple(job for job in self.jobs if job.wave == name)
+        return dataclasses.replace(self, jobs=jobs, rollout=None)
 
 
 def from_cli(fleet: Fleet, cluster_name: str, hubs: Sequence[str]) -> Targets:
@@ -43,7 +60,8 @@ def from_cli(fleet: Fleet, cluster_name: str, hubs: Sequence[str]) -> Targets:
     else:
         chosen = [cluster.hub(name) for name in dict.fromkeys(hubs)]
     jobs += [Job(cluster.name, h.name, h.kind, cluster.provider, (reason,)) for h in chosen]
-    return Targets(tuple(sorted(jobs, key=lambda j: j.sort_key)))
+    waved, rollout = assign(fleet, sorted(jobs, key=lambda j: j.sort_key))
+    return Targets(waved, rollout=rollout)
 
 
 def _checked(fleet: Fleet, job: Job, file: JsonFile, key: str, index: int) -> Job:
@@ -138,6 +156,7 @@ def from_plan(
         tuple(sorted(jobs.values(), key=lambda j: j.sort_key)),
         carried=tuple(sorted(carried, key=lambda r: r.job.sort_key)),
         broken=plan.broken,
+        rollout=plan.rollout,
     )
 
 
@@ -191,7 +210,16 @@ def _check_planned(
         )
     if not checked:
         return {}
-    allowed = deployable(replan(fleet, plan.planned, file, redactor))
+    again = replan(fleet, plan.planned, file, redactor)
+    if again.rollout != plan.rollout:  # its waves, their soak and threshold: the fleet's
+        raise file.error(
+            "the plan's rollout (its waves, their soak and max_failures) is not the one the "
+            "fleet at this commit gives for the changes it records",
+            "rollout",
+            hint="make the plan again with `hubfleet plan` (rollout: in hubfleet.yaml)",
+        )
+    allowed = deployable(again)
+    waves = {(j.cluster, j.hub): j.wave for key, _ in JOB_LISTS for j in getattr(again, key)}
     unconfirmed = [item for item in checked if allowed.get((item[2].cluster, item[2].hub)) is None]
     in_sync: dict[tuple[str, str | None], JobRecord] = {}
     if plan.live is not None and unconfirmed:
@@ -202,6 +230,14 @@ def _check_planned(
             continue
         if only is not None and job.cluster != only and job.cluster in live_scope:
             continue  # another cluster's live job: not read, not deployed here
+        if waves.get((job.cluster, job.hub)) != job.wave:
+            raise file.error(
+                f"{key}[{index}]: {job.label} is in wave {job.wave!r}, the fleet at this "
+                f"commit puts it in {waves.get((job.cluster, job.hub))!r}",
+                key,
+                index,
+                hint="make the plan again with `hubfleet plan` (rollout: in hubfleet.yaml)",
+            )
         if allowed.get((job.cluster, job.hub)) != job.kind:
             raise file.error(
                 f"{key}[{index}]: the fleet at this commit gives no {job.kind} job for "

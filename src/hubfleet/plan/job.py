@@ -45,6 +45,8 @@ class Job:
     # A community-only change (docs/community.md): health-check the hub after its
     # upgrade and roll it back to its previous revision when the check fails.
     rollback_on_failed_check: bool = False
+    # The wave of a plan rolled out in waves (`hubfleet.plan.waves`); None: no waves.
+    wave: str | None = None
 
     @property
     def choice_reason(self) -> str:
@@ -67,6 +69,8 @@ class Job:
             data["kind"] = self.kind
         data["reasons"] = list(self.reasons)
         data["choice_reason"] = self.choice_reason
+        if self.wave is not None:
+            data["wave"] = self.wave
         return data
 
 
@@ -114,6 +118,9 @@ def read_job(
         raise file.error(f"{where}: a {kind} job needs a hub_name", *steps)
     if hub is not None and not isinstance(hub, str):
         raise file.error(f"{where}: hub_name must be a string", *steps)
+    wave = entry.get("wave")
+    if wave is not None and (not isinstance(wave, str) or not wave):
+        raise file.error(f"{where}: wave must be a wave's name", *steps)
     provider = entry.get("provider") or ""
     if provider and provider not in PROVIDERS:
         raise file.error(
@@ -125,6 +132,7 @@ def read_job(
         kind=kind,
         provider=provider,
         reasons=_reasons(entry.get("reasons")),
+        wave=wave,
     )
 
 

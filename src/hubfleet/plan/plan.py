@@ -18,6 +18,7 @@ from hubfleet.plan.changes import Change
 from hubfleet.plan.graph import collector_paused
 from hubfleet.plan.job import InputError, Job, JsonFile, Kind, read_job, read_json
 from hubfleet.plan.schema import BASE_PLAN_VERSION, JOB_LISTS, PLAN_VERSION, check_plan_json
+from hubfleet.plan.waves import Rollout, WaveInfo
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,10 @@ class Plan:
     broken: tuple[BrokenCluster, ...] = ()
     # `plan --live`: the clusters whose live state was read (None: a change-based plan).
     live: LiveScope | None = None
+    # Hubs held back (`hold:` in cluster.yaml): never deployed, listed with the reason.
+    held: tuple[Job, ...] = ()
+    # Rolled out in waves (`rollout:` in hubfleet.yaml): the waves in order; None: not.
+    rollout: Rollout | None = None
 
     @property
     def empty(self) -> bool:
@@ -177,6 +182,10 @@ class Plan:
             data["planned"] = self.planned.to_json()
         if self.live is not None:
             data["live"] = self.live.to_json()
+        if self.held:
+            data["held"] = [job.to_json(with_kind=True) for job in self.held]
+        if self.rollout is not None:
+            data["rollout"] = self.rollout.to_json()
         return data
 
     @property
@@ -232,6 +241,8 @@ def plan_from_file(file: JsonFile) -> Plan:
         planned=_planned(file),
         broken=_broken_clusters(file),
         live=_live(file),
+        held=_jobs(file, "held", "staging", "prod") if "held" in data else (),
+        rollout=_rollout(file),
     )
 
 
@@ -254,6 +265,33 @@ def _live(file: JsonFile) -> LiveScope | None:
             raise item._error("cluster_name", "a cluster name")
         unreachable.append(Unreachable(name, item.text("provider"), item.text("message")))
     return LiveScope(clusters, read.flag("retry"), tuple(unreachable))
+
+
+def _rollout(file: JsonFile) -> Rollout | None:
+    """The plan's waves (`rollout`), every field checked; None when absent."""
+    data = file.data.get("rollout")
+    if data is None:
+        return None
+    read = _Fields.of(file, data, ("rollout",))
+    waves = []
+    for index, entry in enumerate(read.items("waves")):
+        steps: tuple[str | int, ...] = ("rollout", "waves", index)
+        wave = _Fields.of(file, entry, steps)
+        soak = entry.get("soak_s")
+        if isinstance(soak, bool) or not isinstance(soak, int | float) or not 0 <= soak <= 1e6:
+            raise file.error(f"{_dotted(steps)}.soak_s must be a number of seconds", *steps)
+        limit = entry.get("max_failures")
+        if isinstance(limit, bool) or not isinstance(limit, int | str):
+            raise file.error(f"{_dotted(steps)}.max_failures must be a count or a share", *steps)
+        waves.append(WaveInfo(wave.text("name"), float(soak), limit))
+    names = [wave.name for wave in waves]
+    if not waves or len(set(names)) != len(names):
+        raise file.error("rollout.waves must name each wave once", "rollout")
+    for key, _ in JOB_LISTS:
+        for index, job in enumerate(file.data.get(key) or ()):
+            if isinstance(job, Mapping) and job.get("wave") not in names:
+                raise file.error(f"{key}[{index}]: not in a wave of the rollout", key, index)
+    return Rollout(tuple(waves), read.text("trigger"))
 
 
 def _community(file: JsonFile) -> CommunityDecision | None:

@@ -41,6 +41,8 @@ from hubfleet.plan.labels import (
 )
 from hubfleet.plan.plan import Plan, Planned
 from hubfleet.plan.terraform import terraform_needs
+from hubfleet.plan.waves import assign as assign_waves
+from hubfleet.plan.waves import last_rollout_stopped
 
 SETTINGS_FILE = "hubfleet.yaml"
 IDENTICAL = "identical"
@@ -337,18 +339,51 @@ class _Planner:
         needs = terraform_needs(
             given.fleet, given.changes, history.base_data if history is not None else None
         )
+        held = self._held(jobs)
+        waved, rollout = assign_waves(
+            given.fleet, [*jobs["support"], *jobs["staging"], *jobs["prod"]]
+        )
         return Plan(
-            support_jobs=tuple(jobs["support"]),
-            staging_jobs=tuple(jobs["staging"]),
-            prod_jobs=tuple(jobs["prod"]),
+            support_jobs=tuple(j for j in waved if j.kind == "support"),
+            staging_jobs=tuple(j for j in waved if j.kind == "staging"),
+            prod_jobs=tuple(j for j in waved if j.kind == "prod"),
+            held=held,
+            rollout=rollout,
             removed_hubs=self._removed_jobs(),
             skipped=self._skipped_jobs(),
-            warnings=tuple(sorted(set(self.warnings))),
+            warnings=tuple(sorted(set(self.warnings + self._rollout_warnings(held)))),
             unmatched_files=tuple(sorted(set(self.unmatched))),
             terraform_jobs=tuple(
                 Job(n.cluster, None, "terraform", n.provider, n.reasons) for n in needs
             ),
         )
+
+    def _rollout_warnings(self, held: tuple[Job, ...]) -> list[str]:
+        """A held canary (its cluster's production hubs go ungated), and the last
+        rollout of this checkout when it stopped before its end."""
+        warnings = [
+            f"{job.label}: canary held back, its cluster's production hubs have no canary"
+            for job in held
+            if job.kind == "staging"
+        ]
+        stopped = last_rollout_stopped(self.given.fleet)
+        if stopped is not None:
+            warnings.append(f"the last rollout of this checkout stopped: {stopped}")
+        return warnings
+
+    def _held(self, jobs: dict[str, list[Job]]) -> tuple[Job, ...]:
+        """Take the held hubs (`hold:`) out of `jobs`: never deployed, listed with why."""
+        held: list[Job] = []
+        for kind in ("staging", "prod"):
+            kept = []
+            for job in jobs[kind]:
+                hub = self.given.fleet.cluster(job.cluster).hub(job.hub or "")
+                if hub.hold is None:
+                    kept.append(job)
+                else:
+                    held.append(replace(job, reasons=(f"held: {hub.hold}", *job.reasons)))
+            jobs[kind] = kept
+        return tuple(sorted(held, key=lambda j: j.sort_key))
 
     def _selected_jobs(self) -> dict[str, list[Job]]:
         jobs: dict[str, list[Job]] = {"support": [], "staging": [], "prod": []}

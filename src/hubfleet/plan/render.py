@@ -79,8 +79,10 @@ def _md_table(
     hubs: bool,
     kind: bool = False,
     max_reasons: int | None = None,
+    wave: bool = False,
 ) -> list[str]:
     header = ["Cluster", *(["Hub"] if hubs else []), *(["Kind"] if kind else []), "Provider"]
+    header += ["Wave"] if wave else []
     lines = [
         "| " + " | ".join([*header, "Reasons"]) + " |",
         "|" + "---|" * (len(header) + 1),
@@ -92,6 +94,8 @@ def _md_table(
         if kind:
             cells.append(job.kind)
         cells.append(job.provider)
+        if wave:
+            cells.append(job.wave or "")
         escaped = [md_cell(scrub(c)) for c in cells]
         reasons = list(job.reasons)
         if max_reasons is not None and len(reasons) > max_reasons:
@@ -117,12 +121,16 @@ def to_markdown(plan: Plan, scrub: Scrub = _same, *, max_reasons: int | None = N
         ("Production hubs", plan.prod_jobs, True, False),
         ("Removed hubs (not uninstalled by a plan)", plan.removed_hubs, True, False),
         ("Skipped", plan.skipped, True, True),
+        ("Held back (hold: in cluster.yaml, not deployed)", plan.held, True, True),
     ]
+    lines += _rollout_markdown(plan, scrub)
     for title, jobs, hubs, kind in sections:
         if not jobs:
             continue
         lines += ["", f"### {title}: {len(jobs)}", ""]
-        lines += _md_table(jobs, scrub, hubs=hubs, kind=kind, max_reasons=max_reasons)
+        deployed = (plan.support_jobs, plan.staging_jobs, plan.prod_jobs)
+        waved = plan.rollout is not None and any(jobs is listed for listed in deployed)
+        lines += _md_table(jobs, scrub, hubs=hubs, kind=kind, max_reasons=max_reasons, wave=waved)
     if plan.community is not None:
         lines += _community_markdown(plan.community, scrub)
     if plan.warnings:
@@ -138,6 +146,28 @@ def to_markdown(plan: Plan, scrub: Scrub = _same, *, max_reasons: int | None = N
         lines += [f"- {md_text(scrub(path))}" for path in plan.unmatched_files]
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def _wave_counts(plan: Plan) -> list[tuple[str, int, float]]:
+    """Each wave of a waved plan: its name, its number of jobs, its soak (seconds)."""
+    if plan.rollout is None:
+        return []
+    jobs = [*plan.support_jobs, *plan.staging_jobs, *plan.prod_jobs]
+    return [
+        (wave.name, sum(1 for job in jobs if job.wave == wave.name), wave.soak_s)
+        for wave in plan.rollout.waves
+    ]
+
+
+def _rollout_markdown(plan: Plan, scrub: Scrub) -> list[str]:
+    """The waves of a plan rolled out in waves, in order."""
+    if plan.rollout is None:
+        return []
+    lines = ["", f"### Rolled out in waves: {md_text(scrub(plan.rollout.trigger))}", ""]
+    lines += ["| Wave | Jobs | Soak |", "|---|---|---|"]
+    for name, count, soak in _wave_counts(plan):
+        lines.append(f"| {md_cell(scrub(name))} | {count} | {soak:g}s |")
+    return lines
 
 
 def _broken_markdown(broken: Sequence[BrokenCluster], scrub: Scrub) -> list[str]:
@@ -187,7 +217,9 @@ def to_table(plan: Plan, *, width: int = 120, color: bool = False) -> str:
         ("Production hubs", plan.prod_jobs, True),
         ("Removed hubs (not uninstalled)", plan.removed_hubs, True),
         ("Skipped", plan.skipped, True),
+        ("Held back (not deployed)", plan.held, True),
     ]
+    waved = plan.rollout is not None
     for title, jobs, hubs in sections:
         if not jobs:
             continue
@@ -196,18 +228,23 @@ def to_table(plan: Plan, *, width: int = 120, color: bool = False) -> str:
         if hubs:
             table.add_column("hub", no_wrap=True)
         table.add_column("provider", no_wrap=True)
+        if waved:
+            table.add_column("wave", no_wrap=True)
         table.add_column("reasons")
         for job in jobs:
             row = [job.cluster]
             if hubs:
                 row.append(job.hub or "support")
-            row += [job.provider, "\n".join(job.reasons)]
+            row += [job.provider, *([job.wave or ""] if waved else []), "\n".join(job.reasons)]
             table.add_row(*row)
         console.print(table)
     for cluster in plan.broken:
         console.print(f"cluster {cluster.name}: configuration broken, not planned:", markup=False)
         for problem in cluster.problems:
             console.print(f"  {problem.render()}", markup=False)
+    if plan.rollout is not None:
+        waves = ", ".join(f"{n} ({c} jobs, soak {s:g}s)" for n, c, s in _wave_counts(plan))
+        console.print(f"rolled out in waves ({plan.rollout.trigger}): {waves}", markup=False)
     for warning in plan.warnings:
         console.print(f"warning: {warning}", markup=False)
     if plan.unmatched_files:

@@ -32,6 +32,7 @@ def _job(*, hub: bool, kind: bool = False) -> dict[str, Any]:
         "provider": {"type": "string"},
         "reasons": {"type": "array", "items": {"type": "string"}},
         "choice_reason": {"type": "string"},
+        "wave": {"type": "string", "minLength": 1},
     }
     required = ["cluster_name", "provider", "reasons", "choice_reason"]
     if hub:
@@ -133,6 +134,32 @@ def plan_json_schema() -> dict[str, Any]:
             ),
             "skipped": _jobs("units considered and not deployed, with why", hub=False, kind=True),
             "terraform_jobs": _jobs("clusters needing a terraform plan", hub=False),
+            "held": _jobs(
+                "hubs held back (hold: in cluster.yaml): not deployed", hub=True, kind=True
+            ),
+            "rollout": {
+                "description": "the plan is rolled out in waves (rollout: in hubfleet.yaml): "
+                "why, and the waves in order; each job names its wave",
+                "type": "object",
+                "properties": {
+                    "trigger": {"type": "string"},
+                    "waves": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string", "minLength": 1},
+                                "soak_s": {"type": "number", "minimum": 0},
+                                "max_failures": {"type": ["integer", "string"]},
+                            },
+                            "required": ["name", "soak_s", "max_failures"],
+                            "additionalProperties": False,
+                        },
+                    },
+                },
+                "required": ["trigger", "waves"],
+                "additionalProperties": False,
+            },
             "warnings": {"type": "array", "items": {"type": "string"}},
             "unmatched_files": {
                 "description": "changed files nothing depends on",

@@ -1,0 +1,342 @@
+"""A plan rolled out in waves, in CI: the deploy workflow's chained wave calls and the
+wave workflow, run through GitHub's rules (`test_ci_order.simulate`): wave k+1 never
+runs after a failed or halted wave k; the wave's scripts (its matrix, its gate, its
+soak check, the rollout summary) run with the real hubfleet; actionlint is clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ci.ci_helpers import (
+    BIN,
+    CLUSTER,
+    DEPLOY,
+    bash,
+    hubfleet,
+    load,
+    rendered,
+    step,
+    write_repo,
+)
+from tests.ci.test_ci_order import simulate
+
+WAVE = ".github/workflows/hubfleet-wave.yaml"
+WAVE_JOBS = [f"wave-{k}" for k in range(1, 7)]
+
+
+@pytest.fixture(scope="module")
+def wave() -> dict[str, Any]:
+    return load(rendered()[WAVE])
+
+
+def _deploy_run(deploy: dict[str, Any], waved: str, results: dict[str, str] | None = None) -> Any:
+    """The push's jobs (the plan job's outputs given), as GitHub would run them."""
+    outputs = {"plan": {"waved": waved, "cluster-count": "3"}}
+    return simulate(deploy, {}, results, outputs)  # github.event_name: "" (a push)
+
+
+def test_waves_run_one_after_the_other(deploy: dict[str, Any]) -> None:
+    done, order = _deploy_run(deploy, "true")
+    assert [name for name in order if name.startswith("wave-")] == WAVE_JOBS
+    assert done["cluster"] == "skipped" and done["summary"] == "skipped"
+    assert order[-1] == "rollout-summary"
+    for k in range(2, 7):
+        assert deploy["jobs"][f"wave-{k}"]["needs"] == ["plan", f"wave-{k - 1}"]
+        assert deploy["jobs"][f"wave-{k}"]["with"] == {"wave": k}
+
+
+@pytest.mark.parametrize("failed", ["wave-1", "wave-2", "wave-5"])
+@pytest.mark.parametrize("result", ["failure", "cancelled"])
+def test_no_wave_after_a_failed_or_halted_wave(
+    deploy: dict[str, Any], failed: str, result: str
+) -> None:
+    """A halted wave is a failed call (its gate failed): no later wave runs; the
+    rollout summary still does."""
+    done, order = _deploy_run(deploy, "true", {failed: result})
+    index = WAVE_JOBS.index(failed)
+    assert all(done[name] == "success" for name in WAVE_JOBS[:index])
+    assert done[failed] == result
+    assert all(done[name] == "skipped" for name in WAVE_JOBS[index + 1 :])
+    assert "rollout-summary" in order
+
+
+def test_a_plan_without_waves_deploys_as_before(deploy: dict[str, Any]) -> None:
+    done, order = _deploy_run(deploy, "false")
+    assert all(done[name] == "skipped" for name in WAVE_JOBS)
+    assert done["rollout-summary"] == "skipped"
+    assert "cluster" in order and order[-1] == "summary"
+
+
+def test_pull_requests_run_no_wave(deploy: dict[str, Any]) -> None:
+    for name in [*WAVE_JOBS, "rollout-summary"]:
+        assert "github.event_name != 'pull_request'" in deploy["jobs"][name]["if"]
+
+
+def _wave_run(wave: dict[str, Any], count: str, soak: str, results: dict[str, str]) -> Any:
+    outputs = {"matrix": {"count": count, "soak-s": soak}}
+    return simulate(wave, {"wave": 1}, results, outputs)
+
+
+def test_inside_a_wave_clusters_then_gate_then_soak(wave: dict[str, Any]) -> None:
+    _done, order = _wave_run(wave, "2", "1800", {})
+    assert order == ["matrix", "cluster", "gate", "soak"]
+    assert wave["jobs"]["soak"]["environment"] == "hubfleet-soak-${{ inputs.wave }}"
+    assert "runs-on" in wave["jobs"]["soak"] and wave["jobs"]["soak"]["timeout-minutes"] <= 5
+
+
+def test_the_gate_judges_a_failed_cluster_and_a_failed_gate_stops_the_soak(
+    wave: dict[str, Any],
+) -> None:
+    # a cluster failed (not a counted job failure: its deploy broke): the gate still runs
+    done, _ = _wave_run(wave, "2", "60", {"cluster": "failure"})
+    assert done["gate"] == "success" and done["soak"] == "success"
+    # over the threshold: the gate fails, no soak, the wave call fails
+    done, _ = _wave_run(wave, "2", "60", {"gate": "failure"})
+    assert done["soak"] == "skipped"
+
+
+def test_an_empty_wave_or_no_soak_passes_at_once(wave: dict[str, Any]) -> None:
+    done, order = _wave_run(wave, "0", "0", {})
+    assert order == ["matrix", "gate"]
+    assert done["cluster"] == done["soak"] == "skipped"
+
+
+def test_no_names_in_the_wave_workflow(wave: dict[str, Any], deploy: dict[str, Any]) -> None:
+    call = wave["jobs"]["cluster"]
+    assert call["strategy"]["matrix"] == "${{ fromJSON(needs.matrix.outputs.clusters) }}"
+    assert call["uses"] == f"./{CLUSTER}"
+    assert call["with"]["wave"] == "${{ format('{0}', inputs.wave) }}"
+    text = rendered()[WAVE]
+    for name in ("alpha", "beta", "gamma", "delta", "canaries", "quarter"):
+        assert name not in text
+
+
+# ---------------------------------------------------------------- the scripts
+
+
+def _plan(tmp_path: Path) -> Path:
+    def job(cluster: str, provider: str, wave: str, hub: str | None = None) -> dict[str, Any]:
+        entry = {"cluster_name": cluster, "provider": provider, "reasons": ["x"],
+                 "choice_reason": "x", "wave": wave}  # fmt: skip
+        if hub is not None:
+            entry["hub_name"] = hub
+        return entry
+
+    plan = {
+        "support_jobs": [job("a", "gcp", "first"), job("b", "aws", "second")],
+        "staging_jobs": [job("a", "gcp", "first", "staging")],
+        "prod_jobs": [
+            job("a", "gcp", "first", "p1"),
+            job("a", "gcp", "second", "p2"),
+            job("b", "aws", "second", "p"),
+            job("here", "local", "second", "h"),
+        ],
+        "terraform_jobs": [
+            {"cluster_name": "b", "provider": "aws", "reasons": ["x"], "choice_reason": "x"},
+            {"cluster_name": "infra", "provider": "azure", "reasons": ["x"], "choice_reason": "x"},
+        ],
+        "rollout": {
+            "trigger": "chart basehub changed",
+            "waves": [
+                {"name": "first", "soak_s": 1800, "max_failures": 0},
+                {"name": "second", "soak_s": 0, "max_failures": "50%"},
+            ],
+        },
+    }
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    return path
+
+
+def _outputs(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines())
+
+
+@pytest.mark.parametrize(
+    ("number", "name", "include", "soak"),
+    [
+        (
+            1,
+            "first",
+            [
+                {"cluster": "a", "provider": "gcp", "terraform": False, "deploy": True},
+                {"cluster": "infra", "provider": "azure", "terraform": True, "deploy": False},
+            ],
+            "1800",
+        ),
+        (
+            2,
+            "second",
+            [
+                {"cluster": "a", "provider": "gcp", "terraform": False, "deploy": True},
+                {"cluster": "b", "provider": "aws", "terraform": True, "deploy": True},
+            ],
+            "0",
+        ),
+        (3, "", [], "0"),
+    ],
+)
+def test_the_wave_matrix_comes_from_the_plan(
+    tmp_path: Path, wave: dict[str, Any], number: int, name: str, include: list[Any], soak: str
+) -> None:
+    _plan(tmp_path)
+    out = tmp_path / "github_output"
+    out.write_text("")
+    script = step(wave["jobs"]["matrix"], id="wave")["run"]
+    result = bash(script, cwd=tmp_path, env={"GITHUB_OUTPUT": str(out), "WAVE": str(number)})
+    assert result.returncode == 0, result.stderr
+    outputs = _outputs(out)
+    assert outputs["name"] == name
+    assert json.loads(outputs["clusters"]) == {"include": include}
+    assert outputs["count"] == str(len(include))
+    assert outputs["soak-s"] == soak
+
+
+def _report(reports: Path, cluster: str, statuses: dict[str, str]) -> None:
+    jobs = [
+        {"cluster_name": cluster, "hub_name": None if hub == "support" else hub,
+         "kind": "support" if hub == "support" else "prod", "status": status}
+        for hub, status in statuses.items()
+    ]  # fmt: skip
+    (reports / f"{cluster}.json").write_text(json.dumps({"jobs": jobs}))
+
+
+@pytest.mark.parametrize(
+    ("reports", "expected", "verdict"),
+    [
+        # wave 2 (a/p2, b/support, b/p): at most 50% of 3 = 1 failure
+        ({"a": {"p2": "succeeded"}, "b": {"support": "succeeded", "p": "failed"}}, 0, "passed"),
+        ({"a": {"p2": "failed"}, "b": {"support": "succeeded", "p": "skipped"}}, 1, "halted"),
+        ({"a": {"p2": "succeeded"}}, 1, "halted"),  # b left no report: both its jobs count
+    ],
+)
+def test_the_gate_counts_the_wave_failures(
+    tmp_path: Path,
+    wave: dict[str, Any],
+    reports: dict[str, dict[str, str]],
+    expected: int,
+    verdict: str,
+) -> None:
+    _plan(tmp_path)
+    folder = tmp_path / "hubfleet-reports"
+    folder.mkdir()
+    for cluster, statuses in reports.items():
+        _report(folder, cluster, statuses)
+    summary = tmp_path / "summary.md"
+    script = step(wave["jobs"]["gate"], name="Count the wave's failures")["run"]
+    result = bash(script, cwd=tmp_path, env={"GITHUB_STEP_SUMMARY": str(summary), "WAVE": "2"})
+    assert result.returncode == expected, result.stderr
+    text = summary.read_text()
+    assert text.startswith(f"## Wave 2 (second): {verdict}")
+    download = step(wave["jobs"]["gate"], name="Download the wave's reports")
+    assert download["with"]["pattern"] == "hubfleet-report-*-wave-${{ inputs.wave }}"
+
+
+def test_the_cluster_workflow_names_its_artifacts_per_wave(cluster: dict[str, Any]) -> None:
+    upload = step(cluster["jobs"]["deploy"], name="Upload the report")
+    suffix = "${{ inputs.wave != '' && format('-wave-{0}', inputs.wave) || '' }}"
+    assert upload["with"]["name"] == "hubfleet-report-${{ inputs.cluster }}" + suffix
+    outcome = step(cluster["jobs"]["outcome"], name="Upload the results")
+    assert outcome["with"]["name"] == "hubfleet-outcome-${{ inputs.cluster }}" + suffix
+    deploy = step(cluster["jobs"]["deploy"], name="Deploy")
+    assert deploy["env"]["WAVE"] == "${{ inputs.wave }}"
+    assert cluster["on"]["workflow_call"]["inputs"]["wave"]["default"] == ""
+
+
+def _fake_hubfleet(tmp_path: Path, code: int) -> Path:
+    folder = tmp_path / "fakebin"
+    folder.mkdir(exist_ok=True)
+    fake = folder / "hubfleet"
+    fake.write_text(f'#!/bin/sh\necho "$@" > "{tmp_path}/argv"\nexit {code}\n')
+    fake.chmod(0o755)
+    return folder
+
+
+@pytest.mark.parametrize(("wave_input", "code", "expected"), [("2", 1, 0), ("2", 2, 2), ("", 1, 1)])
+def test_in_a_wave_a_failed_job_is_the_gates_to_judge(
+    tmp_path: Path, cluster: dict[str, Any], wave_input: str, code: int, expected: int
+) -> None:
+    """Exit 1 (a job failed) passes the cluster's deploy job in a wave (the gate counts
+    it); bad input (2) still fails it; outside waves nothing changes."""
+    script = step(cluster["jobs"]["deploy"], name="Deploy")["run"]
+    env = {"CLUSTER": "c", "WAVE": wave_input, "SOPS_AGE_KEY": "x"}
+    result = bash(script, cwd=tmp_path, env=env, path_first=[_fake_hubfleet(tmp_path, code)])
+    assert result.returncode == expected, result.stderr
+    argv = (tmp_path / "argv").read_text().split()
+    assert argv[:5] == ["deploy", "--plan", "plan.json", "--cluster", "c"]
+    assert ("--wave" in argv) == bool(wave_input)
+
+
+@pytest.mark.parametrize(("ago", "soak", "expected"), [(120, 60, 0), (10, 3600, 1), (0, 0, 0)])
+def test_the_soak_check(
+    tmp_path: Path, wave: dict[str, Any], ago: int, soak: int, expected: int
+) -> None:
+    script = step(wave["jobs"]["soak"], name="Check that the wave soaked")["run"]
+    env = {"SOAK_S": str(soak), "FINISHED": str(int(time.time()) - ago), "WAVE": "1"}
+    result = bash(script, cwd=tmp_path, env=env)
+    assert result.returncode == expected, result.stdout + result.stderr
+    if expected:
+        assert "give the environment hubfleet-soak-1 a wait timer of at least 60 minutes" in (
+            result.stdout
+        )
+
+
+def test_the_rollout_summary_lists_the_waves_not_started(
+    tmp_path: Path, deploy: dict[str, Any]
+) -> None:
+    results = {"plan": {"result": "success"}, "wave-1": {"result": "success"}}
+    results |= {"wave-2": {"result": "failure"}}
+    results |= {f"wave-{k}": {"result": "skipped"} for k in range(3, 7)}
+    summary = tmp_path / "summary.md"
+    script = step(deploy["jobs"]["rollout-summary"], name="The waves")["run"]
+    env = {"RESULTS": json.dumps(results), "GITHUB_STEP_SUMMARY": str(summary)}
+    result = bash(script, cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    lines = summary.read_text().splitlines()
+    assert "- wave 1: success" in lines and "- wave 2: failure" in lines
+    assert "- wave 3: not started: halted after wave 2" in lines
+    assert "- wave 6: not started: halted after wave 2" in lines
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("providers", [("gcp", "aws", "azure", "kubeconfig"), ("kubeconfig",)])
+def test_actionlint_is_clean_with_the_wave_workflow(
+    tmp_path: Path, providers: tuple[str, ...]
+) -> None:
+    write_repo(tmp_path, rendered(providers))
+    result = subprocess.run(
+        [str(BIN / "actionlint"), "-no-color", DEPLOY, CLUSTER, WAVE],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_ci_init_says_which_soak_environments_to_create(fleet_copy: Path) -> None:
+    settings = fleet_copy / "hubfleet.yaml"
+    settings.write_text(
+        settings.read_text()
+        + "rollout:\n  waves:\n"
+        + "  - {name: early, clusters: [alpha], soak: 90m}\n"
+        + "  - {name: none, clusters: [beta]}\n"
+        + "  - {name: late, share: 50%, soak: 45s}\n"
+    )
+    result = hubfleet("--repo", fleet_copy, "ci", "init")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("rollout wave")]
+    assert lines == [
+        "rollout wave 1 (early): give the environment hubfleet-soak-1 a wait timer of 90 minutes",
+        "rollout wave 3 (late): give the environment hubfleet-soak-3 a wait timer of 1 minutes",
+    ]
+    assert (fleet_copy / WAVE).is_file()
