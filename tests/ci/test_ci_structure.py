@@ -140,7 +140,12 @@ def test_deploy_step(cluster: dict) -> None:
     assert (
         'hubfleet plan --from-json plan.json --live --cluster "$CLUSTER" --output json > ' + live
     ) in script
-    assert f'hubfleet deploy --plan {live} --cluster "$CLUSTER"' in script
+    assert (
+        f'deploy_plan={live} fi hubfleet deploy --plan "$deploy_plan" --cluster "$CLUSTER"'
+        in script
+    )
+    # in a rollout in waves, the wave's jobs as planned (tests/ci/test_ci_waves.py)
+    assert 'deploy_plan=plan.json wave=() if [ -n "$WAVE" ]; then' in script
     assert '--report "hubfleet-reports/$CLUSTER.json"' in script
     assert '--junit "hubfleet-reports/$CLUSTER.junit.xml"' in script
     download = step(job, name="Download the plan")
