@@ -49,10 +49,20 @@ class FakeTools:
         return self.bin_dir / name
 
     def script(
-        self, rules: Sequence[Mapping[str, Any]], default: Mapping[str, Any] | None = None
+        self,
+        rules: Sequence[Mapping[str, Any]],
+        default: Mapping[str, Any] | None = None,
+        *,
+        helm_state: Path | str | None = None,
     ) -> None:
-        """Replace the script: a list of rules, first match wins (see fakebin.py)."""
-        payload = {"rules": [dict(r) for r in rules], "default": dict(default or {})}
+        """Replace the script: a list of rules, first match wins (see fakebin.py);
+        `helm_state`: the folder of the stateful fake helm's clusters (helmstate.py)."""
+        payload: dict[str, Any] = {
+            "rules": [dict(r) for r in rules],
+            "default": dict(default or {}),
+        }
+        if helm_state is not None:
+            payload["helm_state"] = str(helm_state)
         # JSON for people; the fakes read the marshal copy (fast to load, see fakebin.py).
         for path, data in (
             (self.script_path, json.dumps(payload, indent=1).encode()),
