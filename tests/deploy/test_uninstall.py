@@ -220,3 +220,30 @@ def test_a_hand_added_uninstall_job_is_refused_by_the_replan(run_cli: Any, denv:
     assert result.exit_code == 2, result.output
     assert "gives no uninstall job for alpha/prod2" in result.stderr
     assert verb(denv, "helm", "uninstall") == []
+
+
+def test_with_the_stateful_fake_helm_the_release_goes_and_a_rerun_is_already_gone(
+    denv: DeployEnv,
+) -> None:
+    """The release is really removed from the cluster's store, another cluster's release
+    of the same name is not touched, and running the job again changes nothing."""
+    from tests.fakes.helmstate import HelmState
+
+    state = HelmState(denv.out / "helm-state")
+    state.seed("alpha", "prod2", "prod2")
+    state.seed("alpha", "prod1", "prod1")
+    state.seed("beta", "prod2", "prod2")  # another cluster: never touched
+    denv.fakes.script([], helm_state=state.folder)
+    decommission(denv.fleet, "keep")
+    [record] = run(denv, ["prod2"]).records
+    assert (record.status, record.message.split(";")[0]) == (
+        "succeeded",
+        "release prod2 uninstalled",
+    )
+    assert state.release("alpha", "prod2", "prod2") is None
+    assert state.release("alpha", "prod1", "prod1") is not None
+    assert state.release("beta", "prod2", "prod2") is not None
+    [again] = run(denv, ["prod2"]).records
+    assert again.status == "succeeded"
+    assert again.message.startswith("release prod2: already gone")
+    assert verb(denv, "kubectl", "delete") == []  # data: keep, both times
