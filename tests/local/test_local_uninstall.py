@@ -20,6 +20,7 @@ def _hub(state_dir: Path, name: str) -> Path:
     (folder / "home" / "ada").mkdir(parents=True)
     (folder / "ports.json").write_text(json.dumps({"port": 18000}))
     (folder / "jupyterhub.sqlite").write_bytes(b"db")
+    (folder / "release.json").write_text(json.dumps({"revisions": [{"revision": 1}]}))
     (folder / "home" / "ada" / "notebook.ipynb").write_text("{}")
     return folder
 
@@ -40,6 +41,8 @@ def test_keep_stops_the_hub_and_keeps_its_folder(tmp_path: Path) -> None:
         worker.kill()
     assert result.processes_stopped >= 1 and not result.data_deleted
     assert (folder / "home" / "ada" / "notebook.ipynb").is_file()
+    assert not (folder / "release.json").exists()  # no longer a release status lists
+    assert (other / "release.json").is_file()
     assert "kept (data: keep)" in result.message
     assert (other / "jupyterhub.sqlite").is_file()
     again = uninstall_hub(tmp_path, "old", delete_data=False)

@@ -1,7 +1,8 @@
 """Uninstalling a decommissioned local hub (docs/decommission.md).
 
 The local provider's `helm uninstall`: the hub's JupyterHub (and its proxy and
-servers) stopped, then its folder in the cluster's state folder (its database,
+servers) stopped, its revisions (`release.json`, what `hubfleet status` reads) removed,
+then its folder in the cluster's state folder (its database,
 its secrets, its users' files) deleted with `data: delete`, or kept with `data:
 keep`. Idempotent: a hub with no folder and no process is "already gone".
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hubfleet.base.errors import HubfleetError
+from hubfleet.local.records import RECORD_NAME
 from hubfleet.local.runtime import stop_hubs
 from hubfleet.local.state import hub_dirs, locked
 
@@ -55,6 +57,8 @@ def uninstall_hub(state_dir: Path, hub: str, *, delete_data: bool) -> LocalUnins
             hub, stopped.was_running, stopped.processes_stopped, True,
             f"local hub {hub} {what}; its folder deleted (data: delete)",
         )  # fmt: skip
+    with locked(folder):  # the release's revisions go, as helm's do; its data stays
+        (folder / RECORD_NAME).unlink(missing_ok=True)
     return LocalUninstall(
         hub, stopped.was_running, stopped.processes_stopped, False,
         f"local hub {hub} {what}; its folder {folder} kept (data: keep)",
