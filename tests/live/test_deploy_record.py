@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +138,28 @@ def test_an_automatic_rollback_says_which_commit_it_undid(
     assert found.last_rollback.rolled_back is not None
     assert found.last_rollback.rolled_back.commit == head
     assert json.dumps(found.last_rollback.to_revision) == "1"
+
+
+def test_only_changes_that_can_be_inputs_make_a_checkout_uncommitted(tmp_path: Path) -> None:
+    from hubfleet.live.checkout import checkout_commit
+
+    root = tmp_path / "fleet"
+    (root / "config/clusters/a").mkdir(parents=True)
+    (root / "config/clusters/a/cluster.yaml").write_text("name: a\n")
+    (root / "README.md").write_text("x\n")
+    repo = GitFleet.started(root)
+    head = repo.git("rev-parse", "HEAD")
+    redactor = Redactor()
+    assert checkout_commit(root, redactor) == head
+    (root / "plan.json").write_text("{}")  # a CI job's own file
+    (root / "hubfleet-reports").mkdir()
+    (root / "hubfleet-reports/a.json").write_text("{}")
+    (root / ".hubfleet").mkdir()
+    (root / ".hubfleet/x").write_text("state")
+    assert checkout_commit(root, redactor) == head
+    (root / "config/clusters/a/new.values.yaml").write_text("a: 1\n")  # untracked input
+    assert checkout_commit(root, redactor) == UNCOMMITTED
+    (root / "config/clusters/a/new.values.yaml").unlink()
+    (root / "README.md").write_text("changed\n")  # any tracked change
+    assert checkout_commit(root, redactor) == UNCOMMITTED
+    assert checkout_commit(tmp_path / "not-a-repo", redactor) == UNCOMMITTED

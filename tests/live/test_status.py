@@ -157,11 +157,12 @@ def test_outputs_escape_and_hold_no_secret(
 ) -> None:
     GitFleet.started(denv.fleet)
     assert run_cli("--repo", denv.fleet, "deploy", "delta", "--no-health-check").exit_code == 0
-    hostile = "<script>alert(1)</script> | `x` [y](z)"
+    hostile = "<script>alert(1)</script> | `x` [y](z) [bold red]styled[/bold red]"
     hand_upgrade(denv, "delta", "prod", hostile)
     page = tmp_path / "status.html"
     table = run_cli("--repo", denv.fleet, "status", "delta", "--html", page)
     assert table.exit_code == 0 and "changed-by-hand" in table.stdout
+    assert "[bold" in table.stdout  # shown as written (wrapped), not read as rich markup
     text = page.read_text()
     assert "<script>alert(1)</script>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text

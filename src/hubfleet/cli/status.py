@@ -72,6 +72,7 @@ def command(
 def _table(ctx: typer.Context, status: object) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from hubfleet.live.status import COLUMNS, FleetStatus, cells
 
@@ -82,9 +83,11 @@ def _table(ctx: typer.Context, status: object) -> None:
         table.add_column(column)
     for report in status.clusters:
         for row in report.rows:
-            table.add_row(*(options(ctx).redactor.scrub(c) for c in cells(row)))
+            # Text, not markup: a description from a cluster cannot style the table.
+            table.add_row(*(Text(options(ctx).redactor.scrub(c)) for c in cells(row)))
         if report.broken:
-            table.add_row(report.cluster, "", "", "broken", *[""] * 6, "; ".join(report.broken))
+            problems = options(ctx).redactor.scrub("; ".join(report.broken))
+            table.add_row(Text(report.cluster), "", "", "broken", *[""] * 6, Text(problems))
     console = Console()
     if not console.is_terminal:
         console = Console(width=240)

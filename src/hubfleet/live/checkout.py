@@ -1,10 +1,13 @@
 """What a deploy records for each release: the checkout's commit, and a `Recorder`.
 
 `checkout_commit(root)` is the fleet repository's HEAD, or `UNCOMMITTED` when the
-checkout has changes (tracked or untracked files, the local runtime's `.hubfleet/`
-state aside) or is not a git repository: a deploy of files git does not hold names no
-commit. A `Recorder` is made once per deploy and gives each release its `Record`
-(the commit, the digest of its inputs, hubfleet's version) and its chart's identity.
+checkout has changes (a tracked file changed anywhere, or an untracked file where a
+release's inputs live: `config/`, `helm-charts/`, `hubfleet.yaml`, `.sops.yaml`) or is
+not a git repository: a deploy of files git does not hold names no commit. A CI job's
+own files in the checkout (plan.json, reports) do not count.
+
+A `Recorder` is made once per deploy and gives each release its `Record` (the
+commit, the digest of its inputs, hubfleet's version) and its chart's identity.
 """
 
 from __future__ import annotations
@@ -22,39 +25,33 @@ from hubfleet.release.pipeline import Release
 from hubfleet.release.values import ReleaseValues
 
 GIT_TIMEOUT = 60.0
-# Paths a checkout may hold without being "changed": the local runtime's state.
-_IGNORED = ":(exclude).hubfleet"
+# Where an untracked file can be an input of a release (a CI job's plan.json or its
+# reports beside them are not); any change to a tracked file counts, wherever it is.
+_INPUT_PATHS = ("config", "helm-charts", "hubfleet.yaml", ".sops.yaml")
 _SHA = frozenset("0123456789abcdef")
 
 
 def checkout_commit(root: Path, redactor: Redactor) -> str:
     """HEAD's commit (40 hex), or `UNCOMMITTED` (changes, or no git repository)."""
+    git = ["git", "-C", str(root)]
     try:
-        head = run(
-            ["git", "-C", str(root), "rev-parse", "--verify", "HEAD"],
+        head = run([*git, "rev-parse", "--verify", "HEAD"], redactor=redactor, timeout=GIT_TIMEOUT)
+        tracked = run(
+            [*git, "status", "--porcelain", "--untracked-files=no"],
             redactor=redactor,
             timeout=GIT_TIMEOUT,
-        ).stdout.strip()
-        status = run(
-            [
-                "git",
-                "-C",
-                str(root),
-                "status",
-                "--porcelain",
-                "--untracked-files=all",
-                "--",
-                ".",
-                _IGNORED,
-            ],
+        )
+        untracked = run(
+            [*git, "status", "--porcelain", "--untracked-files=all", "--", *_INPUT_PATHS],
             redactor=redactor,
             timeout=GIT_TIMEOUT,
-        ).stdout
+        )
     except ProgramError:
         return UNCOMMITTED
-    if len(head) != 40 or not set(head) <= _SHA or status.strip():
+    commit = head.stdout.strip()
+    if len(commit) != 40 or not set(commit) <= _SHA:
         return UNCOMMITTED
-    return head
+    return UNCOMMITTED if tracked.stdout.strip() or untracked.stdout.strip() else commit
 
 
 @dataclass(frozen=True)

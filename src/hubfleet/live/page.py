@@ -14,7 +14,7 @@ from hubfleet.live.status import STATES, FleetStatus, Row
 
 COLOURS = {
     "in-sync": "#2e7d32",
-    "behind": "#f9a825",
+    "behind": "#b8860b",
     "changed-by-hand": "#8e24aa",
     "rolled-back": "#ef6c00",
     "failed": "#c62828",
@@ -124,7 +124,7 @@ def html_page(status: FleetStatus, *, title: str = "hubfleet status") -> str:
         rows.append(
             f'<tr class="cluster" data-text="{escape(report.cluster.lower())}">'
             f"<th>{escape(report.cluster)}"
-            f"<small>{escape(report.provider)}, {hubs} hubs</small></th>"
+            f"<small>{escape(report.provider)}, {hubs} hub{'' if hubs == 1 else 's'}</small></th>"
             f'<td>{note}<div class="tiles">{tiles}</div></td></tr>'
         )
     total = len(status.rows)
