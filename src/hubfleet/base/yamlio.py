@@ -324,7 +324,13 @@ def _build(
             lines[child] = item.start_mark.line + 1
             items.append(_build(item, child, lines, path, constructor))
         return items
-    return constructor.construct_object(node, deep=True)
+    try:
+        return constructor.construct_object(node, deep=True)
+    except (ValueError, OverflowError) as exc:  # e.g. a timestamp 2025-13-01: no such date
+        line = node.start_mark.line + 1
+        raise ConfigError(
+            [Problem(path, line, f"invalid value {node.value!r}: {exc}", "quote it as a string")]
+        ) from None
 
 
 def _flatten_merge(node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:

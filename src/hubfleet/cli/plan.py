@@ -186,10 +186,12 @@ def command(
     provider/credentials block and deployer credentials, and the
     redeploy_all_when_changed globs. With --base, cluster.yaml and hubfleet.yaml are
     compared key by key: one edited hub entry selects that hub; a provider or
-    credentials block the whole cluster; a removed hub is listed, never uninstalled;
-    a chart pin the hubs using it; hubfleet_version everything; free information,
-    kubernetes_version and deploy settings nothing. Every cluster getting a
-    production job gets its staging hubs as canaries.
+    credentials block the whole cluster; a hub moved to decommissioned: its uninstall
+    job; a removed hub is listed, never uninstalled (a warning shows the entry that
+    would remove it: docs/decommission.md); a chart pin the hubs using it;
+    hubfleet_version everything; free information, kubernetes_version and deploy
+    settings nothing. Every cluster getting a production job gets its staging hubs as
+    canaries.
 
     A cluster whose configuration is broken gets no jobs; the plan lists it (`broken`)
     with its errors and every other cluster is planned (docs/isolation.md). With

@@ -19,7 +19,7 @@ from hubfleet.base.errors import ConfigError, Problem, did_you_mean
 from hubfleet.base.yamlio import LineMap
 from hubfleet.config.charts import ChartSource
 from hubfleet.config.community import CommunityBlock
-from hubfleet.config.models import ClusterFile, FleetFile, HealthCheckBlock
+from hubfleet.config.models import ClusterFile, DecommissionedHub, FleetFile, HealthCheckBlock
 from hubfleet.config.providers import CREDENTIALS_KEY
 
 CLUSTERS_DIR = "config/clusters"
@@ -121,6 +121,15 @@ class Cluster:
         key = CREDENTIALS_KEY.get(self.provider)
         name = getattr(self.provider_block, key, None) if key is not None else None
         return (self.path(name),) if isinstance(name, str) and name else ()
+
+    @property
+    def decommissioned(self) -> tuple[DecommissionedHub, ...]:
+        """Hubs removed from the cluster, each with its date and data decision: the
+        deploy uninstalls them (docs/decommission.md)."""
+        return tuple(self.spec.decommissioned)
+
+    def decommissioned_hub(self, name: str) -> DecommissionedHub | None:
+        return next((e for e in self.spec.decommissioned if e.name == name), None)
 
     @property
     def staging_hubs(self) -> tuple[Hub, ...]:

@@ -34,6 +34,7 @@ from hubfleet.base.yamlio import (
     max_file_bytes,
     read_fleet_file,
 )
+from hubfleet.config.decommission import decommission_problems
 from hubfleet.config.fleet import (
     CLUSTERS_DIR,
     SUPPORT_NAMESPACE,
@@ -378,8 +379,14 @@ def _load_cluster(
     hubs, names = _load_hubs(entries, settings, charts, cluster)
     if spec is None:
         return None
+    live = {entry.name: cluster.line("hubs", i) for i, entry in entries if entry is not None}
+    problems += decommission_problems(
+        spec, cluster.rel_file, cluster.doc.lines, live, hub_name_problem
+    )
+    # terraform.hub_access may still name a decommissioned hub: its inputs leave it out.
+    gone = {entry.name for entry in spec.decommissioned}
     problems += terraform_problems(
-        spec, cluster.rel_file, cluster.doc.lines, names, cluster.check_file
+        spec, cluster.rel_file, cluster.doc.lines, names | gone, cluster.check_file
     )
     return Cluster(
         name=spec.name,

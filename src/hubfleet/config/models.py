@@ -8,12 +8,21 @@ key is an error.
 
 from __future__ import annotations
 
+import datetime
 import re
 import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from hubfleet.base import duration, kubenames
 from hubfleet.config.community import CommunityBlock, CommunitySettings
@@ -258,6 +267,33 @@ class HubEntry(_Strict):
     )
 
 
+def _iso_date(value: Any) -> Any:
+    """An ISO date (`2026-01-31`): YAML's own date, or the same text quoted."""
+    if isinstance(value, datetime.datetime):
+        raise ValueError(f"{value!s} is a date and time: give the date only (YYYY-MM-DD)")
+    if isinstance(value, str):
+        try:
+            return datetime.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO date (YYYY-MM-DD)") from None
+    return value
+
+
+class DecommissionedHub(_Strict):
+    """A hub removed from the cluster: its release is uninstalled by the next deploy
+    (docs/decommission.md). Only through such an entry does a hub leave a cluster."""
+
+    name: str = Field(description="the hub's name (its helm release and namespace)")
+    date: Annotated[datetime.date, BeforeValidator(_iso_date)] = Field(
+        description="when it was decommissioned (ISO date, YYYY-MM-DD)"
+    )
+    data: Literal["keep", "delete"] = Field(
+        description="keep: the namespace and its volumes (home directories) stay; "
+        "delete: the namespace is deleted with the release"
+    )
+    reason: str | None = Field(None, description="free information: why it was removed")
+
+
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TF_NAME = re.compile(r"[a-z][a-z0-9-]*[a-z0-9]|[a-z]")
 
@@ -392,6 +428,11 @@ class ClusterFile(_Strict):
         None, description="deploy settings of this cluster (override hubfleet.yaml's deploy)"
     )
     hubs: list[HubEntry] = Field(default_factory=list)
+    decommissioned: list[DecommissionedHub] = Field(
+        default_factory=list,
+        description="hubs removed from this cluster, each with its date and data decision: "
+        "the deploy uninstalls them (docs/decommission.md)",
+    )
     terraform: TerraformBlock | None = Field(None, description="the cluster's infrastructure")
 
 

@@ -9,7 +9,10 @@ it has:
   shows) and, per cluster, `for_cluster()`: the releases' states before the deploy
   (one `helm list`), inside the cluster's credentials;
 - a `ClusterBackend` per cluster: `deploy()` one release (-> `ReleaseOutcome`),
-  `roll_back()` one to the state it had before this deploy (or say it cannot);
+  `roll_back()` one to the state it had before this deploy (or say it cannot),
+  `uninstall()` a decommissioned hub (`Decommission`: its release, and its data kept
+  or deleted as cluster.yaml decided; docs/decommission.md), "already gone" when
+  there is nothing left to remove;
 - a `PreflightCheck` per kind (`deploy/kinds.py`'s `PREFLIGHTS`): what a job would
   hand its programs, checked before anything runs (`Preflight`), so that a value
   that cannot reach them is exit 2 at its file, not a failure half-way.
@@ -25,8 +28,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from hubfleet.base.errors import HubfleetError
 from hubfleet.base.redact import Redactor
-from hubfleet.config.fleet import Fleet, Hub
+from hubfleet.config.fleet import Cluster, Fleet, Hub, release_label
 from hubfleet.plan.job import Job
 from hubfleet.providers.base import Credentials, ProviderContext
 from hubfleet.release.pipeline import Release
@@ -70,6 +74,46 @@ class Rollback:
 
 
 @dataclass(frozen=True)
+class Decommission:
+    """A decommissioned hub to uninstall (an `uninstall` job): its release and namespace
+    (both its name) and what cluster.yaml decided for its data."""
+
+    cluster: str
+    hub: str
+    data: str  # "keep": the namespace and its volumes stay; "delete": the namespace goes
+    date: str  # ISO date of the decision
+
+    @property
+    def release(self) -> str:
+        return self.hub
+
+    @property
+    def namespace(self) -> str:
+        return self.hub
+
+    @property
+    def label(self) -> str:
+        return release_label(self.cluster, self.hub)
+
+    @property
+    def delete_data(self) -> bool:
+        return self.data == "delete"
+
+
+def decommission_of(cluster: Cluster, job: Job) -> Decommission:
+    """The decommissioned entry an uninstall job acts on; an error when the cluster has
+    none for its hub (the job was not made from this cluster.yaml)."""
+    entry = cluster.decommissioned_hub(job.hub or "")
+    if entry is None:
+        raise HubfleetError(
+            f"{job.label} is not decommissioned in {cluster.file}: not uninstalled",
+            path=cluster.file,
+            hint="a hub is uninstalled only through its decommissioned: entry",
+        )
+    return Decommission(cluster.name, entry.name, entry.data, entry.date.isoformat())
+
+
+@dataclass(frozen=True)
 class Preflight:
     """One job as its backend would run it, for the check before the deploy starts:
     its release, its hub (None for a support release), whether the canary gate's
@@ -99,6 +143,11 @@ class ClusterBackend(Protocol):
 
     def roll_back(self, release: Release) -> Rollback:
         """Back to the state the release had before this deploy, or say why not."""
+        ...
+
+    def uninstall(self, target: Decommission, progress: Progress) -> ReleaseOutcome:
+        """Remove a decommissioned hub, its data kept or deleted as decided; "already
+        gone" (succeeded) when nothing is left. Raises `HubfleetError` when it cannot."""
         ...
 
 

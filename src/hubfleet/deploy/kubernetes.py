@@ -25,6 +25,7 @@ from hubfleet.base.errors import HubfleetError
 from hubfleet.base.runner import Cancelled
 from hubfleet.deploy import rollout
 from hubfleet.deploy.backend import (
+    Decommission,
     Preflight,
     Progress,
     ReleaseOutcome,
@@ -33,6 +34,7 @@ from hubfleet.deploy.backend import (
     joined,
 )
 from hubfleet.deploy.crds import ChartCrdsReader, ClusterCrds
+from hubfleet.deploy.uninstall import Uninstaller
 from hubfleet.health import kubernetes as health
 from hubfleet.helm import cli as helm
 from hubfleet.live.checkout import Recorder
@@ -169,6 +171,15 @@ class HelmCluster:
         except HubfleetError as exc:
             return Rollback(f"rollback to revision {state.revision} failed: {exc}")
         return Rollback(f"rolled back to revision {state.revision}", state.revision)
+
+    def uninstall(self, target: Decommission, progress: Progress) -> ReleaseOutcome:
+        """A decommissioned hub: `helm uninstall`, and its namespace deleted when its data
+        is (`deploy/uninstall.py`); "already gone" when nothing is left."""
+        session = self.session
+        uninstaller = Uninstaller(
+            self.env, session.redactor, session.helm_timeout, session.dry_run, session.cancel
+        )
+        return uninstaller.uninstall(target, progress)
 
     def _upgrade_retrying(self, release: Release) -> tuple[helm.UpgradeResult, int]:
         """The upgrade, retried with a doubling backoff while the API's rate limit refuses

@@ -18,13 +18,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hubfleet.config.models import LocalBlock
-from hubfleet.deploy.backend import Preflight, Progress, ReleaseOutcome, Rollback, Session
+from hubfleet.deploy.backend import (
+    Decommission,
+    Preflight,
+    Progress,
+    ReleaseOutcome,
+    Rollback,
+    Session,
+)
 from hubfleet.helm.charts import jupyterhub_values_key
 from hubfleet.live.checkout import Recorder
 from hubfleet.live.record import describe
 from hubfleet.local.fleet import over_chart_defaults, state_dir
 from hubfleet.local.records import add_revision, history
 from hubfleet.local.runtime import LocalHubSpec, deploy_hub
+from hubfleet.local.uninstall import uninstall_hub
 from hubfleet.providers.base import Credentials, ProviderContext
 from hubfleet.release.pipeline import Release
 
@@ -113,6 +121,15 @@ class LocalCluster:
 
     def roll_back(self, release: Release) -> Rollback:
         return Rollback(NO_REVISIONS)
+
+    def uninstall(self, target: Decommission, progress: Progress) -> ReleaseOutcome:
+        """A decommissioned local hub: its processes stopped, its folder (database,
+        secrets, users' files) kept or deleted as decided (`hubfleet.local.uninstall`)."""
+        if self.session.dry_run:
+            return ReleaseOutcome("succeeded", f"dry run: would stop and remove {target.label}")
+        folder = state_dir(self.session.fleet, self.context.cluster)
+        result = uninstall_hub(folder, target.hub, delete_data=target.delete_data)
+        return ReleaseOutcome("succeeded", result.message)
 
 
 def preflight(job: Preflight) -> None:

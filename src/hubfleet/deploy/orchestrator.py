@@ -1,6 +1,8 @@
 """The orchestrator: one pipeline per cluster, canary gating, bounded concurrency, cancel.
 
-Per cluster: credentials once, the support release, the staging hubs in
+Per cluster: credentials once, the uninstalls of decommissioned hubs (in parallel,
+independent of the rest: one that fails skips nothing; docs/decommission.md), the
+support release, the staging hubs in
 parallel, the canary gate (`deploy/canary.py`: a health check of each staging hub
 where one exists, else the deploy's own result), then the production hubs in
 parallel. Releases reach their cluster through the release backend of its
@@ -43,6 +45,7 @@ from hubfleet.deploy.backend import (
     ReleaseBackend,
     ReleaseOutcome,
     Session,
+    decommission_of,
 )
 from hubfleet.deploy.canary import Gate, gate_off
 from hubfleet.deploy.kinds import BACKENDS
@@ -270,12 +273,13 @@ class Deployer:
         support = [j for j in jobs if j.kind == "support"]
         staging = [j for j in jobs if j.kind == "staging"]
         prod = [j for j in jobs if j.kind == "prod"]
+        uninstall = [j for j in jobs if j.kind == "uninstall"]
         kind = self._backends[target_of(cluster.provider)]
         step = "credentials"
         try:
             with provider.credentials(context) as creds:
                 step = kind.listing
-                releases = self._releases(cluster, jobs)
+                releases = self._releases(cluster, (j for j in jobs if j.kind != "uninstall"))
                 self._acquire_slot(self._helm_slots)  # its states: one `helm list`
                 try:
                     backend = kind.for_cluster(context, creds, list(releases.values()))
@@ -284,6 +288,7 @@ class Deployer:
                 parallelism = self._parallelism(cluster)
                 run = ClusterRun(context, kind, backend, creds, releases, parallelism)
                 slots = threading.BoundedSemaphore(parallelism)
+                self._stage(run, slots, uninstall)  # independent: a failure skips nothing
                 if not self._stage(run, slots, support):
                     records.skip(staging + prod, f"support release of {name} failed")
                     return
@@ -396,8 +401,16 @@ class Deployer:
         started = time.monotonic()
         try:
             records.set(job, status="running", started=now_iso())
-            release = run.releases.get(job) or self._release(run.context.cluster, job)
-            outcome = run.backend.deploy(release, lambda done: self._progress(job, done))
+
+            def progress(done: ReleaseOutcome) -> None:
+                self._progress(job, done)
+
+            if job.kind == "uninstall":
+                target = decommission_of(run.context.cluster, job)
+                outcome = run.backend.uninstall(target, progress)
+            else:
+                release = run.releases.get(job) or self._release(run.context.cluster, job)
+                outcome = run.backend.deploy(release, progress)
             took = time.monotonic() - started
             if outcome.status == "failed":
                 records.failed(job, **self._outcome(outcome), duration_s=took)

@@ -181,10 +181,13 @@ def not_started(targets: Targets, options: DeployOptions, why: str | None) -> Re
 
 def job_releases(fleet: Fleet, targets: Targets) -> dict[Job, Release | None]:
     """Each job's release, built once for the checks before the deploy (None: a
-    cluster without a support release)."""
+    cluster without a support release, or an uninstall job)."""
     releases: dict[Job, Release | None] = {}
     for job in targets.jobs:
         cluster = fleet.cluster(job.cluster)
+        if job.kind == "uninstall":  # a decommissioned hub: no release to build
+            releases[job] = None
+            continue
         hub = cluster.hub(job.hub) if job.hub is not None else None
         releases[job] = (
             hub_release(fleet, hub) if hub is not None else support_release(fleet, cluster)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from hubfleet.base.errors import ConfigError, DeployError
 from hubfleet.base.redact import Redactor
-from hubfleet.config.fleet import BrokenCluster, Fleet, Hub
+from hubfleet.config.decommission import describe
+from hubfleet.config.fleet import BrokenCluster, Cluster, Fleet, Hub
 from hubfleet.deploy.model import RETRY, JobRecord, report_from_file
 from hubfleet.deploy.reconcile import make_live_plan
 from hubfleet.plan.job import Job, JsonFile, Step, read_json
@@ -49,7 +50,9 @@ class Targets:
 
 
 def from_cli(fleet: Fleet, cluster_name: str, hubs: Sequence[str]) -> Targets:
-    """`deploy CLUSTER [HUB ...]`: no hubs named: the support release and every hub."""
+    """`deploy CLUSTER [HUB ...]`: no hubs named: the support release, every hub and an
+    uninstall of every decommissioned hub (idempotent); a decommissioned hub named: its
+    uninstall (docs/decommission.md)."""
     cluster = fleet.cluster(cluster_name)
     reason = "named on the command line"
     jobs: list[Job] = []
@@ -57,11 +60,19 @@ def from_cli(fleet: Fleet, cluster_name: str, hubs: Sequence[str]) -> Targets:
         if cluster.support is not None:
             jobs.append(Job(cluster.name, None, "support", cluster.provider, (reason,)))
         chosen = list(cluster.hubs)
+        gone = list(cluster.decommissioned)
     else:
-        chosen = [cluster.hub(name) for name in dict.fromkeys(hubs)]
+        names = list(dict.fromkeys(hubs))
+        gone = [e for e in (cluster.decommissioned_hub(n) for n in names) if e is not None]
+        chosen = [cluster.hub(name) for name in names if cluster.decommissioned_hub(name) is None]
     jobs += [Job(cluster.name, h.name, h.kind, cluster.provider, (reason,)) for h in chosen]
     waved, rollout = assign(fleet, sorted(jobs, key=lambda j: j.sort_key))
-    return Targets(waved, rollout=rollout)
+    # A decommissioned hub's uninstall is in no wave (it is no longer in cluster.yaml).
+    uninstall = [
+        Job(cluster.name, e.name, "uninstall", cluster.provider, (reason, describe(e)))
+        for e in gone
+    ]
+    return Targets(tuple(sorted([*waved, *uninstall], key=lambda j: j.sort_key)), rollout=rollout)
 
 
 def _checked(fleet: Fleet, job: Job, file: JsonFile, key: str, index: int) -> Job:
@@ -75,6 +86,8 @@ def _checked(fleet: Fleet, job: Job, file: JsonFile, key: str, index: int) -> Jo
                     f"{where}: cluster {cluster.name!r} has no support release", key, index
                 )
             hub = None
+        elif job.kind == "uninstall" or cluster.decommissioned_hub(job.hub or ""):
+            hub = _decommissioned(cluster, job, where, file, key, index)
         else:
             found = cluster.hub(job.hub or "")
             check_kind(found, job.kind, where, file, key, index)
@@ -90,6 +103,27 @@ def _checked(fleet: Fleet, job: Job, file: JsonFile, key: str, index: int) -> Jo
             hint="regenerate the plan from this repository",
         )
     return dataclasses.replace(job, cluster=cluster.name, hub=hub, provider=cluster.provider)
+
+
+def _decommissioned(cluster: Cluster, job: Job, where: str, file: JsonFile, *steps: Step) -> str:
+    """An uninstall job's hub must be decommissioned in this fleet, and a decommissioned
+    hub's job an uninstall: never an upgrade of a hub cluster.yaml removed."""
+    entry = cluster.decommissioned_hub(job.hub or "")
+    if entry is None:
+        raise file.error(
+            f"{where}: hub {job.label} is not decommissioned in {cluster.file}: "
+            "it is not uninstalled",
+            *steps,
+            hint="a hub is uninstalled only through its decommissioned: entry "
+            "(docs/decommission.md)",
+        )
+    if job.kind != "uninstall":
+        raise file.error(
+            f"{where}: hub {job.label} is decommissioned in this fleet, not a {job.kind} hub",
+            *steps,
+            hint="regenerate the plan from this repository (`hubfleet plan --output json`)",
+        )
+    return entry.name
 
 
 def check_kind(hub: Hub, kind: str, where: str, file: JsonFile, *steps: Step) -> None:

@@ -22,6 +22,8 @@ COLOURS = {
     "missing": "#546e7a",
     "orphan": "#6d4c41",
     "retained": "#9e9e9e",
+    "decommissioned": "#5d4037",
+    "gone": "#cfd8dc",
     "error": "#4e0000",
 }
 

@@ -13,7 +13,9 @@ its own credentials (`query.read_cluster`), and compares every release git decla
 | `failed` / `pending` | helm's status is `failed` / `pending-*` |
 | `missing` | declared in git, not installed |
 | `orphan` | installed, not declared: in a namespace hubfleet manages, or deployed by hubfleet |
-| `retained` | data a decommissioned hub left (`retained_rows`, a hook) |
+| `decommissioned` | its release (or namespace: `data: delete`) still there (docs/decommission.md) |
+| `retained` | a decommissioned hub's kept data (`data: keep`): its namespace and claims |
+| `gone` | nothing of a decommissioned hub is left: its entry may leave cluster.yaml |
 | `error` | the cluster could not be read: its error, in each of its rows |
 
 One cluster that cannot be read (credentials, helm) is isolated: its rows carry the
@@ -38,20 +40,26 @@ from hubfleet.live.checkout import checkout_commit
 from hubfleet.live.digest import Digests
 from hubfleet.live.query import ClusterState, LiveRelease, read_cluster
 from hubfleet.live.record import UNCOMMITTED
+from hubfleet.live.retained import Decommissioned, decommissioned_state, orphan_entry
 from hubfleet.release.pipeline import Release, hub_release, support_release
 from hubfleet.release.values import ReleaseValues
 from hubfleet.secrets.sops import Sops
 
 State = Literal[
     "in-sync", "behind", "changed-by-hand", "rolled-back", "failed", "pending", "missing",
-    "orphan", "retained", "error",
+    "orphan", "retained", "error", "decommissioned", "gone",
 ]  # fmt: skip
 STATES: tuple[str, ...] = State.__args__  # type: ignore[attr-defined]
 # The states that need a person or a deploy (the rest: in sync, or nothing to do).
-DRIFT = frozenset({"behind", "changed-by-hand", "rolled-back", "failed", "pending", "missing"})
+DRIFT = frozenset(
+    {"behind", "changed-by-hand", "rolled-back", "failed", "pending", "missing", "decommissioned"}
+)
 DEFAULT_PARALLELISM = 4
 MAX_ERROR = 600  # characters of a cluster's error kept in its rows
 Reader = Callable[[Cluster], ClusterState]
+# What is left of a cluster's decommissioned hubs, given the releases it has in their
+# namespaces (`hubfleet.live.retained`, inside the cluster's own credentials).
+LeftReader = Callable[[Cluster, Collection[str]], Sequence[Decommissioned]]
 
 
 @dataclass(frozen=True)
@@ -185,8 +193,14 @@ def fleet_status(
         )
     )  # fmt: skip
 
+    def left(cluster: Cluster, installed: Collection[str]) -> Sequence[Decommissioned]:
+        return decommissioned_state(
+            fleet, cluster, installed, sops=sops, redactor=redactor, cancel=cancel,
+            extra_env=extra_env,
+        )  # fmt: skip
+
     def one(cluster: Cluster) -> ClusterReport:
-        return cluster_report(fleet, cluster, digests, read)
+        return cluster_report(fleet, cluster, digests, read, left)
 
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         reports = list(pool.map(one, chosen))
@@ -221,22 +235,49 @@ def managed_namespaces(fleet: Fleet, cluster: Cluster) -> set[str]:
 
 
 def retained_namespaces(fleet: Fleet, cluster: Cluster) -> set[str]:
-    """HOOK for decommissioning (issue 25, point 5): the namespaces of the cluster's
-    decommissioned hubs. None yet: cluster.yaml has no `decommissioned:` entries."""
-    del fleet, cluster
-    return set()
+    """The namespaces of the cluster's decommissioned hubs (docs/decommission.md)."""
+    del fleet
+    return {entry.name for entry in cluster.decommissioned}
 
 
-def retained_rows(fleet: Fleet, cluster: Cluster, live: ClusterState) -> list[Row]:
-    """HOOK for decommissioning (issue 25, point 5): a row (state `retained`, kind
-    `retained`) per decommissioned hub whose data (namespace, volumes) stays, with the
-    date and decision of its `decommissioned:` entry in `reasons`; a decommissioned
-    hub's release still installed is returned here too (not as an orphan). None yet."""
-    del fleet, cluster, live
-    return []
+def retained_rows(
+    fleet: Fleet, cluster: Cluster, live: ClusterState, left: LeftReader | None = None
+) -> list[Row]:
+    """A row (kind `decommissioned`) per decommissioned hub (docs/decommission.md): state
+    `decommissioned` while its release (or, with `data: delete`, its namespace) is still
+    there, `retained` for a kept namespace and its volume claims, `gone` when nothing is
+    left (the entry can be removed); the date and decision of its entry in `reasons`. A
+    decommissioned hub's release still installed is its row, never an orphan."""
+    del fleet
+    entries = {entry.name: entry for entry in cluster.decommissioned}
+    if not entries or left is None:
+        return []
+    installed = {name for name in entries if live.get(name, name) is not None}
+    rows = []
+    for found in left(cluster, installed):
+        entry = entries[found.hub]
+        why = f"decommissioned on {found.date}, data: {found.data}"
+        if entry.reason:
+            why += f" ({entry.reason})"
+        row = Row(
+            cluster=cluster.name,
+            release=found.hub,
+            namespace=found.hub,
+            hub=found.hub,
+            kind="decommissioned",
+            declared=False,
+            present=found.hub in installed,
+            state=_LEFT_STATES[found.left],
+            reasons=(why, found.detail),
+        )
+        release = live.get(found.hub, found.hub)
+        rows.append(with_live(row, release) if release is not None else row)
+    return rows
 
 
-def cluster_report(fleet: Fleet, cluster: Cluster, digests: Digests, read: Reader) -> ClusterReport:
+def cluster_report(
+    fleet: Fleet, cluster: Cluster, digests: Digests, read: Reader, left: LeftReader | None = None
+) -> ClusterReport:
     """One cluster's rows (its read failing: every declared release with the error)."""
     releases = declared_releases(fleet, cluster)
     try:
@@ -259,7 +300,10 @@ def cluster_report(fleet: Fleet, cluster: Cluster, digests: Digests, read: Reade
         )
         return ClusterReport(cluster.name, cluster.provider, failed, error=message)
     rows = [declared_row(r, live.get(r.name, r.namespace), digests) for r in releases]
-    extra = retained_rows(fleet, cluster, live)
+    try:
+        extra = retained_rows(fleet, cluster, live, left)
+    except HubfleetError as exc:  # kubectl could not say: the other rows still stand
+        extra = [_unknown_left(cluster, entry.name, exc) for entry in cluster.decommissioned]
     known = {(r.name, r.namespace) for r in releases} | {(r.release, r.namespace) for r in extra}
     managed = managed_namespaces(fleet, cluster)
     for release in live.releases:
@@ -270,6 +314,29 @@ def cluster_report(fleet: Fleet, cluster: Cluster, digests: Digests, read: Reade
     rows += extra
     rows.sort(key=lambda row: (not row.declared, row.kind != "support", row.namespace, row.release))
     return ClusterReport(cluster.name, cluster.provider, tuple(rows))
+
+
+_LEFT_STATES: Mapping[str, State] = {
+    "uninstalling": "decommissioned",
+    "retained": "retained",
+    "gone": "gone",
+}
+
+
+def _unknown_left(cluster: Cluster, hub: str, exc: HubfleetError) -> Row:
+    return Row(
+        cluster=cluster.name,
+        release=hub,
+        namespace=hub,
+        hub=hub,
+        kind="decommissioned",
+        declared=False,
+        present=False,
+        state="error",
+        reasons=(
+            f"what is left of decommissioned hub {hub} could not be read: {one_line(str(exc))}",
+        ),
+    )
 
 
 def one_line(text: str, limit: int = MAX_ERROR) -> str:
@@ -386,6 +453,8 @@ def orphan_row(cluster: str, live: LiveRelease, managed: Collection[str]) -> Row
         reasons=(
             f"installed ({where}) but not declared in git: remove it with a "
             "`decommissioned:` entry in cluster.yaml, or declare it",
+            f"the entry, under decommissioned: (date: the day of the decision): "
+            f"{orphan_entry(live.name)}",
         ),
     )
     return with_live(row, live)

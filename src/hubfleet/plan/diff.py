@@ -10,7 +10,11 @@ quoting change nothing. The rules (documented in `hubfleet plan --help`):
 - `support`: the support release;
 - `terraform`: no release (the cluster gets a terraform job instead);
 - a hub entry added or edited: that hub; removed: listed in `removed_hubs`
-  (a plan never uninstalls);
+  (never uninstalled: the plan warns and shows the `decommissioned:` entry that
+  would remove it);
+- a `decommissioned:` entry added or edited: that hub's uninstall job (the deploy
+  uninstalls it, docs/decommission.md); an entry removed: nothing (noted in
+  `skipped`: the entry is dropped once status shows nothing left);
 - free information (`provider_url`, `metadata`, `tenancy`, `billing`, and a
   hub's `display_name` and `uptime_check`) and a hub's `health_check` (how it is
   checked, not what is deployed): nothing is deployed; noted in `skipped`;
@@ -51,6 +55,8 @@ class ClusterDiff:
     support: list[str] = field(default_factory=list)
     hubs: dict[str, list[str]] = field(default_factory=dict)
     removed_hubs: dict[str, list[str]] = field(default_factory=dict)
+    # Hubs whose decommissioned entry was added or edited: uninstall jobs.
+    decommissioned: dict[str, list[str]] = field(default_factory=dict)
     informational: dict[str | None, list[str]] = field(default_factory=dict)
 
 
@@ -66,6 +72,29 @@ def _hub_entries(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
             if isinstance(entry, dict) and isinstance(entry.get("name"), str):
                 found.setdefault(entry["name"], entry)
     return found
+
+
+def _decommissioned_entries(data: dict[str, Any]) -> dict[str, Any]:
+    entries = data.get("decommissioned")
+    found: dict[str, Any] = {}
+    if isinstance(entries, list):
+        for entry in entries:
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                found.setdefault(entry["name"], entry)
+    return found
+
+
+def _diff_decommissioned(result: ClusterDiff, path: str, before: Any, after: Any) -> None:
+    old, new = _decommissioned_entries(before), _decommissioned_entries(after)
+    for name, entry in new.items():
+        if old.get(name) != entry:
+            verb = "decommissioned" if name not in old else "decommissioned entry changed"
+            result.decommissioned[name] = [f"{path}: hub {name} {verb}"]
+    for name in old:
+        if name not in new:
+            result.informational.setdefault(None, []).append(
+                f"{path}: decommissioned entry of hub {name} removed (nothing to uninstall)"
+            )
 
 
 def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -111,6 +140,8 @@ def diff_cluster_yaml(cluster: str, path: str, old: Any, new: Any) -> ClusterDif
             )
         elif key == "support":
             result.support.append(f"{path}: support block changed")
+        elif key == "decommissioned":  # uninstall jobs
+            _diff_decommissioned(result, path, before, after)
         elif key == "terraform":  # infrastructure: terraform_jobs (plan/terraform.py)
             result.informational.setdefault(None, []).append(
                 f"{path}: only the terraform block changed (see terraform_jobs)"
@@ -134,8 +165,9 @@ def diff_cluster_yaml(cluster: str, path: str, old: Any, new: Any) -> ClusterDif
             result.informational.setdefault(name, []).append(
                 f"{path}: hub {name}: only free information changed ({', '.join(keys)})"
             )
+    gone = _decommissioned_entries(after)
     for name in old_hubs:
-        if name not in new_hubs:
+        if name not in new_hubs and name not in gone:
             result.removed_hubs[name] = [f"{path}: hub {name} removed (not uninstalled by a plan)"]
     return result
 

@@ -22,12 +22,13 @@ from hubfleet.base.jsonio import read_json_file
 from hubfleet.config.fleet import release_label
 from hubfleet.config.providers import PROVIDERS
 
-# support | staging | prod: what a deploy upgrades; removed, cluster (in the plan's
-# `skipped` only) and terraform: what a plan lists besides.
-Kind = Literal["support", "staging", "prod", "removed", "cluster", "terraform"]
+# support | staging | prod: what a deploy upgrades; uninstall: a decommissioned hub the
+# deploy removes (docs/decommission.md); removed, cluster (in the plan's `skipped`
+# only) and terraform: what a plan lists besides.
+Kind = Literal["support", "staging", "prod", "removed", "cluster", "terraform", "uninstall"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
-DEPLOY_KINDS: tuple[Kind, ...] = ("support", "staging", "prod")
-HUB_KINDS: frozenset[str] = frozenset({"staging", "prod", "removed"})
+DEPLOY_KINDS: tuple[Kind, ...] = ("support", "staging", "prod", "uninstall")
+HUB_KINDS: frozenset[str] = frozenset({"staging", "prod", "removed", "uninstall"})
 KIND_ORDER: dict[str, int] = {kind: index for index, kind in enumerate(KINDS)}
 
 Step = str | int  # a key or an index on the way to a value in a JSON document

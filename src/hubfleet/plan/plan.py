@@ -157,14 +157,18 @@ class Plan:
     held: tuple[Job, ...] = ()
     # Rolled out in waves (`rollout:` in hubfleet.yaml): the waves in order; None: not.
     rollout: Rollout | None = None
+    # Decommissioned hubs to uninstall (docs/decommission.md).
+    uninstall_jobs: tuple[Job, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.support_jobs or self.staging_jobs or self.prod_jobs)
+        return not (self.support_jobs or self.staging_jobs or self.prod_jobs or self.uninstall_jobs)
 
     @collector_paused()  # a dict per job: see collector_paused
     def to_json(self) -> dict[str, Any]:
         lists = {key: [job.to_json() for job in getattr(self, key)] for key, _ in JOB_LISTS}
+        if not lists["uninstall_jobs"]:
+            del lists["uninstall_jobs"]  # a plan without one: the bytes it always had
         data: dict[str, Any] = {
             # a plan without `live` stays version 2: older readers read it unchanged
             "version": PLAN_VERSION if self.live is not None else BASE_PLAN_VERSION,
@@ -232,8 +236,9 @@ def plan_from_file(file: JsonFile) -> Plan:
         support_jobs=lists["support_jobs"],
         staging_jobs=lists["staging_jobs"],
         prod_jobs=lists["prod_jobs"],
+        uninstall_jobs=lists["uninstall_jobs"],
         removed_hubs=_jobs(file, "removed_hubs", "removed"),
-        skipped=_jobs(file, "skipped", "support", "staging", "prod", "cluster"),
+        skipped=_jobs(file, "skipped", "support", "staging", "prod", "cluster", "uninstall"),
         warnings=_strings(file, "warnings"),
         unmatched_files=_strings(file, "unmatched_files"),
         community=_community(file),
@@ -499,6 +504,7 @@ def with_broken(plan: Plan, broken: tuple[BrokenCluster, ...]) -> Plan:
 
     return replace(
         plan,
+        uninstall_jobs=tuple(job for job in plan.uninstall_jobs if kept(job)),
         removed_hubs=tuple(job for job in plan.removed_hubs if kept(job)),
         skipped=tuple(job for job in plan.skipped if kept(job)),
         terraform_jobs=tuple(job for job in plan.terraform_jobs if kept(job)),

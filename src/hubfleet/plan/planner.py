@@ -6,7 +6,9 @@ applies, in order: the labels that add work, the optional `--rendered` check
 identical, and names what changes in the others), the canary rule (every
 cluster getting a production job gets its staging hubs, or a warning saying it
 has none), and the labels that remove work.
-Nothing is ever uninstalled: removed hubs are only listed.
+A hub is uninstalled only through its `decommissioned:` entry (an `uninstall` job,
+docs/decommission.md); a hub that merely disappears from cluster.yaml is only
+listed, with a warning showing the entry that would remove it.
 
 The planner is one `_Planner` per plan: its frozen input (`PlanInput`) and its named
 state (the selected units with their reasons, the skipped and removed ones, the
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
+from hubfleet.config.decommission import describe, entry_yaml
 from hubfleet.config.fleet import Fleet
 from hubfleet.plan.changes import Change
 from hubfleet.plan.diff import ClusterDiff, FleetDiff
@@ -139,6 +142,7 @@ class _Planner:
         self.selected = _Selections()
         self.skipped: dict[SkipKey, tuple[Kind, list[str]]] = {}
         self.removed: dict[HubKey, list[str]] = {}
+        self.uninstall: dict[HubKey, list[str]] = {}
         self.warnings: list[str] = []
         self.unmatched: list[str] = []
         self.settings_file = given.fleet.settings_file or SETTINGS_FILE
@@ -192,11 +196,9 @@ class _Planner:
         if history is not None and path in history.cluster_diffs:
             self._apply_cluster_diff(history.cluster_diffs[path])
         elif path in graph.cluster_files:
-            self._whole_cluster(
-                graph.cluster_files[path],
-                f"{path} {verb} (compared without git history: whole cluster)",
-                "cluster",
-            )
+            reason = f"{path} {verb} (compared without git history: whole cluster)"
+            self._whole_cluster(graph.cluster_files[path], reason, "cluster")
+            self._uninstall_all(graph.cluster_files[path], reason)
         elif path == self.settings_file:
             if history is None:
                 self.selected.add_all(
@@ -240,11 +242,52 @@ class _Planner:
                     self.selected.add((name, hub), reason, "cluster")
         for hub, reasons in diff.removed_hubs.items():
             self.removed.setdefault((name, hub), []).extend(reasons)
+        if diff.removed_hubs:
+            self.warnings += self._removed_warnings(name, sorted(diff.removed_hubs))
+        for hub, reasons in diff.decommissioned.items():
+            self._add_uninstall(name, hub, reasons)
         for info_hub, reasons in diff.informational.items():
             if info_hub is None:
                 self.skipped[(name, None, "cluster")] = ("cluster", list(reasons))
             elif (name, info_hub) in units:
                 self.skipped[(name, info_hub)] = (units[(name, info_hub)].kind, list(reasons))
+
+    def _add_uninstall(self, cluster_name: str, hub: str, reasons: Iterable[str]) -> None:
+        """An uninstall job for a hub its cluster (at head) decommissions."""
+        cluster = next((c for c in self.given.fleet.clusters if c.name == cluster_name), None)
+        entry = cluster.decommissioned_hub(hub) if cluster is not None else None
+        if entry is None:
+            return
+        found = self.uninstall.setdefault((cluster_name, hub), [])
+        for reason in (*reasons, describe(entry)):
+            if reason not in found:
+                found.append(reason)
+
+    def _uninstall_all(self, cluster_name: str, reason: str) -> None:
+        """Without history: every decommissioned hub of the cluster (idempotent: one
+        already uninstalled is "already gone")."""
+        cluster = next((c for c in self.given.fleet.clusters if c.name == cluster_name), None)
+        for entry in cluster.decommissioned if cluster is not None else ():
+            self._add_uninstall(cluster_name, entry.name, (reason,))
+
+    def _removed_warnings(self, cluster_name: str, hubs: Sequence[str]) -> list[str]:
+        """Hubs gone from cluster.yaml without a decommissioned entry: never uninstalled;
+        each warning shows the entry that would remove the hub."""
+        cluster = next((c for c in self.given.fleet.clusters if c.name == cluster_name), None)
+        if cluster is None:
+            return [
+                f"cluster {cluster_name}: its cluster.yaml was deleted with hubs "
+                f"{', '.join(hubs)}: none is uninstalled; to remove them, keep its cluster.yaml "
+                "with each hub under decommissioned: until status shows nothing left "
+                "(docs/decommission.md)"
+            ]
+        return [
+            f"{cluster_name}/{hub}: removed from {cluster.file} without a decommissioned "
+            f"entry: not uninstalled; to remove it, add under decommissioned: in "
+            f"{cluster.file}: {entry_yaml(hub)} (date: the day of the decision; data: delete "
+            "also deletes its namespace and volumes; docs/decommission.md)"
+            for hub in hubs
+        ]
 
     def _apply_fleet_diff(self, diff: FleetDiff) -> None:
         graph = self.graph
@@ -321,6 +364,8 @@ class _Planner:
         if not (labels.skip_deploy or labels.skip_hubs):
             return
         label = SKIP_DEPLOY if labels.skip_deploy else SKIP_DEPLOY_HUBS
+        for hkey in sorted(self.uninstall):
+            self.skipped[hkey] = ("uninstall", [f"label {label}", *self.uninstall.pop(hkey)])
         for key in sorted(self.selected.reasons, key=sort_key):
             if labels.skip_deploy or key[1] is not None:
                 reasons = list(self.selected.pop(key))
@@ -349,6 +394,10 @@ class _Planner:
             prod_jobs=tuple(j for j in waved if j.kind == "prod"),
             held=held,
             rollout=rollout,
+            uninstall_jobs=tuple(
+                Job(c, h, "uninstall", self._provider(c), tuple(reasons))
+                for (c, h), reasons in sorted(self.uninstall.items())
+            ),
             removed_hubs=self._removed_jobs(),
             skipped=self._skipped_jobs(),
             warnings=tuple(sorted(set(self.warnings + self._rollout_warnings(held)))),

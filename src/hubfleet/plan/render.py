@@ -46,11 +46,15 @@ def _plural(count: int, word: str, plural: str | None = None) -> str:
 def jobs_line(plan: Plan) -> str:
     if plan.empty:
         return NOTHING
-    return (
+    line = (
         f"{_plural(len(plan.support_jobs), 'support release')}, "
         f"{_plural(len(plan.staging_jobs), 'staging hub')} and "
         f"{_plural(len(plan.prod_jobs), 'production hub')} will be upgraded."
     )
+    if plan.uninstall_jobs:
+        count = _plural(len(plan.uninstall_jobs), "decommissioned hub")
+        line += f" {count} will be uninstalled."
+    return line
 
 
 def summary_line(plan: Plan) -> str:
@@ -119,6 +123,7 @@ def to_markdown(plan: Plan, scrub: Scrub = _same, *, max_reasons: int | None = N
         ("Support releases", plan.support_jobs, False, False),
         ("Staging hubs (canaries, upgraded first)", plan.staging_jobs, True, False),
         ("Production hubs", plan.prod_jobs, True, False),
+        ("Decommissioned hubs (uninstalled)", plan.uninstall_jobs, True, False),
         ("Removed hubs (not uninstalled by a plan)", plan.removed_hubs, True, False),
         ("Skipped", plan.skipped, True, True),
         ("Held back (hold: in cluster.yaml, not deployed)", plan.held, True, True),
@@ -215,6 +220,7 @@ def to_table(plan: Plan, *, width: int = 120, color: bool = False) -> str:
         ("Support releases", plan.support_jobs, False),
         ("Staging hubs (canaries)", plan.staging_jobs, True),
         ("Production hubs", plan.prod_jobs, True),
+        ("Decommissioned hubs (uninstalled)", plan.uninstall_jobs, True),
         ("Removed hubs (not uninstalled)", plan.removed_hubs, True),
         ("Skipped", plan.skipped, True),
         ("Held back (not deployed)", plan.held, True),

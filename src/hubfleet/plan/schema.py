@@ -5,15 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from hubfleet.base.errors import Problem
-from hubfleet.config.fleet import JobKind
+from hubfleet.plan.job import Kind
 
 # The plan's job lists (DESIGN.md section 3) and the kind of job each holds, in
 # deploy order: what `hubfleet plan` writes and `hubfleet deploy --plan` and
 # `hubfleet ci matrix` read.
-JOB_LISTS: tuple[tuple[str, JobKind], ...] = (
+# `uninstall_jobs` (decommissioned hubs, docs/decommission.md) is written only when
+# it has a job, so a plan without one is the same bytes as before it existed.
+JOB_LISTS: tuple[tuple[str, Kind], ...] = (
     ("support_jobs", "support"),
     ("staging_jobs", "staging"),
     ("prod_jobs", "prod"),
+    ("uninstall_jobs", "uninstall"),
 )
 
 # 2: `version` and `broken` (clusters whose configuration does not load); a plan
@@ -40,7 +43,7 @@ def _job(*, hub: bool, kind: bool = False) -> dict[str, Any]:
         required.insert(2, "hub_name")
     if kind:
         properties["hub_name"] = {"type": "string", "minLength": 1}
-        properties["kind"] = {"enum": ["support", "staging", "prod", "cluster"]}
+        properties["kind"] = {"enum": ["support", "staging", "prod", "cluster", "uninstall"]}
         required.append("kind")
     return {
         "type": "object",
@@ -128,6 +131,9 @@ def plan_json_schema() -> dict[str, Any]:
             "staging_jobs": _jobs("staging hubs (canaries), upgraded and checked first", hub=True),
             "prod_jobs": _jobs(
                 "production hubs, upgraded after their cluster's canaries", hub=True
+            ),
+            "uninstall_jobs": _jobs(
+                "decommissioned hubs the deploy uninstalls (docs/decommission.md)", hub=True
             ),
             "removed_hubs": _jobs(
                 "hubs gone from cluster.yaml: never uninstalled by a plan", hub=True

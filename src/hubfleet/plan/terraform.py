@@ -9,7 +9,9 @@ base and head (so a hub's domain edit changes nothing):
 - its provider block changed (`billing` excepted: free information);
 - a file of its module folder changed (`terraform/<provider>/` or
   `terraform.module`), the lock file `.terraform.lock.hcl` included;
-- its `terraform.credentials` file changed.
+- its `terraform.credentials` file changed;
+- a hub of its `hub_access` was decommissioned (its identity, and the buckets
+  only it reached with `data: delete`, leave the inputs: docs/decommission.md).
 
 Without git history (a list of changed files) a changed `cluster.yaml` of a
 cluster with a `terraform:` block gives a job "compared without git history".
@@ -72,6 +74,7 @@ def _block_reasons(path: str, old: dict[str, Any], new: dict[str, Any]) -> list[
                 reasons.append(f"{path}: terraform.hub_access changed")
         else:
             reasons.append(f"{path}: terraform.{key} changed")
+    reasons += _decommission_reasons(path, old, new, after)
     provider = new.get("provider")
     if old.get("provider") != provider:
         reasons.append(f"{path}: provider changed")
@@ -82,6 +85,28 @@ def _block_reasons(path: str, old: dict[str, Any], new: dict[str, Any]) -> list[
         if old_block != new_block:
             reasons.append(f"{path}: provider block {provider!r} changed")
     return reasons
+
+
+def _decommission_reasons(
+    path: str, old: dict[str, Any], new: dict[str, Any], block: dict[str, Any]
+) -> list[str]:
+    """A hub of `hub_access` newly decommissioned (or its data decision changed)."""
+    access = _mapping(block.get("hub_access"))
+
+    def entries(data: dict[str, Any]) -> dict[str, Any]:
+        found = data.get("decommissioned")
+        items = found if isinstance(found, list) else []
+        return {
+            e["name"]: e for e in items if isinstance(e, dict) and isinstance(e.get("name"), str)
+        }
+
+    before, after = entries(old), entries(new)
+    return [
+        f"{path}: hub {name} decommissioned (data: {entry.get('data')}): its cloud identity "
+        "leaves the Terraform inputs"
+        for name, entry in sorted(after.items())
+        if name in access and before.get(name) != entry
+    ]
 
 
 def terraform_needs(

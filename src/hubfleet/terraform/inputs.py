@@ -4,6 +4,12 @@ The provider block gives the facts (project, account, region, cluster name), the
 `terraform:` block the buckets, hub identities and node pools, `names` every
 cloud name; `vars` are passed as they are after a check against the module's
 `variables.tf` (every name must be a variable the module declares).
+
+A decommissioned hub (cluster.yaml's `decommissioned:`, docs/decommission.md) drops
+out: its `hub_access` entry (its cloud identity) always, and the buckets only
+decommissioned hubs reached when every one of those hubs decided `data: delete`
+(with `data: keep` its buckets stay, like its namespace and volumes). The next
+`terraform plan` deletes what dropped out, and its summary flags every delete.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ class Inputs:
 
 
 def block(cluster: Cluster) -> TerraformBlock:
-    """The cluster's terraform: block; a ConfigError when it has none."""
+    """The cluster's terraform: block without what its decommissioned hubs leave behind
+    (`live_block`); a ConfigError when it has none."""
     found = cluster.spec.terraform
     if found is None:
         raise ConfigError(
@@ -41,7 +48,42 @@ def block(cluster: Cluster) -> TerraformBlock:
             line=1,
             hint="add one (docs/terraform.md), or run terraform for it by hand",
         )
-    return found
+    return live_block(cluster, found)
+
+
+def live_block(cluster: Cluster, declared: TerraformBlock) -> TerraformBlock:
+    """`declared` without the decommissioned hubs: their `hub_access` entries, and the
+    buckets that only they reached when each of them decided `data: delete`."""
+    gone = {entry.name: entry.data for entry in cluster.decommissioned}
+    if not gone.keys() & declared.hub_access.keys():
+        return declared
+    live = {hub: access for hub, access in declared.hub_access.items() if hub not in gone}
+    kept = {bucket for access in live.values() for bucket in access}
+    kept |= {
+        bucket
+        for hub, access in declared.hub_access.items()
+        if gone.get(hub) == "keep"
+        for bucket in access
+    }
+    reached = {bucket for access in declared.hub_access.values() for bucket in access}
+    buckets = {
+        name: bucket
+        for name, bucket in declared.buckets.items()
+        if name in kept or name not in reached  # a bucket no hub reaches is the cluster's
+    }
+    return declared.model_copy(update={"hub_access": live, "buckets": buckets})
+
+
+def dropped(cluster: Cluster) -> tuple[list[str], list[str]]:
+    """(hubs, buckets) the decommissioned hubs take out of the cluster's inputs."""
+    declared = cluster.spec.terraform
+    if declared is None:
+        return [], []
+    live = live_block(cluster, declared)
+    return (
+        sorted(set(declared.hub_access) - set(live.hub_access)),
+        sorted(set(declared.buckets) - set(live.buckets)),
+    )
 
 
 def module_dir(cluster: Cluster) -> str:

@@ -1,8 +1,9 @@
 """The summary of a saved plan, read from `terraform show -json PLANFILE`.
 
-Counts creates, updates, deletes and replaces, and flags at the top every
-replace or delete of something that holds users' data: a disk, a file store or
-a bucket (the change that destroys home directories when a resize was applied by
+Counts creates, updates, deletes and replaces, and flags at the top every delete
+(a decommissioned hub's identity and buckets among them, docs/decommission.md) and
+every replace of something that holds users' data: a disk, a file store or a
+bucket (the change that destroys home directories when a resize was applied by
 hand and never committed).
 """
 
@@ -50,7 +51,7 @@ class PlanSummary:
     deletes: int
     replaces: int
     changes: tuple[Change, ...]
-    flagged: tuple[Change, ...]  # replace or delete of a disk, file store or bucket
+    flagged: tuple[Change, ...]  # every delete; a replace of a disk, file store or bucket
 
     @property
     def destructive(self) -> bool:
@@ -78,7 +79,8 @@ class PlanSummary:
         lines = [f"### Terraform plan: {md_text(self.cluster)}", ""]
         for change in self.flagged:
             what = f"{md_text(change.action)} of {md_code(change.address)}"
-            lines.append(f"> **WARNING**: {what} (holds data)")
+            note = "holds data" if change.type in DATA_TYPES else "destroyed"
+            lines.append(f"> **WARNING**: {what} ({note})")
         if self.flagged:
             lines.append("")
         lines.append(
@@ -123,7 +125,9 @@ def summarize(cluster: str, show_json: str) -> PlanSummary:
     changes = tuple(sorted((c for c in found if c.action not in ("no-op", "read")), key=_key))
     count = {a: sum(1 for c in changes if c.action == a) for a in ("create", "update", "delete")}
     flagged = tuple(
-        c for c in changes if c.action in ("replace", "delete") and c.type in DATA_TYPES
+        c
+        for c in changes
+        if c.action == "delete" or (c.action == "replace" and c.type in DATA_TYPES)
     )
     return PlanSummary(
         cluster,
