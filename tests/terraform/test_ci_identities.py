@@ -40,6 +40,7 @@ LOGIN_ACTIONS = {
 ROLES = {
     "hubfleet terraform plan": "planner",
     "hubfleet terraform drift": "planner",
+    "hubfleet terraform backups": "planner",  # lists snapshots: read-only
     "hubfleet terraform apply": "deployer",
     "hubfleet deploy": "helm",
 }

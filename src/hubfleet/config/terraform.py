@@ -23,7 +23,7 @@ from hubfleet.base.errors import Problem, did_you_mean
 from hubfleet.base.yamlio import LineMap
 from hubfleet.config.fleet import normalize
 from hubfleet.config.models import ClusterFile, TerraformBlock
-from hubfleet.config.tfmodels import EXTERNAL_KEY, HOME_KINDS
+from hubfleet.config.tfmodels import EXTERNAL_KEY
 
 MODULES_DIR = "terraform"
 
@@ -58,6 +58,12 @@ PROVIDER_FACTS: dict[str, dict[str, str]] = {
         "subscription": "subscription",
         "subscription_id": "subscription",
     },
+}
+# The home storage kinds each cloud's module builds (terraform.home.kind).
+HOME_KINDS: dict[str, tuple[str, ...]] = {
+    "gcp": ("filestore", "nfs-disk"),
+    "aws": ("efs",),
+    "azure": ("azure-files",),
 }
 # Inputs hubfleet computes from the block (never set through vars).
 COMPUTED_INPUTS = frozenset(

@@ -81,12 +81,6 @@ PolicyName = Annotated[
 CloudName = Annotated[str, _matching(_NAME, "a cloud resource name")]
 
 HomeKind = Literal["filestore", "efs", "azure-files", "nfs-disk"]
-# The kinds each cloud's module builds.
-HOME_KINDS: dict[str, tuple[str, ...]] = {
-    "gcp": ("filestore", "nfs-disk"),
-    "aws": ("efs",),
-    "azure": ("azure-files",),
-}
 
 
 class _Strict(BaseModel):
