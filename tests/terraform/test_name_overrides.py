@@ -16,6 +16,15 @@ from hubfleet.terraform.inputs import compute
 from hubfleet.terraform.values import render, values_file
 from tests.terraform.conftest import copy_example, line_of
 
+EXAMPLE_AWS = (
+    Path(__file__).resolve().parents[2]
+    / "examples"
+    / "fleet"
+    / "config"
+    / "clusters"
+    / "research-aws"
+    / "cluster.yaml"
+)
 NAMES = """\
   names:
     buckets:
@@ -162,3 +171,23 @@ def test_a_variable_given_to_two_buckets_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_fleet(root).fleet_or_raise()
     assert any("SCRATCH_BUCKET for two buckets" in p.message for p in caught.value.problems)
+
+
+def test_the_json_schema_takes_hub_access_as_written() -> None:
+    import jsonschema
+
+    from hubfleet.config.schema import json_schema
+
+    schema = json_schema("cluster")
+    doc = yaml.safe_load((EXAMPLE_AWS).read_text())
+    access = doc["terraform"]["hub_access"]["research"]
+    access["external_buckets"] = {"era5": {"name": "era5-pds", "requester_pays": True}}
+    access["extra_policies"] = ["arn:aws:iam::aws:policy/AmazonAthenaFullAccess"]
+    jsonschema.validate(doc, schema)
+    access["external_buckets"]["era5"]["writable"] = True
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)
+    del access["external_buckets"]["era5"]["writable"]
+    access["scratch"] = {"not": "a variable"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)
