@@ -389,3 +389,15 @@ def test_a_storage_replacement_is_flagged_and_growing_is_not() -> None:
     data = summary.to_json()
     assert {"because": "tier"}.items() <= data["flagged"][1].items()
     assert json.dumps(data)  # serialisable
+
+
+def test_a_generated_file_without_the_hubs_cost_label_is_stale(aws_home: Path) -> None:
+    fleet = load_fleet(aws_home).fleet_or_raise()
+    cluster = fleet.cluster("research-aws")
+    for path, text in render(fleet, cluster, compute(cluster), {}).items():
+        (aws_home / path).write_text(text)
+    path = aws_home / values_file(cluster, "research")
+    path.write_text(path.read_text().replace("hubfleet/hub: research", "hubfleet/hub: other"))
+    [problem] = stale(fleet, cluster, compute(cluster))
+    assert "singleuser.extraLabels is stale" in problem.message
+    assert path.read_text().splitlines()[problem.line - 1].strip() == "extraLabels:"

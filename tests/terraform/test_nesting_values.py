@@ -82,8 +82,10 @@ def test_the_fleet_setting_wins(layout: Path) -> None:
     assert {(p.path.rsplit("/", 1)[-1], p.message.split(" is stale")[0]) for p in problems} == {
         ("staging.terraform.values.yaml", "singleuser.serviceAccountName"),
         ("staging.terraform.values.yaml", "singleuser.extraEnv"),
+        ("staging.terraform.values.yaml", "singleuser.extraLabels"),
         ("dask.terraform.values.yaml", "hub.jupyterhub.singleuser.serviceAccountName"),
         ("dask.terraform.values.yaml", "hub.jupyterhub.singleuser.extraEnv"),
+        ("dask.terraform.values.yaml", "hub.jupyterhub.singleuser.extraLabels"),
     }
 
 
@@ -97,6 +99,8 @@ def test_a_top_level_file_is_stale_for_a_wrapper_chart(layout: Path) -> None:
         "basehub.jupyterhub.singleuser.serviceAccountName is stale (cluster.yaml's "
         "terraform block changed)",
         "basehub.jupyterhub.singleuser.extraEnv is stale (cluster.yaml's terraform block changed)",
+        "basehub.jupyterhub.singleuser.extraLabels is stale (cluster.yaml's terraform block "
+        "changed)",
     ]
     assert {p.path for p in problems} == {values_file(cluster, "dask")}
 

@@ -290,8 +290,8 @@ def _stale(cluster: Cluster, path: str, line: int, key: str) -> Problem:
 
 def stale(fleet: Fleet, cluster: Cluster, inputs: Inputs) -> list[Problem]:
     """A problem at its line for each generated file whose deterministic part (the
-    service account names and namespaces, the bucket variables, at the nesting of the
-    hub's chart) no longer matches cluster.yaml."""
+    service account names and namespaces, the bucket variables, the home volume, the
+    hub's cost label, at the nesting of the hub's chart) no longer matches cluster.yaml."""
     found: list[Problem] = []
     for hub in sorted(block(cluster).hub_access):
         path = values_file(cluster, hub)
@@ -307,6 +307,10 @@ def stale(fleet: Fleet, cluster: Cluster, inputs: Inputs) -> list[Problem]:
             if have.get(key) != want.get(key):
                 dotted = ".".join(str(level) for level in (*where, key))
                 found.append(_stale(cluster, path, lines.line((*where, key)), dotted))
+        labels = have.get("extraLabels")
+        if not isinstance(labels, dict) or labels.get(COST_LABEL) != hub:
+            dotted = ".".join(str(level) for level in (*where, "extraLabels"))
+            found.append(_stale(cluster, path, lines.line((*where, "extraLabels")), dotted))
     path = support_values_file(cluster)
     doc = _generated_doc(fleet, path)
     if doc is None or isinstance(doc, list):
