@@ -401,3 +401,14 @@ def test_a_generated_file_without_the_hubs_cost_label_is_stale(aws_home: Path) -
     [problem] = stale(fleet, cluster, compute(cluster))
     assert "singleuser.extraLabels is stale" in problem.message
     assert path.read_text().splitlines()[problem.line - 1].strip() == "extraLabels:"
+
+
+def test_scaffold_writes_the_home_template_into_the_support_chart(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    root = copy_example(tmp_path)
+    target = root / "helm-charts" / "support" / "templates" / HOME_TEMPLATE
+    assert not target.exists()
+    result = run_cli("--repo", root, "terraform", "scaffold", "aws", "--force")
+    assert result.exit_code == 0, result.output
+    assert target.read_text() == support_template(HOME_TEMPLATE)
+    assert f"wrote helm-charts/support/templates/{HOME_TEMPLATE}" in result.stdout
+    assert (root / "terraform" / "aws" / "home.tf").is_file()
