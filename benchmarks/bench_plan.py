@@ -362,6 +362,83 @@ def bench_flat(hubs: int) -> None:
             )
 
 
+SHARED_CHARTS = Path(__file__).resolve().parents[2] / "shared" / "charts"
+
+
+def bench_rendered(hubs: int, workers: int | None, *, again: bool = False) -> None:
+    """`plan --rendered --diff` of a change to basehub's values.yaml (every hub's chart:
+    daskhub wraps basehub) in a generated layout2i2c-shaped fleet of `hubs` hubs, with
+    the real z2jh chart in a chart cache of its own: wall time, renders, cache hits,
+    the comment's size and the whole diff's."""
+    from hubfleet.base.redact import MaskKey, Redactor
+    from hubfleet.plan.diff_report import to_json
+    from hubfleet.plan.labels import Labels
+    from hubfleet.plan.manifest_diff import full_text
+    from hubfleet.plan.render import to_markdown_with_diffs
+    from hubfleet.plan.rendered import RenderRun
+    from hubfleet.plan.revisions import plan_from_revisions, read_revisions
+
+    archives = sorted(SHARED_CHARTS.glob("jupyterhub-*.tgz")) + sorted(
+        SHARED_CHARTS.glob("dask-gateway-*.tgz")
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-rendered-") as tmp:
+        root, cache = Path(tmp) / "fleet", Path(tmp) / "cache"
+        for archive in archives:
+            host = "helm.dask.org" if "dask" in archive.name else "hub.jupyter.org_helm-chart"
+            (cache / host).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(archive, cache / host / archive.name)
+        os.environ["HUBFLEET_CHART_CACHE"] = str(cache)
+        root.mkdir()
+        generate_2i2c(root, hubs)
+
+        def git(*args: str) -> None:
+            subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+        git("init", "-q", "-b", "main")
+        git("add", "-A")
+        git("-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "base")
+        values = root / "helm-charts" / "basehub" / "values.yaml"
+        values.write_text(
+            values.read_text().replace(
+                "  hub:\n", "  singleuser:\n    image:\n      tag: bench-2\n  hub:\n", 1
+            )
+        )
+        git("-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qam", "chart change")
+        import resource
+
+        def cpu() -> float:
+            own = resource.getrusage(resource.RUSAGE_SELF)
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+        # --again: a stable mask key and a disk cache, planned twice (the second run
+        # finds every render on disk).
+        key = MaskKey(b"bench-rendered-" * 3, stable=True) if again else MaskKey.random()
+        cache_dir = Path(tmp) / "render-cache" if again else None
+        for attempt in range(2 if again else 1):
+            run = RenderRun(key, workers=workers, cache_dir=cache_dir)
+            cpu_started = cpu()
+            started = time.perf_counter()
+            with read_revisions(root, base="HEAD^", head=None, redactor=Redactor()) as revisions:
+                plan = plan_from_revisions(revisions, Labels(), rendered=True, run=run)
+            changes = list(run.changes.values())
+            markdown = to_markdown_with_diffs(plan, changes)
+            whole = full_text(changes)
+            json.dumps(to_json(changes))
+            wall = time.perf_counter() - started
+            used = cpu() - cpu_started  # this process, its workers and their programs
+            selected = len(plan.staging_jobs) + len(plan.prod_jobs)
+            print(
+                f"rendered plan{' (again, disk cache)' if attempt else ''}, {hubs} hubs, "
+                f"{workers or os.cpu_count()} worker(s): "
+                f"{wall:.1f} s wall (load average {os.getloadavg()[0]:.1f}), {used:.1f} s CPU "
+                f"(over {os.cpu_count()} cores: {used / (os.cpu_count() or 1):.1f} s), "
+                f"{selected} hubs selected, {len(plan.skipped)} skipped, {len(plan.warnings)} "
+                f"warning(s), {run.renders} renders, {run.cache_hits} cache hits, comment "
+                f"{len(markdown.encode())} bytes, whole diff {len(whole.encode())} bytes"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--layout", choices=("2i2c", "flat"), default="2i2c")
@@ -372,8 +449,21 @@ def main() -> None:
         help="the other deployer's command (takes plan-upgrade CHANGED; see above)",
     )
     parser.add_argument("--baseline-src", type=Path, help="another hubfleet's src folder")
+    parser.add_argument(
+        "--rendered",
+        action="store_true",
+        help="plan --rendered --diff of a chart change every hub uses (default 171 hubs)",
+    )
+    parser.add_argument("--workers", type=int, help="with --rendered: render processes")
+    parser.add_argument(
+        "--again", action="store_true", help="with --rendered: plan twice, a disk cache between"
+    )
     parser.add_argument("hubs", nargs="*", type=int)
     args = parser.parse_args()
+    if args.rendered:
+        for hubs in args.hubs or [171]:
+            bench_rendered(hubs, args.workers, again=args.again)
+        return
     if args.layout == "flat":
         for hubs in args.hubs or [100, 1000, 10000, 20000]:
             bench_flat(hubs)

@@ -25,6 +25,7 @@ DEPLOY = ".github/workflows/hubfleet-deploy.yaml"
 CLUSTER = ".github/workflows/hubfleet-cluster.yaml"  # called by DEPLOY once per cluster
 COMMENT = ".github/workflows/hubfleet-plan-comment.yaml"
 ACTION = ".github/actions/hubfleet-setup/action.yaml"
+HEALTH = ".github/workflows/hubfleet-health.yaml"  # scheduled checks, incidents
 
 ALL = ("gcp", "aws", "azure", "kubeconfig")
 VARIANTS = [ALL, (), ("gcp",), ("aws",), ("azure",), ("kubeconfig",), PROVIDERS]

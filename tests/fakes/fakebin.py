@@ -1,4 +1,4 @@
-"""A fake external program (helm, kubectl, gcloud, aws, az, terraform) for tests.
+"""A fake external program (helm, kubectl, gcloud, aws, az, terraform, gh) for tests.
 
 Installed by `tests.fakes.install_fakes` as small shell wrappers:
 
@@ -52,6 +52,11 @@ when the call is recorded like any other (`"signal": "SIGTERM"`). Its code is in
 portforward.py, imported only for such a rule.
 
 Without a matching rule: exit 0, and `helm version` prints a helm 3 version.
+
+With `"helm_state": DIR` in the script (or FAKE_HELM_STATE set), helm keeps
+releases with revisions per cluster and answers list, history, get, status,
+upgrade, install, rollback and uninstall from them; a matching rule still wins.
+Its code is in helmstate.py, imported only then.
 
 The fake terraform writes the file of a `-out=FILE` argument (as `terraform plan`
 does: a saved plan), holding the argv, so a later `apply FILE` finds it.
@@ -180,9 +185,19 @@ def _load_script(path: str) -> Any:
 
 
 def _rule(script_path: str, tool: str, args: list[str]) -> dict[str, Any]:
+    """The matching rule (marked `_matched`), or the default; `_helm_state`: the
+    script's stateful helm folder, if any."""
     if not script_path or not os.path.exists(script_path):
         return {}
     script = _load_script(script_path)
+    state = None if isinstance(script, list) else script.get("helm_state")
+    chosen = _match(script, tool, args)
+    if state:
+        chosen["_helm_state"] = state
+    return chosen
+
+
+def _match(script: Any, tool: str, args: list[str]) -> dict[str, Any]:
     rules = script if isinstance(script, list) else script.get("rules", [])
     default = {} if isinstance(script, list) else script.get("default", {})
     joined = " ".join(args)
@@ -195,6 +210,7 @@ def _rule(script_path: str, tool: str, args: list[str]) -> dict[str, Any]:
             continue
         chosen = dict(rule)
         chosen.setdefault("name", str(index))
+        chosen["_matched"] = True
         return chosen
     return dict(default)
 
@@ -212,6 +228,15 @@ def _next_state(record_dir: str, tool: str, name: str) -> int:
     finally:
         os.close(fd)
     return seen
+
+
+def _stateful(args: list[str]) -> bool:
+    """Whether the helm call is one the stateful fake answers (its first word)."""
+    words = [a for a in args if not a.startswith("-")]
+    return bool(words) and words[0] in (
+        "list", "ls", "history", "hist", "get", "status", "upgrade", "install",
+        "rollback", "uninstall", "delete",
+    )  # fmt: skip
 
 
 def main() -> int:
@@ -274,6 +299,19 @@ def main() -> int:
                 with open(arg[len("-out=") :], "w") as handle:
                     handle.write("fake terraform plan: " + " ".join(args) + "\n")
     stdout = rule.get("stdout")
+    state_dir = os.environ.get("FAKE_HELM_STATE") or rule.get("_helm_state")
+    if tool == "helm" and state_dir and _stateful(args):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I left it out
+        import helmstate
+
+        failing = rule.get("_matched") and int(rule.get("exit", 0)) != 0
+        out, err, code = helmstate.handle(
+            state_dir, args, dict(os.environ), record["values"], rule if failing else None
+        )
+        if not rule.get("_matched") or "exit" not in rule:
+            rule["exit"] = code
+        stdout = out if stdout is None else stdout
+        rule.setdefault("stderr", err)
     if stdout is None:
         stdout = DEFAULT_OUTPUT.get((tool, args[0] if args else ""), "")
     sys.stdout.write(stdout)

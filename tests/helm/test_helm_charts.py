@@ -11,6 +11,7 @@ from tests.helpers import silent_server
 
 from hubfleet.base.errors import ChartError
 from hubfleet.helm.charts import (
+    ChartResolver,
     ChartSource,
     cached_chart_paths,
     chart_cache_dir,
@@ -149,3 +150,29 @@ def test_hanging_repository_times_out(tmp_path: Path) -> None:
     assert time.monotonic() - started < 5
     assert "pull timed out after 0.5s" in caught.value.message
     assert caught.value.hint is not None and "jupyterhub-4.0.0.tgz" in caught.value.hint
+
+
+@pytest.mark.parametrize("value", ["1", "true", "yes"])
+def test_offline_never_pulls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("HUBFLEET_OFFLINE", value)
+    source = ChartSource("jupyterhub", repository=UNREACHABLE, version="4.0.0")
+    resolver = ChartResolver(cache_dir=tmp_path, timeout=30)
+    started = time.monotonic()
+    with pytest.raises(ChartError) as caught:
+        resolver.resolve(source)
+    assert time.monotonic() - started < 5  # no pull waited on the silent server
+    assert resolver.pull_attempts == 0
+    assert "pulling is disabled" in caught.value.message
+    assert caught.value.hint is not None and "HUBFLEET_OFFLINE is set" in caught.value.hint
+
+
+@pytest.mark.parametrize("value", ["", "0", "false", "no"])
+def test_offline_unset_still_pulls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("HUBFLEET_OFFLINE", value)
+    source = ChartSource("jupyterhub", repository=UNREACHABLE, version="4.0.0")
+    resolver = ChartResolver(cache_dir=tmp_path, timeout=1)
+    with pytest.raises(ChartError):
+        resolver.resolve(source)
+    assert resolver.pull_attempts == 1

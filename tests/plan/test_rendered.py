@@ -56,13 +56,17 @@ def test_chart_change_with_different_manifests_is_kept(git_fleet: GitFleet) -> N
     assert result.skipped == ()
 
 
-def test_hubs_with_other_reasons_are_not_rendered_away(git_fleet: GitFleet) -> None:
+def test_a_values_change_is_rendered_and_names_the_changed_resource(git_fleet: GitFleet) -> None:
     git_fleet.path("helm-charts/testhub/README.md").write_text("A chart for tests.\n")
     git_fleet.edit("config/clusters/gamma/prod.values.yaml", "hello from prod", "hi from prod")
     git_fleet.commit("chart readme and a values change")
     result = rendered_plan(git_fleet)
     assert units(result) == {"support": [], "staging": [], "prod": ["gamma/prod"]}
-    assert len(result.prod_jobs[0].reasons) == 2
+    assert result.prod_jobs[0].reasons == (
+        "values file config/clusters/gamma/prod.values.yaml changed",
+        "chart testhub (helm-charts/testhub/): helm-charts/testhub/README.md added",
+        "rendered: ConfigMap/prod/prod-extras: data.message",
+    )
 
 
 def test_encrypted_values_stay_encrypted_and_are_never_printed(git_fleet: GitFleet) -> None:

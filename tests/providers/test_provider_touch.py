@@ -44,6 +44,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("cli/commands.py", "local"): "the command `hubfleet local`'s name in the lazy command table",
     ("deploy/checks.py", "local"): "the target kind `local`: its check, `target_of`",
     ("deploy/kinds.py", "local"): "the target kind `local`: its release backend",
+    ("live/query.py", "local"): "the target kind `local`: its hubs' revisions, read from disk",
     ("config/load.py", "local"): "the local block's own key `local.state_dir` (its warning)",
     ("local/state.py", "local"): "the local runtime's state folder `.hubfleet/local`",
     ("helm/charts.py", "local"): "a chart source of kind local (a folder), not a provider",

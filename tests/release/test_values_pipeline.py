@@ -12,7 +12,7 @@ from tests.conftest import FIXTURES, SECRET_MARKER
 
 from hubfleet.base.redact import Redactor
 from hubfleet.config.load import load_fleet
-from hubfleet.helm import jsonnet as jsonnet_module
+from hubfleet.helm import jsonnet_pool
 from hubfleet.helm.charts import resolve_chart
 from hubfleet.helm.engine import render
 from hubfleet.release import values as values_module
@@ -171,13 +171,13 @@ def test_a_jsonnet_file_is_evaluated_once_for_helm_and_for_its_values(
     fleet = load_fleet(LAYOUT).fleet_or_raise()
     release = hub_release(fleet, fleet.cluster("aws-two").hub("staging"))
     evaluated: list[str] = []
-    original = jsonnet_module.run_bytes
+    original = jsonnet_pool.Pool.evaluate
 
-    def counting(argv: Any, **kwargs: Any) -> Any:  # each evaluation's child process
-        evaluated.append(json.loads(kwargs["stdin"])["path"])
-        return original(argv, **kwargs)
+    def counting(self: Any, request: Any, *args: Any) -> Any:  # each evaluation in a child
+        evaluated.append(request["path"])
+        return original(self, request, *args)
 
-    monkeypatch.setattr(jsonnet_module, "run_bytes", counting)
+    monkeypatch.setattr(jsonnet_pool.Pool, "evaluate", counting)
     pipeline = ReleaseValues(fleet, sops=Sops(Redactor(), cwd=fleet.root))
     jsonnet = [p for p in release.values_files if p.endswith(".jsonnet")]
     assert jsonnet

@@ -26,6 +26,7 @@ from hubfleet import __version__
 from hubfleet.base.errors import HubfleetError
 from hubfleet.base.jsonio import parse_json
 from hubfleet.base.markdown import md_cell, md_text
+from hubfleet.config.notify import DEFAULT_HEALTH_SCHEDULE, cron_line
 from hubfleet.config.providers import CI_PROVIDERS, CLOUD_PROVIDERS, PROVIDERS
 from hubfleet.deploy.model import read_report
 from hubfleet.plan.job import read_json
@@ -63,6 +64,8 @@ TEMPLATES = (
         ".github/workflows/hubfleet-terraform-comment.yaml",
     ),
     ("workflows/hubfleet-terraform-drift.yaml", ".github/workflows/hubfleet-terraform-drift.yaml"),
+    # Every hub checked on a schedule (and after a Terraform-only push); incidents as issues.
+    ("workflows/hubfleet-health.yaml", ".github/workflows/hubfleet-health.yaml"),
 )
 GENERATED_PATHS = tuple(target for _, target in TEMPLATES)
 
@@ -87,6 +90,9 @@ class CiSettings:
     providers: tuple[str, ...]
     hubfleet_version: str = __version__
     branch: str = DEFAULT_BRANCH
+    # The health workflow's cron (hubfleet.yaml `health.schedule`); recorded in the
+    # header only when it is not the default, so older headers read the same.
+    health_schedule: str = DEFAULT_HEALTH_SCHEDULE
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.providers) - set(PROVIDERS))
@@ -104,13 +110,19 @@ class CiSettings:
             )
         if not _BRANCH_RE.match(self.branch) or ".." in self.branch:
             raise HubfleetError(f"invalid branch name {self.branch!r}")
+        try:
+            cron_line(self.health_schedule)
+        except ValueError as exc:
+            raise HubfleetError(str(exc)) from None
 
     def to_json(self) -> str:
-        data = {
+        data: dict[str, Any] = {
             "branch": self.branch,
             "hubfleet_version": self.hubfleet_version,
             "providers": list(self.providers),
         }
+        if self.health_schedule != DEFAULT_HEALTH_SCHEDULE:
+            data["health_schedule"] = self.health_schedule
         return json.dumps(data, sort_keys=True, separators=(", ", ": "))
 
     def command(self) -> str:
@@ -140,6 +152,7 @@ def render(settings: CiSettings) -> dict[str, str]:
         "@KUBECTL_VERSION@": KUBECTL_VERSION,
         "@CHECK_JSONSCHEMA_REQUIREMENT@": f"check-jsonschema=={CHECK_JSONSCHEMA_VERSION}",
         "@TERRAFORM_VERSION@": TERRAFORM_VERSION,
+        "@HEALTH_SCHEDULE@": settings.health_schedule,
     }
     files: dict[str, str] = {}
     for template, target in TEMPLATES:
@@ -220,6 +233,7 @@ def read_settings(repo: Path) -> CiSettings | None:
                     providers=tuple(data["providers"]),
                     hubfleet_version=str(data["hubfleet_version"]),
                     branch=str(data["branch"]),
+                    health_schedule=str(data.get("health_schedule", DEFAULT_HEALTH_SCHEDULE)),
                 )
             except (HubfleetError, KeyError, TypeError) as exc:
                 raise HubfleetError(

@@ -84,8 +84,21 @@ def _settings(
         providers=chosen,
         hubfleet_version=hubfleet_version or __version__,
         branch=branch or (existing.branch if existing else DEFAULT_BRANCH),
+        health_schedule=_health_schedule(ctx, existing),
     )
     return settings, source
+
+
+def _health_schedule(ctx: typer.Context, existing: CiSettings | None) -> str:
+    """hubfleet.yaml's `health.schedule` when the fleet loads, else the existing one's."""
+    from hubfleet.base.errors import HubfleetError
+    from hubfleet.cli.common import load_fleet
+    from hubfleet.config.notify import DEFAULT_HEALTH_SCHEDULE
+
+    try:
+        return load_fleet(ctx).settings.health.schedule
+    except HubfleetError:
+        return existing.health_schedule if existing else DEFAULT_HEALTH_SCHEDULE
 
 
 @app.command()
@@ -129,6 +142,18 @@ def init(
     echo(ctx, "\n".join(lines))
 
 
+def _schedule_changed(ctx: typer.Context, repo: Path, stale: list[str]) -> list[str]:
+    """The health workflow, when hubfleet.yaml's `health.schedule` is not the one it
+    was generated with (its header records the settings, not the fleet's file)."""
+    from hubfleet.ci.workflows import read_settings
+
+    existing = read_settings(repo)
+    health = ".github/workflows/hubfleet-health.yaml"
+    if existing is None or health in stale:
+        return []
+    return [health] if _health_schedule(ctx, existing) != existing.health_schedule else []
+
+
 @app.command()
 def check(ctx: typer.Context) -> None:
     """Exit 1 when the generated workflows are missing or differ from the templates."""
@@ -136,6 +161,7 @@ def check(ctx: typer.Context) -> None:
 
     repo = repo_root(ctx)
     stale = check_up_to_date(repo)
+    stale += _schedule_changed(ctx, repo, stale)
     for relative, content in _codeowners(ctx).items():
         path = repo / relative
         if not path.is_file() or path.read_bytes() != content.encode("utf-8"):
@@ -204,3 +230,170 @@ def summary(
     echo(ctx, result.markdown)
     if not result.ok:
         raise DeployError("the deploy failed: see the summary")
+
+
+@app.command(hidden=True)
+def incidents(
+    ctx: typer.Context,
+    results: Annotated[
+        list[Path],
+        typer.Option(
+            "--results",
+            help="A `hubfleet check --all --output json` file, or a folder of them (repeat).",
+        ),
+    ],
+    repository: Annotated[
+        str | None,
+        typer.Option(help="owner/name of the repository (default: $GITHUB_REPOSITORY)."),
+    ] = None,
+    run_url: Annotated[
+        str | None, typer.Option("--run-url", help="The workflow run, linked from the issues.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would change (JSON); call no gh.")
+    ] = False,
+    summary: Annotated[
+        Path | None,
+        typer.Option("--summary", help="Append the results as Markdown to this file."),
+    ] = None,
+) -> None:
+    """Open, update and close the health issues of the hubs the results name, through
+    `gh` (docs/health-check.md): one issue per failing hub, closed when it passes."""
+    import json
+    import os
+    from collections.abc import Sequence
+
+    from hubfleet.base.runner import run
+    from hubfleet.ci.incidents import (
+        apply_actions,
+        hub_owners,
+        known_hubs,
+        list_issues,
+        merge_results,
+        plan_incidents,
+        validate_repository,
+        validate_run_url,
+    )
+    from hubfleet.cli.common import load_fleet, options
+    from hubfleet.deploy.fleetcheck import read_fleet_check
+
+    files: list[Path] = []
+    for path in results:
+        files += sorted(path.glob("*.json")) if path.is_dir() else [path]
+    check = merge_results([read_fleet_check(path) for path in files])
+    fleet = load_fleet(ctx)
+    check = known_hubs(check, fleet)
+    repo = repository or os.environ.get("GITHUB_REPOSITORY", "")
+    organization, _ = validate_repository(repo)
+    validate_run_url(run_url)
+    redactor = options(ctx).redactor
+    token = os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN") or ""
+    if token:
+        redactor.add(token)
+
+    def gh(argv: Sequence[str], stdin: bytes | None) -> str:
+        env = {"GH_TOKEN": token, "GH_PROMPT_DISABLED": "1", "NO_COLOR": "1"} if token else {}
+        return run(list(argv), redactor=redactor, env=env, stdin=stdin, timeout=120).stdout
+
+    issues = list_issues(gh, repo)
+    actions = plan_incidents(
+        check, issues, hub_owners(fleet), organization=organization, run_url=run_url
+    )
+    if dry_run:
+        echo(
+            ctx,
+            json.dumps(
+                [
+                    {
+                        "kind": a.kind,
+                        "cluster": a.cluster,
+                        "hub": a.hub,
+                        "number": a.number,
+                        "labels": list(a.labels),
+                    }
+                    for a in actions
+                ],
+                indent=2,
+            ),
+        )
+        return
+    lines = apply_actions(gh, repo, actions)
+    done = "\n".join(lines) if lines else "no incident opened, updated or closed"
+    if summary is not None:
+        from hubfleet.base.markdown import md_text
+        from hubfleet.deploy.fleetcheck import render_markdown
+
+        with summary.open("a", encoding="utf-8") as handle:
+            handle.write(render_markdown(check) + "\n")
+            handle.write("".join(f"- {md_text(line)}\n" for line in lines))
+    echo(ctx, done)
+
+
+@app.command("health-matrix", hidden=True)
+def health_matrix_command(
+    ctx: typer.Context,
+    plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan", help="A push's plan: only its Terraform-only clusters (default: all)."
+        ),
+    ] = None,
+    output: Annotated[
+        MatrixOutput,
+        typer.Option("--output", help="json: the matrix; github: `matrix=` and `count=` lines."),
+    ] = MatrixOutput.json,
+) -> None:
+    """The health workflow's matrix: {"include": [{"cluster", "provider"}]}, one entry
+    per cluster whose hubs the scheduled check (or the check after Terraform) runs."""
+    import json
+
+    from hubfleet.ci.health import health_matrix
+    from hubfleet.config.load import load_isolated
+    from hubfleet.plan.plan import read_plan
+
+    # A broken cluster is left out (its configuration does not load); the rest is checked.
+    fleet = load_isolated(repo_root(ctx), parse_values=False).fleet
+    result = health_matrix(fleet, read_plan(plan) if plan is not None else None)
+    text = json.dumps(result.as_json(), separators=(",", ":"))
+    if output is MatrixOutput.github:
+        echo(ctx, f"matrix={text}\ncount={len(result.include)}")
+    else:
+        echo(ctx, text)
+
+
+@app.command(hidden=True)
+def notice(
+    ctx: typer.Context,
+    plan: Annotated[Path, typer.Option("--plan", help="The push's plan JSON.")],
+    stage: Annotated[str, typer.Option("--stage", help="before or after the deploy.")],
+    out: Annotated[Path, typer.Option("--out", help="The folder the notice is written to.")],
+    commit: Annotated[str, typer.Option("--commit", help="The pushed commit.")],
+    reports: Annotated[
+        Path | None, typer.Option("--reports", help="after: the folder of <cluster>.json.")
+    ] = None,
+    repository: Annotated[
+        str | None,
+        typer.Option(help="owner/name of the repository (default: $GITHUB_REPOSITORY)."),
+    ] = None,
+    run_url: Annotated[
+        str | None, typer.Option("--run-url", help="The workflow run, linked from the notice.")
+    ] = None,
+) -> None:
+    """The owners' notice of a merged change (docs/ci.md "Notices"): notice.md (github)
+    or notice.json (webhook) in --out; prints `channel=` and `file=` for $GITHUB_OUTPUT."""
+    import os
+
+    from hubfleet.ci.incidents import validate_repository, validate_run_url
+    from hubfleet.ci.notices import build_notice, check_commit, stage_of, write_notice
+    from hubfleet.cli.common import load_fleet
+    from hubfleet.plan.plan import read_plan
+
+    repo = repository or os.environ.get("GITHUB_REPOSITORY") or None
+    organization = validate_repository(repo)[0] if repo else None
+    validate_run_url(run_url)
+    fleet = load_fleet(ctx)
+    found = build_notice(
+        fleet, read_plan(plan), stage_of(stage), commit=check_commit(commit), reports=reports
+    )
+    outputs = write_notice(found, out, organization=organization, repository=repo, run_url=run_url)
+    echo(ctx, "\n".join(f"{key}={value}" for key, value in outputs.items()))

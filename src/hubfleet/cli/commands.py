@@ -63,6 +63,12 @@ TABLE: dict[str, Entry] = {
         False,
         "Deploy CLUSTER [HUB ...], a --plan FILE, or --retry-failed REPORT.",
     ),
+    "status": Entry(
+        "hubfleet.cli.status",
+        False,
+        "What runs in each cluster against git: the commit each release runs, in sync or\n"
+        "behind, failed, changed by hand, rolled back, missing; orphans (docs/status.md).",
+    ),
     "check": Entry(
         "hubfleet.cli.check",
         False,

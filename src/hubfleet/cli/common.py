@@ -69,6 +69,30 @@ def load_fleet(ctx: typer.Context) -> Fleet:
     return load(repo_root(ctx)).fleet_or_raise()
 
 
+def load_fleet_for(ctx: typer.Context, cluster: str) -> Fleet:
+    """The fleet for a command about one cluster (render, export): another cluster whose
+    configuration does not load is left out with a warning on stderr
+    (docs/isolation.md); a problem in `cluster`'s folder, or one every cluster depends
+    on, stops the command (exit 2)."""
+    from hubfleet.base.errors import ConfigError
+    from hubfleet.config.load import isolate
+    from hubfleet.config.load import load_fleet as load
+
+    loaded = isolate(load(repo_root(ctx)), parse_values=False).or_raise()
+    for broken in loaded.broken:
+        if broken.name == cluster:
+            raise ConfigError(list(broken.problems))
+    for broken in loaded.broken:
+        count = len(broken.problems)
+        echo(
+            ctx,
+            f"warning: cluster {broken.name} left out: its configuration does not load "
+            f"({count} error{'s' if count != 1 else ''}; `hubfleet validate` shows them)",
+            err=True,
+        )
+    return loaded.fleet
+
+
 def sops(ctx: typer.Context, root: Path) -> Sops:
     """The run's sops: what it decrypts is registered with the run's redactor, which
     scrubs everything the command prints."""

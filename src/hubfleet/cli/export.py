@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options, sops
+from hubfleet.cli.common import Output, echo, echo_json, load_fleet_for, options, sops
 
 
 def command(
@@ -52,7 +52,7 @@ def command(
     from hubfleet.export.compare import masked
     from hubfleet.export.verify import verify_export
 
-    fleet = load_fleet(ctx)
+    fleet = load_fleet_for(ctx, cluster)
     target = fleet.cluster(cluster).hub(hub)
     export_options = ExportOptions(
         recipients=tuple(recipient or ()),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,7 +15,11 @@ from hubfleet.cli.common import echo, options, repo_root
 
 if TYPE_CHECKING:
     from hubfleet.cli.community import Events
+    from hubfleet.config.fleet import Fleet
+    from hubfleet.plan.diff_report import Mention
+    from hubfleet.plan.manifest_diff import HubChange
     from hubfleet.plan.plan import Plan
+    from hubfleet.plan.rendered import RenderRun
 
 
 # `hubfleet plan` wrote the plan of every cluster that loads, and some cluster's
@@ -70,11 +75,55 @@ def command(
         bool,
         typer.Option(
             "--rendered",
-            help="With --base: render hubs selected only by a chart change at both "
-            "revisions and skip those whose manifests are identical (except fields the "
-            "chart randomises at both, found by rendering again and named).",
+            help="With --base: render every hub reached only by values files or a chart at "
+            "both revisions and upgrade it only if its manifests differ (fields the chart "
+            "randomises ignored and named); reasons name the changed resources; a hub "
+            "whose chart is not in the cache keeps its file-level plan (docs/plans.md).",
         ),
     ] = False,
+    diff: Annotated[
+        bool,
+        typer.Option(
+            "--diff",
+            help="With --base (implies --rendered): each hub's changed resources as unified "
+            "YAML diffs in the table and markdown outputs (Secret data as keyed digests, "
+            "fields the chart randomises hidden and named, hubs with the same change grouped; "
+            "the markdown stays under GitHub's comment limit).",
+        ),
+    ] = False,
+    diff_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--diff-file",
+            metavar="PATH",
+            help="With --base (implies --rendered): write the whole diff of every hub here.",
+        ),
+    ] = None,
+    diff_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--diff-json",
+            metavar="PATH",
+            help="With --base (implies --rendered): write the diffs (and the owners to "
+            "mention, when hubfleet.yaml's plan.mention_owners) as JSON, for --diff-from.",
+        ),
+    ] = None,
+    render_cache: Annotated[
+        bool,
+        typer.Option(
+            "--render-cache",
+            help="With --rendered: keep masked renders under .hubfleet/cache/renders and "
+            "reuse them (across runs only with the same HUBFLEET_MASK_KEY: digests are keyed).",
+        ),
+    ] = False,
+    diff_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--diff-from",
+            metavar="PATH",
+            help="With --from-json: add the diffs a --diff-json run saved (checked).",
+        ),
+    ] = None,
     from_json: Annotated[
         Path | None,
         typer.Option(
@@ -122,7 +171,7 @@ def command(
     0 planned; 3 planned, and some cluster is broken; 2 bad input, or a problem every
     cluster depends on (hubfleet.yaml, a shared chart): nothing planned.
     """
-    from hubfleet.plan.render import github_outputs, to_json_text, to_markdown, to_table
+    from hubfleet.plan.render import github_outputs, to_json_text, to_table
 
     if output is None:
         output = PlanOutput.table if sys.stdout.isatty() else PlanOutput.json
@@ -131,18 +180,43 @@ def command(
         from hubfleet.cli.community import Events
 
         events = Events(event, github_event, reviews)
-    plan = (
-        _saved_plan(from_json)
-        if from_json is not None
-        else _make(ctx, changed_files, base, head, labels, rendered, events)
-    )
+    wants_diff = diff or diff_file is not None or diff_json is not None
+    if diff_from is not None and from_json is None:
+        from hubfleet.base.errors import HubfleetError
+
+        raise HubfleetError("--diff-from needs --from-json", hint="it adds diffs to a saved plan")
+    shown: Diffs | None = None
+    if from_json is not None:
+        plan = _saved_plan(from_json)
+        if diff_from is not None:
+            shown = _saved_diffs(ctx, diff_from)
+    else:
+        plan, shown = _make(
+            ctx,
+            changed_files,
+            base,
+            head,
+            labels,
+            rendered or wants_diff or render_cache,
+            events,
+            wants_diff,
+            render_cache,
+        )
+    if shown is not None:
+        _write_diffs(ctx, shown, diff_file, diff_json)
+    if not (diff or diff_from is not None):
+        shown = None
     if output is PlanOutput.json:
         echo(ctx, to_json_text(plan))
     elif output is PlanOutput.markdown:
-        echo(ctx, to_markdown(plan, options(ctx).redactor.scrub))
+        echo(ctx, _markdown(ctx, plan, shown))
     elif output is PlanOutput.table:
         width = 120 if not sys.stdout.isatty() else os.get_terminal_size().columns
         echo(ctx, to_table(plan, width=width, color=sys.stdout.isatty()))
+        if shown is not None:
+            from hubfleet.plan.manifest_diff import full_text
+
+            echo(ctx, options(ctx).redactor.scrub(full_text(shown.changes)))
     else:
         scrub = options(ctx).redactor.scrub
         lines = scrub(github_outputs(plan))
@@ -155,7 +229,7 @@ def command(
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(scrub(to_markdown(plan, scrub)))
+                handle.write(scrub(_markdown(ctx, plan, shown)))
     if plan.broken and from_json is None:
         # docs/isolation.md: the plan of every other cluster is written; a broken one
         # is said on stderr and by the exit code (3), so no script takes it for clean.
@@ -174,7 +248,9 @@ def _make(
     labels_text: str | None,
     rendered: bool,
     events: Events | None,
-) -> Plan:
+    wants_diff: bool = False,
+    render_cache: bool = False,
+) -> tuple[Plan, Diffs | None]:
     """The plan (and, with `events`, its community decision) from one reading of the
     fleet and, with --base, one set of questions to git (`Revisions`)."""
     from hubfleet.cli.community import decide_on_files, decide_on_revisions, with_community
@@ -190,10 +266,13 @@ def _make(
 
         redactor = options(ctx).redactor
         with read_revisions(repo_root(ctx), base=base, head=head, redactor=redactor) as revisions:
-            plan = plan_from_revisions(revisions, labels, rendered=rendered)
+            root = revisions.head_fleet.root
+            run = _render_run(ctx, root, render_cache) if rendered else None
+            plan = plan_from_revisions(revisions, labels, rendered=rendered, run=run)
+            shown = _diffs(plan, run, revisions.head_fleet) if wants_diff and run else None
             if events is None:
-                return plan
-            return with_community(plan, events, decide_on_revisions(revisions))
+                return plan, shown
+            return with_community(plan, events, decide_on_revisions(revisions)), shown
     assert changed_files is not None
     from hubfleet.config.load import load_isolated
     from hubfleet.plan.plan import with_broken
@@ -205,8 +284,8 @@ def _make(
     fleet = loaded.fleet
     plan = with_broken(plan_from_files(fleet, changes, labels=labels), loaded.broken)
     if events is None:
-        return plan
-    return with_community(plan, events, decide_on_files(fleet, changes, changed_files))
+        return plan, None
+    return with_community(plan, events, decide_on_files(fleet, changes, changed_files)), None
 
 
 def _require_one_input(
@@ -230,6 +309,103 @@ def _require_one_input(
         raise HubfleetError(
             "--rendered needs --base", hint="rendering at base reads the base revision from git"
         )
+
+
+@dataclass(frozen=True)
+class Diffs:
+    """The rendered changes of a plan, and the owners to mention (opt-in)."""
+
+    changes: tuple[HubChange, ...]
+    mentions: tuple[Mention, ...] = ()
+    teams: bool = False
+    refused: tuple[str, ...] = ()
+
+
+def _render_run(ctx: typer.Context, root: Path, cache: bool) -> RenderRun:
+    """The run's renders: masked under the run's key; a sops key on this machine
+    decrypts in memory (keyed digests, see `hubfleet.plan.rendered`)."""
+    from hubfleet.cli.common import sops
+    from hubfleet.plan.rendered import RenderRun
+
+    cache_dir = repo_root(ctx) / ".hubfleet" / "cache" / "renders" if cache else None
+    return RenderRun(options(ctx).redactor.mask_key, sops=sops(ctx, root), cache_dir=cache_dir)
+
+
+def _diffs(plan: Plan, run: RenderRun, fleet: Fleet) -> Diffs:
+    """The changes of the hubs the plan upgrades; with `plan.mention_owners`, their
+    community owners (checked handles, each once)."""
+    from hubfleet.community.model import hub_community
+    from hubfleet.plan.diff_report import mentions
+
+    selected = {(j.cluster, j.hub) for j in (*plan.staging_jobs, *plan.prod_jobs)}
+    changes = tuple(c for key, c in sorted(run.changes.items()) if key in selected)
+    settings = fleet.settings.plan
+    if not settings.mention_owners:
+        return Diffs(changes)
+    owners_of: dict[str, list[str]] = {}
+    for cluster_name, hub_name in sorted(k for k in selected if k[1] is not None):
+        assert hub_name is not None
+        cluster = fleet.cluster(cluster_name)
+        community = hub_community(fleet, cluster, cluster.hub(hub_name))
+        if community is not None:
+            owners_of[community.label] = list(community.owners)
+    found, refused = mentions(owners_of, teams=settings.mention_teams)
+    return Diffs(changes, tuple(found), settings.mention_teams, tuple(refused))
+
+
+def _write_diffs(
+    ctx: typer.Context, shown: Diffs, diff_file: Path | None, diff_json: Path | None
+) -> None:
+    """The whole diff (text) and the diffs as JSON, scrubbed of every known secret."""
+    import json
+
+    from hubfleet.plan.diff_report import to_json
+    from hubfleet.plan.manifest_diff import full_text
+
+    scrub = options(ctx).redactor.scrub
+    if diff_file is not None:
+        diff_file.write_text(scrub(full_text(shown.changes)), encoding="utf-8")
+    if diff_json is not None:
+        data = to_json(shown.changes, shown.mentions)
+        diff_json.write_text(scrub(json.dumps(data, indent=1)) + "\n", encoding="utf-8")
+
+
+def _saved_diffs(ctx: typer.Context, path: Path) -> Diffs:
+    """Diffs a pull request's job saved (untrusted). Its mentions are kept only as
+    far as the fleet at `--repo` (the comment workflow's checkout of the default
+    branch, never the pull request's) says: `plan.mention_owners` set there, and the
+    owner one of that fleet's owners of each hub named."""
+    from hubfleet.base.errors import HubfleetError
+    from hubfleet.community.model import communities
+    from hubfleet.config.load import load_isolated
+    from hubfleet.plan.diff_report import Mention, read_diffs
+
+    changes, found = read_diffs(path)
+    try:
+        fleet = load_isolated(repo_root(ctx)).fleet
+    except (HubfleetError, OSError):
+        return Diffs(tuple(changes))
+    settings = fleet.settings.plan
+    if not settings.mention_owners or not found:
+        return Diffs(tuple(changes))
+    owners = {c.label: {o.lower() for o in c.owners} for c in communities(fleet)}
+    trusted = []
+    for mention in found:
+        hubs = tuple(h for h in mention.hubs if mention.owner.lower() in owners.get(h, ()))
+        if hubs:
+            trusted.append(Mention(mention.owner, hubs))
+    return Diffs(tuple(changes), tuple(trusted), teams=settings.mention_teams)
+
+
+def _markdown(ctx: typer.Context, plan: Plan, shown: Diffs | None) -> str:
+    from hubfleet.plan.render import to_markdown, to_markdown_with_diffs
+
+    scrub = options(ctx).redactor.scrub
+    if shown is None:
+        return to_markdown(plan, scrub)
+    return to_markdown_with_diffs(
+        plan, shown.changes, scrub, found=shown.mentions, teams=shown.teams
+    )
 
 
 def _saved_plan(path: Path) -> Plan:

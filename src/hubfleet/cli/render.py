@@ -11,7 +11,7 @@ import typer
 
 from hubfleet.base.confined import Confinement, write_beneath
 from hubfleet.base.errors import HubfleetError
-from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options, sops
+from hubfleet.cli.common import Output, echo, echo_json, load_fleet_for, options, sops
 
 
 def command(
@@ -62,7 +62,7 @@ def command(
             "--show-secrets needs a terminal: standard output is not one (a pipe or a file)",
             hint="run it in a terminal, without redirecting the output",
         )
-    fleet = load_fleet(ctx)
+    fleet = load_fleet_for(ctx, cluster)
     target = fleet.cluster(cluster)
     support = support_release(fleet, target) if hub == "support" else None
     release = support or hub_release(fleet, target.hub(hub))

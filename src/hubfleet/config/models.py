@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from hubfleet.base import duration, kubenames
 from hubfleet.config.community import CommunityBlock, CommunitySettings
+from hubfleet.config.notify import HealthSettings, NotifySettings
 from hubfleet.config.providers import Provider
 from hubfleet.config.tfmodels import HomeStorage, HubAccess, NameOverrides, TfName
 
@@ -455,6 +456,19 @@ class JsonnetSettings(_Strict):
     )
 
 
+class PlanSettings(_Strict):
+    """How `hubfleet plan` shows a plan (docs/plans.md)."""
+
+    mention_owners: bool = Field(
+        False,
+        description="the plan comment mentions, once each, the owners (community owners) of "
+        "the hubs that change",
+    )
+    mention_teams: bool = Field(
+        False, description="with mention_owners: @org/team owners are mentioned too"
+    )
+
+
 class FleetFile(_Strict):
     """`hubfleet.yaml`: optional fleet-wide settings."""
 
@@ -473,6 +487,9 @@ class FleetFile(_Strict):
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     jsonnet: JsonnetSettings = Field(default_factory=JsonnetSettings)
     community: CommunitySettings = Field(default_factory=CommunitySettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    plan: PlanSettings = Field(default_factory=PlanSettings)
     support_chart_values_files: list[str] = Field(
         default_factory=lambda: ["enc-*.secret.values.yaml"],
         description="values files of the support chart's own folder (helm-charts/<chart>/), by "

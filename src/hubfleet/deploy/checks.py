@@ -81,3 +81,9 @@ def check_fleet_hub(
             attempts=attempts,
             attempt_timeout=attempt_timeout,
         )
+
+
+def checked_where_it_runs(provider: str) -> bool:
+    """Whether a hub of `provider` is checked where it runs on this machine (the local
+    runtime's target kind), without cluster credentials (`check --all`)."""
+    return target_of(provider) == "local"

@@ -7,6 +7,12 @@ bytes, decrypted in memory, through pipes; from the deploy's one `ReleaseValues`
 retried with a doubling backoff while the API's rate limit refuses it, then its
 rollout watched (`deploy/rollout.py`); a failed rollout is rolled back to the
 revision the release had before (`helm rollback`).
+
+Every upgrade carries hubfleet's record (`hubfleet.live`): the checkout's commit,
+hubfleet's version and the digest of the release's inputs, as `--description` (and
+labels where helm has them); the commit is read once per deploy. The rollback after
+a failed rollout needs no record of its own: helm calls it "Rollback to N", and the
+revision before it (this deploy's, with its record) says which commit it undid.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from hubfleet.deploy.backend import (
 from hubfleet.deploy.crds import ChartCrdsReader, ClusterCrds
 from hubfleet.health import kubernetes as health
 from hubfleet.helm import cli as helm
+from hubfleet.live.checkout import Recorder
+from hubfleet.live.record import describe, labels
 from hubfleet.providers.base import Credentials, ProviderContext
 from hubfleet.release.pipeline import Release
 
@@ -66,6 +74,7 @@ class HelmBackend:
     result_name: str = "helm's result"
     listing: str = "helm list"
     crd_reader: ChartCrdsReader = dataclasses.field(default_factory=ChartCrdsReader)
+    recorder: Recorder | None = None  # None: upgrades without a record (tests of old paths)
 
     @property
     def helm_version(self) -> str | None:
@@ -82,13 +91,17 @@ class HelmBackend:
             cancel=self.session.cancel,
         )
         cluster_crds = ClusterCrds(self.session, env, self.crd_reader)
-        return HelmCluster(self.session, self.flags, context, env, states, cluster_crds)
+        return HelmCluster(
+            self.session, self.flags, context, env, states, cluster_crds, self.recorder
+        )
 
 
 def backend(session: Session) -> HelmBackend:
-    """The deploy's helm backend: helm's version detected once (raises when helm is missing)."""
+    """The deploy's helm backend: helm's version detected once (raises when helm is
+    missing), the checkout's commit read once for every release's record."""
     flags = helm.detect_version(redactor=session.redactor, env=session.extra_env)
-    return HelmBackend(session, flags)
+    recorder = Recorder.for_checkout(session.values, session.redactor)
+    return HelmBackend(session, flags, recorder=recorder)
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,7 @@ class HelmCluster:
     env: Mapping[str, str]  # the deploy's variables and the cluster's credentials
     states: Mapping[tuple[str, str], helm.ReleaseState]
     crds: ClusterCrds
+    recorder: Recorder | None = None
 
     def deploy(self, release: Release, progress: Progress) -> ReleaseOutcome:
         """The chart's changed CRDs applied (`deploy/crds.py`), the upgrade, then (unless a
@@ -192,6 +206,7 @@ class HelmCluster:
         # helm gets each file's own bytes, not re-serialised data: it parses them as
         # plain `helm -f` would.
         values = [helm.ValuesInput(p, data) for p, data in session.values.values_bytes(release)]
+        record = None if self.recorder is None else self.recorder.record(release)
         return helm.upgrade(
             release=release.name,
             namespace=release.namespace,
@@ -205,6 +220,8 @@ class HelmCluster:
             recover=session.recover,
             state=self.states.get((release.name, release.namespace)),
             cancel=session.cancel,
+            description=None if record is None else describe(record),
+            labels=None if record is None else labels(record),
         )
 
     def _watch(self, release: Release, revision: int | None) -> str:

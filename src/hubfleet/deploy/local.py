@@ -6,19 +6,24 @@ pipeline (secrets decrypted by sops, in memory, never written), are coalesced ov
 the chart's default values as an install on Kubernetes would (the chart resolved
 by the deploy's one resolver; without it, the hub runs on its files' values alone
 and the job says so), and the hub runs as a JupyterHub process (`hubfleet.local`).
-It keeps no revisions, so nothing is rolled back, and the production check does
-not apply. The canary gate's check is `hubfleet.local.check`.
+It keeps no helm revisions, so nothing is rolled back, and the production check
+does not apply. The canary gate's check is `hubfleet.local.check`. Each deploy that
+changes what a hub runs adds a revision with hubfleet's record to the hub's
+`release.json` (`hubfleet.local.records`), read back by `hubfleet status`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hubfleet.config.models import LocalBlock
 from hubfleet.deploy.backend import Preflight, Progress, ReleaseOutcome, Rollback, Session
 from hubfleet.helm.charts import jupyterhub_values_key
+from hubfleet.live.checkout import Recorder
+from hubfleet.live.record import describe
 from hubfleet.local.fleet import over_chart_defaults, state_dir
+from hubfleet.local.records import add_revision, history
 from hubfleet.local.runtime import LocalHubSpec, deploy_hub
 from hubfleet.providers.base import Credentials, ProviderContext
 from hubfleet.release.pipeline import Release
@@ -36,15 +41,16 @@ class LocalBackend:
     result_name: str = "the deploy's result"
     listing: str = "local state"
     helm_version: str | None = None
+    recorder: Recorder | None = field(default=None, compare=False)
 
     def for_cluster(
         self, context: ProviderContext, creds: Credentials, releases: Sequence[Release]
     ) -> LocalCluster:
-        return LocalCluster(self.session, context)
+        return LocalCluster(self.session, context, self.recorder)
 
 
 def backend(session: Session) -> LocalBackend:
-    return LocalBackend(session)
+    return LocalBackend(session, recorder=Recorder.for_checkout(session.values, session.redactor))
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class LocalCluster:
 
     session: Session
     context: ProviderContext
+    recorder: Recorder | None = None
 
     def deploy(self, release: Release, progress: Progress) -> ReleaseOutcome:
         """Start (or restart, or leave unchanged) one hub of a local cluster."""
@@ -82,7 +89,27 @@ class LocalCluster:
             result.ignored_keys
         )
         message = f"{result.url} (pid {result.pid}, log {result.log_path}){ignored}"
-        return ReleaseOutcome(result.status, f"{warning}; {message}" if warning else message)
+        revision = self._record(release)
+        return ReleaseOutcome(
+            result.status, f"{warning}; {message}" if warning else message, revision=revision
+        )
+
+    def _record(self, release: Release) -> int | None:
+        """A revision with the release's record, unless the latest one has it already."""
+        if self.recorder is None or release.hub is None:
+            return None
+        hub_dir = state_dir(self.session.fleet, self.context.cluster) / release.hub
+        description = describe(self.recorder.record(release))
+        revisions = history(hub_dir)
+        if revisions and revisions[-1].get("description") == description:
+            return int(revisions[-1]["revision"])
+        chart = self.recorder.chart(release)
+        return add_revision(
+            hub_dir,
+            chart=f"{chart.name}-{chart.version}" if chart.version else chart.name,
+            app_version=chart.app_version,
+            description=description,
+        )
 
     def roll_back(self, release: Release) -> Rollback:
         return Rollback(NO_REVISIONS)

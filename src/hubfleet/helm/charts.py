@@ -58,6 +58,8 @@ from hubfleet.helm.liblog import library_output
 
 CACHE_ENV = "HUBFLEET_CHART_CACHE"
 TIMEOUT_ENV = "HUBFLEET_PULL_TIMEOUT"
+# Set (to anything but "", "0", "false", "no"): never pull, use only the cache.
+OFFLINE_ENV = "HUBFLEET_OFFLINE"
 DEFAULT_PULL_TIMEOUT = 20.0
 BUILT_DIR = "built"
 _BUILD_FORMAT = "hubfleet-chart-build-1"  # part of every build's key
@@ -129,6 +131,13 @@ def chart_cache_dir() -> Path:
     if configured:
         return Path(configured).expanduser()
     return Path(platformdirs.user_cache_dir("hubfleet")) / "charts"
+
+
+def offline() -> bool:
+    """`$HUBFLEET_OFFLINE` is set: no command pulls a chart (an air-gapped machine, a
+    CI job that must not reach the network; `hubfleet charts pull --from DIR` fills
+    the cache)."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 def pull_timeout() -> float:
@@ -216,7 +225,7 @@ class ChartResolver:
         root: Path | None = None,
     ) -> None:
         self.cache_dir = cache_dir or chart_cache_dir()
-        self.allow_pull = allow_pull
+        self.allow_pull = allow_pull and not offline()
         self.timeout = pull_timeout() if timeout is None else timeout
         self.root = root
         self.pull_attempts = 0  # pulls actually started (for tests and figures)
@@ -298,6 +307,8 @@ class ChartResolver:
             source.origin_line or None,
         )
         if not self.allow_pull:
+            if offline():
+                seed_hint += f" ({OFFLINE_ENV} is set: nothing is pulled)"
             raise ChartsMissing([miss], hint=seed_hint)
         with self._lock:
             self.pull_attempts += 1

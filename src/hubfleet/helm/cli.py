@@ -13,6 +13,10 @@
   one `helm list`; a release stuck in `pending-*` is reported with the fix
   (`PendingRelease`), or with `recover` rolled back first (`helm rollback`; a
   `pending-install` has nothing to roll back to and is left to the user).
+- Every upgrade carries hubfleet's record (`hubfleet.live.record`): the text of
+  `--description`, and release labels with `--labels` where helm has it (3.13.0 and
+  later, `HelmFlags.labels`). helm 3 and 4.0's `rollback` take no description: a
+  rollback's record is read back from the history (docs/status.md).
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ DEFAULT_HELM_TIMEOUT = "10m"
 TIMEOUT_SLACK_S = 60.0
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 _REVISION = re.compile(r"^REVISION:\s*(\d+)", re.MULTILINE)
+# The first helm whose `upgrade` takes `--labels` (helm/helm#10533).
+LABELS_SINCE = (3, 13, 0)
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+# What hubfleet writes as a description: one line of printable ASCII (the record).
+_DESCRIPTION = re.compile(r"[A-Za-z0-9][ -~]{0,255}")
 
 
 @dataclass(frozen=True, order=True)
@@ -60,6 +69,7 @@ class HelmFlags:
     rollback_on_failure: str
     cleanup_on_fail: str
     dry_run: str
+    labels: bool = False  # `upgrade --labels` exists (helm 3.13.0 and later)
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,7 @@ def flags_for(version: HelmVersion) -> HelmFlags:
         rollback_on_failure="--rollback-on-failure" if helm4 else "--atomic",
         cleanup_on_fail="--cleanup-on-fail",
         dry_run="--dry-run=server" if server_dry_run else "--dry-run",
+        labels=version >= HelmVersion(*LABELS_SINCE),
     )
 
 
@@ -165,9 +176,12 @@ def upgrade_argv(
     helm_timeout: str,
     dry_run: bool,
     kubeconfig: str | None = None,
+    description: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> list[str]:
     """`helm upgrade --install`: flags as `--flag=value`, then `--`, then RELEASE CHART
-    (checked by `hubfleet.base.argv`: a value cannot become an option)."""
+    (checked by `hubfleet.base.argv`: a value cannot become an option). `description`
+    and `labels`: hubfleet's record (labels only when `flags.labels`)."""
     where = argv.dns_label(namespace, f"the namespace of release {release!r}")
     words = [
         HELM, "upgrade", "--install", "--create-namespace", argv.flag("--namespace", where),
@@ -183,8 +197,26 @@ def upgrade_argv(
         # rollout itself and rolls back on failure (`hubfleet.deploy.rollout`).
         words.append(flags.cleanup_on_fail)
     words.append(argv.flag("--timeout", _timeout(helm_timeout)))
+    if description is not None:
+        words.append(argv.flag("--description", _description(description)))
+    if labels and flags.labels:
+        words.append(argv.flag("--labels", _labels(labels)))
     words += ["--", argv.release_name(release), chart.chart]
     return words
+
+
+def _description(text: str) -> str:
+    if not _DESCRIPTION.fullmatch(text):
+        raise ValueError(f"not a one-line release description: {text!r}")
+    return text
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    """`k=v,k2=v2` of release labels, each key and value a plain label word."""
+    for key, value in labels.items():
+        if not (_LABEL.fullmatch(key) and _LABEL.fullmatch(value)):
+            raise ValueError(f"not a release label: {key!r}={value!r}")
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
 
 def _timeout(text: str) -> str:
@@ -439,6 +471,8 @@ def upgrade(
     recover: bool = False,
     state: ReleaseState | None = None,
     cancel: threading.Event | None = None,
+    description: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> UpgradeResult:
     """`helm upgrade --install` one release; raises ProgramFailed/PendingRelease/Cancelled.
 
@@ -461,6 +495,8 @@ def upgrade(
             helm_timeout=helm_timeout,
             dry_run=dry_run,
             kubeconfig=env.get("KUBECONFIG"),
+            description=description,
+            labels=labels,
         )
         shown = redactor.scrub(shown_command(words, paths, values))
         if env.get("KUBECONFIG"):

@@ -19,17 +19,20 @@ limited (`MAX_STACK`), and so is the size of the result. Errors name the
 repository-relative file and line where the evaluator stopped.
 
 The Go evaluator cannot be interrupted, so each evaluation runs in a child process
-(`hubfleet.helm.jsonnet_child`, started by the runner: explicit argv, scrubbed
-environment) with a time limit (`DEFAULT_TIMEOUT_S`) and a memory limit (RLIMIT_DATA,
-`DEFAULT_MEMORY_BYTES`). The time limit counts the child's processor time (RLIMIT_CPU),
-so a busy machine (a CI runner running tests on every core) cannot make a normal
-evaluation time out; a wall-clock limit of `WALL_FACTOR` times it, and at least
-`WALL_MIN_S` more, stops a child that waits instead of computing. A hostile file (an
-endless loop, a huge range, an endless tail call) is stopped and reported at the file,
-line 1, like any other jsonnet error (exit 2; a deploy's job fails). The environment
-variables `HUBFLEET_JSONNET_TIMEOUT` (seconds) and `HUBFLEET_JSONNET_MEMORY_MIB` change
-the limits (tests lower them). A child costs tens of milliseconds, mostly Python's
-start (benchmarks/bench_jsonnet.py prints the figures).
+(`hubfleet.helm.jsonnet_child`, a long-lived evaluator of `hubfleet.helm.jsonnet_pool`
+that evaluates many files one at a time, each with its own limits and VM; started like
+the runner's programs: explicit argv, scrubbed environment) with a time limit
+(`DEFAULT_TIMEOUT_S`) and a memory limit (RLIMIT_DATA, `DEFAULT_MEMORY_BYTES`). The
+time limit counts the child's processor time (RLIMIT_CPU), so a busy machine (a CI
+runner running tests on every core) cannot make a normal evaluation time out; a wall-
+clock limit of `WALL_FACTOR` times it, and at least `WALL_MIN_S` more, stops a child
+that waits instead of computing. A hostile file (an endless loop, a huge range, an
+endless tail call) is stopped and reported at the file, line 1, like any other jsonnet
+error (exit 2; a deploy's job fails). The environment variables
+`HUBFLEET_JSONNET_TIMEOUT` (seconds) and `HUBFLEET_JSONNET_MEMORY_MIB` change the
+limits (tests lower them). A new child costs tens of milliseconds, mostly Python's
+start, so the pool keeps one per processor and replaces only a child that exceeded a
+limit or crashed (benchmarks/bench_jsonnet.py prints the figures).
 
 `jsonnet_dependencies` finds, without evaluating, the files a jsonnet file may
 read (imports followed statically, link targets included): the plan treats them
@@ -51,8 +54,8 @@ from typing import Any
 
 from hubfleet.base.confined import Confinement
 from hubfleet.base.errors import ConfigError, Problem
-from hubfleet.base.redact import Redactor
-from hubfleet.base.runner import ProgramTimeout, run_bytes, tail
+from hubfleet.base.runner import tail
+from hubfleet.helm import jsonnet_pool
 from hubfleet.helm.jsonnet_reader import Reader
 
 DEFAULT_EXT_VAR_PREFIX = "VARS_2I2C_"
@@ -68,7 +71,6 @@ WALL_MIN_S = 30.0  # ... and at least this much more
 DEFAULT_MEMORY_BYTES = 1024 * MIB
 TIMEOUT_VARIABLE = "HUBFLEET_JSONNET_TIMEOUT"
 MEMORY_VARIABLE = "HUBFLEET_JSONNET_MEMORY_MIB"
-CHILD_GRACE_S = 1.0  # SIGTERM to SIGKILL of a child past its timeout
 # Isolated (-I): no PYTHON* variables, no user site, no current folder on sys.path
 # (the fleet repository's files are never importable by the child).
 CHILD_ARGV = (sys.executable, "-I", "-m", "hubfleet.helm.jsonnet_child")
@@ -173,24 +175,17 @@ def render_jsonnet(
         "memory_bytes": limits.memory_bytes,
         "cpu_seconds": limits.cpu_seconds,
     }
-    try:
-        done = run_bytes(
-            CHILD_ARGV,
-            redactor=Redactor(),  # the child gets facts, never secrets
-            check=False,
-            stdin=json.dumps(request).encode(),
-            timeout=limits.wall_s,
-            grace=CHILD_GRACE_S,
-            # The Go collector works harder as the heap nears the limit, before it aborts.
-            env={"GOMEMLIMIT": str(int(limits.memory_bytes * 0.9))},
-        )
-    except ProgramTimeout:
-        raise _too_long(path, limits) from None
-    if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-        raise _too_long(path, limits)  # past RLIMIT_CPU's soft (SIGXCPU) or hard limit
-    if done.returncode != 0:
-        raise _crashed(path, done.returncode, done.stderr, limits)
-    answer = json.loads(done.stdout)
+    outcome = jsonnet_pool.pool(limits.memory_bytes).evaluate(
+        request, limits.cpu_seconds, limits.wall_s
+    )
+    if outcome.timed_out:
+        raise _too_long(path, limits)
+    if outcome.answer is None:
+        returncode = outcome.returncode if outcome.returncode is not None else -signal.SIGKILL
+        if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+            raise _too_long(path, limits)  # past RLIMIT_CPU's soft (SIGXCPU) or hard limit
+        raise _crashed(path, returncode, outcome.stderr, limits)
+    answer = outcome.answer
     if "import_error" in answer:
         failed = answer["import_error"]
         raise ConfigError(

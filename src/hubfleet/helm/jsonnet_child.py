@@ -1,6 +1,15 @@
-"""The child process that evaluates one jsonnet file, under a memory limit.
+"""The child process that evaluates jsonnet files, under a memory limit.
 
     python -I -m hubfleet.helm.jsonnet_child < REQUEST.json
+    python -I -m hubfleet.helm.jsonnet_child --serve MEMORY_BYTES
+
+The first form answers one request and exits. The second (`--serve`) is a
+long-lived evaluator of `hubfleet.helm.jsonnet_pool`: it reads requests and writes
+answers, each a frame (a 4-byte big-endian length, then that much JSON), until its
+stdin ends; every evaluation gets its own processor-time limit (the soft RLIMIT_CPU
+moved to the time used so far plus the request's seconds), its own VM (no external
+variable, import or cached file of one evaluation reaches the next) and its own
+bounded reader.
 
 `hubfleet.helm.jsonnet` starts it through the runner (explicit argv, scrubbed
 environment, a wall-clock timeout after which its process group is killed): the Go
@@ -27,13 +36,14 @@ the bounded reader (`hubfleet.helm.jsonnet_reader`) is shared with the parent.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import resource
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import _gojsonnet
 
@@ -41,6 +51,10 @@ from hubfleet.helm.jsonnet_reader import Reader, Refused
 
 # Exit code of a child that ran out of memory in Python (the Go runtime aborts by itself).
 EXIT_MEMORY = 3
+# Exit code of a serving child whose inherited processor-time limit is used up.
+EXIT_RETIRE = 4
+# Bytes of a frame's length (big-endian) in the serving protocol.
+FRAME_HEADER = 4
 
 
 _IMPORT = r"""\b(?:import|importstr|importbin)\s*(?:'{0}'|"{0}")"""
@@ -135,13 +149,19 @@ def _import_failure(reader: Reader, failure: tuple[str, str, str]) -> dict[str, 
     return {"import_error": {"path": where, "line": line, "message": reason}}
 
 
-def main() -> None:
-    request = json.loads(sys.stdin.buffer.read())
-    limit = int(request["memory_bytes"])
+def _limit_memory(limit: int) -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_DATA)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)  # never above what this process may have
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--serve"]:
+        serve(int(sys.argv[2]))
+        return
+    request = json.loads(sys.stdin.buffer.read())
+    _limit_memory(int(request["memory_bytes"]))
     # Processor seconds: SIGXCPU at the soft limit, SIGKILL a second later (the parent
     # reports either as the time limit).
     seconds = int(request["cpu_seconds"])
@@ -154,6 +174,53 @@ def main() -> None:
     except MemoryError:
         sys.exit(EXIT_MEMORY)
     sys.stdout.write(answer)
+
+
+def _processor_seconds() -> float:
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
+    data = stream.read(size)
+    return data if len(data) == size else None
+
+
+def serve(memory_bytes: int) -> None:
+    """Answer framed requests until stdin ends (see the module docstring).
+
+    Processor seconds: before each evaluation the soft RLIMIT_CPU is set to the time
+    used so far (rounded up) plus the request's seconds, so the kernel's SIGXCPU ends
+    an evaluation that runs longer (the parent also kills a child past that time plus
+    a second: the hard limit cannot be raised again for the next evaluation). A child
+    whose inherited hard limit leaves no room for a whole evaluation exits with
+    `EXIT_RETIRE` before evaluating, and the parent starts another (a new child
+    evaluates within what it has, as the one-shot form does)."""
+    _limit_memory(memory_bytes)
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    served = False
+    while True:
+        header = _read_exactly(stdin, FRAME_HEADER)
+        if header is None:
+            return
+        body = _read_exactly(stdin, int.from_bytes(header, "big"))
+        if body is None:
+            return
+        request = json.loads(body)
+        _, hard_cpu = resource.getrlimit(resource.RLIMIT_CPU)  # prlimit(1) may lower it
+        soft = math.ceil(_processor_seconds()) + int(request["cpu_seconds"])
+        if hard_cpu != resource.RLIM_INFINITY and soft > hard_cpu - 1:
+            if served:
+                sys.exit(EXIT_RETIRE)
+            soft = max(1, hard_cpu - 1)  # a new child: as much as the one-shot form has
+        served = True
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard_cpu))
+        try:
+            answer = json.dumps(evaluate(request)).encode()
+        except MemoryError:
+            sys.exit(EXIT_MEMORY)
+        stdout.write(len(answer).to_bytes(FRAME_HEADER, "big") + answer)
+        stdout.flush()
 
 
 if __name__ == "__main__":

@@ -14,8 +14,11 @@ It lives in `helm/` so that each of those rooms may import it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hubfleet.base.errors import HubfleetError
 from hubfleet.base.yamlio import PathKey
+from hubfleet.config.charts import ChartSource
 from hubfleet.config.fleet import Fleet, Hub
 from hubfleet.helm.charts import jupyterhub_values_key
 
@@ -25,11 +28,19 @@ def z2jh_values_key(fleet: Fleet, hub: Hub) -> PathKey:
     `z2jh_values_keys` entry for its chart, else what its chart's dependencies say (a
     chart hubfleet cannot read counts as z2jh-shaped: its problems are reported by the
     chart checks, and a community key at the wrong nesting is then refused, not let out)."""
-    configured = fleet.settings.z2jh_values_keys.get(hub.helm_chart)
+    return chart_z2jh_values_key(fleet, hub.helm_chart, lambda: fleet.hub_chart_source(hub))
+
+
+def chart_z2jh_values_key(
+    fleet: Fleet, chart_name: str, source: Callable[[], ChartSource]
+) -> PathKey:
+    """The same answer for a chart by name (a hub not in cluster.yaml yet, a release):
+    `source` gives the chart's source, asked only when hubfleet.yaml does not say."""
+    configured = fleet.settings.z2jh_values_keys.get(chart_name)
     if configured is not None:
         return tuple(configured.split(".")) if configured else ()
     try:
-        derived = jupyterhub_values_key(fleet.hub_chart_source(hub))
+        derived = jupyterhub_values_key(source())
     except (HubfleetError, OSError, ValueError):
         derived = None
     return tuple(derived.split(".")) if derived else ()

@@ -23,7 +23,7 @@ from hubfleet.config.providers import target_of
 from hubfleet.config.terraform import module_folder
 from hubfleet.health.kubernetes import SERVICE as HEALTH_SERVICE
 from hubfleet.health.kubernetes import values_snippet
-from hubfleet.helm.charts import jupyterhub_values_key
+from hubfleet.helm.nesting import chart_z2jh_values_key
 from hubfleet.helm.values import nest
 from hubfleet.new import names, providers
 from hubfleet.new.clusteryaml import append_hub, write_atomic
@@ -254,7 +254,12 @@ def new_hub(
         own = f"{name}.values.yaml"
         values.append(own)
         chart_name = helm_chart or fleet.settings.default_chart
-        key = jupyterhub_values_key(fleet.chart_source(chart_name)) if chart_name else None
+        nesting = (
+            chart_z2jh_values_key(fleet, chart_name, lambda: fleet.chart_source(chart_name))
+            if chart_name
+            else ()
+        )
+        key = ".".join(str(level) for level in nesting) or None
         to_write[f"{folder}/{own}"] = _hub_values(
             name, domain, health_check=checked, values_key=key
         ).encode()

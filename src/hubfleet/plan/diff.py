@@ -22,8 +22,9 @@ quoting change nothing. The rules (documented in `hubfleet plan --help`):
   folder or a `chart_override` wins over the pin);
 - `default_chart`: hubs on the new default chart;
 - `hubfleet_version`: every release (the deploy tooling changed);
-- `redeploy_all_when_changed`, `kubernetes_version`, `deploy`: nothing (they
-  decide what is checked or how deploys run, not what is deployed);
+- `redeploy_all_when_changed`, `kubernetes_version`, `deploy`, `plan`: nothing
+  (they decide what is checked, how deploys run or how plans are shown, not what
+  is deployed);
 - any other key: every release.
 """
 
@@ -36,7 +37,7 @@ from hubfleet.config.providers import PROVIDERS
 
 CLUSTER_INFO_KEYS = frozenset({"provider_url", "metadata", "tenancy"})
 HUB_INFO_KEYS = frozenset({"display_name", "uptime_check", "health_check"})
-FLEET_NOOP_KEYS = frozenset({"redeploy_all_when_changed", "kubernetes_version", "deploy"})
+FLEET_NOOP_KEYS = frozenset({"redeploy_all_when_changed", "kubernetes_version", "deploy", "plan"})
 
 
 @dataclass

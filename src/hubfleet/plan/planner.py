@@ -2,9 +2,10 @@
 
 `make_plan` answers from the dependency graph (`hubfleet.plan.graph`), then
 applies, in order: the labels that add work, the optional `--rendered` check
-(which drops hubs selected only by a chart change whose manifests are
-identical), the canary rule (every cluster getting a production job gets its
-staging hubs, or a warning saying it has none), and the labels that remove work.
+(which drops hubs selected only by values or chart changes whose manifests are
+identical, and names what changes in the others), the canary rule (every
+cluster getting a production job gets its staging hubs, or a warning saying it
+has none), and the labels that remove work.
 Nothing is ever uninstalled: removed hubs are only listed.
 
 The planner is one `_Planner` per plan: its frozen input (`PlanInput`) and its named
@@ -43,11 +44,15 @@ from hubfleet.plan.terraform import terraform_needs
 
 SETTINGS_FILE = "hubfleet.yaml"
 IDENTICAL = "identical"
-RENDERED_IDENTICAL = f"chart changed, rendered manifests {IDENTICAL}"
+RENDERED_IDENTICAL = f"rendered manifests {IDENTICAL} at base and head"
+DIFFERENT = "different"
+# The reasons `--rendered` decides: a hub reached only by these is rendered.
+RENDERABLE: frozenset[str] = frozenset({"values", "chart"})
 
 # `--rendered`: given hub keys, a verdict for each: "identical" (or "identical
-# except ...", naming the fields the chart randomises), "different", or a
-# sentence saying why it could not be compared (the hub is then kept).
+# except ...", naming the fields the chart randomises), "different" (optionally
+# followed by lines, each a reason naming what changes), or a sentence saying why
+# it could not be compared (the hub is then kept, planned from its files).
 RenderCheck = Callable[[Sequence[UnitKey]], Mapping[UnitKey, str]]
 
 JobKey = UnitKey  # (cluster, hub name; None for the support release)
@@ -267,7 +272,7 @@ class _Planner:
     def _drop_identical(self, render_check: RenderCheck) -> None:
         reasons_of = self.selected.reasons
         candidates = sorted(
-            (k for k, reasons in reasons_of.items() if k[1] is not None and _only_chart(reasons)),
+            (k for k, reasons in reasons_of.items() if k[1] is not None and _renderable(reasons)),
             key=sort_key,
         )
         if not candidates:
@@ -281,8 +286,14 @@ class _Planner:
                 detail = verdict[len(IDENTICAL) :]  # "" or " except N field(s) ... randomises"
                 kind = self.graph.units[key].kind
                 self.skipped[key] = (kind, [*reasons, RENDERED_IDENTICAL + detail])
-            elif verdict != "different":
+            elif verdict.split("\n", 1)[0] == DIFFERENT:
+                category = next(iter(reasons_of[key].values()))
+                for reason in verdict.split("\n")[1:]:
+                    self.selected.add(key, reason, category)
+            else:
                 self.warnings.append(f"{key[0]}/{key[1]}: --rendered could not compare: {verdict}")
+                reason = f"rendered: not compared ({verdict}): planned from the changed files"
+                self.selected.add(key, reason, next(iter(reasons_of[key].values())))
 
     def _add_canaries(self) -> None:
         prod_by_cluster: dict[str, list[str]] = {}
@@ -372,5 +383,5 @@ class _Planner:
         return next((c.provider for c in self.given.fleet.clusters if c.name == cluster_name), "")
 
 
-def _only_chart(reasons: Mapping[str, Category]) -> bool:
-    return set(reasons.values()) == {"chart"}
+def _renderable(reasons: Mapping[str, Category]) -> bool:
+    return bool(reasons) and set(reasons.values()) <= RENDERABLE

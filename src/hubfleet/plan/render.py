@@ -11,7 +11,9 @@ from collections.abc import Callable, Sequence
 
 from hubfleet.base.markdown import md_cell, md_text
 from hubfleet.config.fleet import BrokenCluster
+from hubfleet.plan.diff_report import COMMENT_BUDGET, Mention, diff_markdown, mentions_markdown
 from hubfleet.plan.job import Job
+from hubfleet.plan.manifest_diff import HubChange
 from hubfleet.plan.plan import CommunityDecision, Plan
 
 MARKER = "<!-- hubfleet-plan -->"
@@ -70,7 +72,14 @@ def _same(text: str) -> str:
     return text
 
 
-def _md_table(jobs: Sequence[Job], scrub: Scrub, *, hubs: bool, kind: bool = False) -> list[str]:
+def _md_table(
+    jobs: Sequence[Job],
+    scrub: Scrub,
+    *,
+    hubs: bool,
+    kind: bool = False,
+    max_reasons: int | None = None,
+) -> list[str]:
     header = ["Cluster", *(["Hub"] if hubs else []), *(["Kind"] if kind else []), "Provider"]
     lines = [
         "| " + " | ".join([*header, "Reasons"]) + " |",
@@ -84,12 +93,16 @@ def _md_table(jobs: Sequence[Job], scrub: Scrub, *, hubs: bool, kind: bool = Fal
             cells.append(job.kind)
         cells.append(job.provider)
         escaped = [md_cell(scrub(c)) for c in cells]
-        escaped.append("<br>".join(md_cell(scrub(r)) for r in job.reasons))
+        reasons = list(job.reasons)
+        if max_reasons is not None and len(reasons) > max_reasons:
+            left = len(reasons) - max_reasons
+            reasons = [*reasons[:max_reasons], f"and {left} more reason(s): see the JSON plan"]
+        escaped.append("<br>".join(md_cell(scrub(r)) for r in reasons))
         lines.append("| " + " | ".join(escaped) + " |")
     return lines
 
 
-def to_markdown(plan: Plan, scrub: Scrub = _same) -> str:
+def to_markdown(plan: Plan, scrub: Scrub = _same, *, max_reasons: int | None = None) -> str:
     """A pull-request comment; the marker line lets a workflow update it in place.
 
     Every string from the plan is file-derived (a pull request's plan job wrote it):
@@ -109,7 +122,7 @@ def to_markdown(plan: Plan, scrub: Scrub = _same) -> str:
         if not jobs:
             continue
         lines += ["", f"### {title}: {len(jobs)}", ""]
-        lines += _md_table(jobs, scrub, hubs=hubs, kind=kind)
+        lines += _md_table(jobs, scrub, hubs=hubs, kind=kind, max_reasons=max_reasons)
     if plan.community is not None:
         lines += _community_markdown(plan.community, scrub)
     if plan.warnings:
@@ -205,3 +218,27 @@ def to_table(plan: Plan, *, width: int = 120, color: bool = False) -> str:
         )
     console.print(summary_line(plan), markup=False)
     return buffer.getvalue()
+
+
+def to_markdown_with_diffs(
+    plan: Plan,
+    changes: Sequence[HubChange],
+    scrub: Scrub = _same,
+    *,
+    found: Sequence[Mention] = (),
+    teams: bool = False,
+    budget: int = COMMENT_BUDGET,
+) -> str:
+    """The comment with the rendered diffs (and, opt-in, the owners to mention), in at
+    most `budget` bytes: the job tables keep fewer reasons when they are large, and
+    the diffs fill what is left (`hubfleet.plan.diff_report`)."""
+    text = to_markdown(plan, scrub)
+    for max_reasons in (3, 1):
+        if len(text.encode("utf-8")) <= budget // 2:
+            break
+        text = to_markdown(plan, scrub, max_reasons=max_reasons)
+    text += mentions_markdown(found, teams=teams, scrub=scrub)
+    room = budget - len(text.encode("utf-8"))
+    if room > 0:
+        text += diff_markdown(changes, budget=room, scrub=scrub)
+    return text

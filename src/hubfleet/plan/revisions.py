@@ -22,7 +22,7 @@ from hubfleet.plan.history import load_history
 from hubfleet.plan.labels import Labels
 from hubfleet.plan.plan import Plan, Planned, with_broken
 from hubfleet.plan.planner import SETTINGS_FILE, RenderCheck, make_plan
-from hubfleet.plan.rendered import make_render_check
+from hubfleet.plan.rendered import RenderRun, make_render_check
 
 
 @dataclass(frozen=True)
@@ -88,13 +88,17 @@ def _yaml_paths(changes: Sequence[Change], fleet: Fleet) -> list[str]:
     ]
 
 
-def plan_from_revisions(revisions: Revisions, labels: Labels, *, rendered: bool = False) -> Plan:
+def plan_from_revisions(
+    revisions: Revisions, labels: Labels, *, rendered: bool = False, run: RenderRun | None = None
+) -> Plan:
     """The plan between two revisions: `cluster.yaml`/`hubfleet.yaml` files compared at
-    both. The plan records both commits, the changes and the labels (`Planned`)."""
+    both. The plan records both commits, the changes and the labels (`Planned`).
+    `rendered`: hubs reached by values and chart changes are rendered at both
+    (`hubfleet.plan.rendered`); `run` keeps those renders and each hub's change."""
     fleet, changes = revisions.head_fleet, revisions.changes
     check: RenderCheck | None = None
-    if rendered:
-        check = make_render_check(revisions.repo, revisions.base, fleet, revisions.workdir)
+    if rendered or run is not None:
+        check = make_render_check(revisions.repo, revisions.base, fleet, revisions.workdir, run=run)
     history = load_history(fleet, changes, revisions.base_files)
     plan = make_plan(fleet, changes, labels=labels, history=history, render_check=check)
     planned = Planned(changes, labels.names, revisions.base, revisions.head)

@@ -38,6 +38,7 @@ from hubfleet.config.fleet import Fleet
 from hubfleet.helm import engine
 from hubfleet.helm.charts import ChartResolver, jupyterhub_values_key
 from hubfleet.helm.jsonnet import is_jsonnet, jsonnet_values
+from hubfleet.helm.nesting import chart_z2jh_values_key
 from hubfleet.helm.values import at_key, merge_values, placeholder_secrets
 from hubfleet.release.pipeline import (
     Release,
@@ -137,7 +138,16 @@ class ReleaseValues:
         """The hub's z2jh values: the merged values under the key of the JupyterHub
         chart inside a wrapper chart (all of them when the chart is z2jh itself)."""
         merged = self.merged(release, placeholders=placeholders)
-        return at_key(merged, jupyterhub_values_key(release.chart))
+        return at_key(merged, self._z2jh_key(release))
+
+    def _z2jh_key(self, release: Release) -> str | None:
+        """Where the release's chart keeps z2jh's values: hubfleet.yaml's
+        `z2jh_values_keys` for a hub's chart wins (`hubfleet.helm.nesting`)."""
+        if release.hub is None:
+            return jupyterhub_values_key(release.chart)
+        chart = self.fleet.cluster(release.cluster).hub(release.hub).helm_chart
+        key = chart_z2jh_values_key(self.fleet, chart, lambda: release.chart)
+        return ".".join(str(level) for level in key) or None
 
     def chart(self, release: Release) -> Path:
         """The release's chart, through the command's resolver (pulled or built once)."""

@@ -81,8 +81,8 @@ class _Run:
     strict: bool
     kube_version: str | None
     # The run's values pipeline: each file read once; its resolver pulls or builds
-    # each chart once and remembers failures.
-    values: ReleaseValues
+    # each chart once and remembers failures; each release rendered once.
+    values: _RenderOnce
     problems: list[Problem] = field(default_factory=list)
     notes: set[str] = field(default_factory=set)
     bad_files: set[str] = field(default_factory=set)
@@ -120,7 +120,7 @@ def validate(
         sops,
         strict,
         kube_version or fleet.settings.kubernetes_version,
-        ReleaseValues(fleet, sops=sops, charts=ChartResolver(root=fleet.root)),
+        _RenderOnce(fleet, sops=sops, charts=ChartResolver(root=fleet.root)),
     )
     run.problems.extend(loaded.problems)
     run.bad_files.update(loaded.refused)  # reported by the loader, and never read
@@ -172,6 +172,33 @@ def validate(
             for p in problems
         ),
     )
+
+
+class _RenderOnce(ReleaseValues):
+    """validate's values: a hub rendered by the service-account check of
+    `terraform_problems` (a hub with a cloud identity) is not rendered again by its own
+    release check; its manifests are kept from the first render until that check takes
+    them, so only those few renders stay in memory, never the fleet's."""
+
+    def __init__(
+        self, fleet: Fleet, *, sops: Sops | None, charts: ChartResolver | None = None
+    ) -> None:
+        super().__init__(fleet, sops=sops, charts=charts)
+        self._kept: dict[str, dict[str, str]] = {}
+        self._kept_lock = threading.Lock()
+
+    def render_release(self, release: Release) -> dict[str, str]:
+        """Rendered for a check before the release's own: kept for it."""
+        manifests = super().render_release(release)
+        with self._kept_lock:
+            self._kept[release.label] = manifests
+        return manifests
+
+    def render_last(self, release: Release) -> dict[str, str]:
+        """The release's own check, the last to need its manifests: those kept, or a render."""
+        with self._kept_lock:
+            kept = self._kept.pop(release.label, None)
+        return kept if kept is not None else super().render_release(release)
 
 
 def _only_broken(split: IsolatedLoad, problems: Sequence[Problem]) -> bool:
@@ -442,7 +469,7 @@ def _check_release(run: _Run, release: Release, check: Checker) -> str | None:
         run.problems.append(Problem(exc.path or where[0], exc.line or 1, exc.message, exc.hint))
         return None
     try:
-        manifests = run.values.render_release(release)
+        manifests = run.values.render_last(release)
     except ValuesSchemaError as exc:
         for found in exc.problems:
             path, line = _locate(run, release, found.path)
