@@ -43,6 +43,7 @@ ROLES = {
     "hubfleet terraform backups": "planner",  # lists snapshots: read-only
     "hubfleet terraform apply": "deployer",
     "hubfleet deploy": "helm",
+    "hubfleet check": "helm",  # the scheduled health check (hubfleet-health.yaml), as the deploy
 }
 IDENTITIES = {"planner", "deployer", "helm"}
 PRIVILEGED = {"deployer", "helm"}  # owner/admin of the infrastructure, admin of the cluster
