@@ -349,7 +349,7 @@ def terraform_files() -> None:
         inputs = compute(cluster)
         identities = {hub: names.identity for hub, names in inputs.names.hubs.items()}
         outputs = example_outputs(cluster.name, cluster.provider, identities)
-        for path, text in render_terraform_values(cluster, inputs, outputs).items():
+        for path, text in render_terraform_values(fleet, cluster, inputs, outputs).items():
             write(path, text)
 
 

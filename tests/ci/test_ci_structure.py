@@ -161,14 +161,14 @@ def test_deploy_step(cluster: dict) -> None:
 
 def test_secrets_reach_only_the_deploy_step() -> None:
     # The cluster workflow's terraform plan (pushes only) and apply, and the drift
-    # step, also get the sops key, for a cluster's terraform.credentials
+    # and backups steps, also get the sops key, for a cluster's terraform.credentials
     # (tests/ci/test_ci_terraform.py); its values job the optional GitHub App's key.
     # The pull request's terraform plan (hubfleet-terraform.yaml) gets none.
     expected = {
         CLUSTER: ["secrets.SOPS_AGE_KEY"] * 2
         + ["secrets.HUBFLEET_APP_PRIVATE_KEY"]
         + ["secrets.SOPS_AGE_KEY"],
-        ".github/workflows/hubfleet-terraform-drift.yaml": ["secrets.SOPS_AGE_KEY"],
+        ".github/workflows/hubfleet-terraform-drift.yaml": ["secrets.SOPS_AGE_KEY"] * 2,
         # the scheduled check of a cluster's hubs (decrypts its credentials), and the
         # owners' webhook URL, only in the steps that send it (tests/ci/test_ci_health.py)
         ".github/workflows/hubfleet-health.yaml": ["secrets.SOPS_AGE_KEY"],

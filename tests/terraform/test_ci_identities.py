@@ -40,8 +40,10 @@ LOGIN_ACTIONS = {
 ROLES = {
     "hubfleet terraform plan": "planner",
     "hubfleet terraform drift": "planner",
+    "hubfleet terraform backups": "planner",  # lists snapshots: read-only
     "hubfleet terraform apply": "deployer",
     "hubfleet deploy": "helm",
+    "hubfleet check": "helm",  # the scheduled health check (hubfleet-health.yaml), as the deploy
 }
 IDENTITIES = {"planner", "deployer", "helm"}
 PRIVILEGED = {"deployer", "helm"}  # owner/admin of the infrastructure, admin of the cluster

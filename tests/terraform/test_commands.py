@@ -208,6 +208,7 @@ def test_apply_runs_the_saved_plan_and_regenerates_values(
             "PUBLIC_BUCKET": "s3://123456789012-beta-public",
             "SCRATCH_BUCKET": "s3://123456789012-beta-scratch",
         },
+        "extraLabels": {"hubfleet/hub": "research"},  # cost per hub
     }
     assert "custom" not in data  # the service account is the support release's
     support = yaml.safe_load(

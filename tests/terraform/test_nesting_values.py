@@ -34,6 +34,12 @@ TOP_LEVEL = {
 }
 
 
+def top_level(hub: str) -> dict[str, Any]:
+    """TOP_LEVEL with the hub's cost label (every generated file has it)."""
+    user = {**TOP_LEVEL["singleuser"], "extraLabels": {"hubfleet/hub": hub}}
+    return {"singleuser": user}
+
+
 def _fleet(root: Path) -> Fleet:
     return load_fleet(root).fleet_or_raise()
 
@@ -53,8 +59,8 @@ def test_each_hub_gets_its_charts_nesting(layout: Path) -> None:
     files = render(fleet, cluster, compute(cluster), _outputs())
     staging = yaml.safe_load(files[values_file(cluster, "staging")])
     dask = yaml.safe_load(files[values_file(cluster, "dask")])
-    assert staging == {"jupyterhub": TOP_LEVEL}
-    assert dask == {"basehub": {"jupyterhub": TOP_LEVEL}}
+    assert staging == {"jupyterhub": top_level("staging")}
+    assert dask == {"basehub": {"jupyterhub": top_level("dask")}}
     # the committed fixture is what the generator writes, and is fresh
     assert _generated(layout, "staging") == staging
     assert _generated(layout, "dask") == dask
@@ -67,15 +73,19 @@ def test_the_fleet_setting_wins(layout: Path) -> None:
     fleet = _fleet(layout)
     cluster = fleet.cluster(CLUSTER)
     files = render(fleet, cluster, compute(cluster), _outputs())
-    assert yaml.safe_load(files[values_file(cluster, "staging")]) == TOP_LEVEL
-    assert yaml.safe_load(files[values_file(cluster, "dask")]) == {"hub": {"jupyterhub": TOP_LEVEL}}
+    assert yaml.safe_load(files[values_file(cluster, "staging")]) == top_level("staging")
+    assert yaml.safe_load(files[values_file(cluster, "dask")]) == {
+        "hub": {"jupyterhub": top_level("dask")}
+    }
     # the committed files are now at the wrong nesting: stale, at each file
     problems = stale(fleet, cluster, compute(cluster))
     assert {(p.path.rsplit("/", 1)[-1], p.message.split(" is stale")[0]) for p in problems} == {
         ("staging.terraform.values.yaml", "singleuser.serviceAccountName"),
         ("staging.terraform.values.yaml", "singleuser.extraEnv"),
+        ("staging.terraform.values.yaml", "singleuser.extraLabels"),
         ("dask.terraform.values.yaml", "hub.jupyterhub.singleuser.serviceAccountName"),
         ("dask.terraform.values.yaml", "hub.jupyterhub.singleuser.extraEnv"),
+        ("dask.terraform.values.yaml", "hub.jupyterhub.singleuser.extraLabels"),
     }
 
 
@@ -89,6 +99,8 @@ def test_a_top_level_file_is_stale_for_a_wrapper_chart(layout: Path) -> None:
         "basehub.jupyterhub.singleuser.serviceAccountName is stale (cluster.yaml's "
         "terraform block changed)",
         "basehub.jupyterhub.singleuser.extraEnv is stale (cluster.yaml's terraform block changed)",
+        "basehub.jupyterhub.singleuser.extraLabels is stale (cluster.yaml's terraform block "
+        "changed)",
     ]
     assert {p.path for p in problems} == {values_file(cluster, "dask")}
 

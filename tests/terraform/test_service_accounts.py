@@ -102,10 +102,11 @@ def test_the_support_chart_creates_each_hubs_service_account(provider: str) -> N
         # the hub's own file holds no service account (nothing reads custom.hubfleet)
         assert "custom" not in hub_values
         labels = hub_values["singleuser"].get("extraLabels", {})
+        cost = {"hubfleet/hub": hub_name}  # every hub's pods: cost per hub
         if provider == "azure":
-            assert labels == {"azure.workload.identity/use": "true"}
+            assert labels == {"azure.workload.identity/use": "true", **cost}
         else:
-            assert labels == {}
+            assert labels == cost
 
 
 def test_no_hub_access_renders_no_account() -> None:

@@ -1,4 +1,4 @@
-"""`hubfleet terraform vars | plan | apply | drift | values | scaffold`."""
+"""`hubfleet terraform vars | plan | apply | drift | values | backups | scaffold`."""
 
 from __future__ import annotations
 
@@ -141,6 +141,39 @@ def values(ctx: typer.Context, cluster: str, output: OutputOption = Output.text)
         echo(ctx, f"wrote {entry.path}{' (encrypted)' if entry.encrypted else ''}")
 
 
+@app.command("backups")
+def backups(
+    ctx: typer.Context,
+    clusters: Annotated[
+        list[str] | None, typer.Argument(help="clusters (default: all with home backups)")
+    ] = None,
+    output: OutputOption = Output.text,
+) -> None:
+    """List the newest snapshot of each cluster's home storage (through the cloud's CLI,
+    in the cluster's Terraform credentials); exit 1 when one is older than its schedule
+    allows, when there is none, or when it cannot be listed."""
+    from hubfleet.terraform.backups import backup_clusters, check_all
+
+    context = _context(ctx)
+    chosen = backup_clusters(context.fleet, clusters or [])
+    results = check_all(context.fleet, chosen, context.sops, context.redactor, context.extra_env)
+    if output is Output.json:
+        echo_json(ctx, {"clusters": [r.to_json() for r in results]})
+    else:
+        for result in results:
+            if result.status == "fresh":
+                line = (
+                    f"{result.cluster}: fresh: {result.storage}, newest {result.newest} "
+                    f"({result.age_hours:.1f} h old, at most {result.max_age_hours} h)"
+                )
+            else:
+                line = result.message or f"{result.cluster}: {result.status}"
+                line = line if line.startswith(result.cluster) else f"{result.cluster}: {line}"
+            echo(ctx, context.redactor.scrub(line), err=not result.ok)
+    if any(not r.ok for r in results):
+        raise typer.Exit(1)
+
+
 @app.command("scaffold")
 def scaffold(
     ctx: typer.Context,
@@ -150,14 +183,20 @@ def scaffold(
 ) -> None:
     """Write the shipped root module for PROVIDER (gcp, aws, azure) into terraform/, and
     the support chart's template for the hubs' service accounts into helm-charts/support/."""
-    from hubfleet.terraform.scaffold import SUPPORT_CHART, scaffold_support_template
+    from hubfleet.terraform.scaffold import (
+        HOME_TEMPLATE,
+        SUPPORT_CHART,
+        SUPPORT_TEMPLATE,
+        scaffold_support_template,
+    )
     from hubfleet.terraform.scaffold import scaffold as write_module
 
     root = repo_root(ctx)
     written = write_module(root, provider, force=force)
-    template = scaffold_support_template(root, force=force)
-    if template is not None:
-        written.append(template)
+    for name in (SUPPORT_TEMPLATE, HOME_TEMPLATE):
+        template = scaffold_support_template(root, force=force, name=name)
+        if template is not None:
+            written.append(template)
     if output is Output.json:
         echo_json(ctx, {"written": written})
         return

@@ -29,6 +29,7 @@ from hubfleet.config.community import CommunityBlock, CommunitySettings
 from hubfleet.config.notify import HealthSettings, NotifySettings
 from hubfleet.config.providers import Provider
 from hubfleet.config.rollout import HoldBlock, HubLabels, RolloutSettings
+from hubfleet.config.tfmodels import HomeStorage, HubAccess, NameOverrides, TfName
 
 # Whole-string patterns (always used with fullmatch: `$` also matches before a final
 # newline). Kubernetes' DNS-1123 label, and its subdomain (dot-separated labels).
@@ -294,29 +295,6 @@ class DecommissionedHub(_Strict):
     reason: str | None = Field(None, description="free information: why it was removed")
 
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_TF_NAME = re.compile(r"[a-z][a-z0-9-]*[a-z0-9]|[a-z]")
-
-
-def _env_name(value: str) -> str:
-    if len(value) > 128 or not _ENV_NAME.fullmatch(value):
-        raise ValueError(f"{value!r} is not an environment variable name")
-    return value
-
-
-def _tf_name(value: str) -> str:
-    if len(value) > 40 or not _TF_NAME.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a short name (lowercase letters, digits and '-', "
-            "starting with a letter, at most 40)"
-        )
-    return value
-
-
-EnvName = Annotated[str, AfterValidator(_env_name)]
-TfName = Annotated[str, AfterValidator(_tf_name)]
-
-
 class TerraformBackend(_Strict):
     """Where the cluster's one Terraform state lives (no shared state, no workspaces)."""
 
@@ -381,20 +359,27 @@ class TerraformBlock(_Strict):
     buckets: dict[TfName, TerraformBucket] = Field(
         default_factory=dict, description="object storage by short name"
     )
-    hub_access: dict[str, dict[TfName, EnvName]] = Field(
+    hub_access: dict[str, HubAccess] = Field(
         default_factory=dict,
-        description="hub name -> {bucket short name: environment variable it appears as}: "
-        "each such hub gets its own cloud identity with access to exactly these buckets",
+        description="hub name -> {bucket short name: environment variable it appears as}, "
+        "plus external_buckets (read-only) and extra_policies: each such hub gets its own "
+        "cloud identity with access to exactly these",
     )
     node_pools: dict[TfName, TerraformNodePool] = Field(default_factory=dict)
     vars: dict[str, Any] = Field(
         default_factory=dict, description="more module inputs, passed as they are"
     )
+    home: HomeStorage | None = Field(
+        None, description="users' home directories and their backups (docs/terraform.md)"
+    )
+    names: NameOverrides = Field(
+        default_factory=NameOverrides, description="cloud names kept instead of derived ones"
+    )
 
     @model_validator(mode="after")
     def _known_buckets(self) -> TerraformBlock:
         for hub, access in self.hub_access.items():
-            for bucket in access:
+            for bucket in access.buckets:
                 if bucket not in self.buckets:
                     raise ValueError(
                         f"hub_access.{hub} names bucket {bucket!r}, which is not in buckets"

@@ -5,6 +5,11 @@
 - a `vars` entry must not set an input hubfleet computes itself (names, buckets,
   identities, node pools): those come from the block's own keys;
 - every hub in `hub_access` is a hub of the cluster;
+- `home`: a kind the cluster's cloud module builds, directories only of hubs in
+  `hub_access` and never shared, backups only where the module schedules them;
+- `hub_access` external buckets only on GCP and AWS; `names` only of things the
+  block has (cloud limits and collisions are checked with the derived names, in
+  `hubfleet.terraform.names`);
 - the credentials file and the module folder must be inside the repository
   (checked by the caller's path checker, like every other file cluster.yaml names;
   `module` is relative to the repository root, the credentials to cluster.yaml).
@@ -17,7 +22,8 @@ from collections.abc import Callable
 from hubfleet.base.errors import Problem, did_you_mean
 from hubfleet.base.yamlio import LineMap
 from hubfleet.config.fleet import normalize
-from hubfleet.config.models import ClusterFile
+from hubfleet.config.models import ClusterFile, TerraformBlock
+from hubfleet.config.tfmodels import EXTERNAL_KEY
 
 MODULES_DIR = "terraform"
 
@@ -53,6 +59,12 @@ PROVIDER_FACTS: dict[str, dict[str, str]] = {
         "subscription_id": "subscription",
     },
 }
+# The home storage kinds each cloud's module builds (terraform.home.kind).
+HOME_KINDS: dict[str, tuple[str, ...]] = {
+    "gcp": ("filestore", "nfs-disk"),
+    "aws": ("efs",),
+    "azure": ("azure-files",),
+}
 # Inputs hubfleet computes from the block (never set through vars).
 COMPUTED_INPUTS = frozenset(
     {
@@ -62,6 +74,7 @@ COMPUTED_INPUTS = frozenset(
         "node_pools",
         "deployer",
         "storage_account_name",
+        "home",
     }
 )
 
@@ -123,9 +136,138 @@ def terraform_problems(
                     did_you_mean(hub, hub_names) or "list a hub from hubs:",
                 )
             )
+    problems += _home_problems(spec.provider, block, file, lines)
+    problems += _access_problems(spec.provider, block, file, lines)
+    problems += _name_problems(spec.provider, block, file, lines)
     if block.credentials:
         check_file(block.credentials, ("terraform", "credentials"))
     if block.module:
         module = normalize(block.module)
         check_file(block.module, ("terraform", "module"), folder_ok=True, resolved=module)
+    return problems
+
+
+def _home_problems(
+    provider: str, block: TerraformBlock, file: str, lines: LineMap
+) -> list[Problem]:
+    home = block.home
+    if home is None:
+        return []
+    problems: list[Problem] = []
+    kinds = HOME_KINDS.get(provider, ())
+    if home.kind not in kinds:
+        problems.append(
+            Problem(
+                file,
+                lines.line(("terraform", "home", "kind")),
+                f"terraform.home.kind {home.kind!r} is not built by the {provider} module",
+                f"use {' or '.join(kinds)}" if kinds else "remove terraform.home",
+            )
+        )
+    if home.kind == "filestore" and home.backups is not None:
+        problems.append(
+            Problem(
+                file,
+                lines.line(("terraform", "home", "backups")),
+                "terraform.home.backups: Terraform has no scheduled Filestore backup "
+                "(google_filestore_backup is one backup, made once)",
+                "use kind nfs-disk (a snapshot schedule), or schedule Filestore backups "
+                "outside Terraform and remove backups:",
+            )
+        )
+    owners: dict[str, str] = {}
+    for hub in sorted(home.directories):
+        where = lines.line(("terraform", "home", "directories", hub))
+        if hub not in block.hub_access:
+            problems.append(
+                Problem(
+                    file,
+                    where,
+                    f"terraform.home.directories names {hub!r}, which is not in hub_access",
+                    "home directories are for the hubs of hub_access (add it there, {} "
+                    "gives it no bucket)",
+                )
+            )
+    for hub in sorted(block.hub_access):
+        directory = home.directories.get(hub, hub)
+        other = owners.setdefault(directory, hub)
+        if other != hub:
+            problems.append(
+                Problem(
+                    file,
+                    lines.line(("terraform", "home", "directories", hub)),
+                    f"hubs {other} and {hub} would share the home directory {directory!r}",
+                    "give each hub its own directory in terraform.home.directories",
+                )
+            )
+    return problems
+
+
+def _access_problems(
+    provider: str, block: TerraformBlock, file: str, lines: LineMap
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for hub, access in sorted(block.hub_access.items()):
+        if access.external_buckets and provider == "azure":
+            problems.append(
+                Problem(
+                    file,
+                    lines.line(("terraform", "hub_access", hub, EXTERNAL_KEY)),
+                    f"terraform.hub_access.{hub}.{EXTERNAL_KEY}: the azure module grants "
+                    "external reads by role only",
+                    "give the hub a role on the storage account in extra_policies and "
+                    "scope it in your own module",
+                )
+            )
+        variables = list(access.buckets.values()) + [
+            e.env for e in access.external_buckets.values() if e.env
+        ]
+        for variable in sorted({v for v in variables if variables.count(v) > 1}):
+            problems.append(
+                Problem(
+                    file,
+                    lines.line(("terraform", "hub_access", hub)),
+                    f"terraform.hub_access.{hub} uses the environment variable {variable} "
+                    "for two buckets",
+                    "give each bucket its own variable",
+                )
+            )
+    return problems
+
+
+def _name_problems(
+    provider: str, block: TerraformBlock, file: str, lines: LineMap
+) -> list[Problem]:
+    names = block.names
+    problems: list[Problem] = []
+    unknown = [("buckets", key) for key in names.buckets if key not in block.buckets]
+    unknown += [("hubs", hub) for hub in names.hubs if hub not in block.hub_access]
+    for part, key in sorted(unknown):
+        problems.append(
+            Problem(
+                file,
+                lines.line(("terraform", "names", part, key)),
+                f"terraform.names.{part} names {key!r}, which the block does not have",
+                "buckets: a key of terraform.buckets; hubs: a hub of terraform.hub_access",
+            )
+        )
+    if names.storage_account is not None and provider != "azure":
+        problems.append(
+            Problem(
+                file,
+                lines.line(("terraform", "names", "storage_account")),
+                "terraform.names.storage_account is an Azure name",
+                "remove it",
+            )
+        )
+    for key in ("home", "backup"):
+        if getattr(names, key) is not None and block.home is None:
+            problems.append(
+                Problem(
+                    file,
+                    lines.line(("terraform", "names", key)),
+                    f"terraform.names.{key} names a home storage the block does not have",
+                    "add terraform.home, or remove the name",
+                )
+            )
     return problems

@@ -66,7 +66,11 @@ def terraform_problems(
         tf = cluster.spec.terraform
         if tf is None or cluster.provider not in ("gcp", "aws", "azure"):
             continue
-        inputs = compute(cluster)
+        try:
+            inputs = compute(cluster)
+        except ConfigError as exc:  # a `terraform.names` entry the cloud refuses
+            problems += list(exc.problems)
+            continue
         computed.append((cluster, inputs))
         problems += stale(fleet, cluster, inputs)
         problems += _account_problems(fleet, cluster, inputs, renders)
@@ -116,6 +120,12 @@ def _cloud_names(cluster: Cluster, inputs: Inputs) -> list[tuple[str, str]]:
     ]
     if names.storage_account is not None:
         owned.append((names.storage_account, "the storage account"))
+    if names.home_account is not None:
+        owned.append((names.home_account, "the home storage account"))
+    if names.home is not None and cluster.provider != "azure":  # Azure: a share of its account
+        owned.append((names.home, "the home storage"))
+    if names.backup is not None:
+        owned.append((names.backup, "the home backups"))
     return owned
 
 
@@ -138,7 +148,8 @@ def _name_clashes(computed: Sequence[tuple[Cluster, Inputs]]) -> list[Problem]:
                     f"cluster {cluster.name}: {what} and {other_what} of cluster "
                     f"{other.name} ({other.file}:{other.lines.line(('terraform',))}) "
                     f"would both be named {name!r}",
-                    "rename the hub or the cluster: hubfleet derives every cloud name from them",
+                    "rename the hub or the cluster (hubfleet derives every cloud name from "
+                    "them), or give one of them another name in terraform.names",
                 )
             )
     return problems

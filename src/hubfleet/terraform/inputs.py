@@ -24,7 +24,7 @@ from hubfleet.base.errors import ConfigError, did_you_mean
 from hubfleet.config.fleet import Cluster, Fleet
 from hubfleet.config.models import TerraformBlock
 from hubfleet.config.terraform import module_folder
-from hubfleet.terraform.names import ClusterNames, cluster_names
+from hubfleet.terraform.names import ClusterNames, RefusedName, cluster_names
 
 _VARIABLE = re.compile(r'^\s*variable\s+"([A-Za-z_][A-Za-z0-9_-]*)"\s*\{', re.MULTILINE)
 
@@ -58,14 +58,14 @@ def live_block(cluster: Cluster, declared: TerraformBlock) -> TerraformBlock:
     if not gone.keys() & declared.hub_access.keys():
         return declared
     live = {hub: access for hub, access in declared.hub_access.items() if hub not in gone}
-    kept = {bucket for access in live.values() for bucket in access}
+    kept = {bucket for access in live.values() for bucket in access.buckets}
     kept |= {
         bucket
         for hub, access in declared.hub_access.items()
         if gone.get(hub) == "keep"
-        for bucket in access
+        for bucket in access.buckets
     }
-    reached = {bucket for access in declared.hub_access.values() for bucket in access}
+    reached = {bucket for access in declared.hub_access.values() for bucket in access.buckets}
     buckets = {
         name: bucket
         for name, bucket in declared.buckets.items()
@@ -134,9 +134,7 @@ def compute(cluster: Cluster) -> Inputs:
     """The module inputs of `cluster` (deterministic: sorted keys, names from `names`)."""
     tf = block(cluster)
     facts = provider_facts(cluster)
-    names = cluster_names(
-        cluster.provider, cluster.name, scope(cluster), sorted(tf.buckets), sorted(tf.hub_access)
-    )
+    names = names_of(cluster)
     variables: dict[str, Any] = {
         "hubfleet_cluster": cluster.name,
         **facts,
@@ -155,7 +153,12 @@ def compute(cluster: Cluster) -> Inputs:
                 "federated_name": names.hubs[hub].federated,
                 "namespace": names.hubs[hub].namespace,
                 "service_account": names.hubs[hub].service_account,
-                "buckets": sorted(access),
+                "buckets": sorted(access.buckets),
+                "external_buckets": {
+                    key: {"name": bucket.name, "requester_pays": bucket.requester_pays}
+                    for key, bucket in sorted(access.external_buckets.items())
+                },
+                "extra_policies": sorted(set(access.extra_policies)),
             }
             for hub, access in sorted(tf.hub_access.items())
         },
@@ -176,8 +179,66 @@ def compute(cluster: Cluster) -> Inputs:
     }
     if names.storage_account is not None:
         variables["storage_account_name"] = names.storage_account
+    home = home_input(cluster, names)
+    if home is not None:  # a module of an older scaffold need not declare it
+        variables["home"] = home
     variables.update(sorted(tf.vars.items()))
     return Inputs(cluster.name, module_dir(cluster), variables, names)
+
+
+def names_of(cluster: Cluster) -> ClusterNames:
+    """The cluster's cloud names: derived, with its `terraform.names` laid over them (a
+    ConfigError at the line of a name the cloud would refuse)."""
+    tf = block(cluster)
+    try:
+        return cluster_names(
+            cluster.provider,
+            cluster.name,
+            scope(cluster),
+            sorted(tf.buckets),
+            sorted(tf.hub_access),
+            home=tf.home is not None,
+            overrides=tf.names,
+        )
+    except RefusedName as exc:
+        raise ConfigError(
+            str(exc),
+            path=cluster.file,
+            line=cluster.lines.line(("terraform", "names", *exc.path)),
+            hint="give a name the cloud accepts (docs/terraform.md, Names)",
+        ) from None
+
+
+def home_directory(cluster: Cluster, hub: str) -> str:
+    """The hub's directory under the home storage's root (default: its name)."""
+    home = block(cluster).home
+    return (home.directories.get(hub) if home else None) or hub
+
+
+def home_input(cluster: Cluster, names: ClusterNames) -> dict[str, Any] | None:
+    """The module's `home` input: the storage, each hub's directory, the backups."""
+    home = block(cluster).home
+    if home is None or names.home is None:
+        return None
+    backups = home.backups
+    return {
+        "kind": home.kind,
+        "name": names.home,
+        "account_name": names.home_account,
+        "size_gb": home.size_gb,
+        "tier": home.tier,
+        "directories": {
+            hub: home_directory(cluster, hub) for hub in sorted(block(cluster).hub_access)
+        },
+        "backups": None
+        if backups is None
+        else {
+            "name": names.backup,
+            "every_hours": backups.every_hours,
+            "start_hour": backups.start_hour,
+            "retention_days": backups.retention_days,
+        },
+    }
 
 
 def tfvars_json(inputs: Inputs) -> str:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from hubfleet.config.tfmodels import NameOverrides
 
 DIGEST_LEN = 6
 # The Kubernetes service account of a hub's user pods (in the hub's namespace).
@@ -98,6 +100,24 @@ AZURE_FEDERATED = Rule(
 )
 
 
+# Compute Engine names (disks, resource policies, Filestore instances): RFC 1035, 1-63.
+GCE_NAME = Rule(63, 1, re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?"), re.compile(r"[^a-z0-9-]"))
+# EFS creation tokens: 1-64 characters (kept to IAM's set here).
+EFS_TOKEN = Rule(
+    64, 1, re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}"), re.compile(r"[^A-Za-z0-9+=,.@_-]"), lower=False
+)
+# AWS Backup vaults: 2-50 of letters, digits, '-' and '_'.
+BACKUP_VAULT = Rule(
+    50, 2, re.compile(r"[A-Za-z0-9_-]{2,50}"), re.compile(r"[^A-Za-z0-9_-]"), lower=False
+)
+# Azure Recovery Services vaults: 2-50 letters, digits and '-', starting with a letter.
+AZURE_VAULT = Rule(
+    50, 2, re.compile(r"[A-Za-z][A-Za-z0-9-]{1,49}"), re.compile(r"[^A-Za-z0-9-]"), lower=False
+)
+# Azure file shares: as blob containers (3-63, lowercase, single '-').
+AZURE_SHARE = AZURE_CONTAINER
+
+
 def digest(text: str, length: int = DIGEST_LEN) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
@@ -143,13 +163,157 @@ class ClusterNames:
     hubs: dict[str, HubNames]
     deployer: dict[str, str]
     storage_account: str | None = None  # Azure only
+    home: str | None = None  # the home storage (without terraform.home: None)
+    home_account: str | None = None  # Azure: the storage account of the home share
+    backup: str | None = None  # the backup vault / snapshot schedule / Recovery Services vault
+
+
+# The rule of each name a cluster may override (`terraform.names`), per cloud.
+OVERRIDE_RULES: dict[str, dict[str, Rule]] = {
+    "gcp": {
+        "buckets": GCS_BUCKET,
+        "hubs": GCP_SERVICE_ACCOUNT,
+        "service_account_id": GCP_SERVICE_ACCOUNT,
+        "plan_service_account_id": GCP_SERVICE_ACCOUNT,
+        "helm_service_account_id": GCP_SERVICE_ACCOUNT,
+        "pool_id": GCP_POOL,
+        "home": GCE_NAME,
+        "backup": GCE_NAME,
+    },
+    "aws": {
+        "buckets": S3_BUCKET,
+        "hubs": IAM_ROLE,
+        "role_name": IAM_ROLE,
+        "plan_role_name": IAM_ROLE,
+        "helm_role_name": IAM_ROLE,
+        "home": EFS_TOKEN,
+        "backup": BACKUP_VAULT,
+    },
+    "azure": {
+        "buckets": AZURE_CONTAINER,
+        "hubs": AZURE_IDENTITY,
+        "identity_name": AZURE_IDENTITY,
+        "plan_identity_name": AZURE_IDENTITY,
+        "helm_identity_name": AZURE_IDENTITY,
+        "federated_name": AZURE_FEDERATED,
+        "plan_federated_name": AZURE_FEDERATED,
+        "helm_federated_name": AZURE_FEDERATED,
+        "storage_account": AZURE_STORAGE_ACCOUNT,
+        "home_account": AZURE_STORAGE_ACCOUNT,
+        "home": AZURE_SHARE,
+        "backup": AZURE_VAULT,
+    },
+}
+
+
+class RefusedName(ValueError):
+    """An explicit name (`terraform.names`) the cloud would refuse; `path` is its key
+    under `terraform.names`."""
+
+    def __init__(self, path: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def check_name(rule: Rule, name: str) -> str | None:
+    """Why the cloud refuses `name` under `rule` (None: it is valid)."""
+    if not rule.min_len <= len(name) <= rule.max_len:
+        return f"{len(name)} characters, the cloud allows {rule.min_len}-{rule.max_len}"
+    if not rule.pattern.fullmatch(name):
+        return "not a valid name of this kind (characters, start and end, reserved parts)"
+    return None
 
 
 def cluster_names(
+    provider: str,
+    cluster: str,
+    scope: str,
+    buckets: list[str],
+    hubs: list[str],
+    *,
+    home: bool = False,
+    overrides: NameOverrides | None = None,
+) -> ClusterNames:
+    """Every name of one cluster: derived, then the explicit ones of `overrides` laid
+    over them, each checked against the same rule (a `RefusedName` when refused).
+    `scope` is the project, account or subscription: bucket and storage account names
+    are global, so they carry it."""
+    derived = _derived(provider, cluster, scope, buckets, hubs)
+    if home:
+        derived = _with_home(derived, provider, cluster, scope)
+    return _override(provider, derived, overrides or NameOverrides())
+
+
+def _with_home(names: ClusterNames, provider: str, cluster: str, scope: str) -> ClusterNames:
+    if provider == "gcp":
+        return replace(
+            names,
+            home=fit(GCE_NAME, "hf", cluster, "home"),
+            backup=fit(GCE_NAME, "hf", cluster, "home-backups"),
+        )
+    if provider == "aws":
+        return replace(
+            names,
+            home=fit(EFS_TOKEN, "hubfleet", cluster, "home"),
+            backup=fit(BACKUP_VAULT, "hubfleet", cluster, "home"),
+        )
+    return replace(
+        names,
+        home=fit(AZURE_SHARE, "homes"),
+        home_account=fit(
+            AZURE_STORAGE_ACCOUNT, "hfh", cluster[:9], digest(f"{scope}/{cluster}/home", 8)
+        ),
+        backup=fit(AZURE_VAULT, "hubfleet", cluster, "home"),
+    )
+
+
+def _override(provider: str, names: ClusterNames, overrides: NameOverrides) -> ClusterNames:
+    rules = OVERRIDE_RULES.get(provider, {})
+
+    def checked(path: tuple[str, ...], rule_key: str, name: str) -> str:
+        why = check_name(rules[rule_key], name)
+        if why is not None:
+            raise RefusedName(path, f"terraform.names.{'.'.join(path)}: {name!r} is refused: {why}")
+        return name
+
+    buckets = dict(names.buckets)
+    for key, name in overrides.buckets.items():
+        if key in buckets:
+            buckets[key] = checked(("buckets", key), "buckets", name)
+    hubs = dict(names.hubs)
+    for hub, name in overrides.hubs.items():
+        if hub in hubs:
+            hubs[hub] = replace(hubs[hub], identity=checked(("hubs", hub), "hubs", name))
+    deployer = dict(names.deployer)
+    for key, name in overrides.deployer.items():
+        if key not in deployer:
+            raise RefusedName(
+                ("deployer", key),
+                f"terraform.names.deployer.{key}: not a CI identity name "
+                f"(one of {', '.join(sorted(deployer))})",
+            )
+        deployer[key] = checked(("deployer", key), key, name)
+    found = replace(names, buckets=buckets, hubs=hubs, deployer=deployer)
+    for key in ("storage_account", "home_account", "home", "backup"):
+        name = getattr(overrides, key)
+        if name is not None and getattr(names, key) is not None and key in rules:
+            found = _set(found, key, checked((key,), key, name))
+    return found
+
+
+def _set(names: ClusterNames, key: str, name: str) -> ClusterNames:
+    if key == "storage_account":
+        return replace(names, storage_account=name)
+    if key == "home_account":
+        return replace(names, home_account=name)
+    if key == "home":
+        return replace(names, home=name)
+    return replace(names, backup=name)
+
+
+def _derived(
     provider: str, cluster: str, scope: str, buckets: list[str], hubs: list[str]
 ) -> ClusterNames:
-    """Every name of one cluster. `scope` is the project, account or subscription:
-    bucket and storage account names are global, so they carry it."""
     if provider == "gcp":
         return ClusterNames(
             buckets={b: fit(GCS_BUCKET, scope, cluster, b) for b in buckets},

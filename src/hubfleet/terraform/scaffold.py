@@ -14,6 +14,7 @@ from hubfleet.config.terraform import module_folder
 
 PROVIDERS = ("gcp", "aws", "azure")
 SUPPORT_TEMPLATE = "hubfleet-hub-service-accounts.yaml"
+HOME_TEMPLATE = "hubfleet-hub-home-volumes.yaml"
 SUPPORT_CHART = f"{CHARTS_DIR}/support"
 
 
@@ -46,21 +47,24 @@ def scaffold(root: Path, provider: str, *, force: bool = False) -> list[str]:
     return [f"{target}/{name}" for name in files]
 
 
-def support_template() -> str:
-    """The support chart's template rendering `hubServiceAccounts` (namespaces, service
-    accounts with their identity annotations)."""
-    entry = resources.files("hubfleet.terraform").joinpath("support", SUPPORT_TEMPLATE)
+def support_template(name: str = SUPPORT_TEMPLATE) -> str:
+    """A support chart template hubfleet ships: `SUPPORT_TEMPLATE` renders
+    `hubServiceAccounts` (namespaces, service accounts with their identity annotations),
+    `HOME_TEMPLATE` renders `hubHomeVolumes` (each hub's home volume and claim)."""
+    entry = resources.files("hubfleet.terraform").joinpath("support", name)
     return entry.read_text(encoding="utf-8")
 
 
-def scaffold_support_template(root: Path, *, force: bool = False) -> str | None:
+def scaffold_support_template(
+    root: Path, *, force: bool = False, name: str = SUPPORT_TEMPLATE
+) -> str | None:
     """Write the template into the fleet's local support chart (helm-charts/support/),
     never over an existing file without `force`; the path written, or None (no local
     support chart, or the template is there)."""
     if not (root / SUPPORT_CHART / "Chart.yaml").is_file():
         return None
-    target = f"{SUPPORT_CHART}/templates/{SUPPORT_TEMPLATE}"
+    target = f"{SUPPORT_CHART}/templates/{name}"
     if (root / target).exists() and not force:
         return None
-    write_atomic(root / target, support_template().encode())
+    write_atomic(root / target, support_template(name).encode())
     return target

@@ -2,9 +2,11 @@
 
 Counts creates, updates, deletes and replaces, and flags at the top every delete
 (a decommissioned hub's identity and buckets among them, docs/decommission.md) and
-every replace of something that holds users' data: a disk, a file store or a
-bucket (the change that destroys home directories when a resize was applied by
-hand and never committed).
+every replace of something that holds users' data: a disk, a file store, a home
+share, a bucket or a backup vault (the change that destroys home directories when a
+resize was applied by hand and never committed, or a tier change of the home
+storage), with the attributes that force the replacement (`replace_paths`).
+Growing a home storage is an update in place and is not flagged.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ DATA_TYPES = frozenset(
         "azurerm_storage_container",
         "azurerm_storage_share",
         "azurerm_netapp_volume",
+        # Backups: replacing a vault loses (or orphans) its recovery points.
+        "aws_backup_vault",
+        "azurerm_recovery_services_vault",
     }
 )
 
@@ -41,6 +46,7 @@ class Change:
     address: str
     type: str
     action: str  # create, update, delete, replace, read, no-op
+    because: str = ""  # the attributes that force a replacement ("file_shares.capacity_gb")
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,8 @@ class PlanSummary:
         for change in self.flagged:
             what = f"{md_text(change.action)} of {md_code(change.address)}"
             note = "holds data" if change.type in DATA_TYPES else "destroyed"
-            lines.append(f"> **WARNING**: {what} ({note})")
+            why = f", forced by {md_code(change.because)}" if change.because else ""
+            lines.append(f"> **WARNING**: {what} ({note}{why})")
         if self.flagged:
             lines.append("")
         lines.append(
@@ -93,7 +100,20 @@ class PlanSummary:
 
 
 def _change_json(change: Change) -> dict[str, str]:
-    return {"address": change.address, "type": change.type, "action": change.action}
+    found = {"address": change.address, "type": change.type, "action": change.action}
+    if change.because:
+        found["because"] = change.because
+    return found
+
+
+def _because(change: dict[str, Any]) -> str:
+    """The attribute paths that force a replacement, as `a.b, c` (Terraform's
+    `replace_paths`: lists of keys and indexes)."""
+    paths = change.get("replace_paths") or []
+    shown = [
+        ".".join(str(part) for part in path) for path in paths if isinstance(path, list) and path
+    ]
+    return ", ".join(sorted(set(shown)))
 
 
 def _action(actions: list[str]) -> str:
@@ -114,6 +134,7 @@ def summarize(cluster: str, show_json: str) -> PlanSummary:
                 str(rc["address"]),
                 str(rc.get("type", "")),
                 _action(list(rc["change"]["actions"])),
+                _because(rc["change"]),
             )
             for rc in resource_changes
         ]

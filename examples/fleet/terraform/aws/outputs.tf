@@ -33,3 +33,25 @@ output "deployer_role_arn" {
 output "helm_role_arn" {
   value = try(aws_iam_role.ci["helm"].arn, null)
 }
+
+# The home storage each hub's PersistentVolume mounts (`hubfleet terraform values`
+# writes the support release's hubHomeVolumes from it): the EFS access point of the hub.
+output "home_volumes" {
+  description = "Per hub: the CSI volume of its home directory."
+  value = {
+    for hub, ap in aws_efs_access_point.hub : hub => {
+      csi = {
+        driver       = "efs.csi.aws.com"
+        volumeHandle = "${ap.file_system_id}::${ap.id}"
+      }
+    }
+  }
+}
+
+output "home_storage" {
+  description = "The home file system and its backup vault (`hubfleet terraform backups`)."
+  value = {
+    file_system_id = one([for fs in aws_efs_file_system.home : fs.id])
+    backup_vault   = one([for v in aws_backup_vault.home : v.name])
+  }
+}

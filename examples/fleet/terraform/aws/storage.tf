@@ -77,6 +77,7 @@ resource "aws_iam_role" "hub" {
   for_each           = var.hub_identities
   name               = each.value.name
   assume_role_policy = data.aws_iam_policy_document.hub_assume[each.key].json
+  tags               = { "hubfleet/hub" = each.key }
 }
 
 resource "aws_iam_role_policy" "hub_buckets" {

@@ -17,6 +17,9 @@ terraform {
 provider "aws" {
   region = var.region
 
+  # Cost per hub: every resource carries the cluster's tag; a hub's own resources
+  # (its role, its home access point) also "hubfleet/hub". Activate both as cost
+  # allocation tags (docs/terraform.md, Cost per hub).
   default_tags {
     tags = {
       "hubfleet/cluster" = var.hubfleet_cluster

@@ -3,9 +3,13 @@
 resource "azurerm_resource_group" "this" {
   name     = var.resource_group_name
   location = var.location
+  tags     = { hubfleet-cluster = var.hubfleet_cluster }
 }
 
 locals {
+  # Cost per hub: Azure has no default tags; every resource that takes tags gets these,
+  # a hub's identity also hubfleet-hub (docs/terraform.md, Cost per hub).
+  tags       = { hubfleet-cluster = var.hubfleet_cluster }
   core_pool  = lookup(var.node_pools, "core", null)
   user_pools = { for name, pool in var.node_pools : name => pool if name != "core" }
 }
@@ -18,6 +22,7 @@ resource "azurerm_kubernetes_cluster" "this" {
   kubernetes_version        = var.kubernetes_version
   oidc_issuer_enabled       = true
   workload_identity_enabled = true
+  tags                      = local.tags
 
   default_node_pool {
     name                 = "core"
@@ -51,4 +56,5 @@ resource "azurerm_kubernetes_cluster_node_pool" "pool" {
   os_disk_size_gb       = each.value.disk_size_gb
   node_labels           = merge(each.value.labels, { "hub.jupyter.org/pool-name" = each.key })
   node_taints           = each.value.taints
+  tags                  = local.tags
 }

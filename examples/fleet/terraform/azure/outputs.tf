@@ -28,3 +28,16 @@ output "ci_client_ids" {
 output "tenant_id" {
   value = one(values(azurerm_user_assigned_identity.hub)[*].tenant_id)
 }
+
+# The home storage each hub's PersistentVolume mounts (`hubfleet terraform values`).
+output "home_volumes" {
+  description = "Per hub: the NFS export of the home share (hubs are folders of it)."
+  value = {
+    for hub, directory in try(var.home.directories, {}) : hub => {
+      nfs = {
+        server = "${azurerm_storage_account.home["home"].name}.file.core.windows.net"
+        path   = "/${azurerm_storage_account.home["home"].name}/${azurerm_storage_share.home["home"].name}"
+      }
+    } if length(local.azure_files) > 0
+  }
+}

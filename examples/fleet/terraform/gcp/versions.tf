@@ -15,4 +15,10 @@ terraform {
 
 provider "google" {
   project = var.project_id
+
+  # Cost per hub: every resource that takes labels carries the cluster's; the billing
+  # export groups by it, and GKE cost allocation by the user pods' hubfleet/hub label.
+  default_labels = {
+    hubfleet-cluster = var.hubfleet_cluster
+  }
 }

@@ -54,6 +54,12 @@ variable "hub_identities" {
     namespace       = string
     service_account = string
     buckets         = list(string)
+    # Buckets outside the fleet, read-only (external.tf); policies by name or ARN.
+    external_buckets = optional(map(object({
+      name           = string
+      requester_pays = bool
+    })), {})
+    extra_policies = optional(list(string), [])
   }))
   default = {}
 }
@@ -95,4 +101,29 @@ variable "kubernetes_version" {
   description = "Kubernetes version of the cluster (null: the cloud's default)."
   type        = string
   default     = null
+}
+
+variable "home" {
+  description = "The users' home storage, each hub's directory and the backups (null: none)."
+  type = object({
+    kind         = string
+    name         = string
+    account_name = optional(string)
+    size_gb      = number
+    tier         = optional(string)
+    directories  = map(string)
+    backups = optional(object({
+      name           = string
+      every_hours    = number
+      start_hour     = number
+      retention_days = number
+    }))
+  })
+  default = null
+}
+
+variable "home_uid" {
+  description = "The user id and group id that own the home directories (jovyan: 1000, 100)."
+  type        = object({ uid = number, gid = number })
+  default     = { uid = 1000, gid = 100 }
 }

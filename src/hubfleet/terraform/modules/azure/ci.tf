@@ -47,6 +47,7 @@ resource "azurerm_user_assigned_identity" "ci" {
   name                = each.value.name
   resource_group_name = azurerm_resource_group.this.name
   location            = azurerm_resource_group.this.location
+  tags                = local.tags
 }
 
 resource "azurerm_federated_identity_credential" "ci" {

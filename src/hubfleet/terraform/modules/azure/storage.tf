@@ -9,6 +9,7 @@ resource "azurerm_storage_account" "this" {
   account_tier                    = "Standard"
   account_replication_type        = "LRS"
   allow_nested_items_to_be_public = anytrue([for b in values(var.buckets) : b.public_read])
+  tags                            = local.tags
 
   blob_properties {
     versioning_enabled = anytrue([for b in values(var.buckets) : b.versioning])
@@ -49,6 +50,7 @@ resource "azurerm_user_assigned_identity" "hub" {
   name                = each.value.name
   resource_group_name = azurerm_resource_group.this.name
   location            = azurerm_resource_group.this.location
+  tags                = merge(local.tags, { hubfleet-hub = each.key })
 }
 
 resource "azurerm_federated_identity_credential" "hub" {

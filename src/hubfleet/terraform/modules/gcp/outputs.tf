@@ -31,3 +31,13 @@ output "ci_workload_identity_provider" {
 output "ci_service_accounts" {
   value = { for key, sa in google_service_account.ci : key => sa.email }
 }
+
+# The home storage each hub's PersistentVolume mounts (`hubfleet terraform values`).
+output "home_volumes" {
+  description = "Per hub: the NFS export of the home storage (hubs are folders of it)."
+  value = {
+    for hub, directory in try(var.home.directories, {}) : hub => {
+      nfs = local.home_export["home"]
+    } if length(local.home_export) > 0
+  }
+}
