@@ -33,7 +33,7 @@ from typing import Any, Literal
 from hubfleet.base.errors import HubfleetError
 from hubfleet.base.jsonio import parse_json
 from hubfleet.base.markdown import md_code, md_text
-from hubfleet.config.fleet import Fleet
+from hubfleet.config.fleet import Fleet, release_label
 from hubfleet.deploy.fleetcheck import FleetCheck, HubCheck, parse_time
 
 LABEL = "hubfleet-health"
@@ -91,7 +91,7 @@ def hub_owners(fleet: Fleet) -> dict[tuple[str, str], tuple[str, ...]]:
     owners: dict[tuple[str, str], tuple[str, ...]] = {}
     for hub in fleet.hubs():
         found = list(hub.community.owners) if hub.community is not None else []
-        found += contacts.get(f"{hub.cluster}/{hub.name}", [])
+        found += contacts.get(release_label(hub.cluster, hub.name), [])
         found += contacts.get(hub.name, [])
         owners[(hub.cluster, hub.name)] = tuple(dict.fromkeys(found))
     return owners
@@ -214,13 +214,14 @@ def _failing(
         "digest": digest,
     }
     body = _body(hub, state, owners, organization, run_url)
-    title = f"Health check failing: {hub.cluster}/{hub.hub}"[:MAX_TITLE]
+    title = f"Health check failing: {release_label(hub.cluster, hub.hub)}"[:MAX_TITLE]
     if issue is None:
         return Action("open", hub.cluster, hub.hub, labels, title=title, body=body)
     comment = ""
     if marker.get("digest") != digest:
         comment = (
-            f"The check of {md_code(f'{hub.cluster}/{hub.hub}')} at {md_text(check.checked_at)} "
+            f"The check of {md_code(release_label(hub.cluster, hub.hub))} at "
+            f"{md_text(check.checked_at)} "
             f"fails differently now: {_failure(hub)}"
         )
     return Action("update", hub.cluster, hub.hub, labels, issue.number, title, body, comment)
@@ -238,7 +239,7 @@ def _body(
     organization: str | None,
     run_url: str | None,
 ) -> str:
-    label = md_code(f"{hub.cluster}/{hub.hub}")
+    label = md_code(release_label(hub.cluster, hub.hub))
     lines = [
         f"The scheduled health check of hub {label} fails "
         f"(checked {hub.tries} times in a row, {state['failures']} failing checks "
@@ -278,7 +279,7 @@ def _healthy(check: FleetCheck, hub: HubCheck, labels: tuple[str, ...], issue: O
     now = parse_time(check.checked_at)
     flaky = " (it passed when checked again: a flaky check)" if hub.flaky else ""
     comment = (
-        f"The health check of {md_code(f'{hub.cluster}/{hub.hub}')} passes again at "
+        f"The health check of {md_code(release_label(hub.cluster, hub.hub))} passes again at "
         f"{md_text(check.checked_at)}{flaky}: down for {format_duration(now - since)} "
         f"(since {md_text(_iso(since))})."
     )
@@ -378,7 +379,8 @@ def known_hubs(check: FleetCheck, fleet: Fleet) -> FleetCheck:
     for hub in check.hubs:
         if (hub.cluster, hub.hub) not in names:
             raise HubfleetError(
-                f"the health results name hub {hub.cluster}/{hub.hub}, which the fleet has not",
+                f"the health results name hub {release_label(hub.cluster, hub.hub)}, "
+                "which the fleet has not",
                 hint="run `hubfleet ci incidents` in the checkout the check ran in",
             )
     return check

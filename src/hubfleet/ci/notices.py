@@ -28,7 +28,7 @@ from typing import Any, Literal
 from hubfleet.base.errors import HubfleetError
 from hubfleet.base.markdown import md_code, md_text
 from hubfleet.ci.incidents import hub_owners, mention
-from hubfleet.config.fleet import Fleet
+from hubfleet.config.fleet import Fleet, release_label
 from hubfleet.deploy.model import read_report
 from hubfleet.plan.plan import Plan
 
@@ -119,7 +119,7 @@ def render_markdown(notice: Notice, *, organization: str | None, run_url: str | 
     lines += ["", f"{_HEADLINE[notice.stage]} (commit {md_code(notice.commit[:12])})", ""]
     for hub in notice.hubs[:MAX_HUBS_SHOWN]:
         status = f": {md_text(hub.status)}" if hub.status is not None else ""
-        lines.append(f"- {md_code(f'{hub.cluster}/{hub.hub}')}{status}")
+        lines.append(f"- {md_code(release_label(hub.cluster, hub.hub))}{status}")
     if len(notice.hubs) > MAX_HUBS_SHOWN:
         lines.append(f"- and {len(notice.hubs) - MAX_HUBS_SHOWN} more")
     if run_url:
@@ -141,7 +141,9 @@ def render_payload(
     lines = [f"hubfleet: {_HEADLINE[notice.stage]} (commit {notice.commit[:12]})"]
     for hub in notice.hubs[:MAX_HUBS_SHOWN]:
         status = f": {hub.status}" if hub.status is not None else ""
-        lines.append(f"- {hub.cluster}/{hub.hub}{status} (owners: {', '.join(hub.owners)})")
+        lines.append(
+            f"- {release_label(hub.cluster, hub.hub)}{status} (owners: {', '.join(hub.owners)})"
+        )
     if len(notice.hubs) > MAX_HUBS_SHOWN:
         lines.append(f"- and {len(notice.hubs) - MAX_HUBS_SHOWN} more")
     if run_url:

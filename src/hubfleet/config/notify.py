@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hubfleet.base import kubenames
 from hubfleet.config.community import Owner
 
 # One field of a cron line as GitHub's `schedule` takes it: numbers, `*`, ranges,
@@ -20,12 +21,14 @@ from hubfleet.config.community import Owner
 _CRON_FIELD = re.compile(
     r"(\*|\d{1,2}(-\d{1,2})?)(/\d{1,2})?(,(\*|\d{1,2}(-\d{1,2})?)(/\d{1,2})?)*"
 )
-# A contacts key: `cluster/hub`, or a hub name (that hub in every cluster).
-_CONTACT_KEY = re.compile(
-    r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?"
-)
 
 DEFAULT_HEALTH_SCHEDULE = "17 */6 * * *"
+
+
+def _contact_key(key: str) -> bool:
+    """A contacts key: `cluster/hub`, or a hub name (that hub in every cluster)."""
+    parts = key.split("/")
+    return len(parts) <= 2 and all(kubenames.is_label(part) for part in parts)
 
 
 def cron_line(value: str) -> str:
@@ -87,6 +90,6 @@ class NotifySettings(_Strict):
     @classmethod
     def _contact_keys(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         for key in value:
-            if not _CONTACT_KEY.fullmatch(key):
+            if not _contact_key(key):
                 raise ValueError(f"{key!r} is not a hub name or cluster/hub")
         return value

@@ -31,7 +31,7 @@ from hubfleet.base.jsonio import parse_json
 from hubfleet.base.markdown import md_cell, md_text
 from hubfleet.base.redact import Redactor
 from hubfleet.base.runner import Cancelled
-from hubfleet.config.fleet import Cluster, Fleet, Hub
+from hubfleet.config.fleet import Cluster, Fleet, Hub, release_label
 from hubfleet.deploy.checks import checked_where_it_runs
 from hubfleet.health import kubernetes
 from hubfleet.health.check import CheckResult
@@ -75,7 +75,7 @@ class HubCheck:
 
     @property
     def label(self) -> str:
-        return f"{self.cluster}/{self.hub}"
+        return release_label(self.cluster, self.hub)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from hubfleet.config.fleet import release_label
 from hubfleet.helm.stability import MISSING, FieldDiff, FieldRef
 
 RANDOMISED = "<randomised by the chart: not compared>"
@@ -60,7 +61,7 @@ class HubChange:
 
     @property
     def label(self) -> str:
-        return f"{self.cluster}/{self.hub}"
+        return release_label(self.cluster, self.hub)
 
     def reasons(self) -> list[str]:
         shown = [change.reason() for change in self.resources[:_REASON_RESOURCES]]

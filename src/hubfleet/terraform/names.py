@@ -101,7 +101,7 @@ AZURE_FEDERATED = Rule(
 
 
 # Compute Engine names (disks, resource policies, Filestore instances): RFC 1035, 1-63.
-GCE_NAME = Rule(63, 1, re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?"), re.compile(r"[^a-z0-9-]"))
+GCE_NAME = Rule(63, 1, re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"), re.compile(r"[^a-z0-9-]"))
 # EFS creation tokens: 1-64 characters (kept to IAM's set here).
 EFS_TOKEN = Rule(
     64, 1, re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}"), re.compile(r"[^A-Za-z0-9+=,.@_-]"), lower=False
