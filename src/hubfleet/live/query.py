@@ -22,10 +22,11 @@ replaced and that revision's record, e.g. the commit an automatic rollback undid
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -146,6 +147,27 @@ def read_cluster(
     cannot be read (its credentials, helm)."""
     if target_of(cluster.provider) == "local":
         return ClusterState(cluster.name, local_releases(fleet, cluster))
+    with cluster_env(
+        fleet, cluster, sops=sops, redactor=redactor, cancel=cancel, extra_env=extra_env
+    ) as env:
+        found = helm_releases(
+            env, redactor=redactor, namespaces=namespaces, wanted=wanted, cancel=cancel
+        )
+    return ClusterState(cluster.name, found)
+
+
+@contextlib.contextmanager
+def cluster_env(
+    fleet: Fleet,
+    cluster: Cluster,
+    *,
+    sops: Sops,
+    redactor: Redactor,
+    cancel: threading.Event | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[dict[str, str]]:
+    """The environment that reaches `cluster`: its provider's credentials (their private
+    folder removed on exit) over `extra_env`."""
     context = ProviderContext(
         fleet=fleet,
         cluster=cluster,
@@ -155,11 +177,7 @@ def read_cluster(
         extra_env=dict(extra_env or {}),
     )
     with get_provider(cluster.provider).credentials(context) as creds:
-        env = {**(extra_env or {}), **creds.env}
-        found = helm_releases(
-            env, redactor=redactor, namespaces=namespaces, wanted=wanted, cancel=cancel
-        )
-    return ClusterState(cluster.name, found)
+        yield {**(extra_env or {}), **creds.env}
 
 
 def helm_releases(

@@ -31,8 +31,8 @@ from hubfleet.config.decommission import entry_yaml
 from hubfleet.config.fleet import Cluster, Fleet
 from hubfleet.config.models import DecommissionedHub, LocalBlock
 from hubfleet.config.providers import target_of
+from hubfleet.live.query import cluster_env
 from hubfleet.local.state import cluster_state_dir
-from hubfleet.providers import ProviderContext, get_provider
 from hubfleet.secrets.sops import Sops
 
 KUBECTL = "kubectl"
@@ -105,16 +105,9 @@ def decommissioned_state(
         return ()
     if target_of(cluster.provider) == "local":
         return tuple(_local(fleet, cluster, entry, installed) for entry in entries)
-    context = ProviderContext(
-        fleet=fleet,
-        cluster=cluster,
-        sops=sops,
-        redactor=redactor,
-        cancel=cancel,
-        extra_env=dict(extra_env or {}),
-    )
-    with get_provider(cluster.provider).credentials(context) as creds:
-        env = {**(extra_env or {}), **creds.env}
+    with cluster_env(
+        fleet, cluster, sops=sops, redactor=redactor, cancel=cancel, extra_env=extra_env
+    ) as env:
         return tuple(
             _kubernetes(cluster, entry, installed, env, redactor, cancel) for entry in entries
         )
