@@ -324,9 +324,21 @@ def test_plan_comment_workflow(comment: dict) -> None:
     assert list(comment["jobs"]) == ["comment"]
     job = comment["jobs"]["comment"]
     assert "github.event.workflow_run.event == 'pull_request'" in job["if"]
-    assert job["permissions"] == {"actions": "read", "pull-requests": "write"}
-    # nothing of the pull request is checked out or run
-    assert not any(s.get("uses", "").startswith("actions/checkout") for s in job["steps"])
+    assert job["permissions"] == {
+        "actions": "read",
+        "contents": "read",
+        "pull-requests": "write",
+    }
+    # nothing of the pull request is checked out or run: only the default branch, whose
+    # owners confirm the mentions an artifact carries (tests/plan/test_diffs.py)
+    checkouts = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout")]
+    assert [c["with"] for c in checkouts] == [
+        {
+            "ref": "${{ github.event.repository.default_branch }}",
+            "path": "trusted",
+            "persist-credentials": False,
+        }
+    ]
     find = step(job, name="Find the pull request")
     assert find["env"]["PAYLOAD_NUMBER"] == (
         "${{ github.event.workflow_run.pull_requests[0].number }}"

@@ -247,3 +247,35 @@ def test_saved_mentions_need_the_trusted_fleet(
     assert result.exit_code == 0, result.output
     assert "Rendered changes: 1 hub(s)" in result.stdout
     assert "@ann" not in result.stdout
+
+
+def test_saved_mentions_kept_as_the_trusted_fleet_says(
+    tmp_path: Path,
+    run_cli,  # type: ignore[no-untyped-def]
+) -> None:
+    """The comment workflow's `trusted` is the default branch's checkout: with
+    `plan.mention_owners` there, a mention stays for the hubs that fleet gives the
+    owner, and an owner or hub the artifact added is dropped."""
+    import shutil
+
+    trusted = tmp_path / "trusted"
+    shutil.copytree(TESTS.parent / "examples" / "fleet", trusted, symlinks=True)
+    plan_file, diff_file = tmp_path / "plan.json", tmp_path / "diffs.json"
+    plan_file.write_text(json.dumps(Plan().to_json()))
+    saved = [
+        Mention("@alice-research", ("pilot-gcp/research", "pilot-gcp/teaching")),
+        Mention("@mallory", ("pilot-gcp/research",)),
+    ]
+    diff_file.write_text(json.dumps(to_json([_change(1, "x:2")], saved)))
+    args = ("plan", "--from-json", plan_file, "--diff-from", diff_file, "--output", "markdown")
+    off = run_cli("--repo", trusted, *args)
+    assert off.exit_code == 0, off.output
+    assert "@alice-research" not in off.stdout  # mentions are off in that fleet
+    with (trusted / "hubfleet.yaml").open("a") as handle:
+        handle.write("plan:\n  mention_owners: true\n")
+    on = run_cli("--repo", trusted, *args)
+    assert on.exit_code == 0, on.output
+    assert "@alice-research" in on.stdout
+    line = on.stdout.split("@alice-research", 1)[1].splitlines()[0]
+    assert "pilot-gcp/research" in line and "teaching" not in line
+    assert "@mallory" not in on.stdout
