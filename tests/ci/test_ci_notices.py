@@ -141,11 +141,41 @@ def deploy() -> dict[str, Any]:
 @pytest.mark.parametrize("job", ["notify-before", "notify-after"])
 def test_the_notice_jobs_never_hold_a_deploy_back(deploy: dict[str, Any], job: str) -> None:
     jobs = deploy["jobs"]
+    waiting = set()
     for name, other in jobs.items():
         needs = other.get("needs", [])
-        assert job not in ([needs] if isinstance(needs, str) else needs), name
+        if job in ([needs] if isinstance(needs, str) else needs):
+            waiting.add(name)
+    # the clusters' deploy (or the first wave) waits for the notice before it, nothing
+    # waits for the one after
+    assert waiting == ({"cluster", "wave-1"} if job == "notify-before" else set())
     assert jobs[job]["permissions"] == {"contents": "read", "pull-requests": "write"}
     assert "github.event_name != 'pull_request'" in jobs[job]["if"]
+    assert "needs.plan.outputs.notify == 'true'" in jobs[job]["if"]
+
+
+@pytest.mark.parametrize("waved", ["false", "true"])
+@pytest.mark.parametrize(
+    ("notify", "result"), [("true", "success"), ("true", "failure"), ("false", "")]
+)
+def test_the_deploy_starts_after_the_notice_whatever_it_gives(
+    deploy: dict[str, Any], waved: str, notify: str, result: str
+) -> None:
+    """GitHub's rules (tests/ci/test_ci_order.py): with notices on, the first deploy
+    job runs after notify-before, also when it failed; with them off, notify-before is
+    skipped and the deploy runs all the same."""
+    from tests.ci.test_ci_order import simulate
+
+    outputs = {"plan": {"waved": waved, "cluster-count": "2", "notify": notify}}
+    done, order = simulate(deploy, {}, {"notify-before": result} if result else {}, outputs)
+    first = "wave-1" if waved == "true" else "cluster"
+    assert done[first] == "success"
+    if notify == "true":
+        assert done["notify-before"] == result
+        assert order.index("notify-before") < order.index(first)
+    else:
+        assert done["notify-before"] == "skipped"
+        assert "notify-after" not in order
 
 
 def test_the_webhook_url_never_reaches_argv_or_the_log(
@@ -204,3 +234,25 @@ def test_community_owners_and_contacts_are_told(
     [hub] = json.loads(Path(outputs["file"]).read_text())["hubs"]
     assert (hub["cluster"], hub["hub"]) == ("alpha", "prod1")
     assert hub["owners"] == ["@carol", "@alice", "@dan"]  # community first, each once
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"), [("", "false"), ("notify:\n  owners: true\n", "true")]
+)
+def test_the_plan_says_whether_notices_are_on(
+    fleet_copy: Path,
+    run_cli,  # type: ignore[no-untyped-def]
+    settings: str,
+    expected: str,
+) -> None:
+    import json
+
+    from hubfleet.plan.plan import Plan
+
+    with (fleet_copy / "hubfleet.yaml").open("a") as handle:
+        handle.write(settings)
+    plan = fleet_copy.parent / "plan.json"
+    plan.write_text(json.dumps(Plan().to_json()))
+    result = run_cli("--repo", fleet_copy, "ci", "matrix", "--plan", plan, "--output", "github")
+    assert result.exit_code == 0, result.output
+    assert f"notify={expected}" in result.stdout.splitlines()

@@ -212,7 +212,8 @@ def test_no_job_waits_for_another_cluster(deploy: dict[str, Any], cluster: dict[
     jobs = deploy["jobs"]
     call = jobs["cluster"]
     assert call["strategy"]["fail-fast"] is False
-    assert _needs(call) == ["plan"]
+    assert _needs(call) == ["plan", "notify-before"]  # the owners' notice first
+    assert _needs(jobs["notify-before"]) == ["plan"]
     for name, job in jobs.items():
         if "cluster" in _needs(job):
             assert name == "summary" and job["if"].startswith("always()")

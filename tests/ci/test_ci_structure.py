@@ -50,7 +50,7 @@ def test_deploy_triggers_and_jobs(deploy: dict, cluster: dict) -> None:
         "notify-after",
     ]
     assert "needs" not in deploy["jobs"]["plan"]
-    assert deploy["jobs"]["cluster"]["needs"] == "plan"
+    assert deploy["jobs"]["cluster"]["needs"] == ["plan", "notify-before"]
     assert deploy["jobs"]["cluster"]["uses"] == f"./{CLUSTER}"
     assert deploy["jobs"]["summary"]["needs"] == ["plan", "cluster"]
     assert set(cluster["on"]) == {"workflow_call"}

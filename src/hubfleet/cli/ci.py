@@ -233,9 +233,26 @@ def matrix(
     if output is MatrixOutput.github:
         broken = json.dumps(list(result.broken), separators=(",", ":"))
         waved = "true" if read.rollout is not None else "false"  # docs/ci.md: waves
-        echo(ctx, f"matrix={text}\ncount={len(result.include)}\nbroken={broken}\nwaved={waved}")
+        notify = "true" if _notices_on(ctx) else "false"  # docs/ci.md: notices
+        echo(
+            ctx,
+            f"matrix={text}\ncount={len(result.include)}\nbroken={broken}\nwaved={waved}\n"
+            f"notify={notify}",
+        )
     else:
         echo(ctx, text)
+
+
+def _notices_on(ctx: typer.Context) -> bool:
+    """hubfleet.yaml's `notify.owners` at this commit: the deploy workflow's
+    notify-before job runs, and the deploy waits for it, only then."""
+    from hubfleet.base.errors import HubfleetError
+    from hubfleet.config.load import load_isolated
+
+    try:
+        return load_isolated(repo_root(ctx), parse_values=False).fleet.settings.notify.owners
+    except HubfleetError:
+        return False
 
 
 @app.command(hidden=True)
