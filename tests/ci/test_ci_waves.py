@@ -343,3 +343,25 @@ def test_ci_init_says_which_soak_environments_to_create(fleet_copy: Path) -> Non
         "rollout wave 3 (late): give the environment hubfleet-soak-3 a wait timer of 1 minutes",
     ]
     assert (fleet_copy / WAVE).is_file()
+
+
+def test_an_uninstall_goes_with_the_first_wave() -> None:
+    """A decommissioned hub's uninstall job has no wave (its hub left cluster.yaml):
+    CI's first wave and `deploy --wave 1` run it, no later wave does."""
+    from hubfleet.ci.waves import wave_jobs, wave_matrix
+    from hubfleet.deploy.targets import Targets
+    from hubfleet.plan.job import Job
+    from hubfleet.plan.plan import Plan
+    from hubfleet.plan.waves import Rollout, WaveInfo
+
+    rollout = Rollout((WaveInfo("first", 0, 0), WaveInfo("rest", 0, 0)), "test")
+    prod = Job("a", "h1", "prod", "gcp", ("x",), wave="rest")
+    gone = Job("b", "old", "uninstall", "aws", ("decommissioned",))
+    plan = Plan(prod_jobs=(prod,), uninstall_jobs=(gone,), rollout=rollout)
+    assert wave_jobs(plan, 1) == [gone]
+    assert wave_jobs(plan, 2) == [prod]
+    assert [e["cluster"] for e in wave_matrix(plan, 1).include] == ["b"]
+    assert [e["cluster"] for e in wave_matrix(plan, 2).include] == ["a"]
+    targets = Targets((prod, gone), rollout=rollout)
+    assert targets.only_wave("1").jobs == (gone,)
+    assert targets.only_wave("rest").jobs == (prod,)

@@ -58,11 +58,16 @@ def _deployed(plan: Plan) -> list[Job]:
 
 
 def wave_jobs(plan: Plan, index: int) -> list[Job]:
-    """The jobs of wave `index` (1-based) deployed from CI (not `local` clusters)."""
+    """The jobs of wave `index` (1-based) deployed from CI (not `local` clusters); a job
+    in no wave (a decommissioned hub's uninstall: not in cluster.yaml, nothing to
+    canary) goes with the first."""
     wave = _wave(plan, index)
     if wave is None:
         return []
-    return [j for j in _deployed(plan) if j.wave == wave.name and j.provider in CI_PROVIDERS]
+    first = plan.rollout.waves[0].name if plan.rollout is not None else None
+    return [
+        j for j in _deployed(plan) if (j.wave or first) == wave.name and j.provider in CI_PROVIDERS
+    ]
 
 
 def wave_matrix(plan: Plan, index: int) -> WaveMatrix:
@@ -77,7 +82,8 @@ def wave_matrix(plan: Plan, index: int) -> WaveMatrix:
     providers: dict[str, str] = {}
     for job in _deployed(plan):
         if job.provider in CI_PROVIDERS:
-            first[job.cluster] = min(first.get(job.cluster, 99), order.get(job.wave or "", 99))
+            # a job in no wave (a decommissioned hub's uninstall) goes with the first
+            first[job.cluster] = min(first.get(job.cluster, 99), order.get(job.wave or "", 1))
             providers[job.cluster] = job.provider
     terraform = {j.cluster: j.provider for j in plan.terraform_jobs if j.provider in CI_PROVIDERS}
     here = {job.cluster for job in wave_jobs(plan, index)}

@@ -45,7 +45,8 @@ class Targets:
             raise ConfigError(
                 f"the plan has no wave {wave!r}", hint=f"its waves: {', '.join(names) or 'none'}"
             )
-        jobs = tuple(job for job in self.jobs if job.wave == name)
+        # a job in no wave (a decommissioned hub's uninstall) goes with the first
+        jobs = tuple(job for job in self.jobs if (job.wave or names[0]) == name)
         return dataclasses.replace(self, jobs=jobs, rollout=None)
 
 
