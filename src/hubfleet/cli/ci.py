@@ -8,14 +8,14 @@ current. `matrix` and `summary` are the steps the deploy workflow itself runs
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hubfleet.cli.common import echo, repo_root
+from hubfleet.cli.common import echo, options, repo_root
 from hubfleet.config.providers import CLOUD_PROVIDERS
 
 if TYPE_CHECKING:
@@ -312,6 +312,25 @@ def summary(
         raise DeployError("the deploy failed: see the summary")
 
 
+def _gh_runner(ctx: typer.Context) -> Callable[[Sequence[str], bytes | None], str]:
+    """`gh ARGS` through the runner, with the workflow's token ($GH_TOKEN or
+    $GITHUB_TOKEN) in its environment only and registered with the redactor."""
+    import os
+
+    from hubfleet.base.runner import run
+
+    redactor = options(ctx).redactor
+    token = os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN") or ""
+    if token:
+        redactor.add(token)
+    env = {"GH_TOKEN": token, "GH_PROMPT_DISABLED": "1", "NO_COLOR": "1"} if token else {}
+
+    def gh(argv: Sequence[str], stdin: bytes | None) -> str:
+        return run(list(argv), redactor=redactor, env=env, stdin=stdin, timeout=120).stdout
+
+    return gh
+
+
 @app.command(hidden=True)
 def incidents(
     ctx: typer.Context,
@@ -342,7 +361,6 @@ def incidents(
     import json
     import os
 
-    from hubfleet.base.runner import run
     from hubfleet.ci.incidents import (
         apply_actions,
         hub_owners,
@@ -353,7 +371,7 @@ def incidents(
         validate_repository,
         validate_run_url,
     )
-    from hubfleet.cli.common import load_fleet, options
+    from hubfleet.cli.common import load_fleet
     from hubfleet.deploy.fleetcheck import read_fleet_check
 
     files: list[Path] = []
@@ -365,15 +383,7 @@ def incidents(
     repo = repository or os.environ.get("GITHUB_REPOSITORY", "")
     organization, _ = validate_repository(repo)
     validate_run_url(run_url)
-    redactor = options(ctx).redactor
-    token = os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN") or ""
-    if token:
-        redactor.add(token)
-
-    def gh(argv: Sequence[str], stdin: bytes | None) -> str:
-        env = {"GH_TOKEN": token, "GH_PROMPT_DISABLED": "1", "NO_COLOR": "1"} if token else {}
-        return run(list(argv), redactor=redactor, env=env, stdin=stdin, timeout=120).stdout
-
+    gh = _gh_runner(ctx)
     issues = list_issues(gh, repo)
     actions = plan_incidents(
         check, issues, hub_owners(fleet), organization=organization, run_url=run_url
@@ -515,13 +525,10 @@ def drift_issues(
 ) -> None:
     """Open, update and close one GitHub issue per drifted cluster (through `gh`, with
     $GH_TOKEN); print the summary (markdown)."""
-    import os
 
     from hubfleet.base.errors import HubfleetError
-    from hubfleet.base.runner import run
     from hubfleet.ci.drift import apply_actions, decide, list_issues, read_drifts, summary
     from hubfleet.ci.workflows import parse_matrix
-    from hubfleet.cli.common import options
     from hubfleet.config.load import load_isolated
 
     if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository):
@@ -530,15 +537,10 @@ def drift_issues(
     clusters = [str(entry.get("cluster")) for entry in include if isinstance(entry, dict)]
     # a broken cluster does not stop the issues of the others (docs/isolation.md)
     label = load_isolated(repo_root(ctx), parse_values=False).fleet.settings.drift.issue_label
-    redactor = options(ctx).redactor
-    token = os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN") or ""
-    if token:
-        redactor.add(token)
-    env = {"GH_TOKEN": token} if token else {}
+    run_gh = _gh_runner(ctx)
 
     def gh(words: Sequence[str], stdin: str | None) -> str:
-        data = stdin.encode("utf-8") if stdin is not None else None
-        return run(["gh", *words], redactor=redactor, env=env, stdin=data, timeout=120).stdout
+        return run_gh(["gh", *words], stdin.encode("utf-8") if stdin is not None else None)
 
     drifts = read_drifts(plans, clusters)
     actions = decide(drifts, list_issues(gh, repository, label), run_url)
