@@ -27,11 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from tests.fakes import install_fakes  # noqa: E402
-from tests.fakes.helmstate import HelmState  # noqa: E402
 
-from bench_deploy import AGE_KEY, make_fleet, shape  # noqa: E402
-from bench_status import cpu, git, seed  # noqa: E402
+from bench_deploy import AGE_KEY, shape  # noqa: E402
+from bench_status import cpu, deployed_fleet  # noqa: E402
 from hubfleet.base.redact import Redactor  # noqa: E402
 from hubfleet.config.load import load_isolated  # noqa: E402
 from hubfleet.deploy.reconcile import make_live_plan  # noqa: E402
@@ -53,18 +51,7 @@ def main() -> None:
     os.environ["SOPS_DISABLE_VERSION_CHECK"] = "1"
     clusters = shape()
     with tempfile.TemporaryDirectory(prefix="hubfleet-bench-live-plan-") as tmp:
-        root = Path(tmp) / "fleet"
-        root.mkdir()
-        make_fleet(root, clusters)
-        git(root, "init", "-q", "-b", "main")
-        git(root, "add", "-A")
-        git(root, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "fleet")
-        fakes = install_fakes(Path(tmp) / "fakes", ("helm",))
-        state = HelmState(Path(tmp) / "clusters")
-        fakes.script([], helm_state=state.folder)
-        seed(root, state)
-        (root / "config/clusters/c01/prod.values.yaml").write_text("hubName: changed\n")
-        git(root, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qam", "change")
+        root, fakes, _ = deployed_fleet(Path(tmp), clusters)
         os.environ["PATH"] = fakes.path
         releases = sum(len(h) + 1 for h in clusters.values())
         print(f"fleet: {len(clusters)} clusters, {sum(map(len, clusters.values()))} hubs, "

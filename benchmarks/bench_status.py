@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -91,6 +92,25 @@ def cpu() -> tuple[float, float]:
     return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
 
 
+def deployed_fleet(tmp: Path, clusters: Any) -> tuple[Path, Any, Counter[str]]:
+    """The fleet of `clusters` in git at `tmp/fleet`, deployed into the stateful fake
+    helm (hubfleet's record on each release), then one hub's values changed in git
+    (it is behind): the fleet, the fakes, and the states status should find."""
+    root = tmp / "fleet"
+    root.mkdir()
+    make_fleet(root, clusters)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "fleet")
+    fakes = install_fakes(tmp / "fakes", ("helm",))
+    state = HelmState(tmp / "clusters")
+    fakes.script([], helm_state=state.folder)
+    expected = seed(root, state)
+    (root / "config/clusters/c01/prod.values.yaml").write_text("hubName: changed\n")
+    git(root, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qam", "change")
+    return root, fakes, expected
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parallelism", type=int, nargs="*", default=[4, 8])
@@ -99,19 +119,7 @@ def main() -> None:
     os.environ["SOPS_DISABLE_VERSION_CHECK"] = "1"
     clusters = shape()
     with tempfile.TemporaryDirectory(prefix="hubfleet-bench-status-") as tmp:
-        root = Path(tmp) / "fleet"
-        root.mkdir()
-        make_fleet(root, clusters)
-        git(root, "init", "-q", "-b", "main")
-        git(root, "add", "-A")
-        git(root, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "fleet")
-        fakes = install_fakes(Path(tmp) / "fakes", ("helm",))
-        state = HelmState(Path(tmp) / "clusters")
-        fakes.script([], helm_state=state.folder)
-        expected = seed(root, state)
-        # One hub's values change in git after its deploy: it is behind.
-        (root / "config/clusters/c01/prod.values.yaml").write_text("hubName: changed\n")
-        git(root, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qam", "change")
+        root, fakes, expected = deployed_fleet(Path(tmp), clusters)
         expected["in-sync"] -= 1
         expected["behind"] += 1
         os.environ["PATH"] = fakes.path
