@@ -112,6 +112,7 @@ def simulate(
     inputs: dict[str, Any],
     results: dict[str, str] | None = None,
     outputs: dict[str, dict[str, str]] | None = None,
+    github: dict[str, Any] | None = None,
 ) -> tuple[dict[str, str], list[str]]:
     """Each job's result and the order the jobs ran in: a job runs when its `if` holds
     (jobs run unless told otherwise: `success`, or `results[job]`)."""
@@ -130,7 +131,7 @@ def simulate(
             if not any(f in condition for f in STATUS_FUNCTIONS):
                 condition = f"success() && ({condition})"
             needs_ok = all(n["result"] == "success" for n in needs.values())
-            context = {"inputs": inputs, "needs": needs}
+            context = {"inputs": inputs, "needs": needs, "github": github or {}}
             runs = bool(_Expr(condition, context, needs_ok, cancelled=False).value())
             done[name] = (results or {}).get(name, "success") if runs else "skipped"
             if runs:

@@ -34,11 +34,12 @@ LOGIN_ACTIONS = {
 
 
 def test_deploy_triggers_and_jobs(deploy: dict, cluster: dict) -> None:
-    assert set(deploy["on"]) == {"pull_request", "push"}
+    # workflow_dispatch: resume a halted rollout in waves (tests/ci/test_ci_rollout.py)
+    assert set(deploy["on"]) == {"pull_request", "push", "workflow_dispatch"}
     assert deploy["on"]["push"]["branches"] == ["main"]
     # The push's clusters are calls of the cluster workflow (terraform apply, then deploy).
     # wave-N, rollout-summary: a plan rolled out in waves (tests/ci/test_ci_waves.py)
-    waves = [f"wave-{k}" for k in range(1, 7)]
+    waves = [name for k in range(1, 7) for name in (f"wave-{k}", f"wave-{k}-gate")]
     assert list(deploy["jobs"]) == [
         "plan",
         "auto-merge",
@@ -66,7 +67,8 @@ def test_branch_is_a_setting() -> None:
 
 def test_pull_requests_plan_read_only(deploy: dict) -> None:
     plan = deploy["jobs"]["plan"]
-    assert plan["permissions"] == {"contents": "read"}
+    # actions: read only to fetch the last rollout's state (an artifact of a run)
+    assert plan["permissions"] == {"contents": "read", "actions": "read"}
     plan_step = step(plan, name="Plan")
     env = plan_step["env"]
     assert env["PR_BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
@@ -79,7 +81,13 @@ def test_pull_requests_plan_read_only(deploy: dict) -> None:
     upload = step(plan, name="Upload the plan")
     assert upload["uses"].startswith("actions/upload-artifact@")
     assert upload["with"]["name"] == "hubfleet-plan"
-    assert upload["with"]["path"].split() == ["plan.json", "plan.diff", "plan-diff.json"]
+    # rollout-before.json: the state of the last rollout, for the rollout summary
+    assert upload["with"]["path"].split() == [
+        "plan.json",
+        "plan.diff",
+        "plan-diff.json",
+        "rollout-before.json",
+    ]
     # the clusters' (deploy) and summary jobs never run for a pull request
     assert "github.event_name != 'pull_request'" in deploy["jobs"]["cluster"]["if"]
     assert "github.event_name != 'pull_request'" in deploy["jobs"]["summary"]["if"]
@@ -265,6 +273,9 @@ def test_least_privilege_everywhere() -> None:
         for name, job in data["jobs"].items():
             perms = job["permissions"]
             assert all(v in ("read", "write") for v in perms.values()), (path, name)
+            if job.get("uses") == "./.github/workflows/hubfleet-wave-gate.yaml":
+                assert perms == {"contents": "read"}  # a wave's gate and soak: read only
+                continue
             if "uses" in job:  # the call of the cluster workflow: the most its jobs may ask for
                 assert perms == {"contents": "write", "pull-requests": "write", "id-token": "write"}
                 continue
@@ -279,6 +290,8 @@ def test_least_privilege_everywhere() -> None:
             expected = {
                 "auto-merge": {"contents", "pull-requests"},
                 "summary": {"pull-requests"},
+                # the rollout in waves' summary, on the merged pull request too
+                "rollout-summary": {"pull-requests"},
                 "values": {"contents", "pull-requests"},
                 # the owners' notices: a comment on the merged pull request
                 "notify-before": {"pull-requests"},

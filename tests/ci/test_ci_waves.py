@@ -1,7 +1,9 @@
-"""A plan rolled out in waves, in CI: the deploy workflow's chained wave calls and the
-wave workflow, run through GitHub's rules (`test_ci_order.simulate`): wave k+1 never
-runs after a failed or halted wave k; the wave's scripts (its matrix, its gate, its
-soak check, the rollout summary) run with the real hubfleet; actionlint is clean."""
+"""A plan rolled out in waves, in CI: the deploy workflow's chained wave and gate calls,
+the wave workflow and the gate workflow, run through GitHub's rules
+(`test_ci_order.simulate`): wave k+1 never runs after a failed or halted wave k, a
+wave whose call failed (a cluster that could not deploy) is judged by its gate; the
+scripts (the matrix, the gate, the soak check) run with the real hubfleet; actionlint
+is clean. The rollout summary and state: tests/ci/test_ci_rollout.py."""
 
 from __future__ import annotations
 
@@ -28,12 +30,19 @@ from tests.ci.ci_helpers import (
 from tests.ci.test_ci_order import simulate
 
 WAVE = ".github/workflows/hubfleet-wave.yaml"
+GATE = ".github/workflows/hubfleet-wave-gate.yaml"
 WAVE_JOBS = [f"wave-{k}" for k in range(1, 7)]
+GATE_JOBS = [f"wave-{k}-gate" for k in range(1, 7)]
 
 
 @pytest.fixture(scope="module")
 def wave() -> dict[str, Any]:
     return load(rendered()[WAVE])
+
+
+@pytest.fixture(scope="module")
+def gate() -> dict[str, Any]:
+    return load(rendered()[GATE])
 
 
 def _deploy_run(deploy: dict[str, Any], waved: str, results: dict[str, str] | None = None) -> Any:
@@ -44,27 +53,51 @@ def _deploy_run(deploy: dict[str, Any], waved: str, results: dict[str, str] | No
 
 def test_waves_run_one_after_the_other(deploy: dict[str, Any]) -> None:
     done, order = _deploy_run(deploy, "true")
-    assert [name for name in order if name.startswith("wave-")] == WAVE_JOBS
+    chain = [name for name in order if name.startswith("wave-")]
+    assert chain == [name for pair in zip(WAVE_JOBS, GATE_JOBS, strict=True) for name in pair]
     assert done["cluster"] == "skipped" and done["summary"] == "skipped"
-    assert order[-1] == "rollout-summary"
+    assert order.index("rollout-summary") > order.index("wave-6-gate")
+    # the owners' notice after the deploy waits for the rollout (tests/ci/test_ci_notices.py)
+    assert "rollout-summary" in deploy["jobs"]["notify-after"]["needs"]
     for k in range(2, 7):
-        assert deploy["jobs"][f"wave-{k}"]["needs"] == ["plan", f"wave-{k - 1}"]
+        assert deploy["jobs"][f"wave-{k}"]["needs"] == ["plan", f"wave-{k - 1}-gate"]
         assert deploy["jobs"][f"wave-{k}"]["with"] == {"wave": k}
+        assert deploy["jobs"][f"wave-{k}-gate"]["needs"] == ["plan", f"wave-{k}"]
+        assert deploy["jobs"][f"wave-{k}-gate"]["uses"] == f"./{GATE}"
 
 
-@pytest.mark.parametrize("failed", ["wave-1", "wave-2", "wave-5"])
+@pytest.mark.parametrize("failed", ["wave-1-gate", "wave-2-gate", "wave-5-gate", "wave-3"])
 @pytest.mark.parametrize("result", ["failure", "cancelled"])
 def test_no_wave_after_a_failed_or_halted_wave(
     deploy: dict[str, Any], failed: str, result: str
 ) -> None:
-    """A halted wave is a failed call (its gate failed): no later wave runs; the
-    rollout summary still does."""
+    """A halted wave is a failed gate: no later wave runs; a wave whose call was
+    cancelled has no gate, and stops the chain too. The rollout summary still runs."""
     done, order = _deploy_run(deploy, "true", {failed: result})
-    index = WAVE_JOBS.index(failed)
-    assert all(done[name] == "success" for name in WAVE_JOBS[:index])
+    k = int(failed.split("-")[1])
+    assert all(done[name] == "success" for name in WAVE_JOBS[: k - 1] + GATE_JOBS[: k - 1])
     assert done[failed] == result
-    assert all(done[name] == "skipped" for name in WAVE_JOBS[index + 1 :])
+    if failed == "wave-3":
+        # a failed call (a cluster that could not deploy) is the gate's to judge
+        assert done["wave-3-gate"] == ("success" if result == "failure" else "skipped")
+        later = WAVE_JOBS[3:] if result == "cancelled" else []
+    else:
+        later = WAVE_JOBS[k:] + GATE_JOBS[k:]
+    assert all(done[name] == "skipped" for name in later)
     assert "rollout-summary" in order
+
+
+@pytest.mark.parametrize("gate_result", ["success", "failure"])
+def test_a_wave_whose_cluster_could_not_deploy_is_judged_by_its_gate(
+    deploy: dict[str, Any], gate_result: str
+) -> None:
+    """A cluster that exits 2 in wave 2 fails the wave's call; the gate decides: under
+    the wave's max_failures (gate passes) wave 3 runs, over it (gate fails) it halts."""
+    done, order = _deploy_run(deploy, "true", {"wave-2": "failure", "wave-2-gate": gate_result})
+    assert done["wave-2-gate"] == gate_result
+    assert done["wave-3"] == ("success" if gate_result == "success" else "skipped")
+    assert ("wave-6-gate" in order) == (gate_result == "success")
+    assert order.index("rollout-summary") > order.index("wave-2-gate")
 
 
 def test_a_plan_without_waves_deploys_as_before(deploy: dict[str, Any]) -> None:
@@ -77,35 +110,44 @@ def test_a_plan_without_waves_deploys_as_before(deploy: dict[str, Any]) -> None:
 def test_pull_requests_run_no_wave(deploy: dict[str, Any]) -> None:
     for name in [*WAVE_JOBS, "rollout-summary"]:
         assert "github.event_name != 'pull_request'" in deploy["jobs"][name]["if"]
+    # a gate runs only after its wave's call ran (never on a pull request)
+    outputs = {"plan": {"waved": "true", "cluster-count": "3"}}
+    done, _ = simulate(deploy, {}, None, outputs, github={"event_name": "pull_request"})
+    assert all(done[name] == "skipped" for name in [*WAVE_JOBS, *GATE_JOBS, "rollout-summary"])
 
 
-def _wave_run(wave: dict[str, Any], count: str, soak: str, results: dict[str, str]) -> Any:
-    outputs = {"matrix": {"count": count, "soak-s": soak}}
-    return simulate(wave, {"wave": 1}, results, outputs)
+def _wave_run(wave: dict[str, Any], count: str, results: dict[str, str]) -> Any:
+    return simulate(wave, {"wave": 1}, results, {"matrix": {"count": count}})
 
 
-def test_inside_a_wave_clusters_then_gate_then_soak(wave: dict[str, Any]) -> None:
-    _done, order = _wave_run(wave, "2", "1800", {})
-    assert order == ["matrix", "cluster", "gate", "soak"]
-    assert wave["jobs"]["soak"]["environment"] == "hubfleet-soak-${{ inputs.wave }}"
-    assert "runs-on" in wave["jobs"]["soak"] and wave["jobs"]["soak"]["timeout-minutes"] <= 5
+def _gate_run(gate: dict[str, Any], soak: str, results: dict[str, str]) -> Any:
+    return simulate(gate, {"wave": 1}, results, {"gate": {"soak-s": soak}})
 
 
-def test_the_gate_judges_a_failed_cluster_and_a_failed_gate_stops_the_soak(
-    wave: dict[str, Any],
+def test_inside_a_wave_clusters_then_gate_then_soak(
+    wave: dict[str, Any], gate: dict[str, Any]
 ) -> None:
-    # a cluster failed (not a counted job failure: its deploy broke): the gate still runs
-    done, _ = _wave_run(wave, "2", "60", {"cluster": "failure"})
-    assert done["gate"] == "success" and done["soak"] == "success"
-    # over the threshold: the gate fails, no soak, the wave call fails
-    done, _ = _wave_run(wave, "2", "60", {"gate": "failure"})
+    _done, order = _wave_run(wave, "2", {})
+    assert order == ["matrix", "cluster"]
+    _done, order = _gate_run(gate, "1800", {})
+    assert order == ["gate", "soak"]
+    assert gate["jobs"]["soak"]["environment"] == "hubfleet-soak-${{ inputs.wave }}"
+    assert "runs-on" in gate["jobs"]["soak"] and gate["jobs"]["soak"]["timeout-minutes"] <= 5
+    assert set(gate["on"]) == {"workflow_call"} and set(wave["on"]) == {"workflow_call"}
+
+
+def test_a_failed_gate_stops_the_soak(gate: dict[str, Any]) -> None:
+    done, _ = _gate_run(gate, "60", {"gate": "failure"})
     assert done["soak"] == "skipped"
 
 
-def test_an_empty_wave_or_no_soak_passes_at_once(wave: dict[str, Any]) -> None:
-    done, order = _wave_run(wave, "0", "0", {})
-    assert order == ["matrix", "gate"]
-    assert done["cluster"] == done["soak"] == "skipped"
+def test_an_empty_wave_or_no_soak_passes_at_once(
+    wave: dict[str, Any], gate: dict[str, Any]
+) -> None:
+    done, order = _wave_run(wave, "0", {})
+    assert order == ["matrix"] and done["cluster"] == "skipped"
+    done, order = _gate_run(gate, "0", {})
+    assert order == ["gate"] and done["soak"] == "skipped"
 
 
 def test_no_names_in_the_wave_workflow(wave: dict[str, Any], deploy: dict[str, Any]) -> None:
@@ -113,7 +155,7 @@ def test_no_names_in_the_wave_workflow(wave: dict[str, Any], deploy: dict[str, A
     assert call["strategy"]["matrix"] == "${{ fromJSON(needs.matrix.outputs.clusters) }}"
     assert call["uses"] == f"./{CLUSTER}"
     assert call["with"]["wave"] == "${{ format('{0}', inputs.wave) }}"
-    text = rendered()[WAVE]
+    text = rendered()[WAVE] + rendered()[GATE]
     for name in ("alpha", "beta", "gamma", "delta", "canaries", "quarter"):
         assert name not in text
 
@@ -219,7 +261,7 @@ def _report(reports: Path, cluster: str, statuses: dict[str, str]) -> None:
 )
 def test_the_gate_counts_the_wave_failures(
     tmp_path: Path,
-    wave: dict[str, Any],
+    gate: dict[str, Any],
     reports: dict[str, dict[str, str]],
     expected: int,
     verdict: str,
@@ -230,12 +272,12 @@ def test_the_gate_counts_the_wave_failures(
     for cluster, statuses in reports.items():
         _report(folder, cluster, statuses)
     summary = tmp_path / "summary.md"
-    script = step(wave["jobs"]["gate"], name="Count the wave's failures")["run"]
+    script = step(gate["jobs"]["gate"], name="Count the wave's failures")["run"]
     result = bash(script, cwd=tmp_path, env={"GITHUB_STEP_SUMMARY": str(summary), "WAVE": "2"})
     assert result.returncode == expected, result.stderr
     text = summary.read_text()
     assert text.startswith(f"## Wave 2 (second): {verdict}")
-    download = step(wave["jobs"]["gate"], name="Download the wave's reports")
+    download = step(gate["jobs"]["gate"], name="Download the wave's reports")
     assert download["with"]["pattern"] == "hubfleet-report-*-wave-${{ inputs.wave }}"
 
 
@@ -279,9 +321,9 @@ def test_in_a_wave_a_failed_job_is_the_gates_to_judge(
 
 @pytest.mark.parametrize(("ago", "soak", "expected"), [(120, 60, 0), (10, 3600, 1), (0, 0, 0)])
 def test_the_soak_check(
-    tmp_path: Path, wave: dict[str, Any], ago: int, soak: int, expected: int
+    tmp_path: Path, gate: dict[str, Any], ago: int, soak: int, expected: int
 ) -> None:
-    script = step(wave["jobs"]["soak"], name="Check that the wave soaked")["run"]
+    script = step(gate["jobs"]["soak"], name="Check that the wave soaked")["run"]
     env = {"SOAK_S": str(soak), "FINISHED": str(int(time.time()) - ago), "WAVE": "1"}
     result = bash(script, cwd=tmp_path, env=env)
     assert result.returncode == expected, result.stdout + result.stderr
@@ -291,23 +333,6 @@ def test_the_soak_check(
         )
 
 
-def test_the_rollout_summary_lists_the_waves_not_started(
-    tmp_path: Path, deploy: dict[str, Any]
-) -> None:
-    results = {"plan": {"result": "success"}, "wave-1": {"result": "success"}}
-    results |= {"wave-2": {"result": "failure"}}
-    results |= {f"wave-{k}": {"result": "skipped"} for k in range(3, 7)}
-    summary = tmp_path / "summary.md"
-    script = step(deploy["jobs"]["rollout-summary"], name="The waves")["run"]
-    env = {"RESULTS": json.dumps(results), "GITHUB_STEP_SUMMARY": str(summary)}
-    result = bash(script, cwd=tmp_path, env=env)
-    assert result.returncode == 1
-    lines = summary.read_text().splitlines()
-    assert "- wave 1: success" in lines and "- wave 2: failure" in lines
-    assert "- wave 3: not started: halted after wave 2" in lines
-    assert "- wave 6: not started: halted after wave 2" in lines
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("providers", [("gcp", "aws", "azure", "kubeconfig"), ("kubeconfig",)])
 def test_actionlint_is_clean_with_the_wave_workflow(
@@ -315,7 +340,7 @@ def test_actionlint_is_clean_with_the_wave_workflow(
 ) -> None:
     write_repo(tmp_path, rendered(providers))
     result = subprocess.run(
-        [str(BIN / "actionlint"), "-no-color", DEPLOY, CLUSTER, WAVE],
+        [str(BIN / "actionlint"), "-no-color", DEPLOY, CLUSTER, WAVE, GATE],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -342,7 +367,7 @@ def test_ci_init_says_which_soak_environments_to_create(fleet_copy: Path) -> Non
         "rollout wave 1 (early): give the environment hubfleet-soak-1 a wait timer of 90 minutes",
         "rollout wave 3 (late): give the environment hubfleet-soak-3 a wait timer of 1 minutes",
     ]
-    assert (fleet_copy / WAVE).is_file()
+    assert (fleet_copy / WAVE).is_file() and (fleet_copy / GATE).is_file()
 
 
 def test_an_uninstall_goes_with_the_first_wave() -> None:

@@ -104,6 +104,9 @@ def wave_matrix(plan: Plan, index: int) -> WaveMatrix:
 class GateResult:
     ok: bool
     markdown: str
+    jobs: int = 0
+    failed: int = 0
+    tolerated: int = 0
 
 
 def wave_gate(plan: Plan, index: int, reports: Path) -> GateResult:
@@ -142,4 +145,4 @@ def wave_gate(plan: Plan, index: int, reports: Path) -> GateResult:
             found = status.get((job.cluster, job.hub), "no report")
             cells = [job.cluster, job.hub or "(support)", found]
             lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
-    return GateResult(ok, "\n".join(lines) + "\n")
+    return GateResult(ok, "\n".join(lines) + "\n", len(jobs), len(failed), limit)

@@ -53,6 +53,8 @@ TEMPLATES = (
     ("workflows/hubfleet-cluster.yaml", ".github/workflows/hubfleet-cluster.yaml"),
     # Called by the deploy workflow per wave of a plan rolled out in waves (ci/waves.py).
     ("workflows/hubfleet-wave.yaml", ".github/workflows/hubfleet-wave.yaml"),
+    # Called after each wave's call: its gate (max_failures) and soak (ci/waves.py).
+    ("workflows/hubfleet-wave-gate.yaml", ".github/workflows/hubfleet-wave-gate.yaml"),
     ("workflows/hubfleet-plan-comment.yaml", ".github/workflows/hubfleet-plan-comment.yaml"),
     # A later approval by a hub's owners: plan again, auto-merge if community-only.
     (

@@ -312,6 +312,56 @@ def summary(
         raise DeployError("the deploy failed: see the summary")
 
 
+@app.command("rollout-run", hidden=True)
+def rollout_run(
+    ctx: typer.Context,
+    repository: Annotated[str, typer.Option("--repository", help="OWNER/NAME.")],
+    branch: Annotated[str, typer.Option("--branch", help="The default branch.")],
+) -> None:
+    """`run-id=N`: the run holding the newest `hubfleet-rollout` artifact of the branch
+    (empty: none), for the plan job's download (docs/ci.md)."""
+    from hubfleet.ci.rollout import find_state_run
+
+    run_gh = _gh_runner(ctx)
+    found = find_state_run(lambda words: run_gh(["gh", *words], None), repository, branch)
+    echo(ctx, f"run-id={found if found is not None else ''}")
+
+
+@app.command("rollout-summary", hidden=True)
+def rollout_summary_command(
+    ctx: typer.Context,
+    plan: Annotated[Path, typer.Option("--plan", help="A plan JSON file.")],
+    reports: Annotated[Path, typer.Option("--reports", help="The waves' artifact folders.")],
+    results: Annotated[str, typer.Option("--results", help="toJSON(needs).")] = "",
+    commit: Annotated[str, typer.Option("--commit", help="The deployed commit.")] = "",
+    before: Annotated[
+        Path | None, typer.Option("--before", help="The state the plan job fetched.")
+    ] = None,
+    state_out: Annotated[
+        Path | None, typer.Option("--state-out", help="Write the rollout's state here.")
+    ] = None,
+) -> None:
+    """The summary of a rollout in waves (markdown) and its state; exit 1 when it
+    halted or a cluster failed."""
+    import json
+
+    from hubfleet.base.errors import DeployError
+    from hubfleet.ci.rollout import parse_results, rollout_summary
+    from hubfleet.plan.plan import read_plan
+    from hubfleet.plan.rollout_state import read_state_file
+
+    earlier = read_state_file(before) if before is not None and before.is_file() else None
+    result = rollout_summary(
+        read_plan(plan), parse_results(results), reports, commit or "unknown", earlier
+    )
+    if state_out is not None and result.state is not None:
+        text = json.dumps(result.state.to_json(), indent=2, sort_keys=True) + "\n"
+        state_out.write_text(text, encoding="utf-8")
+    echo(ctx, result.markdown.rstrip("\n"))
+    if not result.ok:
+        raise DeployError("the rollout halted or a cluster failed: see the summary")
+
+
 def _gh_runner(ctx: typer.Context) -> Callable[[Sequence[str], bytes | None], str]:
     """`gh ARGS` through the runner, with the workflow's token ($GH_TOKEN or
     $GITHUB_TOKEN) in its environment only and registered with the redactor."""

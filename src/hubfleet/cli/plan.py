@@ -177,6 +177,14 @@ def command(
             help="With --live: also deploy hubs rolled back with the inputs git still holds.",
         ),
     ] = False,
+    resume_rollout: Annotated[
+        bool,
+        typer.Option(
+            "--resume-rollout",
+            help="Plan the hubs a halted rollout left untouched (.hubfleet/rollout.json), "
+            "in their waves, from its base (default --base). docs/deploy.md 'After a halt'.",
+        ),
+    ] = False,
 ) -> None:
     """Which support releases, staging hubs and production hubs to upgrade, and why.
 
@@ -216,6 +224,12 @@ def command(
 
         raise HubfleetError("--diff-from needs --from-json", hint="it adds diffs to a saved plan")
     shown: Diffs | None = None
+    # A halted rollout's state (hubfleet.plan.rollout_state): its hubs held, or resumed.
+    from hubfleet.plan.rollout_state import hold_halted, read_state, resume
+
+    state = read_state(repo_root(ctx)) if from_json is None else None
+    if resume_rollout and base is None and changed_files is None and state is not None:
+        base = state.base
     if from_json is not None:
         plan = _saved_plan(from_json)
         if diff_from is not None:
@@ -234,6 +248,8 @@ def command(
             wants_diff,
             render_cache,
         )
+    if from_json is None:
+        plan = resume(plan, state) if resume_rollout else hold_halted(plan, state)
     if live:
         plan = _with_live(ctx, plan, clusters or [], retry)
     if shown is not None:

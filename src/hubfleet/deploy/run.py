@@ -37,6 +37,7 @@ from hubfleet.deploy.targets import Targets
 from hubfleet.deploy.waves import write_state
 from hubfleet.health.gate import HealthCheck
 from hubfleet.helm.charts import ChartResolver
+from hubfleet.live.checkout import checkout_commit
 from hubfleet.plan.job import Job
 from hubfleet.providers import get_provider
 from hubfleet.release.pipeline import Release, hub_release, require_encrypted, support_release
@@ -123,7 +124,8 @@ def deploy(
             report = deployer.run()
         if deployer.rollout_outcome is not None and not options.dry_run:
             with suppress(OSError, HubfleetError):  # the report says it all; the state helps
-                write_state(fleet.root, deployer.rollout_outcome)
+                commit = checkout_commit(fleet.root, redactor)
+                write_state(fleet.root, deployer.rollout_outcome, commit, targets.base)
     except HubfleetError as exc:  # before any job started (helm missing): still a report
         if not cancel.is_set():
             report = not_started(targets, options, redactor.scrub(exc.message))

@@ -33,6 +33,9 @@ class Targets:
     broken: tuple[BrokenCluster, ...] = ()
     # Rolled out in waves (`hubfleet.plan.waves`): each job names its wave. None: not.
     rollout: Rollout | None = None
+    # The commit the plan was made from (a rollout's state records it: a resume plans
+    # again from there, docs/deploy.md "After a halt"). None: not from a plan.
+    base: str | None = None
 
     def only_wave(self, wave: str) -> Targets:
         """`deploy --plan --wave NAME|N` (CI runs one wave per call, N counts from 1):
@@ -192,6 +195,7 @@ def from_plan(
         carried=tuple(sorted(carried, key=lambda r: r.job.sort_key)),
         broken=plan.broken,
         rollout=plan.rollout,
+        base=plan.planned.base if plan.planned is not None else None,
     )
 
 

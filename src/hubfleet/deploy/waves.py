@@ -32,6 +32,7 @@ from hubfleet.base.atomic import write_atomic
 from hubfleet.deploy.model import now_iso
 from hubfleet.deploy.records import Records
 from hubfleet.plan.job import Job
+from hubfleet.plan.rollout_state import RolloutState, held_hubs
 from hubfleet.plan.waves import STATE_FILE, Rollout, WaveInfo
 
 _POLL_S = 0.1
@@ -91,6 +92,7 @@ class RolloutOutcome:
     trigger: str
     waves: list[WaveOutcome] = field(default_factory=list)
     stopped: str | None = None  # where and why the rollout stopped before its end
+    untouched: list[Job] = field(default_factory=list)  # the jobs it never started
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -142,6 +144,7 @@ def run_waves(
         if cancel.is_set() or records.stopping():
             why = "interrupted" if cancel.is_set() else "stopped by --fail-fast"
             outcome.stopped = outcome.stopped or f"{why} before wave {wave.name}"
+            outcome.untouched = [*wave_jobs, *later]
             records.not_started([*wave_jobs, *later])
             return outcome
         if not wave_jobs:
@@ -155,6 +158,7 @@ def run_waves(
         if cancel.is_set():
             state.status = "interrupted"
             outcome.stopped = f"interrupted during wave {wave.name}"
+            outcome.untouched = later
             records.not_started(later)
             return outcome
         if state.failures > state.threshold:
@@ -164,6 +168,7 @@ def run_waves(
                 f"(at most {state.threshold} tolerated)"
             )
             say(outcome.stopped)
+            outcome.untouched = later
             _not_started(
                 outcome, index, records, grouped, f"not started: halted after wave {wave.name}"
             )
@@ -182,6 +187,7 @@ def run_waves(
                 f"({state.soaked_s:.0f}s of {wave.soak_s:g}s)"
             )
             say(outcome.stopped)
+            outcome.untouched = later
             records.not_started(later)
             return outcome
     return outcome
@@ -204,11 +210,27 @@ def _not_started(
 # ---------------------------------------------------------------- the state file
 
 
-def write_state(root: Path, outcome: RolloutOutcome) -> Path:
-    """`.hubfleet/rollout.json` in the checkout: the last rollout's outcome (the next
-    plan warns about a halted or interrupted one). Ignored by git (.gitignore)."""
+def state_of(outcome: RolloutOutcome, commit: str, base: str | None) -> RolloutState:
+    """The rollout's state (`hubfleet.plan.rollout_state`): where it stopped and the hubs
+    it left untouched, which the next plans hold until it is resumed."""
+    return RolloutState(
+        commit,
+        base,
+        outcome.stopped,
+        held_hubs(outcome.untouched) if outcome.stopped else (),
+        tuple(wave.to_json() for wave in outcome.waves),
+        outcome.trigger,
+    )
+
+
+def write_state(
+    root: Path, outcome: RolloutOutcome, commit: str = "uncommitted", base: str | None = None
+) -> Path:
+    """`.hubfleet/rollout.json` in the checkout: the last rollout's state (the next plan
+    holds the hubs a halted or interrupted one left untouched, and warns). Ignored by
+    git (.gitignore)."""
     path = root / STATE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"finished": now_iso(), **outcome.to_json()}
+    data = {"finished": now_iso(), **state_of(outcome, commit, base).to_json()}
     write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
     return path

@@ -143,6 +143,8 @@ def live_plan(
         state = states.get(item.cluster)
         if state is None or state.error is not None:
             continue
+        if _held_back(fleet, item.cluster, item.hub):
+            continue  # `hold:` in cluster.yaml: never deployed while held, live or not
         found, reason = verdict(item, state.releases.get((item.cluster, item.hub)), retry=retry)
         job = Job(item.cluster, item.hub, item.kind, item.provider, (LIVE + reason,))
         if found == "job":
@@ -157,7 +159,11 @@ def live_plan(
     for cluster_name in sorted(prods):
         names = ", ".join(sorted(prods[cluster_name]))
         cluster = fleet.cluster(cluster_name)
-        staging = [h for h in cluster.staging_hubs if (cluster_name, h.name) not in held_keys]
+        staging = [
+            h
+            for h in cluster.staging_hubs
+            if (cluster_name, h.name) not in held_keys and h.hold is None
+        ]
         if not staging:
             warnings.append(
                 f"cluster {cluster_name}: the live plan's production hubs ({names}) deploy "
@@ -184,6 +190,12 @@ def live_plan(
     )
 
 
+def _held_back(fleet: Fleet, cluster: str, hub: str | None) -> bool:
+    if hub is None:
+        return False
+    return fleet.cluster(cluster).hub(hub).hold is not None
+
+
 def _with_reasons(job: Job, reasons: Iterable[str]) -> Job:
     merged = dict.fromkeys([*job.reasons, *reasons])
     return replace(job, reasons=tuple(merged))
@@ -200,14 +212,18 @@ def combine(plan: Plan, live: LivePlan) -> Plan:
         for job in getattr(plan, name):
             by_key[(job.cluster, job.hub)] = job
     warnings = [*plan.warnings, *live.warnings]
-    added = [job for job in live.jobs if (job.cluster, job.hub) not in by_key]
+    # The plan's held hubs (`hold:`, or untouched by a halted rollout: docs/deploy.md
+    # "After a halt") stay held: the reconcile does not continue a rollout without waves.
+    held_keys = {(job.cluster, job.hub) for job in plan.held}
+    live_jobs = [job for job in live.jobs if (job.cluster, job.hub) not in held_keys]
+    added = [job for job in live_jobs if (job.cluster, job.hub) not in by_key]
     if plan.community_hubs is not None and added:
         warnings.append(
             f"community-only change: the live plan's {len(added)} other job(s) are left to "
             "the next push or the scheduled reconcile"
         )
     else:
-        for job in live.jobs:
+        for job in live_jobs:
             key = (job.cluster, job.hub)
             by_key[key] = _with_reasons(by_key[key], job.reasons) if key in by_key else job
     held = [job for job in live.held if (job.cluster, job.hub) not in by_key]

@@ -35,7 +35,9 @@ from hubfleet.config.rollout import (
 )
 from hubfleet.plan.job import Job
 
-# The last rollout's outcome in the checkout (written by the deploy, read by the plan).
+# The last rollout's outcome in the checkout (written by the deploy, read by the plan);
+# in CI, the artifact `hubfleet-rollout` of the default branch's newest deploy run
+# that rolled out in waves, fetched there by the plan job (`hubfleet.ci.rollout`).
 STATE_FILE = ".hubfleet/rollout.json"
 
 
