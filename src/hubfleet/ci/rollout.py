@@ -138,7 +138,7 @@ def _verdict(plan: Plan, index: int, results: Mapping[str, str], folder: Path) -
     gate = wave_gate(plan, index, folder)
     failed, tolerated = gate.failed, gate.tolerated
     if call == "skipped" and gate_result == "skipped":
-        verdict = "not started"
+        verdict, failed = "not started", 0
     elif gate_result == "failure":
         verdict = "halted"
     elif gate_result != "success":
@@ -179,7 +179,8 @@ def rollout_summary(
             summary = summarize("success", matrix, folder)
             all_ok = all_ok and summary.ok
             body = summary.markdown.split("\n", 2)[2] if "\n" in summary.markdown else ""
-            tables += ["", f"### Wave {index}: {md_text(result.name)} ({result.verdict})", body]
+            heading = f"### Wave {index}: {md_text(result.name)} ({result.verdict})"
+            tables += ["", heading, "", body.rstrip("\n")]
     stop = next((w for w in waves if w.verdict in ("halted", "stopped")), None)
     untouched = [
         job
@@ -212,7 +213,7 @@ def rollout_summary(
         lines.append(
             f"**The rollout {what} at wave {stop.index} ({md_text(stop.name)})**: "
             f"{len(untouched)} job(s) of the later waves were left untouched; the next "
-            f"runs hold their hubs until it is resumed: {md_text(RESUME_HINT)}."
+            f"runs hold their hubs until it is resumed: {RESUME_HINT}."
         )
     else:
         lines.append("The rollout completed: every wave ran.")
@@ -227,8 +228,7 @@ def rollout_summary(
     if carried:
         lines += [
             "",
-            f"{len(carried)} hub(s) stay held by an earlier halted rollout "
-            f"({md_text(RESUME_HINT)}).",
+            f"{len(carried)} hub(s) stay held by an earlier halted rollout ({RESUME_HINT}).",
         ]
     state = _state(
         plan,

@@ -27,8 +27,9 @@ from typing import Any
 from hubfleet.base.errors import HubfleetError
 from hubfleet.base.jsonio import parse_json, read_json_file
 from hubfleet.base.yamlio import read_fleet_file
+from hubfleet.config.providers import PROVIDERS
 from hubfleet.config.rollout import REST_WAVE
-from hubfleet.plan.job import HUB_KINDS, Job
+from hubfleet.plan.job import Job, Kind
 from hubfleet.plan.plan import Plan
 from hubfleet.plan.schema import JOB_LISTS
 from hubfleet.plan.waves import STATE_FILE
@@ -49,8 +50,9 @@ class HeldHub:
 
     cluster: str
     hub: str
-    kind: str  # staging | prod
+    kind: Kind  # staging | prod
     wave: str
+    provider: str = ""
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -58,6 +60,7 @@ class HeldHub:
             "hub_name": self.hub,
             "kind": self.kind,
             "wave": self.wave,
+            "provider": self.provider,
         }
 
 
@@ -99,7 +102,7 @@ def held_hubs(jobs: Iterable[Job]) -> tuple[HeldHub, ...]:
     return tuple(
         sorted(
             {
-                HeldHub(j.cluster, j.hub, j.kind, j.wave or REST_WAVE)
+                HeldHub(j.cluster, j.hub, j.kind, j.wave or REST_WAVE, j.provider)
                 for j in jobs
                 if j.hub is not None and j.kind in ("staging", "prod")
             },
@@ -128,12 +131,15 @@ def parse_state(data: object) -> RolloutState | None:
     for item in held_data:
         if not isinstance(item, dict):
             return None
-        fields = [item.get(k) for k in ("cluster_name", "hub_name", "kind", "wave")]
-        if not all(isinstance(f, str) and _NAME.fullmatch(f) for f in fields):
+        cluster, hub, kind, wave = (
+            item.get(k) for k in ("cluster_name", "hub_name", "kind", "wave")
+        )
+        provider = item.get("provider", "")
+        if not all(isinstance(f, str) and _NAME.fullmatch(f) for f in (cluster, hub, wave)):
             return None
-        if fields[2] not in HUB_KINDS:
+        if kind not in ("staging", "prod") or provider not in ("", *PROVIDERS):
             return None
-        held.append(HeldHub(*(str(f) for f in fields)))
+        held.append(HeldHub(str(cluster), str(hub), kind, str(wave), str(provider)))
     waves = data.get("waves", [])
     waves_t = tuple(w for w in waves if isinstance(w, dict)) if isinstance(waves, list) else ()
     trigger = data.get("trigger")
@@ -205,6 +211,11 @@ def hold_halted(plan: Plan, state: RolloutState | None) -> Plan:
     held = {(j.cluster, j.hub): j for j in plan.held}
     for job in moved:
         held.setdefault((job.cluster, job.hub), replace(job, reasons=(reason, *job.reasons)))
+    # Every untouched hub, changed or not: a live plan (`plan.live.combine`, in CI the
+    # cluster's deploy job, which has this plan but not the state) holds what is listed.
+    for hub in state.held:
+        job = Job(hub.cluster, hub.hub, hub.kind, hub.provider, (reason,))
+        held.setdefault((hub.cluster, hub.hub), job)
     warning = (
         f"the rollout of {state.commit[:12]} {state.stopped}: its {len(state.held)} untouched "
         f"hub(s) are held; {RESUME_HINT}"
