@@ -17,7 +17,9 @@ from tests.deploy.conftest import DeployEnv, by_job, cluster_rule
 from tests.deploy.test_waves import CLUSTERS, WAVE_OF, deploy, waves_fleet
 from tests.fakes.helmstate import HelmState
 
+from hubfleet.ci.rollout import parse_results, rollout_summary
 from hubfleet.live.record import Record, describe
+from hubfleet.plan.plan import read_plan
 
 OLD = Record(commit="1" * 40, digest="sha256:" + "e" * 64)
 HUBS = {
@@ -92,26 +94,57 @@ def test_a_halt_records_the_untouched_hubs(
     assert "SOPS" not in json.dumps(state) and "sops" not in json.dumps(state)
 
 
+def _ci_state(denv: DeployEnv) -> None:
+    """The state as CI records it (the deploy workflow's rollout summary, from the same
+    plan, wave 1's gate failed: `hubfleet ci rollout-summary`), in place of the local
+    one: the plan job downloads the artifact to the same file."""
+    results = {"plan": {"result": "success"}, "wave-1": {"result": "failure"},
+               "wave-1-gate": {"result": "failure"}}  # fmt: skip
+    summary = rollout_summary(
+        read_plan(denv.out / "rollout.json"), parse_results(json.dumps(results)),
+        denv.out / "no-reports", "f" * 40,
+    )  # fmt: skip
+    assert summary.state is not None and not summary.ok
+    text = json.dumps(summary.state.to_json())
+    (denv.fleet / ".hubfleet" / "rollout.json").write_text(text)
+
+
+@pytest.mark.parametrize("recorded_by", ["local deploy", "ci"])
 def test_the_next_plan_holds_them_live_too_and_resume_completes(
-    run_cli: Any, denv: DeployEnv, helm_state: HelmState
+    run_cli: Any, denv: DeployEnv, helm_state: HelmState, recorded_by: str
 ) -> None:
     _halt(run_cli, denv)
+    commit = "uncommitted"
+    if recorded_by == "ci":
+        _ci_state(denv)
+        commit = "f" * 12
     # An unrelated change to alpha, with the live plan of every cluster: without the
     # hold, the reconcile would bring beta, delta and gamma (behind git) up to git.
     _, plan = _plan(run_cli, denv, "next", ("alpha",), "--live")
     held = _held(plan)
     assert set(held) == UNTOUCHED
     for reason in held.values():
-        assert reason.startswith("held: rollout of uncommitted halted after wave first")
+        assert reason.startswith(f"held: rollout of {commit} halted after wave first")
         assert "hubfleet plan --resume-rollout" in reason
     assert not _jobs(plan) & UNTOUCHED
     assert "alpha/prod1" in _jobs(plan)  # the failed hub: retried by the live plan
     assert any("halted after wave first" in w and "held" in w for w in plan["warnings"])
-
-    # The teeth: the same plan without the state deploys them (live: behind git).
+    # CI's cluster deploy job: the saved plan again, with its cluster's live plan (no
+    # state file there): the plan's `held` keeps them held.
     state_file = denv.fleet / ".hubfleet" / "rollout.json"
     saved = state_file.read_text()
     state_file.unlink()
+    again = run_cli(
+        "--repo", denv.fleet, "plan", "--from-json", denv.out / "next.json", "--live",
+        "--cluster", "beta", "--output", "json",
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output + again.stderr
+    assert not _jobs(json.loads(again.stdout)) & UNTOUCHED
+    shown = run_cli("--repo", denv.fleet, "plan", "--from-json", denv.out / "next.json",
+                    "--output", "markdown")  # fmt: skip
+    assert shown.exit_code == 0 and "halted after wave first" in shown.stdout
+
+    # The teeth: the same plan without the state deploys them (live: behind git).
     _, unheld = _plan(run_cli, denv, "unheld", ("alpha",), "--live")
     assert _jobs(unheld) >= UNTOUCHED
     state_file.write_text(saved)
@@ -122,7 +155,7 @@ def test_the_next_plan_holds_them_live_too_and_resume_completes(
     for key in ("support_jobs", "staging_jobs", "prod_jobs"):
         for job in resumed[key]:
             assert job["wave"] == WAVE_OF[job["cluster_name"]]
-            assert job["reasons"][0].startswith("resuming the rollout of uncommitted")
+            assert job["reasons"][0].startswith(f"resuming the rollout of {commit}")
     assert "alpha" not in {j["cluster_name"] for j in resumed["support_jobs"]}
     result, report = deploy(run_cli, denv, path)
     assert result.exit_code == 0, result.output + result.stderr
