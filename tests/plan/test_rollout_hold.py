@@ -74,7 +74,8 @@ def test_resume_keeps_the_untouched_hubs_in_their_waves() -> None:
     assert [j.label for j in resumed.prod_jobs] == ["alpha/prod2"]
     assert resumed.prod_jobs[0].wave == "rest"
     assert resumed.prod_jobs[0].reasons[0].startswith("resuming the rollout of cccccccccccc")
-    assert [j.label for j in resumed.support_jobs] == ["alpha/support"]  # its cluster's support stays
+    # its cluster's support release stays
+    assert [j.label for j in resumed.support_jobs] == ["alpha/support"]
     assert any("1 held hub(s) get no job" in w for w in resumed.warnings)  # beta/research
     with pytest.raises(HubfleetError, match="no stopped rollout"):
         resume(_plan(), None)
