@@ -264,3 +264,18 @@ def test_a_hostile_trigger_is_escaped(tmp_path: Path) -> None:
     assert "<script>" not in done.markdown and "\n- injected" not in done.markdown
     assert "](http://evil)" not in done.markdown
     assert "| 1 | first | halted |" in done.markdown
+
+
+def test_a_gate_that_failed_on_its_own_still_halts(tmp_path: Path) -> None:
+    """The gate's verdict stands even when the reports here count no failure (its own
+    step failed, e.g. a download): the rollout halted, and the state says so."""
+    plan = read_plan(_plan_file(tmp_path))
+    waves = tmp_path / "hubfleet-waves"
+    _report(waves, "a", 1, {"support": "succeeded", "staging": "succeeded", "p1": "succeeded"})
+    done = rollout_summary(plan, parse_results(_results("failure")), waves, "e" * 40)
+    assert done.state is not None and not done.ok
+    assert done.state.stopped == (
+        "halted after wave first: its gate failed; the reports say 0 of 3 jobs failed "
+        "(at most 0 tolerated)"
+    )
+    assert {(h.cluster, h.hub) for h in done.state.held} == {("b", "p"), ("a", "p3"), ("c", "p")}

@@ -204,12 +204,13 @@ def rollout_summary(
     stopped = None
     if stop is not None:
         what = "halted" if stop.verdict == "halted" else "stopped (cancelled or not judged)"
-        stopped = (
-            f"halted after wave {stop.name}: {stop.failed} of {stop.jobs} jobs failed "
-            f"(at most {stop.tolerated} tolerated)"
-            if stop.verdict == "halted"
-            else f"stopped at wave {stop.name}: its gate did not run to the end"
-        )
+        counted = f"{stop.failed} of {stop.jobs} jobs failed (at most {stop.tolerated} tolerated)"
+        if stop.verdict != "halted":
+            stopped = f"stopped at wave {stop.name}: its gate did not run to the end"
+        elif stop.failed > stop.tolerated:
+            stopped = f"halted after wave {stop.name}: {counted}"
+        else:  # the gate failed on its own (e.g. a download): its verdict stands
+            stopped = f"halted after wave {stop.name}: its gate failed; the reports say {counted}"
         lines.append(
             f"**The rollout {what} at wave {stop.index} ({md_text(stop.name)})**: "
             f"{len(untouched)} job(s) of the later waves were left untouched; the next "
