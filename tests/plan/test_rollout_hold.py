@@ -121,6 +121,7 @@ def test_a_hub_with_hold_is_not_reconciled(fleet: Fleet) -> None:
         {"stopped": "x", "held": [{"cluster_name": "a", "hub_name": "h", "kind": "prod",
                                    "wave": "w", "provider": "evil"}]},
         {"stopped": "x" * 301, "held": []},
+        {"stopped": "halted\n- injected line", "held": []},
         {"stopped": "x", "held": [{"cluster_name": "a/../b", "hub_name": "h", "kind": "prod",
                                    "wave": "w"}]},
         [],

@@ -122,8 +122,10 @@ def parse_state(data: object) -> RolloutState | None:
         commit = "unknown"
     if base is not None and not (isinstance(base, str) and _SHA.fullmatch(base)):
         base = None
-    if stopped is not None and not (isinstance(stopped, str) and 0 < len(stopped) <= 300):
-        return None
+    if stopped is not None and not (
+        isinstance(stopped, str) and 0 < len(stopped) <= 300 and stopped.isprintable()
+    ):
+        return None  # one printable line: it reaches reasons, warnings and comments
     held_data = data.get("held", [])
     if not isinstance(held_data, list) or len(held_data) > MAX_STATE_HUBS:
         return None
