@@ -152,6 +152,7 @@ def _probe(
     tags: Annotated[list[str] | None, Option("--tag", help="Repeatable.")] = None,
     colour: Annotated[Colour, Option("--colour", help="A colour.")] = Colour.red,
     where: Annotated[Path | None, Option("--where", envvar="PROBE_WHERE", help="A path.")] = None,
+    level: Annotated[int, Option(min=0, help="Derived name.")] = 0,
 ) -> None:
     """Probe."""
     ctx.obj.update(locals())
@@ -174,6 +175,7 @@ def test_defaults_and_types() -> None:
         "tags": None,
         "colour": Colour.red,
         "where": None,
+        "level": 0,
     }
     seen = _read("c1", "--no-render", "-c", "5", "--tag", "a", "--tag=b", "--colour", "blue")
     assert (seen["render"], seen["count"], seen["tags"]) == (False, 5, ["a", "b"])
@@ -197,6 +199,7 @@ def test_help_is_eager_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--count INTEGER, -c INTEGER How many. [default: 2] [1<=x<=5]" in out
     assert "--render Render. [default: render] --no-render The opposite of --render." in out
     assert "CLUSTER The cluster. [required]" in out
+    assert "--level INTEGER Derived name. [default: 0] [x>=0]" in out  # 0 is a default too
 
 
 def test_environment_variable_gives_the_default(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -281,7 +281,8 @@ def _notes(param: Param) -> str:
     default = param.default
     if isinstance(spec, Option) and spec.envvar:
         notes.append(f"env var: {spec.envvar}")
-    shown = spec.show_default and default not in (None, False, inspect.Parameter.empty, [])
+    empty = default is None or default is False or default is inspect.Parameter.empty
+    shown = spec.show_default and not empty and default != []  # a default 0 is shown
     if shown and param.kind is bool and isinstance(spec, Option):
         on, off = param.option_names
         shown = bool(off)
