@@ -81,6 +81,7 @@ def test_a_command_runs_with_only_its_module() -> None:
     assert code == 0, out
     assert json.loads(out)["clusters"]
     assert modules & COMMAND_MODULES == {"hubfleet.cli.list_"}
+    assert not {m for m in modules if m.split(".")[0] in ("typer", "click")}
 
 
 @pytest.mark.parametrize("name", list(TABLE))
