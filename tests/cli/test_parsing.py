@@ -5,6 +5,7 @@ checked for every command from the commands' own parameter tables."""
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -137,7 +138,7 @@ def test_plan_help_says_what_typer_said() -> None:
 # -- the reading itself, on small commands ------------------------------------------
 
 
-class Colour(spec_enum := __import__("enum").StrEnum):  # type: ignore[misc,valid-type]
+class Colour(StrEnum):
     red = "red"
     blue = "blue"
 
