@@ -374,7 +374,7 @@ def bench_rendered(hubs: int, workers: int | None, *, again: bool = False) -> No
     from hubfleet.plan.diff_report import to_json
     from hubfleet.plan.labels import Labels
     from hubfleet.plan.manifest_diff import full_text
-    from hubfleet.plan.render import to_markdown_with_diffs
+    from hubfleet.plan.render_diffs import to_markdown_with_diffs
     from hubfleet.plan.rendered import RenderRun
     from hubfleet.plan.revisions import plan_from_revisions, read_revisions
 
