@@ -473,11 +473,12 @@ def _saved_diffs(ctx: typer.Context, path: Path) -> Diffs:
 
 def _markdown(ctx: typer.Context, plan: Plan, shown: Diffs | None) -> str:
     from hubfleet.plan.render import to_markdown
-    from hubfleet.plan.render_diffs import to_markdown_with_diffs
 
     scrub = options(ctx).redactor.scrub
     if shown is None:
         return to_markdown(plan, scrub)
+    from hubfleet.plan.render_diffs import to_markdown_with_diffs  # only with diffs
+
     return to_markdown_with_diffs(
         plan, shown.changes, scrub, found=shown.mentions, teams=shown.teams
     )
