@@ -20,7 +20,9 @@ plan + JSON; best of up to 3 runs within 20 s) is printed for two changes:
 
 Then the whole command, as CI runs it (`hubfleet plan --changed-files FILE --output
 json` in a new process: start-up, loading, planning, output), its CPU time (the
-process's own rusage, best of 3) for each change, and, when given, the same for:
+process's own rusage, best of 3) for each change, with the core's part of it in
+brackets (the same imports, loading, planning and JSON in a bare process, without the
+command layer: best of 5), and, when given, the same for:
 
 - `--deployer 'COMMAND'`: the largest public fleet's own deployer, a command that
   takes `plan-upgrade CHANGED` (comma-separated paths) and finds the fleet in
@@ -199,10 +201,42 @@ def process_cpu(argv: list[str], env: dict[str, str], *, runs: int = 3) -> float
     return best
 
 
+def src_environment(src: Path) -> dict[str, str]:
+    """The environment of a measured hubfleet: `src` first on the path, and its modules
+    compiled once and kept (`__pycache__`), as an installed hubfleet's are: with
+    PYTHONDONTWRITEBYTECODE set, every start would compile every module again."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPATH": str(src)}
+
+
 def hubfleet_cpu(src: Path, root: Path, changed_file: Path) -> float:
-    env = {**os.environ, "PYTHONPATH": str(src)}
+    env = src_environment(src)
     argv = [sys.executable, "-m", "hubfleet", "--repo", str(root), "plan"]
     return process_cpu([*argv, "--changed-files", str(changed_file), "--output", "json"], env)
+
+
+# The core's part of the whole command (`hubfleet plan --changed-files FILE --output
+# json` without the command layer): imports, loading, planning and the JSON, in a bare
+# process, as `hubfleet.cli.plan` calls them.
+CORE = """
+import sys
+from pathlib import Path
+from hubfleet.config.load import load_isolated
+from hubfleet.plan.changes import read_changed_files
+from hubfleet.plan.labels import parse_labels
+from hubfleet.plan.planner import plan_from_files
+from hubfleet.plan.plan import with_broken
+from hubfleet.plan.render import to_json_text
+changes = read_changed_files(sys.argv[2])
+loaded = load_isolated(Path(sys.argv[1]), only={p for c in changes for p in c.paths()})
+plan = plan_from_files(loaded.fleet, changes, labels=parse_labels(None))
+sys.stdout.write(to_json_text(with_broken(plan, loaded.broken)))
+"""
+
+
+def core_cpu(src: Path, root: Path, changed_file: Path) -> float:
+    env = src_environment(src)
+    return process_cpu([sys.executable, "-c", CORE, str(root), str(changed_file)], env, runs=5)
 
 
 def deployer_cpu(command: list[str], root: Path, changed: str) -> float:
@@ -234,7 +268,8 @@ def bench_2i2c(hubs: int, others: Others) -> dict[str, float]:
             changed_file.write_text(changed[label])
             whole = hubfleet_cpu(SRC, root, changed_file)
             figures[f"whole {label}"] = whole
-            line = f"{'':>25}hubfleet plan ({label:<7}) {whole:7.2f} s CPU"
+            core = core_cpu(SRC, root, changed_file)
+            line = f"{'':>25}hubfleet plan ({label:<7}) {whole:7.2f} s CPU (core {core:5.2f} s)"
             if others.baseline_src is not None:
                 base = hubfleet_cpu(others.baseline_src, root, changed_file)
                 line += f"   baseline {base:7.2f} s  ratio {whole / base:5.2f}"
@@ -374,7 +409,7 @@ def bench_rendered(hubs: int, workers: int | None, *, again: bool = False) -> No
     from hubfleet.plan.diff_report import to_json
     from hubfleet.plan.labels import Labels
     from hubfleet.plan.manifest_diff import full_text
-    from hubfleet.plan.render import to_markdown_with_diffs
+    from hubfleet.plan.render_diffs import to_markdown_with_diffs
     from hubfleet.plan.rendered import RenderRun
     from hubfleet.plan.revisions import plan_from_revisions, read_revisions
 

@@ -14,7 +14,7 @@ import pytest
 
 from hubfleet.base import runner
 from hubfleet.config import load
-from hubfleet.plan import changes
+from hubfleet.plan import git as changes
 from tests.community.conftest import RESEARCH
 from tests.community.test_plan_community import EVENT, NEW_TAG, _edit
 from tests.helpers import GitFleet

@@ -25,7 +25,7 @@ from hubfleet.plan.diff_report import (
 from hubfleet.plan.labels import Labels
 from hubfleet.plan.manifest_diff import HubChange, ResourceChange, full_text, unified
 from hubfleet.plan.plan import Plan
-from hubfleet.plan.render import to_markdown_with_diffs
+from hubfleet.plan.render_diffs import to_markdown_with_diffs
 from hubfleet.plan.revisions import plan_from_git
 from tests.ci.ci_helpers import bash
 from tests.conftest import TESTS

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from hubfleet.base.redact import Redactor
-from hubfleet.plan.changes import GitError, GitRepo
+from hubfleet.plan.git import GitError, GitRepo
 from hubfleet.plan.labels import Labels
 from hubfleet.plan.plan import Plan
 from hubfleet.plan.revisions import plan_from_git

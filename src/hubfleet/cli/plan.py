@@ -487,11 +487,13 @@ def _saved_diffs(ctx: spec.Context, path: Path) -> Diffs:
 
 
 def _markdown(ctx: spec.Context, plan: Plan, shown: Diffs | None) -> str:
-    from hubfleet.plan.render import to_markdown, to_markdown_with_diffs
+    from hubfleet.plan.render import to_markdown
 
     scrub = options(ctx).redactor.scrub
     if shown is None:
         return to_markdown(plan, scrub)
+    from hubfleet.plan.render_diffs import to_markdown_with_diffs  # only with diffs
+
     return to_markdown_with_diffs(
         plan, shown.changes, scrub, found=shown.mentions, teams=shown.teams
     )

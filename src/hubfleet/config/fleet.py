@@ -12,6 +12,7 @@ import os
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -143,10 +144,15 @@ class Cluster:
         """A path written in cluster.yaml (relative to its folder) as repository-relative."""
         return normalize(f"{self.folder}/{relative}")
 
+    @cached_property
+    def _hubs_by_name(self) -> dict[str, Hub]:
+        """Each hub by name (the first, as a walk would find it): `hub()` is one lookup."""
+        return {hub.name: hub for hub in reversed(self.hubs)}
+
     def hub(self, name: str) -> Hub:
-        for hub in self.hubs:
-            if hub.name == name:
-                return hub
+        found = self._hubs_by_name.get(name)
+        if found is not None:
+            return found
         raise ConfigError(
             f"cluster {self.name!r} has no hub {name!r}",
             path=self.file,
@@ -186,10 +192,20 @@ class Fleet:
     # hubfleet.yaml as parsed (None without one).
     settings_data: Any = field(default=None, compare=False, repr=False)
 
+    @cached_property
+    def _by_name(self) -> dict[str, Cluster]:
+        """Each cluster by name (the first, as a walk would find it): `cluster()` is one
+        lookup, so a plan asking it for every job stays linear in the fleet."""
+        return {cluster.name: cluster for cluster in reversed(self.clusters)}
+
+    def find_cluster(self, name: str) -> Cluster | None:
+        """The cluster named `name`, None when there is none (one lookup)."""
+        return self._by_name.get(name)
+
     def cluster(self, name: str) -> Cluster:
-        for cluster in self.clusters:
-            if cluster.name == name:
-                return cluster
+        found = self._by_name.get(name)
+        if found is not None:
+            return found
         raise ConfigError(
             f"no cluster named {name!r}",
             hint=did_you_mean(name, [c.name for c in self.clusters])

@@ -52,17 +52,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hubfleet.base.confined import Confinement
 from hubfleet.base.errors import ConfigError, Problem
 from hubfleet.base.runner import tail
 from hubfleet.helm import jsonnet_pool
+from hubfleet.helm.jsonnet_deps import MAX_FILE_BYTES as MAX_FILE_BYTES
+from hubfleet.helm.jsonnet_deps import MAX_IMPORTS as MAX_IMPORTS
+from hubfleet.helm.jsonnet_deps import is_jsonnet as is_jsonnet
+from hubfleet.helm.jsonnet_deps import jsonnet_dependencies as jsonnet_dependencies
+from hubfleet.helm.jsonnet_deps import new_reader
 from hubfleet.helm.jsonnet_reader import Reader
 
 DEFAULT_EXT_VAR_PREFIX = "VARS_2I2C_"
 MAX_STACK = 500
-MAX_FILE_BYTES = 1024 * 1024
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024
-MAX_IMPORTS = 1000
 MIB = 1024 * 1024
 # Per evaluation (each in its own child process): processor seconds, RLIMIT_DATA bytes.
 DEFAULT_TIMEOUT_S = 30.0
@@ -78,14 +80,7 @@ CHILD_ARGV = (sys.executable, "-I", "-m", "hubfleet.helm.jsonnet_child")
 EXIT_MEMORY = 3
 HINT = "the values of a .jsonnet file are what it evaluates to; check it with these variables set"
 
-_IMPORT = re.compile(
-    r"""\b(import|importstr|importbin)\s*(?:'((?:[^'\\\n]|\\.)*)'|"((?:[^"\\\n]|\\.)*)")"""
-)
 _LOCATION = re.compile(r"(?P<file>/[^\s:()]+):(?P<line>\d+)(?::\d+)?")
-
-
-def is_jsonnet(path: str) -> bool:
-    return path.endswith(".jsonnet")
 
 
 @dataclass(frozen=True)
@@ -161,7 +156,7 @@ def render_jsonnet(
     environment): an evaluation that runs too long or needs too much memory is stopped
     and reported at the file, like any other jsonnet error."""
     limits = JsonnetLimits.from_environment() if limits is None else limits
-    reader = _reader(root)
+    reader = new_reader(root)
     top = reader.root / path
     request = {
         "root": str(reader.root),
@@ -271,41 +266,3 @@ def _error(reader: Reader, path: str, message: str) -> ConfigError:
     first = lines[0] if lines else "evaluation failed"
     first = _LOCATION.sub(lambda m: reader.relative(m.group(0)), first)
     return ConfigError([Problem(where, line, f"jsonnet: {first}", HINT)])
-
-
-def _reader(root: Path) -> Reader:
-    return Reader(root, max_file_bytes=MAX_FILE_BYTES, max_imports=MAX_IMPORTS)
-
-
-def jsonnet_dependencies(root: Path, path: str) -> list[str]:
-    """The repository-relative files `path` may read: itself, what it imports
-    (found statically, transitively), and the targets of links among them."""
-    reader = _reader(root)
-    top = reader.root / path
-    search = (top.parent,)
-    seen: dict[str, None] = {}
-    pending: list[tuple[Path, bool]] = [(top, True)]
-    while pending and len(seen) < MAX_IMPORTS:
-        full, follow = pending.pop()
-        relative = reader.relative(str(full))
-        if relative in seen or relative == str(full):
-            continue  # outside the repository: never read, no dependency
-        seen[relative] = None
-        if full.is_symlink():
-            target = reader.relative(str(full.resolve()))
-            if not target.startswith("/"):
-                seen.setdefault(target, None)
-        real = full.resolve()
-        if not follow or not real.is_relative_to(reader.real_root) or not real.is_file():
-            continue  # never read outside the repository
-        try:
-            content = reader.confined.read_file(relative, limit=MAX_FILE_BYTES)
-        except (Confinement, OSError):
-            continue  # refused: the evaluation says why
-        text = content.decode("utf-8", errors="replace")
-        for match in _IMPORT.finditer(text):
-            name = match.group(2) if match.group(2) is not None else match.group(3)
-            found = reader.find(str(full.parent), name, search)
-            if found is not None:
-                pending.append((found, match.group(1) == "import"))
-    return list(seen)

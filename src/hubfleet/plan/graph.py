@@ -31,7 +31,7 @@ from typing import Any, Literal
 from hubfleet.base.errors import HubfleetError
 from hubfleet.base.yamlio import load_data
 from hubfleet.config.fleet import Cluster, Fleet, Hub, JobKind, normalize, release_label
-from hubfleet.helm.jsonnet import is_jsonnet, jsonnet_dependencies
+from hubfleet.helm.jsonnet_deps import is_jsonnet, jsonnet_dependencies
 
 UnitKey = tuple[str, str | None]  # (cluster, hub name; None for the support release)
 

@@ -254,7 +254,7 @@ class _Planner:
 
     def _add_uninstall(self, cluster_name: str, hub: str, reasons: Iterable[str]) -> None:
         """An uninstall job for a hub its cluster (at head) decommissions."""
-        cluster = next((c for c in self.given.fleet.clusters if c.name == cluster_name), None)
+        cluster = self.given.fleet.find_cluster(cluster_name)
         entry = cluster.decommissioned_hub(hub) if cluster is not None else None
         if entry is None:
             return
@@ -266,14 +266,14 @@ class _Planner:
     def _uninstall_all(self, cluster_name: str, reason: str) -> None:
         """Without history: every decommissioned hub of the cluster (idempotent: one
         already uninstalled is "already gone")."""
-        cluster = next((c for c in self.given.fleet.clusters if c.name == cluster_name), None)
+        cluster = self.given.fleet.find_cluster(cluster_name)
         for entry in cluster.decommissioned if cluster is not None else ():
             self._add_uninstall(cluster_name, entry.name, (reason,))
 
     def _removed_warnings(self, cluster_name: str, hubs: Sequence[str]) -> list[str]:
         """Hubs gone from cluster.yaml without a decommissioned entry: never uninstalled;
         each warning shows the entry that would remove the hub."""
-        cluster = next((c for c in self.given.fleet.clusters if c.name == cluster_name), None)
+        cluster = self.given.fleet.find_cluster(cluster_name)
         if cluster is None:
             return [
                 f"cluster {cluster_name}: its cluster.yaml was deleted with hubs "
@@ -464,7 +464,8 @@ class _Planner:
         return tuple(jobs)
 
     def _provider(self, cluster_name: str) -> str:
-        return next((c.provider for c in self.given.fleet.clusters if c.name == cluster_name), "")
+        cluster = self.given.fleet.find_cluster(cluster_name)
+        return cluster.provider if cluster is not None else ""
 
 
 def _renderable(reasons: Mapping[str, Category]) -> bool:

@@ -1,6 +1,8 @@
 """Plan outputs: a rich table for people, JSON, GitHub Actions outputs, markdown.
 
 Every output is a pure function of the `Plan`: the same plan gives the same bytes.
+The comment with rendered diffs is `hubfleet.plan.render_diffs` (a plan that renders
+nothing imports none of the diff modules).
 """
 
 from __future__ import annotations
@@ -11,9 +13,7 @@ from collections.abc import Callable, Sequence
 
 from hubfleet.base.markdown import md_cell, md_text
 from hubfleet.config.fleet import BrokenCluster
-from hubfleet.plan.diff_report import COMMENT_BUDGET, Mention, diff_markdown, mentions_markdown
 from hubfleet.plan.job import Job
-from hubfleet.plan.manifest_diff import HubChange
 from hubfleet.plan.plan import CommunityDecision, Plan
 
 MARKER = "<!-- hubfleet-plan -->"
@@ -72,7 +72,7 @@ def broken_line(broken: Sequence[BrokenCluster]) -> str:
 Scrub = Callable[[str], str]
 
 
-def _same(text: str) -> str:
+def unchanged(text: str) -> str:
     return text
 
 
@@ -110,7 +110,7 @@ def _md_table(
     return lines
 
 
-def to_markdown(plan: Plan, scrub: Scrub = _same, *, max_reasons: int | None = None) -> str:
+def to_markdown(plan: Plan, scrub: Scrub = unchanged, *, max_reasons: int | None = None) -> str:
     """A pull-request comment; the marker line lets a workflow update it in place.
 
     Every string from the plan is file-derived (a pull request's plan job wrote it):
@@ -261,27 +261,3 @@ def to_table(plan: Plan, *, width: int = 120, color: bool = False) -> str:
         )
     console.print(summary_line(plan), markup=False)
     return buffer.getvalue()
-
-
-def to_markdown_with_diffs(
-    plan: Plan,
-    changes: Sequence[HubChange],
-    scrub: Scrub = _same,
-    *,
-    found: Sequence[Mention] = (),
-    teams: bool = False,
-    budget: int = COMMENT_BUDGET,
-) -> str:
-    """The comment with the rendered diffs (and, opt-in, the owners to mention), in at
-    most `budget` bytes: the job tables keep fewer reasons when they are large, and
-    the diffs fill what is left (`hubfleet.plan.diff_report`)."""
-    text = to_markdown(plan, scrub)
-    for max_reasons in (3, 1):
-        if len(text.encode("utf-8")) <= budget // 2:
-            break
-        text = to_markdown(plan, scrub, max_reasons=max_reasons)
-    text += mentions_markdown(found, teams=teams, scrub=scrub)
-    room = budget - len(text.encode("utf-8"))
-    if room > 0:
-        text += diff_markdown(changes, budget=room, scrub=scrub)
-    return text

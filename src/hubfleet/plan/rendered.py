@@ -64,7 +64,7 @@ from hubfleet.helm.stability import (
     resources,
     unstable_fields,
 )
-from hubfleet.plan.changes import GitRepo
+from hubfleet.plan.git import GitRepo
 from hubfleet.plan.graph import UnitKey, build_graph
 from hubfleet.plan.manifest_diff import HubChange, hub_change
 from hubfleet.plan.planner import IDENTICAL, SETTINGS_FILE, RenderCheck

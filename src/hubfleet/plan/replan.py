@@ -24,7 +24,8 @@ from collections.abc import Iterable
 from hubfleet.base.errors import HubfleetError
 from hubfleet.base.redact import Redactor
 from hubfleet.config.fleet import Fleet
-from hubfleet.plan.changes import Change, GitRepo
+from hubfleet.plan.changes import Change
+from hubfleet.plan.git import GitRepo
 from hubfleet.plan.job import JsonFile
 from hubfleet.plan.labels import Labels
 from hubfleet.plan.plan import Plan, Planned

@@ -17,7 +17,8 @@ from pathlib import Path
 from hubfleet.base.redact import Redactor
 from hubfleet.config.fleet import BrokenCluster, Fleet
 from hubfleet.config.load import load_isolated
-from hubfleet.plan.changes import Change, GitRepo
+from hubfleet.plan.changes import Change
+from hubfleet.plan.git import GitRepo
 from hubfleet.plan.history import load_history
 from hubfleet.plan.labels import Labels
 from hubfleet.plan.plan import Plan, Planned, with_broken
