@@ -24,7 +24,7 @@ from typing import Literal
 from hubfleet.base.errors import HubfleetError
 from hubfleet.base.markdown import md_text
 from hubfleet.ci import ghissues
-from hubfleet.ci.ghissues import Gh as Gh
+from hubfleet.ci.ghissues import Gh
 from hubfleet.plan.live import LIVE, is_held
 from hubfleet.plan.plan import Plan, read_plan
 from hubfleet.plan.schema import JOB_LISTS

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from hubfleet.base.errors import HubfleetError
 from hubfleet.base.jsonio import parse_json
@@ -130,7 +131,17 @@ def parse_issues(text: str, source: str = "gh issue list") -> list[Issue]:
     return sorted(issues, key=lambda i: i.number)
 
 
-def find_by_labels(issues: Sequence[Issue], labels: Iterable[str]) -> Issue | None:
+class Labelled(Protocol):
+    @property
+    def number(self) -> int: ...
+    @property
+    def labels(self) -> frozenset[str]: ...
+
+
+L = TypeVar("L", bound=Labelled)
+
+
+def find_by_labels(issues: Sequence[L], labels: Iterable[str]) -> L | None:
     """The oldest issue carrying every one of `labels` (several: opened by hand)."""
     wanted = set(labels)
     return next((i for i in sorted(issues, key=lambda i: i.number) if wanted <= i.labels), None)

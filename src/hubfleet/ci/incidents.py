@@ -168,8 +168,7 @@ def plan_incidents(
 
 def _find(issues: Sequence[OpenIssue], labels: Iterable[str]) -> OpenIssue | None:
     """The hub's open issue (the oldest, if several were opened by hand)."""
-    wanted = set(labels)
-    return next((i for i in sorted(issues, key=lambda i: i.number) if wanted <= i.labels), None)
+    return ghissues.find_by_labels(issues, labels)
 
 
 def _digest(hub: HubCheck) -> str:
