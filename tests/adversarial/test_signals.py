@@ -137,7 +137,7 @@ def test_signal_while_hubfleet_starts(denv: DeployEnv, sig: signal.Signals) -> N
     started = time.monotonic()
     _until(lambda: handlers_installed(process.pid), process, "signal handlers")
     installed_after = time.monotonic() - started
-    assert not _imported(process.pid, "typer")  # the CLI is still being imported
+    assert not _imported(process.pid, "hubfleet/cli/deploy")  # not yet reading the command
     process.send_signal(sig)
     _text, report = _ended(denv, process)
     assert _started(denv, "helm", "upgrade") == []

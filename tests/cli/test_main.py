@@ -3,33 +3,33 @@
 from __future__ import annotations
 
 import pytest
-import typer
 
-from hubfleet.cli.main import COMMANDS, register
-
-
-def _names(app: typer.Typer) -> list[str | None]:
-    commands = [info.name for info in app.registered_commands]
-    groups = [info.name for info in app.registered_groups]
-    return sorted([*commands, *groups], key=str)
+from hubfleet.cli.main import COMMANDS, TABLE, register
+from hubfleet.cli.spec import Group
 
 
 def test_every_command_module_imports_and_registers() -> None:
-    app = typer.Typer()
-    register(app, COMMANDS)
-    assert _names(app) == sorted(name for name, _ in COMMANDS)
+    found = register(COMMANDS)
+    assert sorted(found) == sorted(name for name, _ in COMMANDS)
+    for name, target in found.items():
+        assert isinstance(target, Group) == TABLE[name].group, name
+        assert callable(target) or isinstance(target, Group)
 
 
 def test_a_missing_command_module_is_an_error_not_a_missing_command() -> None:
-    app = typer.Typer()
     table = [("validate", "hubfleet.cli.validate"), ("later", "hubfleet.cli.not_a_module")]
     with pytest.raises(ModuleNotFoundError) as caught:
-        register(app, table)
+        register(table)
     assert caught.value.name == "hubfleet.cli.not_a_module"
 
 
 def test_help_lists_every_command(run_cli) -> None:  # type: ignore[no-untyped-def]
     result = run_cli("--help")
     assert result.exit_code == 0
-    listed = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("│ ")}
+    commands = result.stdout.split("\ncommands:\n")[1]
+    listed = {
+        line.split()[0]
+        for line in commands.splitlines()
+        if line.startswith("  ") and line[2] != " "
+    }
     assert {name for name, _ in COMMANDS} <= listed

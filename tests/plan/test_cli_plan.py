@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from unittest import mock
 
 import pytest
-from typer.testing import CliRunner
 
-from hubfleet.cli.main import app
+from hubfleet.cli.main import main
 from hubfleet.plan.render import MARKER, NOTHING
 from hubfleet.plan.schema import plan_json_schema
 from tests.conftest import TEST_FLEET
@@ -22,11 +24,20 @@ HUBFLEET = Path(sys.executable).parent / "hubfleet"
 
 
 def invoke(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
-    result = CliRunner().invoke(
-        app, ["--repo", str(TEST_FLEET), "plan", *args], input=stdin, env=env
-    )
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.stdout
+    """`hubfleet --repo TEST_FLEET plan ARGS` in this process, through the entry point."""
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["hubfleet", "--repo", str(TEST_FLEET), "plan", *args]
+    with (
+        mock.patch.object(sys, "argv", argv),
+        mock.patch.object(sys, "stdin", io.StringIO(stdin or "")),
+        mock.patch.dict(os.environ, env or {}),
+        redirect_stdout(out),
+        redirect_stderr(err),
+        pytest.raises(SystemExit) as done,
+    ):
+        main()
+    assert done.value.code == 0, (out.getvalue(), err.getvalue())
+    return out.getvalue()
 
 
 def run_cli(

@@ -1,1 +1,2 @@
-"""The `hubfleet` command line: thin typer commands, one module per command."""
+"""The `hubfleet` command line: thin commands (stdlib argparse, `cli/spec.py`),
+one module per command."""

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
+from hubfleet.cli import spec
 from hubfleet.cli.common import Output, echo, echo_json, load_fleet
 
-app = typer.Typer(
+app = spec.Group(
     help="The chart cache: the remote charts and dependencies the fleet's releases use.",
     no_args_is_help=True,
 )
@@ -17,16 +16,16 @@ app = typer.Typer(
 
 @app.command()
 def pull(
-    ctx: typer.Context,
+    ctx: spec.Context,
     from_dir: Annotated[
         Path | None,
-        typer.Option(
+        spec.Option(
             "--from",
             help="Take the missing archives from this folder of packaged charts "
             "(<name>-<version>.tgz) instead of pulling (offline CI).",
         ),
     ] = None,
-    output: Annotated[Output, typer.Option("--output", "-o", help="text or json")] = Output.text,
+    output: Annotated[Output, spec.Option("--output", "-o", help="text or json")] = Output.text,
 ) -> None:
     """Fill the chart cache for the whole fleet: every remote chart and every remote
     dependency of a local chart (through its file:// ones), pulled through the embedded
@@ -60,4 +59,4 @@ def pull(
             echo(ctx, line, err=not line.startswith("placed "))
         echo(ctx, f"{result.charts} chart(s) of the fleet; {len(result.placed)} archive(s) placed")
     if not result.ok:
-        raise typer.Exit(2)
+        raise spec.Exit(2)

@@ -6,8 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
+from hubfleet.cli import spec
 from hubfleet.cli.common import echo, echo_json, load_fleet, options, repo_root, sops
 
 if TYPE_CHECKING:
@@ -21,10 +20,10 @@ class CheckOutput(StrEnum):
 
 
 def command(
-    ctx: typer.Context,
+    ctx: spec.Context,
     targets: Annotated[
         list[str] | None,
-        typer.Argument(
+        spec.Argument(
             help="CLUSTER HUB; with --all, the clusters whose hubs to check (default: all).",
             metavar="CLUSTER [HUB]",
             show_default=False,
@@ -32,18 +31,16 @@ def command(
     ] = None,
     all_hubs: Annotated[
         bool,
-        typer.Option(
-            "--all", help="Check every hub (of the named clusters): clusters in parallel."
-        ),
+        spec.Option("--all", help="Check every hub (of the named clusters): clusters in parallel."),
     ] = False,
-    attempts: Annotated[int, typer.Option(help="Attempts before failing (one hub).")] = 3,
+    attempts: Annotated[int, spec.Option(help="Attempts before failing (one hub).")] = 3,
     timeout: Annotated[
         float | None,
-        typer.Option(help="Seconds per attempt (default 120; --all: hubfleet.yaml's health)."),
+        spec.Option(help="Seconds per attempt (default 120; --all: hubfleet.yaml's health)."),
     ] = None,
     retries: Annotated[
         int | None,
-        typer.Option(
+        spec.Option(
             help="--all: checks again of a failed hub before it is reported (default: "
             "hubfleet.yaml health.retries, 1).",
             min=0,
@@ -52,14 +49,14 @@ def command(
     ] = None,
     concurrency: Annotated[
         int | None,
-        typer.Option(help="--all: clusters checked at once (default 8).", min=1, max=256),
+        spec.Option(help="--all: clusters checked at once (default 8).", min=1, max=256),
     ] = None,
     hub_concurrency: Annotated[
         int | None,
-        typer.Option(help="--all: hubs of one cluster checked at once (default 4).", min=1, max=64),
+        spec.Option(help="--all: hubs of one cluster checked at once (default 4).", min=1, max=64),
     ] = None,
     output: Annotated[
-        CheckOutput, typer.Option("--output", "-o", help="text, json or markdown (--all)")
+        CheckOutput, spec.Option("--output", "-o", help="text, json or markdown (--all)")
     ] = CheckOutput.text,
 ) -> None:
     """Check a running hub: start a server for a check user, run a notebook, clean up.
@@ -86,7 +83,7 @@ def command(
 
 
 def _check_one(
-    ctx: typer.Context,
+    ctx: spec.Context,
     cluster: str,
     hub: str,
     attempts: int,
@@ -127,10 +124,10 @@ def _check_one(
             echo(ctx, f"{mark} {step.name:<13} {step.duration_s:6.2f}s  {step.message}")
         echo(ctx, f"{cluster}/{hub}: {result.message}")
     if not result.ok:
-        raise typer.Exit(1)
+        raise spec.Exit(1)
 
 
-def _load_isolated(ctx: typer.Context, clusters: list[str]) -> tuple[Fleet, tuple[str, ...]]:
+def _load_isolated(ctx: spec.Context, clusters: list[str]) -> tuple[Fleet, tuple[str, ...]]:
     """The clusters that load, and the names of the broken ones (docs/isolation.md);
     a cluster named that is neither is an error (exit 2)."""
     from hubfleet.base.errors import ConfigError, did_you_mean
@@ -159,7 +156,7 @@ def _folder_cluster(path: str) -> str | None:
 
 
 def _check_all(
-    ctx: typer.Context,
+    ctx: spec.Context,
     clusters: list[str],
     timeout: float | None,
     retries: int | None,
@@ -207,8 +204,8 @@ def _check_all(
     else:
         echo(ctx, render_text(result))
     if result.cancelled or interrupt.received() is not None:
-        raise typer.Exit(interrupt.EXIT_CODE)
+        raise spec.Exit(interrupt.EXIT_CODE)
     if not result.ok:
-        raise typer.Exit(1)
+        raise spec.Exit(1)
     if result.broken:
-        raise typer.Exit(3)
+        raise spec.Exit(3)

@@ -13,15 +13,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import typer
-
+from hubfleet.cli import spec
 from hubfleet.cli.common import echo, options, repo_root
 from hubfleet.config.providers import CLOUD_PROVIDERS
 
 if TYPE_CHECKING:
     from hubfleet.config.fleet import Fleet
 
-app = typer.Typer(
+app = spec.Group(
     help="GitHub Actions workflows: plan on pull requests, per-cluster deploys on merge.",
     no_args_is_help=True,
 )
@@ -46,10 +45,10 @@ def _codeowners(fleet: Fleet | None) -> dict[str, str]:
 
 @app.command()
 def init(
-    ctx: typer.Context,
+    ctx: spec.Context,
     provider: Annotated[
         list[str] | None,
-        typer.Option(
+        spec.Option(
             "--provider",
             "-p",
             help="A provider to log in to (repeat; default: the providers of the fleet's "
@@ -58,16 +57,16 @@ def init(
     ] = None,
     hubfleet_version: Annotated[
         str | None,
-        typer.Option(
+        spec.Option(
             "--hubfleet-version", help="The hubfleet version the workflows install (pinned)."
         ),
     ] = None,
     branch: Annotated[
         str | None,
-        typer.Option("--branch", help="The default branch, whose pushes deploy (default: main)."),
+        spec.Option("--branch", help="The default branch, whose pushes deploy (default: main)."),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Replace generated files that were changed.")
+        bool, spec.Option("--force", help="Replace generated files that were changed.")
     ] = False,
 ) -> None:
     """Write the deploy and plan-comment workflows into the fleet repository."""
@@ -91,7 +90,7 @@ def init(
 
 
 @app.command()
-def check(ctx: typer.Context) -> None:
+def check(ctx: spec.Context) -> None:
     """Exit 1 when the generated workflows are missing or differ from the templates."""
     from hubfleet.ci.initfleet import fleet_if_it_loads, schedule_changed
     from hubfleet.ci.workflows import StaleWorkflowsError, check_up_to_date
@@ -114,15 +113,15 @@ def check(ctx: typer.Context) -> None:
 
 @app.command(hidden=True)
 def matrix(
-    ctx: typer.Context,
-    plan: Annotated[Path, typer.Option("--plan", help="A plan JSON file (`-` for stdin).")],
+    ctx: spec.Context,
+    plan: Annotated[Path, spec.Option("--plan", help="A plan JSON file (`-` for stdin).")],
     output: Annotated[
         MatrixOutput,
-        typer.Option("--output", help="json: the matrix; github: `matrix=` and `count=` lines."),
+        spec.Option("--output", help="json: the matrix; github: `matrix=` and `count=` lines."),
     ] = MatrixOutput.json,
     every_cluster: Annotated[
         bool,
-        typer.Option(
+        spec.Option(
             "--every-cluster",
             help="Every cluster of the fleet too (a force push: each reconciles with git).",
         ),
@@ -161,7 +160,7 @@ def matrix(
         echo(ctx, text)
 
 
-def _notices_on(ctx: typer.Context) -> bool:
+def _notices_on(ctx: spec.Context) -> bool:
     """hubfleet.yaml's `notify.owners` at this commit: the deploy workflow's
     notify-before job runs, and the deploy waits for it, only then."""
     from hubfleet.base.errors import HubfleetError
@@ -175,9 +174,9 @@ def _notices_on(ctx: typer.Context) -> bool:
 
 @app.command(hidden=True)
 def wave(
-    ctx: typer.Context,
-    plan: Annotated[Path, typer.Option("--plan", help="A plan JSON file.")],
-    number: Annotated[int, typer.Option("--wave", min=1, help="The wave, counted from 1.")],
+    ctx: spec.Context,
+    plan: Annotated[Path, spec.Option("--plan", help="A plan JSON file.")],
+    number: Annotated[int, spec.Option("--wave", min=1, help="The wave, counted from 1.")],
 ) -> None:
     """Wave N of a plan rolled out in waves, as `$GITHUB_OUTPUT` lines: name=, clusters=
     (the cluster workflow's matrix), count=, soak-s= (docs/ci.md)."""
@@ -189,10 +188,10 @@ def wave(
 
 @app.command(name="wave-gate", hidden=True)
 def wave_gate(
-    ctx: typer.Context,
-    plan: Annotated[Path, typer.Option("--plan", help="A plan JSON file.")],
-    number: Annotated[int, typer.Option("--wave", min=1, help="The wave, counted from 1.")],
-    reports: Annotated[Path, typer.Option("--reports", help="The folder of <cluster>.json.")],
+    ctx: spec.Context,
+    plan: Annotated[Path, spec.Option("--plan", help="A plan JSON file.")],
+    number: Annotated[int, spec.Option("--wave", min=1, help="The wave, counted from 1.")],
+    reports: Annotated[Path, spec.Option("--reports", help="The folder of <cluster>.json.")],
 ) -> None:
     """Wave N's failures against its max_failures (markdown); exit 1 over it: the
     rollout halts (the next wave's call needs this one)."""
@@ -208,15 +207,15 @@ def wave_gate(
 
 @app.command(hidden=True)
 def summary(
-    ctx: typer.Context,
-    reports: Annotated[Path, typer.Option("--reports", help="The folder of <cluster>.json.")],
-    matrix: Annotated[str, typer.Option("--matrix", help="The plan job's matrix JSON.")] = "",
+    ctx: spec.Context,
+    reports: Annotated[Path, spec.Option("--reports", help="The folder of <cluster>.json.")],
+    matrix: Annotated[str, spec.Option("--matrix", help="The plan job's matrix JSON.")] = "",
     plan_result: Annotated[
-        str, typer.Option("--plan-result", help="The plan job's result.")
+        str, spec.Option("--plan-result", help="The plan job's result.")
     ] = "success",
     broken: Annotated[
         str,
-        typer.Option("--broken", help="The plan job's broken clusters (JSON list of names)."),
+        spec.Option("--broken", help="The plan job's broken clusters (JSON list of names)."),
     ] = "",
 ) -> None:
     """Merge the per-cluster deploy reports into markdown; exit 1 if any cluster failed
@@ -230,7 +229,7 @@ def summary(
         raise DeployError("the deploy failed: see the summary")
 
 
-def _gh_runner(ctx: typer.Context) -> Callable[[Sequence[str], bytes | None], str]:
+def _gh_runner(ctx: spec.Context) -> Callable[[Sequence[str], bytes | None], str]:
     """`gh ARGS` through the runner, with the workflow's token ($GH_TOKEN or
     $GITHUB_TOKEN) in its environment only and registered with the redactor."""
     import os
@@ -251,27 +250,27 @@ def _gh_runner(ctx: typer.Context) -> Callable[[Sequence[str], bytes | None], st
 
 @app.command(hidden=True)
 def incidents(
-    ctx: typer.Context,
+    ctx: spec.Context,
     results: Annotated[
         list[Path],
-        typer.Option(
+        spec.Option(
             "--results",
             help="A `hubfleet check --all --output json` file, or a folder of them (repeat).",
         ),
     ],
     repository: Annotated[
         str | None,
-        typer.Option(help="owner/name of the repository (default: $GITHUB_REPOSITORY)."),
+        spec.Option(help="owner/name of the repository (default: $GITHUB_REPOSITORY)."),
     ] = None,
     run_url: Annotated[
-        str | None, typer.Option("--run-url", help="The workflow run, linked from the issues.")
+        str | None, spec.Option("--run-url", help="The workflow run, linked from the issues.")
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print what would change (JSON); call no gh.")
+        bool, spec.Option("--dry-run", help="Print what would change (JSON); call no gh.")
     ] = False,
     summary: Annotated[
         Path | None,
-        typer.Option("--summary", help="Append the results as Markdown to this file."),
+        spec.Option("--summary", help="Append the results as Markdown to this file."),
     ] = None,
 ) -> None:
     """Open, update and close the health issues of the hubs the results name, through
@@ -338,16 +337,16 @@ def incidents(
 
 @app.command("health-matrix", hidden=True)
 def health_matrix_command(
-    ctx: typer.Context,
+    ctx: spec.Context,
     plan: Annotated[
         Path | None,
-        typer.Option(
+        spec.Option(
             "--plan", help="A push's plan: only its Terraform-only clusters (default: all)."
         ),
     ] = None,
     output: Annotated[
         MatrixOutput,
-        typer.Option("--output", help="json: the matrix; github: `matrix=` and `count=` lines."),
+        spec.Option("--output", help="json: the matrix; github: `matrix=` and `count=` lines."),
     ] = MatrixOutput.json,
 ) -> None:
     """The health workflow's matrix: {"include": [{"cluster", "provider"}]}, one entry
@@ -370,20 +369,20 @@ def health_matrix_command(
 
 @app.command(hidden=True)
 def notice(
-    ctx: typer.Context,
-    plan: Annotated[Path, typer.Option("--plan", help="The push's plan JSON.")],
-    stage: Annotated[str, typer.Option("--stage", help="before or after the deploy.")],
-    out: Annotated[Path, typer.Option("--out", help="The folder the notice is written to.")],
-    commit: Annotated[str, typer.Option("--commit", help="The pushed commit.")],
+    ctx: spec.Context,
+    plan: Annotated[Path, spec.Option("--plan", help="The push's plan JSON.")],
+    stage: Annotated[str, spec.Option("--stage", help="before or after the deploy.")],
+    out: Annotated[Path, spec.Option("--out", help="The folder the notice is written to.")],
+    commit: Annotated[str, spec.Option("--commit", help="The pushed commit.")],
     reports: Annotated[
-        Path | None, typer.Option("--reports", help="after: the folder of <cluster>.json.")
+        Path | None, spec.Option("--reports", help="after: the folder of <cluster>.json.")
     ] = None,
     repository: Annotated[
         str | None,
-        typer.Option(help="owner/name of the repository (default: $GITHUB_REPOSITORY)."),
+        spec.Option(help="owner/name of the repository (default: $GITHUB_REPOSITORY)."),
     ] = None,
     run_url: Annotated[
-        str | None, typer.Option("--run-url", help="The workflow run, linked from the notice.")
+        str | None, spec.Option("--run-url", help="The workflow run, linked from the notice.")
     ] = None,
 ) -> None:
     """The owners' notice of a merged change (docs/ci.md "Notices"): notice.md (github)
@@ -406,7 +405,7 @@ def notice(
     echo(ctx, "\n".join(f"{key}={value}" for key, value in outputs.items()))
 
 
-def _every_cluster(ctx: typer.Context) -> tuple[Any, ...]:
+def _every_cluster(ctx: spec.Context) -> tuple[Any, ...]:
     """Every cluster whose configuration loads (a broken one has nothing to deploy)."""
     from hubfleet.ci.workflows import every_cluster
     from hubfleet.config.load import load_isolated
@@ -415,7 +414,7 @@ def _every_cluster(ctx: typer.Context) -> tuple[Any, ...]:
 
 
 @app.command("drift-matrix", hidden=True)
-def drift_matrix(ctx: typer.Context) -> None:
+def drift_matrix(ctx: spec.Context) -> None:
     """The scheduled status workflow's clusters (every cluster a CI job can reach) and
     hubfleet.yaml's `drift.repair`, as `matrix=`, `count=`, `repair=` lines."""
     import json
@@ -433,13 +432,13 @@ def drift_matrix(ctx: typer.Context) -> None:
 
 @app.command("drift-issues", hidden=True)
 def drift_issues(
-    ctx: typer.Context,
+    ctx: spec.Context,
     plans: Annotated[
-        Path, typer.Option("--plans", help="The folder of each cluster's live plan <name>.json.")
+        Path, spec.Option("--plans", help="The folder of each cluster's live plan <name>.json.")
     ],
-    matrix: Annotated[str, typer.Option("--matrix", help="The clusters' matrix JSON.")],
-    repository: Annotated[str, typer.Option("--repository", help="OWNER/NAME.")],
-    run_url: Annotated[str, typer.Option("--run-url", help="A link for the issues.")] = "",
+    matrix: Annotated[str, spec.Option("--matrix", help="The clusters' matrix JSON.")],
+    repository: Annotated[str, spec.Option("--repository", help="OWNER/NAME.")],
+    run_url: Annotated[str, spec.Option("--run-url", help="A link for the issues.")] = "",
 ) -> None:
     """Open, update and close one GitHub issue per drifted cluster (through `gh`, with
     $GH_TOKEN); print the summary (markdown)."""

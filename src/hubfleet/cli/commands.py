@@ -9,12 +9,9 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Any, NamedTuple
 
 from hubfleet import __version__
-
-if TYPE_CHECKING:
-    import typer
 
 HELP = """Deploy and operate a fleet of JupyterHubs from one git repository.
 
@@ -171,12 +168,12 @@ def print_version() -> None:
     sys.stdout.flush()
 
 
-def register(target: typer.Typer, commands: Sequence[tuple[str, str]]) -> None:
-    """Add every command to `target`; a command whose module is missing or fails to
-    import is an error (ModuleNotFoundError, ImportError), never a command left out."""
+def register(commands: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Every command's function (`command`) or group (`app`, a `spec.Group`) by name; a
+    command whose module is missing or fails to import is an error
+    (ModuleNotFoundError, ImportError), never a command left out."""
+    found: dict[str, Any] = {}
     for name, module_name in commands:
         module = importlib.import_module(module_name)
-        if hasattr(module, "app"):
-            target.add_typer(module.app, name=name)
-        else:
-            target.command(name)(module.command)
+        found[name] = module.app if hasattr(module, "app") else module.command
+    return found

@@ -1,6 +1,6 @@
 """What every command shares: global options, loading the fleet, printing.
 
-Command modules import only typer and this module at import time, so that
+Command modules import only `hubfleet.cli.spec` and this module at import time, so that
 `hubfleet --help` stays fast; the core is imported inside the command bodies.
 """
 
@@ -13,9 +13,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
-
 from hubfleet.base.redact import MaskKey, Redactor
+from hubfleet.cli import spec
 
 if TYPE_CHECKING:
     from hubfleet.config.fleet import Fleet
@@ -41,14 +40,14 @@ def command_redactor() -> Redactor:
 
 @dataclass
 class Options:
-    """Global options, kept on the typer context (`ctx.obj`)."""
+    """Global options, kept on the root context (`ctx.obj`)."""
 
     repo: Path | None = None
     debug: bool = False
     redactor: Redactor = field(default_factory=command_redactor)
 
 
-def options(ctx: typer.Context) -> Options:
+def options(ctx: spec.Context) -> Options:
     obj = ctx.find_root().obj
     if not isinstance(obj, Options):
         obj = Options()
@@ -56,20 +55,20 @@ def options(ctx: typer.Context) -> Options:
     return obj
 
 
-def repo_root(ctx: typer.Context) -> Path:
+def repo_root(ctx: spec.Context) -> Path:
     from hubfleet.config.repo import find_repo_root
 
     return find_repo_root(options(ctx).repo)
 
 
-def load_fleet(ctx: typer.Context) -> Fleet:
+def load_fleet(ctx: spec.Context) -> Fleet:
     """The fleet, loaded once; any configuration problem stops the command (exit 2)."""
     from hubfleet.config.load import load_fleet as load
 
     return load(repo_root(ctx)).fleet_or_raise()
 
 
-def load_fleet_for(ctx: typer.Context, cluster: str) -> Fleet:
+def load_fleet_for(ctx: spec.Context, cluster: str) -> Fleet:
     """The fleet for a command about one cluster (render, export): another cluster whose
     configuration does not load is left out with a warning on stderr
     (docs/isolation.md); a problem in `cluster`'s folder, or one every cluster depends
@@ -93,7 +92,7 @@ def load_fleet_for(ctx: typer.Context, cluster: str) -> Fleet:
     return loaded.fleet
 
 
-def sops(ctx: typer.Context, root: Path) -> Sops:
+def sops(ctx: spec.Context, root: Path) -> Sops:
     """The run's sops: what it decrypts is registered with the run's redactor, which
     scrubs everything the command prints."""
     from hubfleet.secrets.sops import Sops
@@ -101,7 +100,7 @@ def sops(ctx: typer.Context, root: Path) -> Sops:
     return Sops(options(ctx).redactor, cwd=root)
 
 
-def echo(ctx: typer.Context, text: str, *, err: bool = False) -> None:
+def echo(ctx: spec.Context, text: str, *, err: bool = False) -> None:
     """Print one block of text, scrubbed of every registered secret."""
     stream = sys.stderr if err else sys.stdout
     stream.write(options(ctx).redactor.scrub(text))
@@ -110,7 +109,7 @@ def echo(ctx: typer.Context, text: str, *, err: bool = False) -> None:
     stream.flush()
 
 
-def echo_json(ctx: typer.Context, data: Any) -> None:
+def echo_json(ctx: spec.Context, data: Any) -> None:
     """Print data as JSON: its strings scrubbed before encoding (no escaping hides a
     value), the text once more after."""
     clean = options(ctx).redactor.scrub_data(data)

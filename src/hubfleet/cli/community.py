@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
+from hubfleet.cli import spec
 from hubfleet.cli.common import Output, echo, echo_json, load_fleet
 
 if TYPE_CHECKING:
@@ -31,8 +30,8 @@ class Events:
 
 
 def command(
-    ctx: typer.Context,
-    output: Annotated[Output, typer.Option("--output", "-o", help="text or json")] = Output.text,
+    ctx: spec.Context,
+    output: Annotated[Output, spec.Option("--output", "-o", help="text or json")] = Output.text,
 ) -> None:
     """Who owns which hub and files, and what each community may change (docs/community.md)."""
     from hubfleet.community.model import summary

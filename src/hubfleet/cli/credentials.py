@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
+from hubfleet.cli import spec
 from hubfleet.cli.common import load_fleet, options, sops
 
 
 def command(
-    ctx: typer.Context,
-    cluster: Annotated[str, typer.Argument(help="The cluster whose credentials to use.")],
+    ctx: spec.Context,
+    cluster: Annotated[str, spec.Argument(help="The cluster whose credentials to use.")],
     cmd: Annotated[
         list[str] | None,
-        typer.Argument(help="The command to run after `--` (default: an interactive shell)."),
+        spec.Argument(help="The command to run after `--` (default: an interactive shell)."),
     ] = None,
 ) -> None:
     """Run a command (or a shell) with KUBECONFIG set to the cluster's private kubeconfig.
@@ -30,4 +29,4 @@ def command(
     code = run_with_credentials(
         fleet, target, list(cmd or []), sops=decrypter, redactor=opts.redactor
     )
-    raise typer.Exit(code)
+    raise spec.Exit(code)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
 from hubfleet.base.causes import cause_lines
+from hubfleet.cli import spec
 from hubfleet.cli.common import Output, echo, load_fleet, options
 
 if TYPE_CHECKING:
@@ -19,63 +18,63 @@ BROKEN_EXIT = 3
 
 
 def command(
-    ctx: typer.Context,
-    cluster: Annotated[str | None, typer.Argument(help="Deploy this cluster.")] = None,
+    ctx: spec.Context,
+    cluster: Annotated[str | None, spec.Argument(help="Deploy this cluster.")] = None,
     hubs: Annotated[
         list[str] | None,
-        typer.Argument(help="Only these hubs (default: the support release and every hub)."),
+        spec.Argument(help="Only these hubs (default: the support release and every hub)."),
     ] = None,
     plan: Annotated[
-        Path | None, typer.Option("--plan", help="Deploy the jobs of a plan (JSON).")
+        Path | None, spec.Option("--plan", help="Deploy the jobs of a plan (JSON).")
     ] = None,
     only_cluster: Annotated[
-        str | None, typer.Option("--cluster", help="With --plan: only this cluster's jobs.")
+        str | None, spec.Option("--cluster", help="With --plan: only this cluster's jobs.")
     ] = None,
     wave: Annotated[
         str | None,
-        typer.Option("--wave", help="With --plan: only this wave's jobs (CI runs one per call)."),
+        spec.Option("--wave", help="With --plan: only this wave's jobs (CI runs one per call)."),
     ] = None,
     retry_failed: Annotated[
         Path | None,
-        typer.Option(
+        spec.Option(
             "--retry-failed", help="Re-run the failed, skipped, cancelled jobs of a report."
         ),
     ] = None,
     retry: Annotated[
         bool,
-        typer.Option(
+        spec.Option(
             "--retry",
             help="With --plan of `plan --live`: also deploy the hubs it holds after a "
             "rollback (their inputs are those that were rolled back).",
         ),
     ] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="helm's dry run; print the commands.")
+        bool, spec.Option("--dry-run", help="helm's dry run; print the commands.")
     ] = False,
     concurrency: Annotated[
-        int | None, typer.Option("--concurrency", min=1, help="helm processes at once.")
+        int | None, spec.Option("--concurrency", min=1, help="helm processes at once.")
     ] = None,
     cluster_concurrency: Annotated[
-        int | None, typer.Option("--cluster-concurrency", min=1, help="Clusters at once.")
+        int | None, spec.Option("--cluster-concurrency", min=1, help="Clusters at once.")
     ] = None,
-    report: Annotated[Path | None, typer.Option("--report", help="Write the JSON report.")] = None,
-    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML.")] = None,
+    report: Annotated[Path | None, spec.Option("--report", help="Write the JSON report.")] = None,
+    junit: Annotated[Path | None, spec.Option("--junit", help="Write JUnit XML.")] = None,
     fail_fast: Annotated[
-        bool, typer.Option("--fail-fast", help="Start nothing new after the first failure.")
+        bool, spec.Option("--fail-fast", help="Start nothing new after the first failure.")
     ] = False,
     no_health_check: Annotated[
-        bool, typer.Option("--no-health-check", help="Gate canaries on helm's result only.")
+        bool, spec.Option("--no-health-check", help="Gate canaries on helm's result only.")
     ] = False,
     recover: Annotated[
-        bool, typer.Option("--recover", help="Roll back releases stuck in pending-* first.")
+        bool, spec.Option("--recover", help="Roll back releases stuck in pending-* first.")
     ] = False,
     helm_timeout: Annotated[
-        str | None, typer.Option("--helm-timeout", help="helm --timeout per release (e.g. 10m).")
+        str | None, spec.Option("--helm-timeout", help="helm --timeout per release (e.g. 10m).")
     ] = None,
     progress: Annotated[
-        str, typer.Option("--progress", help="auto, live (rich) or plain (timestamped lines).")
+        str, spec.Option("--progress", help="auto, live (rich) or plain (timestamped lines).")
     ] = "auto",
-    output: Annotated[Output, typer.Option("--output", help="text or json.")] = Output.text,
+    output: Annotated[Output, spec.Option("--output", help="text or json.")] = Output.text,
 ) -> None:
     """Deploy CLUSTER [HUB ...], a --plan FILE, or --retry-failed REPORT.
 
@@ -181,4 +180,4 @@ def command(
             echo(ctx, f"{gone.name}: not deployed, its configuration is broken", err=True)
         for problem in gone.problems:
             echo(ctx, problem.render(), err=True)
-    raise typer.Exit(result.exit_code or (BROKEN_EXIT if broken else 0))
+    raise spec.Exit(result.exit_code or (BROKEN_EXIT if broken else 0))

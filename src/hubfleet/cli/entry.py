@@ -1,6 +1,6 @@
 """The console script `hubfleet`: signal handlers first, then the CLI.
 
-Importing the CLI (typer, rich, pydantic, the commands) takes a few hundred
+Importing the CLI (argparse, the command, the core it needs) takes tens to hundreds of
 milliseconds; a signal in that time used to print a traceback (SIGINT) or end
 hubfleet with the default action (SIGTERM: exit 143). So signals are handled from
 this module's first lines: a recorder on the C `_signal` module (importing

@@ -6,44 +6,43 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
+from hubfleet.cli import spec
 from hubfleet.cli.common import Output, echo, echo_json, load_fleet_for, options, sops
 
 
 def command(
-    ctx: typer.Context,
-    cluster: Annotated[str, typer.Argument(help="The cluster.")],
-    hub: Annotated[str, typer.Argument(help="The hub.")],
-    directory: Annotated[Path, typer.Argument(help="The folder to write (absent or empty).")],
+    ctx: spec.Context,
+    cluster: Annotated[str, spec.Argument(help="The cluster.")],
+    hub: Annotated[str, spec.Argument(help="The hub.")],
+    directory: Annotated[Path, spec.Argument(help="The folder to write (absent or empty).")],
     recipient: Annotated[
         list[str] | None,
-        typer.Option(
+        spec.Option(
             "--recipient",
             help="Re-encrypt the secrets for this age public key (repeatable), in memory.",
         ),
     ] = None,
     decrypt: Annotated[
         bool,
-        typer.Option("--decrypt", help="Write the secrets in plaintext (needs the next flag)."),
+        spec.Option("--decrypt", help="Write the secrets in plaintext (needs the next flag)."),
     ] = False,
     i_understand_plaintext: Annotated[
         bool,
-        typer.Option(
+        spec.Option(
             "--i-understand-plaintext",
             help="Accept that --decrypt writes secrets to disk (files are mode 0600).",
         ),
     ] = False,
     verify: Annotated[
         bool,
-        typer.Option(
+        spec.Option(
             "--verify",
             help="Render the hub through hubfleet and the export as its README says; "
             "fail on any difference (fields the chart randomises, found by rendering "
             "again, are named and ignored).",
         ),
     ] = False,
-    output: Annotated[Output, typer.Option("--output", "-o", help="text or json.")] = Output.text,
+    output: Annotated[Output, spec.Option("--output", "-o", help="text or json.")] = Output.text,
 ) -> None:
     """Write HUB of CLUSTER to DIRECTORY: its chart, values files in order, secrets
     (encrypted as they are by default), and a README with the helm command that

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import typer
-
+from hubfleet.cli import spec
 from hubfleet.cli.common import repo_root
 
 if TYPE_CHECKING:
@@ -14,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def load_for_plan(
-    ctx: typer.Context, only_cluster: str | None
+    ctx: spec.Context, only_cluster: str | None
 ) -> tuple[Fleet, tuple[BrokenCluster, ...]]:
     """The clusters that load and the broken ones. A problem every cluster depends on
     stops the command (exit 2), and so does `--cluster` naming a broken cluster."""

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
+from hubfleet.cli import spec
 from hubfleet.cli.common import Output, echo_json, load_fleet
 
 
 def command(
-    ctx: typer.Context,
-    output: Annotated[Output, typer.Option("--output", "-o", help="text or json")] = Output.text,
+    ctx: spec.Context,
+    output: Annotated[Output, spec.Option("--output", "-o", help="text or json")] = Output.text,
 ) -> None:
     """List clusters and their hubs (staging hubs are the canaries)."""
     fleet = load_fleet(ctx)

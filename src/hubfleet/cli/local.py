@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import typer
-
+from hubfleet.cli import spec
 from hubfleet.cli.common import Output, echo, echo_json, load_fleet, repo_root
 from hubfleet.config.fleet import release_label
 from hubfleet.config.providers import target_of
@@ -19,13 +18,13 @@ from hubfleet.config.providers import target_of
 if TYPE_CHECKING:
     from hubfleet.local import LocalHubStatus
 
-app = typer.Typer(
+app = spec.Group(
     help="Hubs of the local provider (JupyterHub processes on this machine).",
     no_args_is_help=True,
 )
 
 
-def cluster_state_dirs(ctx: typer.Context) -> dict[str, Path]:
+def cluster_state_dirs(ctx: spec.Context) -> dict[str, Path]:
     """cluster name -> its state folder, for every local cluster with state."""
     from hubfleet.local.fleet import state_dir
     from hubfleet.local.runtime import DEFAULT_STATE_ROOT
@@ -75,9 +74,9 @@ def _row(status: LocalHubStatus) -> dict[str, Any]:
 
 @app.command()
 def status(
-    ctx: typer.Context,
-    cluster: Annotated[str | None, typer.Argument(help="Only this cluster.")] = None,
-    output: Annotated[Output, typer.Option("--output", "-o", help="text or json")] = Output.text,
+    ctx: spec.Context,
+    cluster: Annotated[str | None, spec.Argument(help="Only this cluster.")] = None,
+    output: Annotated[Output, spec.Option("--output", "-o", help="text or json")] = Output.text,
 ) -> None:
     """Local hubs: URL, pid, uptime, whether their API answers, and what a stopped hub
     left running (an orphaned proxy holding its port)."""
@@ -131,10 +130,10 @@ def _stopped(row: dict[str, Any]) -> str:
 
 @app.command()
 def stop(
-    ctx: typer.Context,
-    cluster: Annotated[str | None, typer.Argument(help="Cluster (default: every one).")] = None,
-    hubs: Annotated[list[str] | None, typer.Argument(help="Hubs (default: every one).")] = None,
-    output: Annotated[Output, typer.Option("--output", "-o", help="text or json")] = Output.text,
+    ctx: spec.Context,
+    cluster: Annotated[str | None, spec.Argument(help="Cluster (default: every one).")] = None,
+    hubs: Annotated[list[str] | None, spec.Argument(help="Hubs (default: every one).")] = None,
+    output: Annotated[Output, spec.Option("--output", "-o", help="text or json")] = Output.text,
 ) -> None:
     """Stop local hubs and every process they started (proxy, servers, culler)."""
     from hubfleet.base.errors import HubfleetError, did_you_mean

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
+from hubfleet.cli import spec
 from hubfleet.cli.common import Output, echo, echo_json, repo_root
 from hubfleet.config.providers import PROVIDERS
 
@@ -15,33 +14,33 @@ if TYPE_CHECKING:
 
 # The provider table's names: "gcp, aws, azure, kubeconfig or local."
 _PROVIDER_HELP = f"{', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]}."
-app = typer.Typer(help="Create a cluster or a hub (files, cluster.yaml entry), then validate.")
+app = spec.Group(help="Create a cluster or a hub (files, cluster.yaml entry), then validate.")
 
 
 @app.command("cluster")
 def cluster(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The new cluster's name (a DNS label).")],
-    provider: Annotated[str, typer.Option("--provider", "-p", help=_PROVIDER_HELP)],
+    ctx: spec.Context,
+    name: Annotated[str, spec.Argument(help="The new cluster's name (a DNS label).")],
+    provider: Annotated[str, spec.Option("--provider", "-p", help=_PROVIDER_HELP)],
     setting: Annotated[
         list[str] | None,
-        typer.Option(
+        spec.Option(
             "--set",
             help="A provider setting KEY=VALUE (repeatable); missing required ones are asked.",
         ),
     ] = None,
     credentials_from: Annotated[
         Path | None,
-        typer.Option(
+        spec.Option(
             "--credentials-from",
             help="A deploy credentials file (kubeconfig, service-account key) to encrypt "
             "with sops into the cluster folder; the file itself is only read.",
         ),
     ] = None,
     no_input: Annotated[
-        bool, typer.Option("--no-input", help="Never prompt: fail on a missing setting.")
+        bool, spec.Option("--no-input", help="Never prompt: fail on a missing setting.")
     ] = False,
-    output: Annotated[Output, typer.Option("--output", "-o", help="text or json.")] = Output.text,
+    output: Annotated[Output, spec.Option("--output", "-o", help="text or json.")] = Output.text,
 ) -> None:
     """Create config/clusters/NAME/ with cluster.yaml (the provider block) and a
     support values file."""
@@ -64,7 +63,7 @@ def cluster(
                 f"{provider} needs {key.name!r} ({key.description})",
                 hint=f"pass --set {key.name}=VALUE",
             )
-        settings[key.name] = typer.prompt(f"{provider}.{key.name} ({key.description})")
+        settings[key.name] = spec.prompt(f"{provider}.{key.name} ({key.description})")
     credentials = credentials_from.read_bytes() if credentials_from else None
     created = new_cluster(repo_root(ctx), name, provider, settings, credentials=credentials)
     _report(ctx, created, output, f"cluster {name}")
@@ -72,21 +71,21 @@ def cluster(
 
 @app.command("hub")
 def hub(
-    ctx: typer.Context,
-    cluster_name: Annotated[str, typer.Argument(metavar="CLUSTER", help="The cluster.")],
-    name: Annotated[str, typer.Argument(help="The new hub's name (a DNS label, ≤ 53 chars).")],
-    domain: Annotated[str, typer.Option("--domain", "-d", help="The hub's domain name.")],
+    ctx: spec.Context,
+    cluster_name: Annotated[str, spec.Argument(metavar="CLUSTER", help="The cluster.")],
+    name: Annotated[str, spec.Argument(help="The new hub's name (a DNS label, ≤ 53 chars).")],
+    domain: Annotated[str, spec.Option("--domain", "-d", help="The hub's domain name.")],
     staging: Annotated[
-        bool, typer.Option("--staging", help="A canary: upgraded (and checked) first.")
+        bool, spec.Option("--staging", help="A canary: upgraded (and checked) first.")
     ] = False,
     from_hub: Annotated[
         str | None,
-        typer.Option("--from", help="Copy this hub's values files (never its secrets)."),
+        spec.Option("--from", help="Copy this hub's values files (never its secrets)."),
     ] = None,
     helm_chart: Annotated[
-        str | None, typer.Option("--helm-chart", help="The chart (default: the fleet's).")
+        str | None, spec.Option("--helm-chart", help="The chart (default: the fleet's).")
     ] = None,
-    output: Annotated[Output, typer.Option("--output", "-o", help="text or json.")] = Output.text,
+    output: Annotated[Output, spec.Option("--output", "-o", help="text or json.")] = Output.text,
 ) -> None:
     """Add hub NAME to CLUSTER: values file, encrypted secrets file (sops, the
     repository's .sops.yaml rules) and its entry in cluster.yaml, comments kept."""
@@ -104,7 +103,7 @@ def hub(
     _report(ctx, created, output, f"hub {cluster_name}/{name}")
 
 
-def _report(ctx: typer.Context, created: Created, output: Output, what: str) -> None:
+def _report(ctx: spec.Context, created: Created, output: Output, what: str) -> None:
     if output == Output.json:
         echo_json(
             ctx,
@@ -133,4 +132,4 @@ def _report(ctx: typer.Context, created: Created, output: Output, what: str) -> 
                 else "validation: no problems",
             )
     if not created.ok:
-        raise typer.Exit(2)
+        raise spec.Exit(2)

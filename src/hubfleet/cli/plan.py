@@ -9,8 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
+from hubfleet.cli import spec
 from hubfleet.cli.common import echo, options, repo_root
 
 if TYPE_CHECKING:
@@ -35,10 +34,10 @@ class PlanOutput(StrEnum):
 
 
 def command(
-    ctx: typer.Context,
+    ctx: spec.Context,
     changed_files: Annotated[
         str | None,
-        typer.Option(
+        spec.Option(
             "--changed-files",
             metavar="FILE|-",
             help="Changed paths (repository-relative), one per line or comma-separated; "
@@ -47,15 +46,15 @@ def command(
     ] = None,
     base: Annotated[
         str | None,
-        typer.Option("--base", metavar="REF", help="Compare this revision with --head (git)."),
+        spec.Option("--base", metavar="REF", help="Compare this revision with --head (git)."),
     ] = None,
     head: Annotated[
         str | None,
-        typer.Option("--head", metavar="REF", help="Default: the working tree."),
+        spec.Option("--head", metavar="REF", help="Default: the working tree."),
     ] = None,
     labels: Annotated[
         str | None,
-        typer.Option(
+        spec.Option(
             "--labels",
             metavar="JSON-LIST",
             help="Pull-request labels: deployer:skip-deploy, deployer:skip-deploy-hubs, "
@@ -64,7 +63,7 @@ def command(
     ] = None,
     output: Annotated[
         PlanOutput | None,
-        typer.Option(
+        spec.Option(
             "--output",
             "-o",
             help="table (default on a terminal), json (default otherwise), github "
@@ -73,7 +72,7 @@ def command(
     ] = None,
     rendered: Annotated[
         bool,
-        typer.Option(
+        spec.Option(
             "--rendered",
             help="With --base: render every hub reached only by values files or a chart at "
             "both revisions and upgrade it only if its manifests differ (fields the chart "
@@ -83,7 +82,7 @@ def command(
     ] = False,
     diff: Annotated[
         bool,
-        typer.Option(
+        spec.Option(
             "--diff",
             help="With --base (implies --rendered): each hub's changed resources as unified "
             "YAML diffs in the table and markdown outputs (Secret data as keyed digests, "
@@ -93,7 +92,7 @@ def command(
     ] = False,
     diff_file: Annotated[
         Path | None,
-        typer.Option(
+        spec.Option(
             "--diff-file",
             metavar="PATH",
             help="With --base (implies --rendered): write the whole diff of every hub here.",
@@ -101,7 +100,7 @@ def command(
     ] = None,
     diff_json: Annotated[
         Path | None,
-        typer.Option(
+        spec.Option(
             "--diff-json",
             metavar="PATH",
             help="With --base (implies --rendered): write the diffs (and the owners to "
@@ -110,7 +109,7 @@ def command(
     ] = None,
     render_cache: Annotated[
         bool,
-        typer.Option(
+        spec.Option(
             "--render-cache",
             help="With --rendered: keep masked renders under .hubfleet/cache/renders and "
             "reuse them (across runs only with the same HUBFLEET_MASK_KEY: digests are keyed).",
@@ -118,7 +117,7 @@ def command(
     ] = False,
     diff_from: Annotated[
         Path | None,
-        typer.Option(
+        spec.Option(
             "--diff-from",
             metavar="PATH",
             help="With --from-json: add the diffs a --diff-json run saved (checked).",
@@ -126,7 +125,7 @@ def command(
     ] = None,
     from_json: Annotated[
         Path | None,
-        typer.Option(
+        spec.Option(
             "--from-json",
             metavar="FILE",
             help="Render a saved plan (checked against `hubfleet schema plan`).",
@@ -134,7 +133,7 @@ def command(
     ] = None,
     event: Annotated[
         Path | None,
-        typer.Option(
+        spec.Option(
             "--event",
             metavar="FILE",
             help="A GitHub event payload: add the community-only decision (docs/community.md).",
@@ -142,11 +141,11 @@ def command(
     ] = None,
     github_event: Annotated[
         bool,
-        typer.Option("--github-event", help="--event $GITHUB_EVENT_PATH (in GitHub Actions)."),
+        spec.Option("--github-event", help="--event $GITHUB_EVENT_PATH (in GitHub Actions)."),
     ] = False,
     reviews: Annotated[
         Path | None,
-        typer.Option(
+        spec.Option(
             "--reviews",
             metavar="FILE",
             help="With --event: the pull request's reviews (GitHub API JSON list).",
@@ -154,7 +153,7 @@ def command(
     ] = None,
     live: Annotated[
         bool,
-        typer.Option(
+        spec.Option(
             "--live",
             help="Read the clusters (each with its credentials) and add a job for every "
             "release whose live state differs from git: never deployed, failed, pending, "
@@ -164,7 +163,7 @@ def command(
     ] = False,
     clusters: Annotated[
         list[str] | None,
-        typer.Option(
+        spec.Option(
             "--cluster",
             metavar="NAME",
             help="With --live: read only this cluster (repeatable; default: every cluster).",
@@ -172,7 +171,7 @@ def command(
     ] = None,
     retry: Annotated[
         bool,
-        typer.Option(
+        spec.Option(
             "--retry",
             help="With --live: also deploy hubs rolled back with the inputs git still holds.",
         ),
@@ -274,11 +273,11 @@ def command(
             for cluster in plan.broken:
                 echo(ctx, f"cluster {cluster.name}: configuration broken, not planned:", err=True)
                 echo(ctx, "\n".join(f"  {p.render()}" for p in cluster.problems), err=True)
-        raise typer.Exit(BROKEN_EXIT)
+        raise spec.Exit(BROKEN_EXIT)
 
 
 def _make(
-    ctx: typer.Context,
+    ctx: spec.Context,
     changed_files: str | None,
     base: str | None,
     head: str | None,
@@ -343,7 +342,7 @@ def _live_only() -> Plan:
     return Plan(planned=Planned(changes=()))
 
 
-def _with_live(ctx: typer.Context, plan: Plan, names: list[str], retry: bool) -> Plan:
+def _with_live(ctx: spec.Context, plan: Plan, names: list[str], retry: bool) -> Plan:
     """The plan with the live plan of the clusters in scope (`names`, or every cluster
     that loads and is not broken), their union (`hubfleet.plan.live.combine`)."""
     from hubfleet.config.load import load_isolated
@@ -395,7 +394,7 @@ class Diffs:
     refused: tuple[str, ...] = ()
 
 
-def _render_run(ctx: typer.Context, root: Path, cache: bool) -> RenderRun:
+def _render_run(ctx: spec.Context, root: Path, cache: bool) -> RenderRun:
     """The run's renders: masked under the run's key; a sops key on this machine
     decrypts in memory (keyed digests, see `hubfleet.plan.rendered`)."""
     from hubfleet.cli.common import sops
@@ -428,7 +427,7 @@ def _diffs(plan: Plan, run: RenderRun, fleet: Fleet) -> Diffs:
 
 
 def _write_diffs(
-    ctx: typer.Context, shown: Diffs, diff_file: Path | None, diff_json: Path | None
+    ctx: spec.Context, shown: Diffs, diff_file: Path | None, diff_json: Path | None
 ) -> None:
     """The whole diff (text) and the diffs as JSON, scrubbed of every known secret."""
     import json
@@ -444,7 +443,7 @@ def _write_diffs(
         diff_json.write_text(scrub(json.dumps(data, indent=1)) + "\n", encoding="utf-8")
 
 
-def _saved_diffs(ctx: typer.Context, path: Path) -> Diffs:
+def _saved_diffs(ctx: spec.Context, path: Path) -> Diffs:
     """Diffs a pull request's job saved (untrusted). Its mentions are kept only as
     far as the fleet at `--repo` (the comment workflow's checkout of the default
     branch, never the pull request's) says: `plan.mention_owners` set there, and the
@@ -471,7 +470,7 @@ def _saved_diffs(ctx: typer.Context, path: Path) -> Diffs:
     return Diffs(tuple(changes), tuple(trusted), teams=settings.mention_teams)
 
 
-def _markdown(ctx: typer.Context, plan: Plan, shown: Diffs | None) -> str:
+def _markdown(ctx: spec.Context, plan: Plan, shown: Diffs | None) -> str:
     from hubfleet.plan.render import to_markdown, to_markdown_with_diffs
 
     scrub = options(ctx).redactor.scrub

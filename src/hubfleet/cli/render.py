@@ -7,34 +7,33 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
 from hubfleet.base.confined import Confinement, write_beneath
 from hubfleet.base.errors import HubfleetError
+from hubfleet.cli import spec
 from hubfleet.cli.common import Output, echo, echo_json, load_fleet_for, options, sops
 
 
 def command(
-    ctx: typer.Context,
-    cluster: Annotated[str, typer.Argument(help="The cluster.")],
-    hub: Annotated[str, typer.Argument(help="The hub, or `support` for the support release.")],
+    ctx: spec.Context,
+    cluster: Annotated[str, spec.Argument(help="The cluster.")],
+    hub: Annotated[str, spec.Argument(help="The hub, or `support` for the support release.")],
     output_dir: Annotated[
         Path | None,
-        typer.Option("--output-dir", help="Write one file per template here instead of stdout."),
+        spec.Option("--output-dir", help="Write one file per template here instead of stdout."),
     ] = None,
     placeholders: Annotated[
         bool,
-        typer.Option(
+        spec.Option(
             "--placeholders",
             help="Render encrypted values as placeholders even when a sops key is available.",
         ),
     ] = False,
     output: Annotated[
-        Output, typer.Option("--output", "-o", help="text (YAML documents) or json")
+        Output, spec.Option("--output", "-o", help="text (YAML documents) or json")
     ] = Output.text,
     show_secrets: Annotated[
         bool,
-        typer.Option(
+        spec.Option(
             "--show-secrets",
             help="Show the data of Secrets and the decrypted values (only on a terminal).",
         ),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from enum import StrEnum
 from typing import Annotated
 
-import typer
+from hubfleet.cli import spec
 
 
 class Kind(StrEnum):
@@ -17,7 +18,7 @@ class Kind(StrEnum):
 
 def command(
     kind: Annotated[
-        Kind, typer.Argument(help="cluster (cluster.yaml), fleet (hubfleet.yaml) or plan")
+        Kind, spec.Argument(help="cluster (cluster.yaml), fleet (hubfleet.yaml) or plan")
     ] = Kind.cluster,
 ) -> None:
     """Print a JSON Schema: for editors (cluster.yaml, hubfleet.yaml) and CI (plan JSON)."""
@@ -29,4 +30,4 @@ def command(
         from hubfleet.config.schema import json_schema
 
         schema = json_schema(kind.value)
-    typer.echo(json.dumps(schema, indent=2, sort_keys=True))
+    sys.stdout.write(json.dumps(schema, indent=2, sort_keys=True) + "\n")

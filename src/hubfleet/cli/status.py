@@ -6,8 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
+from hubfleet.cli import spec
 from hubfleet.cli.common import echo, echo_json, options, repo_root, sops
 
 
@@ -18,17 +17,17 @@ class StatusOutput(StrEnum):
 
 
 def command(
-    ctx: typer.Context,
+    ctx: spec.Context,
     clusters: Annotated[
-        list[str] | None, typer.Argument(help="Clusters to read (default: all).")
+        list[str] | None, spec.Argument(help="Clusters to read (default: all).")
     ] = None,
     output: Annotated[
-        StatusOutput, typer.Option("--output", "-o", help="table, json or markdown")
+        StatusOutput, spec.Option("--output", "-o", help="table, json or markdown")
     ] = StatusOutput.table,
     html: Annotated[
-        Path | None, typer.Option("--html", help="Also write the fleet as one HTML page.")
+        Path | None, spec.Option("--html", help="Also write the fleet as one HTML page.")
     ] = None,
-    parallelism: Annotated[int, typer.Option("--parallelism", min=1, help="Clusters at once.")] = 4,
+    parallelism: Annotated[int, spec.Option("--parallelism", min=1, help="Clusters at once.")] = 4,
 ) -> None:
     """What runs in each cluster against git: the commit each release runs, in sync or
     behind, failed, changed by hand, rolled back, missing; orphans (docs/status.md).
@@ -68,10 +67,10 @@ def command(
     else:
         _table(ctx, status)
     if status.exit_code:
-        raise typer.Exit(status.exit_code)
+        raise spec.Exit(status.exit_code)
 
 
-def _table(ctx: typer.Context, status: object) -> None:
+def _table(ctx: spec.Context, status: object) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text

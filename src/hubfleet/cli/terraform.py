@@ -5,19 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
+from hubfleet.cli import spec
 from hubfleet.cli.common import Output, echo, echo_json, load_fleet, options, repo_root, sops
 
-app = typer.Typer(
+app = spec.Group(
     help="The clusters' Terraform, with cluster.yaml as its one source (docs/terraform.md).",
     no_args_is_help=True,
 )
 
-OutputOption = Annotated[Output, typer.Option("--output", "-o", help="text or json")]
+OutputOption = Annotated[Output, spec.Option("--output", "-o", help="text or json")]
 
 
-def _context(ctx: typer.Context):  # type: ignore[no-untyped-def]
+def _context(ctx: spec.Context):  # type: ignore[no-untyped-def]
     from hubfleet.terraform.commands import Context
 
     fleet = load_fleet(ctx)
@@ -25,7 +24,7 @@ def _context(ctx: typer.Context):  # type: ignore[no-untyped-def]
 
 
 @app.command("vars")
-def vars_(ctx: typer.Context, cluster: str) -> None:
+def vars_(ctx: spec.Context, cluster: str) -> None:
     """Print the cluster's module inputs as .tfvars.json (for plain terraform by hand)."""
     from hubfleet.terraform.commands import compute_inputs
     from hubfleet.terraform.inputs import tfvars_json
@@ -36,13 +35,13 @@ def vars_(ctx: typer.Context, cluster: str) -> None:
 
 @app.command("plan")
 def plan(
-    ctx: typer.Context,
-    clusters: Annotated[list[str] | None, typer.Argument(help="clusters (default: all)")] = None,
+    ctx: spec.Context,
+    clusters: Annotated[list[str] | None, spec.Argument(help="clusters (default: all)")] = None,
     out_dir: Annotated[
-        Path, typer.Option("--out-dir", help="where <cluster>.tfplan files are saved")
+        Path, spec.Option("--out-dir", help="where <cluster>.tfplan files are saved")
     ] = Path(".hubfleet/terraform-plans"),
     markdown: Annotated[
-        Path | None, typer.Option("--markdown", help="also write the summary as Markdown")
+        Path | None, spec.Option("--markdown", help="also write the summary as Markdown")
     ] = None,
     output: OutputOption = Output.text,
 ) -> None:
@@ -76,14 +75,14 @@ def plan(
                 message = context.redactor.scrub(str(outcome.error))
                 echo(ctx, f"{outcome.cluster}: the plan failed: {message}", err=True)
     if failures:
-        raise typer.Exit(max(f.error.exit_code for f in failures))
+        raise spec.Exit(max(f.error.exit_code for f in failures))
 
 
 @app.command("apply")
 def apply(
-    ctx: typer.Context,
+    ctx: spec.Context,
     cluster: str,
-    plan_file: Annotated[Path, typer.Option("--plan", help="a plan saved by terraform plan")],
+    plan_file: Annotated[Path, spec.Option("--plan", help="a plan saved by terraform plan")],
     output: OutputOption = Output.text,
 ) -> None:
     """Apply a saved plan (made from a clean tree at this commit), then regenerate values."""
@@ -105,8 +104,8 @@ def apply(
 
 @app.command("drift")
 def drift(
-    ctx: typer.Context,
-    clusters: Annotated[list[str] | None, typer.Argument(help="clusters (default: all)")] = None,
+    ctx: spec.Context,
+    clusters: Annotated[list[str] | None, spec.Argument(help="clusters (default: all)")] = None,
     output: OutputOption = Output.text,
 ) -> None:
     """List clusters whose real infrastructure differs from git (exit 1 if any)."""
@@ -124,11 +123,11 @@ def drift(
                 + (f": {result.message}" if result.message else ""),
             )
     if any(r.status != "in-sync" for r in results):
-        raise typer.Exit(1)
+        raise spec.Exit(1)
 
 
 @app.command("values")
-def values(ctx: typer.Context, cluster: str, output: OutputOption = Output.text) -> None:
+def values(ctx: spec.Context, cluster: str, output: OutputOption = Output.text) -> None:
     """Write the hubs' generated values files from Terraform's outputs."""
     from hubfleet.terraform.commands import values_cluster
     from hubfleet.terraform.values import remove_leftovers
@@ -148,9 +147,9 @@ def values(ctx: typer.Context, cluster: str, output: OutputOption = Output.text)
 
 @app.command("backups")
 def backups(
-    ctx: typer.Context,
+    ctx: spec.Context,
     clusters: Annotated[
-        list[str] | None, typer.Argument(help="clusters (default: all with home backups)")
+        list[str] | None, spec.Argument(help="clusters (default: all with home backups)")
     ] = None,
     output: OutputOption = Output.text,
 ) -> None:
@@ -176,14 +175,14 @@ def backups(
                 line = line if line.startswith(result.cluster) else f"{result.cluster}: {line}"
             echo(ctx, context.redactor.scrub(line), err=not result.ok)
     if any(not r.ok for r in results):
-        raise typer.Exit(1)
+        raise spec.Exit(1)
 
 
 @app.command("scaffold")
 def scaffold(
-    ctx: typer.Context,
+    ctx: spec.Context,
     provider: str,
-    force: Annotated[bool, typer.Option("--force", help="overwrite existing files")] = False,
+    force: Annotated[bool, spec.Option("--force", help="overwrite existing files")] = False,
     output: OutputOption = Output.text,
 ) -> None:
     """Write the shipped root module for PROVIDER (gcp, aws, azure) into terraform/, and

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
+from hubfleet.cli import spec
 from hubfleet.cli.common import Output, echo, echo_json, repo_root, sops
 
 # --isolate: every error is in a cluster whose configuration is broken (docs/isolation.md).
@@ -13,24 +12,24 @@ BROKEN_EXIT = 3
 
 
 def command(
-    ctx: typer.Context,
-    cluster: Annotated[str | None, typer.Argument(help="Only this cluster.")] = None,
-    hubs: Annotated[list[str] | None, typer.Argument(help="Only these hubs of CLUSTER.")] = None,
+    ctx: spec.Context,
+    cluster: Annotated[str | None, spec.Argument(help="Only this cluster.")] = None,
+    hubs: Annotated[list[str] | None, spec.Argument(help="Only these hubs of CLUSTER.")] = None,
     strict: Annotated[
-        bool, typer.Option("--strict", help="A chart that cannot be fetched is an error.")
+        bool, spec.Option("--strict", help="A chart that cannot be fetched is an error.")
     ] = False,
     render: Annotated[
         bool,
-        typer.Option("--render/--no-render", help="Render each release and check its manifests."),
+        spec.Option("--render/--no-render", help="Render each release and check its manifests."),
     ] = True,
     kube_version: Annotated[
         str | None,
-        typer.Option("--kube-version", help="Kubernetes version to check manifests against."),
+        spec.Option("--kube-version", help="Kubernetes version to check manifests against."),
     ] = None,
-    output: Annotated[Output, typer.Option("--output", "-o", help="text or json")] = Output.text,
+    output: Annotated[Output, spec.Option("--output", "-o", help="text or json")] = Output.text,
     isolate: Annotated[
         bool,
-        typer.Option(
+        spec.Option(
             "--isolate",
             help="Exit 3, not 2, when every error is in a cluster whose configuration is "
             "broken: the rest of the fleet is clean (docs/isolation.md).",
@@ -106,6 +105,6 @@ def command(
             err=True,
         )
     if isolate and result.only_broken:
-        raise typer.Exit(BROKEN_EXIT)
+        raise spec.Exit(BROKEN_EXIT)
     if result.errors:
-        raise typer.Exit(2)
+        raise spec.Exit(2)
