@@ -248,8 +248,8 @@ def test_plain_lines_with_a_blank_message() -> None:
     lines(JobRecord(job, status="failed", message="\n", duration_s=1.0))
     lines(JobRecord(job, status="succeeded", message="  first\nsecond"))
     first, second = stream.getvalue().splitlines()
-    assert first.endswith("prod     failed (1.0s)")
-    assert second.endswith("prod     succeeded: first")
+    assert first.endswith("prod      failed (1.0s)")
+    assert second.endswith("prod      succeeded: first")
 
 
 def test_plain_lines_of_a_checked_canary() -> None:
@@ -261,5 +261,5 @@ def test_plain_lines_of_a_checked_canary() -> None:
     lines(upgraded.with_(status="checking", message="health check running"))
     lines(upgraded.with_(message="upgraded; healthy (4.0s, attempt 1)"))
     _upgraded, checking, final = stream.getvalue().splitlines()
-    assert checking.endswith("staging  checking: health check running")  # not helm's 2.5s
-    assert final.endswith("staging  succeeded (2.5s): upgraded; healthy (4.0s, attempt 1)")
+    assert checking.endswith("staging   checking: health check running")  # not helm's 2.5s
+    assert final.endswith("staging   succeeded (2.5s): upgraded; healthy (4.0s, attempt 1)")

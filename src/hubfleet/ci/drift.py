@@ -15,23 +15,24 @@ never by its title; every text from the fleet or the clusters is escaped.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from hubfleet.base.errors import HubfleetError
 from hubfleet.base.markdown import md_text
+from hubfleet.ci import ghissues
+from hubfleet.ci.ghissues import Gh
 from hubfleet.plan.live import LIVE, is_held
 from hubfleet.plan.plan import Plan, read_plan
 from hubfleet.plan.schema import JOB_LISTS
 
 State = Literal["in-sync", "drifted", "unknown"]
 Verb = Literal["create", "update", "close", "note"]
-MARKER = "<!-- hubfleet-drift cluster={} -->"
-_MARKER = re.compile(r"<!-- hubfleet-drift cluster=([A-Za-z0-9._-]+) -->")
+_MARKER = ghissues.Marker("drift", r"cluster=[A-Za-z0-9._-]+")
+MARKER = "<!-- hubfleet-drift cluster={} -->"  # _MARKER's line, for a cluster's name
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 MAX_LINES = 200  # of one issue's list (a body is at most 65,536 characters)
 
@@ -103,7 +104,7 @@ def body(drift: ClusterDrift, run_url: str) -> str:
     lines = list(drift.lines[:MAX_LINES])
     if len(drift.lines) > MAX_LINES:
         lines.append(f"- … and {len(drift.lines) - MAX_LINES} more")
-    where = f" ([run]({run_url}))" if _safe_url(run_url) else ""
+    where = f" ([run]({run_url}))" if ghissues.is_run_url(run_url) else ""
     head = (
         f"The live state of cluster `{drift.cluster}` differs from git{where}:"
         if drift.state == "drifted"
@@ -121,10 +122,6 @@ def body(drift: ClusterDrift, run_url: str) -> str:
             "--plan` of it (or `drift.repair: true` in hubfleet.yaml) deploys git's state.",
         ]
     )
-
-
-def _safe_url(url: str) -> bool:
-    return bool(re.fullmatch(r"https://[A-Za-z0-9./_-]+", url))
 
 
 def decide(
@@ -157,56 +154,54 @@ def decide(
 
 def parse_issues(text: str) -> list[OpenIssue]:
     """`gh issue list --json number,body` as open drift issues (by their marker)."""
-    data = json.loads(text or "[]")
+    return _drift_issues(ghissues.parse_issues(text))
+
+
+def _drift_issues(issues: Sequence[ghissues.Issue]) -> list[OpenIssue]:
     found = []
-    for entry in data if isinstance(data, list) else []:
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("number"), int):
-            continue
-        marker = _MARKER.search(str(entry.get("body") or ""))
+    for issue in issues:
+        marker = _MARKER.read(issue.body)
         if marker is not None:
-            found.append(OpenIssue(entry["number"], marker.group(1)))
+            found.append(OpenIssue(issue.number, marker.removeprefix("cluster=")))
     return found
 
 
-Gh = Callable[[Sequence[str], str | None], str]  # argv after `gh`, stdin -> stdout
-
-
 def list_issues(gh: Gh, repository: str, label: str) -> list[OpenIssue]:
-    words = ["issue", "list", "--repo", repository, "--label", label, "--state", "open"]
-    return parse_issues(gh([*words, "--limit", "500", "--json", "number,body"], None))
+    return _drift_issues(ghissues.list_open(gh, repository, label))
 
 
 def apply_actions(gh: Gh, repository: str, label: str, actions: Sequence[Action]) -> list[str]:
-    """Run `actions` with `gh`; one line per action, for the log."""
-    if any(a.verb == "create" for a in actions):
-        gh(
-            ["label", "create", label, "--repo", repository, "--force", "--color", "d93f0b",
-             "--description", "a cluster whose live state differs from git (hubfleet)"],
-            None,
-        )  # fmt: skip
-    done = []
+    """Run `actions` with `gh` (the words after `gh`, text); one line per action, for
+    the log."""
     for action in actions:
         if not _SAFE_NAME.match(action.cluster):
             raise HubfleetError(f"not a cluster name: {action.cluster!r}")
-        number = str(action.number)
+    if any(a.verb == "create" for a in actions):
+        about = "a cluster whose live state differs from git (hubfleet)"
+        ghissues.ensure_label(gh, repository, label, about)
+    done = []
+    for action in actions:
         if action.verb == "create":
-            gh(
-                ["issue", "create", "--repo", repository, "--title", action.title,
-                 "--label", label, "--body-file", "-"],
-                action.body,
-            )  # fmt: skip
+            ghissues.open_issue(gh, repository, action.title, action.body, [label])
             done.append(f"{action.cluster}: drift issue opened")
-        elif action.verb == "update":
-            words = ["issue", "edit", number, "--repo", repository, "--body-file", "-"]
-            gh([*words, "--title", action.title], action.body)
+            continue
+        number = _number(action)
+        if action.verb == "update":
+            ghissues.edit_issue(gh, repository, number, action.body, action.title)
             done.append(f"{action.cluster}: drift issue #{number} updated")
         elif action.verb == "close":
-            gh(["issue", "close", number, "--repo", repository, "--comment", action.body], None)
+            ghissues.close_issue(gh, repository, number, comment=action.body)
             done.append(f"{action.cluster}: drift issue #{number} closed (back in sync)")
         else:
-            gh(["issue", "comment", number, "--repo", repository, "--body-file", "-"], action.body)
+            ghissues.comment_issue(gh, repository, number, action.body)
             done.append(f"{action.cluster}: drift issue #{number}: state unknown, noted")
     return done
+
+
+def _number(action: Action) -> int:
+    if action.number is None:
+        raise HubfleetError(f"no drift issue to {action.verb} for {action.cluster}")
+    return action.number
 
 
 def summary(drifts: Sequence[ClusterDrift]) -> str:

@@ -25,29 +25,30 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from hubfleet.base.errors import HubfleetError
-from hubfleet.base.jsonio import parse_json
 from hubfleet.base.markdown import md_code, md_text
+from hubfleet.ci import ghissues
+from hubfleet.ci.ghissues import Marker, words
+from hubfleet.ci.ghissues import validate_repository as validate_repository
+from hubfleet.ci.ghissues import validate_run_url as validate_run_url
 from hubfleet.config.fleet import Fleet, release_label
 from hubfleet.deploy.fleetcheck import FleetCheck, HubCheck, parse_time
 
 LABEL = "hubfleet-health"
 MAX_LABEL = 50  # GitHub's limit on a label's name
 MAX_TITLE = 256
-LABEL_COLOR = "d93f0b"
 # A user (`@login`) or a team (`@org/team`); the only text written as a mention.
 _HANDLE = re.compile(r"@([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))(?:/([A-Za-z0-9][A-Za-z0-9_.-]{0,99}))?")
-_REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 # The marker in an issue's body: which hub, since when, how many failing checks.
-_MARKER = re.compile(r"<!-- hubfleet-health (\{[^<>]*\}) -->")
+MARKER = Marker("health", r"\{[^<>]*\}")
 
 Kind = Literal["open", "update", "close"]
-GhRunner = Callable[[Sequence[str], bytes | None], str]
+GhRunner = ghissues.ArgvRunner  # the CLI's runner: the whole argv, stdin as bytes
 
 
 def labels_of(cluster: str, hub: str) -> tuple[str, str, str]:
@@ -109,11 +110,11 @@ class OpenIssue:
     body: str
 
     def marker(self) -> Mapping[str, Any]:
-        match = _MARKER.search(self.body)
-        if match is None:
+        found = MARKER.read(self.body)
+        if found is None:
             return {}
         try:
-            data = json.loads(match.group(1))
+            data = json.loads(found)
         except ValueError:
             return {}
         return data if isinstance(data, Mapping) else {}
@@ -121,27 +122,12 @@ class OpenIssue:
 
 def parse_issues(text: str) -> list[OpenIssue]:
     """`gh issue list --json number,title,labels,createdAt,body` as read."""
-    data = parse_json(text or "[]", "gh issue list", "issue list").data
-    if not isinstance(data, list):
-        raise HubfleetError("gh issue list did not answer a list")
-    issues = []
-    for entry in data:
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("number"), int):
-            raise HubfleetError("gh issue list answered an issue without a number")
-        labels = entry.get("labels") or []
-        names = frozenset(
-            str(label.get("name")) if isinstance(label, Mapping) else str(label) for label in labels
-        )
-        issues.append(
-            OpenIssue(
-                number=entry["number"],
-                title=str(entry.get("title") or ""),
-                labels=names,
-                created_at=parse_time(str(entry.get("createdAt") or ""), "gh issue list"),
-                body=str(entry.get("body") or ""),
-            )
-        )
-    return sorted(issues, key=lambda i: i.number)
+    return [_open_issue(issue) for issue in ghissues.parse_issues(text)]
+
+
+def _open_issue(issue: ghissues.Issue) -> OpenIssue:
+    created = parse_time(issue.created_at, "gh issue list")
+    return OpenIssue(issue.number, issue.title, issue.labels, created, issue.body)
 
 
 # ---------------------------------------------------------------- what to do
@@ -182,8 +168,7 @@ def plan_incidents(
 
 def _find(issues: Sequence[OpenIssue], labels: Iterable[str]) -> OpenIssue | None:
     """The hub's open issue (the oldest, if several were opened by hand)."""
-    wanted = set(labels)
-    return next((i for i in issues if wanted <= i.labels), None)
+    return ghissues.find_by_labels(issues, labels)
 
 
 def _digest(hub: HubCheck) -> str:
@@ -259,7 +244,7 @@ def _body(
         "(`hubfleet check --all` in the hubfleet health workflow).",
         "",
         # The marker holds only checked names and times: no `-->` can end it early.
-        f"<!-- hubfleet-health {json.dumps(dict(state), sort_keys=True)} -->",
+        MARKER.text(json.dumps(dict(state), sort_keys=True)),
     ]
     return "\n".join(lines) + "\n"
 
@@ -305,60 +290,41 @@ def format_duration(delta: Any) -> str:
 # ---------------------------------------------------------------- through gh
 
 
-_RUN_URL = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?")
-
-
-def validate_run_url(url: str | None) -> str | None:
-    """A workflow run's URL (`--run-url`), only when it is a plain https URL."""
-    if url is not None and not _RUN_URL.fullmatch(url):
-        raise HubfleetError(f"--run-url {url!r} is not a plain https URL")
-    return url
-
-
-def validate_repository(repository: str) -> tuple[str, str]:
-    """`owner/name` (as GITHUB_REPOSITORY), checked for what it may hold."""
-    if not _REPOSITORY.fullmatch(repository) or ".." in repository:
-        raise HubfleetError(f"{repository!r} is not a repository owner/name")
-    owner, name = repository.split("/")
-    return owner, name
-
-
 def list_issues(gh: GhRunner, repository: str) -> list[OpenIssue]:
-    argv = ["gh", "issue", "list", "--repo", repository, "--state", "open", "--label", LABEL]
-    argv += ["--limit", "1000", "--json", "number,title,labels,createdAt,body"]
-    return parse_issues(gh(argv, None))
+    """The open health issues (`gh`: the CLI's runner, the whole argv with bytes)."""
+    return [_open_issue(issue) for issue in ghissues.list_open(words(gh), repository, LABEL)]
 
 
 def apply_actions(gh: GhRunner, repository: str, actions: Sequence[Action]) -> list[str]:
     """Carry the actions out through `gh`; one line per action done."""
+    run = words(gh)
     done = []
     made: set[str] = set()
-    repo = ["--repo", repository]
     for action in actions:
-        number = str(action.number)
         if action.kind == "open":
             for label in (label for label in action.labels if label not in made):
-                # --force: create the label, or leave an existing one as it is named
-                describe = ["--color", LABEL_COLOR, "--description", "hubfleet health check"]
-                gh(["gh", "label", "create", label, *repo, "--force", *describe], None)
+                ghissues.ensure_label(run, repository, label, "hubfleet health check")
                 made.add(label)
-            argv = ["gh", "issue", "create", *repo, "--title", action.title, "--body-file", "-"]
-            argv += [arg for label in action.labels for arg in ("--label", label)]
-            gh(argv, action.body.encode("utf-8"))
+            ghissues.open_issue(run, repository, action.title, action.body, action.labels)
             done.append(f"opened   {action.cluster}/{action.hub}")
-        elif action.kind == "update":
-            body = action.body.encode("utf-8")
-            gh(["gh", "issue", "edit", number, *repo, "--body-file", "-"], body)
+            continue
+        number = _number(action)
+        if action.kind == "update":
+            ghissues.edit_issue(run, repository, number, action.body)
             if action.comment:
-                comment = action.comment.encode("utf-8")
-                gh(["gh", "issue", "comment", number, *repo, "--body-file", "-"], comment)
+                ghissues.comment_issue(run, repository, number, action.comment)
             done.append(f"updated  {action.cluster}/{action.hub} (#{number})")
         else:
-            comment = action.comment.encode("utf-8")
-            gh(["gh", "issue", "comment", number, *repo, "--body-file", "-"], comment)
-            gh(["gh", "issue", "close", number, *repo, "--reason", "completed"], None)
+            ghissues.comment_issue(run, repository, number, action.comment)
+            ghissues.close_issue(run, repository, number, reason="completed")
             done.append(f"closed   {action.cluster}/{action.hub} (#{number})")
     return done
+
+
+def _number(action: Action) -> int:
+    if action.number is None:
+        raise HubfleetError(f"no issue to {action.kind} for {action.cluster}/{action.hub}")
+    return action.number
 
 
 def merge_results(checks: Sequence[FleetCheck]) -> FleetCheck:

@@ -18,7 +18,7 @@ from hubfleet.cli.common import echo, options, repo_root
 from hubfleet.config.providers import CLOUD_PROVIDERS
 
 if TYPE_CHECKING:
-    from hubfleet.ci.workflows import CiSettings
+    from hubfleet.config.fleet import Fleet
 
 app = spec.Group(
     help="GitHub Actions workflows: plan on pull requests, per-cluster deploys on merge.",
@@ -31,75 +31,16 @@ class MatrixOutput(StrEnum):
     github = "github"
 
 
-def _fleet_providers(ctx: spec.Context) -> tuple[str, ...] | None:
-    """The providers of the fleet's clusters, when the fleet loads."""
-    from hubfleet.base.errors import HubfleetError
-    from hubfleet.ci.workflows import fleet_providers
-    from hubfleet.cli.common import load_fleet
-
-    try:
-        return fleet_providers(load_fleet(ctx))
-    except HubfleetError:
-        return None
-
-
-def _codeowners(ctx: spec.Context) -> dict[str, str]:
+def _codeowners(fleet: Fleet | None) -> dict[str, str]:
     """`.github/CODEOWNERS` from the fleet's communities (nothing without a platform team)."""
     from hubfleet.base.errors import HubfleetError
-    from hubfleet.cli.common import load_fleet
     from hubfleet.community.codeowners import CODEOWNERS_PATH, render_codeowners
 
     try:
-        text = render_codeowners(load_fleet(ctx))
+        text = render_codeowners(fleet) if fleet is not None else None
     except HubfleetError:
         return {}
     return {CODEOWNERS_PATH: text} if text is not None else {}
-
-
-def _settings(
-    ctx: spec.Context,
-    repo: Path,
-    providers: list[str] | None,
-    hubfleet_version: str | None,
-    branch: str | None,
-) -> tuple[CiSettings, str]:
-    from hubfleet import __version__
-    from hubfleet.ci.workflows import (
-        CI_PROVIDERS,
-        CLOUD_PROVIDERS,
-        DEFAULT_BRANCH,
-        CiSettings,
-        read_settings,
-    )
-
-    existing = read_settings(repo)
-    if providers:
-        chosen, source = tuple(providers), "--provider"
-    elif found := tuple(p for p in _fleet_providers(ctx) or () if p in CI_PROVIDERS):
-        chosen, source = found, "the fleet's clusters"
-    elif existing is not None:
-        chosen, source = existing.providers, "the existing workflows"
-    else:
-        chosen, source = CLOUD_PROVIDERS, "default: every cloud provider"
-    settings = CiSettings(
-        providers=chosen,
-        hubfleet_version=hubfleet_version or __version__,
-        branch=branch or (existing.branch if existing else DEFAULT_BRANCH),
-        health_schedule=_health_schedule(ctx, existing),
-    )
-    return settings, source
-
-
-def _health_schedule(ctx: spec.Context, existing: CiSettings | None) -> str:
-    """hubfleet.yaml's `health.schedule` when the fleet loads, else the existing one's."""
-    from hubfleet.base.errors import HubfleetError
-    from hubfleet.cli.common import load_fleet
-    from hubfleet.config.notify import DEFAULT_HEALTH_SCHEDULE
-
-    try:
-        return load_fleet(ctx).settings.health.schedule
-    except HubfleetError:
-        return existing.health_schedule if existing else DEFAULT_HEALTH_SCHEDULE
 
 
 @app.command()
@@ -129,59 +70,36 @@ def init(
     ] = False,
 ) -> None:
     """Write the deploy and plan-comment workflows into the fleet repository."""
+    from hubfleet import __version__
+    from hubfleet.ci.initfleet import choose_settings, fleet_if_it_loads, soak_environments
     from hubfleet.ci.workflows import render, write_files
 
     repo = repo_root(ctx)
-    settings, source = _settings(ctx, repo, provider, hubfleet_version, branch)
-    result = write_files(repo, {**render(settings), **_codeowners(ctx)}, force=force)
+    fleet = fleet_if_it_loads(repo)  # once, for the settings, CODEOWNERS and the soaks
+    version = hubfleet_version or __version__
+    settings, source = choose_settings(repo, fleet, provider, version, branch)
+    result = write_files(repo, {**render(settings), **_codeowners(fleet)}, force=force)
     providers = ", ".join(settings.providers) or "none"
     lines = [f"providers: {providers} ({source}); hubfleet {settings.hubfleet_version}"]
     lines += [f"wrote     {path}" for path in result.written]
     lines += [f"unchanged {path}" for path in result.unchanged]
     if result.written:
         lines.append("Set up the cloud identities and secrets: see docs/ci.md in hubfleet.")
-    lines += _soak_environments(ctx)
+    lines += soak_environments(fleet)
     echo(ctx, "\n".join(lines))
-
-
-def _schedule_changed(ctx: spec.Context, repo: Path, stale: list[str]) -> list[str]:
-    """The health workflow, when hubfleet.yaml's `health.schedule` is not the one it
-    was generated with (its header records the settings, not the fleet's file)."""
-    from hubfleet.ci.workflows import read_settings
-
-    existing = read_settings(repo)
-    health = ".github/workflows/hubfleet-health.yaml"
-    if existing is None or health in stale:
-        return []
-    return [health] if _health_schedule(ctx, existing) != existing.health_schedule else []
-
-
-def _soak_environments(ctx: spec.Context) -> list[str]:
-    """The environments whose wait timers hold each wave's soak (docs/ci.md): one line each."""
-    from hubfleet.base.errors import HubfleetError
-    from hubfleet.cli.common import load_fleet
-
-    try:
-        waves = load_fleet(ctx).settings.rollout.waves
-    except HubfleetError:
-        return []
-    return [
-        f"rollout wave {index} ({wave.name}): give the environment hubfleet-soak-{index} a "
-        f"wait timer of {int((wave.soak_s + 59) // 60)} minutes"
-        for index, wave in enumerate(waves, start=1)
-        if wave.soak_s > 0
-    ]
 
 
 @app.command()
 def check(ctx: spec.Context) -> None:
     """Exit 1 when the generated workflows are missing or differ from the templates."""
+    from hubfleet.ci.initfleet import fleet_if_it_loads, schedule_changed
     from hubfleet.ci.workflows import StaleWorkflowsError, check_up_to_date
 
     repo = repo_root(ctx)
+    fleet = fleet_if_it_loads(repo)
     stale = check_up_to_date(repo)
-    stale += _schedule_changed(ctx, repo, stale)
-    for relative, content in _codeowners(ctx).items():
+    stale += schedule_changed(repo, fleet, stale)
+    for relative, content in _codeowners(fleet).items():
         path = repo / relative
         if not path.is_file() or path.read_bytes() != content.encode("utf-8"):
             stale.append(relative)

@@ -130,14 +130,19 @@ def drift(
 def values(ctx: spec.Context, cluster: str, output: OutputOption = Output.text) -> None:
     """Write the hubs' generated values files from Terraform's outputs."""
     from hubfleet.terraform.commands import values_cluster
+    from hubfleet.terraform.values import remove_leftovers
 
     context = _context(ctx)
     written = values_cluster(context, context.fleet.cluster(cluster))
+    left = remove_leftovers(context.fleet, context.fleet.cluster(cluster))
     if output is Output.json:
-        echo_json(ctx, {"written": [{"path": w.path, "encrypted": w.encrypted} for w in written]})
+        found = {"written": [{"path": w.path, "encrypted": w.encrypted} for w in written]}
+        echo_json(ctx, {**found, "leftovers": [entry.to_json() for entry in left]})
         return
     for entry in written:
         echo(ctx, f"wrote {entry.path}{' (encrypted)' if entry.encrypted else ''}")
+    for leftover in left:
+        echo(ctx, leftover.line())
 
 
 @app.command("backups")

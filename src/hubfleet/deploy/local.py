@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from hubfleet.config.fleet import Fleet
 from hubfleet.config.models import LocalBlock
 from hubfleet.deploy.backend import (
     Decommission,
@@ -26,7 +27,7 @@ from hubfleet.deploy.backend import (
     Rollback,
     Session,
 )
-from hubfleet.helm.charts import jupyterhub_values_key
+from hubfleet.helm.nesting import chart_z2jh_values_key
 from hubfleet.live.checkout import Recorder
 from hubfleet.live.record import describe
 from hubfleet.local.fleet import over_chart_defaults, state_dir
@@ -87,7 +88,7 @@ class LocalCluster:
                 values=values,
                 state_dir=state_dir(self.session.fleet, cluster),
                 base_port=block.base_port,
-                values_key=jupyterhub_values_key(release.chart),
+                values_key=z2jh_key(self.session.fleet, release),
                 chart_values=chart_values,
             ),
             timeout=DEPLOY_TIMEOUT,
@@ -130,6 +131,17 @@ class LocalCluster:
         folder = state_dir(self.session.fleet, self.context.cluster)
         result = uninstall_hub(folder, target.hub, delete_data=target.delete_data)
         return ReleaseOutcome("succeeded", result.message)
+
+
+def z2jh_key(fleet: Fleet, release: Release) -> str | None:
+    """Where the hub's chart keeps z2jh's values (None: at the top), as every other path
+    reads it (`hubfleet.helm.nesting`): hubfleet.yaml's `z2jh_values_keys` for the hub's
+    chart wins over what the chart's dependencies say."""
+    if release.hub is None:
+        return None
+    chart = fleet.cluster(release.cluster).hub(release.hub).helm_chart
+    key = chart_z2jh_values_key(fleet, chart, lambda: release.chart)
+    return ".".join(str(level) for level in key) or None
 
 
 def preflight(job: Preflight) -> None:

@@ -27,7 +27,7 @@ from hubfleet.base.markdown import md_cell, md_text
 from hubfleet.base.redact import Redactor
 from hubfleet.deploy.model import JobRecord, Report
 from hubfleet.helm.masking import mask_text
-from hubfleet.plan.job import Job
+from hubfleet.plan.job import DEPLOY_KINDS, Job
 from hubfleet.plan.live import HELD_HINT
 
 ICONS = {
@@ -224,8 +224,13 @@ def append_step_summary(report: Report, redactor: Redactor) -> Path | None:
 # --- progress --------------------------------------------------------------------
 
 
+LABEL_WIDTH = 30
+KIND_WIDTH = max(len(kind) for kind in DEPLOY_KINDS)  # `uninstall`, a decommissioned hub's
+
+
 class PlainLines:
-    """One timestamped line per state change, for logs (CI) and non-terminals."""
+    """One timestamped line per state change, for logs (CI) and non-terminals; the
+    columns line up for every kind of deploy job."""
 
     def __init__(self, redactor: Redactor, stream: IO[str] | None = None) -> None:
         self.redactor = redactor
@@ -239,7 +244,8 @@ class PlainLines:
                 return
             self._last[record.job] = record.status
         stamp = time.strftime("%H:%M:%S", time.gmtime())
-        line = f"{stamp} {record.job.label:<30} {record.job.kind:<8} {record.status}"
+        job = record.job
+        line = f"{stamp} {job.label:<{LABEL_WIDTH}} {job.kind:<{KIND_WIDTH}} {record.status}"
         if record.duration_s is not None and record.status not in ("running", "checking"):
             line += f" ({record.duration_s:.1f}s)"
         if record.helm_revision is not None:

@@ -27,6 +27,7 @@ from hubfleet.helm.nesting import chart_z2jh_values_key
 from hubfleet.helm.values import nest
 from hubfleet.new import names, providers
 from hubfleet.new.clusteryaml import append_hub, write_atomic
+from hubfleet.new.terraformblock import commented_block
 from hubfleet.secrets.sops import Sops, encrypt, is_encrypted
 from hubfleet.terraform import scaffold as terraform_scaffold
 from hubfleet.validate.run import Selection, validate
@@ -108,7 +109,7 @@ def new_cluster(
         f"# Cluster {name}, created by `hubfleet new cluster`.\n"
         "# Add hubs with `hubfleet new hub " + name + " HUB --domain DOMAIN`.\n"
     )
-    body = dump_yaml(spec)
+    body = dump_yaml(spec) + commented_block(name, provider, str(block.get("region") or ""))
     to_write[f"{folder}/cluster.yaml"] = (header + body).encode()
     (fleet.root / folder).mkdir(parents=True)
     made: list[Path] = []  # folders made for the files below, deepest last
@@ -133,8 +134,9 @@ def new_cluster(
 
 def _terraform_files(root: Path, provider: str, notes: list[str]) -> dict[str, bytes]:
     """The shipped Terraform module of a gcp, aws or azure cluster (`terraform/<provider>/`)
-    and the support chart's service-account template, as `hubfleet terraform scaffold`
-    writes them, when the fleet has neither yet; never over an existing folder or file."""
+    and the support chart's service-account and home-volume templates, as `hubfleet
+    terraform scaffold` writes them, when the fleet has none yet; never over an
+    existing folder or file."""
     if provider not in terraform_scaffold.PROVIDERS:
         return {}
     files: dict[str, bytes] = {}
@@ -149,10 +151,17 @@ def _terraform_files(root: Path, provider: str, notes: list[str]) -> dict[str, b
             f"{provider}`): add a terraform: block to cluster.yaml (docs/terraform.md)"
         )
     chart = terraform_scaffold.SUPPORT_CHART
-    template = f"{chart}/templates/{terraform_scaffold.SUPPORT_TEMPLATE}"
-    if (root / chart / "Chart.yaml").is_file() and not (root / template).exists():
-        files[template] = terraform_scaffold.support_template().encode()
-        notes.append(f"wrote {template}: the support release creates the hubs' service accounts")
+    made = {
+        terraform_scaffold.SUPPORT_TEMPLATE: "the support release creates the hubs' service "
+        "accounts",
+        terraform_scaffold.HOME_TEMPLATE: "the support release creates the hubs' home volumes "
+        "(terraform.home)",
+    }
+    for name, what in made.items():
+        template = f"{chart}/templates/{name}"
+        if (root / chart / "Chart.yaml").is_file() and not (root / template).exists():
+            files[template] = terraform_scaffold.support_template(name).encode()
+            notes.append(f"wrote {template}: {what}")
     return files
 
 

@@ -105,9 +105,16 @@ def terraform_problems(
     return problems + _name_clashes(computed)
 
 
+# The home backups' vault or schedule is a kind of its own on every cloud (an AWS Backup
+# vault, a GCE resource policy, a Recovery Services vault): its name may equal the home
+# storage's (AWS derives both as hubfleet-<cluster>-home), never another vault's.
+BACKUPS = "the home backups"
+
+
 def _cloud_names(cluster: Cluster, inputs: Inputs) -> list[tuple[str, str]]:
     """(cloud name, what it names) for every name of the cluster that must be unique in
-    its scope. Azure containers live in the cluster's own storage account."""
+    its scope (the backups' among the backups). Azure containers live in the cluster's
+    own storage account."""
     names = inputs.names
     owned: list[tuple[str, str]] = []
     if cluster.provider != "azure":
@@ -125,18 +132,18 @@ def _cloud_names(cluster: Cluster, inputs: Inputs) -> list[tuple[str, str]]:
     if names.home is not None and cluster.provider != "azure":  # Azure: a share of its account
         owned.append((names.home, "the home storage"))
     if names.backup is not None:
-        owned.append((names.backup, "the home backups"))
+        owned.append((names.backup, BACKUPS))
     return owned
 
 
 def _name_clashes(computed: Sequence[tuple[Cluster, Inputs]]) -> list[Problem]:
     """Two things that would get one cloud name (Terraform would fail, or worse, share)."""
-    seen: dict[tuple[str, str, str], tuple[Cluster, str]] = {}
+    seen: dict[tuple[str, str, str, bool], tuple[Cluster, str]] = {}
     problems: list[Problem] = []
     for cluster, inputs in computed:
         where = cluster.lines.line(("terraform",))
         for name, what in sorted(_cloud_names(cluster, inputs)):
-            key = (cluster.provider, scope(cluster), name)
+            key = (cluster.provider, scope(cluster), name, what == BACKUPS)
             first = seen.setdefault(key, (cluster, what))
             if first == (cluster, what):
                 continue

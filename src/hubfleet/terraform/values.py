@@ -47,7 +47,7 @@ from hubfleet.base.redact import Redactor
 from hubfleet.base.yamlio import LineMap, PathKey, decode_text, load_yaml, read_fleet_file
 from hubfleet.config.fleet import Cluster, Fleet
 from hubfleet.helm.nesting import z2jh_values_key
-from hubfleet.secrets.sops import encrypt
+from hubfleet.secrets.sops import encrypt, is_encrypted
 from hubfleet.terraform.inputs import Inputs, block, home_directory
 
 HEADER = (
@@ -64,6 +64,10 @@ COST_LABEL = "hubfleet/hub"
 # The claim of a hub's home directories, in the hub's namespace.
 HOME_CLAIM = "home-nfs"
 USER_DIRECTORY = "{username}"
+
+
+VALUES_SUFFIX = ".terraform.values.yaml"
+SECRET_PREFIX, SECRET_SUFFIX = "enc-", ".terraform.secret.values.yaml"
 
 
 def values_file(cluster: Cluster, hub: str) -> str:
@@ -327,3 +331,105 @@ def stale(fleet: Fleet, cluster: Cluster, inputs: Inputs) -> list[Problem]:
             _stale(cluster, path, lines.line(("hubServiceAccounts",)), "hubServiceAccounts")
         )
     return found
+
+
+# ---------------------------------------------------------------- files left behind
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A generated values file of a hub that gets none any more (decommissioned, gone
+    from cluster.yaml, or out of `hub_access`): removed, or left with the reason."""
+
+    path: str
+    hub: str
+    removed: bool
+    reason: str
+
+    def line(self) -> str:
+        return f"{'removed' if self.removed else 'left'} {self.path}: {self.reason}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "hub": self.hub, "removed": self.removed, "reason": self.reason}
+
+
+def leftovers(fleet: Fleet, cluster: Cluster) -> list[Leftover]:
+    """The cluster folder's generated values files (`<hub>.terraform.values.yaml`,
+    `enc-<hub>.terraform.secret.values.yaml`) of hubs outside the live `hub_access`,
+    each with whether removing it is safe: only a plain file with hubfleet's own
+    marks (the GENERATED header, or sops' metadata) that no release lists."""
+    live = set(block(cluster).hub_access)
+    listed = _listed(fleet)
+    found = []
+    folder = fleet.abspath(cluster.folder)
+    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+        hub = _generated_hub(entry.name)
+        if hub is None or hub in live:
+            continue
+        path = cluster.path(entry.name)
+        why = _why_gone(cluster, hub)
+        left = _unsafe(fleet, cluster, path, listed)
+        found.append(Leftover(path, hub, left is None, f"{why}; {left}" if left else why))
+    return found
+
+
+def remove_leftovers(fleet: Fleet, cluster: Cluster) -> list[Leftover]:
+    """`leftovers`, the safe ones removed (the others are for a person to look at)."""
+    found = leftovers(fleet, cluster)
+    for leftover in found:
+        if leftover.removed:
+            fleet.abspath(leftover.path).unlink()
+    return found
+
+
+def _generated_hub(name: str) -> str | None:
+    """The hub a generated values file's name is of (None: not such a file)."""
+    if name.startswith(SECRET_PREFIX) and name.endswith(SECRET_SUFFIX):
+        hub = name[len(SECRET_PREFIX) : -len(SECRET_SUFFIX)]
+    elif name.endswith(VALUES_SUFFIX) and not name.endswith(SECRET_SUFFIX):
+        hub = name[: -len(VALUES_SUFFIX)]
+    else:
+        return None
+    return hub if hub and name != SUPPORT_VALUES else None
+
+
+def _listed(fleet: Fleet) -> dict[str, str]:
+    """Every values file a release lists -> the first release listing it."""
+    listed: dict[str, str] = {}
+    for cluster in fleet.clusters:
+        if cluster.support is not None:
+            for path in cluster.support.values_files:
+                listed.setdefault(path, f"the support release of cluster {cluster.name}")
+        for hub in cluster.hubs:
+            for path in hub.values_files:
+                listed.setdefault(path, f"hub {cluster.name}/{hub.name}")
+    return listed
+
+
+def _why_gone(cluster: Cluster, hub: str) -> str:
+    if cluster.decommissioned_hub(hub) is not None:
+        return f"hub {hub} is decommissioned"
+    if hub not in {h.name for h in cluster.hubs}:
+        return f"hub {hub} is no longer in cluster.yaml"
+    return f"hub {hub} is not in terraform.hub_access"
+
+
+def _unsafe(fleet: Fleet, cluster: Cluster, path: str, listed: dict[str, str]) -> str | None:
+    """Why removing `path` is not safe (None: it is)."""
+    full = fleet.abspath(path)
+    if full.is_symlink() or not full.is_file():
+        return "not a plain file: left as it is"
+    if path in listed:
+        return (
+            f"{listed[path]} still lists it: take it out of helm_chart_values_files, "
+            "then run `hubfleet terraform values` again"
+        )
+    try:
+        text = full.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return "unreadable: left as it is"
+    if full.name.endswith(SECRET_SUFFIX):
+        ours = is_encrypted(text, path)
+    else:
+        ours = text.startswith(HEADER.format(cluster=cluster.name))
+    return None if ours else "not written by `hubfleet terraform values`: left as it is"
