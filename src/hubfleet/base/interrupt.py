@@ -95,7 +95,7 @@ def raising() -> None:
 
 
 def raised() -> bool:
-    """Whether a signal was raised as `KeyboardInterrupt` (typer turns it into exit 130)."""
+    """Whether a signal was raised as `KeyboardInterrupt` (the CLI turns it into exit 130)."""
     return _state.raised
 
 

@@ -27,7 +27,7 @@ from hubfleet.deploy.backend import (
     Rollback,
     Session,
 )
-from hubfleet.helm.nesting import chart_z2jh_values_key
+from hubfleet.helm.nesting import hub_z2jh_values_key
 from hubfleet.live.checkout import Recorder
 from hubfleet.live.record import describe
 from hubfleet.local.fleet import over_chart_defaults, state_dir
@@ -139,9 +139,7 @@ def z2jh_key(fleet: Fleet, release: Release) -> str | None:
     chart wins over what the chart's dependencies say."""
     if release.hub is None:
         return None
-    chart = fleet.cluster(release.cluster).hub(release.hub).helm_chart
-    key = chart_z2jh_values_key(fleet, chart, lambda: release.chart)
-    return ".".join(str(level) for level in key) or None
+    return hub_z2jh_values_key(fleet, release.cluster, release.hub, lambda: release.chart)
 
 
 def preflight(job: Preflight) -> None:

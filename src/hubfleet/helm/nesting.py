@@ -44,3 +44,12 @@ def chart_z2jh_values_key(
     except (HubfleetError, OSError, ValueError):
         derived = None
     return tuple(derived.split(".")) if derived else ()
+
+
+def hub_z2jh_values_key(
+    fleet: Fleet, cluster: str, hub: str, source: Callable[[], ChartSource]
+) -> str | None:
+    """The same answer for hub `hub` of `cluster` as a dotted key (None: at the top), as
+    a release's values and the local provider read it; `source` gives the release's chart."""
+    chart = fleet.cluster(cluster).hub(hub).helm_chart
+    return ".".join(str(level) for level in chart_z2jh_values_key(fleet, chart, source)) or None

@@ -38,7 +38,7 @@ from hubfleet.config.fleet import Fleet
 from hubfleet.helm import engine
 from hubfleet.helm.charts import ChartResolver, jupyterhub_values_key
 from hubfleet.helm.jsonnet import is_jsonnet, jsonnet_values
-from hubfleet.helm.nesting import chart_z2jh_values_key
+from hubfleet.helm.nesting import hub_z2jh_values_key
 from hubfleet.helm.values import at_key, merge_values, placeholder_secrets
 from hubfleet.release.pipeline import (
     Release,
@@ -145,9 +145,7 @@ class ReleaseValues:
         `z2jh_values_keys` for a hub's chart wins (`hubfleet.helm.nesting`)."""
         if release.hub is None:
             return jupyterhub_values_key(release.chart)
-        chart = self.fleet.cluster(release.cluster).hub(release.hub).helm_chart
-        key = chart_z2jh_values_key(self.fleet, chart, lambda: release.chart)
-        return ".".join(str(level) for level in key) or None
+        return hub_z2jh_values_key(self.fleet, release.cluster, release.hub, lambda: release.chart)
 
     def chart(self, release: Release) -> Path:
         """The release's chart, through the command's resolver (pulled or built once)."""
