@@ -136,3 +136,37 @@ def test_files_are_checked_while_others_are_still_decrypting(
     order = [kind for kind, _ in events]
     assert "slow decrypted" in order, events
     assert order.index("checked") < order.index("slow decrypted"), events
+
+
+def test_the_schema_registry_is_built_while_sops_decrypts(
+    fleet_copy: Path, age_key: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The main thread, idle while the files decrypt, builds what the first manifest
+    checks need then (not when the first renders wait for it)."""
+    encrypted = sorted((fleet_copy / "config" / "clusters").rglob("enc-*.values.yaml"))
+    slow = encrypted[0]
+    events: list[str] = []
+    real_decrypt = Sops._decrypt
+
+    def decrypt(sops: Sops, path: Path, content: bytes | None) -> bytes:
+        if Path(path) == slow:
+            time.sleep(1.0)
+        result: bytes = real_decrypt(sops, path, content)
+        if Path(path) == slow:
+            events.append("slow decrypted")
+        return result
+
+    real_prepare = run_module.prepare
+
+    def prepare(kube_version: str | None = None) -> None:
+        events.append("prepared")
+        real_prepare(kube_version)
+
+    monkeypatch.setattr(Sops, "_decrypt", decrypt)
+    monkeypatch.setattr(run_module, "prepare", prepare)
+    result = validate(fleet_copy, sops=Sops(Redactor(), cwd=fleet_copy), workers=2)
+    assert not result.errors, result.errors
+    assert events == ["prepared", "slow decrypted"], events
+    without_render = validate(fleet_copy, sops=Sops(Redactor(), cwd=fleet_copy), render=False)
+    assert without_render.rendered == ()  # no render: nothing prepared
+    assert events.count("prepared") == 1, events

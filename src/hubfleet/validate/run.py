@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -28,7 +28,7 @@ from hubfleet.config.fleet import CLUSTERS_DIR, Cluster, Fleet, Hub, Support
 from hubfleet.config.load import IsolatedLoad, isolate, load_fleet
 from hubfleet.helm.charts import ChartResolver, ChartsMissing
 from hubfleet.helm.engine import ValuesSchemaError
-from hubfleet.helm.manifests import Checker, manifest_checker
+from hubfleet.helm.manifests import Checker, manifest_checker, prepare
 from hubfleet.release.pipeline import Release, ValuesDocument, hub_release, support_release
 from hubfleet.release.values import ReleaseValues
 from hubfleet.secrets.lint import lint_plaintext
@@ -129,7 +129,14 @@ def validate(
     run.checked.update(loaded.refused)
     clusters, units = _select(fleet, selection, run)
     files = _files_of(clusters, units)
-    _decrypt_ahead(run, files, workers)
+    # While sops decrypts, this thread builds what the first manifest checks need.
+    will_render = render and not split.fleet_wide
+
+    def meanwhile() -> None:
+        if will_render:
+            prepare(run.kube_version)
+
+    _decrypt_ahead(run, files, workers, meanwhile=meanwhile)
     for path in files:
         _check_file(run, path)  # each file checked once: those checked ahead return at once
     names = [c.name for c in clusters]
@@ -148,7 +155,7 @@ def validate(
     every = [release for unit in units if (release := _release(fleet, unit)) is not None]
     releases = [release for release in every if release.cluster not in broken]
     rendered: list[str] = []
-    if render and not split.fleet_wide:
+    if will_render:
         # Renders (Go, off the GIL), jsonnet (a child process each) and the manifests'
         # schema check in threads: the check is compiled (`helm.manifests`: ~0.1 ms of
         # GIL a valid release besides reading its YAML), so worker processes would only
@@ -260,12 +267,15 @@ def _files_of(clusters: Sequence[Cluster], units: Iterable[Hub | Support]) -> li
 # ------------------------------------------------------------------ file contents
 
 
-def _decrypt_ahead(run: _Run, files: Sequence[str], workers: int) -> None:
+def _decrypt_ahead(
+    run: _Run, files: Sequence[str], workers: int, *, meanwhile: Callable[[], None]
+) -> None:
     """Decrypt the encrypted files in threads (one sops process each, ~40 ms of CPU),
     into the run's sops cache (memory only), and check each file as soon as it is
     decrypted (one check at a time, `_Run.check_lock`), so that the checks' Python work
     runs while other files' sops processes keep the cores busy, not after them all.
-    A decryption's failure is not reported here: the file's own check says why."""
+    A decryption's failure is not reported here: the file's own check says why.
+    `meanwhile` runs in this thread while the others decrypt."""
     if run.sops is None:
         return
     sops = run.sops
@@ -286,7 +296,9 @@ def _decrypt_ahead(run: _Run, files: Sequence[str], workers: int) -> None:
             _check_file(run, path)
 
     with ThreadPoolExecutor(2 * workers) as pool:
-        list(pool.map(decrypt, [path for path in files if path not in run.checked]))
+        done = pool.map(decrypt, [path for path in files if path not in run.checked])
+        meanwhile()
+        list(done)
 
 
 def _check_file(run: _Run, path: str) -> None:
