@@ -2,6 +2,7 @@
 real charts: wall time, CPU (the command and its children) and cores busy.
 
 Run: .venv/bin/python benchmarks/bench_validate.py [--hubs N] [--runs N] [--baseline-src DIR]
+     [--timeline]
 
 The fleet is `bench_plan`'s layout2i2c-shaped one (basehub, 10 % daskhub wrapping it,
 per-hub encrypted values files of the test key), its plain values files emptied so every
@@ -16,6 +17,12 @@ and the programs it started, cores busy (CPU / wall), the wall time the CPU woul
 with every core busy (CPU / cores: on a loaded machine the wall time says more about
 the other load than about validate), and wall and CPU seconds per release rendered.
 Medians are the figures to quote. Prints figures; asserts nothing.
+
+`--timeline` then runs each side once more, sampled every 50 ms (see the notes above
+`Sample`), and prints "serial seconds: where": the seconds with fewer than 1.8 cores
+busy, by phase of the command and by what ran then, and the wall time and cores busy
+the run would have had on a free machine (what the other load took away, removed).
+`--runs 0 --timeline` gives the timeline alone.
 """
 
 from __future__ import annotations
@@ -79,7 +86,8 @@ if os.environ.get("HUBFLEET_BENCH_SPANS"):  # --timeline: what each thread does,
             try:
                 return function(*args, **kwargs)
             finally:
-                spans.append((name, threading.get_native_id(), start, time.monotonic()))
+                label = getattr(args[1], "label", "") if len(args) > 1 else ""
+                spans.append((name, threading.get_native_id(), start, time.monotonic(), label))
         return wrapper
     for where in PHASES:
         module_name, _, attribute = where.partition(":")
@@ -252,6 +260,7 @@ class Span:
     tid: int
     start: float
     end: float
+    label: str = ""  # the release, for _check_release
 
 
 def _where(at: float, main: int, spans: list[Span], last_start: float) -> str:
@@ -280,7 +289,7 @@ def _doing(pid: int, tid: int, names: dict[int, str], at: float, spans: list[Spa
 def timeline_report(samples: list[Sample], names: dict[int, str], spans_file: Path) -> None:
     data = json.loads(spans_file.read_text())
     main = int(data["main"])
-    spans = [Span(n, int(t), float(a), float(b)) for n, t, a, b in data["spans"]]
+    spans = [Span(n, int(t), float(a), float(b), str(x)) for n, t, a, b, x in data["spans"]]
     starts = [s.start for s in spans if s.name == "_check_release"]
     last_start = max(starts) if starts else float("inf")
     total_r = total_free = total_wall = 0.0
@@ -365,18 +374,28 @@ def timeline_report(samples: list[Sample], names: dict[int, str], spans_file: Pa
                 f"    {start:5.2f}-{end:5.2f} s  busy {cpu / (end - start):4.2f}  {where}: "
                 + ", ".join(f"{label} {work[label]:.2f} s" for label in top)
             )
+    releases = sorted((s for s in spans if s.name == "_check_release"), key=lambda s: s.start)
+    if releases:
+        slowest = sorted(releases, key=lambda s: s.start - s.end)[:3]
+        print(
+            "  releases: the last to start "
+            + ", ".join(f"{s.label} {s.end - s.start:.2f} s" for s in releases[-3:])
+            + "; the longest "
+            + ", ".join(f"{s.label} {s.end - s.start:.2f} s" for s in slowest)
+            + " (wall, on this machine)"
+        )
     print("  cpu while serial, by what ran:")
     for label, cpu in sorted(doing_serial.items(), key=lambda item: -item[1])[:10]:
         print(f"    {label:44} {cpu:5.2f} s")
 
 
-def timeline(repo: Path, cache: Path) -> None:
+def timeline(repo: Path, cache: Path, pythonpath: str | None = None) -> None:
     """One run of the command, sampled: see the notes above `Sample`."""
     import threading
 
     with tempfile.TemporaryDirectory() as tmp:
         spans_file = Path(tmp) / "spans.json"
-        env = {**_environment(cache, None), "HUBFLEET_BENCH_SPANS": str(spans_file)}
+        env = {**_environment(cache, pythonpath), "HUBFLEET_BENCH_SPANS": str(spans_file)}
         driver = DRIVER.replace("SPLIT", repr(SPLIT)).replace("PHASES", repr(PHASES))
         samples: list[Sample] = []
         names: dict[int, str] = {}
@@ -453,7 +472,7 @@ def main() -> None:
     parser.add_argument(
         "--timeline",
         action="store_true",
-        help="then one more run of this checkout, sampled every 50 ms: serial seconds "
+        help="then one more run of each side, sampled every 50 ms: serial seconds "
         "and where they are, cores busy if the machine were free",
     )
     args = parser.parse_args()
@@ -486,8 +505,9 @@ def main() -> None:
         for name, _ in sides if args.runs else ():
             print(f"  {name}: {runs[name][0].last}")
             print(f"    {median(runs[name]).line()}")
-        if args.timeline:
-            timeline(repo, caches[sides[0][0]])
+        for name, pythonpath in sides if args.timeline else ():
+            print(f"{name}:")
+            timeline(repo, caches[name], pythonpath)
         if len(sides) == 2 and args.runs:
             a_runs, b_runs = (runs[name] for name, _ in sides)
             ratios = [a.cpu / b.cpu for a, b in zip(a_runs, b_runs, strict=True)]
