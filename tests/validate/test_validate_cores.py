@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
+from hubfleet.base.redact import Redactor
 from hubfleet.helm import manifests
 from hubfleet.secrets.sops import Sops
+from hubfleet.validate import run as run_module
 from hubfleet.validate.run import validate
 
 
@@ -91,3 +93,80 @@ def test_the_schema_checks_run_in_threads_without_worker_processes(
     assert len(result.rendered) >= 8, result  # enough releases to have used processes before
     assert threads and threading.main_thread().name not in threads
     assert not result.errors, result.errors
+
+
+def test_files_are_checked_while_others_are_still_decrypting(
+    fleet_copy: Path, age_key: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file's check runs as soon as its own decryption is done, not after every
+    file's: the checks' Python work overlaps the other sops processes. Each file is
+    still checked once, and what is reported does not change."""
+    encrypted = sorted((fleet_copy / "config" / "clusters").rglob("enc-*.values.yaml"))
+    assert len(encrypted) >= 2, encrypted
+    slow = encrypted[0]
+    events: list[tuple[str, str]] = []
+    lock = threading.Lock()
+    real_decrypt = Sops._decrypt
+
+    def decrypt(sops: Sops, path: Path, content: bytes | None) -> bytes:
+        if Path(path) == slow:
+            time.sleep(1.0)
+        result: bytes = real_decrypt(sops, path, content)
+        if Path(path) == slow:
+            with lock:
+                events.append(("slow decrypted", str(path)))
+        return result
+
+    checked: dict[str, int] = {}
+    real_check = run_module._check_file
+
+    def check(run: Any, path: str) -> None:
+        first = path not in run.checked
+        real_check(run, path)
+        if first:
+            with lock:
+                checked[path] = checked.get(path, 0) + 1
+                events.append(("checked", path))
+
+    monkeypatch.setattr(Sops, "_decrypt", decrypt)
+    monkeypatch.setattr(run_module, "_check_file", check)
+    result = validate(fleet_copy, sops=Sops(Redactor(), cwd=fleet_copy), workers=2)
+    assert not result.errors, result.errors
+    assert set(checked.values()) == {1}, checked  # once each
+    order = [kind for kind, _ in events]
+    assert "slow decrypted" in order, events
+    assert order.index("checked") < order.index("slow decrypted"), events
+
+
+def test_the_schema_registry_is_built_while_sops_decrypts(
+    fleet_copy: Path, age_key: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The main thread, idle while the files decrypt, builds what the first manifest
+    checks need then (not when the first renders wait for it)."""
+    encrypted = sorted((fleet_copy / "config" / "clusters").rglob("enc-*.values.yaml"))
+    slow = encrypted[0]
+    events: list[str] = []
+    real_decrypt = Sops._decrypt
+
+    def decrypt(sops: Sops, path: Path, content: bytes | None) -> bytes:
+        if Path(path) == slow:
+            time.sleep(1.0)
+        result: bytes = real_decrypt(sops, path, content)
+        if Path(path) == slow:
+            events.append("slow decrypted")
+        return result
+
+    real_prepare = run_module.prepare
+
+    def prepare(kube_version: str | None = None) -> None:
+        events.append("prepared")
+        real_prepare(kube_version)
+
+    monkeypatch.setattr(Sops, "_decrypt", decrypt)
+    monkeypatch.setattr(run_module, "prepare", prepare)
+    result = validate(fleet_copy, sops=Sops(Redactor(), cwd=fleet_copy), workers=2)
+    assert not result.errors, result.errors
+    assert events == ["prepared", "slow decrypted"], events
+    without_render = validate(fleet_copy, sops=Sops(Redactor(), cwd=fleet_copy), render=False)
+    assert without_render.rendered == ()  # no render: nothing prepared
+    assert events.count("prepared") == 1, events

@@ -93,6 +93,7 @@ class _Loaded:
 
 _charts: dict[str, _Loaded] = {}
 _charts_lock = threading.Lock()
+_chart_locks: dict[str, threading.Lock] = {}
 
 
 def _fingerprint(path: Path) -> tuple[int, int, int]:
@@ -122,6 +123,14 @@ def _loaded(chart_path: Path) -> _Loaded:
         cached = _charts.get(key)
         if cached is not None and cached.fingerprint == fingerprint:
             return cached
+        # One lock per chart: threads loading different charts at once (the first
+        # renders of a run) do not wait for each other, only for their own chart.
+        chart_lock = _chart_locks.setdefault(key, threading.Lock())
+    with chart_lock:
+        with _charts_lock:
+            cached = _charts.get(key)
+        if cached is not None and cached.fingerprint == fingerprint:
+            return cached
         try:
             with library_output():
                 chart = helm_python.Chart.load(resolved)
@@ -134,7 +143,9 @@ def _loaded(chart_path: Path) -> _Loaded:
             raise ChartError(f"cannot load chart {chart_path}: {_detail(exc)}") from None
         # A replaced handle may still be in use by another thread: it is
         # released by garbage collection, not closed here.
-        entry = _charts[key] = _Loaded(fingerprint, chart, archive)
+        entry = _Loaded(fingerprint, chart, archive)
+        with _charts_lock:
+            _charts[key] = entry
         return entry
 
 

@@ -27,6 +27,7 @@ import json
 import multiprocessing
 import re
 import signal
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -175,12 +176,40 @@ def _registry(version: str) -> Any:
     return Resource.from_contents(definitions) @ Registry()
 
 
-@functools.lru_cache(maxsize=8)
+def _once(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`functools.lru_cache`, whose first call for a key is made once across threads:
+    threads checking their first releases at once wait for one build of the compiled
+    registry (~0.1 s of CPU) or validator (a few ms), instead of each building its own.
+    One lock per function (the slow validator's build imports jsonschema, ~1 s)."""
+    cached = functools.lru_cache(maxsize=1024)(function)
+    lock = threading.Lock()
+
+    @functools.wraps(function)
+    def wrapper(*args: Any) -> Any:
+        with lock:
+            return cached(*args)
+
+    wrapper.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    wrapper.cache_info = cached.cache_info  # type: ignore[attr-defined]
+    return wrapper
+
+
+@_once
 def _fast_registry(version: str) -> Any:
     import jsonschema_rs  # lazy: ~70 ms to import; only the manifest check uses it
 
     definitions = json.loads(_definitions_file(version).read_text())
     return jsonschema_rs.Registry([(definitions.get("$id", _DEFINITIONS_ID), definitions)])
+
+
+def prepare(kube_version: str | None = None) -> None:
+    """Build ahead what the first check of a manifest needs (the compiled schema
+    registry of `kube_version`'s schemas): for a caller with a core to spare before
+    its renders start. An unsupported version is said by the check itself."""
+    try:
+        _fast_registry(schema_version(kube_version))
+    except ConfigError:
+        return
 
 
 _DEFINITIONS_ID = "https://kubernetes.io/api/_definitions.json"
@@ -201,7 +230,7 @@ def _schema(version: str, kind: str, api_version: str) -> dict[str, Any] | None:
     return schema
 
 
-@functools.lru_cache(maxsize=1024)
+@_once
 def _fast_validator(version: str, kind: str, api_version: str) -> Any | None:
     """A compiled Rust validator for one kind (validity only), or None without a schema."""
     import jsonschema_rs  # lazy: ~70 ms to import; only the manifest check uses it
@@ -214,7 +243,7 @@ def _fast_validator(version: str, kind: str, api_version: str) -> Any | None:
     )
 
 
-@functools.lru_cache(maxsize=1024)
+@_once
 def _validator(version: str, kind: str, api_version: str) -> Any | None:
     """A compiled validator for one kind, or None when no schema is shipped."""
     # lazy: jsonschema's format checkers take ~1 s to import; only this check uses them

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -28,7 +28,7 @@ from hubfleet.config.fleet import CLUSTERS_DIR, Cluster, Fleet, Hub, Support
 from hubfleet.config.load import IsolatedLoad, isolate, load_fleet
 from hubfleet.helm.charts import ChartResolver, ChartsMissing
 from hubfleet.helm.engine import ValuesSchemaError
-from hubfleet.helm.manifests import Checker, manifest_checker
+from hubfleet.helm.manifests import Checker, manifest_checker, prepare
 from hubfleet.release.pipeline import Release, ValuesDocument, hub_release, support_release
 from hubfleet.release.values import ReleaseValues
 from hubfleet.secrets.lint import lint_plaintext
@@ -93,6 +93,8 @@ class _Run:
     # A chart that cannot be had: its error and the releases it skipped (said once).
     chart_failures: dict[str, tuple[ChartError, list[Release]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The file checks (`_check_file`) in `_decrypt_ahead`'s threads: one at a time.
+    check_lock: threading.Lock = field(default_factory=threading.Lock)
     # Decryptions that failed ahead (`_decrypt_ahead`): said by the file's own check.
     failed_ahead: dict[str, HubfleetError] = field(default_factory=dict)
 
@@ -127,9 +129,16 @@ def validate(
     run.checked.update(loaded.refused)
     clusters, units = _select(fleet, selection, run)
     files = _files_of(clusters, units)
-    _decrypt_ahead(run, files, workers)
+    # While sops decrypts, this thread builds what the first manifest checks need.
+    will_render = render and not split.fleet_wide
+
+    def meanwhile() -> None:
+        if will_render:
+            prepare(run.kube_version)
+
+    _decrypt_ahead(run, files, workers, meanwhile=meanwhile)
     for path in files:
-        _check_file(run, path)
+        _check_file(run, path)  # each file checked once: those checked ahead return at once
     names = [c.name for c in clusters]
     run.problems.extend(community_problems(fleet, clusters=names, skip=frozenset(run.bad_files)))
     # One cluster's broken configuration stops only its own checks (docs/isolation.md);
@@ -146,7 +155,7 @@ def validate(
     every = [release for unit in units if (release := _release(fleet, unit)) is not None]
     releases = [release for release in every if release.cluster not in broken]
     rendered: list[str] = []
-    if render and not split.fleet_wide:
+    if will_render:
         # Renders (Go, off the GIL), jsonnet (a child process each) and the manifests'
         # schema check in threads: the check is compiled (`helm.manifests`: ~0.1 ms of
         # GIL a valid release besides reading its YAML), so worker processes would only
@@ -258,11 +267,15 @@ def _files_of(clusters: Sequence[Cluster], units: Iterable[Hub | Support]) -> li
 # ------------------------------------------------------------------ file contents
 
 
-def _decrypt_ahead(run: _Run, files: Sequence[str], workers: int) -> None:
+def _decrypt_ahead(
+    run: _Run, files: Sequence[str], workers: int, *, meanwhile: Callable[[], None]
+) -> None:
     """Decrypt the encrypted files in threads (one sops process each, ~40 ms of CPU),
-    into the run's sops cache (memory only), so that the checks below, one file after
-    the other, find them decrypted. Its failures are not reported here: the file's
-    own check decrypts it again and says why."""
+    into the run's sops cache (memory only), and check each file as soon as it is
+    decrypted (one check at a time, `_Run.check_lock`), so that the checks' Python work
+    runs while other files' sops processes keep the cores busy, not after them all.
+    A decryption's failure is not reported here: the file's own check says why.
+    `meanwhile` runs in this thread while the others decrypt."""
     if run.sops is None:
         return
     sops = run.sops
@@ -272,17 +285,20 @@ def _decrypt_ahead(run: _Run, files: Sequence[str], workers: int) -> None:
             source = run.values.file(path)
             text = decode_text(source.raw, path)
         except HubfleetError:
-            return  # said by `_check_file`, with its file and line
-        if not is_encrypted(text, path) or not sops.may_decrypt(text, path):
-            return
-        try:
-            sops.decrypt(run.fleet.abspath(path), source.raw)
-        except HubfleetError as exc:  # said by `_check_encrypted`, with its file and line
-            with run.lock:
-                run.failed_ahead[path] = exc
+            source = None  # said by `_check_file`, with its file and line
+        if source is not None and is_encrypted(text, path) and sops.may_decrypt(text, path):
+            try:
+                sops.decrypt(run.fleet.abspath(path), source.raw)
+            except HubfleetError as exc:  # said by `_check_encrypted`, with its file and line
+                with run.lock:
+                    run.failed_ahead[path] = exc
+        with run.check_lock:
+            _check_file(run, path)
 
     with ThreadPoolExecutor(2 * workers) as pool:
-        list(pool.map(decrypt, [path for path in files if path not in run.checked]))
+        done = pool.map(decrypt, [path for path in files if path not in run.checked])
+        meanwhile()
+        list(done)
 
 
 def _check_file(run: _Run, path: str) -> None:
