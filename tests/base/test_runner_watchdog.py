@@ -42,7 +42,9 @@ with runner.background(["sh", "-c", shell.format(out / "bg-grandchild")], redact
     # watchdog its group, and the run's thread may not have reached that yet.
     while len(runner.live_children()) < 2:
         time.sleep(0.005)
-    (out / "pids.json").write_text(json.dumps({"watchdog": watchdog.watchdog_pid(), "bg": bg.pid}))
+    pids = out / "pids.tmp"  # renamed whole: the test never reads half a file
+    pids.write_text(json.dumps({"watchdog": watchdog.watchdog_pid(), "bg": bg.pid}))
+    pids.replace(out / "pids.json")
     threading.Event().wait()
 """
 
