@@ -9,9 +9,10 @@ call in the folder's `calls.log` and exits 97. A test that installs its fakes
 whose fakes leave one of these programs out gets the stand-in, and the conftest's
 autouse check fails that test, even when hubfleet took exit 97 as a mere failure.
 
-Only programs that must never run for real are stood in for: the cloud CLIs and their
-credential helpers. helm has no real binary here (tests check "helm is not
-installed"); kubectl, terraform, sops and age run for real where tests say so.
+Only programs that must never run for real are stood in for: the cloud CLIs and the
+helpers installed with them. Not helm (no real binary here, and tests check "helm is
+not installed"), nor kubelogin (hubfleet runs it only when it is installed, and tests
+rely on its absence); kubectl, terraform, sops and age run for real where tests say so.
 The stand-ins are shell scripts (the runner's scrubbed environment keeps no variable
 of ours, so the log's path is written into each script).
 """
@@ -29,11 +30,7 @@ CLOUD_PROGRAMS = (
     "docker-credential-gcloud",
     "aws",
     "aws_completer",
-    "aws-iam-authenticator",
-    "eksctl",
     "az",
-    "azcopy",
-    "kubelogin",
 )
 EXIT_CODE = 97
 LOG_NAME = "calls.log"
