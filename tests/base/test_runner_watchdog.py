@@ -23,7 +23,7 @@ from tests.conftest import alive
 from hubfleet.base import watchdog
 
 CHILD = r"""
-import json, sys, threading
+import json, sys, threading, time
 from pathlib import Path
 from hubfleet.base import runner, watchdog
 from hubfleet.base.redact import Redactor
@@ -38,7 +38,13 @@ def run_one():
     runner.run(["sh", "-c", shell.format(out / "run-grandchild")], redactor=r, timeout=600)
 threading.Thread(target=run_one, daemon=True).start()
 with runner.background(["sh", "-c", shell.format(out / "bg-grandchild")], redactor=r) as bg:
-    (out / "pids.json").write_text(json.dumps({"watchdog": watchdog.watchdog_pid(), "bg": bg.pid}))
+    # Both programs told to the watchdog: the runner lists a program after it told the
+    # watchdog its group, and the run's thread may not have reached that yet.
+    while len(runner.live_children()) < 2:
+        time.sleep(0.005)
+    pids = out / "pids.tmp"  # renamed whole: the test never reads half a file
+    pids.write_text(json.dumps({"watchdog": watchdog.watchdog_pid(), "bg": bg.pid}))
+    pids.replace(out / "pids.json")
     threading.Event().wait()
 """
 

@@ -8,6 +8,8 @@
 `FakeTools.env()` gives a PATH with the fakes first (a real kubectl may be on the
 machine's PATH); the `fake_tools` fixture also puts it into os.environ for the
 test. The record format and the script rules are documented in `fakebin.py`.
+Behind the fakes, every test's PATH has stand-ins for the real cloud CLIs (gcloud,
+aws, az, ...: `standins.py`): a program a test forgot to fake exits 97 and fails it.
 """
 
 from __future__ import annotations

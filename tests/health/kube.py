@@ -22,7 +22,7 @@ from hubfleet.health.check import health_scopes
 from hubfleet.local import LocalHubSpec, deploy_hub
 from hubfleet.local.hubconfig import HEALTH_SERVICE
 from hubfleet.local.runtime import local_check_token
-from tests.local.hubs import cleaned, free_base_port
+from tests.local.hubs import SLOW_MACHINE_SPAWNER, cleaned, free_base_port
 
 BASE_URL = "/hub-base/"  # the hub's hub.baseUrl: the check must follow it
 KEY = HealthCheckBlock().key
@@ -44,7 +44,10 @@ def running_hub(state: Path, check_users: tuple[str, ...] = ()) -> Iterator[Kube
     same time (each its own hub in a real fleet, one hub here) each use their own.
     """
     with cleaned(state):
-        hub_values: dict[str, Any] = {"baseUrl": BASE_URL}
+        hub_values: dict[str, Any] = {
+            "baseUrl": BASE_URL,
+            "config": {"Spawner": SLOW_MACHINE_SPAWNER},
+        }
         if check_users:
             scopes = [scope for user in check_users for scope in health_scopes(user)]
             hub_values["loadRoles"] = {

@@ -15,7 +15,13 @@ from hubfleet.base.redact import Redactor
 from hubfleet.health import STEPS, check_hub
 from hubfleet.health.check import _in_new_loop
 from hubfleet.local import LocalDeployResult, LocalHubSpec, deploy_hub, local_check_token
-from tests.local.hubs import ADMIN_TOKEN, cleaned, free_base_port, rich_values
+from tests.local.hubs import (
+    ADMIN_TOKEN,
+    SLOW_MACHINE_SPAWNER,
+    cleaned,
+    free_base_port,
+    rich_values,
+)
 
 # Two running hubs for the module: its tests run on one pytest-xdist worker. Among the slowest files.
 pytestmark = [pytest.mark.xdist_group("health-hubs"), pytest.mark.slow]
@@ -36,6 +42,7 @@ def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hubs]:
         # The check opens the user's default page: JupyterLab's, not rich_values' JSON API.
         good_values = rich_values()
         good_values["singleuser"]["defaultUrl"] = "/lab"  # type: ignore[index]
+        good_values["hub"]["config"]["Spawner"] = SLOW_MACHINE_SPAWNER  # type: ignore[index]
         good = deploy_hub(LocalHubSpec("demo", "good", good_values, state_dir, base), timeout=60)
         bad_values = {
             "singleuser": {"cmd": ["/nonexistent/jupyterhub-singleuser"]},

@@ -19,6 +19,11 @@ from tests.local.hubs import free_base_port, kill_everything
 pytestmark = pytest.mark.slow
 
 
+# The record is what this file proves; each deploy's health check would start a user
+# server (tens of seconds under load) and is proven in tests/local/test_deploy_local.py.
+DEPLOY = ("--no-health-check",)
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "SOPS_AGE_KEY_FILE": str(AGE_KEY), "SOPS_DISABLE_VERSION_CHECK": "1"}
 
@@ -46,7 +51,7 @@ def status(repo: Path) -> dict[str, dict[str, object]]:
 def test_local_hubs_carry_the_record(local_fleet: Path) -> None:
     repo = GitFleet.started(local_fleet)
     head = repo.git("rev-parse", "HEAD")
-    deployed = hubfleet("--repo", local_fleet, "deploy", "local", "staging", env=_env())
+    deployed = hubfleet("--repo", local_fleet, "deploy", "local", "staging", *DEPLOY, env=_env())
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     rows = status(local_fleet)
     staging = rows["staging"]
@@ -56,14 +61,14 @@ def test_local_hubs_carry_the_record(local_fleet: Path) -> None:
     hub_dir = local_fleet / ".hubfleet/local/local/staging"
     assert len(history(hub_dir)) == 1
     # The same inputs again: the hub is unchanged, no new revision.
-    again = hubfleet("--repo", local_fleet, "deploy", "local", "staging", env=_env())
+    again = hubfleet("--repo", local_fleet, "deploy", "local", "staging", *DEPLOY, env=_env())
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(history(hub_dir)) == 1
     # git moves on: the hub is behind until it is deployed again.
     repo.edit("config/clusters/local/staging.values.yaml", "\n", "\n# changed\n")
     new_head = repo.commit("change staging")
     assert status(local_fleet)["staging"]["state"] == "behind"
-    redeployed = hubfleet("--repo", local_fleet, "deploy", "local", "staging", env=_env())
+    redeployed = hubfleet("--repo", local_fleet, "deploy", "local", "staging", *DEPLOY, env=_env())
     assert redeployed.returncode == 0, redeployed.stdout + redeployed.stderr
     staging = status(local_fleet)["staging"]
     assert staging["state"] == "in-sync" and staging["commit"] == new_head

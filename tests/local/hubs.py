@@ -16,6 +16,12 @@ from tests.helpers import free_base_port as free_base_port  # the local tests im
 
 ADMIN_TOKEN = "s3cr3t-admin-token-0123456789abcdef"
 DEMO_PASSWORD = "s3cr3t-demo-password"
+# JupyterHub drops a user server that does not answer within `Spawner.http_timeout` (30 s
+# by default) of starting: on a loaded machine (load 13-21, two test workers beside other
+# work) JupyterLab's server can take longer, and a check that should pass failed with
+# "the server stopped while starting". Tests whose checks start a user server give it
+# this much (the check's own attempt timeout still bounds each test).
+SLOW_MACHINE_SPAWNER = {"http_timeout": 240}
 
 
 def kill_everything(state_dir: Path) -> None:

@@ -22,7 +22,7 @@ from hubfleet.local import hub_status
 from hubfleet.secrets.sops import encrypt
 from tests.conftest import AGE_KEY, SECRET_MARKER
 from tests.helpers import hubfleet
-from tests.local.hubs import free_base_port, kill_everything
+from tests.local.hubs import SLOW_MACHINE_SPAWNER, free_base_port, kill_everything
 
 # Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
 pytestmark = pytest.mark.slow
@@ -44,6 +44,9 @@ def add_local_cluster(repo: Path, name: str, base_port: int) -> None:
         for item in source.iterdir():
             (folder / item.name).write_text(item.read_text())
     (folder / "prod2.values.yaml").write_text((folder / "prod1.values.yaml").read_text())
+    common = yaml.safe_load((folder / "common.values.yaml").read_text())
+    common["hub"]["config"]["Spawner"] = SLOW_MACHINE_SPAWNER
+    (folder / "common.values.yaml").write_text(yaml.safe_dump(common, sort_keys=False))
     secret = {
         "hub": {
             "services": {"e2e-admin": {"apiToken": ADMIN_TOKEN}},

@@ -65,9 +65,10 @@ def _leaves(data: Any, key: str | None = None) -> list[str]:
 def fleet_secrets(fleet: Path) -> set[str]:
     """Every decrypted value of the fleet, by sops itself (as the stop hook does)."""
     values: set[str] = set()
+    env = {**os.environ, "SOPS_AGE_KEY_FILE": str(fleet / KEY_NAME)}
     for path in sorted(fleet.rglob("enc-*")):
         result = subprocess.run(
-            ["sops", "--decrypt", str(path)], capture_output=True, text=True, check=True
+            ["sops", "--decrypt", str(path)], capture_output=True, text=True, check=True, env=env
         )
         data = (
             json.loads(result.stdout) if path.suffix == ".json" else yaml.safe_load(result.stdout)
@@ -76,9 +77,19 @@ def fleet_secrets(fleet: Path) -> set[str]:
     return values
 
 
+@pytest.fixture(scope="module")
+def example_secrets() -> frozenset[str]:
+    """The example fleet's decrypted values, once for the module (20 sops runs): each
+    test's copy of the fleet holds the same files, and no test changes them first."""
+    return frozenset(fleet_secrets(EXAMPLE))
+
+
 @pytest.fixture
 def world(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, real_chart_cache: Path
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    real_chart_cache: Path,
+    example_secrets: frozenset[str],
 ) -> dict[str, Any]:
     work = tmp_path / "work"
     fleet = work / "fleet"
@@ -90,7 +101,7 @@ def world(
     monkeypatch.setenv("HOME", str(work / "home"))
     fakes = install_fakes(tmp_path / "fakes")  # their records hold what helm was given
     monkeypatch.setenv("PATH", fakes.path)
-    secrets = fleet_secrets(fleet)
+    secrets = set(example_secrets)
     assert len(secrets) > 20
     return {"work": work, "fleet": fleet, "fakes": fakes, "secrets": secrets}
 

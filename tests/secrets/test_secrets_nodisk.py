@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ import pytest
 from hubfleet.base.redact import Redactor
 from hubfleet.secrets.sops import Sops, encrypt
 from tests.secrets.conftest import AgeKey
+from tests.written import files_holding, files_written_since
 
 # Among the slowest files of the suite: scripts/test -m "not slow" leaves it out.
 pytestmark = pytest.mark.slow
@@ -22,31 +21,6 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache"}
 MAX_SIZE = 5_000_000
-
-
-def _files_changed_since(root: Path, since: float) -> Iterator[Path]:
-    for folder, dirs, files in os.walk(root, onerror=lambda _: None):
-        dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
-        for name in files:
-            path = Path(folder, name)
-            try:
-                info = path.lstat()
-            except OSError:
-                continue
-            if info.st_mtime >= since and path.is_file() and info.st_size <= MAX_SIZE:
-                yield path
-
-
-def _holding(roots: list[Path], since: float, needle: bytes) -> list[Path]:
-    found = []
-    for root in roots:
-        for path in _files_changed_since(root, since):
-            try:
-                if needle in path.read_bytes():
-                    found.append(path)
-            except OSError:
-                continue
-    return found
 
 
 def test_decrypt_writes_nothing_and_prints_nothing(
@@ -80,7 +54,12 @@ def test_decrypt_writes_nothing_and_prints_nothing(
     # written since the test began: the tmp folders, the repository, $TMPDIR, /tmp.
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
     roots = [tmp_path, REPO, Path(tempfile.gettempdir()), Path("/tmp"), Path.home() / ".config"]
-    assert _holding([r for r in roots if r.exists()], since, value.encode()) == []
+    with tempfile.TemporaryDirectory() as probe_folder:  # the listing sees a new file
+        probe = Path(probe_folder, "probe")
+        probe.write_bytes(b"not the secret")
+        written = files_written_since(roots, since, skip_dirs=SKIP_DIRS, max_size=MAX_SIZE)
+        assert probe.resolve() in written
+    assert files_holding(written, value.encode()) == []
     # Nor on stdout, stderr or in any log record, debug included.
     out, err = capfd.readouterr()
     assert value not in out and value not in err

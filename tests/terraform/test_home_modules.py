@@ -214,11 +214,11 @@ def test_efs_backups_external_reads_and_tags_validate_and_pass_a_mock_test(
 ) -> None:
     module = _aws_module(tmp_path)
     cluster = load_fleet(deep_fleet(tf_fleet)).fleet_or_raise().cluster("beta")
-    env, test = _run_tftest(
+    # (`terraform validate` of this same module is in test_modules.py, and `terraform test`
+    # validates the configuration before it runs.)
+    _, test = _run_tftest(
         module, tmp_path, cluster, home_tftest(["era5-pds", "reference-data.example"])
     )
-    validate = terraform(module, env, "validate", "-no-color")
-    assert validate.returncode == 0, validate.stdout + validate.stderr
     assert test.returncode == 0, test.stdout + test.stderr
     assert "1 passed, 0 failed" in test.stdout
     # every resource the module creates carries the cluster's tag: the provider's default_tags
