@@ -24,6 +24,7 @@ from tests.config.bad_input import (
 )
 from tests.config.test_load import LOAD_CASES
 from tests.conftest import FIXTURES, SECRET_MARKER
+from tests.written import files_written_since
 
 from hubfleet.helm.masking import MASK_PREFIX
 
@@ -253,19 +254,9 @@ def _snapshot(root: Path) -> dict[str, tuple[float, int]]:
 
 
 def _system_tmp_files(since: float) -> list[Path]:
-    """Files written under /tmp since `since` (pytest's own tmp folders are checked above)."""
-    files = []
-    for dirpath, dirnames, names in os.walk("/tmp"):
-        dirnames[:] = [d for d in dirnames if not d.startswith("pytest-of-")]
-        for name in names:
-            path = Path(dirpath, name)
-            try:
-                stat = path.stat()
-            except OSError:
-                continue
-            if path.is_file() and stat.st_mtime >= since and stat.st_size < 1_000_000:
-                files.append(path)
-    return files
+    """Files written under /tmp since `since` (pytest's own tmp folders are checked above),
+    listed by `find` (a Python walk of a shared machine's /tmp took minutes)."""
+    return files_written_since([Path("/tmp")], since, skip_dirs=["pytest-of-*"], max_size=999_999)
 
 
 def test_render_json_is_redacted(fleet_copy: Path, run_cli, age_key: Path) -> None:  # type: ignore[no-untyped-def]
