@@ -53,7 +53,7 @@ def test_the_newest_state_of_the_default_branch_itself(fake_tools: FakeTools) ->
     _gh(fake_tools, ARTIFACTS)
     calls: list[list[str]] = []
 
-    def gh(words: Any) -> str:
+    def gh(words: Any, stdin: str | None) -> str:
         import subprocess
 
         calls.append(list(words))
@@ -70,7 +70,7 @@ def test_the_newest_state_of_the_default_branch_itself(fake_tools: FakeTools) ->
 @pytest.mark.parametrize(("repository", "branch"), [("org/../x", "main"), ("org", "main"),
                                                      ("org/fleet", "-x"), ("org/fleet", "a..b")])  # fmt: skip
 def test_hostile_names_never_reach_gh(repository: str, branch: str) -> None:
-    def gh(words: Any) -> str:
+    def gh(words: Any, stdin: str | None) -> str:
         raise AssertionError("gh called")
 
     with pytest.raises(Exception, match="is not a"):

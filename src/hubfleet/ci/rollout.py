@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 from hubfleet.base.errors import HubfleetError
 from hubfleet.base.jsonio import parse_json
 from hubfleet.base.markdown import md_cell, md_text
+from hubfleet.ci.ghissues import Gh, validate_repository
 from hubfleet.ci.waves import wave_gate, wave_jobs, wave_matrix
 from hubfleet.ci.workflows import OUTCOME_SUFFIX, summarize
 from hubfleet.plan.plan import Plan
@@ -39,21 +40,16 @@ from hubfleet.plan.rollout_state import (
 
 ARTIFACT = "hubfleet-rollout"
 CHAIN = 6  # the deploy workflow's wave calls (ci/templates: wave-1 ... wave-6)
-_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
 _BRANCH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,254}")
-
-# `gh` with the words after it (argv without "gh") -> its stdout.
-Gh = Callable[[Sequence[str]], str]
 
 
 def find_state_run(gh: Gh, repository: str, branch: str) -> int | None:
     """The id of the run whose `hubfleet-rollout` artifact is the newest unexpired one
     of `branch` in `repository` itself (None: there is none)."""
-    if not _REPOSITORY.fullmatch(repository) or ".." in repository:
-        raise HubfleetError(f"{repository!r} is not a repository (OWNER/NAME)")
+    validate_repository(repository)
     if not _BRANCH.fullmatch(branch) or ".." in branch:
         raise HubfleetError(f"{branch!r} is not a branch name")
-    text = gh(["api", f"repos/{repository}/actions/artifacts?name={ARTIFACT}&per_page=100"])
+    text = gh(["api", f"repos/{repository}/actions/artifacts?name={ARTIFACT}&per_page=100"], None)
     data = parse_json(text, "gh api", "artifact list").data
     artifacts = data.get("artifacts") if isinstance(data, dict) else None
     if not isinstance(artifacts, list):

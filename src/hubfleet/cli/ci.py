@@ -7,7 +7,6 @@ current. `matrix` and `summary` are the steps the deploy workflow itself runs
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -237,10 +236,10 @@ def rollout_run(
 ) -> None:
     """`run-id=N`: the run holding the newest `hubfleet-rollout` artifact of the branch
     (empty: none), for the plan job's download (docs/ci.md)."""
+    from hubfleet.ci.ghissues import words
     from hubfleet.ci.rollout import find_state_run
 
-    run_gh = _gh_runner(ctx)
-    found = find_state_run(lambda words: run_gh(["gh", *words], None), repository, branch)
+    found = find_state_run(words(_gh_runner(ctx)), repository, branch)
     echo(ctx, f"run-id={found if found is not None else ''}")
 
 
@@ -493,22 +492,17 @@ def drift_issues(
     """Open, update and close one GitHub issue per drifted cluster (through `gh`, with
     $GH_TOKEN); print the summary (markdown)."""
 
-    from hubfleet.base.errors import HubfleetError
     from hubfleet.ci.drift import apply_actions, decide, list_issues, read_drifts, summary
+    from hubfleet.ci.ghissues import validate_repository, words
     from hubfleet.ci.workflows import parse_matrix
     from hubfleet.config.load import load_isolated
 
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository):
-        raise HubfleetError(f"--repository {repository!r} is not OWNER/NAME")
+    validate_repository(repository)
     include = (parse_matrix(matrix) or {}).get("include") or []
     clusters = [str(entry.get("cluster")) for entry in include if isinstance(entry, dict)]
     # a broken cluster does not stop the issues of the others (docs/isolation.md)
     label = load_isolated(repo_root(ctx), parse_values=False).fleet.settings.drift.issue_label
-    run_gh = _gh_runner(ctx)
-
-    def gh(words: Sequence[str], stdin: str | None) -> str:
-        return run_gh(["gh", *words], stdin.encode("utf-8") if stdin is not None else None)
-
+    gh = words(_gh_runner(ctx))
     drifts = read_drifts(plans, clusters)
     actions = decide(drifts, list_issues(gh, repository, label), run_url)
     for line in apply_actions(gh, repository, label, actions):
