@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import TEST_FLEET
+from tests.modules_probe import run_fresh
 
 from hubfleet import __version__
 from hubfleet.cli.app import parse_root
@@ -20,29 +21,6 @@ from hubfleet.cli.main import COMMANDS, TABLE, asks_version, invoked_command
 from hubfleet.cli.spec import UsageError
 
 COMMAND_MODULES = {module for _, module in COMMANDS}
-
-# Run the real entry point in a fresh interpreter; report the modules it imported.
-PROBE = """
-import atexit, json, sys
-sys.argv = ["hubfleet", *json.loads(sys.argv[1])]
-atexit.register(lambda: sys.stderr.write("MODULES " + json.dumps(sorted(sys.modules)) + "\\n"))
-from hubfleet.cli.entry import main
-main()
-"""
-
-
-def run_fresh(*args: str) -> tuple[int, str, set[str]]:
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        env={"COLUMNS": "100", "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"},
-        cwd=TEST_FLEET,
-        timeout=120,
-    )
-    marker = [line for line in result.stderr.splitlines() if line.startswith("MODULES ")]
-    assert marker, result.stderr
-    return result.returncode, result.stdout, set(json.loads(marker[-1][len("MODULES ") :]))
 
 
 HEAVY = ("typer", "click", "pydantic", "rich")

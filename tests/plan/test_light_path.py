@@ -9,12 +9,11 @@ the heavy modules when they are imported."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from tests.conftest import TEST_FLEET
+from tests.modules_probe import PROBE, run_fresh
 
 # What a plan from a list of files never needs: rendering and its diffs (`--rendered`,
 # `--diff`), git (`--base`), the jsonnet evaluator (the graph only reads imports), the
@@ -39,30 +38,7 @@ HEAVY = (
     "jsonschema_rs",
 )
 
-PROBE = """
-import atexit, json, sys
-sys.argv = ["hubfleet", *json.loads(sys.argv[1])]
-atexit.register(lambda: sys.stderr.write("MODULES " + json.dumps(sorted(sys.modules)) + "\\n"))
-from hubfleet.cli.entry import main
-main()
-"""
-
 CHANGED = "config/clusters/alpha/common.values.yaml\nhelm-charts/testhub/values.yaml\n"
-
-
-def run_fresh(*args: str, stdin: str = "", code: str = PROBE) -> tuple[int, str, set[str]]:
-    result = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(args)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={"COLUMNS": "100", "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"},
-        cwd=TEST_FLEET,
-        timeout=120,
-    )
-    marker = [line for line in result.stderr.splitlines() if line.startswith("MODULES ")]
-    assert marker, result.stderr
-    return result.returncode, result.stdout, set(json.loads(marker[-1][len("MODULES ") :]))
 
 
 def heavy(modules: set[str]) -> set[str]:
