@@ -65,6 +65,22 @@ HOME_KINDS: dict[str, tuple[str, ...]] = {
     "aws": ("efs",),
     "azure": ("azure-files",),
 }
+# The state backend a new cluster's cluster.yaml suggests per cloud (`hubfleet new
+# cluster`): its type and settings, placeholders named after the cluster (`{name}`; an
+# empty value is the cluster's region).
+SUGGESTED_BACKENDS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "gcp": ("gcs", (("bucket", "{name}-tfstate"), ("prefix", "{name}"))),
+    "aws": ("s3", (("bucket", "{name}-tfstate"), ("key", "{name}.tfstate"), ("region", ""))),
+    "azure": (
+        "azurerm",
+        (
+            ("resource_group_name", "{name}-tfstate"),
+            ("storage_account_name", "tfstate"),
+            ("container_name", "tfstate"),
+            ("key", "{name}.tfstate"),
+        ),
+    ),
+}
 # Inputs hubfleet computes from the block (never set through vars).
 COMPUTED_INPUTS = frozenset(
     {

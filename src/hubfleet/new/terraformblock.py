@@ -5,22 +5,8 @@ uncommented and filled in (docs/terraform.md). Uncommented as written, it valida
 
 from __future__ import annotations
 
-from hubfleet.config.terraform import HOME_KINDS
+from hubfleet.config.terraform import HOME_KINDS, SUGGESTED_BACKENDS
 
-# A backend of the provider's kind, its settings as placeholders named after the cluster.
-_BACKENDS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
-    "gcp": ("gcs", (("bucket", "{name}-tfstate"), ("prefix", "{name}"))),
-    "aws": ("s3", (("bucket", "{name}-tfstate"), ("key", "{name}.tfstate"), ("region", ""))),
-    "azure": (
-        "azurerm",
-        (
-            ("resource_group_name", "{name}-tfstate"),
-            ("storage_account_name", "tfstate"),
-            ("container_name", "tfstate"),
-            ("key", "{name}.tfstate"),
-        ),
-    ),
-}
 _TIERS = {
     "filestore": "BASIC_HDD",
     "nfs-disk": "pd-balanced",
@@ -31,10 +17,10 @@ _TIERS = {
 
 def commented_block(name: str, provider: str, region: str = "") -> str:
     """The block as comment lines (`""` for a provider without a shipped module)."""
-    if provider not in _BACKENDS or provider not in HOME_KINDS:
+    if provider not in SUGGESTED_BACKENDS or provider not in HOME_KINDS:
         return ""
     kinds = HOME_KINDS[provider]
-    backend, settings = _BACKENDS[provider]
+    backend, settings = SUGGESTED_BACKENDS[provider]
     values = {key: value.format(name=name) or region or "REGION" for key, value in settings}
     backups = " (nfs-disk: filestore has none)" if "filestore" in kinds else ""
     lines = [
