@@ -7,6 +7,7 @@ reconciled either. The round trip with a real deploy: tests/deploy/test_rollout_
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,7 @@ from hubfleet.plan.rollout_state import (
     resume,
 )
 from hubfleet.plan.waves import Rollout, WaveInfo
+from tests.conftest import TEST_FLEET
 
 GIT = "sha256:" + "a" * 64
 OLD = "sha256:" + "b" * 64
@@ -134,3 +136,16 @@ def test_a_state_with_a_bad_field_is_no_state(data: object) -> None:
 def test_a_good_state_reads_back() -> None:
     again = parse_state(STATE.to_json())
     assert again == STATE
+
+
+def test_resume_with_a_saved_plan_is_refused(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`--resume-rollout` plans from the checkout; with `--from-json` it used to be
+    ignored without a word."""
+    saved = tmp_path / "plan.json"
+    saved.write_text("{}")
+    result = run_cli(
+        "--repo", TEST_FLEET, "plan", "--from-json", saved, "--resume-rollout", "--output", "json"
+    )
+    assert result.exit_code == 2, result.output
+    assert "--resume-rollout" in result.stderr and "--from-json" in result.stderr
+    assert result.stdout == ""

@@ -222,6 +222,14 @@ def command(
         from hubfleet.base.errors import HubfleetError
 
         raise HubfleetError("--diff-from needs --from-json", hint="it adds diffs to a saved plan")
+    if resume_rollout and from_json is not None:
+        from hubfleet.base.errors import HubfleetError
+
+        raise HubfleetError(
+            "--resume-rollout plans from the checkout: it cannot change a saved plan "
+            "(--from-json)",
+            hint="run `hubfleet plan --resume-rollout` without --from-json",
+        )
     shown: Diffs | None = None
     # A halted rollout's state (hubfleet.plan.rollout_state): its hubs held, or resumed.
     from hubfleet.plan.rollout_state import hold_halted, read_state, resume
