@@ -226,8 +226,7 @@ def command(
         from hubfleet.base.errors import HubfleetError
 
         raise HubfleetError(
-            "--resume-rollout plans from the checkout: it cannot change a saved plan "
-            "(--from-json)",
+            "--resume-rollout plans from the checkout: it cannot change a saved plan (--from-json)",
             hint="run `hubfleet plan --resume-rollout` without --from-json",
         )
     shown: Diffs | None = None
